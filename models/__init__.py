@@ -1,0 +1,33 @@
+"""SQLModel tables. Import from here so every table is registered with the metadata."""
+
+from models.outbox import Notification
+from models.people import Contact, ProgressReport
+from models.plan import Department, DepartmentAlias, Milestone, Plan, Task, TaskDepartment
+from models.types import (
+    ContactRole,
+    DepartmentRole,
+    MilestoneStatus,
+    Recurrence,
+    ReportStatus,
+    Section,
+    utcnow,
+)
+
+__all__ = [
+    "Contact",
+    "ContactRole",
+    "Department",
+    "DepartmentAlias",
+    "DepartmentRole",
+    "Milestone",
+    "MilestoneStatus",
+    "Notification",
+    "Plan",
+    "ProgressReport",
+    "Recurrence",
+    "ReportStatus",
+    "Section",
+    "Task",
+    "TaskDepartment",
+    "utcnow",
+]

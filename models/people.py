@@ -1,0 +1,39 @@
+"""The people who speak for departments, and what they report."""
+
+import datetime as dt
+
+from sqlalchemy import BigInteger, Column, Text
+from sqlmodel import Field, Relationship, SQLModel
+
+from models.plan import Department, Milestone, Plan
+from models.types import ContactRole, ReportStatus, UTCDateTime, utcnow
+
+
+class Contact(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    department_id: int = Field(foreign_key="department.id", index=True)
+    # a coordinator or lead may be limited to one plan; empty means every plan of the region
+    plan_id: int | None = Field(default=None, foreign_key="plan.id", index=True)
+    name: str = Field(max_length=80)
+    role: ContactRole = Field(default=ContactRole.contact, max_length=12)
+    telegram_user_id: int | None = Field(default=None, sa_column=Column(BigInteger, unique=True, index=True))
+    language: str = Field(default="zh_CN", max_length=10)
+    active: bool = True
+    joined_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+    department: Department = Relationship()
+    plan: Plan | None = Relationship()
+
+
+class ProgressReport(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    milestone_id: int = Field(foreign_key="milestone.id", index=True)
+    contact_id: int = Field(foreign_key="contact.id", index=True)
+    status: ReportStatus = Field(max_length=10)
+    percent: int | None = Field(default=None, ge=0, le=100)
+    note: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    evidence_file_id: str | None = Field(default=None, max_length=200)
+    reported_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+
+    milestone: Milestone = Relationship()
+    contact: Contact = Relationship()

@@ -1,0 +1,67 @@
+"""Column types and enums shared by the tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import DateTime
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Stores naive UTC and hands back aware UTC, so SQLite and PostgreSQL agree."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; pass an aware datetime (UTC)")
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        return None if value is None else value.replace(tzinfo=dt.UTC)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Section(StrEnum):
+    body = "body"
+    safeguard = "safeguard"
+    attachment = "attachment"
+
+
+class DepartmentRole(StrEnum):
+    lead = "lead"  # 牵头
+    co = "co"  # 配合 / 参与
+
+
+class Recurrence(StrEnum):
+    none = "none"
+    yearly = "yearly"
+    semester = "semester"
+    monthly = "monthly"
+
+
+class MilestoneStatus(StrEnum):
+    open = "open"
+    done = "done"  # closed out (销号) after a coordinator's approval
+
+
+class ContactRole(StrEnum):
+    contact = "contact"  # 联络员: reports for a department
+    coordinator = "coordinator"  # 教育局督办: asks for status, approves 销号
+    lead = "lead"  # 分管领导: reads the digest
+
+
+class ReportStatus(StrEnum):
+    on_track = "on_track"  # 正常推进
+    at_risk = "at_risk"  # 存在风险
+    blocked = "blocked"  # 受阻
+    done = "done"  # 已完成

@@ -1,0 +1,101 @@
+"""Which reminders fall due in a window: plain Python over the database, no Telegram, no APScheduler."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import or_
+from sqlalchemy.orm import selectinload
+from sqlmodel import Session, col, select
+
+from duban.recurrence import instance_dates
+from models import DepartmentRole, Milestone, MilestoneStatus, Plan, Recurrence, Task, TaskDepartment
+from scheduler.policy import ReminderPolicy
+
+
+PERIOD_DAYS = {Recurrence.yearly: 365, Recurrence.semester: 170, Recurrence.monthly: 28}
+
+
+class ReminderKind(StrEnum):
+    reminder = "reminder"  # to the lead department: the milestone is coming up
+    co_notice = "co_notice"  # to cooperating departments: send your input to the lead
+
+
+@dataclass(frozen=True)
+class PlannedReminder:
+    send_on: dt.date
+    kind: ReminderKind
+    days_before: int
+    milestone_id: int
+    instance_due: dt.date
+    recurrence: str
+    plan_key: str
+    plan_title: str
+    task_ref: str
+    task_title: str
+    target: str
+    departments: tuple[str, ...]
+
+
+def plan_reminders(
+    *, session: Session, start: dt.date, end: dt.date, policy: ReminderPolicy
+) -> list[PlannedReminder]:
+    """Reminders whose send date lies in [start, end], ordered by send date."""
+    horizon = end + dt.timedelta(days=policy.horizon_days)
+    statement = (
+        select(Milestone)
+        .where(Milestone.status == MilestoneStatus.open)
+        # only milestones that can have an instance inside the window: the query follows what is due
+        .where(
+            or_(
+                col(Milestone.recurrence) != Recurrence.none,
+                col(Milestone.due_on).between(start, horizon),
+            )
+        )
+        .options(
+            selectinload(Milestone.task).selectinload(Task.plan),
+            selectinload(Milestone.task).selectinload(Task.department_links).selectinload(
+                TaskDepartment.department
+            ),
+        )
+    )
+    planned: list[PlannedReminder] = []
+    for milestone in session.exec(statement).all():
+        task = milestone.task
+        plan = task.plan
+        for due in instance_dates(milestone, through=horizon):
+            if due < start:
+                continue
+            planned.extend(_reminders_for_instance(milestone, task, plan, due, start, end, policy))
+    planned.sort(key=lambda r: (r.send_on, r.plan_key, r.task_ref, r.kind))
+    return planned
+
+
+def _reminders_for_instance(
+    milestone: Milestone, task: Task, plan: Plan, due: dt.date, start: dt.date, end: dt.date,
+    policy: ReminderPolicy,
+) -> list[PlannedReminder]:
+    # a step as long as the period itself would remind of the next instance before the current one is due
+    period = PERIOD_DAYS.get(milestone.recurrence)
+    steps = [(ReminderKind.reminder, d) for d in policy.lead_days_for(plan.key) if period is None or d < period]
+    if period is None or policy.co_notice_days < period:
+        steps.append((ReminderKind.co_notice, policy.co_notice_days))
+    result = []
+    for kind, days in steps:
+        send_on = due - dt.timedelta(days=days)
+        if not start <= send_on <= end:
+            continue
+        role = DepartmentRole.lead if kind == ReminderKind.reminder else DepartmentRole.co
+        departments = tuple(d.name for d in task.departments(role))
+        if not departments:
+            continue
+        result.append(
+            PlannedReminder(
+                send_on=send_on, kind=kind, days_before=days, milestone_id=milestone.id or 0,
+                instance_due=due, recurrence=milestone.recurrence, plan_key=plan.key, plan_title=plan.title,
+                task_ref=task.ref, task_title=task.title, target=milestone.target, departments=departments,
+            )
+        )
+    return result
