@@ -39,8 +39,10 @@ def _session(settings: Settings, database_url: str | None = None) -> Session:
 def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
     with _session(settings) as session:
         summary = load_seed(session=session)
-    print(f"已载入 {summary.plans} 个方案、{summary.tasks} 项任务、{summary.milestones} 个时间节点"
-          f"（新增 {summary.created} 条，更新 {summary.updated} 条）。")
+    print(
+        f"已载入 {summary.plans} 个方案、{summary.tasks} 项任务、{summary.milestones} 个时间节点"
+        f"（新增 {summary.created} 条，更新 {summary.updated} 条）。"
+    )
     return 0
 
 
@@ -63,8 +65,10 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         try:
             report = status_report(session=session, today=_today(settings), department=args.department)
         except UnknownDepartment:
-            print(f"没有找到部门“{args.department}”。请检查名称，或用 duban export 查看部门名单。",
-                  file=sys.stderr)
+            print(
+                f"没有找到部门“{args.department}”。请检查名称，或用 duban export 查看部门名单。",
+                file=sys.stderr,
+            )
             return 1
     print(render_status(report))
     return 0
@@ -73,26 +77,37 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_reminders(args: argparse.Namespace, settings: Settings) -> int:
     start = args.from_date or _today(settings)
     with _session(settings) as session:
-        reminders = plan_reminders(session=session, start=start,
-                                   end=start + dt.timedelta(days=args.days - 1), policy=_policy(settings))
+        reminders = plan_reminders(
+            session=session,
+            start=start,
+            end=start + dt.timedelta(days=args.days - 1),
+            policy=_policy(settings),
+        )
     print(render_reminders(reminders))
     return 0
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     database = Path(args.database)
-    for leftover in (database, database.with_name(database.name + "-wal"), database.with_name(database.name + "-shm")):
+    for leftover in (
+        database,
+        database.with_name(database.name + "-wal"),
+        database.with_name(database.name + "-shm"),
+    ):
         leftover.unlink(missing_ok=True)
     url = f"sqlite:///{database}"
     today = _today(settings)
     with _session(settings, url) as session:
         summary = load_seed(session=session)
-        print(f"演示数据库：{database}（{summary.plans} 个方案，{summary.tasks} 项任务，"
-              f"{summary.milestones} 个时间节点）\n")
+        print(
+            f"演示数据库：{database}（{summary.plans} 个方案，{summary.tasks} 项任务，"
+            f"{summary.milestones} 个时间节点）\n"
+        )
         print(render_status(status_report(session=session, today=today)))
         print(f"\n未来 90 天将发送的提醒（{today.isoformat()} 起）：")
-        reminders = plan_reminders(session=session, start=today, end=today + dt.timedelta(days=89),
-                                   policy=_policy(settings))
+        reminders = plan_reminders(
+            session=session, start=today, end=today + dt.timedelta(days=89), policy=_policy(settings)
+        )
         print(render_reminders(reminders))
     return 0
 
@@ -102,7 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="show log messages")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    commands.add_parser("seed", help="load seed_data into the database (idempotent)").set_defaults(func=cmd_seed)
+    commands.add_parser("seed", help="load seed_data into the database (idempotent)").set_defaults(
+        func=cmd_seed
+    )
 
     export = commands.add_parser("export", help="print the plans as JSON or write the 台账 workbook")
     export.add_argument("--format", choices=["json", "xlsx"], default="json")
@@ -113,12 +130,18 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--department", help="only this department (name or alias)")
     status.set_defaults(func=cmd_status)
 
-    reminders = commands.add_parser("reminders", help="print the reminders that would be sent (sends nothing)")
-    reminders.add_argument("--from", dest="from_date", type=dt.date.fromisoformat, help="first day, YYYY-MM-DD")
+    reminders = commands.add_parser(
+        "reminders", help="print the reminders that would be sent (sends nothing)"
+    )
+    reminders.add_argument(
+        "--from", dest="from_date", type=dt.date.fromisoformat, help="first day, YYYY-MM-DD"
+    )
     reminders.add_argument("--days", type=int, default=30, help="how many days to cover")
     reminders.set_defaults(func=cmd_reminders)
 
-    demo = commands.add_parser("demo", help="fresh SQLite database, seeded; prints status and coming reminders")
+    demo = commands.add_parser(
+        "demo", help="fresh SQLite database, seeded; prints status and coming reminders"
+    )
     demo.add_argument("--database", default="var/demo.db", help="SQLite file to (re)create")
     demo.set_defaults(func=cmd_demo)
     return parser
@@ -127,8 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     settings = get_settings()
     try:
         return int(args.func(args, settings))

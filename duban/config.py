@@ -30,7 +30,9 @@ class Settings(BaseSettings):
         validation_alias="TELEGRAM_BOT_TOKEN",
         description="bot token from @BotFather; only `duban run` needs it",
     )
-    telegram_base_url: str | None = Field(default=None, description="another Bot API server, e.g. an emulator")
+    telegram_base_url: str | None = Field(
+        default=None, description="another Bot API server, e.g. an emulator"
+    )
     bot_username: str = Field(default="duban_bot", description="used to build invitation links")
     invite_ttl_days: int = Field(default=7, description="days an invitation link stays valid")
 

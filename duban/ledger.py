@@ -23,7 +23,9 @@ def load_plans(*, session: Session) -> list[Plan]:
         select(Plan)
         .order_by(Plan.key)
         .options(
-            selectinload(Plan.tasks).selectinload(Task.department_links).selectinload(TaskDepartment.department),
+            selectinload(Plan.tasks)
+            .selectinload(Task.department_links)
+            .selectinload(TaskDepartment.department),
             selectinload(Plan.tasks).selectinload(Task.milestones),
         )
     )
@@ -59,8 +61,16 @@ def _plan_dict(plan: Plan) -> dict[str, Any]:
 
 
 LEDGER_COLUMNS = [
-    ("序号", 10), ("部分", 10), ("任务", 28), ("牵头部门", 22), ("配合部门", 30),
-    ("完成时限", 12), ("周期", 8), ("目标", 50), ("状态", 10), ("任务内容", 80),
+    ("序号", 10),
+    ("部分", 10),
+    ("任务", 28),
+    ("牵头部门", 22),
+    ("配合部门", 30),
+    ("完成时限", 12),
+    ("周期", 8),
+    ("目标", 50),
+    ("状态", 10),
+    ("任务内容", 80),
 ]
 SHEET_TITLE_LIMIT = 31  # Excel refuses longer sheet names
 
@@ -104,6 +114,13 @@ def _task_rows(task: Task) -> list[list[str]]:
     if not task.milestones:
         return [[*head, "", "", "", "", task.text]]
     return [
-        [*head, m.due_on.isoformat(), RECURRENCE_LABELS[m.recurrence], m.target, STATUS_LABELS[m.status], task.text]
+        [
+            *head,
+            m.due_on.isoformat(),
+            RECURRENCE_LABELS[m.recurrence],
+            m.target,
+            STATUS_LABELS[m.status],
+            task.text,
+        ]
         for m in task.milestones
     ]

@@ -45,6 +45,8 @@ def current_instance(milestone: Milestone, *, today: dt.date) -> tuple[dt.date |
         return None, milestone.due_on
     previous: dt.date | None = None
     due = milestone.due_on
-    while due < today and (milestone.until is None or _following(milestone.recurrence, due) <= milestone.until):
+    while due < today and (
+        milestone.until is None or _following(milestone.recurrence, due) <= milestone.until
+    ):
         previous, due = due, _following(milestone.recurrence, due)
     return previous, due

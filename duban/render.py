@@ -26,10 +26,16 @@ def render_status(report: StatusReport) -> str:
     if not report.milestones:
         parts.append("没有需要跟踪的节点。")
         return "\n".join(parts)
-    parts += ["", "按方案", table(["方案", *headers[1:]],
-                                    [_row(title, c) for title, c in report.by_plan.items()])]
-    parts += ["", "按年份（周期性任务按当期计）",
-              table(["年份", *headers[1:]], [_row(year, c) for year, c in report.by_year.items()])]
+    parts += [
+        "",
+        "按方案",
+        table(["方案", *headers[1:]], [_row(title, c) for title, c in report.by_plan.items()]),
+    ]
+    parts += [
+        "",
+        "按年份（周期性任务按当期计）",
+        table(["年份", *headers[1:]], [_row(year, c) for year, c in report.by_year.items()]),
+    ]
     parts += ["", table(["合计", *headers[1:]], [_row("全部", report.overall)])]
     return "\n".join(parts)
 

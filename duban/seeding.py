@@ -64,7 +64,9 @@ def read_seed_files(paths: Iterable[Path] | None = None) -> list[SeedPlan]:
     plans = [read_seed_file(p) for p in (seed_files() if paths is None else paths)]
     keys = [p.key for p in plans]
     if len(set(keys)) != len(keys):
-        raise SeedError(f"two seed files share a plan key: {sorted(k for k in set(keys) if keys.count(k) > 1)}")
+        raise SeedError(
+            f"two seed files share a plan key: {sorted(k for k in set(keys) if keys.count(k) > 1)}"
+        )
     return plans
 
 
@@ -99,8 +101,14 @@ def _upsert_plan(*, session: Session, seed: SeedPlan, summary: SeedSummary) -> N
 
     departments = _ensure_departments(session=session, seed=seed)
     for position, seed_task in enumerate(seed.tasks):
-        _upsert_task(session=session, plan=plan, seed_task=seed_task, position=position,
-                     departments=departments, summary=summary)
+        _upsert_task(
+            session=session,
+            plan=plan,
+            seed_task=seed_task,
+            position=position,
+            departments=departments,
+            summary=summary,
+        )
 
 
 def _assign(row: object, values: dict[str, object], summary: SeedSummary) -> None:
@@ -129,7 +137,9 @@ def _ensure_departments(*, session: Session, seed: SeedPlan) -> dict[str, Depart
         department = by_printed[canonical]
         for alias in aliases:
             exists = session.exec(
-                select(DepartmentAlias).where(DepartmentAlias.region == seed.region, DepartmentAlias.name == alias)
+                select(DepartmentAlias).where(
+                    DepartmentAlias.region == seed.region, DepartmentAlias.name == alias
+                )
             ).first()
             if exists is None:
                 session.add(DepartmentAlias(department_id=department.id, region=seed.region, name=alias))
@@ -150,11 +160,22 @@ def _find_department(*, session: Session, region: str, name: str) -> Department 
     return alias.department if alias is not None else None
 
 
-def _upsert_task(*, session: Session, plan: Plan, seed_task: SeedTask, position: int,
-                 departments: dict[str, Department], summary: SeedSummary) -> None:
+def _upsert_task(
+    *,
+    session: Session,
+    plan: Plan,
+    seed_task: SeedTask,
+    position: int,
+    departments: dict[str, Department],
+    summary: SeedSummary,
+) -> None:
     task = session.exec(select(Task).where(Task.plan_id == plan.id, Task.ref == seed_task.ref)).first()
-    values = {"section": seed_task.section.value, "title": seed_task.title, "text": seed_task.text,
-              "position": position}
+    values = {
+        "section": seed_task.section.value,
+        "title": seed_task.title,
+        "text": seed_task.text,
+        "position": position,
+    }
     if task is None:
         task = Task(plan_id=plan.id, ref=seed_task.ref, **values)
         session.add(task)
@@ -195,8 +216,14 @@ def _upsert_task(*, session: Session, plan: Plan, seed_task: SeedTask, position:
         ).first()
         milestone_values = {"target": seed_milestone.target, "until": seed_milestone.until}
         if milestone is None:
-            session.add(Milestone(task_id=task.id, due_on=seed_milestone.due_on,
-                                  recurrence=seed_milestone.recurrence.value, **milestone_values))
+            session.add(
+                Milestone(
+                    task_id=task.id,
+                    due_on=seed_milestone.due_on,
+                    recurrence=seed_milestone.recurrence.value,
+                    **milestone_values,
+                )
+            )
             summary.created += 1
         else:
             _assign(milestone, milestone_values, summary)

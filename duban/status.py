@@ -83,7 +83,10 @@ def find_departments(*, session: Session, name: str) -> list[Department]:
 
 
 def milestone_views(
-    *, session: Session, today: dt.date, department_ids: list[int] | None = None,
+    *,
+    session: Session,
+    today: dt.date,
+    department_ids: list[int] | None = None,
     plan_ids: list[int] | None = None,
 ) -> list[MilestoneView]:
     statement = (
@@ -115,35 +118,49 @@ def _reports_by_milestone(*, session: Session, milestone_ids: list[int]) -> dict
     for start in range(0, len(milestone_ids), chunk):
         ids = milestone_ids[start : start + chunk]
         for report in session.exec(
-            select(ProgressReport).where(col(ProgressReport.milestone_id).in_(ids)).order_by(
-                col(ProgressReport.reported_at)
-            )
+            select(ProgressReport)
+            .where(col(ProgressReport.milestone_id).in_(ids))
+            .order_by(col(ProgressReport.reported_at))
         ).all():
             grouped[report.milestone_id].append(report)
     return grouped
 
 
-def _view(milestone: Milestone, task: Task, plan: Plan, reports: list[ProgressReport],
-          today: dt.date) -> MilestoneView:
+def _view(
+    milestone: Milestone, task: Task, plan: Plan, reports: list[ProgressReport], today: dt.date
+) -> MilestoneView:
     state, due = _state(milestone, plan, reports, today)
     latest = reports[-1].percent if reports else None
     return MilestoneView(
-        milestone_id=milestone.id or 0, plan_key=plan.key, plan_title=plan.title, task_ref=task.ref,
-        task_title=task.title, due_on=due, recurrence=milestone.recurrence, state=state, latest_percent=latest,
+        milestone_id=milestone.id or 0,
+        plan_key=plan.key,
+        plan_title=plan.title,
+        task_ref=task.ref,
+        task_title=task.title,
+        due_on=due,
+        recurrence=milestone.recurrence,
+        state=state,
+        latest_percent=latest,
     )
 
 
-def _reported_between(reports: list[ProgressReport], start: dt.date | None, end: dt.date,
-                      *, done_only: bool = False) -> bool:
+def _reported_between(
+    reports: list[ProgressReport], start: dt.date | None, end: dt.date, *, done_only: bool = False
+) -> bool:
     for report in reports:
         day = report.reported_at.date()
-        if (start is None or day > start) and day <= end and (not done_only or report.status == ReportStatus.done):
+        if (
+            (start is None or day > start)
+            and day <= end
+            and (not done_only or report.status == ReportStatus.done)
+        ):
             return True
     return False
 
 
-def _state(milestone: Milestone, plan: Plan, reports: list[ProgressReport],
-           today: dt.date) -> tuple[MilestoneState, dt.date]:
+def _state(
+    milestone: Milestone, plan: Plan, reports: list[ProgressReport], today: dt.date
+) -> tuple[MilestoneState, dt.date]:
     if milestone.recurrence == Recurrence.none:
         if milestone.status == MilestoneStatus.done:
             return MilestoneState.done, milestone.due_on
@@ -162,8 +179,9 @@ def _state(milestone: Milestone, plan: Plan, reports: list[ProgressReport],
         before_previous, _ = _previous_window(milestone, previous, plan)
         if not _reported_between(reports, before_previous, previous):
             return MilestoneState.overdue, previous
-    return (MilestoneState.reported if _reported_between(reports, period_start, due) else
-            MilestoneState.silent), due
+    return (
+        MilestoneState.reported if _reported_between(reports, period_start, due) else MilestoneState.silent
+    ), due
 
 
 def _previous_window(milestone: Milestone, previous: dt.date, plan: Plan) -> tuple[dt.date, dt.date]:
@@ -191,6 +209,10 @@ def status_report(*, session: Session, today: dt.date, department: str | None = 
         by_year[year_key].add(view.state)
         overall.add(view.state)
     return StatusReport(
-        today=today, department=department, by_plan=dict(by_plan),
-        by_year=dict(sorted(by_year.items())), overall=overall, milestones=views,
+        today=today,
+        department=department,
+        by_plan=dict(by_plan),
+        by_year=dict(sorted(by_year.items())),
+        overall=overall,
+        milestones=views,
     )

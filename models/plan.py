@@ -17,7 +17,9 @@ class Plan(SQLModel, table=True):
     issued_on: dt.date
     region: str = Field(index=True, max_length=80)
 
-    tasks: list["Task"] = Relationship(back_populates="plan", sa_relationship_kwargs={"order_by": "Task.position"})
+    tasks: list["Task"] = Relationship(
+        back_populates="plan", sa_relationship_kwargs={"order_by": "Task.position"}
+    )
 
 
 class Department(SQLModel, table=True):

@@ -14,7 +14,6 @@ from duban.recurrence import instance_dates
 from models import DepartmentRole, Milestone, MilestoneStatus, Plan, Recurrence, Task, TaskDepartment
 from scheduler.policy import ReminderPolicy
 
-
 PERIOD_DAYS = {Recurrence.yearly: 365, Recurrence.semester: 170, Recurrence.monthly: 28}
 
 
@@ -56,9 +55,9 @@ def plan_reminders(
         )
         .options(
             selectinload(Milestone.task).selectinload(Task.plan),
-            selectinload(Milestone.task).selectinload(Task.department_links).selectinload(
-                TaskDepartment.department
-            ),
+            selectinload(Milestone.task)
+            .selectinload(Task.department_links)
+            .selectinload(TaskDepartment.department),
         )
     )
     planned: list[PlannedReminder] = []
@@ -74,12 +73,19 @@ def plan_reminders(
 
 
 def _reminders_for_instance(
-    milestone: Milestone, task: Task, plan: Plan, due: dt.date, start: dt.date, end: dt.date,
+    milestone: Milestone,
+    task: Task,
+    plan: Plan,
+    due: dt.date,
+    start: dt.date,
+    end: dt.date,
     policy: ReminderPolicy,
 ) -> list[PlannedReminder]:
     # a step as long as the period itself would remind of the next instance before the current one is due
     period = PERIOD_DAYS.get(milestone.recurrence)
-    steps = [(ReminderKind.reminder, d) for d in policy.lead_days_for(plan.key) if period is None or d < period]
+    steps = [
+        (ReminderKind.reminder, d) for d in policy.lead_days_for(plan.key) if period is None or d < period
+    ]
     if period is None or policy.co_notice_days < period:
         steps.append((ReminderKind.co_notice, policy.co_notice_days))
     result = []
@@ -93,9 +99,18 @@ def _reminders_for_instance(
             continue
         result.append(
             PlannedReminder(
-                send_on=send_on, kind=kind, days_before=days, milestone_id=milestone.id or 0,
-                instance_due=due, recurrence=milestone.recurrence, plan_key=plan.key, plan_title=plan.title,
-                task_ref=task.ref, task_title=task.title, target=milestone.target, departments=departments,
+                send_on=send_on,
+                kind=kind,
+                days_before=days,
+                milestone_id=milestone.id or 0,
+                instance_due=due,
+                recurrence=milestone.recurrence,
+                plan_key=plan.key,
+                plan_title=plan.title,
+                task_ref=task.ref,
+                task_title=task.title,
+                target=milestone.target,
+                departments=departments,
             )
         )
     return result

@@ -16,4 +16,6 @@ class ReminderPolicy:
 
     @property
     def horizon_days(self) -> int:
-        return max([self.co_notice_days, *self.lead_days, *(d for days in self.per_plan.values() for d in days)])
+        return max(
+            [self.co_notice_days, *self.lead_days, *(d for days in self.per_plan.values() for d in days)]
+        )

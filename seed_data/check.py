@@ -24,9 +24,13 @@ def main(argv: list[str]) -> int:
         sections = Counter(t.section.value for t in plan.tasks)
         milestones = sum(len(t.milestones) for t in plan.tasks)
         years = Counter(m.due_on.year for t in plan.tasks for m in t.milestones if m.recurrence == "none")
-        recurring = Counter(m.recurrence.value for t in plan.tasks for m in t.milestones if m.recurrence != "none")
-        print(f"{path.name}: {len(plan.tasks)} tasks {dict(sections)}, {milestones} milestones, "
-              f"dated by year {dict(sorted(years.items()))}, recurring {dict(recurring)}")
+        recurring = Counter(
+            m.recurrence.value for t in plan.tasks for m in t.milestones if m.recurrence != "none"
+        )
+        print(
+            f"{path.name}: {len(plan.tasks)} tasks {dict(sections)}, {milestones} milestones, "
+            f"dated by year {dict(sorted(years.items()))}, recurring {dict(recurring)}"
+        )
     return 1 if failed else 0
 
 

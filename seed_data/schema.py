@@ -77,7 +77,7 @@ class SeedTask(BaseModel):
         return names
 
     @model_validator(mode="after")
-    def _milestones_are_distinct(self) -> "SeedTask":
+    def _milestones_are_distinct(self) -> SeedTask:
         keys = [(m.due_on, m.recurrence) for m in self.milestones]
         if len(set(keys)) != len(keys):
             raise ValueError("two milestones share due_on and recurrence: merge their targets")
