@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from duban.config import Settings, get_settings
 from duban.db import create_schema, make_engine
@@ -112,6 +112,54 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
+    from duban.services.errors import NotFound
+    from duban.services.invites import create_invite, resolve_department
+    from models import ContactRole, Plan
+
+    with _session(settings) as session:
+        try:
+            department = resolve_department(session=session, name=args.department)
+        except NotFound:
+            print(f"没有找到唯一的部门“{args.department}”。请写出完整名称。", file=sys.stderr)
+            return 1
+        plan = None
+        if args.plan:
+            plan = session.exec(select(Plan).where(Plan.key == args.plan)).first()
+            if plan is None:
+                print(f"没有找到方案“{args.plan}”。", file=sys.stderr)
+                return 1
+        issued = create_invite(
+            session=session,
+            department=department,
+            role=ContactRole(args.role),
+            now=dt.datetime.now(dt.UTC),
+            ttl=settings.invite_ttl,
+            plan=plan,
+            name=args.name,
+        )
+        print(issued.link(settings.bot_username))
+        print(f"有效期至 {issued.expires_at.astimezone(settings.tz):%Y-%m-%d %H:%M}，仅可使用一次。")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.main import run_polling
+
+    token = settings.telegram_bot_token
+    if not token:
+        print("请设置 TELEGRAM_BOT_TOKEN（从 @BotFather 获取）。", file=sys.stderr)
+        return 2
+    run_polling(
+        settings,
+        token=token,
+        base_url=args.base_url or settings.telegram_base_url,
+        emulator=args.emulator,
+        poll_interval=args.poll_interval,
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="duban", description="督办：县域工作方案的提醒与进度跟踪")
     parser.add_argument("-v", "--verbose", action="store_true", help="show log messages")
@@ -138,6 +186,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reminders.add_argument("--days", type=int, default=30, help="how many days to cover")
     reminders.set_defaults(func=cmd_reminders)
+
+    invite = commands.add_parser("invite", help="print a one-time join link for a department's contact")
+    invite.add_argument("--department", required=True, help="department name or alias")
+    invite.add_argument("--role", choices=["contact", "coordinator", "lead"], default="contact")
+    invite.add_argument("--plan", help="limit a coordinator or lead to one plan (plan key)")
+    invite.add_argument("--name", default="", help="the person's name, for the ledger")
+    invite.set_defaults(func=cmd_invite)
+
+    run = commands.add_parser("run", help="start the bot (polling); needs TELEGRAM_BOT_TOKEN")
+    run.add_argument("--base-url", help="another Bot API server, e.g. http://127.0.0.1:9000")
+    run.add_argument("--emulator", action="store_true", help="work around telegram-test-api's quirks")
+    run.add_argument("--poll-interval", type=float, default=0.0, help="seconds between polls")
+    run.set_defaults(func=cmd_run)
 
     demo = commands.add_parser(
         "demo", help="fresh SQLite database, seeded; prints status and coming reminders"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -35,6 +36,10 @@ class Settings(BaseSettings):
     )
     bot_username: str = Field(default="duban_bot", description="used to build invitation links")
     invite_ttl_days: int = Field(default=7, description="days an invitation link stays valid")
+    state_dir: Path = Field(
+        default=DEFAULT_DATA_DIR, description="where the bot keeps half-finished conversations"
+    )
+    dispatch_interval_seconds: int = Field(default=10, description="how often the outbox is sent")
 
     @field_validator("timezone")
     @classmethod
@@ -55,6 +60,10 @@ class Settings(BaseSettings):
         if token is not None and token.strip().lower() in {"", "changeme", "your-token", "xxx", "token"}:
             raise ValueError("TELEGRAM_BOT_TOKEN is a placeholder; set the token @BotFather gave you")
         return token
+
+    @property
+    def invite_ttl(self) -> timedelta:
+        return timedelta(days=self.invite_ttl_days)
 
     @property
     def tz(self) -> ZoneInfo:

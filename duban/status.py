@@ -192,14 +192,21 @@ def _previous_window(milestone: Milestone, previous: dt.date, plan: Plan) -> tup
 RECURRENCE_GROUP = {"yearly": "每年", "semester": "每学期", "monthly": "每月"}
 
 
-def status_report(*, session: Session, today: dt.date, department: str | None = None) -> StatusReport:
+def status_report(
+    *,
+    session: Session,
+    today: dt.date,
+    department: str | None = None,
+    plan_ids: list[int] | None = None,
+    region: str | None = None,
+) -> StatusReport:
     department_ids: list[int] | None = None
     if department is not None:
-        found = find_departments(session=session, name=department)
+        found = [d for d in find_departments(session=session, name=department) if region in (None, d.region)]
         if not found:
             raise UnknownDepartment(department)
         department_ids = [d.id for d in found if d.id is not None]
-    views = milestone_views(session=session, today=today, department_ids=department_ids)
+    views = milestone_views(session=session, today=today, department_ids=department_ids, plan_ids=plan_ids)
     by_plan: dict[str, Counts] = defaultdict(Counts)
     by_year: dict[str, Counts] = defaultdict(Counts)
     overall = Counts()

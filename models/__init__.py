@@ -12,8 +12,13 @@ from models.types import (
     Section,
     utcnow,
 )
+from models.workflow import AuditEntry, CloseoutRequest, CloseoutStatus, Invite
 
 __all__ = [
+    "AuditEntry",
+    "CloseoutRequest",
+    "CloseoutStatus",
+    "Invite",
     "Contact",
     "ContactRole",
     "Department",

@@ -14,7 +14,7 @@ class Contact(SQLModel, table=True):
     department_id: int = Field(foreign_key="department.id", index=True)
     # a coordinator or lead may be limited to one plan; empty means every plan of the region
     plan_id: int | None = Field(default=None, foreign_key="plan.id", index=True)
-    name: str = Field(max_length=80)
+    name: str = Field(default="", max_length=80)
     role: ContactRole = Field(default=ContactRole.contact, max_length=12)
     telegram_user_id: int | None = Field(default=None, sa_column=Column(BigInteger, unique=True, index=True))
     language: str = Field(default="zh_CN", max_length=10)

@@ -1,0 +1,503 @@
+"""Command and message handlers: parse the update, call a domain function, render a reply."""
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlmodel import Session
+from telegram import Update
+from telegram.constants import ParseMode
+from telegram.ext import ContextTypes
+
+from bot import views
+from bot.i18n import gettext_for, language_for
+from bot.notify import notify_contacts
+from bot.pages import page_markup, paginate
+from bot.runtime import runtime
+from duban.services import access, invites, oversight, progress, tasks
+from duban.services.digest import build_digest
+from duban.services.errors import DomainError, InvalidInput, InviteInvalid, NotAllowed, NotFound
+from models import CloseoutRequest, Contact, ContactRole, Department, Milestone, Task
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE, Session, Contact, views.Gettext], Awaitable[None]]
+
+
+def gettext_of(update: Update) -> views.Gettext:
+    user = update.effective_user
+    return gettext_for(language_for(user.language_code if user else None))
+
+
+async def reply(update: Update, text: str, **kwargs: Any) -> None:
+    if update.effective_message is not None:
+        await update.effective_message.reply_text(text, parse_mode=ParseMode.HTML, **kwargs)
+
+
+def member(
+    *roles: ContactRole,
+) -> Callable[[Handler], Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]]:
+    """Only joined users get past this; a domain refusal becomes a polite message and changes nothing."""
+
+    def decorate(handler: Handler) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]:
+        @functools.wraps(handler)
+        async def wrapper(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+            _ = gettext_of(update)
+            user = update.effective_user
+            if user is None:
+                return
+            with runtime(context).session() as session:
+                contact = invites.contact_for_user(session=session, telegram_user_id=user.id)
+                if contact is None:
+                    await reply(update, views.not_joined(_))
+                    return
+                if roles and contact.role not in roles:
+                    await reply(update, views.not_allowed(_))
+                    return
+                try:
+                    await handler(update, context, session, contact, _)
+                except DomainError as error:
+                    session.rollback()
+                    await reply(update, refusal(_, error))
+
+        return wrapper
+
+    return decorate
+
+
+def refusal(_: views.Gettext, error: DomainError) -> str:
+    if isinstance(error, InvalidInput):
+        return views.invalid_input(_, error.reason)
+    if isinstance(error, NotAllowed):
+        return views.not_allowed(_)
+    if isinstance(error, NotFound):
+        return views.not_found(_)
+    return views.not_allowed(_)
+
+
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/start TOKEN binds this Telegram user to the invited contact."""
+    _ = gettext_of(update)
+    user = update.effective_user
+    rt = runtime(context)
+    if user is None:
+        return
+    token = context.args[0] if context.args else ""
+    with rt.session() as session:
+        if not token:
+            contact = invites.contact_for_user(session=session, telegram_user_id=user.id)
+            await reply(update, views.help_text(_, contact.role) if contact else views.not_joined(_))
+            return
+        try:
+            contact = invites.redeem_invite(
+                session=session,
+                token=token,
+                telegram_user_id=user.id,
+                language=language_for(user.language_code),
+                now=rt.now(),
+            )
+        except InviteInvalid:
+            await reply(update, views.invite_invalid(_))
+            return
+        department = session.get(Department, contact.department_id)
+        assert department is not None
+        await reply(update, views.welcome(_, department.name, contact.role))
+
+
+@member()
+async def help_command(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, session: Session, contact: Contact, _: views.Gettext
+) -> None:
+    """/help lists what this user's role can do."""
+    await reply(update, views.help_text(_, contact.role))
+
+
+@member(ContactRole.contact)
+async def tasks_command(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, session: Session, contact: Contact, _: views.Gettext
+) -> None:
+    """/tasks: the department's open milestones, numbered."""
+    lines = tasks.open_task_lines(session=session, contact=contact, today=runtime(context).today())
+    if not lines:
+        await reply(update, views.no_tasks(_))
+        return
+    await send_pages(update, _, "tasks", [views.tasks_header(_), *views.task_lines(_, lines)])
+
+
+@member(ContactRole.contact)
+async def task_command(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, session: Session, contact: Contact, _: views.Gettext
+) -> None:
+    """/task N: one task in full, with its milestones and report history."""
+    number = _single_int(context.args)
+    if number is None:
+        raise InvalidInput("usage_task")
+    today = runtime(context).today()
+    line = tasks.line_by_number(session=session, contact=contact, number=number, today=today)
+    detail = tasks.task_detail(session=session, contact=contact, task_id=line.task_id, today=today)
+    await send_pages(update, _, "task", [views.task_detail(_, detail)])
+
+
+@member()
+async def find_command(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, session: Session, contact: Contact, _: views.Gettext
+) -> None:
+    """/find keyword: search the tasks this user may see."""
+    keyword = " ".join(context.args or []).strip()
+    if not keyword:
+        raise InvalidInput("usage_find")
+    if len(keyword) > 100:
+        raise InvalidInput("too_long")
+    found = tasks.find_tasks(session=session, contact=contact, keyword=keyword)
+    await reply(update, views.found_tasks(_, keyword, found))
+
+
+@member(ContactRole.contact)
+async def progress_reply(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, session: Session, contact: Contact, _: views.Gettext
+) -> None:
+    """A text reply to a reminder is a progress report on that reminder's milestone."""
+    message = update.effective_message
+    assert message is not None and message.reply_to_message is not None
+    milestone_id = progress.milestone_for_reply(
+        session=session, chat_id=message.chat_id, message_id=message.reply_to_message.message_id
+    )
+    if milestone_id is None:
+        raise InvalidInput("not_a_reply_to_reminder")
+    parsed = progress.parse_progress_text(message.text or "")
+    await save_report(
+        update, context, session, contact, _, milestone_id, parsed.status.value, parsed.percent, parsed.note
+    )
+
+
+async def save_report(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    session: Session,
+    contact: Contact,
+    _: views.Gettext,
+    milestone_id: int,
+    status: str,
+    percent: int | None,
+    note: str,
+) -> None:
+    from models import ReportStatus
+
+    rt = runtime(context)
+    outcome = progress.record_report(
+        session=session,
+        contact=contact,
+        milestone_id=milestone_id,
+        status=ReportStatus(status),
+        percent=percent,
+        note=note,
+        now=rt.now(),
+    )
+    task = session.get(Task, outcome.milestone.task_id)
+    assert task is not None
+    await reply(update, views.report_confirmation(_, outcome, task))
+    if outcome.closeout is not None:
+        department = session.get(Department, contact.department_id)
+        assert department is not None
+        closeout = outcome.closeout
+        await notify_contacts(
+            context,
+            session=session,
+            recipients=access.coordinators_for_plan(session=session, plan=task.plan),
+            key=f"closeout:{closeout.id}:requested",
+            kind="closeout",
+            milestone_id=milestone_id,
+            render=lambda g: views.closeout_requested(g, closeout, task, department.name, note),
+        )
+
+
+@member(ContactRole.contact)
+async def evidence_reply(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, session: Session, contact: Contact, _: views.Gettext
+) -> None:
+    """A photo or document sent as a reply to a reminder is kept as evidence."""
+    message = update.effective_message
+    assert message is not None and message.reply_to_message is not None
+    milestone_id = progress.milestone_for_reply(
+        session=session, chat_id=message.chat_id, message_id=message.reply_to_message.message_id
+    )
+    if milestone_id is None:
+        raise InvalidInput("not_a_reply_to_reminder")
+    file_id = (
+        message.photo[-1].file_id if message.photo else message.document.file_id if message.document else None
+    )
+    if file_id is None:
+        return
+    report = progress.attach_evidence(
+        session=session,
+        contact=contact,
+        milestone_id=milestone_id,
+        file_id=file_id,
+        now=runtime(context).now(),
+    )
+    task = session.get(Task, session.get(Milestone, report.milestone_id).task_id)  # type: ignore[union-attr]
+    assert task is not None
+    await reply(update, views.evidence_saved(_, task))
+
+
+@member(ContactRole.coordinator)
+async def approve_command(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, session: Session, contact: Contact, _: views.Gettext
+) -> None:
+    """/approve N closes the milestone out."""
+    await _decide(update, context, session, contact, _, approve=True)
+
+
+@member(ContactRole.coordinator)
+async def reject_command(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, session: Session, contact: Contact, _: views.Gettext
+) -> None:
+    """/reject N reason sends the request back with the reason."""
+    await _decide(update, context, session, contact, _, approve=False)
+
+
+async def _decide(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    session: Session,
+    contact: Contact,
+    _: views.Gettext,
+    *,
+    approve: bool,
+) -> None:
+    args = context.args or []
+    number = _single_int(args[:1])
+    if number is None:
+        raise InvalidInput("usage_approve")
+    decision = progress.decide_closeout(
+        session=session,
+        coordinator=contact,
+        closeout_id=number,
+        approve=approve,
+        reason=" ".join(args[1:]),
+        now=runtime(context).now(),
+    )
+    await reply(update, views.closeout_decided_for_coordinator(_, decision))
+    task = session.get(Task, decision.milestone.task_id)
+    assert task is not None
+    await notify_contacts(
+        context,
+        session=session,
+        recipients=[decision.requester],
+        key=f"closeout:{decision.closeout.id}:{decision.closeout.status}",
+        kind="closeout",
+        milestone_id=decision.milestone.id,
+        render=lambda g: views.closeout_decided_for_contact(g, decision, task),
+    )
+
+
+@member(ContactRole.coordinator)
+async def pending_command(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, session: Session, contact: Contact, _: views.Gettext
+) -> None:
+    """/pending lists close-out requests waiting for a decision."""
+    requests = progress.pending_closeouts(session=session, coordinator=contact)
+    pairs: list[tuple[CloseoutRequest, Milestone]] = []
+    for request in requests:
+        milestone = session.get(Milestone, request.milestone_id)
+        assert milestone is not None
+        pairs.append((request, milestone))
+    await reply(update, views.pending_lines(_, pairs))
+
+
+@member(ContactRole.coordinator, ContactRole.lead)
+async def status_command(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, session: Session, contact: Contact, _: views.Gettext
+) -> None:
+    """/status [department]: counts by plan and by year."""
+    from duban.status import UnknownDepartment
+
+    name = " ".join(context.args or []).strip() or None
+    try:
+        report = oversight.status_for(
+            session=session, reader=contact, today=runtime(context).today(), department=name
+        )
+    except UnknownDepartment as exc:
+        raise NotFound(name or "") from exc
+    await send_pages(update, _, "status", views.status_entries(_, report))
+
+
+@member(ContactRole.coordinator, ContactRole.lead)
+async def overdue_command(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, session: Session, contact: Contact, _: views.Gettext
+) -> None:
+    """/overdue: overdue milestones with lead department and days overdue."""
+    lines = oversight.overdue(session=session, reader=contact, today=runtime(context).today())
+    await send_pages(update, _, "overdue", views.overdue_entries(_, lines))
+
+
+@member(ContactRole.coordinator, ContactRole.lead)
+async def silent_command(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, session: Session, contact: Contact, _: views.Gettext
+) -> None:
+    """/silent: departments that have not answered their last reminder."""
+    lines = oversight.silent_departments(session=session, reader=contact, now=runtime(context).now())
+    await send_pages(update, _, "silent", views.silent_entries(_, lines))
+
+
+@member(ContactRole.coordinator, ContactRole.lead)
+async def dept_command(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, session: Session, contact: Contact, _: views.Gettext
+) -> None:
+    """/dept NAME: one department's milestones and their state."""
+    name = " ".join(context.args or []).strip()
+    if not name:
+        raise InvalidInput("usage_dept")
+    milestones = oversight.department_milestones(
+        session=session, reader=contact, name=name, today=runtime(context).today()
+    )
+    await send_pages(update, _, "dept", views.milestone_entries(_, name, milestones))
+
+
+@member(ContactRole.coordinator, ContactRole.lead)
+async def digest_command(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, session: Session, contact: Contact, _: views.Gettext
+) -> None:
+    """/digest: the digest the weekly job sends."""
+    rt = runtime(context)
+    digest = build_digest(session=session, reader=contact, now=rt.now(), today=rt.today())
+    await send_pages(update, _, "digest", views.digest_entries(_, digest))
+
+
+@member(ContactRole.coordinator)
+async def invite_command(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, session: Session, contact: Contact, _: views.Gettext
+) -> None:
+    """/invite department role: a coordinator invites a colleague of their own county."""
+    args = context.args or []
+    if len(args) != 2 or args[1] not in {r.value for r in ContactRole}:
+        raise InvalidInput("usage_invite")
+    rt = runtime(context)
+    own = session.get(Department, contact.department_id)
+    assert own is not None
+    department = invites.resolve_department(session=session, name=args[0], region=own.region)
+    plan = contact.plan
+    issued = invites.create_invite(
+        session=session,
+        department=department,
+        role=ContactRole(args[1]),
+        now=rt.now(),
+        ttl=rt.settings.invite_ttl,
+        plan=plan,
+        invited_by=contact,
+    )
+    await reply(update, views.invite_created(_, issued, rt.settings.bot_username, department.name))
+
+
+async def send_pages(update: Update, _: views.Gettext, view: str, entries: list[str], arg: str = "") -> None:
+    pages = paginate(entries)
+    await reply(update, pages[0], reply_markup=page_markup(_, view, 0, len(pages), arg))
+
+
+PAGED_VIEWS: dict[str, Callable[..., Awaitable[list[str]]]] = {}
+
+
+async def page_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Next/previous buttons re-run the query and show the asked page; a stale page number is refused."""
+    query = update.callback_query
+    assert query is not None
+    _ = gettext_of(update)
+    user = update.effective_user
+    parts = (query.data or "").split(":", 3)
+    view, page_text = (parts[1], parts[2]) if len(parts) >= 3 else ("", "")
+    rt = runtime(context)
+    with rt.session() as session:
+        contact = invites.contact_for_user(session=session, telegram_user_id=user.id) if user else None
+        entries = None
+        if contact is not None and page_text.isdigit():
+            try:
+                entries = _entries_for(view, session, contact, rt, _)
+            except DomainError:
+                entries = None
+    pages = paginate(entries) if entries is not None else []
+    if entries is None or not 0 <= int(page_text) < len(pages):
+        await query.answer(views.stale_button(_), show_alert=True)
+        return
+    page = int(page_text)
+    await query.answer()
+    await query.edit_message_text(
+        pages[page], parse_mode=ParseMode.HTML, reply_markup=page_markup(_, view, page, len(pages))
+    )
+
+
+def _entries_for(
+    view: str, session: Session, contact: Contact, rt: Any, _: views.Gettext
+) -> list[str] | None:
+    if view == "tasks" and contact.role == ContactRole.contact:
+        lines = tasks.open_task_lines(session=session, contact=contact, today=rt.today())
+        return [views.tasks_header(_), *views.task_lines(_, lines)]
+    if contact.role == ContactRole.contact:
+        return None
+    if view == "status":
+        return views.status_entries(
+            _, oversight.status_for(session=session, reader=contact, today=rt.today())
+        )
+    if view == "overdue":
+        return views.overdue_entries(_, oversight.overdue(session=session, reader=contact, today=rt.today()))
+    if view == "silent":
+        return views.silent_entries(
+            _, oversight.silent_departments(session=session, reader=contact, now=rt.now())
+        )
+    if view == "digest":
+        return views.digest_entries(
+            _, build_digest(session=session, reader=contact, now=rt.now(), today=rt.today())
+        )
+    return None
+
+
+async def noop_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The page counter button does nothing."""
+    if update.callback_query:
+        await update.callback_query.answer()
+
+
+async def unknown_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A forged or outdated button: refuse politely, change nothing."""
+    if update.callback_query:
+        await update.callback_query.answer(views.stale_button(gettext_of(update)), show_alert=True)
+
+
+@member()
+async def unknown_command(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, session: Session, contact: Contact, _: views.Gettext
+) -> None:
+    """Any command we do not have."""
+    await reply(update, views.unknown_command(_))
+
+
+@member()
+async def plain_text(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, session: Session, contact: Contact, _: views.Gettext
+) -> None:
+    """Text that is neither a command nor a reply to a reminder."""
+    if contact.role == ContactRole.contact:
+        await reply(update, views.invalid_input(_, "not_a_reply_to_reminder"))
+    else:
+        await reply(update, views.help_text(_, contact.role))
+
+
+async def group_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """In a group, answer only when addressed, and only to say we talk in private."""
+    await reply(update, views.invalid_input(gettext_of(update), "group"))
+
+
+async def error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log the failure and tell the user something polite; never crash the bot."""
+    log.error("update failed", exc_info=context.error)
+    if isinstance(update, Update) and update.effective_message is not None:
+        try:
+            await reply(update, views.something_went_wrong(gettext_of(update)))
+        except Exception:  # the apology itself may fail when Telegram is unreachable
+            log.exception("could not send the apology")
+
+
+def _single_int(args: list[str] | None) -> int | None:
+    if not args or len(args) != 1 or not args[0].isdigit() or len(args[0]) > 9:
+        return None
+    return int(args[0])

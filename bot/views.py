@@ -1,0 +1,409 @@
+"""Pure rendering: domain values in, Telegram HTML out. Every piece of user text passes through escape()."""
+
+from collections.abc import Callable
+from html import escape
+
+from duban.services.digest import Digest
+from duban.services.invites import IssuedInvite
+from duban.services.oversight import OverdueLine, SilentDepartment
+from duban.services.progress import CloseoutDecision, ReportOutcome
+from duban.services.tasks import TaskDetail, TaskLine
+from duban.status import MilestoneState, MilestoneView, StatusReport
+from models import CloseoutRequest, ContactRole, Milestone, ProgressReport, Task
+
+Gettext = Callable[[str], str]
+
+
+def status_label(_: Gettext, status: str) -> str:
+    return {
+        "on_track": _("On track"),
+        "at_risk": _("At risk"),
+        "blocked": _("Blocked"),
+        "done": _("Done"),
+    }[status]
+
+
+def state_label(_: Gettext, state: MilestoneState) -> str:
+    return {
+        MilestoneState.done: _("Closed"),
+        MilestoneState.reported: _("Reported"),
+        MilestoneState.silent: _("No report"),
+        MilestoneState.overdue: _("Overdue"),
+    }[state]
+
+
+def recurrence_label(_: Gettext, recurrence: str) -> str:
+    return {"none": "", "yearly": _("(yearly)"), "semester": _("(each semester)"), "monthly": _("(monthly)")}[
+        recurrence
+    ]
+
+
+def role_label(_: Gettext, role: str) -> str:
+    return {"lead": _("lead"), "co": _("co")}[role]
+
+
+def not_joined(_: Gettext) -> str:
+    return _(
+        "Hello! This is duban, the work-plan reminder bot. You have not joined yet: please open the invitation "
+        "link your education bureau sent you."
+    )
+
+
+def invite_invalid(_: Gettext) -> str:
+    return _(
+        "This invitation link is not valid: it may have expired or been used already. Please ask for a new one."
+    )
+
+
+def welcome(_: Gettext, department: str, role: ContactRole) -> str:
+    role_text = {
+        ContactRole.contact: _("contact"),
+        ContactRole.coordinator: _("coordinator"),
+        ContactRole.lead: _("lead"),
+    }[role]
+    return _("Welcome! You are now the {role} for {department}. Send /help to see what you can do.").format(
+        role=role_text, department=escape(department)
+    )
+
+
+def help_text(_: Gettext, role: ContactRole) -> str:
+    lines = [_("<b>What you can do</b>")]
+    for command, description in commands_for(_, role):
+        lines.append(f"/{command} — {escape(description)}")
+    if role == ContactRole.contact:
+        lines.append(_("You can also reply to any reminder with your progress, e.g. “完成60%，已开工”."))
+    return "\n".join(lines)
+
+
+def commands_for(_: Gettext, role: ContactRole) -> list[tuple[str, str]]:
+    common = [("help", _("what I can do")), ("find", _("search tasks: /find keyword"))]
+    if role == ContactRole.contact:
+        return [
+            ("tasks", _("your department's open milestones")),
+            ("task", _("one task in full: /task N")),
+            ("report", _("report progress step by step")),
+            ("cancel", _("stop the current report")),
+            *common,
+        ]
+    readers = [
+        ("status", _("progress by plan and by year, or /status department")),
+        ("overdue", _("overdue milestones")),
+        ("silent", _("departments that have not answered their last reminder")),
+        ("dept", _("one department's milestones: /dept name")),
+        ("digest", _("this week's digest")),
+    ]
+    if role == ContactRole.coordinator:
+        return [
+            *readers,
+            ("pending", _("close-out requests waiting for you")),
+            ("approve", _("approve a close-out: /approve N")),
+            ("reject", _("reject a close-out: /reject N reason")),
+            ("invite", _("invite someone: /invite department contact|coordinator|lead")),
+            *common,
+        ]
+    return [*readers, *common]
+
+
+def unknown_command(_: Gettext) -> str:
+    return _("Sorry, I don't know that command. Send /help to see what you can do.")
+
+
+def not_allowed(_: Gettext) -> str:
+    return _("Sorry, that is not available to you.")
+
+
+def not_found(_: Gettext) -> str:
+    return _("I could not find that. Please check the number or name.")
+
+
+def invalid_input(_: Gettext, reason: str) -> str:
+    return {
+        "too_long": _(
+            "That message is too long (over 2,000 characters). Please shorten it; nothing was saved."
+        ),
+        "percent_range": _("A percentage must be between 0 and 100. Nothing was saved."),
+        "empty": _("That message has no progress in it. Please write a percentage or a short note."),
+        "already_done": _("This milestone is already closed out; nothing was saved."),
+        "already_decided": _("This close-out request has already been decided."),
+        "reason_required": _("Please give a reason: /reject N reason"),
+        "usage_task": _("Please give the number from /tasks, e.g. /task 2"),
+        "usage_find": _("Please give a keyword, e.g. /find 午餐"),
+        "usage_approve": _("Please give the request number, e.g. /approve 3"),
+        "usage_dept": _("Please give a department name, e.g. /dept 区教体局"),
+        "usage_invite": _("Usage: /invite department contact|coordinator|lead"),
+        "not_a_reply_to_reminder": _(
+            "I could not tell which task this is about. Reply to a reminder, or use /report."
+        ),
+        "group": _("Please talk to me in a private chat."),
+        "note_empty": _("The note is empty. Please write a short note, or send /skip."),
+    }[reason]
+
+
+def task_lines(_: Gettext, lines: list[TaskLine]) -> list[str]:
+    entries = []
+    for line in lines:
+        entries.append(
+            _("{number}. [{role}] {ref} {title}\n    due {due}{recurrence} · {plan}").format(
+                number=line.number,
+                role=role_label(_, line.role),
+                ref=escape(line.task_ref),
+                title=escape(line.task_title),
+                due=line.due_on.isoformat(),
+                recurrence=recurrence_label(_, line.recurrence),
+                plan=escape(line.plan_title),
+            )
+        )
+    return entries
+
+
+def no_tasks(_: Gettext) -> str:
+    return _("Your department has no open milestones.")
+
+
+def tasks_header(_: Gettext) -> str:
+    return _("<b>Open milestones</b> (send /task N for details)")
+
+
+def task_detail(_: Gettext, detail: TaskDetail) -> str:
+    task = detail.task
+    parts = [
+        f"<b>{escape(task.ref)} {escape(task.title)}</b>",
+        escape(task.plan.title),
+        _("Lead: {names}").format(names=escape("、".join(detail.lead) or "—")),
+        _("Co: {names}").format(names=escape("、".join(detail.co) or "—")),
+        "",
+        escape(task.text),
+        "",
+        _("<b>Milestones</b>"),
+    ]
+    for milestone, due in detail.milestones:
+        parts.append(
+            f"· {due.isoformat()}{recurrence_label(_, milestone.recurrence)} {escape(milestone.target)}"
+        )
+    if not detail.milestones:
+        parts.append(_("(no dated milestone)"))
+    parts.append(_("<b>Reports</b>"))
+    parts.extend(report_line(_, r) for r in detail.reports)
+    if not detail.reports:
+        parts.append(_("(none yet)"))
+    return "\n".join(parts)
+
+
+def report_line(_: Gettext, report: ProgressReport) -> str:
+    percent = f" {report.percent}%" if report.percent is not None else ""
+    note = f" — {escape(report.note)}" if report.note else ""
+    evidence = _(" [evidence]") if report.evidence_file_id else ""
+    return f"· {report.reported_at:%Y-%m-%d} {status_label(_, report.status)}{percent}{note}{evidence}"
+
+
+def found_tasks(_: Gettext, keyword: str, tasks: list[Task]) -> str:
+    if not tasks:
+        return _("No task mentions “{keyword}”.").format(keyword=escape(keyword))
+    lines = [_("Tasks mentioning “{keyword}”:").format(keyword=escape(keyword))]
+    lines += [f"· {escape(t.plan.title)} {escape(t.ref)} {escape(t.title)}" for t in tasks]
+    return "\n".join(lines)
+
+
+def report_confirmation(_: Gettext, outcome: ReportOutcome, task: Task) -> str:
+    report = outcome.report
+    lines = [
+        _("Saved for {ref} {title}:").format(ref=escape(task.ref), title=escape(task.title)),
+        _("Status: {status}").format(status=status_label(_, report.status)),
+        _("Progress: {percent}").format(percent=f"{report.percent}%" if report.percent is not None else "—"),
+        _("Note: {note}").format(note=escape(report.note) if report.note else "—"),
+    ]
+    if outcome.closeout is not None:
+        lines.append(
+            _("A close-out (销号) request was sent to the coordinators (request {id}).").format(
+                id=outcome.closeout.id
+            )
+        )
+    return "\n".join(lines)
+
+
+def evidence_saved(_: Gettext, task: Task) -> str:
+    return _("Evidence saved for {ref} {title}.").format(ref=escape(task.ref), title=escape(task.title))
+
+
+def closeout_requested(_: Gettext, closeout: CloseoutRequest, task: Task, department: str, note: str) -> str:
+    return _(
+        "Close-out request {id}: {department} reports {ref} {title} as done.\nNote: {note}\n"
+        "Approve with /approve {id} or reject with /reject {id} reason."
+    ).format(
+        id=closeout.id,
+        department=escape(department),
+        ref=escape(task.ref),
+        title=escape(task.title),
+        note=escape(note) or "—",
+    )
+
+
+def closeout_decided_for_coordinator(_: Gettext, decision: CloseoutDecision) -> str:
+    if decision.closeout.status == "approved":
+        return _("Request {id} approved; the milestone is closed out.").format(id=decision.closeout.id)
+    return _("Request {id} rejected; the contact has been told.").format(id=decision.closeout.id)
+
+
+def closeout_decided_for_contact(_: Gettext, decision: CloseoutDecision, task: Task) -> str:
+    if decision.closeout.status == "approved":
+        return _("Your close-out of {ref} {title} was approved. Thank you!").format(
+            ref=escape(task.ref), title=escape(task.title)
+        )
+    return _("Your close-out of {ref} {title} was not approved: {reason}").format(
+        ref=escape(task.ref), title=escape(task.title), reason=escape(decision.closeout.reason or "")
+    )
+
+
+def pending_lines(_: Gettext, requests: list[tuple[CloseoutRequest, Milestone]]) -> str:
+    if not requests:
+        return _("No close-out requests are waiting.")
+    lines = [_("<b>Close-out requests waiting</b>")]
+    for request, milestone in requests:
+        lines.append(f"{request.id}. {escape(milestone.task.ref)} {escape(milestone.task.title)}")
+    return "\n".join(lines)
+
+
+def status_entries(_: Gettext, report: StatusReport) -> list[str]:
+    def counts_line(label: str, counts) -> str:  # type: ignore[no-untyped-def]
+        cells = " · ".join(f"{state_label(_, s)} {counts[s]}" for s in MilestoneState)
+        return f"<b>{escape(label)}</b>: {counts.total} — {cells}"
+
+    header = _("<b>Progress as of {day}</b>").format(day=report.today.isoformat())
+    if report.department:
+        header += " · " + escape(report.department)
+    entries = [header, counts_line(_("All"), report.overall), _("<b>By plan</b>")]
+    entries += [counts_line(title, counts) for title, counts in report.by_plan.items()]
+    entries.append(_("<b>By year</b>"))
+    entries += [counts_line(year, counts) for year, counts in report.by_year.items()]
+    return entries
+
+
+def overdue_entries(_: Gettext, lines: list[OverdueLine]) -> list[str]:
+    if not lines:
+        return [_("Nothing is overdue.")]
+    return [_("<b>Overdue milestones</b>")] + [
+        _("{ref} {title} — {departments}, due {due}, {days} days overdue").format(
+            ref=escape(line.view.task_ref),
+            title=escape(line.view.task_title),
+            departments=escape("、".join(line.lead_departments) or "—"),
+            due=line.view.due_on.isoformat(),
+            days=line.days_overdue,
+        )
+        for line in lines
+    ]
+
+
+def silent_entries(_: Gettext, lines: list[SilentDepartment]) -> list[str]:
+    if not lines:
+        return [_("Every department has answered its last reminder.")]
+    return [_("<b>Departments that have not answered</b>")] + [
+        _("{department} — last reminder {day}, {days} days ago").format(
+            department=escape(s.department), day=s.last_reminder_at.date().isoformat(), days=s.days_silent
+        )
+        for s in lines
+    ]
+
+
+def milestone_entries(_: Gettext, name: str, views: list[MilestoneView]) -> list[str]:
+    entries = [_("<b>{department}</b>").format(department=escape(name))]
+    if not views:
+        return [*entries, _("No milestones.")]
+    for view in views:
+        percent = f" {view.latest_percent}%" if view.latest_percent is not None else ""
+        entries.append(
+            f"{escape(view.task_ref)} {escape(view.task_title)} — {view.due_on.isoformat()}"
+            f"{recurrence_label(_, view.recurrence)} {state_label(_, view.state)}{percent}"
+        )
+    return entries
+
+
+def digest_entries(_: Gettext, digest: Digest) -> list[str]:
+    entries = [
+        _("<b>Weekly digest, {start} – {end}</b>").format(
+            start=digest.week_start.isoformat(), end=digest.today.isoformat()
+        )
+    ]
+    for plan in digest.plans:
+        cells = " · ".join(f"{state_label(_, s)} {plan.counts[s]}" for s in MilestoneState)
+        entries.append(
+            f"<b>{escape(plan.plan_title)}</b>\n{cells}\n"
+            + _("Reports this week: {n}").format(n=plan.reports_this_week)
+        )
+        if plan.upcoming:
+            entries.append(
+                _("Due in the next 90 days:")
+                + "\n"
+                + "\n".join(
+                    f"· {v.due_on.isoformat()} {escape(v.task_ref)} {escape(v.task_title)}"
+                    for v in plan.upcoming
+                )
+            )
+        if plan.overdue:
+            entries.append(
+                _("Overdue:")
+                + "\n"
+                + "\n".join(
+                    _("· {ref} {title} — {departments}, {days} days").format(
+                        ref=escape(o.view.task_ref),
+                        title=escape(o.view.task_title),
+                        departments=escape("、".join(o.lead_departments) or "—"),
+                        days=o.days_overdue,
+                    )
+                    for o in plan.overdue
+                )
+            )
+    entries += silent_entries(_, digest.silent)
+    return entries
+
+
+def invite_created(_: Gettext, invite: IssuedInvite, bot_username: str, department: str) -> str:
+    return _("Invitation for {department} (valid until {until}):\n{link}").format(
+        department=escape(department),
+        until=invite.expires_at.date().isoformat(),
+        link=escape(invite.link(bot_username)),
+    )
+
+
+# /report conversation
+def report_pick_task(_: Gettext) -> str:
+    return _("Which milestone are you reporting on?")
+
+
+def report_pick_status(_: Gettext, task: Task) -> str:
+    return _("{ref} {title}\nHow is it going?").format(ref=escape(task.ref), title=escape(task.title))
+
+
+def report_pick_percent(_: Gettext) -> str:
+    return _("How far along is it?")
+
+
+def report_ask_note(_: Gettext) -> str:
+    return _("Please write a short note (or send /skip).")
+
+
+def report_cancelled(_: Gettext) -> str:
+    return _("Cancelled; nothing was saved.")
+
+
+def stale_button(_: Gettext) -> str:
+    return _("This button is no longer valid; nothing was changed.")
+
+
+def cancel_button(_: Gettext) -> str:
+    return _("Cancel")
+
+
+def skip_button(_: Gettext) -> str:
+    return _("Skip")
+
+
+def previous_button(_: Gettext) -> str:
+    return _("« Previous")
+
+
+def next_button(_: Gettext) -> str:
+    return _("Next »")
+
+
+def something_went_wrong(_: Gettext) -> str:
+    return _("Sorry, something went wrong on our side. Nothing was lost; please try again in a minute.")

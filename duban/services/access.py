@@ -1,0 +1,68 @@
+"""Who may see what. Every read and write in the bot goes through these checks, in one place."""
+
+from sqlmodel import Session, col, select
+
+from duban.services.errors import NotAllowed, NotFound
+from models import Contact, ContactRole, Department, DepartmentRole, Milestone, Plan, Task, TaskDepartment
+
+
+def visible_plan_ids(*, session: Session, contact: Contact) -> list[int]:
+    """A coordinator or lead sees the plan they were invited for, or every plan of their county."""
+    if contact.plan_id is not None:
+        return [contact.plan_id]
+    department = session.get(Department, contact.department_id)
+    assert department is not None
+    return [p for p in session.exec(select(Plan.id).where(Plan.region == department.region)).all() if p]
+
+
+def visible_task_ids(*, session: Session, contact: Contact) -> list[int]:
+    if contact.role == ContactRole.contact:
+        statement = select(TaskDepartment.task_id).where(
+            TaskDepartment.department_id == contact.department_id
+        )
+    else:
+        statement = select(Task.id).where(
+            col(Task.plan_id).in_(visible_plan_ids(session=session, contact=contact))
+        )
+    return [t for t in session.exec(statement).all() if t is not None]
+
+
+def department_role(*, session: Session, contact: Contact, task_id: int) -> DepartmentRole | None:
+    link = session.get(TaskDepartment, (task_id, contact.department_id))
+    return DepartmentRole(link.role) if link else None
+
+
+def milestone_for_report(
+    *, session: Session, contact: Contact, milestone_id: int
+) -> tuple[Milestone, DepartmentRole]:
+    """A contact reports only where their department is lead or co."""
+    milestone = session.get(Milestone, milestone_id)
+    if milestone is None:
+        raise NotFound(str(milestone_id))
+    role = department_role(session=session, contact=contact, task_id=milestone.task_id)
+    if role is None:
+        raise NotAllowed(str(milestone_id))
+    return milestone, role
+
+
+def require_coordinator(contact: Contact) -> None:
+    if contact.role != ContactRole.coordinator:
+        raise NotAllowed(contact.role)
+
+
+def require_reader(contact: Contact) -> None:
+    """Status and digests are for coordinators and leads."""
+    if contact.role not in (ContactRole.coordinator, ContactRole.lead):
+        raise NotAllowed(contact.role)
+
+
+def coordinators_for_plan(*, session: Session, plan: Plan) -> list[Contact]:
+    statement = (
+        select(Contact)
+        .join(Department, col(Contact.department_id) == Department.id)
+        .where(Contact.role == ContactRole.coordinator, Contact.active == True)  # noqa: E712
+        .where(col(Contact.telegram_user_id).is_not(None))
+        .where(Department.region == plan.region)
+        .where((col(Contact.plan_id).is_(None)) | (Contact.plan_id == plan.id))
+    )
+    return list(session.exec(statement).all())

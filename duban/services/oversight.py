@@ -1,0 +1,131 @@
+"""What coordinators ask: who is overdue, who stayed silent, what one department has on its plate."""
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlmodel import Session, col, func, select
+
+from duban.services.access import require_reader, visible_plan_ids
+from duban.services.errors import NotFound
+from duban.status import (
+    MilestoneState,
+    MilestoneView,
+    StatusReport,
+    UnknownDepartment,
+    milestone_views,
+    status_report,
+)
+from models import (
+    Contact,
+    Department,
+    DepartmentRole,
+    Milestone,
+    Notification,
+    ProgressReport,
+    Task,
+    TaskDepartment,
+)
+
+
+def _region(session: Session, contact: Contact) -> str:
+    department = session.get(Department, contact.department_id)
+    assert department is not None
+    return department.region
+
+
+def status_for(
+    *, session: Session, reader: Contact, today: dt.date, department: str | None = None
+) -> StatusReport:
+    require_reader(reader)
+    return status_report(
+        session=session,
+        today=today,
+        department=department,
+        plan_ids=visible_plan_ids(session=session, contact=reader),
+        region=_region(session, reader),
+    )
+
+
+@dataclass(frozen=True)
+class OverdueLine:
+    view: MilestoneView
+    lead_departments: list[str]
+    days_overdue: int
+
+
+def overdue(*, session: Session, reader: Contact, today: dt.date) -> list[OverdueLine]:
+    require_reader(reader)
+    views = milestone_views(
+        session=session, today=today, plan_ids=visible_plan_ids(session=session, contact=reader)
+    )
+    late = [v for v in views if v.state == MilestoneState.overdue]
+    leads = _lead_names(session, [v.milestone_id for v in late])
+    lines = [OverdueLine(v, leads.get(v.milestone_id, []), (today - v.due_on).days) for v in late]
+    return sorted(lines, key=lambda line: (-line.days_overdue, line.view.plan_key, line.view.task_ref))
+
+
+def _lead_names(session: Session, milestone_ids: list[int]) -> dict[int, list[str]]:
+    rows = session.exec(
+        select(Milestone.id, Department.name)
+        .join(TaskDepartment, col(TaskDepartment.task_id) == Milestone.task_id)
+        .join(Department, col(Department.id) == TaskDepartment.department_id)
+        .where(col(Milestone.id).in_(milestone_ids), TaskDepartment.role == DepartmentRole.lead)
+        .order_by(col(TaskDepartment.position))
+    ).all()
+    names: dict[int, list[str]] = {}
+    for milestone_id, name in rows:
+        names.setdefault(milestone_id or 0, []).append(name)
+    return names
+
+
+@dataclass(frozen=True)
+class SilentDepartment:
+    department: str
+    last_reminder_at: dt.datetime
+    days_silent: int
+
+
+def silent_departments(*, session: Session, reader: Contact, now: dt.datetime) -> list[SilentDepartment]:
+    """Departments whose contacts have not reported since the last reminder sent to them."""
+    require_reader(reader)
+    plan_ids = visible_plan_ids(session=session, contact=reader)
+    last_sent = session.exec(
+        select(Contact.department_id, func.max(Notification.sent_at))
+        .join(Contact, col(Contact.id) == Notification.contact_id)
+        .join(Milestone, col(Milestone.id) == Notification.milestone_id)
+        .join(Task, col(Task.id) == Milestone.task_id)
+        .where(col(Notification.sent_at).is_not(None), Notification.kind == "reminder")
+        .where(col(Task.plan_id).in_(plan_ids))
+        .group_by(Contact.department_id)
+    ).all()
+    result = []
+    for department_id, sent_at in last_sent:
+        answered = session.exec(
+            select(func.count())
+            .select_from(ProgressReport)
+            .join(Contact, col(Contact.id) == ProgressReport.contact_id)
+            .where(Contact.department_id == department_id, ProgressReport.reported_at >= sent_at)
+        ).one()
+        if answered == 0:
+            department = session.get(Department, department_id)
+            assert department is not None
+            result.append(SilentDepartment(department.name, sent_at, (now - sent_at).days))
+    return sorted(result, key=lambda s: s.last_reminder_at)
+
+
+def department_milestones(
+    *, session: Session, reader: Contact, name: str, today: dt.date
+) -> list[MilestoneView]:
+    require_reader(reader)
+    region = _region(session, reader)
+    try:
+        report = status_report(
+            session=session,
+            today=today,
+            department=name,
+            region=region,
+            plan_ids=visible_plan_ids(session=session, contact=reader),
+        )
+    except UnknownDepartment as exc:
+        raise NotFound(name) from exc
+    return report.milestones

@@ -1,0 +1,268 @@
+"""Progress reports, 销号 (close-out) requests and their approval; every change is audited."""
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from sqlmodel import Session, col, select
+
+from duban.services.access import milestone_for_report, require_coordinator, visible_plan_ids
+from duban.services.errors import InvalidInput, NotFound
+from models import (
+    AuditEntry,
+    CloseoutRequest,
+    CloseoutStatus,
+    Contact,
+    DepartmentRole,
+    Milestone,
+    MilestoneStatus,
+    Notification,
+    ProgressReport,
+    ReportStatus,
+    Task,
+)
+
+MAX_NOTE_LENGTH = 2000
+
+_PERCENT = re.compile(r"(\d{1,3}(?:\.\d+)?)\s*[%％]")
+_CHINESE_TENTHS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_TENTHS = re.compile(r"([一二两三四五六七八九])成")
+_DONE_WORDS = ("已完成", "完成了", "已经完成", "全部完成", "已办结")
+_BLOCKED_WORDS = ("受阻", "停滞", "无法推进")
+_RISK_WORDS = ("风险", "滞后", "延期")
+
+
+@dataclass(frozen=True)
+class ParsedProgress:
+    status: ReportStatus
+    percent: int | None
+    note: str
+
+
+def parse_progress_text(text: str) -> ParsedProgress:
+    """Read a free-text reply: a percent (60%, 60％, 六成), 已完成-type words, the rest is the note."""
+    text = text.strip()
+    if len(text) > MAX_NOTE_LENGTH:
+        raise InvalidInput("too_long")
+    percent: int | None = None
+    if match := _PERCENT.search(text):
+        value = float(match.group(1))
+        if not 0 <= value <= 100:
+            raise InvalidInput("percent_range")
+        percent = round(value)
+    elif match := _TENTHS.search(text):
+        percent = _CHINESE_TENTHS[match.group(1)] * 10
+    says_done = any(word in text for word in _DONE_WORDS)
+    # "已完成60%" means 60% is done, not the whole milestone
+    if says_done and percent in (None, 100):
+        status, percent = ReportStatus.done, 100
+    elif any(word in text for word in _BLOCKED_WORDS):
+        status = ReportStatus.blocked
+    elif any(word in text for word in _RISK_WORDS):
+        status = ReportStatus.at_risk
+    else:
+        status = ReportStatus.on_track
+    if percent is None and status != ReportStatus.done and not text:
+        raise InvalidInput("empty")
+    return ParsedProgress(status=status, percent=percent, note=text)
+
+
+@dataclass(frozen=True)
+class ReportOutcome:
+    report: ProgressReport
+    milestone: Milestone
+    closeout: CloseoutRequest | None
+
+
+def record_report(
+    *,
+    session: Session,
+    contact: Contact,
+    milestone_id: int,
+    status: ReportStatus,
+    percent: int | None,
+    note: str,
+    now: dt.datetime,
+    evidence_file_id: str | None = None,
+) -> ReportOutcome:
+    if percent is not None and not 0 <= percent <= 100:
+        raise InvalidInput("percent_range")
+    if len(note) > MAX_NOTE_LENGTH:
+        raise InvalidInput("too_long")
+    milestone, role = milestone_for_report(session=session, contact=contact, milestone_id=milestone_id)
+    if milestone.status == MilestoneStatus.done:
+        raise InvalidInput("already_done")
+    report = ProgressReport(
+        milestone_id=milestone.id,
+        contact_id=contact.id,
+        status=status,
+        percent=percent,
+        note=note.strip(),
+        evidence_file_id=evidence_file_id,
+        reported_at=now,
+    )
+    session.add(report)
+    session.flush()
+    session.add(
+        AuditEntry(
+            at=now,
+            contact_id=contact.id,
+            action="report",
+            milestone_id=milestone.id,
+            detail=f"status={status.value} percent={percent} report={report.id}",
+        )
+    )
+    closeout = None
+    if status == ReportStatus.done and role == DepartmentRole.lead:
+        closeout = _open_closeout(
+            session=session, milestone=milestone, report=report, contact=contact, now=now
+        )
+    session.commit()
+    return ReportOutcome(report=report, milestone=milestone, closeout=closeout)
+
+
+def _open_closeout(
+    *, session: Session, milestone: Milestone, report: ProgressReport, contact: Contact, now: dt.datetime
+) -> CloseoutRequest:
+    pending = session.exec(
+        select(CloseoutRequest).where(
+            CloseoutRequest.milestone_id == milestone.id, CloseoutRequest.status == CloseoutStatus.pending
+        )
+    ).first()
+    if pending is not None:  # a second 已完成 refreshes the evidence, it does not queue a second request
+        pending.report_id = report.id or pending.report_id
+        session.add(pending)
+        return pending
+    closeout = CloseoutRequest(
+        milestone_id=milestone.id, report_id=report.id, requested_by=contact.id, requested_at=now
+    )
+    session.add(closeout)
+    session.flush()
+    session.add(
+        AuditEntry(
+            at=now,
+            contact_id=contact.id,
+            action="closeout_request",
+            milestone_id=milestone.id,
+            detail=f"closeout={closeout.id}",
+        )
+    )
+    return closeout
+
+
+def attach_evidence(
+    *, session: Session, contact: Contact, milestone_id: int, file_id: str, now: dt.datetime
+) -> ProgressReport:
+    """A photo or document sent as a reply: kept on the sender's latest report, or on a new one."""
+    milestone_for_report(session=session, contact=contact, milestone_id=milestone_id)
+    latest = session.exec(
+        select(ProgressReport)
+        .where(ProgressReport.milestone_id == milestone_id, ProgressReport.contact_id == contact.id)
+        .order_by(col(ProgressReport.reported_at).desc(), col(ProgressReport.id).desc())
+    ).first()
+    if latest is not None and latest.evidence_file_id is None:
+        latest.evidence_file_id = file_id
+        report = latest
+    else:
+        report = ProgressReport(
+            milestone_id=milestone_id,
+            contact_id=contact.id,
+            reported_at=now,
+            evidence_file_id=file_id,
+            status=latest.status if latest else ReportStatus.on_track,
+            percent=latest.percent if latest else None,
+            note=latest.note if latest else "",
+        )
+    session.add(report)
+    session.flush()
+    session.add(
+        AuditEntry(
+            at=now,
+            contact_id=contact.id,
+            action="evidence",
+            milestone_id=milestone_id,
+            detail=f"report={report.id}",
+        )
+    )
+    session.commit()
+    return report
+
+
+def milestone_for_reply(*, session: Session, chat_id: int, message_id: int) -> int | None:
+    """Map a reply back to its milestone through the reminder's stored Telegram message id."""
+    notification = session.exec(
+        select(Notification).where(
+            Notification.chat_id == chat_id, Notification.telegram_message_id == message_id
+        )
+    ).first()
+    return notification.milestone_id if notification else None
+
+
+@dataclass(frozen=True)
+class CloseoutDecision:
+    closeout: CloseoutRequest
+    milestone: Milestone
+    requester: Contact
+
+
+def decide_closeout(
+    *,
+    session: Session,
+    coordinator: Contact,
+    closeout_id: int,
+    approve: bool,
+    reason: str,
+    now: dt.datetime,
+) -> CloseoutDecision:
+    require_coordinator(coordinator)
+    closeout = session.get(CloseoutRequest, closeout_id)
+    if closeout is None:
+        raise NotFound(str(closeout_id))
+    milestone = session.get(Milestone, closeout.milestone_id)
+    assert milestone is not None
+    task = session.get(Task, milestone.task_id)
+    assert task is not None
+    if task.plan_id not in visible_plan_ids(session=session, contact=coordinator):
+        raise NotFound(str(closeout_id))  # another county's request does not exist for this coordinator
+    if closeout.status != CloseoutStatus.pending:
+        raise InvalidInput("already_decided")
+    if not approve and not reason.strip():
+        raise InvalidInput("reason_required")
+    if len(reason) > MAX_NOTE_LENGTH:
+        raise InvalidInput("too_long")
+    closeout.status = CloseoutStatus.approved if approve else CloseoutStatus.rejected
+    closeout.decided_by = coordinator.id
+    closeout.decided_at = now
+    closeout.reason = reason.strip() or None
+    if approve:
+        milestone.status = MilestoneStatus.done
+        milestone.done_at = now
+        session.add(milestone)
+    session.add(closeout)
+    session.add(
+        AuditEntry(
+            at=now,
+            contact_id=coordinator.id,
+            action="approve" if approve else "reject",
+            milestone_id=milestone.id,
+            detail=f"closeout={closeout.id} reason={reason.strip()}",
+        )
+    )
+    session.commit()
+    requester = session.get(Contact, closeout.requested_by)
+    assert requester is not None
+    return CloseoutDecision(closeout=closeout, milestone=milestone, requester=requester)
+
+
+def pending_closeouts(*, session: Session, coordinator: Contact) -> list[CloseoutRequest]:
+    require_coordinator(coordinator)
+    plan_ids = visible_plan_ids(session=session, contact=coordinator)
+    return list(
+        session.exec(
+            select(CloseoutRequest)
+            .join(Milestone, col(Milestone.id) == CloseoutRequest.milestone_id)
+            .join(Task, col(Task.id) == Milestone.task_id)
+            .where(CloseoutRequest.status == CloseoutStatus.pending, col(Task.plan_id).in_(plan_ids))
+            .order_by(col(CloseoutRequest.id))
+        ).all()
+    )
