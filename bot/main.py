@@ -1,5 +1,6 @@
 """Start the bot: engine, scheduler jobs and polling, all stopped together."""
 
+import datetime as dt
 import logging
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from bot.runtime import Runtime
 from duban.config import Settings
 from duban.db import create_schema, make_engine
 from scheduler.dispatcher import dispatch_due
+from scheduler.outbox_planner import plan_outbox
+from scheduler.policy import ReminderPolicy
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,18 @@ def run_polling(
         with Session(engine) as session:
             await dispatch_due(session=session, bot=application.bot, now=runtime.now())
 
+    def plan_job() -> None:
+        with Session(engine) as session:
+            plan_outbox(
+                session=session,
+                now=runtime.now(),
+                tz=settings.tz,
+                policy=ReminderPolicy(
+                    lead_days=tuple(settings.reminder_days), co_notice_days=settings.co_notice_days
+                ),
+                catch_up_days=settings.catch_up_days,
+            )
+
     async def start_jobs(app: Application) -> None:  # type: ignore[type-arg]
         scheduler.add_job(
             dispatch_job,
@@ -57,6 +72,15 @@ def run_polling(
             id="dispatch",
             max_instances=1,
             coalesce=True,
+        )
+        scheduler.add_job(
+            plan_job,
+            "interval",
+            seconds=settings.plan_interval_seconds,
+            id="plan",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=dt.datetime.now(dt.UTC),
         )
         scheduler.start()
 

@@ -407,3 +407,27 @@ def next_button(_: Gettext) -> str:
 
 def something_went_wrong(_: Gettext) -> str:
     return _("Sorry, something went wrong on our side. Nothing was lost; please try again in a minute.")
+
+
+def reminder_text(_: Gettext, reminder, *, late_since: str | None = None) -> str:  # type: ignore[no-untyped-def]
+    """The reminder a department contact receives; replying to it reports progress."""
+    if reminder.kind == "reminder":
+        head = _("⏰ Reminder: {days} days until this milestone is due ({due}).").format(
+            days=reminder.days_before, due=reminder.instance_due.isoformat()
+        )
+    else:
+        head = _(
+            "📌 Notice: this milestone is due on {due}; please send your input to the lead department."
+        ).format(due=reminder.instance_due.isoformat())
+    lines = [
+        head,
+        f"<b>{escape(reminder.task_ref)} {escape(reminder.task_title)}</b>",
+        escape(reminder.plan_title),
+        _("Target: {target}").format(target=escape(reminder.target)),
+        _("Reply to this message with your progress, e.g. “完成60%，已开工”."),
+    ]
+    if late_since:
+        lines.insert(
+            0, _("(Sent late: this was due on {day} while the service was down.)").format(day=late_since)
+        )
+    return "\n".join(lines)

@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     state_dir: Path = Field(
         default=DEFAULT_DATA_DIR, description="where the bot keeps half-finished conversations"
     )
+    plan_interval_seconds: int = Field(
+        default=300, description="how often due reminders are written to the outbox"
+    )
+    catch_up_days: int = Field(
+        default=7, description="a reminder missed while down is sent late up to this age"
+    )
     dispatch_interval_seconds: int = Field(default=10, description="how often the outbox is sent")
 
     @field_validator("timezone")

@@ -36,6 +36,7 @@ class PlannedReminder:
     task_title: str
     target: str
     departments: tuple[str, ...]
+    department_ids: tuple[int, ...]
 
 
 def plan_reminders(
@@ -94,7 +95,8 @@ def _reminders_for_instance(
         if not start <= send_on <= end:
             continue
         role = DepartmentRole.lead if kind == ReminderKind.reminder else DepartmentRole.co
-        departments = tuple(d.name for d in task.departments(role))
+        responsible = task.departments(role)
+        departments = tuple(d.name for d in responsible)
         if not departments:
             continue
         result.append(
@@ -111,6 +113,7 @@ def _reminders_for_instance(
                 task_title=task.title,
                 target=milestone.target,
                 departments=departments,
+                department_ids=tuple(d.id or 0 for d in responsible),
             )
         )
     return result
