@@ -36,6 +36,15 @@ def _session(settings: Settings, database_url: str | None = None) -> Session:
     return Session(engine)
 
 
+def _has_plans(session: Session) -> bool:
+    from models import Plan
+
+    if session.exec(select(Plan.id)).first() is None:
+        print("数据库中还没有方案，请先运行 duban seed。", file=sys.stderr)
+        return False
+    return True
+
+
 def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
     with _session(settings) as session:
         summary = load_seed(session=session)
@@ -62,6 +71,8 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     with _session(settings) as session:
+        if not _has_plans(session):
+            return 1
         try:
             report = status_report(session=session, today=_today(settings), department=args.department)
         except UnknownDepartment:
@@ -77,6 +88,8 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_reminders(args: argparse.Namespace, settings: Settings) -> int:
     start = args.from_date or _today(settings)
     with _session(settings) as session:
+        if not _has_plans(session):
+            return 1
         reminders = plan_reminders(
             session=session,
             start=start,

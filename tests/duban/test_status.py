@@ -92,3 +92,8 @@ def test_cli_status_for_an_unknown_department_says_so_politely(cli_env: str, cap
     capsys.readouterr()
     assert main(["status", "--department", "不存在的局"]) == 1
     assert "没有找到部门“不存在的局”" in capsys.readouterr().err
+
+
+def test_cli_status_on_an_empty_database_says_to_seed_first(cli_env: str, capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["status"]) == 1
+    assert "请先运行 duban seed" in capsys.readouterr().err
