@@ -39,6 +39,21 @@ class ParsedProgress:
     note: str
 
 
+def _audit(
+    session: Session,
+    *,
+    now: dt.datetime,
+    contact_id: int | None,
+    action: str,
+    milestone_id: int | None,
+    detail: str,
+) -> None:
+    """Every report, close-out request, decision and piece of evidence leaves a row: who, when, what."""
+    session.add(
+        AuditEntry(at=now, contact_id=contact_id, action=action, milestone_id=milestone_id, detail=detail)
+    )
+
+
 def parse_progress_text(text: str) -> ParsedProgress:
     """Read a free-text reply: a percent (60%, 60％, 六成), 已完成-type words, the rest is the note."""
     text = text.strip()
@@ -103,14 +118,13 @@ def record_report(
     )
     session.add(report)
     session.flush()
-    session.add(
-        AuditEntry(
-            at=now,
-            contact_id=contact.id,
-            action="report",
-            milestone_id=milestone.id,
-            detail=f"status={status.value} percent={percent} report={report.id}",
-        )
+    _audit(
+        session,
+        now=now,
+        contact_id=contact.id,
+        action="report",
+        milestone_id=milestone.id,
+        detail=f"status={status.value} percent={percent} report={report.id}",
     )
     closeout = None
     if status == ReportStatus.done and role == DepartmentRole.lead:
@@ -138,14 +152,13 @@ def _open_closeout(
     )
     session.add(closeout)
     session.flush()
-    session.add(
-        AuditEntry(
-            at=now,
-            contact_id=contact.id,
-            action="closeout_request",
-            milestone_id=milestone.id,
-            detail=f"closeout={closeout.id}",
-        )
+    _audit(
+        session,
+        now=now,
+        contact_id=contact.id,
+        action="closeout_request",
+        milestone_id=milestone.id,
+        detail=f"closeout={closeout.id}",
     )
     return closeout
 
@@ -175,14 +188,13 @@ def attach_evidence(
         )
     session.add(report)
     session.flush()
-    session.add(
-        AuditEntry(
-            at=now,
-            contact_id=contact.id,
-            action="evidence",
-            milestone_id=milestone_id,
-            detail=f"report={report.id}",
-        )
+    _audit(
+        session,
+        now=now,
+        contact_id=contact.id,
+        action="evidence",
+        milestone_id=milestone_id,
+        detail=f"report={report.id}",
     )
     session.commit()
     return report
@@ -239,14 +251,13 @@ def decide_closeout(
         milestone.done_at = now
         session.add(milestone)
     session.add(closeout)
-    session.add(
-        AuditEntry(
-            at=now,
-            contact_id=coordinator.id,
-            action="approve" if approve else "reject",
-            milestone_id=milestone.id,
-            detail=f"closeout={closeout.id} reason={reason.strip()}",
-        )
+    _audit(
+        session,
+        now=now,
+        contact_id=coordinator.id,
+        action="approve" if approve else "reject",
+        milestone_id=milestone.id,
+        detail=f"closeout={closeout.id} reason={reason.strip()}",
     )
     session.commit()
     requester = session.get(Contact, closeout.requested_by)
