@@ -20,6 +20,7 @@ from telegram.request import BaseRequest
 
 from bot import handlers, views
 from bot.i18n import gettext_for
+from bot.reminder_buttons import reminder_button
 from bot.report_flow import report_conversation
 from bot.runtime import RUNTIME_KEY, Runtime
 from models import ContactRole
@@ -84,6 +85,7 @@ def register_handlers(application: Application) -> None:  # type: ignore[type-ar
         "approve": handlers.approve_command,
         "reject": handlers.reject_command,
         "invite": handlers.invite_command,
+        "snooze": handlers.snooze_command,
     }
     for name, callback in commands.items():
         application.add_handler(CommandHandler(name, callback, filters=PRIVATE))
@@ -98,6 +100,7 @@ def register_handlers(application: Application) -> None:  # type: ignore[type-ar
         )
     )
 
+    application.add_handler(CallbackQueryHandler(reminder_button, pattern=r"^rm:(ack|snz|nc):"))
     application.add_handler(CallbackQueryHandler(handlers.page_callback, pattern=r"^pg:"))
     application.add_handler(CallbackQueryHandler(handlers.noop_callback, pattern=r"^noop$"))
     application.add_handler(CallbackQueryHandler(handlers.unknown_callback))

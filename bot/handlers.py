@@ -293,6 +293,29 @@ async def _decide(
 
 
 @member(ContactRole.coordinator)
+async def snooze_command(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, session: Session, contact: Contact, _: views.Gettext
+) -> None:
+    """/snooze #N days reason: pause the overdue escalation of milestone N."""
+    args = context.args or []
+    if len(args) < 3 or not args[0].lstrip("#").isdigit() or not args[1].isdigit():
+        raise InvalidInput("usage_snooze")
+    rt = runtime(context)
+    milestone, until = oversight.pause_escalation(
+        session=session,
+        coordinator=contact,
+        milestone_id=int(args[0].lstrip("#")),
+        days=int(args[1]),
+        reason=" ".join(args[2:]),
+        now=rt.now(),
+        today=rt.today(),
+    )
+    task = session.get(Task, milestone.task_id)
+    assert task is not None
+    await reply(update, views.escalation_paused(_, task, until))
+
+
+@member(ContactRole.coordinator)
 async def pending_command(
     update: Update, context: ContextTypes.DEFAULT_TYPE, session: Session, contact: Contact, _: views.Gettext
 ) -> None:

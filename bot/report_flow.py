@@ -18,7 +18,7 @@ from telegram.ext import (
 from bot import views
 from bot.handlers import gettext_of, refusal, reply, save_report
 from bot.runtime import runtime
-from duban.services import access, invites, tasks
+from duban.services import access, invites, reminders, tasks
 from duban.services.errors import DomainError
 from duban.services.progress import MAX_NOTE_LENGTH
 from models import ContactRole, ReportStatus, Task
@@ -97,16 +97,50 @@ async def picked_task(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int
         return PICK_TASK
     context.user_data["milestone_id"] = int(value)  # type: ignore[index]
     await query.answer()
+    await query.edit_message_text(
+        views.report_pick_status(_, task), parse_mode=ParseMode.HTML, reply_markup=_status_keyboard(_)
+    )
+    return PICK_STATUS
+
+
+async def begin_from_reminder(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+    """The 汇报进度 button under a reminder: go straight to the status step for that reminder's milestone."""
+    query = update.callback_query
+    assert query is not None
+    _ = gettext_of(update)
+    value = (query.data or "").removeprefix("rp:r:").removeprefix("rm:rep:")
+    rt = runtime(context)
+    user = update.effective_user
+    milestone_id = None
+    with rt.session() as session:
+        contact = invites.contact_for_user(session=session, telegram_user_id=user.id) if user else None
+        if contact is not None and value.isdigit():
+            try:
+                notification = reminders.own_reminder(
+                    session=session, contact=contact, notification_id=int(value)
+                )
+                milestone_id = notification.milestone_id
+            except DomainError:
+                milestone_id = None
+    task = await _checked_milestone(update, context, milestone_id) if milestone_id else None
+    if task is None:
+        await query.answer(views.stale_button(_), show_alert=True)
+        return ConversationHandler.END
+    context.user_data.clear()  # type: ignore[union-attr]
+    context.user_data["milestone_id"] = milestone_id  # type: ignore[index]
+    await query.answer()
+    await query.message.reply_text(  # type: ignore[union-attr]
+        views.report_pick_status(_, task), parse_mode=ParseMode.HTML, reply_markup=_status_keyboard(_)
+    )
+    return PICK_STATUS
+
+
+def _status_keyboard(_: views.Gettext) -> InlineKeyboardMarkup:
     status_buttons = [
         InlineKeyboardButton(views.status_label(_, status.value), callback_data=f"rp:s:{status.value}")
         for status in ReportStatus
     ]
-    await query.edit_message_text(
-        views.report_pick_status(_, task),
-        parse_mode=ParseMode.HTML,
-        reply_markup=InlineKeyboardMarkup([status_buttons[:2], status_buttons[2:], _cancel_row(_)]),
-    )
-    return PICK_STATUS
+    return InlineKeyboardMarkup([status_buttons[:2], status_buttons[2:], _cancel_row(_)])
 
 
 async def picked_status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
@@ -210,7 +244,10 @@ async def stale_in_flow(update: Update, context: ContextTypes.DEFAULT_TYPE) -> i
 def report_conversation() -> ConversationHandler:
     private_text = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
     return ConversationHandler(
-        entry_points=[CommandHandler("report", begin, filters=private_text)],
+        entry_points=[
+            CommandHandler("report", begin, filters=private_text),
+            CallbackQueryHandler(begin_from_reminder, pattern=r"^rm:rep:"),
+        ],
         states={
             PICK_TASK: [CallbackQueryHandler(picked_task, pattern=r"^rp:m:")],
             PICK_STATUS: [CallbackQueryHandler(picked_status, pattern=r"^rp:s:")],

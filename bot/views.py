@@ -8,7 +8,7 @@ from duban.services.invites import IssuedInvite
 from duban.services.oversight import OverdueLine, SilentDepartment
 from duban.services.progress import CloseoutDecision, ReportOutcome
 from duban.services.tasks import TaskDetail, TaskLine
-from duban.status import MilestoneState, MilestoneView, StatusReport
+from duban.status import MilestoneState, MilestoneView, Pace, StatusReport
 from models import CloseoutRequest, ContactRole, Milestone, ProgressReport, Task
 
 Gettext = Callable[[str], str]
@@ -21,6 +21,28 @@ def status_label(_: Gettext, status: str) -> str:
         "blocked": _("Blocked"),
         "done": _("Done"),
     }[status]
+
+
+def pace_label(_: Gettext, pace: Pace) -> str:
+    return {
+        Pace.done: _("closed"),
+        Pace.green: _("🟢 on pace"),
+        Pace.amber: _("🟡 behind"),
+        Pace.red: _("🔴 overdue/blocked"),
+        Pace.grey: _("⚪ no report"),
+    }[pace]
+
+
+def pace_line(_: Gettext, now: dict[Pace, int], last_week: dict[Pace, int] | None = None) -> str:
+    """Colour counts, with the change since last week where it is known."""
+    cells = []
+    for pace in (Pace.green, Pace.amber, Pace.red, Pace.grey):
+        cell = f"{pace_label(_, pace)} {now.get(pace, 0)}"
+        if last_week is not None:
+            change = now.get(pace, 0) - last_week.get(pace, 0)
+            cell += f" ({change:+d})" if change else ""
+        cells.append(cell)
+    return " · ".join(cells)
 
 
 def state_label(_: Gettext, state: MilestoneState) -> str:
@@ -99,6 +121,7 @@ def commands_for(_: Gettext, role: ContactRole) -> list[tuple[str, str]]:
             ("approve", _("approve a close-out: /approve N")),
             ("reject", _("reject a close-out: /reject N reason")),
             ("invite", _("invite someone: /invite department contact|coordinator|lead")),
+            ("snooze", _("pause an overdue escalation: /snooze #N days reason")),
             *common,
         ]
     return [*readers, *common]
@@ -136,6 +159,8 @@ def invalid_input(_: Gettext, reason: str) -> str:
         ),
         "group": _("Please talk to me in a private chat."),
         "note_empty": _("The note is empty. Please write a short note, or send /skip."),
+        "snooze_days": _("You can snooze for 1, 3 or 7 days."),
+        "usage_snooze": _("Usage: /snooze N days reason (N from /overdue)"),
     }[reason]
 
 
@@ -271,7 +296,10 @@ def status_entries(_: Gettext, report: StatusReport) -> list[str]:
     header = _("<b>Progress as of {day}</b>").format(day=report.today.isoformat())
     if report.department:
         header += " · " + escape(report.department)
-    entries = [header, counts_line(_("All"), report.overall), _("<b>By plan</b>")]
+    paces: dict[Pace, int] = {}
+    for view in report.milestones:
+        paces[view.pace] = paces.get(view.pace, 0) + 1
+    entries = [header, counts_line(_("All"), report.overall), pace_line(_, paces), _("<b>By plan</b>")]
     entries += [counts_line(title, counts) for title, counts in report.by_plan.items()]
     entries.append(_("<b>By year</b>"))
     entries += [counts_line(year, counts) for year, counts in report.by_year.items()]
@@ -282,7 +310,8 @@ def overdue_entries(_: Gettext, lines: list[OverdueLine]) -> list[str]:
     if not lines:
         return [_("Nothing is overdue.")]
     return [_("<b>Overdue milestones</b>")] + [
-        _("{ref} {title} — {departments}, due {due}, {days} days overdue").format(
+        _("[#{id}] {ref} {title} — {departments}, due {due}, {days} days overdue").format(
+            id=line.view.milestone_id,
             ref=escape(line.view.task_ref),
             title=escape(line.view.task_title),
             departments=escape("、".join(line.lead_departments) or "—"),
@@ -327,6 +356,8 @@ def digest_entries(_: Gettext, digest: Digest) -> list[str]:
         cells = " · ".join(f"{state_label(_, s)} {plan.counts[s]}" for s in MilestoneState)
         entries.append(
             f"<b>{escape(plan.plan_title)}</b>\n{cells}\n"
+            + pace_line(_, plan.pace, plan.pace_last_week)
+            + "\n"
             + _("Reports this week: {n}").format(n=plan.reports_this_week)
         )
         if plan.upcoming:
@@ -431,3 +462,62 @@ def reminder_text(_: Gettext, reminder, *, late_since: str | None = None) -> str
             0, _("(Sent late: this was due on {day} while the service was down.)").format(day=late_since)
         )
     return "\n".join(lines)
+
+
+def ack_button(_: Gettext) -> str:
+    return _("Received")
+
+
+def report_button(_: Gettext) -> str:
+    return _("Report progress")
+
+
+def snooze_button(_: Gettext, days: int) -> str:
+    return _("Remind me in {days} d").format(days=days)
+
+
+def no_change_button(_: Gettext) -> str:
+    return _("No change this month")
+
+
+def acknowledged(_: Gettext) -> str:
+    return _("Received, thank you (签收 recorded).")
+
+
+def snoozed(_: Gettext, days: int) -> str:
+    return _("I will remind you again in {days} days.").format(days=days)
+
+
+def contact_blocked(_: Gettext, name: str, department: str) -> str:
+    return _(
+        "{name} ({department}) has blocked the bot and no longer receives reminders. Please invite a new contact."
+    ).format(name=escape(name) or "—", department=escape(department))
+
+
+def overdue_notice(_: Gettext, task: Task, due, days: int, *, urge: bool) -> str:  # type: ignore[no-untyped-def]
+    head = _("⚠️ Overdue {days} days: {ref} {title} was due on {due}.").format(
+        days=days, ref=escape(task.ref), title=escape(task.title), due=due.isoformat()
+    )
+    lines = [head, escape(task.plan.title), _("Please report progress by replying to this message.")]
+    if urge:
+        lines.insert(1, _("催办: the department's leadership has been informed."))
+    return "\n".join(lines)
+
+
+def tongbao(_: Gettext, plan_title: str, laggards: dict[str, list[str]]) -> str:
+    lines = [_("<b>通报: milestones overdue 30 days or more</b>"), escape(plan_title)]
+    for department, items in sorted(laggards.items()):
+        lines.append(f"<b>{escape(department)}</b>")
+        lines += [f"· {escape(item)}" for item in items]
+    return "\n".join(lines)
+
+
+def escalation_paused(_: Gettext, task: Task, until) -> str:  # type: ignore[no-untyped-def]
+    return _("Escalation for {ref} {title} paused until {until}.").format(
+        ref=escape(task.ref), title=escape(task.title), until=until.isoformat()
+    )
+
+
+def rechase_text(_: Gettext, original: str) -> str:
+    """The original reminder is already escaped HTML; it is repeated as it was sent."""
+    return _("🔁 Second reminder, not yet acknowledged:") + "\n" + original

@@ -25,6 +25,19 @@ from models import (
 )
 
 
+class Pace(StrEnum):
+    """Red/amber/green against the time elapsed; grey when nobody has reported."""
+
+    done = "done"
+    green = "green"
+    amber = "amber"  # more than PACE_TOLERANCE points behind the time elapsed, or reported at risk
+    red = "red"  # overdue or blocked
+    grey = "grey"  # nobody has reported
+
+
+PACE_TOLERANCE = 25
+
+
 class MilestoneState(StrEnum):
     done = "done"  # 已销号 (or, for a recurring duty, reported done this period)
     overdue = "overdue"  # 已逾期: due date passed and not done
@@ -43,6 +56,7 @@ class MilestoneView:
     recurrence: str
     state: MilestoneState
     latest_percent: int | None
+    pace: Pace = None  # type: ignore[assignment]
 
 
 @dataclass
@@ -105,21 +119,27 @@ def milestone_views(
     if plan_ids is not None:
         statement = statement.where(col(Plan.id).in_(plan_ids))
     rows = session.exec(statement).all()
-    reports = _reports_by_milestone(session=session, milestone_ids=[m.id for m, _, _ in rows if m.id])
+    reports = _reports_by_milestone(
+        session=session, milestone_ids=[m.id for m, _, _ in rows if m.id], through=today
+    )
     return [
         _view(milestone, task, plan, reports.get(milestone.id or 0, []), today)
         for milestone, task, plan in rows
     ]
 
 
-def _reports_by_milestone(*, session: Session, milestone_ids: list[int]) -> dict[int, list[ProgressReport]]:
+def _reports_by_milestone(
+    *, session: Session, milestone_ids: list[int], through: dt.date
+) -> dict[int, list[ProgressReport]]:
+    """Reports made up to the end of `through` (UTC day), so a view of last week ignores this week's reports."""
+    cutoff = dt.datetime.combine(through + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
     grouped: dict[int, list[ProgressReport]] = defaultdict(list)
     chunk = 500  # keep IN lists within every backend's parameter limit
     for start in range(0, len(milestone_ids), chunk):
         ids = milestone_ids[start : start + chunk]
         for report in session.exec(
             select(ProgressReport)
-            .where(col(ProgressReport.milestone_id).in_(ids))
+            .where(col(ProgressReport.milestone_id).in_(ids), col(ProgressReport.reported_at) < cutoff)
             .order_by(col(ProgressReport.reported_at))
         ).all():
             grouped[report.milestone_id].append(report)
@@ -131,6 +151,10 @@ def _view(
 ) -> MilestoneView:
     state, due = _state(milestone, plan, reports, today)
     latest = reports[-1].percent if reports else None
+    start = plan.issued_on
+    if milestone.recurrence != Recurrence.none:
+        previous, _ = current_instance(milestone, today=today)
+        start = previous or plan.issued_on
     return MilestoneView(
         milestone_id=milestone.id or 0,
         plan_key=plan.key,
@@ -141,7 +165,22 @@ def _view(
         recurrence=milestone.recurrence,
         state=state,
         latest_percent=latest,
+        pace=pace_of(state, reports[-1] if reports else None, start=start, due=due, today=today),
     )
+
+
+def pace_of(
+    state: MilestoneState, latest: ProgressReport | None, *, start: dt.date, due: dt.date, today: dt.date
+) -> Pace:
+    if state == MilestoneState.done:
+        return Pace.done
+    if state == MilestoneState.overdue or (latest is not None and latest.status == ReportStatus.blocked):
+        return Pace.red
+    if latest is None:
+        return Pace.grey
+    elapsed = min(1.0, max(0.0, (today - start).days / max(1, (due - start).days)))
+    behind = latest.percent is not None and latest.percent < elapsed * 100 - PACE_TOLERANCE
+    return Pace.amber if behind or latest.status == ReportStatus.at_risk else Pace.green
 
 
 def _reported_between(
@@ -162,7 +201,8 @@ def _state(
     milestone: Milestone, plan: Plan, reports: list[ProgressReport], today: dt.date
 ) -> tuple[MilestoneState, dt.date]:
     if milestone.recurrence == Recurrence.none:
-        if milestone.status == MilestoneStatus.done:
+        closed = milestone.done_at is None or milestone.done_at.date() <= today
+        if milestone.status == MilestoneStatus.done and closed:
             return MilestoneState.done, milestone.due_on
         if milestone.due_on < today:
             return MilestoneState.overdue, milestone.due_on

@@ -24,3 +24,7 @@ class Notification(SQLModel, table=True):
     attempts: int = 0
     last_error: str | None = Field(default=None, max_length=500)
     telegram_message_id: int | None = Field(default=None, sa_column=Column(BigInteger, index=True))
+    # a dispatcher claims a row before sending it, so two dispatchers never send the same row
+    claimed_by: str | None = Field(default=None, max_length=64)
+    claimed_until: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    acknowledged_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)  # 签收

@@ -96,5 +96,8 @@ class Milestone(SQLModel, table=True):
     until: dt.date | None = None
     status: MilestoneStatus = Field(default=MilestoneStatus.open, max_length=10, index=True)
     done_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # a coordinator may pause the overdue escalation, with a reason (/snooze N days reason)
+    escalation_paused_until: dt.date | None = None
+    escalation_pause_reason: str | None = Field(default=None, max_length=500)
 
     task: "Task" = Relationship(back_populates="milestones")

@@ -1,59 +1,185 @@
-"""Send what the outbox holds and record the Telegram message id, so replies map back to milestones."""
+"""Send what the outbox holds, each row once, and record the Telegram message id so replies map back.
+
+A dispatcher first claims rows with a conditional UPDATE (only rows nobody holds), so two dispatchers, or a second
+instance, never send the same row; a claim expires, so a dispatcher that dies mid-batch does not strand its rows.
+"""
 
 import datetime as dt
 import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
+from sqlalchemy import Engine, and_, or_, update
 from sqlmodel import Session, col, select
-from telegram import Bot
+from telegram import Bot, InlineKeyboardMarkup
 from telegram.constants import ParseMode
-from telegram.error import Forbidden, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
 from models import Contact, Notification
+from scheduler.pacing import SendPacer
 
 log = logging.getLogger(__name__)
+
 MAX_ATTEMPTS = 8
+CLAIM_SECONDS = 120
+MAX_RETRY_AFTER_WAITS = 3
 
 
-async def dispatch_due(*, session: Session, bot: Bot, now: dt.datetime, limit: int = 100) -> int:
-    """Send pending rows whose time has come; returns how many went out."""
-    pending = session.exec(
-        select(Notification)
-        .where(col(Notification.sent_at).is_(None), Notification.due_at <= now)
-        .where(Notification.attempts < MAX_ATTEMPTS, col(Notification.chat_id).is_not(None))
-        .order_by(col(Notification.due_at), col(Notification.id))
-        .limit(limit)
-    ).all()
-    sent = 0
-    for notification in pending:
+def backoff(attempts: int) -> dt.timedelta:
+    """30 s, 1 min, 2 min, ... capped at an hour: network errors and 5xx are usually brief."""
+    return dt.timedelta(seconds=min(3600, 30 * 2 ** max(0, attempts - 1)))
+
+
+@dataclass
+class DispatchResult:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    blocked_contacts: list[int] = field(default_factory=list)
+
+
+Markup = Callable[[Session, Notification], InlineKeyboardMarkup | None]
+Photo = Callable[[Session, Notification], bytes | None]
+
+
+@dataclass
+class Dispatcher:
+    engine: Engine
+    bot: Bot
+    clock: Callable[[], dt.datetime]
+    pacer: SendPacer = field(default_factory=SendPacer)
+    markup_for: Markup = lambda session, notification: None  # noqa: E731
+    photo_for: Photo = lambda session, notification: None  # noqa: E731
+    on_blocked: Callable[[Session, Contact, dt.datetime], None] | None = None
+    worker: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    sleep: Callable[[float], Awaitable[None]] | None = None
+
+    def claim(self, limit: int) -> list[int]:
+        now = self.clock()
+        with Session(self.engine) as session:
+            candidates = session.exec(
+                select(Notification.id)
+                .where(col(Notification.sent_at).is_(None), Notification.due_at <= now)
+                .where(Notification.attempts < MAX_ATTEMPTS, col(Notification.chat_id).is_not(None))
+                .where(or_(col(Notification.claimed_until).is_(None), col(Notification.claimed_until) < now))
+                .order_by(col(Notification.due_at), col(Notification.id))
+                .limit(limit)
+            ).all()
+            if not candidates:
+                return []
+            until = now + dt.timedelta(seconds=CLAIM_SECONDS)
+            session.execute(
+                update(Notification)
+                .where(col(Notification.id).in_(candidates), col(Notification.sent_at).is_(None))
+                .where(or_(col(Notification.claimed_until).is_(None), col(Notification.claimed_until) < now))
+                .values(claimed_by=self.worker, claimed_until=until)
+            )
+            session.commit()
+            return [
+                i
+                for i in session.exec(
+                    select(Notification.id).where(
+                        and_(Notification.claimed_by == self.worker, col(Notification.sent_at).is_(None))
+                    )
+                ).all()
+                if i is not None
+            ]
+
+    async def run_once(self, limit: int = 100) -> DispatchResult:
+        result = DispatchResult()
+        for notification_id in self.claim(limit):
+            with Session(self.engine) as session:
+                notification = session.get(Notification, notification_id)
+                if notification is None or notification.sent_at is not None:
+                    continue
+                await self._send_one(session, notification, result)
+        return result
+
+    async def _send_one(self, session: Session, notification: Notification, result: DispatchResult) -> None:
+        assert notification.chat_id is not None
         notification.attempts += 1
-        try:
-            message = await bot.send_message(
+        retry_after_waits = 0
+        while True:
+            await self.pacer.wait_turn(notification.chat_id)
+            try:
+                message_id = await self._deliver(session, notification)
+            except RetryAfter as error:  # Telegram says how long to wait: wait exactly that, then try again
+                retry_after_waits += 1
+                if retry_after_waits > MAX_RETRY_AFTER_WAITS:
+                    self._retry_later(notification, error, result)
+                    break
+                await (self.sleep or self.pacer.sleep)(
+                    float(
+                        error.retry_after.total_seconds()
+                        if isinstance(error.retry_after, dt.timedelta)
+                        else error.retry_after
+                    )
+                )
+                continue
+            except Forbidden as error:  # the user blocked the bot: stop trying them and tell a coordinator
+                self._give_up(notification, error)
+                self._mark_blocked(session, notification, result)
+                result.failed += 1
+            except BadRequest as error:  # the message itself is wrong; retrying will not help
+                self._give_up(notification, error)
+                result.failed += 1
+            except TelegramError as error:  # network errors, timeouts and 5xx: back off and retry
+                self._retry_later(notification, error, result)
+            else:
+                notification.sent_at = self.clock()
+                notification.telegram_message_id = message_id
+                notification.last_error = None
+                result.sent += 1
+            break
+        notification.claimed_by = None
+        notification.claimed_until = None
+        session.add(notification)
+        session.commit()
+
+    async def _deliver(self, session: Session, notification: Notification) -> int:
+        photo = self.photo_for(session, notification)
+        markup = self.markup_for(session, notification)
+        if photo is not None:
+            message = await self.bot.send_photo(
+                chat_id=notification.chat_id,
+                photo=photo,
+                caption=notification.text[:1024],
+                parse_mode=ParseMode.HTML,
+            )
+        else:
+            message = await self.bot.send_message(
                 chat_id=notification.chat_id,
                 text=notification.text,
                 parse_mode=ParseMode.HTML,
-                reply_markup=None,
+                reply_markup=markup,
             )
-        except Forbidden as error:  # the user blocked the bot: stop trying them
-            notification.last_error = str(error)[:500]
-            notification.attempts = MAX_ATTEMPTS
-            contact = session.get(Contact, notification.contact_id) if notification.contact_id else None
-            if contact is not None:
-                contact.active = False
-                session.add(contact)
-        except RetryAfter as error:
-            notification.attempts -= 1
-            notification.last_error = str(error)[:500]
-            session.add(notification)
-            session.commit()
-            break
-        except TelegramError as error:
-            notification.last_error = str(error)[:500]
-            log.warning("sending notification %s failed: %s", notification.id, error)
-        else:
-            notification.sent_at = now
-            notification.telegram_message_id = message.message_id
-            notification.last_error = None
-            sent += 1
-        session.add(notification)
-        session.commit()
-    return sent
+        return message.message_id
+
+    def _give_up(self, notification: Notification, error: TelegramError) -> None:
+        notification.last_error = str(error)[:500]
+        notification.attempts = MAX_ATTEMPTS
+
+    def _retry_later(self, notification: Notification, error: TelegramError, result: DispatchResult) -> None:
+        notification.last_error = str(error)[:500]
+        notification.due_at = self.clock() + backoff(notification.attempts)
+        result.retried += 1
+        log.warning(
+            "notification %s failed (%s); retrying at %s", notification.id, error, notification.due_at
+        )
+
+    def _mark_blocked(self, session: Session, notification: Notification, result: DispatchResult) -> None:
+        contact = session.get(Contact, notification.contact_id) if notification.contact_id else None
+        if contact is None:
+            return
+        contact.active = False
+        session.add(contact)
+        result.blocked_contacts.append(contact.id or 0)
+        if self.on_blocked is not None:
+            self.on_blocked(session, contact, self.clock())
+
+
+async def dispatch_due(*, session: Session, bot: Bot, now: dt.datetime) -> int:
+    """Send what is due right away (used after a user action, e.g. to tell coordinators of a 销号 request)."""
+    dispatcher = Dispatcher(engine=session.get_bind(), bot=bot, clock=lambda: now)  # type: ignore[arg-type]
+    return (await dispatcher.run_once()).sent

@@ -1,13 +1,14 @@
 """The weekly digest for leads: what is coming, what is late, who reported and who stayed silent."""
 
 import datetime as dt
+from collections import Counter
 from dataclasses import dataclass
 
 from sqlmodel import Session, col, func, select
 
 from duban.services.access import require_reader, visible_plan_ids
 from duban.services.oversight import OverdueLine, SilentDepartment, overdue, silent_departments
-from duban.status import Counts, MilestoneView, milestone_views
+from duban.status import Counts, MilestoneView, Pace, milestone_views
 from models import Contact, Milestone, Plan, ProgressReport, Task
 
 UPCOMING_DAYS = 90
@@ -20,6 +21,8 @@ class PlanDigest:
     upcoming: list[MilestoneView]
     overdue: list[OverdueLine]
     reports_this_week: int
+    pace: dict[Pace, int]
+    pace_last_week: dict[Pace, int]
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ def build_digest(*, session: Session, reader: Contact, now: dt.datetime, today: 
     plans = []
     for plan in session.exec(select(Plan).where(col(Plan.id).in_(plan_ids)).order_by(Plan.key)).all():
         views = milestone_views(session=session, today=today, plan_ids=[plan.id or 0])
+        last_week = milestone_views(session=session, today=week_start, plan_ids=[plan.id or 0])
         counts = Counts()
         for view in views:
             counts.add(view.state)
@@ -54,7 +58,13 @@ def build_digest(*, session: Session, reader: Contact, now: dt.datetime, today: 
         ).one()
         plans.append(
             PlanDigest(
-                plan.title, counts, upcoming, [o for o in late if o.view.plan_key == plan.key], weekly_reports
+                plan.title,
+                counts,
+                upcoming,
+                [o for o in late if o.view.plan_key == plan.key],
+                weekly_reports,
+                Counter(v.pace for v in views),
+                Counter(v.pace for v in last_week),
             )
         )
     return Digest(

@@ -5,8 +5,8 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, func, select
 
-from duban.services.access import require_reader, visible_plan_ids
-from duban.services.errors import NotFound
+from duban.services.access import require_coordinator, require_reader, visible_plan_ids
+from duban.services.errors import InvalidInput, NotFound
 from duban.status import (
     MilestoneState,
     MilestoneView,
@@ -16,6 +16,7 @@ from duban.status import (
     status_report,
 )
 from models import (
+    AuditEntry,
     Contact,
     Department,
     DepartmentRole,
@@ -129,3 +130,45 @@ def department_milestones(
     except UnknownDepartment as exc:
         raise NotFound(name) from exc
     return report.milestones
+
+
+MAX_PAUSE_DAYS = 90
+
+
+def pause_escalation(
+    *,
+    session: Session,
+    coordinator: Contact,
+    milestone_id: int,
+    days: int,
+    reason: str,
+    now: dt.datetime,
+    today: dt.date,
+) -> tuple[Milestone, dt.date]:
+    """A coordinator stops the overdue ladder for a while, with a reason that is kept."""
+    require_coordinator(coordinator)
+    if not 1 <= days <= MAX_PAUSE_DAYS or not reason.strip():
+        raise InvalidInput("usage_snooze")
+    milestone = session.get(Milestone, milestone_id)
+    task = session.get(Task, milestone.task_id) if milestone else None
+    if (
+        milestone is None
+        or task is None
+        or task.plan_id not in visible_plan_ids(session=session, contact=coordinator)
+    ):
+        raise NotFound(str(milestone_id))
+    until = today + dt.timedelta(days=days)
+    milestone.escalation_paused_until = until
+    milestone.escalation_pause_reason = reason.strip()[:500]
+    session.add(milestone)
+    session.add(
+        AuditEntry(
+            at=now,
+            contact_id=coordinator.id,
+            action="pause_escalation",
+            milestone_id=milestone.id,
+            detail=f"until={until} reason={reason.strip()}",
+        )
+    )
+    session.commit()
+    return milestone, until

@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 from duban.cli import main
 from duban.seeding import read_seed_files
 from duban.status import MilestoneState, status_report
-from models import Contact, Department, Milestone, MilestoneStatus, ProgressReport, ReportStatus, utcnow
+from models import Contact, Department, Milestone, MilestoneStatus, ProgressReport, ReportStatus
 
 
 def test_on_new_year_2026_every_open_2025_milestone_is_overdue(seeded: Session) -> None:
@@ -49,7 +49,7 @@ def test_before_the_due_date_a_report_counts_as_reported(seeded: Session) -> Non
             contact_id=contact.id,
             status=ReportStatus.on_track,
             percent=40,
-            reported_at=utcnow(),
+            reported_at=dt.datetime(2026, 5, 20, 3, 0, tzinfo=dt.UTC),
         )
     )
     seeded.commit()

@@ -1,0 +1,64 @@
+"""The buttons under a reminder: 收到, 汇报进度 (opens /report at that milestone), 延后提醒, 无变化."""
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from bot import views
+from bot.handlers import gettext_of, refusal
+from bot.runtime import runtime
+from duban.services import invites, reminders
+from duban.services.errors import DomainError, InvalidInput
+from models import Task
+
+
+async def reminder_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """rm:ack:N, rm:snz:N:D and rm:nc:N; each re-checks that reminder N went to this user."""
+    query = update.callback_query
+    assert query is not None
+    _ = gettext_of(update)
+    parts = (query.data or "").split(":")
+    rt = runtime(context)
+    user = update.effective_user
+    with rt.session() as session:
+        contact = invites.contact_for_user(session=session, telegram_user_id=user.id) if user else None
+        if contact is None or len(parts) < 3 or not parts[2].isdigit():
+            await query.answer(views.stale_button(_), show_alert=True)
+            return
+        notification_id = int(parts[2])
+        try:
+            if parts[1] == "ack":
+                reminders.acknowledge(
+                    session=session, contact=contact, notification_id=notification_id, now=rt.now()
+                )
+                await query.answer(views.acknowledged(_))
+            elif parts[1] == "snz" and len(parts) == 4 and parts[3].isdigit():
+                reminders.snooze(
+                    session=session,
+                    contact=contact,
+                    notification_id=notification_id,
+                    days=int(parts[3]),
+                    now=rt.now(),
+                    tz=rt.settings.tz,
+                )
+                await query.answer(views.snoozed(_, int(parts[3])))
+            elif parts[1] == "nc":
+                outcome = reminders.report_no_change(
+                    session=session, contact=contact, notification_id=notification_id, now=rt.now()
+                )
+                task = session.get(Task, outcome.milestone.task_id)
+                assert task is not None
+                await query.answer()
+                await query.message.reply_text(
+                    views.report_confirmation(_, outcome, task),  # type: ignore[union-attr]
+                    parse_mode="HTML",
+                )
+            else:
+                raise InvalidInput("stale")
+        except DomainError as error:
+            session.rollback()
+            text = (
+                views.stale_button(_)
+                if isinstance(error, InvalidInput) and error.reason == "stale"
+                else refusal(_, error)
+            )
+            await query.answer(text, show_alert=True)

@@ -1,0 +1,97 @@
+"""What a contact does with a reminder: acknowledge it (签收), snooze it, or say nothing changed this month."""
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session
+
+from duban.services.errors import InvalidInput, NotAllowed, NotFound
+from duban.services.outbox import enqueue
+from duban.services.progress import ReportOutcome, record_report
+from models import AuditEntry, Contact, Notification, ReportStatus
+from scheduler.workdays import next_allowed_moment
+
+SNOOZE_CHOICES = (1, 3, 7)
+REMINDER_KINDS = ("reminder", "co_notice", "rechase", "overdue")
+NO_CHANGE_NOTE = "无变化"
+
+
+def own_reminder(*, session: Session, contact: Contact, notification_id: int) -> Notification:
+    """Only the person a reminder went to may act on it."""
+    notification = session.get(Notification, notification_id)
+    if notification is None or notification.kind not in REMINDER_KINDS:
+        raise NotFound(str(notification_id))
+    if notification.contact_id != contact.id:
+        raise NotAllowed(str(notification_id))
+    return notification
+
+
+def acknowledge(
+    *, session: Session, contact: Contact, notification_id: int, now: dt.datetime
+) -> Notification:
+    notification = own_reminder(session=session, contact=contact, notification_id=notification_id)
+    if notification.acknowledged_at is None:
+        notification.acknowledged_at = now
+        session.add(notification)
+        session.add(
+            AuditEntry(
+                at=now,
+                contact_id=contact.id,
+                action="acknowledge",
+                milestone_id=notification.milestone_id,
+                detail=f"notification={notification.id}",
+            )
+        )
+        session.commit()
+    return notification
+
+
+def snooze(
+    *, session: Session, contact: Contact, notification_id: int, days: int, now: dt.datetime, tz: ZoneInfo
+) -> Notification:
+    """Send the same reminder again in `days` days, at the next allowed moment; counts as seen."""
+    if days not in SNOOZE_CHOICES:
+        raise InvalidInput("snooze_days")
+    notification = own_reminder(session=session, contact=contact, notification_id=notification_id)
+    notification.acknowledged_at = notification.acknowledged_at or now
+    again = enqueue(
+        session=session,
+        key=f"{notification.idempotency_key}:snooze{days}",
+        kind=notification.kind,
+        contact=contact,
+        text=notification.text,
+        due_at=next_allowed_moment(now + dt.timedelta(days=days), tz=tz),
+        milestone_id=notification.milestone_id,
+        instance_due_on=notification.instance_due_on,
+    )
+    session.add(
+        AuditEntry(
+            at=now,
+            contact_id=contact.id,
+            action="snooze",
+            milestone_id=notification.milestone_id,
+            detail=f"notification={notification.id} days={days}",
+        )
+    )
+    session.commit()
+    return again or notification
+
+
+def report_no_change(
+    *, session: Session, contact: Contact, notification_id: int, now: dt.datetime
+) -> ReportOutcome:
+    """清零月报: a monthly report is due even when nothing happened; the button records exactly that."""
+    notification = own_reminder(session=session, contact=contact, notification_id=notification_id)
+    if notification.milestone_id is None:
+        raise NotFound(str(notification_id))
+    notification.acknowledged_at = notification.acknowledged_at or now
+    session.add(notification)
+    return record_report(
+        session=session,
+        contact=contact,
+        milestone_id=notification.milestone_id,
+        status=ReportStatus.on_track,
+        percent=None,
+        note=NO_CHANGE_NOTE,
+        now=now,
+    )

@@ -1,0 +1,189 @@
+"""Silence is noticed: re-chase unacknowledged reminders, escalate overdue milestones, and name laggards (通报)."""
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, col, func, select
+
+from bot import views
+from bot.i18n import gettext_for
+from duban.services.access import coordinators_for_plan
+from duban.services.outbox import enqueue
+from duban.status import MilestoneState, milestone_views
+from models import (
+    Contact,
+    ContactRole,
+    Department,
+    DepartmentRole,
+    Milestone,
+    Notification,
+    Plan,
+    ProgressReport,
+    Task,
+    TaskDepartment,
+)
+from scheduler.workdays import add_working_days, next_allowed_moment
+
+
+@dataclass(frozen=True)
+class EscalationPolicy:
+    rechase_after_working_days: int = 2
+    repeat_every_days: int = 7  # after the first overdue notice (the day after the due date)
+    department_lead_after_days: int = 14  # 催办: the department's own lead is told too
+    tongbao_after_days: int = 30  # the milestone goes on the coordinators' weekly 通报 list
+
+
+def plan_rechases(*, session: Session, now: dt.datetime, tz: ZoneInfo, policy: EscalationPolicy) -> int:
+    """A reminder neither acknowledged nor answered within N working days is sent once more."""
+    today = now.astimezone(tz).date()
+    sent = session.exec(
+        select(Notification).where(
+            Notification.kind == "reminder",
+            col(Notification.sent_at).is_not(None),
+            col(Notification.acknowledged_at).is_(None),
+        )
+    ).all()
+    queued = 0
+    for reminder in sent:
+        assert reminder.sent_at is not None
+        if (
+            add_working_days(reminder.sent_at.astimezone(tz).date(), policy.rechase_after_working_days)
+            > today
+        ):
+            continue
+        if _answered_since(session, reminder):
+            continue
+        contact = session.get(Contact, reminder.contact_id)
+        if contact is None or not contact.active:
+            continue
+        text = views.rechase_text(gettext_for(contact.language), reminder.text)
+        if enqueue(
+            session=session,
+            key=f"rechase:n{reminder.id}",
+            kind="rechase",
+            contact=contact,
+            text=text,
+            due_at=next_allowed_moment(now, tz=tz),
+            milestone_id=reminder.milestone_id,
+            instance_due_on=reminder.instance_due_on,
+        ):
+            queued += 1
+    session.commit()
+    return queued
+
+
+def _answered_since(session: Session, reminder: Notification) -> bool:
+    """Any report on the milestone from the reminded contact's department since the reminder went out."""
+    contact = session.get(Contact, reminder.contact_id)
+    if contact is None or reminder.milestone_id is None:
+        return False
+    count = session.exec(
+        select(func.count())
+        .select_from(ProgressReport)
+        .join(Contact, col(Contact.id) == ProgressReport.contact_id)
+        .where(
+            ProgressReport.milestone_id == reminder.milestone_id,
+            Contact.department_id == contact.department_id,
+        )
+        .where(col(ProgressReport.reported_at) >= reminder.sent_at)
+    ).one()
+    return count > 0
+
+
+def plan_escalations(*, session: Session, now: dt.datetime, tz: ZoneInfo, policy: EscalationPolicy) -> int:
+    """The ladder for each overdue milestone: day 1, then weekly; the department's lead joins after 14 days."""
+    today = now.astimezone(tz).date()
+    queued = 0
+    for view in milestone_views(session=session, today=today):
+        if view.state != MilestoneState.overdue:
+            continue
+        milestone = session.get(Milestone, view.milestone_id)
+        assert milestone is not None
+        if milestone.escalation_paused_until is not None and milestone.escalation_paused_until >= today:
+            continue
+        days = (today - view.due_on).days
+        if days < 1:
+            continue
+        step = 0 if days < policy.repeat_every_days else days // policy.repeat_every_days
+        task = session.get(Task, milestone.task_id)
+        assert task is not None
+        recipients = _lead_contacts(session, task, ContactRole.contact)
+        recipients += coordinators_for_plan(session=session, plan=task.plan)
+        if days >= policy.department_lead_after_days:
+            recipients += _lead_contacts(session, task, ContactRole.lead)
+        for contact in {c.id: c for c in recipients}.values():
+            text = views.overdue_notice(
+                gettext_for(contact.language),
+                task,
+                view.due_on,
+                days,
+                urge=days >= policy.department_lead_after_days,
+            )
+            if enqueue(
+                session=session,
+                key=f"overdue:m{milestone.id}:{view.due_on}:s{step}:c{contact.id}",
+                kind="overdue",
+                contact=contact,
+                text=text,
+                due_at=next_allowed_moment(now, tz=tz),
+                milestone_id=milestone.id,
+                instance_due_on=view.due_on,
+            ):
+                queued += 1
+    session.commit()
+    return queued
+
+
+def _lead_contacts(session: Session, task: Task, role: ContactRole) -> list[Contact]:
+    return list(
+        session.exec(
+            select(Contact)
+            .join(TaskDepartment, col(TaskDepartment.department_id) == Contact.department_id)
+            .where(TaskDepartment.task_id == task.id, TaskDepartment.role == DepartmentRole.lead)
+            .where(Contact.role == role, Contact.active == True, col(Contact.telegram_user_id).is_not(None))  # noqa: E712
+        ).all()
+    )
+
+
+def plan_tongbao(*, session: Session, now: dt.datetime, tz: ZoneInfo, policy: EscalationPolicy) -> int:
+    """Once a week, each coordinator gets the list of departments with milestones overdue 30 days or more."""
+    today = now.astimezone(tz).date()
+    year, week, _weekday = today.isocalendar()
+    queued = 0
+    for plan in session.exec(select(Plan)).all():
+        laggards: dict[str, list[str]] = {}
+        for view in milestone_views(session=session, today=today, plan_ids=[plan.id or 0]):
+            if view.state != MilestoneState.overdue or (today - view.due_on).days < policy.tongbao_after_days:
+                continue
+            milestone = session.get(Milestone, view.milestone_id)
+            if milestone and milestone.escalation_paused_until and milestone.escalation_paused_until >= today:
+                continue
+            for name in _lead_department_names(session, view.milestone_id):
+                laggards.setdefault(name, []).append(f"{view.task_ref} {view.task_title}")
+        if not laggards:
+            continue
+        for coordinator in coordinators_for_plan(session=session, plan=plan):
+            text = views.tongbao(gettext_for(coordinator.language), plan.title, laggards)
+            if enqueue(
+                session=session,
+                key=f"tongbao:{plan.key}:{year}-W{week:02d}:c{coordinator.id}",
+                kind="tongbao",
+                contact=coordinator,
+                text=text,
+                due_at=next_allowed_moment(now, tz=tz),
+            ):
+                queued += 1
+    session.commit()
+    return queued
+
+
+def _lead_department_names(session: Session, milestone_id: int) -> list[str]:
+    return list(
+        session.exec(
+            select(Department.name)
+            .join(TaskDepartment, col(TaskDepartment.department_id) == Department.id)
+            .join(Milestone, col(Milestone.task_id) == TaskDepartment.task_id)
+            .where(Milestone.id == milestone_id, TaskDepartment.role == DepartmentRole.lead)
+        ).all()
+    )
