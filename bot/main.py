@@ -1,20 +1,18 @@
-"""Start the bot: engine, scheduler jobs and polling, all stopped together."""
+"""Start the bot: engine, scheduler jobs and polling, started and stopped together."""
 
+import asyncio
 import datetime as dt
 import logging
 from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlmodel import Session
 from telegram.ext import Application
 
 from bot.app import build_application, conversation_persistence
 from bot.runtime import Runtime
 from duban.config import Settings
 from duban.db import create_schema, make_engine
-from scheduler.dispatcher import dispatch_due
-from scheduler.outbox_planner import plan_outbox
-from scheduler.policy import ReminderPolicy
+from scheduler.jobs import Jobs, dispatch
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +29,6 @@ def run_polling(
     create_schema(engine)
     runtime = Runtime(engine=engine, settings=settings)
     Path(settings.state_dir).mkdir(parents=True, exist_ok=True)
-    persistence = conversation_persistence(Path(settings.state_dir) / "conversations.pickle")
     request = updates_request = None
     if emulator:
         from bot.emulator import EmulatorRequest
@@ -43,38 +40,35 @@ def run_polling(
         base_url=base_url,
         request=request,
         get_updates_request=updates_request,
-        persistence=persistence,
+        persistence=conversation_persistence(Path(settings.state_dir) / "conversations.pickle"),
         rate_limit=not emulator,
     )
+    jobs = Jobs(engine=engine, settings=settings, clock=runtime.now)
     scheduler = AsyncIOScheduler(timezone=settings.timezone)
+    register_commands = application.post_init
+    sending = asyncio.Lock()
 
-    async def dispatch_job() -> None:
-        with Session(engine) as session:
-            await dispatch_due(session=session, bot=application.bot, now=runtime.now())
+    async def post_init(app: Application) -> None:  # type: ignore[type-arg]
+        if register_commands is not None:
+            await register_commands(app)
+        dispatcher = jobs.dispatcher(app.bot)
 
-    def plan_job() -> None:
-        with Session(engine) as session:
-            plan_outbox(
-                session=session,
-                now=runtime.now(),
-                tz=settings.tz,
-                policy=ReminderPolicy(
-                    lead_days=tuple(settings.reminder_days), co_notice_days=settings.co_notice_days
-                ),
-                catch_up_days=settings.catch_up_days,
-            )
+        async def dispatch_job() -> None:
+            async with sending:  # shutdown waits for a batch in flight instead of cutting it off
+                await dispatch(dispatcher)
 
-    async def start_jobs(app: Application) -> None:  # type: ignore[type-arg]
+        # interval jobs for planning and sending, one cron job for the digest; never one job per reminder
         scheduler.add_job(
-            dispatch_job,
+            dispatch,
             "interval",
+            args=[dispatcher],
             seconds=settings.dispatch_interval_seconds,
             id="dispatch",
             max_instances=1,
             coalesce=True,
         )
         scheduler.add_job(
-            plan_job,
+            jobs.plan,
             "interval",
             seconds=settings.plan_interval_seconds,
             id="plan",
@@ -82,20 +76,29 @@ def run_polling(
             coalesce=True,
             next_run_time=dt.datetime.now(dt.UTC),
         )
+        scheduler.add_job(
+            jobs.digest,
+            "cron",
+            day_of_week="mon",
+            hour=9,
+            minute=0,
+            id="digest",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=6 * 3600,
+        )
         scheduler.start()
 
-    async def stop_jobs(app: Application) -> None:  # type: ignore[type-arg]
+    async def post_stop(app: Application) -> None:  # type: ignore[type-arg]
         scheduler.shutdown(wait=False)
+        async with sending:
+            pass
+
+    async def post_shutdown(app: Application) -> None:  # type: ignore[type-arg]
         engine.dispose()
 
-    register_commands = application.post_init
-
-    async def post_init(app: Application) -> None:  # type: ignore[type-arg]
-        if register_commands is not None:
-            await register_commands(app)
-        await start_jobs(app)
-
     application.post_init = post_init
-    application.post_shutdown = stop_jobs
+    application.post_stop = post_stop
+    application.post_shutdown = post_shutdown
     log.info("duban bot starting (polling)")
     application.run_polling(poll_interval=poll_interval, drop_pending_updates=False)

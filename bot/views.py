@@ -494,13 +494,19 @@ def contact_blocked(_: Gettext, name: str, department: str) -> str:
     ).format(name=escape(name) or "—", department=escape(department))
 
 
-def overdue_notice(_: Gettext, task: Task, due, days: int, *, urge: bool) -> str:  # type: ignore[no-untyped-def]
-    head = _("⚠️ Overdue {days} days: {ref} {title} was due on {due}.").format(
-        days=days, ref=escape(task.ref), title=escape(task.title), due=due.isoformat()
-    )
-    lines = [head, escape(task.plan.title), _("Please report progress by replying to this message.")]
-    if urge:
-        lines.insert(1, _("催办: the department's leadership has been informed."))
+def overdue_notice(_: Gettext, items: list[tuple[Task, object, int, bool]]) -> str:
+    """One message listing every milestone that reached a rung of the overdue ladder for this recipient."""
+    lines = [_("⚠️ <b>Overdue milestones</b>")]
+    for task, due, days, urge in items:
+        line = _("· {ref} {title} ({plan}) was due on {due}: {days} days overdue").format(
+            ref=escape(task.ref),
+            title=escape(task.title),
+            plan=escape(task.plan.title),
+            due=due.isoformat(),
+            days=days,  # type: ignore[attr-defined]
+        )
+        lines.append(line + (_(" — 催办: the department's leadership has been informed") if urge else ""))
+    lines.append(_("Please report progress with /report."))
     return "\n".join(lines)
 
 
@@ -521,3 +527,7 @@ def escalation_paused(_: Gettext, task: Task, until) -> str:  # type: ignore[no-
 def rechase_text(_: Gettext, original: str) -> str:
     """The original reminder is already escaped HTML; it is repeated as it was sent."""
     return _("🔁 Second reminder, not yet acknowledged:") + "\n" + original
+
+
+def chart_caption(_: Gettext, today) -> str:  # type: ignore[no-untyped-def]
+    return _("Progress by lead department, as of {day}").format(day=today.isoformat())

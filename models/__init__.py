@@ -12,12 +12,13 @@ from models.types import (
     Section,
     utcnow,
 )
-from models.workflow import AuditEntry, CloseoutRequest, CloseoutStatus, Invite
+from models.workflow import AuditEntry, CloseoutRequest, CloseoutStatus, EscalationStep, Invite
 
 __all__ = [
     "AuditEntry",
     "CloseoutRequest",
     "CloseoutStatus",
+    "EscalationStep",
     "Invite",
     "Contact",
     "ContactRole",

@@ -3,7 +3,7 @@
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import Column, Text
+from sqlalchemy import Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from models.types import ContactRole, UTCDateTime, utcnow
@@ -50,3 +50,21 @@ class AuditEntry(SQLModel, table=True):
     action: str = Field(max_length=40)
     milestone_id: int | None = Field(default=None, foreign_key="milestone.id", index=True)
     detail: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+
+
+class EscalationStep(SQLModel, table=True):
+    """One rung of the overdue ladder reached for one recipient; the unique key makes each rung happen once.
+
+    The notices themselves are bundled: a recipient gets one message a day listing every milestone that reached a
+    rung, not one message per milestone.
+    """
+
+    __table_args__ = (UniqueConstraint("milestone_id", "instance_due_on", "step", "contact_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    milestone_id: int = Field(foreign_key="milestone.id", index=True)
+    instance_due_on: dt.date
+    step: int  # 0 = the day after the due date, then one per week overdue
+    contact_id: int = Field(foreign_key="contact.id", index=True)
+    at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    notification_id: int | None = Field(default=None, foreign_key="notification.id")

@@ -16,6 +16,7 @@ from models import (
     ContactRole,
     Department,
     DepartmentRole,
+    EscalationStep,
     Milestone,
     Notification,
     Plan,
@@ -92,9 +93,14 @@ def _answered_since(session: Session, reminder: Notification) -> bool:
 
 
 def plan_escalations(*, session: Session, now: dt.datetime, tz: ZoneInfo, policy: EscalationPolicy) -> int:
-    """The ladder for each overdue milestone: day 1, then weekly; the department's lead joins after 14 days."""
+    """The ladder for each overdue milestone: day 1, then weekly; the department's lead joins after 14 days.
+
+    Each rung reached is recorded once per recipient (EscalationStep); a recipient gets one bundled message listing
+    the milestones that reached a rung in this run, so a county with fifty late items is not sent fifty messages.
+    """
     today = now.astimezone(tz).date()
-    queued = 0
+    newly: dict[int, list[tuple[Task, dt.date, int, bool]]] = {}
+    recipients_by_id: dict[int, Contact] = {}
     for view in milestone_views(session=session, today=today):
         if view.state != MilestoneState.overdue:
             continue
@@ -105,34 +111,57 @@ def plan_escalations(*, session: Session, now: dt.datetime, tz: ZoneInfo, policy
         days = (today - view.due_on).days
         if days < 1:
             continue
-        step = 0 if days < policy.repeat_every_days else days // policy.repeat_every_days
+        step = days // policy.repeat_every_days
+        urge = days >= policy.department_lead_after_days
         task = session.get(Task, milestone.task_id)
         assert task is not None
         recipients = _lead_contacts(session, task, ContactRole.contact)
         recipients += coordinators_for_plan(session=session, plan=task.plan)
-        if days >= policy.department_lead_after_days:
+        if urge:
             recipients += _lead_contacts(session, task, ContactRole.lead)
-        for contact in {c.id: c for c in recipients}.values():
-            text = views.overdue_notice(
-                gettext_for(contact.language),
-                task,
-                view.due_on,
-                days,
-                urge=days >= policy.department_lead_after_days,
+        for contact in recipients:
+            assert contact.id is not None and milestone.id is not None
+            if _step_exists(session, milestone.id, view.due_on, step, contact.id):
+                continue
+            session.add(
+                EscalationStep(
+                    milestone_id=milestone.id,
+                    instance_due_on=view.due_on,
+                    step=step,
+                    contact_id=contact.id,
+                    at=now,
+                )
             )
-            if enqueue(
-                session=session,
-                key=f"overdue:m{milestone.id}:{view.due_on}:s{step}:c{contact.id}",
-                kind="overdue",
-                contact=contact,
-                text=text,
-                due_at=next_allowed_moment(now, tz=tz),
-                milestone_id=milestone.id,
-                instance_due_on=view.due_on,
-            ):
-                queued += 1
+            recipients_by_id[contact.id] = contact
+            newly.setdefault(contact.id, []).append((task, view.due_on, days, urge))
+    session.flush()
+    for contact_id, items in newly.items():
+        contact = recipients_by_id[contact_id]
+        text = views.overdue_notice(gettext_for(contact.language), items)
+        enqueue(
+            session=session,
+            key=f"overdue:{today.isoformat()}:c{contact_id}:{now.isoformat()}",
+            kind="overdue",
+            contact=contact,
+            text=text,
+            due_at=next_allowed_moment(now, tz=tz),
+        )
     session.commit()
-    return queued
+    return len(newly)
+
+
+def _step_exists(session: Session, milestone_id: int, due: dt.date, step: int, contact_id: int) -> bool:
+    return (
+        session.exec(
+            select(EscalationStep.id).where(
+                EscalationStep.milestone_id == milestone_id,
+                EscalationStep.instance_due_on == due,
+                EscalationStep.step == step,
+                EscalationStep.contact_id == contact_id,
+            )
+        ).first()
+        is not None
+    )
 
 
 def _lead_contacts(session: Session, task: Task, role: ContactRole) -> list[Contact]:
@@ -187,3 +216,26 @@ def _lead_department_names(session: Session, milestone_id: int) -> list[str]:
             .where(Milestone.id == milestone_id, TaskDepartment.role == DepartmentRole.lead)
         ).all()
     )
+
+
+def tell_coordinators_blocked(session: Session, contact: Contact, now: dt.datetime) -> None:
+    """A contact who blocked the bot gets nothing more; their county's coordinators are told once."""
+    department = session.get(Department, contact.department_id)
+    if department is None:
+        return
+    coordinators = session.exec(
+        select(Contact)
+        .join(Department, col(Department.id) == Contact.department_id)
+        .where(Department.region == department.region, Contact.role == ContactRole.coordinator)
+        .where(Contact.active == True, col(Contact.telegram_user_id).is_not(None))  # noqa: E712
+    ).all()
+    for coordinator in coordinators:
+        text = views.contact_blocked(gettext_for(coordinator.language), contact.name, department.name)
+        enqueue(
+            session=session,
+            key=f"blocked:c{contact.id}:to{coordinator.id}",
+            kind="blocked",
+            contact=coordinator,
+            text=text,
+            due_at=now,
+        )

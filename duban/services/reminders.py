@@ -12,7 +12,7 @@ from models import AuditEntry, Contact, Notification, ReportStatus
 from scheduler.workdays import next_allowed_moment
 
 SNOOZE_CHOICES = (1, 3, 7)
-REMINDER_KINDS = ("reminder", "co_notice", "rechase", "overdue")
+REMINDER_KINDS = ("reminder", "co_notice", "rechase")
 NO_CHANGE_NOTE = "无变化"
 
 

@@ -1,0 +1,82 @@
+"""The jobs APScheduler runs: plan (what is due goes into the outbox), dispatch (the outbox goes out), digest.
+
+Each job opens its own session and calls plain functions; no APScheduler job per reminder exists.
+"""
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+from telegram import Bot
+
+from bot.keyboards import reminder_markup
+from duban.config import Settings
+from scheduler.digest_job import digest_photo, plan_digests
+from scheduler.dispatcher import Dispatcher, DispatchResult
+from scheduler.escalation import (
+    EscalationPolicy,
+    plan_escalations,
+    plan_rechases,
+    plan_tongbao,
+    tell_coordinators_blocked,
+)
+from scheduler.outbox_planner import plan_outbox
+from scheduler.policy import ReminderPolicy
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Jobs:
+    engine: Engine
+    settings: Settings
+    clock: Callable[[], dt.datetime]
+    escalation: EscalationPolicy = EscalationPolicy()
+
+    @property
+    def policy(self) -> ReminderPolicy:
+        return ReminderPolicy(
+            lead_days=tuple(self.settings.reminder_days), co_notice_days=self.settings.co_notice_days
+        )
+
+    def plan(self) -> None:
+        """Reminders, re-chases, the overdue ladder and 通报 into the outbox; safe to run any number of times."""
+        now, tz = self.clock(), self.settings.tz
+        with Session(self.engine) as session:
+            planned = plan_outbox(
+                session=session, now=now, policy=self.policy, tz=tz, catch_up_days=self.settings.catch_up_days
+            )
+            rechased = plan_rechases(session=session, now=now, tz=tz, policy=self.escalation)
+            escalated = plan_escalations(session=session, now=now, tz=tz, policy=self.escalation)
+            named = plan_tongbao(session=session, now=now, tz=tz, policy=self.escalation)
+        log.info(
+            "planned %s reminders, %d re-chases, %d escalations, %d 通报", planned, rechased, escalated, named
+        )
+
+    def digest(self) -> None:
+        """Monday 09:00: the weekly digest for every lead, text and chart."""
+        with Session(self.engine) as session:
+            plan_digests(session=session, now=self.clock(), tz=self.settings.tz)
+
+    def dispatcher(self, bot: Bot) -> Dispatcher:
+        def on_blocked(session: Session, contact, now: dt.datetime) -> None:  # type: ignore[no-untyped-def]
+            tell_coordinators_blocked(session, contact, now)
+
+        return Dispatcher(
+            engine=self.engine,
+            bot=bot,
+            clock=self.clock,
+            markup_for=reminder_markup,
+            photo_for=digest_photo,
+            on_blocked=on_blocked,
+        )
+
+
+async def dispatch(dispatcher: Dispatcher) -> DispatchResult:
+    result = await dispatcher.run_once()
+    if result.sent or result.failed or result.retried:
+        log.info("dispatched: %s", result)
+    return result
