@@ -40,9 +40,9 @@ PACE_TOLERANCE = 25
 
 class MilestoneState(StrEnum):
     done = "done"  # 已销号 (or, for a recurring duty, reported done this period)
-    overdue = "overdue"  # 已逾期: due date passed and not done
     reported = "reported"  # 已汇报: not yet due, a report came in
     silent = "silent"  # 未汇报: not yet due, nobody has reported
+    overdue = "overdue"  # 已逾期: due date passed and not done
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,8 @@ def _reminders_for_instance(
     result = []
     for kind, days in steps:
         send_on = due - dt.timedelta(days=days)
-        if not start <= send_on <= end:
+        # nothing is sent before the plan was issued, nor outside the window asked for
+        if not start <= send_on <= end or send_on < plan.issued_on:
             continue
         role = DepartmentRole.lead if kind == ReminderKind.reminder else DepartmentRole.co
         responsible = task.departments(role)

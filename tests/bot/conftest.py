@@ -15,7 +15,6 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 from telegram import Update
 from telegram.ext import Application
-from telegram.request import BaseRequest, RequestData
 
 from bot.app import build_application, conversation_persistence
 from bot.runtime import Runtime
@@ -23,69 +22,7 @@ from duban.config import Settings
 from duban.services.invites import create_invite, redeem_invite, resolve_department
 from duban.services.outbox import enqueue
 from models import Contact, ContactRole, Milestone, Plan, Task
-
-BOT_ID = 424242
-TOKEN = f"{BOT_ID}:TEST-token-not-real"
-
-
-class RecordingRequest(BaseRequest):
-    """Answers like the Bot API and remembers every call, in order."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-        self._message_ids = itertools.count(1000)
-        self.fail_with: dict[str, tuple[int, dict[str, Any]]] = {}
-
-    async def initialize(self) -> None:
-        pass
-
-    async def shutdown(self) -> None:
-        pass
-
-    @property
-    def read_timeout(self) -> float | None:
-        return 5.0
-
-    async def do_request(
-        self,
-        url: str,
-        method: str,
-        request_data: RequestData | None = None,
-        read_timeout: Any = None,
-        write_timeout: Any = None,
-        connect_timeout: Any = None,
-        pool_timeout: Any = None,
-    ) -> tuple[int, bytes]:
-        endpoint = url.rsplit("/", 1)[-1]
-        params = dict(request_data.parameters) if request_data else {}
-        self.calls.append((endpoint, params))
-        if endpoint in self.fail_with:
-            status, body = self.fail_with[endpoint]
-            return status, json.dumps(body).encode()
-        return 200, json.dumps({"ok": True, "result": self._result(endpoint, params)}).encode()
-
-    def _result(self, endpoint: str, params: dict[str, Any]) -> Any:
-        if endpoint == "getMe":
-            return {"id": BOT_ID, "is_bot": True, "first_name": "督办", "username": "duban_test_bot"}
-        if endpoint in ("sendMessage", "editMessageText", "sendPhoto"):
-            return {
-                "message_id": params.get("message_id") or next(self._message_ids),
-                "date": int(dt.datetime.now(dt.UTC).timestamp()),
-                "chat": {"id": int(params.get("chat_id", 0)), "type": "private"},
-                "from": {"id": BOT_ID, "is_bot": True, "first_name": "督办"},
-                "text": params.get("text", ""),
-            }
-        return True
-
-    def sent(self, chat_id: int | None = None) -> list[dict[str, Any]]:
-        """Messages the user would see: sent and edited texts, and popup answers."""
-        shown = []
-        for endpoint, params in self.calls:
-            if endpoint in ("sendMessage", "editMessageText") and (
-                chat_id is None or int(params.get("chat_id", chat_id)) == chat_id
-            ):
-                shown.append(params)
-        return shown
+from tests.telegram_fakes import BOT_ID, TOKEN, RecordingRequest
 
 
 @dataclass

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from freezegun import freeze_time
 from sqlmodel import Session, select
 
 from duban.cli import main
 from duban.seeding import read_seed_files
-from duban.status import MilestoneState, status_report
+from duban.status import MilestoneState, Pace, pace_of, status_report
 from models import Contact, Department, Milestone, MilestoneStatus, ProgressReport, ReportStatus
 
 
@@ -97,3 +98,34 @@ def test_cli_status_for_an_unknown_department_says_so_politely(cli_env: str, cap
 def test_cli_status_on_an_empty_database_says_to_seed_first(cli_env: str, capsys) -> None:  # type: ignore[no-untyped-def]
     assert main(["status"]) == 1
     assert "请先运行 duban seed" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("state", "status", "percent", "today", "expected"),
+    [
+        (MilestoneState.done, ReportStatus.done, 100, "2024-01-01", Pace.done),
+        (MilestoneState.overdue, ReportStatus.on_track, 90, "2026-01-02", Pace.red),
+        (MilestoneState.reported, ReportStatus.blocked, 50, "2024-01-01", Pace.red),
+        (MilestoneState.silent, None, None, "2024-01-01", Pace.grey),
+        # half the time has passed (2023-01-01 .. 2025-01-01): 50% expected, 25 points of tolerance
+        (MilestoneState.reported, ReportStatus.on_track, 26, "2024-01-01", Pace.green),
+        (MilestoneState.reported, ReportStatus.on_track, 24, "2024-01-01", Pace.amber),
+        (MilestoneState.reported, ReportStatus.at_risk, 80, "2024-01-01", Pace.amber),
+    ],
+)
+def test_pace_colour_against_the_time_elapsed(state, status, percent, today, expected) -> None:  # type: ignore[no-untyped-def]
+    latest = (
+        None
+        if status is None
+        else ProgressReport(milestone_id=1, contact_id=1, status=status, percent=percent)
+    )
+    assert (
+        pace_of(
+            state,
+            latest,
+            start=dt.date(2023, 1, 1),
+            due=dt.date(2025, 1, 1),
+            today=dt.date.fromisoformat(today),
+        )
+        == expected
+    )
