@@ -36,7 +36,7 @@ def test_planning_twice_queues_each_reminder_once(seeded: Session) -> None:
     second = plan_outbox(session=seeded, now=now, policy=ReminderPolicy(), tz=SHANGHAI)
     assert first.queued > 0 and second.queued == 0
     rows = seeded.exec(select(Notification)).all()
-    assert len({row.idempotency_key for row in rows}) == len(rows) == first.queued
+    assert len({row.idempotency_key for row in rows}) == len(rows) == first.queued + first.skipped_stale
     assert all("距离该时间节点到期还有" in row.text or "补发" in row.text for row in rows)
 
 
@@ -61,3 +61,18 @@ def test_a_stepped_year_sends_every_reminder_at_allowed_times_and_none_on_nation
 def test_nobody_joined_means_nothing_is_queued(seeded: Session) -> None:
     result = plan_outbox(session=seeded, now=_local("2025-12-24"), policy=ReminderPolicy(), tz=SHANGHAI)
     assert result.queued == 0
+
+
+def test_after_a_long_outage_old_reminders_are_skipped_and_recorded_not_sent_in_a_burst(
+    seeded: Session,
+) -> None:
+    _join(seeded, "区教体局", 1001)
+    # back after three weeks down: the 30-day reminders of 2025-12-31 (sent on 12-01) are 21 days stale
+    result = plan_outbox(session=seeded, now=_local("2025-12-22"), policy=ReminderPolicy(), tz=SHANGHAI)
+    rows = seeded.exec(select(Notification)).all()
+    skipped = [r for r in rows if (r.last_error or "").startswith("skipped")]
+    assert result.skipped_stale == len(skipped) > 0
+    assert all(":d30:2025-12-31" in r.idempotency_key for r in skipped)
+    assert all(r.attempts >= 8 and r.sent_at is None for r in skipped)
+    again = plan_outbox(session=seeded, now=_local("2025-12-22", 11), policy=ReminderPolicy(), tz=SHANGHAI)
+    assert (again.queued, again.skipped_stale) == (0, 0)

@@ -1,0 +1,61 @@
+"""The buttons under a reminder, as the contact presses them."""
+
+from __future__ import annotations
+
+from models import AuditEntry, Notification, ProgressReport
+from tests.bot.conftest import FakeUser, Harness
+
+CONTACT = FakeUser(1001)
+OTHER = FakeUser(1002)
+
+
+def _reminder(harness: Harness, ref: str = "（三）", plan: str = "zibo-zichuan-2023") -> int:
+    contact = harness.join(CONTACT, "区教体局")
+    harness.reminder_sent_to(contact, plan, ref, telegram_message_id=900)
+    [row] = harness.rows(Notification, Notification.telegram_message_id == 900)
+    return row.id
+
+
+async def test_received_records_the_acknowledgement(harness: Harness) -> None:
+    notification_id = _reminder(harness)
+    assert await harness.press(CONTACT, f"rm:ack:{notification_id}") == ["已签收，谢谢。"]
+    [row] = harness.rows(Notification, Notification.id == notification_id)
+    assert row.acknowledged_at == harness.clock_value[0]
+    assert "acknowledge" in [a.action for a in harness.rows(AuditEntry)]
+
+
+async def test_snooze_queues_the_reminder_again(harness: Harness) -> None:
+    notification_id = _reminder(harness)
+    assert await harness.press(CONTACT, f"rm:snz:{notification_id}:3") == ["将在 3 天后再次提醒您。"]
+    again = harness.rows(Notification, Notification.idempotency_key.endswith(":snooze3"))  # type: ignore[union-attr]
+    assert len(again) == 1 and again[0].sent_at is None
+    assert await harness.press(CONTACT, f"rm:snz:{notification_id}:99") == ["可以延后 1、3 或 7 天。"]
+
+
+async def test_report_button_opens_the_report_flow_at_that_milestone(harness: Harness) -> None:
+    notification_id = _reminder(harness)
+    answers = await harness.press(CONTACT, f"rm:rep:{notification_id}")
+    assert answers[-1] == "（三） 实施乡村学校办学条件提档升级行动\n目前进展如何？"
+    await harness.press(CONTACT, "rp:s:on_track")
+    await harness.press(CONTACT, "rp:p:70")
+    await harness.say(CONTACT, "/skip")
+    assert [(r.status, r.percent) for r in harness.rows(ProgressReport)] == [("on_track", 70)]
+
+
+async def test_no_change_on_a_monthly_duty_records_a_report(harness: Harness) -> None:
+    contact = harness.join(CONTACT, "教育科")
+    harness.reminder_sent_to(contact, "pengshui-2023", "（一）1", telegram_message_id=901)
+    [row] = harness.rows(Notification, Notification.telegram_message_id == 901)
+    answers = await harness.press(CONTACT, f"rm:nc:{row.id}")
+    assert answers[-1].endswith("备注：无变化")
+    assert [r.note for r in harness.rows(ProgressReport)] == ["无变化"]
+
+
+async def test_someone_elses_reminder_button_changes_nothing(harness: Harness) -> None:
+    notification_id = _reminder(harness)
+    harness.join(OTHER, "区教体局")
+    assert await harness.press(OTHER, f"rm:ack:{notification_id}") == ["抱歉，您无权使用此功能。"]
+    assert await harness.press(OTHER, f"rm:rep:{notification_id}") == ["此按钮已失效，未做任何更改。"]
+    assert await harness.press(OTHER, "rm:ack:999999") == ["没有找到相应内容，请检查编号或名称。"]
+    [row] = harness.rows(Notification, Notification.id == notification_id)
+    assert row.acknowledged_at is None
