@@ -11,7 +11,8 @@ from telegram.ext import Application
 from bot.app import build_application, conversation_persistence
 from bot.runtime import Runtime
 from duban.config import Settings
-from duban.db import create_schema, make_engine
+from duban.db import make_engine
+from duban.migrate import ensure_schema
 from scheduler.jobs import Jobs, dispatch
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ def run_polling(
     poll_interval: float = 0.0,
 ) -> None:
     engine = make_engine(settings.database_url)
-    create_schema(engine)
+    ensure_schema(engine)
     runtime = Runtime(engine=engine, settings=settings)
     Path(settings.state_dir).mkdir(parents=True, exist_ok=True)
     request = updates_request = None

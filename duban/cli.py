@@ -13,7 +13,8 @@ from pathlib import Path
 from sqlmodel import Session, select
 
 from duban.config import Settings, get_settings
-from duban.db import create_schema, make_engine
+from duban.db import make_engine
+from duban.migrate import SchemaOutOfDate, current_revision, ensure_schema, head_revision, upgrade
 from duban.ledger import export_json, export_xlsx
 from duban.render import render_reminders, render_status
 from duban.seeding import SeedError, load_seed
@@ -31,9 +32,21 @@ def _policy(settings: Settings) -> ReminderPolicy:
 
 
 def _session(settings: Settings, database_url: str | None = None) -> Session:
+    """A brand-new database gets the newest schema; an older one must be upgraded first (SchemaOutOfDate)."""
     engine = make_engine(database_url or settings.database_url)
-    create_schema(engine)
+    ensure_schema(engine)
     return Session(engine)
+
+
+def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    engine = make_engine(settings.database_url)
+    before = current_revision(engine)
+    if args.action == "upgrade":
+        upgrade(engine)
+        print(f"数据库结构已从 {before or '（空）'} 升级到 {current_revision(engine)}。")
+    else:
+        print(f"当前版本 {before or '（空）'}，最新版本 {head_revision()}。")
+    return 0
 
 
 def _has_plans(session: Session) -> bool:
@@ -200,6 +213,10 @@ def build_parser() -> argparse.ArgumentParser:
     reminders.add_argument("--days", type=int, default=30, help="how many days to cover")
     reminders.set_defaults(func=cmd_reminders)
 
+    db = commands.add_parser("db", help="database schema: upgrade to the newest version, or show the version")
+    db.add_argument("action", choices=["upgrade", "current"])
+    db.set_defaults(func=cmd_db)
+
     invite = commands.add_parser("invite", help="print a one-time join link for a department's contact")
     invite.add_argument("--department", required=True, help="department name or alias")
     invite.add_argument("--role", choices=["contact", "coordinator", "lead"], default="contact")
@@ -235,6 +252,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args, settings))
     except SeedError as exc:
         print(f"种子数据有误，未载入任何内容：\n{exc}", file=sys.stderr)
+        return 1
+    except SchemaOutOfDate as exc:
+        print(str(exc), file=sys.stderr)
         return 1
 
 
