@@ -14,8 +14,8 @@ from sqlmodel import Session, select
 
 from duban.config import Settings, get_settings
 from duban.db import make_engine
-from duban.migrate import SchemaOutOfDate, current_revision, ensure_schema, head_revision, upgrade
 from duban.ledger import export_json, export_xlsx
+from duban.migrate import SchemaOutOfDate, current_revision, ensure_schema, head_revision, upgrade
 from duban.render import render_reminders, render_status
 from duban.seeding import SeedError, load_seed
 from duban.status import UnknownDepartment, status_report
