@@ -298,14 +298,16 @@ async def snooze_command(
 ) -> None:
     """/snooze #N days reason: pause the overdue escalation of milestone N."""
     args = context.args or []
-    if len(args) < 3 or not args[0].lstrip("#").isdigit() or not args[1].isdigit():
+    milestone_id = number_in(args[0].lstrip("#")) if args else None
+    days = number_in(args[1]) if len(args) > 1 else None
+    if len(args) < 3 or milestone_id is None or days is None:
         raise InvalidInput("usage_snooze")
     rt = runtime(context)
     milestone, until = oversight.pause_escalation(
         session=session,
         coordinator=contact,
-        milestone_id=int(args[0].lstrip("#")),
-        days=int(args[1]),
+        milestone_id=milestone_id,
+        days=days,
         reason=" ".join(args[2:]),
         now=rt.now(),
         today=rt.today(),
@@ -433,16 +435,16 @@ async def page_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     with rt.session() as session:
         contact = invites.contact_for_user(session=session, telegram_user_id=user.id) if user else None
         entries = None
-        if contact is not None and page_text.isdigit():
+        page = number_in(page_text)
+        if contact is not None and page is not None:
             try:
                 entries = _entries_for(view, session, contact, rt, _)
             except DomainError:
                 entries = None
     pages = paginate(entries) if entries is not None else []
-    if entries is None or not 0 <= int(page_text) < len(pages):
+    if entries is None or page is None or not 0 <= page < len(pages):
         await query.answer(views.stale_button(_), show_alert=True)
         return
-    page = int(page_text)
     await query.answer()
     await query.edit_message_text(
         pages[page], parse_mode=ParseMode.HTML, reply_markup=page_markup(_, view, page, len(pages))
@@ -520,7 +522,17 @@ async def error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> N
             log.exception("could not send the apology")
 
 
-def _single_int(args: list[str] | None) -> int | None:
-    if not args or len(args) != 1 or not args[0].isdigit() or len(args[0]) > 9:
+def number_in(text: str) -> int | None:
+    """A number a user typed or a button carries: ASCII digits only, small enough for any id column.
+
+    str.isdigit() alone lets through "²" (which int() refuses) and 60-digit ids (which the database refuses).
+    """
+    if not text.isascii() or not text.isdigit() or len(text) > 9:
         return None
-    return int(args[0])
+    return int(text)
+
+
+def _single_int(args: list[str] | None) -> int | None:
+    if not args or len(args) != 1:
+        return None
+    return number_in(args[0])

@@ -1,31 +1,83 @@
-"""Start the bot: engine, scheduler jobs and polling, started and stopped together."""
+"""Start the bot, by polling or behind a webhook: engine, scheduler jobs and the Application, stopped together."""
 
 import asyncio
 import datetime as dt
+import fcntl
 import logging
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+from telegram import Update
 from telegram.ext import Application
 
 from bot.app import build_application, conversation_persistence
 from bot.runtime import Runtime
+from bot.webhook import WEBHOOK_PATH, derive_secret, webhook_app
 from duban.config import Settings
 from duban.db import make_engine
 from duban.migrate import ensure_schema
 from scheduler.jobs import Jobs, dispatch
+from scheduler.lease import LeaseKeeper
 
 log = logging.getLogger(__name__)
 
 
-def run_polling(
-    settings: Settings,
-    *,
-    token: str,
-    base_url: str | None,
-    emulator: bool = False,
-    poll_interval: float = 0.0,
-) -> None:
+class AlreadyRunning(RuntimeError):
+    pass
+
+
+def single_instance_on_sqlite(engine: Engine) -> IO[str] | None:
+    """A SQLite file serves one process; a second `duban run` on it refuses to start, saying why."""
+    url = make_url(str(engine.url))
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    lock_path = Path(url.database + ".lock")
+    handle = lock_path.open("w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise AlreadyRunning(
+            f"另一个 duban 进程正在使用 {url.database}。SQLite 只支持单个实例；多实例部署请使用 PostgreSQL"
+            "（DUBAN_DATABASE_URL）并以 webhook 模式运行。"
+        ) from None
+    handle.write(str(Path("/proc/self").resolve().name))
+    handle.flush()
+    return handle
+
+
+@dataclass
+class Service:
+    """Everything one running bot process owns."""
+
+    settings: Settings
+    engine: Engine
+    application: Application  # type: ignore[type-arg]
+    jobs: Jobs
+    keeper: LeaseKeeper
+    scheduler: AsyncIOScheduler
+    is_leader: bool = False
+
+    def health(self) -> dict[str, Any]:
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            database = "ok"
+        except Exception as error:  # reported, not raised: /healthz must answer
+            database = f"error: {type(error).__name__}"
+        return {
+            "database": database,
+            "scheduler": "running" if self.scheduler.running else "stopped",
+            "leader": self.is_leader,
+            "instance": self.keeper.holder,
+        }
+
+
+def build_service(settings: Settings, *, token: str, base_url: str | None, emulator: bool) -> Service:
     engine = make_engine(settings.database_url)
     ensure_schema(engine)
     runtime = Runtime(engine=engine, settings=settings)
@@ -45,31 +97,60 @@ def run_polling(
         rate_limit=not emulator,
     )
     jobs = Jobs(engine=engine, settings=settings, clock=runtime.now)
-    scheduler = AsyncIOScheduler(timezone=settings.timezone)
+    keeper = LeaseKeeper(engine=engine, clock=runtime.now, ttl=dt.timedelta(seconds=settings.lease_seconds))
+    service = Service(
+        settings=settings,
+        engine=engine,
+        application=application,
+        jobs=jobs,
+        keeper=keeper,
+        scheduler=AsyncIOScheduler(timezone=settings.timezone),
+    )
+    _wire_jobs(service)
+    return service
+
+
+def _wire_jobs(service: Service) -> None:
+    """Interval jobs for planning and sending, one cron job for the digest; never one job per reminder.
+
+    Every job first renews the scheduler lease, so only one instance plans, sends and digests at a time.
+    """
+    settings, application, scheduler = service.settings, service.application, service.scheduler
     register_commands = application.post_init
     sending = asyncio.Lock()
+
+    def leading() -> bool:
+        service.is_leader = service.keeper.acquire()
+        return service.is_leader
 
     async def post_init(app: Application) -> None:  # type: ignore[type-arg]
         if register_commands is not None:
             await register_commands(app)
-        dispatcher = jobs.dispatcher(app.bot)
+        dispatcher = service.jobs.dispatcher(app.bot)
 
         async def dispatch_job() -> None:
-            async with sending:  # shutdown waits for a batch in flight instead of cutting it off
-                await dispatch(dispatcher)
+            if leading():
+                async with sending:  # shutdown waits for a batch in flight instead of cutting it off
+                    await dispatch(dispatcher)
 
-        # interval jobs for planning and sending, one cron job for the digest; never one job per reminder
+        def plan_job() -> None:
+            if leading():
+                service.jobs.plan()
+
+        def digest_job() -> None:
+            if leading():
+                service.jobs.digest()
+
         scheduler.add_job(
-            dispatch,
+            dispatch_job,
             "interval",
-            args=[dispatcher],
             seconds=settings.dispatch_interval_seconds,
             id="dispatch",
             max_instances=1,
             coalesce=True,
         )
         scheduler.add_job(
-            jobs.plan,
+            plan_job,
             "interval",
             seconds=settings.plan_interval_seconds,
             id="plan",
@@ -78,7 +159,7 @@ def run_polling(
             next_run_time=dt.datetime.now(dt.UTC),
         )
         scheduler.add_job(
-            jobs.digest,
+            digest_job,
             "cron",
             day_of_week="mon",
             hour=9,
@@ -94,12 +175,78 @@ def run_polling(
         scheduler.shutdown(wait=False)
         async with sending:
             pass
+        if service.is_leader:
+            service.keeper.release()
 
     async def post_shutdown(app: Application) -> None:  # type: ignore[type-arg]
-        engine.dispose()
+        service.engine.dispose()
 
     application.post_init = post_init
     application.post_stop = post_stop
     application.post_shutdown = post_shutdown
+
+
+def run_polling(
+    settings: Settings,
+    *,
+    token: str,
+    base_url: str | None,
+    emulator: bool = False,
+    poll_interval: float = 0.0,
+) -> None:
+    service = build_service(settings, token=token, base_url=base_url, emulator=emulator)
+    lock = single_instance_on_sqlite(service.engine)
     log.info("duban bot starting (polling)")
-    application.run_polling(poll_interval=poll_interval, drop_pending_updates=False)
+    try:
+        service.application.run_polling(poll_interval=poll_interval, drop_pending_updates=False)
+    finally:
+        if lock is not None:
+            lock.close()
+
+
+def run_webhook(
+    settings: Settings,
+    *,
+    token: str,
+    base_url: str | None,
+    webhook_url: str,
+    listen: str,
+    emulator: bool = False,
+) -> None:
+    import uvicorn
+
+    service = build_service(settings, token=token, base_url=base_url, emulator=emulator)
+    lock = single_instance_on_sqlite(service.engine)
+    host, _, port = listen.rpartition(":")
+    secret = settings.webhook_secret or derive_secret(token)
+    application = service.application
+    server = uvicorn.Server(
+        uvicorn.Config(
+            webhook_app(application, secret=secret, health=service.health),
+            host=host or "127.0.0.1",
+            port=int(port),
+            log_level="warning",
+        )
+    )
+
+    async def main() -> None:
+        async with application:  # initialize ... shutdown, with post_init / post_shutdown
+            await application.bot.set_webhook(
+                url=webhook_url.rstrip("/") + WEBHOOK_PATH,
+                secret_token=secret,
+                allowed_updates=Update.ALL_TYPES,
+            )
+            await application.start()
+            try:
+                await server.serve()
+            finally:
+                await application.stop()
+                if application.post_stop:
+                    await application.post_stop(application)
+
+    log.info("duban bot starting (webhook on %s)", listen)
+    try:
+        asyncio.run(main())
+    finally:
+        if lock is not None:
+            lock.close()

@@ -4,7 +4,7 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot import views
-from bot.handlers import gettext_of, refusal
+from bot.handlers import gettext_of, number_in, refusal
 from bot.runtime import runtime
 from duban.services import invites, reminders
 from duban.services.errors import DomainError, InvalidInput
@@ -21,26 +21,27 @@ async def reminder_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     user = update.effective_user
     with rt.session() as session:
         contact = invites.contact_for_user(session=session, telegram_user_id=user.id) if user else None
-        if contact is None or len(parts) < 3 or not parts[2].isdigit():
+        notification_id = number_in(parts[2]) if len(parts) >= 3 else None
+        days = number_in(parts[3]) if len(parts) == 4 else None
+        if contact is None or notification_id is None:
             await query.answer(views.stale_button(_), show_alert=True)
             return
-        notification_id = int(parts[2])
         try:
             if parts[1] == "ack":
                 reminders.acknowledge(
                     session=session, contact=contact, notification_id=notification_id, now=rt.now()
                 )
                 await query.answer(views.acknowledged(_))
-            elif parts[1] == "snz" and len(parts) == 4 and parts[3].isdigit():
+            elif parts[1] == "snz" and days is not None:
                 reminders.snooze(
                     session=session,
                     contact=contact,
                     notification_id=notification_id,
-                    days=int(parts[3]),
+                    days=days,
                     now=rt.now(),
                     tz=rt.settings.tz,
                 )
-                await query.answer(views.snoozed(_, int(parts[3])))
+                await query.answer(views.snoozed(_, days))
             elif parts[1] == "nc":
                 outcome = reminders.report_no_change(
                     session=session, contact=contact, notification_id=notification_id, now=rt.now()

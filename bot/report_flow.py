@@ -16,7 +16,7 @@ from telegram.ext import (
 )
 
 from bot import views
-from bot.handlers import gettext_of, refusal, reply, save_report
+from bot.handlers import gettext_of, number_in, refusal, reply, save_report
 from bot.runtime import runtime
 from duban.services import access, invites, reminders, tasks
 from duban.services.errors import DomainError
@@ -90,12 +90,12 @@ async def picked_task(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int
     query = update.callback_query
     assert query is not None
     _ = gettext_of(update)
-    value = (query.data or "").removeprefix("rp:m:")
-    task = await _checked_milestone(update, context, int(value)) if value.isdigit() else None
+    milestone_id = number_in((query.data or "").removeprefix("rp:m:"))
+    task = await _checked_milestone(update, context, milestone_id) if milestone_id is not None else None
     if task is None:
         await query.answer(views.stale_button(_), show_alert=True)
         return PICK_TASK
-    context.user_data["milestone_id"] = int(value)  # type: ignore[index]
+    context.user_data["milestone_id"] = milestone_id  # type: ignore[index]
     await query.answer()
     await query.edit_message_text(
         views.report_pick_status(_, task), parse_mode=ParseMode.HTML, reply_markup=_status_keyboard(_)
@@ -108,16 +108,16 @@ async def begin_from_reminder(update: Update, context: ContextTypes.DEFAULT_TYPE
     query = update.callback_query
     assert query is not None
     _ = gettext_of(update)
-    value = (query.data or "").removeprefix("rp:r:").removeprefix("rm:rep:")
+    notification_id = number_in((query.data or "").removeprefix("rp:r:").removeprefix("rm:rep:"))
     rt = runtime(context)
     user = update.effective_user
     milestone_id = None
     with rt.session() as session:
         contact = invites.contact_for_user(session=session, telegram_user_id=user.id) if user else None
-        if contact is not None and value.isdigit():
+        if contact is not None and notification_id is not None:
             try:
                 notification = reminders.own_reminder(
-                    session=session, contact=contact, notification_id=int(value)
+                    session=session, contact=contact, notification_id=notification_id
                 )
                 milestone_id = notification.milestone_id
             except DomainError:
@@ -165,11 +165,12 @@ async def picked_percent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     assert query is not None
     _ = gettext_of(update)
     value = (query.data or "").removeprefix("rp:p:")
-    valid = value == "-" or (value.isdigit() and int(value) in PERCENT_CHOICES)
+    percent = number_in(value)
+    valid = value == "-" or percent in PERCENT_CHOICES
     if not valid or "status" not in context.user_data:  # type: ignore[operator]
         await query.answer(views.stale_button(_), show_alert=True)
         return PICK_PERCENT
-    context.user_data["percent"] = None if value == "-" else int(value)  # type: ignore[index]
+    context.user_data["percent"] = percent  # type: ignore[index]
     await query.answer()
     await query.edit_message_text(
         views.report_ask_note(_), reply_markup=InlineKeyboardMarkup([_cancel_row(_)])

@@ -16,6 +16,7 @@ from duban.config import Settings, get_settings
 from duban.db import make_engine
 from duban.ledger import export_json, export_xlsx
 from duban.migrate import SchemaOutOfDate, current_revision, ensure_schema, head_revision, upgrade
+from duban.plan_import.cli import add_commands as add_import_commands
 from duban.render import render_reminders, render_status
 from duban.seeding import SeedError, load_seed
 from duban.status import UnknownDepartment, status_report
@@ -170,19 +171,37 @@ def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.main import run_polling
+    from bot.main import AlreadyRunning, run_polling, run_webhook
 
     token = settings.telegram_bot_token
     if not token:
         print("请设置 TELEGRAM_BOT_TOKEN（从 @BotFather 获取）。", file=sys.stderr)
         return 2
-    run_polling(
-        settings,
-        token=token,
-        base_url=args.base_url or settings.telegram_base_url,
-        emulator=args.emulator,
-        poll_interval=args.poll_interval,
-    )
+    if args.webhook_url:
+        try:
+            run_webhook(
+                settings,
+                token=token,
+                base_url=args.base_url or settings.telegram_base_url,
+                webhook_url=args.webhook_url,
+                listen=args.listen,
+                emulator=args.emulator,
+            )
+        except AlreadyRunning as exc:
+            print(str(exc), file=sys.stderr)
+            return 1
+        return 0
+    try:
+        run_polling(
+            settings,
+            token=token,
+            base_url=args.base_url or settings.telegram_base_url,
+            emulator=args.emulator,
+            poll_interval=args.poll_interval,
+        )
+    except AlreadyRunning as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
     return 0
 
 
@@ -230,6 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--poll-interval", type=float, default=0.0, help="seconds between polls (0.1 with --emulator)"
     )
+    run.add_argument("--webhook-url", help="public HTTPS URL of this service; enables webhook mode")
+    run.add_argument("--listen", default="127.0.0.1:8443", help="host:port the webhook server listens on")
     run.set_defaults(func=cmd_run)
 
     demo = commands.add_parser(
@@ -237,6 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--database", default="var/demo.db", help="SQLite file to (re)create")
     demo.set_defaults(func=cmd_demo)
+
+    add_import_commands(commands)
     return parser
 
 

@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     catch_up_days: int = Field(
         default=7, description="a reminder missed while down is sent late up to this age"
     )
+    lease_seconds: int = Field(
+        default=30, description="scheduler lease; another instance takes over after this"
+    )
+    webhook_secret: str | None = Field(
+        default=None, description="Telegram webhook secret; derived from the token if unset"
+    )
     dispatch_interval_seconds: int = Field(default=10, description="how often the outbox is sent")
 
     @field_validator("timezone")

@@ -12,7 +12,7 @@ from models.types import (
     Section,
     utcnow,
 )
-from models.workflow import AuditEntry, CloseoutRequest, CloseoutStatus, EscalationStep, Invite
+from models.workflow import AuditEntry, CloseoutRequest, CloseoutStatus, EscalationStep, Invite, Lease
 
 __all__ = [
     "AuditEntry",
@@ -20,6 +20,7 @@ __all__ = [
     "CloseoutStatus",
     "EscalationStep",
     "Invite",
+    "Lease",
     "Contact",
     "ContactRole",
     "Department",

@@ -68,3 +68,11 @@ class EscalationStep(SQLModel, table=True):
     contact_id: int = Field(foreign_key="contact.id", index=True)
     at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     notification_id: int | None = Field(default=None, foreign_key="notification.id")
+
+
+class Lease(SQLModel, table=True):
+    """Who runs the scheduler jobs: one row per job group, held by one process until it expires."""
+
+    name: str = Field(primary_key=True, max_length=40)
+    holder: str = Field(max_length=120)
+    expires_at: dt.datetime = Field(sa_type=UTCDateTime)

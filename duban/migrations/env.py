@@ -33,6 +33,13 @@ def run_migrations_online() -> None:
         _run(connection)
 
 
+def _render_item(type_: str, obj: object, autogen_context) -> str | bool:  # type: ignore[no-untyped-def]
+    """Migrations store UTC times as plain DateTime: the TypeDecorator is the models' business, not the schema's."""
+    if type_ == "type" and type(obj).__name__ == "UTCDateTime":
+        return "sa.DateTime()"
+    return False
+
+
 def _run(connection) -> None:  # type: ignore[no-untyped-def]
     # batch mode lets SQLite alter tables (it cannot ALTER most things in place)
     context.configure(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlmodel import Session, select
 
 from duban.services.errors import InviteInvalid, NotFound
+from duban.services.text import storable
 from duban.status import find_departments
 from models import AuditEntry, Contact, ContactRole, Department, Invite, Plan
 
@@ -27,7 +28,11 @@ class IssuedInvite:
 
 
 def resolve_department(*, session: Session, name: str, region: str | None = None) -> Department:
-    found = [d for d in find_departments(session=session, name=name) if region is None or d.region == region]
+    found = [
+        d
+        for d in find_departments(session=session, name=storable(name))
+        if region is None or d.region == region
+    ]
     if len(found) != 1:
         raise NotFound(name)
     return found[0]

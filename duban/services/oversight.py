@@ -7,6 +7,7 @@ from sqlmodel import Session, col, func, select
 
 from duban.services.access import require_coordinator, require_reader, visible_plan_ids
 from duban.services.errors import InvalidInput, NotFound
+from duban.services.text import storable
 from duban.status import (
     MilestoneState,
     MilestoneView,
@@ -41,7 +42,7 @@ def status_for(
     return status_report(
         session=session,
         today=today,
-        department=department,
+        department=storable(department) if department is not None else None,
         plan_ids=visible_plan_ids(session=session, contact=reader),
         region=_region(session, reader),
     )
@@ -123,7 +124,7 @@ def department_milestones(
         report = status_report(
             session=session,
             today=today,
-            department=name,
+            department=storable(name),
             region=region,
             plan_ids=visible_plan_ids(session=session, contact=reader),
         )
@@ -147,6 +148,7 @@ def pause_escalation(
 ) -> tuple[Milestone, dt.date]:
     """A coordinator stops the overdue ladder for a while, with a reason that is kept."""
     require_coordinator(coordinator)
+    reason = storable(reason)
     if not 1 <= days <= MAX_PAUSE_DAYS or not reason.strip():
         raise InvalidInput("usage_snooze")
     milestone = session.get(Milestone, milestone_id)

@@ -8,6 +8,7 @@ from sqlmodel import Session, col, select
 
 from duban.services.access import milestone_for_report, require_coordinator, visible_plan_ids
 from duban.services.errors import InvalidInput, NotFound
+from duban.services.text import storable
 from models import (
     AuditEntry,
     CloseoutRequest,
@@ -56,7 +57,7 @@ def _audit(
 
 def parse_progress_text(text: str) -> ParsedProgress:
     """Read a free-text reply: a percent (60%, 60％, 六成), 已完成-type words, the rest is the note."""
-    text = text.strip()
+    text = storable(text).strip()
     if len(text) > MAX_NOTE_LENGTH:
         raise InvalidInput("too_long")
     percent: int | None = None
@@ -100,6 +101,7 @@ def record_report(
     now: dt.datetime,
     evidence_file_id: str | None = None,
 ) -> ReportOutcome:
+    note = storable(note)
     if percent is not None and not 0 <= percent <= 100:
         raise InvalidInput("percent_range")
     if len(note) > MAX_NOTE_LENGTH:
@@ -227,6 +229,7 @@ def decide_closeout(
     now: dt.datetime,
 ) -> CloseoutDecision:
     require_coordinator(coordinator)
+    reason = storable(reason)
     closeout = session.get(CloseoutRequest, closeout_id)
     if closeout is None:
         raise NotFound(str(closeout_id))

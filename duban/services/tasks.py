@@ -9,6 +9,7 @@ from sqlmodel import Session, col, or_, select
 from duban.recurrence import current_instance
 from duban.services.access import visible_task_ids
 from duban.services.errors import NotFound
+from duban.services.text import storable
 from models import (
     Contact,
     DepartmentRole,
@@ -106,7 +107,10 @@ MAX_FIND_RESULTS = 30
 
 def find_tasks(*, session: Session, contact: Contact, keyword: str) -> list[Task]:
     """Tasks whose title or text contains the keyword, among those the user may see."""
-    pattern = f"%{keyword.replace('%', '').replace('_', '')}%"
+    needle = storable(keyword).replace("%", "").replace("_", "")
+    if not needle:  # nothing left to look for must not match everything
+        return []
+    pattern = f"%{needle}%"
     statement = (
         select(Task)
         .where(col(Task.id).in_(visible_task_ids(session=session, contact=contact)))

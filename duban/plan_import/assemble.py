@@ -1,0 +1,234 @@
+"""Put the pieces together: a plan document becomes a SeedPlan and a list of findings for review.
+
+A finding is anything the importer could not settle from the text: an item with no attribution, a
+department name that does not look like one, a date-like phrase with no milestone rule, a missing
+document number. Findings never change what is written; they are printed after the seed file and
+kept as comments at its end, so the reviewer sees exactly what was inferred and what was left open.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from duban.plan_import.attribution import split_attribution
+from duban.plan_import.deadlines import Milestone, find_milestones, merge
+from duban.plan_import.header import read_header
+from duban.plan_import.reader import Table, read_document
+from duban.plan_import.segment import RawItem, split_body
+from duban.plan_import.tables import TableRow, column_role, flat_tables, table_rows
+from duban.plan_import.textnorm import strip_end
+from seed_data.schema import SeedPlan
+
+PLACEHOLDER = "（待填写）"
+
+
+class ImportFailed(Exception):
+    """The document lacks something a seed file cannot do without (issue date, any task)."""
+
+
+@dataclass
+class Finding:
+    ref: str | None
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.ref}：{self.message}" if self.ref else self.message
+
+
+@dataclass
+class ImportResult:
+    plan: SeedPlan
+    findings: list[Finding] = field(default_factory=list)
+    complete_header: bool = True
+
+
+def import_plan(path: Path, *, key: str | None = None, region: str | None = None) -> ImportResult:
+    document = read_document(path)
+    lines = document.lines()
+    header = read_header(lines)
+    findings = [Finding(None, note) for note in [*document.notes, *header.notes]]
+    if header.issued_on is None:
+        raise ImportFailed(f"{path.name}：没有找到印发日期（如“2023年9月15日”），无法确定时间节点。")
+    body = split_body(lines)
+    findings += [Finding(None, note) for note in body.notes]
+    convention: list[str] = []  # refs whose lead is the first named department, by convention
+    tasks = _body_tasks(body.items, header.issued_on, findings, convention)
+    tasks += _table_tasks(document.blocks, body.rest, header.issued_on, findings, convention)
+    if not tasks:
+        raise ImportFailed(f"{path.name}：没有找到任何编号任务或任务清单表格。")
+    if convention:
+        message = f"{len(convention)} 项未写明牵头，按惯例以第一个部门为牵头：{'、'.join(convention)}"
+        findings.append(Finding(None, message))
+    departments = _aliases(tasks, findings)
+    if region is None:
+        message = f"地区取自发文机关：{header.region or PLACEHOLDER}（可用 --region 指定）"
+        findings.append(Finding(None, message))
+    data = {
+        "key": key or _key_from(path, header.issued_on.year),
+        "title": header.title or PLACEHOLDER,
+        "issuer": header.issuer or PLACEHOLDER,
+        "doc_number": header.doc_number,
+        "issued_on": header.issued_on,
+        "region": region or header.region or PLACEHOLDER,
+        "source": path.name,
+        "departments": departments,
+        "tasks": _unique_refs(tasks, findings),
+    }
+    complete = all(data[f] != PLACEHOLDER for f in ("title", "issuer", "region"))
+    return ImportResult(plan=SeedPlan.model_validate(data), findings=findings, complete_header=complete)
+
+
+def _body_tasks(
+    items: list[RawItem], issued_on: dt.date, findings: list[Finding], convention: list[str]
+) -> list[dict[str, Any]]:
+    tasks = []
+    for item in items:
+        text, attribution = split_attribution(item.text)
+        task = _task(item.ref, item.section, item_title(text), text)
+        if attribution is None:
+            hint = re.search(r"[^，。；、（(]{2,20}?牵头", text)
+            extra = f"（正文提到“{hint[0]}”，未作为责任部门）" if hint else ""
+            findings.append(Finding(item.ref, f"未找到责任部门{extra}"))
+        else:
+            task["lead"], task["co"] = attribution.lead, attribution.co
+            findings += [Finding(item.ref, doubt) for doubt in attribution.doubts]
+            if attribution.by_convention:
+                convention.append(item.ref)
+        _add_milestones(task, [text], issued_on, findings)
+        tasks.append(task)
+    return tasks
+
+
+def _table_tasks(
+    blocks: list[str | Table],
+    rest: list[str],
+    issued_on: dt.date,
+    findings: list[Finding],
+    convention: list[str],
+) -> list[dict[str, Any]]:
+    """One task per row of every task table: real ones first, then those flattened into the text."""
+    tables: list[list[TableRow]] = []
+    for block in (b for b in blocks if isinstance(b, Table)):
+        rows = table_rows(block)
+        if rows:
+            tables.append(rows)
+        else:
+            first = "、".join(block.rows[0][:4]) if block.rows else ""
+            findings.append(Finding(None, f"表格（{first}…）没有序号和部门列，未作为任务读取"))
+    tables += [rows for rows in flat_tables(rest) if rows]
+    tasks = []
+    for number, rows in enumerate(tables, start=1):
+        prefix = "附件" if len(tables) == 1 else f"附件{number}"
+        tasks += [_row_task(f"{prefix}-{row.number}", row, issued_on, findings, convention) for row in rows]
+    return tasks
+
+
+def item_title(text: str) -> str:
+    """The item's first sentence if short (加强党的领导), else its first clause."""
+    first = re.split(r"[。；;！？：:]", text, maxsplit=1)[0]
+    if len(first) > 20:
+        first = re.split(r"[，,]", first, maxsplit=1)[0]
+    return strip_end(first)[:60] or strip_end(text)[:20] or "（无标题）"
+
+
+def _task(ref: str, section: str, title: str, text: str) -> dict[str, Any]:
+    return {"ref": ref, "section": section, "title": title, "text": text or title, "lead": [], "co": []}
+
+
+def _add_milestones(
+    task: dict[str, Any],
+    texts: list[str],
+    issued_on: dt.date,
+    findings: list[Finding],
+    extra: Sequence[Milestone] = (),
+) -> None:
+    found: list[Milestone] = list(extra)
+    for text in texts:
+        milestones, unmapped = find_milestones(text, issued_on)
+        found += milestones
+        findings += [Finding(task["ref"], f"未能换算为时间节点的日期用语 {phrase}") for phrase in unmapped]
+    task["milestones"] = [
+        {"due_on": m.due_on, "target": m.target, "recurrence": m.recurrence}
+        | ({"until": m.until} if m.until else {})
+        for m in merge(found)
+    ]
+
+
+def _row_task(
+    ref: str, row: TableRow, issued_on: dt.date, findings: list[Finding], convention: list[str]
+) -> dict[str, Any]:
+    text = "\n".join(f"{column}：{value}" for column, value in row.fields)
+    task = _task(ref, "attachment", row.title or ref, text or row.title)
+    lead, co = list(row.lead), list(row.co)
+    if row.named:
+        if lead:
+            co += [n for n in row.named if n not in lead + co]
+        else:
+            lead, co = row.named[:1], row.named[1:] + [n for n in co if n not in row.named]
+            if len(row.named) > 1:
+                convention.append(ref)
+    task["lead"], task["co"] = lead, [n for n in co if n not in lead]
+    if not lead and not co:
+        findings.append(Finding(ref, "表格行没有责任部门"))
+    findings += [Finding(ref, note) for note in row.notes]
+    extra: list[Milestone] = []
+    if row.deadline:
+        dated, unmapped = find_milestones(row.deadline, issued_on)
+        first_text = next((value for column, value in row.fields if column_role(column) == "text"), None)
+        target = strip_end(row.target or first_text or row.title)
+        extra = [Milestone(m.due_on, target, m.recurrence, m.until) for m in dated]
+        if not dated:
+            findings.append(Finding(ref, f"完成时限“{row.deadline}”未能换算为日期"))
+    cells = [value for column, value in row.fields if column_role(column) in ("text", "target")]
+    _add_milestones(task, cells, issued_on, findings, extra)
+    return task
+
+
+def _aliases(tasks: list[dict[str, Any]], findings: list[Finding]) -> dict[str, list[str]]:
+    """ "区教体局（区委教育工委）" and "区教体局" printed in one plan are one department."""
+    printed = {name for task in tasks for name in (*task["lead"], *task["co"])}
+    aliases: dict[str, list[str]] = {}
+    for name in sorted(printed):
+        bare = re.sub(r"（[^（）]*）$", "", name)
+        if bare != name and bare in printed:
+            aliases.setdefault(bare, []).append(name)
+            findings.append(Finding(None, f"“{name}”记为“{bare}”的别名"))
+    bare_names = sorted(n for n in printed if not any(n in names for names in aliases.values()))
+    for short in bare_names:
+        for long in bare_names:
+            if _abbreviates(short, long):
+                findings.append(
+                    Finding(None, f"“{short}”可能是“{long}”的简称；如是同一部门，请在 departments 中登记")
+                )
+    return aliases
+
+
+def _abbreviates(short: str, long: str) -> bool:
+    """区发改局 / 区发展改革局: same first and last character, the short one's characters in order."""
+    if len(short) < 3 or len(short) >= len(long) or short[0] != long[0] or short[-1] != long[-1]:
+        return False
+    rest = iter(long)
+    return all(char in rest for char in short)
+
+
+def _unique_refs(tasks: list[dict[str, Any]], findings: list[Finding]) -> list[dict[str, Any]]:
+    seen: dict[str, int] = {}
+    for task in tasks:
+        ref = task["ref"]
+        if ref in seen:
+            seen[ref] += 1
+            task["ref"] = f"{ref}#{seen[ref]}"
+            findings.append(Finding(task["ref"], f"编号“{ref}”重复出现，已改名，请核对"))
+        else:
+            seen[ref] = 1
+    return tasks
+
+
+def _key_from(path: Path, year: int) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", path.stem.lower()).strip("-")[:60]
+    return slug or f"plan-{year}"

@@ -1,0 +1,121 @@
+"""`duban import-plan FILE` and `duban import-agreement`, registered on duban's argparse subparsers.
+
+import-plan reads a plan document (.txt or .docx) and writes a seed file for review: to stdout, or
+to --output; --load also loads it into the database as `duban seed` would. What the importer could
+not settle is listed after the seed file (and kept in it as comments), never filled in by guesswork.
+
+import-agreement imports the five plan documents of ../shared/seeds and prints how far the result
+agrees with the reviewed seed_data files; it exits 1 if any plan falls below 95% on any measure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from duban.config import Settings
+from duban.plan_import.agreement import MEASURES, default_seeds_dir, measure_all, render
+from duban.plan_import.assemble import ImportFailed, ImportResult, import_plan
+from duban.plan_import.reader import UnreadableDocument
+from duban.plan_import.seedfile import render_seed, write_seed
+
+THRESHOLD = 0.95
+
+
+def add_commands(subparsers: Any) -> None:
+    command = subparsers.add_parser(
+        "import-plan", help="read a plan document (.txt/.docx) and write a seed file for review"
+    )
+    command.add_argument("file", help="the plan document, .txt or .docx")
+    command.add_argument("--output", help="seed file to write (default: print it)")
+    command.add_argument("--load", action="store_true", help="also load it into the database")
+    command.add_argument("--key", help="plan key (default: from the file name)")
+    command.add_argument("--region", help="region the departments belong to (default: from the issuer)")
+    command.set_defaults(func=cmd_import_plan)
+
+    agreement = subparsers.add_parser(
+        "import-agreement", help="import ../shared/seeds and compare with the reviewed seed_data"
+    )
+    agreement.add_argument("--seeds", help="folder of plan documents (default: ../shared/seeds)")
+    agreement.set_defaults(func=cmd_import_agreement)
+
+
+def cmd_import_plan(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        result = import_plan(Path(args.file), key=args.key, region=args.region)
+    except (ImportFailed, UnreadableDocument, OSError) as exc:
+        print(f"未能导入：{exc}", file=sys.stderr)
+        return 1
+    if args.output is None and not args.load:
+        sys.stdout.write(render_seed(result))
+        return 0
+    if args.load and not result.complete_header:
+        print(
+            "方案标题、发文机关或地区未能识别，请先核对种子文件再载入（可用 --region 指定地区）。",
+            file=sys.stderr,
+        )
+        _print_findings(result)
+        return 1
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(args.output) if args.output else Path(scratch) / f"{result.plan.key}.yaml"
+        write_seed(result, path)
+        _print_summary(result, path if args.output else None)
+        if args.load:
+            return _load(path, settings)
+    return 0
+
+
+def _load(path: Path, settings: Settings) -> int:
+    from sqlmodel import Session
+
+    from duban.db import create_schema, make_engine
+    from duban.seeding import SeedError, load_seed
+
+    engine = make_engine(settings.database_url)
+    create_schema(engine)
+    try:
+        with Session(engine) as session:
+            summary = load_seed(session=session, paths=[path])
+    except SeedError as exc:
+        print(f"种子文件有误，未载入任何内容：\n{exc}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    print(
+        f"已载入：{summary.tasks} 项任务、{summary.milestones} 个时间节点"
+        f"（新增 {summary.created} 条，更新 {summary.updated} 条）。"
+    )
+    return 0
+
+
+def _print_summary(result: ImportResult, written: Path | None) -> None:
+    plan = result.plan
+    milestones = sum(len(t.milestones) for t in plan.tasks)
+    where = f"，已写入 {written}" if written else ""
+    print(f"{plan.title}（{plan.key}）：{len(plan.tasks)} 项任务，{milestones} 个时间节点{where}。")
+    _print_findings(result)
+
+
+def _print_findings(result: ImportResult) -> None:
+    if not result.findings:
+        print("没有需要核对的内容。")
+        return
+    print(f"待核对（{len(result.findings)} 条）：")
+    for finding in result.findings:
+        print(f"- {finding}")
+
+
+def cmd_import_agreement(args: argparse.Namespace, settings: Settings) -> int:
+    seeds = Path(args.seeds) if args.seeds else default_seeds_dir()
+    if not seeds.is_dir():
+        print(f"没有找到方案原文目录：{seeds}", file=sys.stderr)
+        return 1
+    results = measure_all(seeds)
+    if not results:
+        print(f"{seeds} 中没有与 seed_data 对应的方案原文。", file=sys.stderr)
+        return 1
+    print(render(results, threshold=THRESHOLD))
+    return 0 if all(r.share(m) >= THRESHOLD for r in results for m in MEASURES) else 1

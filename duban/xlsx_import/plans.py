@@ -1,0 +1,189 @@
+"""Which plan a sheet belongs to, the plan as it stands merged with the sheet's tasks, and the write.
+
+The plan is rebuilt from the database as a `SeedPlan` (every task, in order, with the names its
+departments were printed as and the `until` of its duties), the sheet's tasks replace those with
+the same ref or are appended, and the whole plan goes through the seed loader's upsert, keyed by
+plan key + task ref. A plan unchanged by the sheet is therefore written back unchanged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from sqlmodel import Session, select
+
+from duban import seeding
+from duban.ledger import STATUS_LABELS
+from duban.seeding import SeedSummary
+from duban.xlsx_import.errors import Problem
+from duban.xlsx_import.sheets import SheetTask
+from models import Department, DepartmentAlias, DepartmentRole, Plan, Task
+from seed_data.schema import SeedMilestone, SeedPlan, SeedTask
+
+SHEET_TITLE_LIMIT = 31
+
+
+def sheet_title(region: str) -> str:
+    """The sheet name `duban export` gives a plan (duban/ledger.py)."""
+    for forbidden in "[]:*?/\\":
+        region = region.replace(forbidden, "")
+    return region[:SHEET_TITLE_LIMIT]
+
+
+@dataclass
+class Draft:
+    """One plan being imported: its header, its tasks in order, and where each imported task came from."""
+
+    key: str
+    title: str
+    issuer: str
+    doc_number: str | None
+    issued_on: dt.date
+    region: str
+    existing: Plan | None = None
+    tasks: list[SeedTask] = field(default_factory=list)
+    origin: dict[str, tuple[str, int]] = field(default_factory=dict)  # ref -> (sheet, row)
+    departments: dict[str, list[str]] = field(default_factory=dict)
+    sheets: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of_plan(cls, session: Session, plan: Plan) -> Draft:
+        draft = cls(
+            key=plan.key,
+            title=plan.title,
+            issuer=plan.issuer,
+            doc_number=plan.doc_number,
+            issued_on=plan.issued_on,
+            region=plan.region,
+            existing=plan,
+        )
+        draft.tasks = [_seed_task(task) for task in plan.tasks]
+        aliases = session.exec(
+            select(Department.name, DepartmentAlias.name)
+            .join(Department, DepartmentAlias.department_id == Department.id)
+            .where(DepartmentAlias.region == plan.region)
+            .order_by(Department.name, DepartmentAlias.id)
+        ).all()
+        for canonical, alias in aliases:
+            draft.departments.setdefault(canonical, []).append(alias)
+        return draft
+
+    def put(self, item: SheetTask, problems: list[Problem], notices: list[str]) -> None:
+        ref = item.ref
+        if ref in self.origin:
+            sheet, row = self.origin[ref]
+            problems.append(
+                Problem(
+                    item.sheet, item.row, "序号", f"序号“{ref}”已在工作表“{sheet}”第{row}行导入过（同一方案）"
+                )
+            )
+            return
+        self.origin[ref] = (item.sheet, item.row)
+        old = self._existing_task(ref)
+        task = item.task if old is None else _keep_what_the_sheet_omits(item.task, old)
+        if old is not None:
+            _note_status_edits(item, old, notices)
+            _note_kept_milestones(item, old, notices)
+        at = next((i for i, t in enumerate(self.tasks) if t.ref == ref), None)
+        if at is None:
+            self.tasks.append(task)
+        else:
+            self.tasks[at] = task
+
+    def _existing_task(self, ref: str) -> Task | None:
+        if self.existing is None:
+            return None
+        return next((t for t in self.existing.tasks if t.ref == ref), None)
+
+    def seed(self, source: str) -> SeedPlan:
+        return SeedPlan(
+            key=self.key,
+            title=self.title,
+            issuer=self.issuer,
+            doc_number=self.doc_number,
+            issued_on=self.issued_on,
+            region=self.region,
+            source=source,
+            departments=self.departments,
+            tasks=self.tasks,
+        )
+
+
+def _seed_task(task: Task) -> SeedTask:
+    return SeedTask(
+        ref=task.ref,
+        section=task.section,
+        title=task.title,
+        text=task.text,
+        lead=[link.printed_as for link in task.department_links if link.role == DepartmentRole.lead],
+        co=[link.printed_as for link in task.department_links if link.role == DepartmentRole.co],
+        milestones=[
+            SeedMilestone(due_on=m.due_on, target=m.target, recurrence=m.recurrence, until=m.until)
+            for m in task.milestones
+        ],
+    )
+
+
+def _keep_what_the_sheet_omits(task: SeedTask, old: Task) -> SeedTask:
+    """A sheet shows a department by its name and no duty's end: keep the name printed and the `until`."""
+    printed: dict[str, str] = {}
+    for link in old.department_links:
+        printed[link.department.name] = link.printed_as
+        printed[link.printed_as] = link.printed_as
+    until = {(m.due_on, str(m.recurrence)): m.until for m in old.milestones}
+    milestones = [
+        m if m.until is not None else m.model_copy(update={"until": until.get((m.due_on, str(m.recurrence)))})
+        for m in task.milestones
+    ]
+    return task.model_copy(
+        update={
+            "lead": [printed.get(n, n) for n in task.lead],
+            "co": [printed.get(n, n) for n in task.co],
+            "milestones": milestones,
+        }
+    )
+
+
+def _note_status_edits(item: SheetTask, old: Task, notices: list[str]) -> None:
+    status = {(m.due_on, str(m.recurrence)): STATUS_LABELS.get(str(m.status), "") for m in old.milestones}
+    for row, due_on, recurrence, label in item.statuses:
+        current = status.get((due_on, recurrence))
+        if label and current is not None and label != current:
+            notices.append(
+                f"工作表“{item.sheet}”第{row}行：状态“{label}”未导入——销号须经审批，表格中的状态列仅供查阅。"
+            )
+
+
+def _note_kept_milestones(item: SheetTask, old: Task, notices: list[str]) -> None:
+    wanted = {(m.due_on, str(m.recurrence)) for m in item.task.milestones}
+    left = [m for m in old.milestones if (m.due_on, str(m.recurrence)) not in wanted]
+    if left:
+        dates = "、".join(m.due_on.isoformat() for m in left)
+        notices.append(
+            f"工作表“{item.sheet}”第{item.row}行：任务“{item.ref}”在数据库中还有时间节点 {dates}，"
+            "表格中没有；导入不删除节点，已保留。"
+        )
+
+
+def write_plans(*, session: Session, plans: list[SeedPlan]) -> SeedSummary:
+    """All plans through the seed loader's upsert, in one transaction."""
+    load_plans = getattr(seeding, "load_plans", None)
+    if load_plans is not None:
+        return load_plans(session=session, plans=plans)
+    # until duban.seeding has load_plans: the same path through reviewed-file shaped YAML
+    with tempfile.TemporaryDirectory(prefix="duban-xlsx-") as tmp:
+        paths = []
+        for plan in plans:
+            path = Path(tmp) / f"{plan.key}.yaml"
+            data = plan.model_dump(mode="json")
+            path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+            paths.append(path)
+        try:
+            return seeding.load_seed(session=session, paths=paths)
+        except Exception:
+            session.rollback()
+            raise
