@@ -230,12 +230,13 @@ def run_webhook(
     )
 
     async def main() -> None:
-        async with application:  # initialize ... shutdown, with post_init / post_shutdown
-            await application.bot.set_webhook(
-                url=webhook_url.rstrip("/") + WEBHOOK_PATH,
-                secret_token=secret,
-                allowed_updates=Update.ALL_TYPES,
-            )
+        # run_polling calls these hooks itself; serving a webhook through our own server, we call them
+        await application.initialize()
+        if application.post_init:
+            await application.post_init(application)
+        try:
+            await application.bot.set_webhook(url=webhook_url.rstrip("/") + WEBHOOK_PATH, secret_token=secret,
+                                              allowed_updates=Update.ALL_TYPES)
             await application.start()
             try:
                 await server.serve()
@@ -243,6 +244,10 @@ def run_webhook(
                 await application.stop()
                 if application.post_stop:
                     await application.post_stop(application)
+        finally:
+            await application.shutdown()
+            if application.post_shutdown:
+                await application.post_shutdown(application)
 
     log.info("duban bot starting (webhook on %s)", listen)
     try:

@@ -54,6 +54,8 @@ class Dispatcher:
     on_blocked: Callable[[Session, Contact, dt.datetime], None] | None = None
     worker: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
     sleep: Callable[[float], Awaitable[None]] | None = None
+    # a claim outlives a dispatcher that died mid-send by this long; then another may send the row
+    claim_seconds: int = CLAIM_SECONDS
 
     def claim(self, limit: int) -> list[int]:
         now = self.clock()
@@ -68,7 +70,7 @@ class Dispatcher:
             ).all()
             if not candidates:
                 return []
-            until = now + dt.timedelta(seconds=CLAIM_SECONDS)
+            until = now + dt.timedelta(seconds=self.claim_seconds)
             session.execute(
                 update(Notification)
                 .where(col(Notification.id).in_(candidates), col(Notification.sent_at).is_(None))

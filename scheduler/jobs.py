@@ -72,6 +72,7 @@ class Jobs:
             markup_for=reminder_markup,
             photo_for=digest_photo,
             on_blocked=on_blocked,
+            claim_seconds=self.settings.claim_seconds,
         )
 
 
