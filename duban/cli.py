@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,10 +15,12 @@ from duban.config import Settings, get_settings
 from duban.db import make_engine
 from duban.ledger import export_json, export_xlsx
 from duban.migrate import SchemaOutOfDate, current_revision, ensure_schema, head_revision, upgrade
+from duban.operations import configure_logging
 from duban.plan_import.cli import add_commands as add_import_commands
 from duban.render import render_reminders, render_status
 from duban.seeding import SeedError, load_seed
 from duban.status import UnknownDepartment, status_report
+from duban.xlsx_import import add_commands as add_xlsx_import_commands
 from scheduler.planner import plan_reminders
 from scheduler.policy import ReminderPolicy
 
@@ -205,9 +206,27 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
+    from duban.operations import backup
+
+    try:
+        print(
+            backup(
+                settings.database_url,
+                Path(args.output) if args.output else None,
+                now=dt.datetime.now(settings.tz),
+            )
+        )
+    except ValueError as exc:
+        print(f"无法备份：{exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="duban", description="督办：县域工作方案的提醒与进度跟踪")
     parser.add_argument("-v", "--verbose", action="store_true", help="show log messages")
+    parser.add_argument("--log-json", action="store_true", help="log as JSON lines (one object per line)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     commands.add_parser("seed", help="load seed_data into the database (idempotent)").set_defaults(
@@ -231,6 +250,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reminders.add_argument("--days", type=int, default=30, help="how many days to cover")
     reminders.set_defaults(func=cmd_reminders)
+
+    backup = commands.add_parser(
+        "backup", help="SQLite: online backup to a file; PostgreSQL: the pg_dump line"
+    )
+    backup.add_argument("--output", help="backup file (default: beside the database, with a timestamp)")
+    backup.set_defaults(func=cmd_backup)
 
     db = commands.add_parser("db", help="database schema: upgrade to the newest version, or show the version")
     db.add_argument("action", choices=["upgrade", "current"])
@@ -260,16 +285,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     add_import_commands(commands)
+    add_xlsx_import_commands(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(verbose=args.verbose, json_lines=args.log_json)
     settings = get_settings()
     try:
         return int(args.func(args, settings))

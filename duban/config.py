@@ -45,7 +45,9 @@ class Settings(BaseSettings):
     catch_up_days: int = Field(
         default=7, description="a reminder missed while down is sent late up to this age"
     )
-    claim_seconds: int = Field(default=120, description="a dispatcher's claim on a message expires after this")
+    claim_seconds: int = Field(
+        default=120, description="a dispatcher's claim on a message expires after this"
+    )
     lease_seconds: int = Field(
         default=30, description="scheduler lease; another instance takes over after this"
     )

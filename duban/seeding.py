@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,11 +73,21 @@ def read_seed_files(paths: Iterable[Path] | None = None) -> list[SeedPlan]:
 def load_seed(*, session: Session, paths: Iterable[Path] | None = None) -> SeedSummary:
     plans = read_seed_files(paths)
     log.info("seeding %d plans", len(plans))
-    summary = SeedSummary()
-    for seed in plans:
-        _upsert_plan(session=session, seed=seed, summary=summary)
-    session.commit()
+    summary = load_plans(session=session, plans=plans)
     log.info("seeding done: %s", summary)
+    return summary
+
+
+def load_plans(*, session: Session, plans: Sequence[SeedPlan]) -> SeedSummary:
+    """Upsert already-validated plans in one transaction (seed files and the xlsx import land here)."""
+    summary = SeedSummary()
+    try:
+        for seed in plans:
+            _upsert_plan(session=session, seed=seed, summary=summary)
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
     return summary
 
 

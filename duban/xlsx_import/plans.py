@@ -22,7 +22,7 @@ from duban.seeding import SeedSummary
 from duban.xlsx_import.errors import Problem
 from duban.xlsx_import.sheets import SheetTask
 from models import Department, DepartmentAlias, DepartmentRole, Plan, Task
-from seed_data.schema import SeedMilestone, SeedPlan, SeedTask
+from seed_data.schema import Recurrence, Section, SeedMilestone, SeedPlan, SeedTask
 
 SHEET_TITLE_LIMIT = 31
 
@@ -64,9 +64,9 @@ class Draft:
         draft.tasks = [_seed_task(task) for task in plan.tasks]
         aliases = session.exec(
             select(Department.name, DepartmentAlias.name)
-            .join(Department, DepartmentAlias.department_id == Department.id)
+            .join_from(DepartmentAlias, Department)
             .where(DepartmentAlias.region == plan.region)
-            .order_by(Department.name, DepartmentAlias.id)
+            .order_by(Department.name, DepartmentAlias.name)
         ).all()
         for canonical, alias in aliases:
             draft.departments.setdefault(canonical, []).append(alias)
@@ -116,13 +116,15 @@ class Draft:
 def _seed_task(task: Task) -> SeedTask:
     return SeedTask(
         ref=task.ref,
-        section=task.section,
+        section=Section(task.section),
         title=task.title,
         text=task.text,
         lead=[link.printed_as for link in task.department_links if link.role == DepartmentRole.lead],
         co=[link.printed_as for link in task.department_links if link.role == DepartmentRole.co],
         milestones=[
-            SeedMilestone(due_on=m.due_on, target=m.target, recurrence=m.recurrence, until=m.until)
+            SeedMilestone(
+                due_on=m.due_on, target=m.target, recurrence=Recurrence(m.recurrence), until=m.until
+            )
             for m in task.milestones
         ],
     )

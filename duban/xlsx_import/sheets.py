@@ -24,7 +24,7 @@ from duban.xlsx_import.cells import (
 )
 from duban.xlsx_import.errors import Problem, schema_message
 from duban.xlsx_import.workbook import NUMBER_COLUMNS, Row, Sheet
-from seed_data.schema import SeedMilestone, SeedTask
+from seed_data.schema import Recurrence, SeedMilestone, SeedTask
 
 SECTIONS = {label: section for section, label in SECTION_LABELS.items()} | {s: s for s in SECTION_LABELS}
 RECURRENCES = {label: rec for rec, label in RECURRENCE_LABELS.items() if label} | {
@@ -73,7 +73,7 @@ def _milestone(
         return SeedMilestone(
             due_on=deadline.due_on,
             target=deadline.target,
-            recurrence=deadline.recurrence,
+            recurrence=Recurrence(deadline.recurrence),
             until=deadline.until,
         )
     except ValidationError as exc:

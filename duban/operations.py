@@ -1,0 +1,63 @@
+"""Operations: backups and JSON-lines logs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sqlite3
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+
+def backup(database_url: str, output: Path | None, *, now: dt.datetime) -> str:
+    """SQLite: a consistent copy made with the online backup API while the bot runs. PostgreSQL: the pg_dump line.
+
+    Returns what to tell the operator.
+    """
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        if not url.database or url.database == ":memory:":
+            raise ValueError("an in-memory database cannot be backed up")
+        target = output or Path(url.database).with_name(f"duban-backup-{now:%Y%m%d-%H%M%S}.db")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with sqlite3.connect(url.database) as source, sqlite3.connect(target) as copy:
+            source.backup(copy)
+        copy.close()
+        return f"已备份到 {target}"
+    if url.get_backend_name() == "postgresql":
+        parts = ["pg_dump", "--format=custom", f"--file={output or f'duban-{now:%Y%m%d-%H%M%S}.dump'}"]
+        if url.host:
+            parts.append(f"--host={url.host}")
+        if url.port:
+            parts.append(f"--port={url.port}")
+        if url.username:
+            parts.append(f"--username={url.username}")
+        parts.append(url.database or "")
+        return "PostgreSQL 请用 pg_dump 备份（可在运行中执行）：\n" + " ".join(parts)
+    raise ValueError(f"no backup recipe for {url.get_backend_name()}")
+
+
+class JsonLinesFormatter(logging.Formatter):
+    """One JSON object per line, for journald, Loki and the like."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(*, verbose: bool, json_lines: bool) -> None:
+    handler = logging.StreamHandler()
+    if json_lines:
+        handler.setFormatter(JsonLinesFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler], force=True)
