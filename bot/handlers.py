@@ -6,8 +6,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlmodel import Session
-from telegram import Update
+from telegram import BotCommand, BotCommandScopeChat, Update
 from telegram.constants import ParseMode
+from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot import views
@@ -103,6 +104,18 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         department = session.get(Department, contact.department_id)
         assert department is not None
         await reply(update, views.welcome(_, department.name, contact.role))
+        await show_role_commands(context, chat_id=user.id, role=contact.role, _=_)
+
+
+async def show_role_commands(
+    context: ContextTypes.DEFAULT_TYPE, *, chat_id: int, role: ContactRole, _: views.Gettext
+) -> None:
+    """The command menu in this user's chat lists what their role can do; a failure here costs only the menu."""
+    commands = [BotCommand(name, text[:256]) for name, text in views.commands_for(_, role)]
+    try:
+        await context.bot.set_my_commands(commands, scope=BotCommandScopeChat(chat_id))
+    except TelegramError as error:
+        log.warning("could not set the command menu for chat %s: %s", chat_id, error)
 
 
 @member()

@@ -29,6 +29,9 @@ async def test_an_invitation_works_once(harness: Harness) -> None:
         "邀请链接无效：可能已过期或已被使用。请联系教育局重新获取。"
     ]
     assert harness.rows(Contact, Contact.telegram_user_id == STRANGER.id) == []
+    [menu] = [params for endpoint, params in harness.request.calls if endpoint == "setMyCommands"]
+    assert menu["scope"] == {"type": "chat", "chat_id": CONTACT.id}
+    assert [c["command"] for c in menu["commands"]] == ["tasks", "task", "report", "cancel", "help", "find"]
 
 
 async def test_an_expired_invitation_is_refused(harness: Harness) -> None:
