@@ -235,8 +235,11 @@ def run_webhook(
         if application.post_init:
             await application.post_init(application)
         try:
-            await application.bot.set_webhook(url=webhook_url.rstrip("/") + WEBHOOK_PATH, secret_token=secret,
-                                              allowed_updates=Update.ALL_TYPES)
+            await application.bot.set_webhook(
+                url=webhook_url.rstrip("/") + WEBHOOK_PATH,
+                secret_token=secret,
+                allowed_updates=Update.ALL_TYPES,
+            )
             await application.start()
             try:
                 await server.serve()

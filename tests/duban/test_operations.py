@@ -29,7 +29,9 @@ def test_sqlite_backup_is_a_complete_copy(cli_env: str, tmp_path: Path, capsys) 
 
 def test_postgres_backup_prints_the_pg_dump_line() -> None:
     said = backup("postgresql+psycopg://duban@db.internal:5433/duban", Path("x.dump"), now=NOW)
-    assert said.endswith("pg_dump --format=custom --file=x.dump --host=db.internal --port=5433 --username=duban duban")
+    assert said.endswith(
+        "pg_dump --format=custom --file=x.dump --host=db.internal --port=5433 --username=duban duban"
+    )
 
 
 def test_log_lines_are_json_objects() -> None:
