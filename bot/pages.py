@@ -1,5 +1,7 @@
 """Long answers in pages: split between entries, never inside one, always under Telegram's limit."""
 
+import re
+
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot import views
@@ -35,8 +37,8 @@ def _fit(entry: str, budget: int) -> list[str]:
             if current:
                 pieces.append(current)
                 current = ""
-            pieces.append(line[:budget])
-            line = line[budget:]
+            head, line = _cut(line, budget)
+            pieces.append(head)
         if current and len(current) + len(line) + 1 > budget:
             pieces.append(current)
             current = line
@@ -45,6 +47,31 @@ def _fit(entry: str, budget: int) -> list[str]:
     if current:
         pieces.append(current)
     return pieces
+
+
+_MARKUP = re.compile(r"<[^<>]*>|&[#\w]*;")
+_TAG = re.compile(r"<(/?)([\w-]+)[^>]*>")
+
+
+def _cut(line: str, budget: int) -> tuple[str, str]:
+    """Cut an over-long line of Telegram HTML: never inside a tag or an entity such as &amp;,
+    and close the tags open at the cut on this piece, to reopen them on the next."""
+    cut = max(budget - 32, budget // 2)  # room for the closing tags
+    for markup in _MARKUP.finditer(line):
+        if markup.start() >= cut:
+            break
+        if markup.end() > cut:
+            cut = markup.start() or markup.end()
+            break
+    head, tail = line[:cut], line[cut:]
+    opened: list[re.Match[str]] = []
+    for tag in _TAG.finditer(head):
+        if not tag.group(1):
+            opened.append(tag)
+        elif opened and opened[-1].group(2) == tag.group(2):
+            opened.pop()
+    closing = "".join(f"</{tag.group(2)}>" for tag in reversed(opened))
+    return head + closing, "".join(tag.group(0) for tag in opened) + tail
 
 
 def page_markup(
