@@ -11,15 +11,14 @@ from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from bot import views
+from bot import paged_views, views
 from bot.i18n import gettext_for, language_for
 from bot.notify import notify_contacts
 from bot.pages import page_markup, paginate
 from bot.runtime import runtime
 from duban.services import access, invites, oversight, progress, tasks
-from duban.services.digest import build_digest
 from duban.services.errors import DomainError, InvalidInput, InviteInvalid, NotAllowed, NotFound
-from models import CloseoutRequest, Contact, ContactRole, Department, Milestone, Task
+from models import Contact, ContactRole, Department, Milestone, Task
 
 log = logging.getLogger(__name__)
 
@@ -131,11 +130,7 @@ async def tasks_command(
     update: Update, context: ContextTypes.DEFAULT_TYPE, session: Session, contact: Contact, _: views.Gettext
 ) -> None:
     """/tasks: the department's open milestones, numbered."""
-    lines = tasks.open_task_lines(session=session, contact=contact, today=runtime(context).today())
-    if not lines:
-        await reply(update, views.no_tasks(_))
-        return
-    await send_pages(update, _, "tasks", [views.tasks_header(_), *views.task_lines(_, lines)])
+    await send_view(update, context, session, contact, _, "tasks")
 
 
 @member(ContactRole.contact)
@@ -146,10 +141,7 @@ async def task_command(
     number = _single_int(context.args)
     if number is None:
         raise InvalidInput("usage_task")
-    today = runtime(context).today()
-    line = tasks.line_by_number(session=session, contact=contact, number=number, today=today)
-    detail = tasks.task_detail(session=session, contact=contact, task_id=line.task_id, today=today)
-    await send_pages(update, _, "task", [views.task_detail(_, detail)])
+    await send_view(update, context, session, contact, _, "task", str(number))
 
 
 @member()
@@ -335,13 +327,7 @@ async def pending_command(
     update: Update, context: ContextTypes.DEFAULT_TYPE, session: Session, contact: Contact, _: views.Gettext
 ) -> None:
     """/pending lists close-out requests waiting for a decision."""
-    requests = progress.pending_closeouts(session=session, coordinator=contact)
-    pairs: list[tuple[CloseoutRequest, Milestone]] = []
-    for request in requests:
-        milestone = session.get(Milestone, request.milestone_id)
-        assert milestone is not None
-        pairs.append((request, milestone))
-    await reply(update, views.pending_lines(_, pairs))
+    await send_view(update, context, session, contact, _, "pending")
 
 
 @member(ContactRole.coordinator, ContactRole.lead)
@@ -349,16 +335,9 @@ async def status_command(
     update: Update, context: ContextTypes.DEFAULT_TYPE, session: Session, contact: Contact, _: views.Gettext
 ) -> None:
     """/status [department]: counts by plan and by year."""
-    from duban.status import UnknownDepartment
-
-    name = " ".join(context.args or []).strip() or None
-    try:
-        report = oversight.status_for(
-            session=session, reader=contact, today=runtime(context).today(), department=name
-        )
-    except UnknownDepartment as exc:
-        raise NotFound(name or "") from exc
-    await send_pages(update, _, "status", views.status_entries(_, report))
+    name = " ".join(context.args or []).strip()
+    arg = str(oversight.department_for_reader(session=session, reader=contact, name=name).id) if name else ""
+    await send_view(update, context, session, contact, _, "status", arg)
 
 
 @member(ContactRole.coordinator, ContactRole.lead)
@@ -366,8 +345,7 @@ async def overdue_command(
     update: Update, context: ContextTypes.DEFAULT_TYPE, session: Session, contact: Contact, _: views.Gettext
 ) -> None:
     """/overdue: overdue milestones with lead department and days overdue."""
-    lines = oversight.overdue(session=session, reader=contact, today=runtime(context).today())
-    await send_pages(update, _, "overdue", views.overdue_entries(_, lines))
+    await send_view(update, context, session, contact, _, "overdue")
 
 
 @member(ContactRole.coordinator, ContactRole.lead)
@@ -375,8 +353,7 @@ async def silent_command(
     update: Update, context: ContextTypes.DEFAULT_TYPE, session: Session, contact: Contact, _: views.Gettext
 ) -> None:
     """/silent: departments that have not answered their last reminder."""
-    lines = oversight.silent_departments(session=session, reader=contact, now=runtime(context).now())
-    await send_pages(update, _, "silent", views.silent_entries(_, lines))
+    await send_view(update, context, session, contact, _, "silent")
 
 
 @member(ContactRole.coordinator, ContactRole.lead)
@@ -387,10 +364,8 @@ async def dept_command(
     name = " ".join(context.args or []).strip()
     if not name:
         raise InvalidInput("usage_dept")
-    milestones = oversight.department_milestones(
-        session=session, reader=contact, name=name, today=runtime(context).today()
-    )
-    await send_pages(update, _, "dept", views.milestone_entries(_, name, milestones))
+    department = oversight.department_for_reader(session=session, reader=contact, name=name)
+    await send_view(update, context, session, contact, _, "dept", str(department.id))
 
 
 @member(ContactRole.coordinator, ContactRole.lead)
@@ -398,9 +373,7 @@ async def digest_command(
     update: Update, context: ContextTypes.DEFAULT_TYPE, session: Session, contact: Contact, _: views.Gettext
 ) -> None:
     """/digest: the digest the weekly job sends."""
-    rt = runtime(context)
-    digest = build_digest(session=session, reader=contact, now=rt.now(), today=rt.today())
-    await send_pages(update, _, "digest", views.digest_entries(_, digest))
+    await send_view(update, context, session, contact, _, "digest")
 
 
 @member(ContactRole.coordinator)
@@ -428,8 +401,17 @@ async def invite_command(
     await reply(update, views.invite_created(_, issued, rt.settings.bot_username, department.name))
 
 
-async def send_pages(update: Update, _: views.Gettext, view: str, entries: list[str], arg: str = "") -> None:
-    pages = paginate(entries)
+async def send_view(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    session: Session,
+    contact: Contact,
+    _: views.Gettext,
+    view: str,
+    arg: str = "",
+) -> None:
+    """The first page of a view, with next/previous buttons when there are more."""
+    pages = paginate(paged_views.entries(view, session, contact, runtime(context), _, arg))
     await reply(update, pages[0], reply_markup=page_markup(_, view, 0, len(pages), arg))
 
 
@@ -437,56 +419,30 @@ PAGED_VIEWS: dict[str, Callable[..., Awaitable[list[str]]]] = {}
 
 
 async def page_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Next/previous buttons re-run the query and show the asked page; a stale page number is refused."""
+    """Next/previous buttons re-run the query and show the asked page; a stale or forged button is refused."""
     query = update.callback_query
     assert query is not None
     _ = gettext_of(update)
     user = update.effective_user
     parts = (query.data or "").split(":", 3)
-    view, page_text = (parts[1], parts[2]) if len(parts) >= 3 else ("", "")
+    view, page_text, arg = (parts + ["", "", "", ""])[1:4]
+    page = number_in(page_text)
     rt = runtime(context)
+    pages: list[str] = []
     with rt.session() as session:
         contact = invites.contact_for_user(session=session, telegram_user_id=user.id) if user else None
-        entries = None
-        page = number_in(page_text)
         if contact is not None and page is not None:
             try:
-                entries = _entries_for(view, session, contact, rt, _)
+                pages = paginate(paged_views.entries(view, session, contact, rt, _, arg))
             except DomainError:
-                entries = None
-    pages = paginate(entries) if entries is not None else []
-    if entries is None or page is None or not 0 <= page < len(pages):
+                pages = []
+    if page is None or not 0 <= page < len(pages):
         await query.answer(views.stale_button(_), show_alert=True)
         return
     await query.answer()
     await query.edit_message_text(
-        pages[page], parse_mode=ParseMode.HTML, reply_markup=page_markup(_, view, page, len(pages))
+        pages[page], parse_mode=ParseMode.HTML, reply_markup=page_markup(_, view, page, len(pages), arg)
     )
-
-
-def _entries_for(
-    view: str, session: Session, contact: Contact, rt: Any, _: views.Gettext
-) -> list[str] | None:
-    if view == "tasks" and contact.role == ContactRole.contact:
-        lines = tasks.open_task_lines(session=session, contact=contact, today=rt.today())
-        return [views.tasks_header(_), *views.task_lines(_, lines)]
-    if contact.role == ContactRole.contact:
-        return None
-    if view == "status":
-        return views.status_entries(
-            _, oversight.status_for(session=session, reader=contact, today=rt.today())
-        )
-    if view == "overdue":
-        return views.overdue_entries(_, oversight.overdue(session=session, reader=contact, today=rt.today()))
-    if view == "silent":
-        return views.silent_entries(
-            _, oversight.silent_departments(session=session, reader=contact, now=rt.now())
-        )
-    if view == "digest":
-        return views.digest_entries(
-            _, build_digest(session=session, reader=contact, now=rt.now(), today=rt.today())
-        )
-    return None
 
 
 async def noop_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

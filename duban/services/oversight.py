@@ -174,3 +174,21 @@ def pause_escalation(
     )
     session.commit()
     return milestone, until
+
+
+def department_for_reader(*, session: Session, reader: Contact, name: str) -> Department:
+    """A department of the reader's own county, by the name or an alias the plans print."""
+    from duban.status import find_departments
+
+    region = _region(session, reader)
+    found = [d for d in find_departments(session=session, name=storable(name)) if d.region == region]
+    if not found:
+        raise NotFound(name)
+    return found[0]
+
+
+def department_by_id(*, session: Session, reader: Contact, department_id: int) -> Department:
+    department = session.get(Department, department_id)
+    if department is None or department.region != _region(session, reader):
+        raise NotFound(str(department_id))  # another county's department does not exist for this reader
+    return department

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from models import AuditEntry, Contact, ContactRole, Milestone, MilestoneStatus, ProgressReport
+from models import AuditEntry, Contact, ContactRole, Department, Milestone, MilestoneStatus, ProgressReport
 from tests.bot.conftest import FakeUser, Harness
 
 CONTACT = FakeUser(1001)
@@ -238,3 +238,27 @@ async def test_help_lists_the_roles_commands(harness: Harness) -> None:
     answer = (await harness.say(COORDINATOR, "/help"))[0]
     for command in ("/status", "/overdue", "/silent", "/dept", "/digest", "/approve", "/reject", "/invite"):
         assert command in answer
+
+
+async def test_department_pages_carry_the_department_id_and_refuse_another_county(  # type: ignore[no-untyped-def]
+    harness: Harness, monkeypatch
+) -> None:
+    monkeypatch.setattr("bot.pages.PAGE_BUDGET", 600)
+    harness.join(COORDINATOR, "区教体局", ContactRole.coordinator)
+    first = (await harness.say(COORDINATOR, "/dept 区教育局"))[0]  # an alias the plan prints
+    assert first.startswith("<b>区教体局</b>")
+    next_button = harness.buttons()[-1]
+    view, page, department_id = next_button.split(":")[1:4]
+    assert (view, page) == ("dept", "1") and department_id.isdigit()
+    second = (await harness.press(COORDINATOR, next_button))[-1]
+    assert second != first and "<b>区教体局</b>" not in second
+    changqing = harness.rows(Department, Department.name == "区教育体育局")[0]
+    assert await harness.press(COORDINATOR, f"pg:dept:0:{changqing.id}") == ["此按钮已失效，未做任何更改。"]
+
+
+async def test_a_long_task_is_paged(harness: Harness, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr("bot.pages.PAGE_BUDGET", 120)
+    harness.join(CONTACT, "区科技局")
+    await harness.say(CONTACT, "/task 1")
+    assert harness.buttons() == ["noop", "pg:task:1:1"]
+    assert "附件-34" not in (await harness.press(CONTACT, "pg:task:1:1"))[-1]
