@@ -2,15 +2,18 @@
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from telegram import BotCommand, Update
 from telegram.error import TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
+    ApplicationBuilder,
     BasePersistence,
     CallbackQueryHandler,
     CommandHandler,
+    ContextTypes,
     MessageHandler,
     PersistenceInput,
     PicklePersistence,
@@ -37,10 +40,13 @@ def build_application(
     base_url: str | None = None,
     request: BaseRequest | None = None,
     get_updates_request: BaseRequest | None = None,
-    persistence: BasePersistence | None = None,  # type: ignore[type-arg]
+    persistence: BasePersistence | None = None,
     rate_limit: bool = True,
-) -> Application:  # type: ignore[type-arg]
-    builder = Application.builder().token(token).post_init(_post_init)
+) -> Application:
+    # Any: the rate limiter below changes the builder's bot type parameter
+    builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any] = (
+        Application.builder().token(token).post_init(_post_init)
+    )
     if base_url:
         builder = builder.base_url(f"{base_url.rstrip('/')}/bot").base_file_url(
             f"{base_url.rstrip('/')}/file/bot"
@@ -59,14 +65,14 @@ def build_application(
     return application
 
 
-def conversation_persistence(path: Path) -> PicklePersistence:  # type: ignore[type-arg]
+def conversation_persistence(path: Path) -> PicklePersistence:
     """Half-finished /report conversations survive a restart; bot_data holds the runtime and is not stored."""
     return PicklePersistence(
         filepath=path, store_data=PersistenceInput(bot_data=False, chat_data=False, callback_data=False)
     )
 
 
-def register_handlers(application: Application) -> None:  # type: ignore[type-arg]
+def register_handlers(application: Application) -> None:
     # The report conversation goes first: while a user is writing a note, their text belongs to it.
     application.add_handler(report_conversation())
 
@@ -119,7 +125,7 @@ def register_handlers(application: Application) -> None:  # type: ignore[type-ar
     application.add_error_handler(handlers.error_handler)
 
 
-async def _group_if_addressed(update: Update, context) -> None:  # type: ignore[no-untyped-def]
+async def _group_if_addressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """In a group we answer only a command or mention naming this bot."""
     message = update.effective_message
     if message is None or not message.text:
@@ -128,7 +134,7 @@ async def _group_if_addressed(update: Update, context) -> None:  # type: ignore[
         await handlers.group_message(update, context)
 
 
-async def _post_init(application: Application) -> None:  # type: ignore[type-arg]
+async def _post_init(application: Application) -> None:
     """Register commands per language; a Bot API server that lacks setMyCommands must not stop the bot."""
     for language_code, language in (("", "zh_CN"), ("en", "en")):
         _ = gettext_for(language)

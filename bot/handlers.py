@@ -2,7 +2,7 @@
 
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from sqlmodel import Session
@@ -22,7 +22,11 @@ from models import Contact, ContactRole, Department, Milestone, Task
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE, Session, Contact, views.Gettext], Awaitable[None]]
+Handler = Callable[
+    [Update, ContextTypes.DEFAULT_TYPE, Session, Contact, views.Gettext], Coroutine[Any, Any, None]
+]
+# what python-telegram-bot accepts as a callback: a coroutine function, not any awaitable
+Callback = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
 
 
 def gettext_of(update: Update) -> views.Gettext:
@@ -37,10 +41,10 @@ async def reply(update: Update, text: str, **kwargs: Any) -> None:
 
 def member(
     *roles: ContactRole,
-) -> Callable[[Handler], Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]]:
+) -> Callable[[Handler], Callback]:
     """Only joined users get past this; a domain refusal becomes a polite message and changes nothing."""
 
-    def decorate(handler: Handler) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]:
+    def decorate(handler: Handler) -> Callback:
         @functools.wraps(handler)
         async def wrapper(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             _ = gettext_of(update)
@@ -241,7 +245,9 @@ async def evidence_reply(
         file_id=file_id,
         now=runtime(context).now(),
     )
-    task = session.get(Task, session.get(Milestone, report.milestone_id).task_id)  # type: ignore[union-attr]
+    milestone = session.get(Milestone, report.milestone_id)
+    assert milestone is not None
+    task = session.get(Task, milestone.task_id)
     assert task is not None
     await reply(update, views.evidence_saved(_, task))
 
@@ -413,9 +419,6 @@ async def send_view(
     """The first page of a view, with next/previous buttons when there are more."""
     pages = paginate(paged_views.entries(view, session, contact, runtime(context), _, arg))
     await reply(update, pages[0], reply_markup=page_markup(_, view, 0, len(pages), arg))
-
-
-PAGED_VIEWS: dict[str, Callable[..., Awaitable[list[str]]]] = {}
 
 
 async def page_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

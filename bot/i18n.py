@@ -5,6 +5,7 @@ The .po file is compiled in memory when first needed, so no build output is comm
 
 import gettext
 import io
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -38,5 +39,5 @@ def translations(language: str) -> gettext.NullTranslations:
     return gettext.GNUTranslations(buffer)
 
 
-def gettext_for(language: str):  # type: ignore[no-untyped-def]
+def gettext_for(language: str) -> Callable[[str], str]:
     return translations(language).gettext

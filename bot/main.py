@@ -56,7 +56,7 @@ class Service:
 
     settings: Settings
     engine: Engine
-    application: Application  # type: ignore[type-arg]
+    application: Application
     jobs: Jobs
     keeper: LeaseKeeper
     scheduler: AsyncIOScheduler
@@ -123,7 +123,7 @@ def _wire_jobs(service: Service) -> None:
         service.is_leader = service.keeper.acquire()
         return service.is_leader
 
-    async def post_init(app: Application) -> None:  # type: ignore[type-arg]
+    async def post_init(app: Application) -> None:
         if register_commands is not None:
             await register_commands(app)
         dispatcher = service.jobs.dispatcher(app.bot)
@@ -131,7 +131,11 @@ def _wire_jobs(service: Service) -> None:
         async def dispatch_job() -> None:
             if leading():
                 async with sending:  # shutdown waits for a batch in flight instead of cutting it off
-                    await dispatch(dispatcher)
+                    try:
+                        await dispatch(dispatcher)
+                    except asyncio.CancelledError:
+                        # the event loop is closing under us; rows we claimed are retried once claims expire
+                        log.info("dispatch batch cancelled at shutdown")
 
         def plan_job() -> None:
             if leading():
@@ -171,14 +175,14 @@ def _wire_jobs(service: Service) -> None:
         )
         scheduler.start()
 
-    async def post_stop(app: Application) -> None:  # type: ignore[type-arg]
+    async def post_stop(app: Application) -> None:
         scheduler.shutdown(wait=False)
         async with sending:
             pass
         if service.is_leader:
             service.keeper.release()
 
-    async def post_shutdown(app: Application) -> None:  # type: ignore[type-arg]
+    async def post_shutdown(app: Application) -> None:
         service.engine.dispose()
 
     application.post_init = post_init

@@ -24,10 +24,11 @@ async def notify_contacts(
     render: Callable[[views.Gettext], str],
 ) -> None:
     rt = runtime(context)
+    queued: list[int] = []
     for contact in recipients:
         if contact.telegram_user_id is None:
             continue
-        enqueue(
+        row = enqueue(
             session=session,
             key=f"{key}:c{contact.id}",
             kind=kind,
@@ -36,5 +37,8 @@ async def notify_contacts(
             due_at=rt.now(),
             milestone_id=milestone_id,
         )
+        if row is not None and row.id is not None:
+            queued.append(row.id)
     session.commit()
-    await dispatch_due(session=session, bot=context.bot, now=rt.now())
+    # only what this action queued goes out now; everything else waits for the dispatcher job
+    await dispatch_due(session=session, bot=context.bot, now=rt.now(), ids=queued)

@@ -49,8 +49,10 @@ async def reminder_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
                 task = session.get(Task, outcome.milestone.task_id)
                 assert task is not None
                 await query.answer()
-                await query.message.reply_text(
-                    views.report_confirmation(_, outcome, task),  # type: ignore[union-attr]
+                # sent to the user's private chat: the button's own message may be too old or deleted to reply to
+                await context.bot.send_message(
+                    query.from_user.id,
+                    views.report_confirmation(_, outcome, task),
                     parse_mode="HTML",
                 )
             else:

@@ -4,6 +4,8 @@ Each button's data names the step and value; the server re-checks it against wha
 so a forged or stale button changes nothing. The conversation is persistent: a restart keeps the half-done report.
 """
 
+from typing import Any
+
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 from telegram.ext import (
@@ -28,6 +30,12 @@ PERCENT_CHOICES = (0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100)
 MAX_BUTTONS = 30
 
 
+def _draft(context: ContextTypes.DEFAULT_TYPE) -> dict[Any, Any]:
+    """The half-done report; PTB types user_data as optional, but this conversation always has a user."""
+    assert context.user_data is not None
+    return context.user_data
+
+
 def _cancel_row(_: views.Gettext) -> list[InlineKeyboardButton]:
     return [InlineKeyboardButton(views.cancel_button(_), callback_data="rp:x")]
 
@@ -49,7 +57,7 @@ async def begin(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
     if not lines:
         await reply(update, views.no_tasks(_))
         return ConversationHandler.END
-    context.user_data.clear()  # type: ignore[union-attr]
+    _draft(context).clear()
     buttons = [
         [
             InlineKeyboardButton(
@@ -95,7 +103,7 @@ async def picked_task(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int
     if task is None:
         await query.answer(views.stale_button(_), show_alert=True)
         return PICK_TASK
-    context.user_data["milestone_id"] = milestone_id  # type: ignore[index]
+    _draft(context)["milestone_id"] = milestone_id
     await query.answer()
     await query.edit_message_text(
         views.report_pick_status(_, task), parse_mode=ParseMode.HTML, reply_markup=_status_keyboard(_)
@@ -126,11 +134,15 @@ async def begin_from_reminder(update: Update, context: ContextTypes.DEFAULT_TYPE
     if task is None:
         await query.answer(views.stale_button(_), show_alert=True)
         return ConversationHandler.END
-    context.user_data.clear()  # type: ignore[union-attr]
-    context.user_data["milestone_id"] = milestone_id  # type: ignore[index]
+    _draft(context).clear()
+    _draft(context)["milestone_id"] = milestone_id
     await query.answer()
-    await query.message.reply_text(  # type: ignore[union-attr]
-        views.report_pick_status(_, task), parse_mode=ParseMode.HTML, reply_markup=_status_keyboard(_)
+    # sent to the user's private chat: the button's own message may be too old or deleted to reply to
+    await context.bot.send_message(
+        query.from_user.id,
+        views.report_pick_status(_, task),
+        parse_mode=ParseMode.HTML,
+        reply_markup=_status_keyboard(_),
     )
     return PICK_STATUS
 
@@ -148,10 +160,10 @@ async def picked_status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> i
     assert query is not None
     _ = gettext_of(update)
     value = (query.data or "").removeprefix("rp:s:")
-    if value not in {s.value for s in ReportStatus} or "milestone_id" not in context.user_data:  # type: ignore[operator]
+    if value not in {s.value for s in ReportStatus} or "milestone_id" not in _draft(context):
         await query.answer(views.stale_button(_), show_alert=True)
         return PICK_STATUS
-    context.user_data["status"] = value  # type: ignore[index]
+    _draft(context)["status"] = value
     await query.answer()
     buttons = [InlineKeyboardButton(f"{p}%", callback_data=f"rp:p:{p}") for p in PERCENT_CHOICES]
     rows = [buttons[i : i + 4] for i in range(0, len(buttons), 4)]
@@ -167,10 +179,10 @@ async def picked_percent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     value = (query.data or "").removeprefix("rp:p:")
     percent = number_in(value)
     valid = value == "-" or percent in PERCENT_CHOICES
-    if not valid or "status" not in context.user_data:  # type: ignore[operator]
+    if not valid or "status" not in _draft(context):
         await query.answer(views.stale_button(_), show_alert=True)
         return PICK_PERCENT
-    context.user_data["percent"] = percent  # type: ignore[index]
+    _draft(context)["percent"] = percent
     await query.answer()
     await query.edit_message_text(
         views.report_ask_note(_), reply_markup=InlineKeyboardMarkup([_cancel_row(_)])
@@ -219,14 +231,14 @@ async def _finish(update: Update, context: ContextTypes.DEFAULT_TYPE, note: str)
         except DomainError as error:
             session.rollback()
             await reply(update, refusal(_, error))
-    context.user_data.clear()  # type: ignore[union-attr]
+    _draft(context).clear()
     return ConversationHandler.END
 
 
 async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
     """Cancel button or /cancel at any step: nothing is saved."""
     _ = gettext_of(update)
-    context.user_data.clear()  # type: ignore[union-attr]
+    _draft(context).clear()
     if update.callback_query:
         await update.callback_query.answer()
         await update.callback_query.edit_message_text(views.report_cancelled(_))

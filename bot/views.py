@@ -1,15 +1,20 @@
 """Pure rendering: domain values in, Telegram HTML out. Every piece of user text passes through escape()."""
 
-from collections.abc import Callable
+import datetime as dt
+from collections.abc import Callable, Sequence
 from html import escape
+from typing import TYPE_CHECKING
 
 from duban.services.digest import Digest
 from duban.services.invites import IssuedInvite
 from duban.services.oversight import OverdueLine, SilentDepartment
 from duban.services.progress import CloseoutDecision, ReportOutcome
 from duban.services.tasks import TaskDetail, TaskLine
-from duban.status import MilestoneState, MilestoneView, Pace, StatusReport
+from duban.status import Counts, MilestoneState, MilestoneView, Pace, StatusReport
 from models import CloseoutRequest, ContactRole, Milestone, ProgressReport, Task
+
+if TYPE_CHECKING:
+    from scheduler.planner import PlannedReminder  # scheduler imports this module
 
 Gettext = Callable[[str], str]
 
@@ -289,7 +294,7 @@ def pending_lines(_: Gettext, requests: list[tuple[CloseoutRequest, Milestone]])
 
 
 def status_entries(_: Gettext, report: StatusReport) -> list[str]:
-    def counts_line(label: str, counts) -> str:  # type: ignore[no-untyped-def]
+    def counts_line(label: str, counts: Counts) -> str:
         cells = " · ".join(f"{state_label(_, s)} {counts[s]}" for s in MilestoneState)
         return f"<b>{escape(label)}</b>: {counts.total} — {cells}"
 
@@ -440,7 +445,7 @@ def something_went_wrong(_: Gettext) -> str:
     return _("Sorry, something went wrong on our side. Nothing was lost; please try again in a minute.")
 
 
-def reminder_text(_: Gettext, reminder, *, late_since: str | None = None) -> str:  # type: ignore[no-untyped-def]
+def reminder_text(_: Gettext, reminder: "PlannedReminder", *, late_since: str | None = None) -> str:
     """The reminder a department contact receives; replying to it reports progress."""
     if reminder.kind == "reminder":
         head = _("⏰ Reminder: {days} days until this milestone is due ({due}).").format(
@@ -494,7 +499,7 @@ def contact_blocked(_: Gettext, name: str, department: str) -> str:
     ).format(name=escape(name) or "—", department=escape(department))
 
 
-def overdue_notice(_: Gettext, items: list[tuple[Task, object, int, bool]]) -> str:
+def overdue_notice(_: Gettext, items: Sequence[tuple[Task, dt.date, int, bool]]) -> str:
     """One message listing every milestone that reached a rung of the overdue ladder for this recipient."""
     lines = [_("⚠️ <b>Overdue milestones</b>")]
     for task, due, days, urge in items:
@@ -503,7 +508,7 @@ def overdue_notice(_: Gettext, items: list[tuple[Task, object, int, bool]]) -> s
             title=escape(task.title),
             plan=escape(task.plan.title),
             due=due.isoformat(),
-            days=days,  # type: ignore[attr-defined]
+            days=days,
         )
         lines.append(line + (_(" — 催办: the department's leadership has been informed") if urge else ""))
     lines.append(_("Please report progress with /report."))
@@ -518,7 +523,7 @@ def tongbao(_: Gettext, plan_title: str, laggards: dict[str, list[str]]) -> str:
     return "\n".join(lines)
 
 
-def escalation_paused(_: Gettext, task: Task, until) -> str:  # type: ignore[no-untyped-def]
+def escalation_paused(_: Gettext, task: Task, until: dt.date) -> str:
     return _("Escalation for {ref} {title} paused until {until}.").format(
         ref=escape(task.ref), title=escape(task.title), until=until.isoformat()
     )
@@ -529,5 +534,5 @@ def rechase_text(_: Gettext, original: str) -> str:
     return _("🔁 Second reminder, not yet acknowledged:") + "\n" + original
 
 
-def chart_caption(_: Gettext, today) -> str:  # type: ignore[no-untyped-def]
+def chart_caption(_: Gettext, today: dt.date) -> str:
     return _("Progress by lead department, as of {day}").format(day=today.isoformat())

@@ -30,7 +30,7 @@ def derive_secret(token: str) -> str:
 
 
 def webhook_app(
-    application: Application,  # type: ignore[type-arg]
+    application: Application,
     *,
     secret: str,
     health: Callable[[], dict[str, Any]],

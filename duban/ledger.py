@@ -12,6 +12,7 @@ from sqlalchemy.orm import selectinload
 from sqlmodel import Session, select
 
 from models import DepartmentRole, Plan, Task, TaskDepartment
+from models.query import rel
 
 SECTION_LABELS = {"body": "主要任务", "safeguard": "工作保障", "attachment": "附件清单"}
 RECURRENCE_LABELS = {"none": "", "yearly": "每年", "semester": "每学期", "monthly": "每月"}
@@ -23,10 +24,10 @@ def load_plans(*, session: Session) -> list[Plan]:
         select(Plan)
         .order_by(Plan.key)
         .options(
-            selectinload(Plan.tasks)
-            .selectinload(Task.department_links)
-            .selectinload(TaskDepartment.department),
-            selectinload(Plan.tasks).selectinload(Task.milestones),
+            selectinload(rel(Plan.tasks))
+            .selectinload(rel(Task.department_links))
+            .selectinload(rel(TaskDepartment.department)),
+            selectinload(rel(Plan.tasks)).selectinload(rel(Task.milestones)),
         )
     )
     return list(session.exec(statement).all())
@@ -78,7 +79,9 @@ SHEET_TITLE_LIMIT = 31  # Excel refuses longer sheet names
 def export_xlsx(*, session: Session, output: Path) -> int:
     """Write one sheet per plan, one row per task x milestone; returns the number of data rows."""
     workbook = Workbook()
-    workbook.remove(workbook.active)
+    default_sheet = workbook.active
+    assert default_sheet is not None  # a new workbook starts with one sheet
+    workbook.remove(default_sheet)
     rows_written = 0
     for plan in load_plans(session=session):
         sheet = workbook.create_sheet(_sheet_title(plan))

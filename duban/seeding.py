@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
 from sqlmodel import Session, select
 
-from models import Department, DepartmentAlias, DepartmentRole, Milestone, Plan, Task, TaskDepartment
+from models import (
+    Department,
+    DepartmentAlias,
+    DepartmentRole,
+    Milestone,
+    Plan,
+    Recurrence,
+    Task,
+    TaskDepartment,
+)
 from seed_data import seed_files
 from seed_data.schema import SeedPlan, SeedTask
 
@@ -93,7 +103,7 @@ def load_plans(*, session: Session, plans: Sequence[SeedPlan]) -> SeedSummary:
 
 def _upsert_plan(*, session: Session, seed: SeedPlan, summary: SeedSummary) -> None:
     plan = session.exec(select(Plan).where(Plan.key == seed.key)).first()
-    values = {
+    values: dict[str, Any] = {  # column name -> value, for the constructor or _assign
         "title": seed.title,
         "issuer": seed.issuer,
         "doc_number": seed.doc_number,
@@ -121,7 +131,7 @@ def _upsert_plan(*, session: Session, seed: SeedPlan, summary: SeedSummary) -> N
         )
 
 
-def _assign(row: object, values: dict[str, object], summary: SeedSummary) -> None:
+def _assign(row: object, values: Mapping[str, object], summary: SeedSummary) -> None:
     changed = False
     for name, value in values.items():
         if getattr(row, name) != value:
@@ -152,6 +162,7 @@ def _ensure_departments(*, session: Session, seed: SeedPlan) -> dict[str, Depart
                 )
             ).first()
             if exists is None:
+                assert department.id is not None  # found or flushed above
                 session.add(DepartmentAlias(department_id=department.id, region=seed.region, name=alias))
             by_printed[alias] = department
     session.flush()
@@ -180,12 +191,13 @@ def _upsert_task(
     summary: SeedSummary,
 ) -> None:
     task = session.exec(select(Task).where(Task.plan_id == plan.id, Task.ref == seed_task.ref)).first()
-    values = {
+    values: dict[str, Any] = {
         "section": seed_task.section.value,
         "title": seed_task.title,
         "text": seed_task.text,
         "position": position,
     }
+    assert plan.id is not None  # flushed by _upsert_plan
     if task is None:
         task = Task(plan_id=plan.id, ref=seed_task.ref, **values)
         session.add(task)
@@ -205,8 +217,9 @@ def _upsert_task(
         assert department.id is not None
         keep.add(department.id)
         link = existing.get(department.id)
-        link_values = {"role": role.value, "printed_as": name, "position": link_position}
+        link_values: dict[str, Any] = {"role": role.value, "printed_as": name, "position": link_position}
         if link is None:
+            assert task.id is not None  # flushed above
             session.add(TaskDepartment(task_id=task.id, department_id=department.id, **link_values))
             summary.created += 1
         else:
@@ -224,13 +237,14 @@ def _upsert_task(
                 Milestone.recurrence == seed_milestone.recurrence.value,
             )
         ).first()
-        milestone_values = {"target": seed_milestone.target, "until": seed_milestone.until}
+        milestone_values: dict[str, Any] = {"target": seed_milestone.target, "until": seed_milestone.until}
         if milestone is None:
+            assert task.id is not None  # flushed above
             session.add(
                 Milestone(
                     task_id=task.id,
                     due_on=seed_milestone.due_on,
-                    recurrence=seed_milestone.recurrence.value,
+                    recurrence=Recurrence(seed_milestone.recurrence.value),
                     **milestone_values,
                 )
             )

@@ -23,6 +23,7 @@ from models import (
     Task,
     TaskDepartment,
 )
+from models.query import rel
 
 
 class Pace(StrEnum):
@@ -56,7 +57,7 @@ class MilestoneView:
     recurrence: str
     state: MilestoneState
     latest_percent: int | None
-    pace: Pace = None  # type: ignore[assignment]
+    pace: Pace = None  # type: ignore[assignment]  # always passed by _view(); None is no valid pace
 
 
 @dataclass
@@ -107,8 +108,8 @@ def milestone_views(
         select(Milestone, Task, Plan)
         .join(Task, col(Milestone.task_id) == Task.id)
         .join(Plan, col(Task.plan_id) == Plan.id)
-        .order_by(Plan.key, Task.position, Milestone.due_on)
-        .options(selectinload(Milestone.task))
+        .order_by(col(Plan.key), col(Task.position), col(Milestone.due_on))
+        .options(selectinload(rel(Milestone.task)))
     )
     if department_ids is not None:
         statement = statement.where(

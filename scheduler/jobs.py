@@ -14,6 +14,7 @@ from telegram import Bot
 
 from bot.keyboards import reminder_markup
 from duban.config import Settings
+from models import Contact
 from scheduler.digest_job import digest_photo, plan_digests
 from scheduler.dispatcher import Dispatcher, DispatchResult
 from scheduler.escalation import (
@@ -62,7 +63,7 @@ class Jobs:
             plan_digests(session=session, now=self.clock(), tz=self.settings.tz)
 
     def dispatcher(self, bot: Bot) -> Dispatcher:
-        def on_blocked(session: Session, contact, now: dt.datetime) -> None:  # type: ignore[no-untyped-def]
+        def on_blocked(session: Session, contact: Contact, now: dt.datetime) -> None:
             tell_coordinators_blocked(session, contact, now)
 
         return Dispatcher(

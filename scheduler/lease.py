@@ -36,7 +36,7 @@ class LeaseKeeper:
         """Take or renew the lease; True while this process holds it."""
         now = self.clock()
         with Session(self.engine) as session:
-            renewed = session.execute(
+            renewed = session.exec(
                 update(Lease)
                 .where(col(Lease.name) == self.name)
                 .where(or_(col(Lease.holder) == self.holder, col(Lease.expires_at) < now))

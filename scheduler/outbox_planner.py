@@ -65,7 +65,7 @@ def plan_outbox(
                     ),
                     due_at=next_allowed_moment(
                         max(dt.datetime.combine(reminder.send_on, SEND_AT, tzinfo=tz), now),
-                        tz=tz,  # type: ignore[arg-type]
+                        tz=tz,
                     ),
                     milestone_id=reminder.milestone_id,
                     instance_due_on=reminder.instance_due,

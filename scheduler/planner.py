@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 
 from duban.recurrence import instance_dates
 from models import DepartmentRole, Milestone, MilestoneStatus, Plan, Recurrence, Task, TaskDepartment
+from models.query import rel
 from scheduler.policy import ReminderPolicy
 
 PERIOD_DAYS = {Recurrence.yearly: 365, Recurrence.semester: 170, Recurrence.monthly: 28}
@@ -55,10 +56,10 @@ def plan_reminders(
             )
         )
         .options(
-            selectinload(Milestone.task).selectinload(Task.plan),
-            selectinload(Milestone.task)
-            .selectinload(Task.department_links)
-            .selectinload(TaskDepartment.department),
+            selectinload(rel(Milestone.task)).selectinload(rel(Task.plan)),
+            selectinload(rel(Milestone.task))
+            .selectinload(rel(Task.department_links))
+            .selectinload(rel(TaskDepartment.department)),
         )
     )
     planned: list[PlannedReminder] = []

@@ -10,11 +10,10 @@ Monday–Friday so reminders keep flowing; upgrade the package once each new yea
 from __future__ import annotations
 
 import logging
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import cache, lru_cache
-from zoneinfo import ZoneInfo
 
-import chinese_calendar  # type: ignore[import-untyped]
+import chinese_calendar
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +52,7 @@ def _is_quiet(t: time, quiet_start: time, quiet_end: time) -> bool:
 
 
 def next_allowed_moment(
-    moment: datetime, *, tz: ZoneInfo, quiet_start: time = time(22), quiet_end: time = time(8)
+    moment: datetime, *, tz: tzinfo, quiet_start: time = time(22), quiet_end: time = time(8)
 ) -> datetime:
     """The earliest moment >= ``moment`` on a local working day and outside local quiet hours, in UTC.
 

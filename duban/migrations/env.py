@@ -1,7 +1,8 @@
 """Alembic environment: the metadata of the SQLModel tables, the URL from the caller or the settings."""
 
 from alembic import context
-from sqlalchemy import engine_from_config, pool
+from alembic.autogenerate.api import AutogenContext
+from sqlalchemy import Connection, engine_from_config, pool
 from sqlmodel import SQLModel
 
 import models  # noqa: F401  (registers every table)
@@ -33,14 +34,14 @@ def run_migrations_online() -> None:
         _run(connection)
 
 
-def _render_item(type_: str, obj: object, autogen_context) -> str | bool:  # type: ignore[no-untyped-def]
+def _render_item(type_: str, obj: object, autogen_context: AutogenContext) -> str | bool:
     """Migrations store UTC times as plain DateTime: the TypeDecorator is the models' business, not the schema's."""
     if type_ == "type" and type(obj).__name__ == "UTCDateTime":
         return "sa.DateTime()"
     return False
 
 
-def _run(connection) -> None:  # type: ignore[no-untyped-def]
+def _run(connection: Connection) -> None:
     # batch mode lets SQLite alter tables (it cannot ALTER most things in place)
     context.configure(
         connection=connection, target_metadata=target_metadata, render_as_batch=True, compare_type=True

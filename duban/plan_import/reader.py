@@ -10,8 +10,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from duban.plan_import.textnorm import clean_line
+
+if TYPE_CHECKING:
+    from docx.table import Table as DocxTable
 
 
 class UnreadableDocument(Exception):
@@ -147,9 +151,9 @@ def _read_docx(path: Path) -> Document:
     return result
 
 
-def _docx_table(table: object) -> Table:
+def _docx_table(table: DocxTable) -> Table:
     rows: list[list[str]] = []
-    for row in table.rows:  # type: ignore[attr-defined]
+    for row in table.rows:
         cells: list[str] = []
         seen: set[int] = set()
         for cell in row.cells:

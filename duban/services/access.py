@@ -1,6 +1,7 @@
 """Who may see what. Every read and write in the bot goes through these checks, in one place."""
 
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from duban.services.errors import NotAllowed, NotFound
 from models import Contact, ContactRole, Department, DepartmentRole, Milestone, Plan, Task, TaskDepartment
@@ -16,12 +17,13 @@ def visible_plan_ids(*, session: Session, contact: Contact) -> list[int]:
 
 
 def visible_task_ids(*, session: Session, contact: Contact) -> list[int]:
+    statement: SelectOfScalar[int] | SelectOfScalar[int | None]
     if contact.role == ContactRole.contact:
         statement = select(TaskDepartment.task_id).where(
             TaskDepartment.department_id == contact.department_id
         )
     else:
-        statement = select(Task.id).where(
+        statement = select(col(Task.id)).where(
             col(Task.plan_id).in_(visible_plan_ids(session=session, contact=contact))
         )
     return [t for t in session.exec(statement).all() if t is not None]

@@ -49,9 +49,11 @@ def create_invite(
     name: str = "",
     invited_by: Contact | None = None,
 ) -> IssuedInvite:
+    assert department.id is not None  # a stored row
     contact = Contact(department_id=department.id, role=role, plan_id=plan.id if plan else None, name=name)
     session.add(contact)
     session.flush()
+    assert contact.id is not None  # flushed above
     token = secrets.token_urlsafe(24)  # 32 characters; Telegram allows up to 64 in a start parameter
     expires_at = now + ttl
     session.add(

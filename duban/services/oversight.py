@@ -98,10 +98,11 @@ def silent_departments(*, session: Session, reader: Contact, now: dt.datetime) -
         .join(Task, col(Task.id) == Milestone.task_id)
         .where(col(Notification.sent_at).is_not(None), Notification.kind == "reminder")
         .where(col(Task.plan_id).in_(plan_ids))
-        .group_by(Contact.department_id)
+        .group_by(col(Contact.department_id))
     ).all()
     result = []
     for department_id, sent_at in last_sent:
+        assert sent_at is not None  # only sent notifications are counted
         answered = session.exec(
             select(func.count())
             .select_from(ProgressReport)

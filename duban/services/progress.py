@@ -109,6 +109,7 @@ def record_report(
     milestone, role = milestone_for_report(session=session, contact=contact, milestone_id=milestone_id)
     if milestone.status == MilestoneStatus.done:
         raise InvalidInput("already_done")
+    assert milestone.id is not None and contact.id is not None  # both are stored rows
     report = ProgressReport(
         milestone_id=milestone.id,
         contact_id=contact.id,
@@ -149,6 +150,7 @@ def _open_closeout(
         pending.report_id = report.id or pending.report_id
         session.add(pending)
         return pending
+    assert milestone.id is not None and report.id is not None and contact.id is not None  # flushed rows
     closeout = CloseoutRequest(
         milestone_id=milestone.id, report_id=report.id, requested_by=contact.id, requested_at=now
     )
@@ -179,6 +181,7 @@ def attach_evidence(
         latest.evidence_file_id = file_id
         report = latest
     else:
+        assert contact.id is not None  # a stored row
         report = ProgressReport(
             milestone_id=milestone_id,
             contact_id=contact.id,

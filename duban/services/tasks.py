@@ -19,6 +19,7 @@ from models import (
     Task,
     TaskDepartment,
 )
+from models.query import rel
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ def open_task_lines(*, session: Session, contact: Contact, today: dt.date) -> li
         .join(TaskDepartment, col(TaskDepartment.task_id) == Milestone.task_id)
         .where(TaskDepartment.department_id == contact.department_id)
         .where(Milestone.status == MilestoneStatus.open)
-        .options(selectinload(Milestone.task).selectinload(Task.plan))
+        .options(selectinload(rel(Milestone.task)).selectinload(rel(Task.plan)))
     ).all()
     lines = []
     for milestone, link in rows:
@@ -115,7 +116,7 @@ def find_tasks(*, session: Session, contact: Contact, keyword: str) -> list[Task
         select(Task)
         .where(col(Task.id).in_(visible_task_ids(session=session, contact=contact)))
         .where(or_(col(Task.title).like(pattern), col(Task.text).like(pattern)))
-        .order_by(Task.plan_id, Task.position)
+        .order_by(col(Task.plan_id), col(Task.position))
         .limit(MAX_FIND_RESULTS)
     )
     return list(session.exec(statement).all())

@@ -9,11 +9,8 @@ plan key + task ref. A plan unchanged by the sheet is therefore written back unc
 from __future__ import annotations
 
 import datetime as dt
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import yaml
 from sqlmodel import Session, select
 
 from duban import seeding
@@ -173,19 +170,4 @@ def _note_kept_milestones(item: SheetTask, old: Task, notices: list[str]) -> Non
 
 def write_plans(*, session: Session, plans: list[SeedPlan]) -> SeedSummary:
     """All plans through the seed loader's upsert, in one transaction."""
-    load_plans = getattr(seeding, "load_plans", None)
-    if load_plans is not None:
-        return load_plans(session=session, plans=plans)
-    # until duban.seeding has load_plans: the same path through reviewed-file shaped YAML
-    with tempfile.TemporaryDirectory(prefix="duban-xlsx-") as tmp:
-        paths = []
-        for plan in plans:
-            path = Path(tmp) / f"{plan.key}.yaml"
-            data = plan.model_dump(mode="json")
-            path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
-            paths.append(path)
-        try:
-            return seeding.load_seed(session=session, paths=paths)
-        except Exception:
-            session.rollback()
-            raise
+    return seeding.load_plans(session=session, plans=plans)

@@ -12,7 +12,7 @@ from telegram import Bot
 from bot.keyboards import reminder_markup
 from duban.services.outbox import enqueue
 from models import Contact, ContactRole, Milestone, Notification
-from scheduler.dispatcher import Dispatcher, backoff
+from scheduler.dispatcher import Dispatcher, DispatchResult, backoff
 from scheduler.escalation import tell_coordinators_blocked
 from scheduler.pacing import SendPacer
 from tests.scheduler.conftest import FakeTime
@@ -180,3 +180,69 @@ async def test_a_user_who_blocked_the_bot_is_marked_inactive_and_the_coordinator
     assert [p["chat_id"] for e, p in fake_bot.request.calls if e == "sendMessage"] == [1001, 2002]  # type: ignore[attr-defined]
     with Session(engine) as session:
         assert session.get(Notification, row_id).sent_at is None  # type: ignore[union-attr]
+
+
+def test_rows_take_turns_across_chats() -> None:
+    from scheduler.dispatcher import take_turns
+
+    assert take_turns([(1, 10), (2, 10), (3, 10), (4, 20), (5, 30), (6, 20)]) == [1, 4, 5, 2, 6, 3]
+
+
+async def test_a_batch_takes_at_most_five_rows_of_one_chat_and_interleaves_chats(
+    seeded: Session,
+    engine: Engine,
+    join,
+    fake_bot: Bot,
+    fake_time: FakeTime,  # type: ignore[no-untyped-def]
+) -> None:
+    busy, quiet = join("区教体局", 1001), join("区教体局", 1002)
+    _queue(seeded, busy, 8)
+    _queue(seeded, quiet, 2)
+    result = await _dispatcher(engine, fake_bot, fake_time).run_once()
+    chats = [p["chat_id"] for e, p in fake_bot.request.calls if e == "sendMessage"]  # type: ignore[attr-defined]
+    assert result.sent == 7 and chats == [1001, 1002, 1001, 1002, 1001, 1001, 1001]
+
+
+async def test_after_a_403_the_blocked_users_other_rows_are_given_up_without_asking_telegram(
+    seeded: Session,
+    engine: Engine,
+    join,
+    fake_bot: Bot,
+    fake_time: FakeTime,  # type: ignore[no-untyped-def]
+) -> None:
+    contact = join("区教体局", 1001)
+    ids = _queue(seeded, contact, 3)
+    fake_bot.request.failures["sendMessage"] = [blocked_by_user()]  # type: ignore[attr-defined]
+    result = await _dispatcher(engine, fake_bot, fake_time).run_once()
+    assert result.failed == 3
+    assert len([e for e, _ in fake_bot.request.calls if e == "sendMessage"]) == 1  # type: ignore[attr-defined]
+    with Session(engine) as session:
+        assert all(session.get(Notification, i).sent_at is None for i in ids)  # type: ignore[union-attr]
+
+
+async def test_a_row_whose_claim_was_taken_over_is_not_sent_again(
+    seeded: Session,
+    engine: Engine,
+    join,
+    fake_bot: Bot,
+    fake_time: FakeTime,  # type: ignore[no-untyped-def]
+) -> None:
+    contact = join("区教体局", 1001)
+    [row_id] = _queue(seeded, contact, 1)
+    slow = _dispatcher(engine, fake_bot, fake_time, claim_seconds=3)
+    assert slow.claim(10) == [row_id]
+    # the slow dispatcher's claim expires; another claims the row and sends it
+    later = Dispatcher(
+        engine=engine,
+        bot=fake_bot,
+        clock=lambda: NOW + dt.timedelta(seconds=5),
+        pacer=SendPacer(clock=fake_time.clock, sleep=fake_time.sleep),
+    )
+    assert (await later.run_once()).sent == 1
+    with Session(engine) as session:
+        row = session.get(Notification, row_id)
+        assert row is not None
+        result = DispatchResult()
+        await slow._send_one(session, row, result)
+    assert result.sent == 0
+    assert _sent_texts(fake_bot) == ["提醒 0"]

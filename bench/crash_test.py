@@ -1,0 +1,131 @@
+"""Kill a real dispatcher process with SIGKILL at random points, restart it, and count what reached the chats.
+
+A kill can land between Telegram accepting a message and the row being marked sent; that one send's outcome is
+unknowable to the next process, which sends it again. Sending is sequential, so each kill can cost at most one
+duplicate, and nothing may be lost. Kill points are random: most come after a random number of deliveries since
+the worker started (plus a few random milliseconds, to land inside an HTTP call, a commit or a claim), some during
+start-up.
+
+    python -m bench.crash_test [--rows 5000] [--kills 20] [--chats 60] [--database-url URL] [--short]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from bench.common import fill_outbox, fresh_database, tally
+from bench.standin import StandIn
+from models.types import utcnow
+
+ROOT = Path(__file__).resolve().parent.parent
+CLAIM_SECONDS = 5  # production holds a dead worker's rows 120 s; 5 s keeps the run short, same logic
+
+
+@dataclass
+class CrashReport:
+    backend: str
+    rows: int
+    kills: int
+    delivered_once: int
+    delivered_twice: int
+    delivered_more: int
+    lost: int
+    unrecorded: int
+    seconds: float
+
+
+def _start_worker(database_url: str, base_url: str, log: Path) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "bench.dispatch_worker", "--database-url", database_url]
+    command += ["--base-url", base_url, "--claim-seconds", str(CLAIM_SECONDS)]
+    with log.open("ab") as sink:
+        return subprocess.Popen(command, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT)
+
+
+def _kill_at_random_point(worker: subprocess.Popen[bytes], standin: StandIn, rng: random.Random) -> bool:
+    """SIGKILL the worker at a random point; False if it finished first (nothing left to kill)."""
+    start = standin.snapshot()["accepted"]
+    target = rng.choice([0, *range(1, 41)])
+    deadline = time.monotonic() + 60
+    if target == 0:
+        time.sleep(rng.uniform(0.05, 1.0))  # during start-up, engine creation or the first claim
+    while target and standin.snapshot()["accepted"] - start < target and time.monotonic() < deadline:
+        if worker.poll() is not None:
+            return False
+        time.sleep(0.002)
+    time.sleep(rng.uniform(0.0, 0.03))
+    if worker.poll() is not None:
+        return False
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.wait()
+    return True
+
+
+def run(
+    rows: int, kills: int, chats: int = 60, *, database_url: str | None = None, seed: int = 7
+) -> CrashReport:
+    rng = random.Random(seed)
+    started = time.monotonic()
+    with StandIn(slack=0.05) as standin, fresh_database(database_url) as url:
+        engine = fill_outbox(url, rows=rows, chats=chats, due_at=utcnow() - dt.timedelta(minutes=1))
+        log = Path(engine.url.database or "/tmp/duban-bench.db").with_suffix(".worker.log")
+        if engine.dialect.name != "sqlite":
+            log = Path("/tmp") / f"{engine.url.database}.worker.log"
+        try:
+            done = 0
+            while done < kills:
+                worker = _start_worker(url, standin.url, log)
+                if not _kill_at_random_point(worker, standin, rng):
+                    break
+                done += 1
+            final = _start_worker(url, standin.url, log)
+            if final.wait(timeout=CLAIM_SECONDS + rows / 10 + 120) != 0:
+                raise RuntimeError(f"final worker failed; see {log}")
+            counted = tally(engine, standin.delivered)
+        finally:
+            backend = engine.dialect.name
+            engine.dispose()
+    return CrashReport(
+        backend=backend,
+        rows=rows,
+        kills=done,
+        delivered_once=counted.once,
+        delivered_twice=counted.twice,
+        delivered_more=counted.more,
+        lost=counted.lost,
+        unrecorded=counted.unrecorded,
+        seconds=round(time.monotonic() - started, 1),
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, default=5000)
+    parser.add_argument("--kills", type=int, default=20)
+    parser.add_argument("--chats", type=int, default=60)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--database-url", help="postgresql+psycopg://... to use a new database on that server"
+    )
+    parser.add_argument("--short", action="store_true", help="300 rows, 5 kills, for CI")
+    args = parser.parse_args()
+    rows, kills = (300, 5) if args.short else (args.rows, args.kills)
+    report = run(rows, kills, args.chats, database_url=args.database_url, seed=args.seed)
+    for key, value in asdict(report).items():
+        print(f"{key:>16}: {value}")
+    twice = report.delivered_twice + report.delivered_more
+    print(f"duplicates {twice} (at most one per kill: {report.kills}); lost {report.lost} (must be 0)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""The benchmarks' short modes as tests: correctness only (counts, duplicates, losses, inactive marks).
+
+Times and rates depend on the machine, so nothing here asserts them; `bench/README.md` records the figures.
+The stand-in judges limits in real time for throughput and crash runs (429s are printed there, not asserted) and
+in virtual time for the fault runs, where "never over a limit, never before retry_after" is exact and asserted.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import crash_test, dispatch_throughput, faults
+
+
+@pytest.mark.parametrize("grouped", [False, True], ids=["interleaved", "grouped"])
+def test_throughput_run_delivers_every_row_once(grouped: bool, database_url: str) -> None:
+    rows, chats = (300, 50) if not grouped else (8, 4)
+    report = dispatch_throughput.run(rows, chats, grouped=grouped, database_url=database_url)
+    assert (report.rows, report.duplicates, report.lost, report.unrecorded) == (rows, 0, 0, 0)
+
+
+def test_sigkilled_dispatcher_loses_nothing_and_duplicates_at_most_one_send_per_kill(
+    database_url: str,
+) -> None:
+    report = crash_test.run(300, 5, database_url=database_url)
+    assert report.kills == 5
+    assert report.lost == 0
+    assert report.delivered_more == 0
+    assert report.delivered_twice <= report.kills
+    assert report.delivered_once + report.delivered_twice == 300
+    assert report.unrecorded == 0
+
+
+@pytest.mark.parametrize("mode", faults.MODES)
+def test_fault_mode_keeps_the_outbox_promises(mode: str, database_url: str) -> None:
+    report = faults.run_mode(mode, rows=200, chats=20, database_url=database_url)
+    assert report.problems == []
+    assert report.lost == 0
+    assert report.early_after_429 == report.over_limit == report.early_after_backoff == 0
+    if mode == "hang-delivered":
+        assert 0 < report.duplicates <= report.hangs
+    else:
+        assert report.duplicates == 0
+    if mode == "403":
+        assert report.marked_inactive == report.blocked_chats == 2
+        assert report.wrongly_inactive == 0
+        assert report.coordinator_notices == 2
+        assert report.accepted == 200 - 20 + 2  # every unblocked row, plus one notice per blocked contact
+    else:
+        assert report.accepted >= 200
+        assert report.given_up == 0

@@ -1,0 +1,104 @@
+"""The scale benchmarks, in short mode: they must find exactly what is due, once each. Timings are never asserted.
+
+Each script runs as CI would run it (a subprocess, --short); PostgreSQL is added when a server answers at the
+default bench URL, otherwise only SQLite runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from bench import handler_latency, peer_comparison, planner_bench
+from bench.generate import build_rows
+
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _postgres_available() -> bool:
+    try:
+        engine = create_engine(f"{PG_URL}/postgres", connect_args={"connect_timeout": 2})
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+BACKENDS = "sqlite,postgresql" if _postgres_available() else "sqlite"
+
+
+def _run(module: str, *args: str) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", module, "--short", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
+def test_generator_puts_exactly_the_probe_on_the_tick() -> None:
+    rows, expected = build_rows(
+        milestones=3_000,
+        contacts=1,
+        tick=dt.date(2026, 3, 16),
+        due_on_tick=50,
+        recurring_share=0.04,
+        seed=1,
+    )
+    assert expected.milestones == len(rows.milestone) == 3_000
+    assert expected.due_on_tick_milestones == 50
+    ids = [m["id"] for m in rows.milestone]
+    assert len(ids) == len(set(ids))
+    keys = [(m["task_id"], m["due_on"], m["recurrence"]) for m in rows.milestone]
+    assert len(keys) == len(set(keys)), "the (task, due_on, recurrence) unique key holds"
+
+
+def test_planner_bench_finds_what_is_due(tmp_path: Path) -> None:
+    out = tmp_path / "planner.json"
+    _run("bench.planner_bench", "--backends", BACKENDS, "--workdir", str(tmp_path), "--json", str(out))
+    results = json.loads(out.read_text())
+    assert len(results) == len(BACKENDS.split(",")) * len(planner_bench.SHORT_SIZES)
+    for result in results:
+        assert planner_bench.check(result) == []
+        assert result["day_due"] == result["day_expected"] > 0
+        assert result["day_duplicates"] == 0 and result["outbox_duplicates"] == 0
+        assert result["outbox_stored"] == result["outbox_expected_rows"]
+        assert result["outbox_steady_queued"] == 0
+        assert result["proposed_window_due"] == result["window_due"]
+    # the same reminders are due at every size: the data sets differ only in what is not due
+    assert len({r["day_due"] for r in results}) == 1
+
+
+def test_handler_latency_answers_every_update(tmp_path: Path) -> None:
+    out = tmp_path / "handlers.json"
+    _run("bench.handler_latency", "--backends", BACKENDS, "--workdir", str(tmp_path), "--json", str(out))
+    for result in json.loads(out.read_text()):
+        assert handler_latency.check(result) == []
+        assert result["progress_reply"]["reports_added"] == result["progress_reply"]["expected_answers"]
+
+
+def test_peer_comparison_sends_each_reminder_once(tmp_path: Path) -> None:
+    out = tmp_path / "peer.json"
+    _run("bench.peer_comparison", "--workdir", str(tmp_path), "--json", str(out))
+    result = json.loads(out.read_text())
+    assert peer_comparison.check(result) == []
+    assert result["drain_peer"]["executed"] == result["drain_ours"]["executed"] == result["drain_ours"]["due"]
+    assert result["drain_ours"]["duplicate_message_ids"] == 0
+
+
+@pytest.mark.parametrize("module", ["bench.generate", "bench.planner_bench", "bench.handler_latency"])
+def test_scripts_have_help(module: str) -> None:
+    done = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0 and "usage" in done.stdout
