@@ -2,7 +2,7 @@
 
 import datetime as dt
 
-from sqlalchemy import Column, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, Relationship, SQLModel
 
 from models.types import DepartmentRole, MilestoneStatus, Recurrence, Section, UTCDateTime
@@ -86,7 +86,11 @@ class Task(SQLModel, table=True):
 
 
 class Milestone(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("task_id", "due_on", "recurrence"),)
+    __table_args__ = (
+        UniqueConstraint("task_id", "due_on", "recurrence"),
+        # the planner's date-window query reads one range of this index per reminder step
+        Index("ix_milestone_status_recurrence_due_on", "status", "recurrence", "due_on"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     task_id: int = Field(foreign_key="task.id", index=True)

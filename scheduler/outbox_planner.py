@@ -8,8 +8,7 @@ from sqlmodel import Session, col, select
 
 from bot import views
 from bot.i18n import gettext_for
-from duban.services.outbox import enqueue
-from models import Contact, ContactRole
+from models import Contact, ContactRole, Notification
 from scheduler.dispatcher import MAX_ATTEMPTS
 from scheduler.planner import PlannedReminder, plan_reminders
 from scheduler.policy import ReminderPolicy
@@ -44,44 +43,67 @@ def plan_outbox(
         end=today,
         policy=policy,
     )
-    result = PlanningResult(queued=0, skipped_stale=0)
     contacts = _contacts_by_department(session, {d for r in due for d in r.department_ids})
-    for reminder in due:
-        stale = (today - reminder.send_on).days > catch_up_days
-        for department_id in reminder.department_ids:
-            for contact in contacts.get(department_id, []):
-                row = enqueue(
-                    session=session,
-                    key=(
-                        f"{reminder.kind}:m{reminder.milestone_id}:c{contact.id}:d{reminder.days_before}"
-                        f":{reminder.instance_due.isoformat()}"
-                    ),
-                    kind=reminder.kind.value,
-                    contact=contact,
-                    text=views.reminder_text(
-                        gettext_for(contact.language),
-                        reminder,
-                        late_since=reminder.send_on.isoformat() if reminder.send_on < today else None,
-                    ),
-                    due_at=next_allowed_moment(
-                        max(dt.datetime.combine(reminder.send_on, SEND_AT, tzinfo=tz), now),
-                        tz=tz,
-                    ),
-                    milestone_id=reminder.milestone_id,
-                    instance_due_on=reminder.instance_due,
-                )
-                if row is None:
-                    continue
-                if stale:
-                    row.attempts = MAX_ATTEMPTS
-                    row.last_error = f"skipped: {(today - reminder.send_on).days} days stale when planned"
-                    session.add(row)
-                    log.warning("reminder %s skipped: %s", row.idempotency_key, row.last_error)
-                    result = PlanningResult(result.queued, result.skipped_stale + 1)
-                else:
-                    result = PlanningResult(result.queued + 1, result.skipped_stale)
+    wanted = [
+        (_key(reminder, contact), reminder, contact)
+        for reminder in due
+        for department_id in reminder.department_ids
+        for contact in contacts.get(department_id, [])
+    ]
+    # one query per batch of keys instead of one per reminder: most ticks find everything already queued
+    existing = _existing_keys(session, [key for key, _, _ in wanted])
+    queued = skipped = 0
+    for key, reminder, contact in wanted:
+        if key in existing:
+            continue
+        existing.add(key)
+        late = reminder.send_on < today
+        row = Notification(
+            idempotency_key=key,
+            kind=reminder.kind.value,
+            milestone_id=reminder.milestone_id,
+            contact_id=contact.id,
+            chat_id=contact.telegram_user_id,
+            instance_due_on=reminder.instance_due,
+            text=views.reminder_text(
+                gettext_for(contact.language),
+                reminder,
+                late_since=reminder.send_on.isoformat() if late else None,
+            ),
+            due_at=next_allowed_moment(
+                max(dt.datetime.combine(reminder.send_on, SEND_AT, tzinfo=tz), now), tz=tz
+            ),
+        )
+        if (today - reminder.send_on).days > catch_up_days:
+            row.attempts = MAX_ATTEMPTS
+            row.last_error = f"skipped: {(today - reminder.send_on).days} days stale when planned"
+            log.warning("reminder %s skipped: %s", key, row.last_error)
+            skipped += 1
+        else:
+            queued += 1
+        session.add(row)
     session.commit()
-    return result
+    return PlanningResult(queued=queued, skipped_stale=skipped)
+
+
+def _key(reminder: PlannedReminder, contact: Contact) -> str:
+    return (
+        f"{reminder.kind}:m{reminder.milestone_id}:c{contact.id}:d{reminder.days_before}"
+        f":{reminder.instance_due.isoformat()}"
+    )
+
+
+def _existing_keys(session: Session, keys: list[str], chunk: int = 500) -> set[str]:
+    found: set[str] = set()
+    for first in range(0, len(keys), chunk):
+        found.update(
+            session.exec(
+                select(Notification.idempotency_key).where(
+                    col(Notification.idempotency_key).in_(keys[first : first + chunk])
+                )
+            ).all()
+        )
+    return found
 
 
 def _contacts_by_department(session: Session, department_ids: set[int]) -> dict[int, list[Contact]]:

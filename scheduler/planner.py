@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import or_
+from sqlalchemy import ColumnElement, and_, or_
 from sqlalchemy.orm import selectinload
 from sqlmodel import Session, col, select
 
@@ -14,6 +14,7 @@ from duban.recurrence import instance_dates
 from models import DepartmentRole, Milestone, MilestoneStatus, Plan, Recurrence, Task, TaskDepartment
 from models.query import rel
 from scheduler.policy import ReminderPolicy
+from seed_data.schema import MONTHLY_DAY, SEMESTER_ENDS
 
 PERIOD_DAYS = {Recurrence.yearly: 365, Recurrence.semester: 170, Recurrence.monthly: 28}
 
@@ -47,14 +48,8 @@ def plan_reminders(
     horizon = end + dt.timedelta(days=policy.horizon_days)
     statement = (
         select(Milestone)
-        .where(Milestone.status == MilestoneStatus.open)
-        # only milestones that can have an instance inside the window: the query follows what is due
-        .where(
-            or_(
-                col(Milestone.recurrence) != Recurrence.none,
-                col(Milestone.due_on).between(start, horizon),
-            )
-        )
+        # only milestones that can give a reminder inside the window: the cost follows what is due
+        .where(_candidates(start, end, policy))
         .options(
             selectinload(rel(Milestone.task)).selectinload(rel(Task.plan)),
             selectinload(rel(Milestone.task))
@@ -70,8 +65,52 @@ def plan_reminders(
             if due < start:
                 continue
             planned.extend(_reminders_for_instance(milestone, task, plan, due, start, end, policy))
-    planned.sort(key=lambda r: (r.send_on, r.plan_key, r.task_ref, r.kind))
+    planned.sort(key=lambda r: (r.send_on, r.plan_key, r.task_ref, r.kind, r.instance_due, r.milestone_id))
     return planned
+
+
+def _candidates(start: dt.date, end: dt.date, policy: ReminderPolicy) -> ColumnElement[bool]:
+    """Each branch is one range of ix_milestone_status_recurrence_due_on.
+
+    A dated milestone can only be reminded of `d` days ahead if it falls due in [start + d, end + d]; a recurring
+    duty only if a step it uses lands on one of its calendar due dates (12-31; 01-20 and 07-10; the 25th, which
+    the seed schema enforces). `status` sits inside every branch so the database can use the index for each.
+    """
+    lead_steps = {*policy.lead_days, *(d for days in policy.per_plan.values() for d in days)}
+    is_open = col(Milestone.status) == MilestoneStatus.open
+    branches = [
+        and_(
+            is_open,
+            col(Milestone.recurrence) == Recurrence.none,
+            col(Milestone.due_on).between(start + dt.timedelta(days=d), end + dt.timedelta(days=d)),
+        )
+        for d in sorted({*lead_steps, policy.co_notice_days})
+    ]
+    days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+    for recurrence, period in PERIOD_DAYS.items():
+        steps = {d for d in lead_steps if d < period}
+        if policy.co_notice_days < period:
+            steps.add(policy.co_notice_days)
+        hits = [day + dt.timedelta(days=d) for day in days for d in steps]
+        hits = [due for due in hits if _on_calendar(recurrence, due)]
+        if hits:
+            branches.append(
+                and_(
+                    is_open,
+                    col(Milestone.recurrence) == recurrence,
+                    col(Milestone.due_on) <= max(hits),
+                    or_(col(Milestone.until).is_(None), col(Milestone.until) >= min(hits)),
+                )
+            )
+    return or_(*branches)
+
+
+def _on_calendar(recurrence: str, due: dt.date) -> bool:
+    if recurrence == Recurrence.yearly:
+        return (due.month, due.day) == (12, 31)
+    if recurrence == Recurrence.semester:
+        return (due.month, due.day) in SEMESTER_ENDS
+    return due.day == MONTHLY_DAY
 
 
 def _reminders_for_instance(
