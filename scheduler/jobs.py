@@ -24,7 +24,7 @@ from scheduler.escalation import (
     plan_tongbao,
     tell_coordinators_blocked,
 )
-from scheduler.outbox_planner import plan_outbox
+from scheduler.outbox_planner import STALE_LOOKBACK_DAYS, plan_outbox
 from scheduler.policy import ReminderPolicy
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ class Jobs:
     settings: Settings
     clock: Callable[[], dt.datetime]
     escalation: EscalationPolicy = EscalationPolicy()
+    _planned_once: bool = False
 
     @property
     def policy(self) -> ReminderPolicy:
@@ -48,8 +49,15 @@ class Jobs:
         now, tz = self.clock(), self.settings.tz
         with Session(self.engine) as session:
             planned = plan_outbox(
-                session=session, now=now, policy=self.policy, tz=tz, catch_up_days=self.settings.catch_up_days
+                session=session,
+                now=now,
+                policy=self.policy,
+                tz=tz,
+                catch_up_days=self.settings.catch_up_days,
+                # the first tick after a start also records what went stale while the service was down
+                stale_lookback_days=0 if self._planned_once else STALE_LOOKBACK_DAYS,
             )
+            self._planned_once = True
             rechased = plan_rechases(session=session, now=now, tz=tz, policy=self.escalation)
             escalated = plan_escalations(session=session, now=now, tz=tz, policy=self.escalation)
             named = plan_tongbao(session=session, now=now, tz=tz, policy=self.escalation)

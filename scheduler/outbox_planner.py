@@ -28,18 +28,25 @@ STALE_LOOKBACK_DAYS = 30  # how far back a restart looks for reminders it missed
 
 
 def plan_outbox(
-    *, session: Session, now: dt.datetime, policy: ReminderPolicy, tz: dt.tzinfo, catch_up_days: int = 7
+    *,
+    session: Session,
+    now: dt.datetime,
+    policy: ReminderPolicy,
+    tz: dt.tzinfo,
+    catch_up_days: int = 7,
+    stale_lookback_days: int = STALE_LOOKBACK_DAYS,
 ) -> PlanningResult:
     """Queue every reminder whose day has come.
 
     One missed while the service was down is sent once, late, saying so, if it is at most catch_up_days old; an
     older one is recorded as skipped (a row the dispatcher never sends), so it is logged once and never sent in a
-    burst.
+    burst. Looking back for stale reminders matters after a restart; a running process passes
+    stale_lookback_days=0 after its first tick, so a steady tick only checks the catch-up window.
     """
     today = now.astimezone(tz).date()
     due = plan_reminders(
         session=session,
-        start=today - dt.timedelta(days=catch_up_days + STALE_LOOKBACK_DAYS),
+        start=today - dt.timedelta(days=catch_up_days + stale_lookback_days),
         end=today,
         policy=policy,
     )
