@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from duban.ledger import RECURRENCE_LABELS, SECTION_LABELS, STATUS_LABELS
+from duban.plan_import.tables import column_role  # one reading of 清单 headers for both importers
 from duban.xlsx_import.cells import (
     Deadline,
     deadline_milestones,
@@ -23,7 +24,7 @@ from duban.xlsx_import.cells import (
     split_responsibility,
 )
 from duban.xlsx_import.errors import Problem, schema_message
-from duban.xlsx_import.workbook import NUMBER_COLUMNS, Row, Sheet
+from duban.xlsx_import.workbook import Row, Sheet
 from seed_data.schema import Recurrence, SeedMilestone, SeedTask
 
 SECTIONS = {label: section for section, label in SECTION_LABELS.items()} | {s: s for s in SECTION_LABELS}
@@ -197,24 +198,6 @@ def _ledger_deadline(
 
 
 # ---------------------------------------------------------------- 重点项目清单
-
-
-def column_role(name: str) -> str:
-    if name in NUMBER_COLUMNS:
-        return "number"
-    if "牵头" in name:
-        return "lead"
-    if re.search("参与|配合|协同|协助|协办", name):
-        return "co"
-    if re.search("责任|部门|单位|科室", name):
-        return "named"
-    if re.search("时限|完成时间|时间节点|时间安排|完成期限", name):
-        return "deadline"
-    if "名称" in name:
-        return "title"
-    if "目标" in name:
-        return "target"
-    return "text"
 
 
 def list_tasks(sheet: Sheet, *, issued_on: dt.date, problems: list[Problem]) -> list[SheetTask]:
