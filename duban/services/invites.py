@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
+from duban.services import audit
 from duban.services.errors import InviteInvalid, NotFound
 from duban.services.text import storable
 from duban.status import find_departments
-from models import AuditEntry, Contact, ContactRole, Department, Invite, Plan
+from models import Contact, ContactRole, Department, Invite, Plan
 
 
 def _hash(token: str) -> str:
@@ -61,13 +62,12 @@ def create_invite(
             token_hash=_hash(token), contact_id=contact.id, role=role, created_at=now, expires_at=expires_at
         )
     )
-    session.add(
-        AuditEntry(
-            at=now,
-            contact_id=invited_by.id if invited_by else None,
-            action="invite",
-            detail=f"{role.value} for {department.name} ({department.region})",
-        )
+    audit.record(
+        session,
+        now=now,
+        contact_id=invited_by.id if invited_by else None,
+        action="invite",
+        detail=f"{role.value} for {department.name} ({department.region})",
     )
     session.commit()
     return IssuedInvite(token=token, contact=contact, expires_at=expires_at)
@@ -92,7 +92,8 @@ def redeem_invite(
     contact.joined_at = now
     contact.active = True
     invite.used_at = now
-    session.add_all([contact, invite, AuditEntry(at=now, contact_id=contact.id, action="join")])
+    session.add_all([contact, invite])
+    audit.record(session, now=now, contact_id=contact.id, action="join")
     session.commit()
     return contact
 

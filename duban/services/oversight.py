@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, func, select
 
+from duban.services import audit
 from duban.services.access import require_coordinator, require_reader, visible_plan_ids
 from duban.services.errors import InvalidInput, NotFound
 from duban.services.text import storable
@@ -17,7 +18,6 @@ from duban.status import (
     status_report,
 )
 from models import (
-    AuditEntry,
     Contact,
     Department,
     DepartmentRole,
@@ -164,14 +164,13 @@ def pause_escalation(
     milestone.escalation_paused_until = until
     milestone.escalation_pause_reason = reason.strip()[:500]
     session.add(milestone)
-    session.add(
-        AuditEntry(
-            at=now,
-            contact_id=coordinator.id,
-            action="pause_escalation",
-            milestone_id=milestone.id,
-            detail=f"until={until} reason={reason.strip()}",
-        )
+    audit.record(
+        session,
+        now=now,
+        contact_id=coordinator.id,
+        action="pause_escalation",
+        milestone_id=milestone.id,
+        detail=f"until={until} reason={reason.strip()}",
     )
     session.commit()
     return milestone, until

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
+from duban.services import audit
 from duban.services.access import milestone_for_report, require_coordinator, visible_plan_ids
 from duban.services.errors import InvalidInput, NotFound
 from duban.services.text import storable
 from models import (
-    AuditEntry,
     CloseoutRequest,
     CloseoutStatus,
     Contact,
@@ -38,21 +38,6 @@ class ParsedProgress:
     status: ReportStatus
     percent: int | None
     note: str
-
-
-def _audit(
-    session: Session,
-    *,
-    now: dt.datetime,
-    contact_id: int | None,
-    action: str,
-    milestone_id: int | None,
-    detail: str,
-) -> None:
-    """Every report, close-out request, decision and piece of evidence leaves a row: who, when, what."""
-    session.add(
-        AuditEntry(at=now, contact_id=contact_id, action=action, milestone_id=milestone_id, detail=detail)
-    )
 
 
 def parse_progress_text(text: str) -> ParsedProgress:
@@ -121,7 +106,7 @@ def record_report(
     )
     session.add(report)
     session.flush()
-    _audit(
+    audit.record(
         session,
         now=now,
         contact_id=contact.id,
@@ -156,7 +141,7 @@ def _open_closeout(
     )
     session.add(closeout)
     session.flush()
-    _audit(
+    audit.record(
         session,
         now=now,
         contact_id=contact.id,
@@ -193,7 +178,7 @@ def attach_evidence(
         )
     session.add(report)
     session.flush()
-    _audit(
+    audit.record(
         session,
         now=now,
         contact_id=contact.id,
@@ -257,7 +242,7 @@ def decide_closeout(
         milestone.done_at = now
         session.add(milestone)
     session.add(closeout)
-    _audit(
+    audit.record(
         session,
         now=now,
         contact_id=coordinator.id,

@@ -5,10 +5,11 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
+from duban.services import audit
 from duban.services.errors import InvalidInput, NotAllowed, NotFound
 from duban.services.outbox import enqueue
 from duban.services.progress import ReportOutcome, record_report
-from models import AuditEntry, Contact, Notification, ReportStatus
+from models import Contact, Notification, ReportStatus
 from scheduler.workdays import next_allowed_moment
 
 SNOOZE_CHOICES = (1, 3, 7)
@@ -33,14 +34,13 @@ def acknowledge(
     if notification.acknowledged_at is None:
         notification.acknowledged_at = now
         session.add(notification)
-        session.add(
-            AuditEntry(
-                at=now,
-                contact_id=contact.id,
-                action="acknowledge",
-                milestone_id=notification.milestone_id,
-                detail=f"notification={notification.id}",
-            )
+        audit.record(
+            session,
+            now=now,
+            contact_id=contact.id,
+            action="acknowledge",
+            milestone_id=notification.milestone_id,
+            detail=f"notification={notification.id}",
         )
         session.commit()
     return notification
@@ -64,14 +64,13 @@ def snooze(
         milestone_id=notification.milestone_id,
         instance_due_on=notification.instance_due_on,
     )
-    session.add(
-        AuditEntry(
-            at=now,
-            contact_id=contact.id,
-            action="snooze",
-            milestone_id=notification.milestone_id,
-            detail=f"notification={notification.id} days={days}",
-        )
+    audit.record(
+        session,
+        now=now,
+        contact_id=contact.id,
+        action="snooze",
+        milestone_id=notification.milestone_id,
+        detail=f"notification={notification.id} days={days}",
     )
     session.commit()
     return again or notification
