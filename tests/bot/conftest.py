@@ -207,17 +207,24 @@ class Harness:
 NOW = dt.datetime(2025, 6, 2, 2, 0, tzinfo=dt.UTC)  # Monday 10:00 in Asia/Shanghai
 
 
-@pytest.fixture
-async def harness(seeded: Session, engine: Engine, tmp_path: Path) -> AsyncIterator[Harness]:
-    request = RecordingRequest()
-    clock_value = [NOW]
-    runtime = Runtime(engine=engine, settings=Settings(), clock=lambda: clock_value[0])
+def build_harness(
+    engine: Engine,
+    state_dir: Path,
+    *,
+    request: RecordingRequest | None = None,
+    clock_value: list[dt.datetime] | None = None,
+) -> Harness:
+    """The real Application over a recording request, with an error handler that keeps what went wrong."""
+    request = request or RecordingRequest()
+    clock_value = clock_value or [NOW]
+    clock = clock_value
+    runtime = Runtime(engine=engine, settings=Settings(), clock=lambda: clock[0])
     app = build_application(
         runtime,
         token=TOKEN,
         request=request,
         get_updates_request=RecordingRequest(),
-        persistence=conversation_persistence(tmp_path / "conversations.pickle"),
+        persistence=conversation_persistence(state_dir / "conversations.pickle"),
         rate_limit=False,
     )
     harness = Harness(app=app, request=request, engine=engine, clock_value=clock_value)
@@ -226,7 +233,13 @@ async def harness(seeded: Session, engine: Engine, tmp_path: Path) -> AsyncItera
         harness.errors.append(context.error)
 
     app.add_error_handler(record_error)
-    await app.initialize()
+    return harness
+
+
+@pytest.fixture
+async def harness(seeded: Session, engine: Engine, tmp_path: Path) -> AsyncIterator[Harness]:
+    harness = build_harness(engine, tmp_path)
+    await harness.app.initialize()
     yield harness
-    await app.shutdown()
+    await harness.app.shutdown()
     assert harness.errors == [], harness.errors

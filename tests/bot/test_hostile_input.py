@@ -37,14 +37,11 @@ from sqlmodel import Session
 from telegram import Update
 
 from bot import views
-from bot.app import build_application, conversation_persistence
 from bot.i18n import gettext_for
 from bot.pages import paginate
-from bot.runtime import Runtime
-from duban.config import Settings
 from models import ContactRole, Notification, ProgressReport
-from tests.bot.conftest import NOW, FakeUser, Harness
-from tests.telegram_fakes import BOT_ID, TOKEN, RecordingRequest
+from tests.bot.conftest import NOW, FakeUser, Harness, build_harness
+from tests.telegram_fakes import BOT_ID
 
 BOT_USERNAME = "duban_test_bot"
 CONTACT = FakeUser(1001)
@@ -256,23 +253,8 @@ class World:
 
 @pytest.fixture
 def world(seeded: Session, engine: Engine, tmp_path: Path) -> Iterator[World]:
-    request = RecordingRequest()
-    clock_value = [NOW]
-    runtime = Runtime(engine=engine, settings=Settings(), clock=lambda: clock_value[0])
-    app = build_application(
-        runtime,
-        token=TOKEN,
-        request=request,
-        get_updates_request=RecordingRequest(),
-        persistence=conversation_persistence(tmp_path / "conversations.pickle"),
-        rate_limit=False,
-    )
-    harness = Harness(app=app, request=request, engine=engine, clock_value=clock_value)
-
-    async def record_error(update: object, context: Any) -> None:
-        harness.errors.append(context.error)
-
-    app.add_error_handler(record_error)
+    harness = build_harness(engine, tmp_path)
+    app = harness.app
     contact = harness.join(CONTACT, "区教体局")
     harness.reminder_sent_to(contact, "zibo-zichuan-2023", "（二）", telegram_message_id=777)
     harness.reminder_sent_to(contact, "zibo-zichuan-2023", "（三）", telegram_message_id=778)

@@ -8,12 +8,9 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from bot import views
-from bot.app import build_application, conversation_persistence
 from bot.i18n import gettext_for
-from bot.runtime import Runtime
-from duban.config import Settings
 from models import ContactRole, ProgressReport
-from tests.bot.conftest import TOKEN, FakeUser, Harness, RecordingRequest
+from tests.bot.conftest import FakeUser, Harness, build_harness
 
 CONTACT = FakeUser(1001)
 LEAD = FakeUser(5005)
@@ -28,20 +25,14 @@ async def test_a_half_finished_report_survives_a_restart(
     await harness.press(CONTACT, "rp:s:on_track")
     await harness.app.shutdown()  # the process stops: persistence is flushed
 
-    restarted = build_application(
-        Runtime(engine=engine, settings=Settings(), clock=lambda: harness.clock_value[0]),
-        token=TOKEN,
-        request=harness.request,
-        get_updates_request=RecordingRequest(),
-        persistence=conversation_persistence(tmp_path / "conversations.pickle"),
-        rate_limit=False,
-    )
-    await restarted.initialize()
-    harness.app = restarted
+    restarted = build_harness(engine, tmp_path, request=harness.request, clock_value=harness.clock_value)
+    await restarted.app.initialize()
+    harness.app = restarted.app
     await harness.press(CONTACT, "rp:p:30")
     answers = await harness.say(CONTACT, "/skip")
     assert answers[0].endswith("状态：正常推进\n进度：30%\n备注：—")
     assert [(r.status, r.percent) for r in harness.rows(ProgressReport)] == [("on_track", 30)]
+    assert restarted.errors == []
 
 
 async def test_a_photo_reply_is_kept_as_evidence(harness: Harness) -> None:
