@@ -33,9 +33,11 @@ from bench.generate import CO_NOTICE_DAYS, LEAD_STEPS, read_expected
 from duban.db import make_engine
 from models import Contact, ContactRole, Milestone, MilestoneStatus, Notification, Recurrence
 from scheduler.outbox_planner import STALE_LOOKBACK_DAYS, plan_outbox
-from scheduler.planner import PERIOD_DAYS, plan_reminders
+from scheduler.planner import (
+    candidate_filter,  # the query the planner runs (was this bench's proposal)
+    plan_reminders,
+)
 from scheduler.policy import ReminderPolicy
-from seed_data.schema import MONTHLY_DAY, SEMESTER_ENDS
 
 TZ = ZoneInfo("Asia/Shanghai")
 CATCH_UP_DAYS = 7
@@ -62,51 +64,6 @@ def current_candidates(start: dt.date, horizon: dt.date) -> Any:
         Milestone.status == MilestoneStatus.open,
         or_(col(Milestone.recurrence) != Recurrence.none, col(Milestone.due_on).between(start, horizon)),
     )
-
-
-def proposed_candidates(start: dt.date, end: dt.date, policy: ReminderPolicy) -> Any:
-    """Only milestones that can give a reminder in [start, end], each branch served by one index range.
-
-    One-off milestones: one due_on range per reminder step. Recurring duties: only the kinds one of whose
-    calendar instances (12-31; 01-20 and 07-10; the 25th) is hit by a step the kind uses, and only those that
-    have started by then and not ended. `status` sits inside every branch so SQLite can use a MULTI-INDEX OR
-    over (status, recurrence, due_on) instead of reading every open milestone through ix_milestone_status.
-    """
-    lead_steps = {*policy.lead_days, *(d for ds in policy.per_plan.values() for d in ds)}
-    is_open = Milestone.status == MilestoneStatus.open
-    branches = [
-        and_(
-            is_open,
-            Milestone.recurrence == Recurrence.none,
-            col(Milestone.due_on).between(start + dt.timedelta(days=d), end + dt.timedelta(days=d)),
-        )
-        for d in sorted({*lead_steps, policy.co_notice_days})
-    ]
-    days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
-    for recurrence, period in PERIOD_DAYS.items():
-        steps = {d for d in lead_steps if d < period} | (
-            {policy.co_notice_days} if policy.co_notice_days < period else set()
-        )
-        hits = [day + dt.timedelta(days=d) for day in days for d in steps]
-        hits = [due for due in hits if _on_calendar(recurrence, due)]
-        if hits:
-            branches.append(
-                and_(
-                    is_open,
-                    Milestone.recurrence == recurrence,
-                    col(Milestone.due_on) <= max(hits),
-                    or_(col(Milestone.until).is_(None), col(Milestone.until) >= min(hits)),
-                )
-            )
-    return or_(*branches)
-
-
-def _on_calendar(recurrence: str, due: dt.date) -> bool:
-    if recurrence == Recurrence.yearly:
-        return (due.month, due.day) == (12, 31)
-    if recurrence == Recurrence.semester:
-        return (due.month, due.day) in SEMESTER_ENDS
-    return due.day == MONTHLY_DAY
 
 
 def explain(engine: Engine, where: Any) -> tuple[str, int | None]:
@@ -240,7 +197,7 @@ def measure(url: str, *, repeats: int = 3, proposed: bool = True) -> dict[str, A
                 text(f"CREATE INDEX IF NOT EXISTS {PROPOSED_INDEX} ON milestone (status, recurrence, due_on)")
             )
             conn.exec_driver_sql("ANALYZE milestone")
-        where_new = proposed_candidates(tick, tick, policy)
+        where_new = candidate_filter(tick, tick, policy)
         plan_line, scanned = explain(engine, where_new)
         fetched, fetch_seconds = time_candidates(engine, where_new, repeats)
         result["proposed_query_plan"] = plan_line
@@ -270,7 +227,7 @@ def _recipients(session: Session, reminders: list[Any]) -> int:
 
 def _reminders_from(session: Session, start: dt.date, end: dt.date, policy: ReminderPolicy) -> int:
     """Reminders whose milestone the proposed query keeps: must equal plan_reminders' count (loses nothing)."""
-    ids = set(session.exec(select(Milestone.id).where(proposed_candidates(start, end, policy))).all())
+    ids = set(session.exec(select(Milestone.id).where(candidate_filter(start, end, policy))).all())
     found = plan_reminders(session=session, start=start, end=end, policy=policy)
     return sum(1 for r in found if r.milestone_id in ids)
 

@@ -49,7 +49,7 @@ def plan_reminders(
     statement = (
         select(Milestone)
         # only milestones that can give a reminder inside the window: the cost follows what is due
-        .where(_candidates(start, end, policy))
+        .where(candidate_filter(start, end, policy))
         .options(
             selectinload(rel(Milestone.task)).selectinload(rel(Task.plan)),
             selectinload(rel(Milestone.task))
@@ -69,7 +69,7 @@ def plan_reminders(
     return planned
 
 
-def _candidates(start: dt.date, end: dt.date, policy: ReminderPolicy) -> ColumnElement[bool]:
+def candidate_filter(start: dt.date, end: dt.date, policy: ReminderPolicy) -> ColumnElement[bool]:
     """Each branch is one range of ix_milestone_status_recurrence_due_on.
 
     A dated milestone can only be reminded of `d` days ahead if it falls due in [start + d, end + d]; a recurring
