@@ -2,15 +2,13 @@
 
 import asyncio
 import datetime as dt
-import fcntl
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import Engine, text
-from sqlalchemy.engine import make_url
 from telegram import Update
 from telegram.ext import Application
 
@@ -18,36 +16,12 @@ from bot.app import build_application, conversation_persistence
 from bot.runtime import Runtime
 from bot.webhook import WEBHOOK_PATH, derive_secret, webhook_app
 from duban.config import Settings
-from duban.db import make_engine
+from duban.db import make_engine, single_instance_on_sqlite
 from duban.migrate import ensure_schema
 from scheduler.jobs import Jobs, dispatch
 from scheduler.lease import LeaseKeeper
 
 log = logging.getLogger(__name__)
-
-
-class AlreadyRunning(RuntimeError):
-    pass
-
-
-def single_instance_on_sqlite(engine: Engine) -> IO[str] | None:
-    """A SQLite file serves one process; a second `duban run` on it refuses to start, saying why."""
-    url = make_url(str(engine.url))
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-        return None
-    lock_path = Path(url.database + ".lock")
-    handle = lock_path.open("w")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise AlreadyRunning(
-            f"另一个 duban 进程正在使用 {url.database}。SQLite 只支持单个实例；多实例部署请使用 PostgreSQL"
-            "（DUBAN_DATABASE_URL）并以 webhook 模式运行。"
-        ) from None
-    handle.write(str(Path("/proc/self").resolve().name))
-    handle.flush()
-    return handle
 
 
 @dataclass

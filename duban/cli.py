@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlmodel import Session, select
 
 from duban.config import Settings, get_settings
-from duban.db import make_engine
+from duban.db import AlreadyRunning, make_engine
 from duban.ledger import export_json, export_xlsx
 from duban.migrate import SchemaOutOfDate, current_revision, ensure_schema, head_revision, upgrade
 from duban.operations import configure_logging
@@ -172,37 +172,26 @@ def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.main import AlreadyRunning, run_polling, run_webhook
+    from bot.main import run_polling, run_webhook
 
     token = settings.telegram_bot_token
     if not token:
         print("请设置 TELEGRAM_BOT_TOKEN（从 @BotFather 获取）。", file=sys.stderr)
         return 2
+    base_url = args.base_url or settings.telegram_base_url
     if args.webhook_url:
-        try:
-            run_webhook(
-                settings,
-                token=token,
-                base_url=args.base_url or settings.telegram_base_url,
-                webhook_url=args.webhook_url,
-                listen=args.listen,
-                emulator=args.emulator,
-            )
-        except AlreadyRunning as exc:
-            print(str(exc), file=sys.stderr)
-            return 1
-        return 0
-    try:
-        run_polling(
+        run_webhook(
             settings,
             token=token,
-            base_url=args.base_url or settings.telegram_base_url,
+            base_url=base_url,
+            webhook_url=args.webhook_url,
+            listen=args.listen,
             emulator=args.emulator,
-            poll_interval=args.poll_interval,
         )
-    except AlreadyRunning as exc:
-        print(str(exc), file=sys.stderr)
-        return 1
+    else:
+        run_polling(
+            settings, token=token, base_url=base_url, emulator=args.emulator, poll_interval=args.poll_interval
+        )
     return 0
 
 
@@ -299,7 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SeedError as exc:
         print(f"种子数据有误，未载入任何内容：\n{exc}", file=sys.stderr)
         return 1
-    except SchemaOutOfDate as exc:
+    except (SchemaOutOfDate, AlreadyRunning) as exc:
         print(str(exc), file=sys.stderr)
         return 1
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 from pathlib import Path
+from typing import IO
 
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
@@ -36,3 +38,27 @@ def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEn
 
 def create_schema(engine: Engine) -> None:
     SQLModel.metadata.create_all(engine)
+
+
+class AlreadyRunning(RuntimeError):
+    pass
+
+
+def single_instance_on_sqlite(engine: Engine) -> IO[str] | None:
+    """A SQLite file serves one process; a second `duban run` on it refuses to start, saying why."""
+    url = make_url(str(engine.url))
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    lock_path = Path(url.database + ".lock")
+    handle = lock_path.open("w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise AlreadyRunning(
+            f"另一个 duban 进程正在使用 {url.database}。SQLite 只支持单个实例；多实例部署请使用 PostgreSQL"
+            "（DUBAN_DATABASE_URL）并以 webhook 模式运行。"
+        ) from None
+    handle.write(str(Path("/proc/self").resolve().name))
+    handle.flush()
+    return handle

@@ -10,9 +10,8 @@ from pathlib import Path
 import httpx
 from sqlalchemy import Engine
 
-from bot.main import AlreadyRunning, single_instance_on_sqlite
 from bot.webhook import SECRET_HEADER, WEBHOOK_PATH, derive_secret, webhook_app
-from duban.db import make_engine
+from duban.db import AlreadyRunning, make_engine, single_instance_on_sqlite
 from tests.bot.conftest import FakeUser, Harness
 
 SECRET = derive_secret("123:abc")
