@@ -2,8 +2,8 @@
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Column, Text
-from sqlmodel import Field, Relationship, SQLModel
+from sqlalchemy import BigInteger, Column, ColumnElement, Text, and_
+from sqlmodel import Field, Relationship, SQLModel, col
 
 from models.plan import Department, Milestone, Plan
 from models.types import ContactRole, ReportStatus, UTCDateTime, utcnow
@@ -37,3 +37,8 @@ class ProgressReport(SQLModel, table=True):
 
     milestone: Milestone = Relationship()
     contact: Contact = Relationship()
+
+
+def reachable() -> ColumnElement[bool]:
+    """Contacts a message can reach: joined (a Telegram id) and not blocked (active)."""
+    return and_(col(Contact.active).is_(True), col(Contact.telegram_user_id).is_not(None))

@@ -15,6 +15,7 @@ from duban.services.digest import build_digest
 from duban.services.outbox import enqueue
 from duban.status import Pace, milestone_views
 from models import Contact, ContactRole, Department, DepartmentRole, Milestone, Notification, TaskDepartment
+from models.people import reachable
 from scheduler.workdays import next_allowed_moment
 
 if TYPE_CHECKING:
@@ -28,11 +29,7 @@ def plan_digests(*, session: Session, now: dt.datetime, tz: ZoneInfo) -> int:
     year, week, _ = today.isocalendar()
     due_at = next_allowed_moment(now, tz=tz)
     queued = 0
-    leads = session.exec(
-        select(Contact)
-        .where(Contact.role == ContactRole.lead, Contact.active == True)  # noqa: E712
-        .where(col(Contact.telegram_user_id).is_not(None))
-    ).all()
+    leads = session.exec(select(Contact).where(Contact.role == ContactRole.lead, reachable())).all()
     for lead in leads:
         _ = gettext_for(lead.language)
         digest = build_digest(session=session, reader=lead, now=now, today=today)

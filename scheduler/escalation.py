@@ -24,6 +24,7 @@ from models import (
     Task,
     TaskDepartment,
 )
+from models.people import reachable
 from scheduler.workdays import add_working_days, next_allowed_moment
 
 
@@ -170,7 +171,7 @@ def _lead_contacts(session: Session, task: Task, role: ContactRole) -> list[Cont
             select(Contact)
             .join(TaskDepartment, col(TaskDepartment.department_id) == Contact.department_id)
             .where(TaskDepartment.task_id == task.id, TaskDepartment.role == DepartmentRole.lead)
-            .where(Contact.role == role, Contact.active == True, col(Contact.telegram_user_id).is_not(None))  # noqa: E712
+            .where(Contact.role == role, reachable())
         ).all()
     )
 
@@ -227,7 +228,7 @@ def tell_coordinators_blocked(session: Session, contact: Contact, now: dt.dateti
         select(Contact)
         .join(Department, col(Department.id) == Contact.department_id)
         .where(Department.region == department.region, Contact.role == ContactRole.coordinator)
-        .where(Contact.active == True, col(Contact.telegram_user_id).is_not(None))  # noqa: E712
+        .where(reachable())
     ).all()
     for coordinator in coordinators:
         text = views.contact_blocked(gettext_for(coordinator.language), contact.name, department.name)

@@ -9,6 +9,7 @@ from sqlmodel import Session, col, select
 from bot import views
 from bot.i18n import gettext_for
 from models import Contact, ContactRole, Notification
+from models.people import reachable
 from scheduler.dispatcher import MAX_ATTEMPTS
 from scheduler.planner import PlannedReminder, plan_reminders
 from scheduler.policy import ReminderPolicy
@@ -117,7 +118,7 @@ def _contacts_by_department(session: Session, department_ids: set[int]) -> dict[
     contacts = session.exec(
         select(Contact)
         .where(col(Contact.department_id).in_(department_ids), Contact.role == ContactRole.contact)
-        .where(Contact.active == True, col(Contact.telegram_user_id).is_not(None))  # noqa: E712
+        .where(reachable())
     ).all()
     grouped: dict[int, list[Contact]] = {}
     for contact in contacts:

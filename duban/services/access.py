@@ -5,6 +5,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from duban.services.errors import NotAllowed, NotFound
 from models import Contact, ContactRole, Department, DepartmentRole, Milestone, Plan, Task, TaskDepartment
+from models.people import reachable
 
 
 def visible_plan_ids(*, session: Session, contact: Contact) -> list[int]:
@@ -62,8 +63,7 @@ def coordinators_for_plan(*, session: Session, plan: Plan) -> list[Contact]:
     statement = (
         select(Contact)
         .join(Department, col(Contact.department_id) == Department.id)
-        .where(Contact.role == ContactRole.coordinator, Contact.active == True)  # noqa: E712
-        .where(col(Contact.telegram_user_id).is_not(None))
+        .where(Contact.role == ContactRole.coordinator, reachable())
         .where(Department.region == plan.region)
         .where((col(Contact.plan_id).is_(None)) | (Contact.plan_id == plan.id))
     )
