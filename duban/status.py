@@ -57,7 +57,7 @@ class MilestoneView:
     recurrence: str
     state: MilestoneState
     latest_percent: int | None
-    pace: Pace = None  # type: ignore[assignment]  # always passed by _view(); None is no valid pace
+    pace: Pace
 
 
 @dataclass
@@ -217,7 +217,7 @@ def _state(
     if due < today:  # a bounded duty whose last period has passed unanswered
         return MilestoneState.overdue, due
     if previous is not None:
-        before_previous, _ = _previous_window(milestone, previous, plan)
+        before_previous = _window_start(milestone, previous, plan)
         if not _reported_between(reports, before_previous, previous):
             return MilestoneState.overdue, previous
     return (
@@ -225,12 +225,10 @@ def _state(
     ), due
 
 
-def _previous_window(milestone: Milestone, previous: dt.date, plan: Plan) -> tuple[dt.date, dt.date]:
-    before, _ = current_instance(milestone, today=previous)
-    return (before if before is not None else plan.issued_on - dt.timedelta(days=1)), previous
-
-
-RECURRENCE_GROUP = {"yearly": "每年", "semester": "每学期", "monthly": "每月"}
+def _window_start(milestone: Milestone, due: dt.date, plan: Plan) -> dt.date:
+    """The day before the period that ends on `due` begins: the instance before it, or the plan's issue."""
+    before, _ = current_instance(milestone, today=due)
+    return before if before is not None else plan.issued_on - dt.timedelta(days=1)
 
 
 def status_report(
