@@ -9,7 +9,7 @@ from sqlmodel import Session, col, func, select
 from bot import views
 from bot.i18n import gettext_for
 from duban.services.access import coordinators_for_plan
-from duban.services.outbox import enqueue
+from duban.services.outbox import enqueue, is_queued
 from duban.status import MilestoneState, milestone_views
 from models import (
     Contact,
@@ -182,6 +182,11 @@ def plan_tongbao(*, session: Session, now: dt.datetime, tz: ZoneInfo, policy: Es
     year, week, _weekday = today.isocalendar()
     queued = 0
     for plan in session.exec(select(Plan)).all():
+        coordinators = coordinators_for_plan(session=session, plan=plan)
+        keys = {c.id: f"tongbao:{plan.key}:{year}-W{week:02d}:c{c.id}" for c in coordinators}
+        waiting = [c for c in coordinators if not is_queued(session, keys[c.id])]
+        if not waiting:  # this week's 通报 is out: skip the status computation on every later tick
+            continue
         laggards: dict[str, list[str]] = {}
         for view in milestone_views(session=session, today=today, plan_ids=[plan.id or 0]):
             if view.state != MilestoneState.overdue or (today - view.due_on).days < policy.tongbao_after_days:
@@ -193,11 +198,11 @@ def plan_tongbao(*, session: Session, now: dt.datetime, tz: ZoneInfo, policy: Es
                 laggards.setdefault(name, []).append(f"{view.task_ref} {view.task_title}")
         if not laggards:
             continue
-        for coordinator in coordinators_for_plan(session=session, plan=plan):
+        for coordinator in waiting:
             text = views.tongbao(gettext_for(coordinator.language), plan.title, laggards)
             if enqueue(
                 session=session,
-                key=f"tongbao:{plan.key}:{year}-W{week:02d}:c{coordinator.id}",
+                key=keys[coordinator.id],
                 kind="tongbao",
                 contact=coordinator,
                 text=text,

@@ -7,6 +7,12 @@ from sqlmodel import Session, select
 from models import Contact, Notification
 
 
+def is_queued(session: Session, key: str) -> bool:
+    return (
+        session.exec(select(Notification.id).where(Notification.idempotency_key == key)).first() is not None
+    )
+
+
 def enqueue(
     *,
     session: Session,
@@ -19,7 +25,7 @@ def enqueue(
     instance_due_on: dt.date | None = None,
 ) -> Notification | None:
     """Add the message unless one with this key exists already; returns the new row or None."""
-    if session.exec(select(Notification.id).where(Notification.idempotency_key == key)).first() is not None:
+    if is_queued(session, key):
         return None
     notification = Notification(
         idempotency_key=key,
