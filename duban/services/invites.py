@@ -5,7 +5,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from duban.services import audit
 from duban.services.errors import InviteInvalid, NotFound
@@ -74,26 +74,48 @@ def create_invite(
 
 
 def redeem_invite(
-    *, session: Session, token: str, telegram_user_id: int, language: str, now: dt.datetime
+    *,
+    session: Session,
+    token: str,
+    language: str,
+    now: dt.datetime,
+    telegram_user_id: int | None = None,
+    dingtalk_user_id: str | None = None,
 ) -> Contact:
+    """Bind the invited contact to the account that sent the token, on Telegram or on DingTalk (exactly one)."""
+    if (telegram_user_id is None) == (dingtalk_user_id is None):
+        raise ValueError("give exactly one of telegram_user_id, dingtalk_user_id")
     invite = session.exec(select(Invite).where(Invite.token_hash == _hash(token))).first()
     if invite is None or invite.used_at is not None or invite.expires_at <= now:
         raise InviteInvalid(token)
-    already = session.exec(select(Contact).where(Contact.telegram_user_id == telegram_user_id)).first()
+    identity = (
+        col(Contact.telegram_user_id) == telegram_user_id
+        if telegram_user_id is not None
+        else col(Contact.dingtalk_user_id) == dingtalk_user_id
+    )
+    already = session.exec(select(Contact).where(identity)).first()
     if already is not None and already.id != invite.contact_id:
-        # one Telegram account speaks for one contact; the old binding is released, not duplicated
-        already.telegram_user_id = None
+        # one account speaks for one contact; the old binding is released, not duplicated
+        if telegram_user_id is not None:
+            already.telegram_user_id = None
+        else:
+            already.dingtalk_user_id = None
         session.add(already)
         session.flush()
     contact = session.get(Contact, invite.contact_id)
     assert contact is not None
-    contact.telegram_user_id = telegram_user_id
+    if telegram_user_id is not None:
+        contact.telegram_user_id = telegram_user_id
+    else:
+        contact.dingtalk_user_id = dingtalk_user_id
     contact.language = language
     contact.joined_at = now
     contact.active = True
     invite.used_at = now
     session.add_all([contact, invite])
-    audit.record(session, now=now, contact_id=contact.id, action="join")
+    audit.record(
+        session, now=now, contact_id=contact.id, action="join", detail="dingtalk" if dingtalk_user_id else ""
+    )
     session.commit()
     return contact
 
@@ -101,4 +123,10 @@ def redeem_invite(
 def contact_for_user(*, session: Session, telegram_user_id: int) -> Contact | None:
     return session.exec(
         select(Contact).where(Contact.telegram_user_id == telegram_user_id, Contact.active == True)  # noqa: E712
+    ).first()
+
+
+def contact_for_dingtalk_user(*, session: Session, dingtalk_user_id: str) -> Contact | None:
+    return session.exec(
+        select(Contact).where(Contact.dingtalk_user_id == dingtalk_user_id, Contact.active == True)  # noqa: E712
     ).first()

@@ -1,0 +1,72 @@
+"""The DingTalk channel: sending a core Message to a person, and answering what people send the robot.
+
+`deliver_to_dingtalk(user_id, message)` is the seam the dispatcher's Deliver uses for a contact whose channel is
+DingTalk; it raises the delivery errors of scheduler/delivery.py. `RobotConversation` is the Stream receiver's
+handler: a person's text goes through the platform-neutral command core, and its answers come back here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from bot.core.commands import CommandCore, Sender
+from bot.core.message import Message
+from bot.dingtalk.api import DingTalkApi
+from bot.dingtalk.render import render
+from bot.dingtalk.stream import IncomingMessage
+from scheduler.delivery import DeliveryError
+
+log = logging.getLogger(__name__)
+
+
+class DingTalkSender:
+    """Sends core Messages to people as one-to-one robot messages."""
+
+    def __init__(self, api: DingTalkApi) -> None:
+        self.api = api
+
+    async def deliver_to_dingtalk(self, user_id: str, message: Message) -> str | None:
+        """Every part of the message, in order; returns DingTalk's key of the first part.
+
+        A failure stops at the part that failed; the parts before it were delivered (DingTalk has no
+        all-or-nothing send), so a retry may repeat them. The chart image is not sent yet (see the README).
+        """
+        first: str | None = None
+        for part in render(message):
+            receipt = await self.api.send_to_user(user_id, part.msg_key, part.msg_param)
+            first = first or receipt.process_query_key
+        return first
+
+
+class RobotConversation:
+    """What the robot does with a message: ask the command core, send its answers back to the sender."""
+
+    def __init__(self, *, core: CommandCore, sender: DingTalkSender) -> None:
+        self.core = core
+        self.sender = sender
+        self._replies: set[asyncio.Task[None]] = set()
+
+    async def __call__(self, incoming: IncomingMessage) -> None:
+        if not incoming.one_to_one or incoming.sender_staff_id is None:
+            log.info("DingTalk message outside a one-to-one chat with a staff member ignored")
+            return
+        if not incoming.text:
+            return  # pictures and files: evidence is not handled on DingTalk yet (see the README)
+        answers = self.core.handle(Sender("dingtalk", incoming.sender_staff_id), incoming.text)
+        # the answer is sent after the frame is acked: DingTalk's send API must not delay the ack
+        task = asyncio.create_task(self._reply(incoming.sender_staff_id, answers))
+        self._replies.add(task)
+        task.add_done_callback(self._replies.discard)
+
+    async def drain(self) -> None:
+        """Wait for the answers still being sent (at shutdown, and in tests)."""
+        await asyncio.gather(*self._replies, return_exceptions=True)
+
+    async def _reply(self, user_id: str, answers: list[Message]) -> None:
+        for answer in answers:
+            try:
+                await self.sender.deliver_to_dingtalk(user_id, answer)
+            except DeliveryError as error:
+                log.warning("could not answer DingTalk user %s: %s", user_id, error)
+                return
