@@ -1,0 +1,169 @@
+"""The platform-neutral command core as a DingTalk user meets it: join with a code, Chinese words or /commands."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from bot.core.commands import Clock, CommandCore, Sender, parse
+from bot.core.message import Message
+from duban.config import Settings
+from duban.seeding import load_seed
+from duban.services.invites import create_invite, resolve_department
+from models import (
+    AuditEntry,
+    CloseoutRequest,
+    Contact,
+    ContactRole,
+    Milestone,
+    MilestoneStatus,
+    Notification,
+    ProgressReport,
+)
+
+NOW = dt.datetime(2025, 6, 2, 2, 0, tzinfo=dt.UTC)
+WANG = Sender("dingtalk", "staff-001")
+LI = Sender("dingtalk", "staff-002")  # coordinator
+STRANGER = Sender("dingtalk", "staff-999")
+
+
+def text_of(messages: list[Message]) -> str:
+    """What the user reads, as plain lines: title, then each section's heading and lines."""
+    lines: list[str] = []
+    for message in messages:
+        lines.append(message.title)
+        for section in message.sections:
+            lines += ([section.heading] if section.heading else []) + list(section.lines)
+    return "\n".join(lines)
+
+
+@pytest.fixture
+def core(engine: Engine) -> Iterator[CommandCore]:
+    with Session(engine) as session:
+        load_seed(session=session)
+    clock = [NOW]
+    yield CommandCore(session=lambda: Session(engine), clock=Clock(Settings(), lambda: clock[0]))
+
+
+def invite(engine: Engine, department: str, role: ContactRole = ContactRole.contact) -> str:
+    with Session(engine) as session:
+        dept = resolve_department(session=session, name=department, region="淄博市淄川区")
+        return create_invite(
+            session=session, department=dept, role=role, now=NOW, ttl=dt.timedelta(days=7)
+        ).token
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("任务", ("tasks", "")),
+        ("/tasks", ("tasks", "")),
+        ("任务3", ("tasks", "3")),
+        ("/task 3", ("tasks", "3")),
+        ("汇报2 完成60%，已开工", ("report", "2 完成60%，已开工")),
+        ("逾期", ("overdue", "")),
+        ("同意 4", ("approve", "4")),
+        ("驳回 4 缺少佐证", ("reject", "4 缺少佐证")),
+        ("完成60%", (None, "完成60%")),
+    ],
+)
+def test_chinese_words_and_slash_commands_are_one_language(
+    typed: str, expected: tuple[str | None, str]
+) -> None:
+    assert parse(typed) == expected
+
+
+def test_a_stranger_learns_nothing_but_how_to_join(core: CommandCore, engine: Engine) -> None:
+    for typed in ("任务", "/status", "逾期", "同意 1", "hello"):
+        assert text_of(core.handle(STRANGER, typed)) == (
+            "您好！这里是督办提醒机器人。您尚未加入：请把教育局发给您的邀请码发送给我。"
+        )
+    with Session(engine) as session:
+        assert session.exec(select(AuditEntry)).all() == []
+
+
+def test_joining_with_the_code_binds_this_dingtalk_user_once(core: CommandCore, engine: Engine) -> None:
+    token = invite(engine, "区科技局")
+
+    welcome = text_of(core.handle(WANG, token))
+
+    assert welcome.startswith("欢迎！您现在是区科技局的联络员。")
+    assert "任务 (/tasks)" in welcome and "汇报 (/report)" in welcome
+    with Session(engine) as session:
+        contact = session.exec(select(Contact).where(Contact.dingtalk_user_id == "staff-001")).one()
+        assert contact.telegram_user_id is None and contact.joined_at is not None
+    # the code works once: another person sending it is refused
+    assert text_of(core.handle(STRANGER, f"加入 {token}")) == (
+        "此邀请码无效：可能已过期或已被使用。请联系教育局重新获取。"
+    )
+
+
+def test_tasks_and_one_task_in_full(core: CommandCore, engine: Engine) -> None:
+    core.handle(WANG, invite(engine, "区科技局"))
+    listing = text_of(core.handle(WANG, "任务"))
+    assert listing.splitlines()[0] == "未完成的时间节点（发送 /task 编号 查看详情）"
+    assert listing.splitlines()[1].startswith("1. [牵头] 附件-34 ")
+    detail = text_of(core.handle(WANG, "任务1"))
+    assert "附件-34" in detail and "牵头：区教体局、区科技局" in detail and "汇报记录" in detail
+
+
+def test_a_progress_report_is_recorded_and_confirmed(core: CommandCore, engine: Engine) -> None:
+    core.handle(WANG, invite(engine, "区科技局"))
+    answer = text_of(core.handle(WANG, "汇报 1 完成60%，已开工"))
+    assert answer.splitlines()[1:] == ["状态：正常推进", "进度：60%", "备注：完成60%，已开工"]
+    with Session(engine) as session:
+        [report] = session.exec(select(ProgressReport)).all()
+        assert (report.percent, report.note) == (60, "完成60%，已开工")
+
+
+@pytest.mark.parametrize(
+    ("typed", "answer"),
+    [
+        ("汇报", "请给出“任务”列表中的编号，例如“汇报 2 完成60%”。"),
+        ("汇报 99 完成60%", "没有找到相应内容，请检查编号或名称。"),
+        ("汇报 1 完成160%", "百分比应在 0 到 100 之间，未保存任何内容。"),
+    ],
+)
+def test_a_bad_report_changes_nothing_and_says_why(
+    core: CommandCore, engine: Engine, typed: str, answer: str
+) -> None:
+    core.handle(WANG, invite(engine, "区科技局"))
+    assert text_of(core.handle(WANG, typed)) == answer
+    with Session(engine) as session:
+        assert session.exec(select(ProgressReport)).all() == []
+
+
+def test_coordinators_read_overdue_and_status_contacts_may_not(core: CommandCore, engine: Engine) -> None:
+    core.handle(WANG, invite(engine, "区科技局"))
+    core.handle(LI, invite(engine, "区教体局", ContactRole.coordinator))
+    assert text_of(core.handle(WANG, "逾期")) == "抱歉，您无权使用此功能。"
+    assert text_of(core.handle(LI, "任务")) == "抱歉，您无权使用此功能。"
+    assert "淄川区推进乡村教育振兴工作方案" in text_of(core.handle(LI, "状态"))
+    assert text_of(core.handle(LI, "/overdue")).startswith("逾期")
+
+
+def test_a_closeout_is_approved_on_dingtalk_and_the_requester_is_told_through_the_outbox(
+    core: CommandCore, engine: Engine
+) -> None:
+    core.handle(WANG, invite(engine, "区教体局"))
+    core.handle(LI, invite(engine, "区教体局", ContactRole.coordinator))
+    number = next(
+        line.split(".")[0]
+        for line in text_of(core.handle(WANG, "任务")).splitlines()
+        if "（二）" in line and "[牵头]" in line
+    )
+    answer = text_of(core.handle(WANG, f"汇报 {number} 已完成"))
+    assert "已向督办人员提交销号申请（申请编号 1）。" in answer
+
+    assert text_of(core.handle(WANG, "同意 1")) == "抱歉，您无权使用此功能。"
+    assert text_of(core.handle(LI, "同意 1")) == "申请 1 已批准，该节点已销号。"
+    assert text_of(core.handle(LI, "同意 1")) == "该销号申请已处理过。"
+    with Session(engine) as session:
+        closeout = session.exec(select(CloseoutRequest)).one()
+        assert session.get(Milestone, closeout.milestone_id).status == MilestoneStatus.done  # type: ignore[union-attr]
+        keys = sorted(n.idempotency_key for n in session.exec(select(Notification)).all())
+        assert keys[0].startswith("closeout:1:approved:c") and keys[1].startswith("closeout:1:requested:c")
