@@ -18,6 +18,7 @@ from duban.migrate import SchemaOutOfDate, current_revision, ensure_schema, head
 from duban.operations import configure_logging
 from duban.plan_import.cli import add_commands as add_import_commands
 from duban.render import render_reminders, render_status
+from duban.robots_cli import register as add_robot_commands
 from duban.seeding import SeedError, load_seed
 from duban.status import UnknownDepartment, status_report
 from duban.xlsx_import import add_commands as add_xlsx_import_commands
@@ -275,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_import_commands(commands)
     add_xlsx_import_commands(commands)
+    add_robot_commands(commands)
     return parser
 
 

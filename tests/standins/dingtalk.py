@@ -9,7 +9,7 @@ It speaks what duban uses, in the shapes DingTalk documents:
   msgParam} -> {processQueryKey, invalidStaffIdList, flowControlledStaffIdList}; records what was sent.
 - POST /v1.0/robot/messageFiles/download {downloadCode, robotCode} -> {downloadUrl}, and GET of that URL.
 
-It runs uvicorn in a thread of its own so the test's event loop (where the SDK client runs) stays free.
+It runs in a thread of its own (tests/standins/server.py) so the test's event loop (where the SDK client runs) stays free.
 Tests wait for what the server saw with `await standin.next_sent()` / `next_ack()`, which block a worker thread,
 never the loop.
 """
@@ -20,19 +20,19 @@ import asyncio
 import json
 import queue
 import secrets
-import socket
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from tests.standins.server import ThreadedServer
 
 ROBOT_TOPIC = "/v1.0/im/bot/messages/get"
 # msgKey -> the msgParam fields DingTalk requires for it
@@ -76,41 +76,19 @@ class DingTalkStandIn:
         self._connected = threading.Event()
         self._sent_queue: queue.Queue[dict[str, Any]] = queue.Queue()
         self._ack_queue: queue.Queue[dict[str, Any]] = queue.Queue()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: ThreadedServer | None = None
         self.url = ""
 
     # ---- life cycle -------------------------------------------------------------------------------------
 
     def start(self) -> str:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-        config = uvicorn.Config(self._app(), log_level="warning", lifespan="off", ws="websockets-sansio")
-        self._server = uvicorn.Server(config)
-        started = threading.Event()
-
-        def serve() -> None:
-            self._loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(self._loop)
-            self._loop.call_soon(started.set)
-            self._loop.run_until_complete(self._server.serve(sockets=[sock]))  # type: ignore[union-attr]
-
-        self._thread = threading.Thread(target=serve, name="dingtalk-standin", daemon=True)
-        self._thread.start()
-        started.wait(5)
-        deadline = time.monotonic() + 5
-        while not self._server.started and time.monotonic() < deadline:
-            time.sleep(0.01)  # the server thread binds; this is setup, not the test's clock
+        self._server = ThreadedServer(self._app())
+        self.url = self._server.start()
         return self.url
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(5)
+            self._server.stop()
 
     # ---- what tests do ----------------------------------------------------------------------------------
 
@@ -130,8 +108,9 @@ class DingTalkStandIn:
 
     def push_frame(self, frame: dict[str, Any]) -> None:
         socket_ = self._socket
-        assert socket_ is not None and self._loop is not None, "no Stream connection"
-        asyncio.run_coroutine_threadsafe(socket_.send_text(json.dumps(frame)), self._loop).result(5)
+        loop = self._server.loop if self._server else None
+        assert socket_ is not None and loop is not None, "no Stream connection"
+        asyncio.run_coroutine_threadsafe(socket_.send_text(json.dumps(frame)), loop).result(5)
 
     def push_ping(self) -> str:
         opaque = uuid.uuid4().hex
