@@ -20,10 +20,10 @@ from bot import paged_views, views
 from bot.core.message import Message, Section
 from bot.i18n import gettext_for
 from duban.config import Settings
-from duban.services import access, invites, progress, tasks
+from duban.services import access, invites, progress, reminders, tasks
 from duban.services.errors import DomainError, InvalidInput, InviteInvalid, NotFound
 from duban.services.outbox import enqueue
-from models import Contact, ContactRole, Department, Task
+from models import Contact, ContactRole, Department, Milestone, Task
 
 # the word a person types -> the command; Chinese first, the Telegram command names too
 WORDS: dict[str, str] = {
@@ -38,6 +38,10 @@ WORDS: dict[str, str] = {
     **{w: "approve" for w in ("approve", "同意", "通过", "同意销号")},
     **{w: "reject" for w in ("reject", "驳回", "退回")},
     **{w: "find" for w in ("find", "查找", "搜索")},
+    # a reminder's actions (the Message's Action commands carry the reminder's number)
+    **{w: "ack" for w in ("ack", "收到", "签收")},
+    **{w: "snooze" for w in ("snooze", "延后", "稍后提醒")},
+    **{w: "nochange" for w in ("nochange", "无变化", "本月无变化")},
 }
 # who may run what: the same roles as the Telegram handlers' @member(...) (empty: every joined user)
 ROLES: dict[str, tuple[ContactRole, ...]] = {
@@ -52,7 +56,13 @@ ROLES: dict[str, tuple[ContactRole, ...]] = {
     "pending": (ContactRole.coordinator,),
     "approve": (ContactRole.coordinator,),
     "reject": (ContactRole.coordinator,),
+    # only the person a reminder went to may act on it; the reminders service checks that
+    "ack": (),
+    "snooze": (),
+    "nochange": (),
 }
+# a picture or file sent this soon after a report is that report's evidence (DingTalk has no replies)
+EVIDENCE_WINDOW = dt.timedelta(minutes=30)
 JOIN_WORDS = ("/start", "start", "join", "加入", "邀请码")
 # an invitation code: secrets.token_urlsafe(24) is 32 characters of [A-Za-z0-9_-]
 _CODE = re.compile(r"[A-Za-z0-9_-]{24,64}")
@@ -176,7 +186,71 @@ class CommandCore:
             return self._decide(session, contact, _, args, approve=command == "approve")
         if command == "find":
             return self._find(session, contact, _, args)
+        if command in ("ack", "snooze", "nochange"):
+            return self._reminder_action(session, contact, _, command, args)
         raise AssertionError(command)
+
+    def _reminder_action(
+        self, session: Session, contact: Contact, _: views.Gettext, command: str, args: str
+    ) -> list[Message]:
+        """收到 N, 延后 N 天数, 无变化 N: what the Telegram reminder buttons do, by reminder number N."""
+        words = args.split()
+        numbers = [_number(w, "stale") for w in words]
+        if not numbers or len(numbers) != (2 if command == "snooze" else 1):
+            raise InvalidInput("stale")
+        reminder_id = int(numbers[0])
+        now = self.clock.now()
+        if command == "ack":
+            reminders.acknowledge(session=session, contact=contact, notification_id=reminder_id, now=now)
+            return [self._message(_, views.acknowledged(_))]
+        if command == "snooze":
+            days = int(numbers[1])
+            reminders.snooze(
+                session=session,
+                contact=contact,
+                notification_id=reminder_id,
+                days=days,
+                now=now,
+                tz=self.clock.settings.tz,
+            )
+            return [self._message(_, views.snoozed(_, days))]
+        outcome = reminders.report_no_change(
+            session=session, contact=contact, notification_id=reminder_id, now=now
+        )
+        task = session.get(Task, outcome.milestone.task_id)
+        assert task is not None
+        return [self._message(_, views.report_confirmation(_, outcome, task))]
+
+    def handle_file(self, sender: Sender, file_ref: str) -> list[Message]:
+        """A picture or file: evidence for the sender's report of the last half hour (DingTalk has no replies)."""
+        with self._session() as session:
+            contact = self._contact(session, sender)
+            if contact is None:
+                stranger = gettext_for(self.clock.settings.language)
+                return [self._message(stranger, not_joined(stranger))]
+            _ = gettext_for(contact.language)
+            now = self.clock.now()
+            report = progress.latest_report_since(
+                session=session, contact=contact, since=now - EVIDENCE_WINDOW
+            )
+            if report is None:
+                return [self._message(_, evidence_needs_a_report(_))]
+            try:
+                saved = progress.attach_evidence(
+                    session=session,
+                    contact=contact,
+                    milestone_id=report.milestone_id,
+                    file_id=file_ref,
+                    now=now,
+                )
+            except DomainError as error:
+                session.rollback()
+                return [self._message(_, _refusal(_, error))]
+            milestone = session.get(Milestone, saved.milestone_id)
+            assert milestone is not None
+            task = session.get(Task, milestone.task_id)
+            assert task is not None
+            return [self._message(_, views.evidence_saved(_, task))]
 
     def _view(
         self, session: Session, contact: Contact, _: views.Gettext, view: str, arg: str = ""
@@ -296,6 +370,8 @@ def _number(text: str, usage: str) -> str:
 
 def _refusal(_: views.Gettext, error: DomainError) -> str:
     """A refusal in the words the Telegram bot uses (bot/views.py), plus the DingTalk-only usage line."""
+    if isinstance(error, InvalidInput) and error.reason == "stale":
+        return views.stale_button(_)
     if isinstance(error, InvalidInput):
         return usage_report(_) if error.reason == "usage_report" else views.invalid_input(_, error.reason)
     if isinstance(error, NotFound):
@@ -356,3 +432,7 @@ def report_hint(_: views.Gettext) -> str:
 
 def usage_report(_: views.Gettext) -> str:
     return _("Please give the task number from 任务, e.g. “汇报 2 完成60%”.")
+
+
+def evidence_needs_a_report(_: views.Gettext) -> str:
+    return _("To keep a picture or file as evidence, first send your progress (汇报 N …), then the file.")

@@ -8,6 +8,7 @@ handler: a person's text goes through the platform-neutral command core, and its
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 
 from bot.core.commands import CommandCore, Sender
@@ -18,6 +19,15 @@ from bot.dingtalk.stream import IncomingMessage
 from scheduler.delivery import DeliveryError
 
 log = logging.getLogger(__name__)
+
+
+def evidence_ref(download_code: str) -> str:
+    """What a report keeps of a DingTalk picture or file: its download code (the file stays with DingTalk).
+
+    The column holds 200 characters; a longer code is kept as its SHA-256, which still tells files apart.
+    """
+    ref = f"dingtalk:{download_code}"
+    return ref if len(ref) <= 200 else f"dingtalk-sha256:{hashlib.sha256(download_code.encode()).hexdigest()}"
 
 
 class DingTalkSender:
@@ -51,9 +61,13 @@ class RobotConversation:
         if not incoming.one_to_one or incoming.sender_staff_id is None:
             log.info("DingTalk message outside a one-to-one chat with a staff member ignored")
             return
-        if not incoming.text:
-            return  # pictures and files: evidence is not handled on DingTalk yet (see the README)
-        answers = self.core.handle(Sender("dingtalk", incoming.sender_staff_id), incoming.text)
+        sender = Sender("dingtalk", incoming.sender_staff_id)
+        if incoming.download_code is not None:
+            answers = self.core.handle_file(sender, evidence_ref(incoming.download_code))
+        elif incoming.text:
+            answers = self.core.handle(sender, incoming.text)
+        else:
+            return
         # the answer is sent after the frame is acked: DingTalk's send API must not delay the ack
         task = asyncio.create_task(self._reply(incoming.sender_staff_id, answers))
         self._replies.add(task)

@@ -268,3 +268,13 @@ def pending_closeouts(*, session: Session, coordinator: Contact) -> list[Closeou
             .order_by(col(CloseoutRequest.id))
         ).all()
     )
+
+
+def latest_report_since(*, session: Session, contact: Contact, since: dt.datetime) -> ProgressReport | None:
+    """The contact's most recent report made after `since`: on a channel without replies (DingTalk), a
+    picture sent soon after a report is that report's evidence."""
+    return session.exec(
+        select(ProgressReport)
+        .where(ProgressReport.contact_id == contact.id, col(ProgressReport.reported_at) >= since)
+        .order_by(col(ProgressReport.reported_at).desc(), col(ProgressReport.id).desc())
+    ).first()

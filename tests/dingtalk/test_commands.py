@@ -14,6 +14,7 @@ from bot.core.message import Message
 from duban.config import Settings
 from duban.seeding import load_seed
 from duban.services.invites import create_invite, resolve_department
+from duban.services.outbox import enqueue
 from models import (
     AuditEntry,
     CloseoutRequest,
@@ -23,6 +24,7 @@ from models import (
     MilestoneStatus,
     Notification,
     ProgressReport,
+    Task,
 )
 
 NOW = dt.datetime(2025, 6, 2, 2, 0, tzinfo=dt.UTC)
@@ -167,3 +169,53 @@ def test_a_closeout_is_approved_on_dingtalk_and_the_requester_is_told_through_th
         assert session.get(Milestone, closeout.milestone_id).status == MilestoneStatus.done  # type: ignore[union-attr]
         keys = sorted(n.idempotency_key for n in session.exec(select(Notification)).all())
         assert keys[0].startswith("closeout:1:approved:c") and keys[1].startswith("closeout:1:requested:c")
+
+
+def reminder_for(engine: Engine, staff_id: str, task_ref: str) -> int:
+    """A reminder the dispatcher sent this DingTalk user about a task; returns its number."""
+    with Session(engine) as session:
+        contact = session.exec(select(Contact).where(Contact.dingtalk_user_id == staff_id)).one()
+        milestone = session.exec(select(Milestone).join(Task).where(Task.ref == task_ref)).first()
+        assert milestone is not None
+        row = enqueue(
+            session=session,
+            key=f"test:{staff_id}:{task_ref}",
+            kind="reminder",
+            contact=contact,
+            text="提醒",
+            due_at=NOW,
+            milestone_id=milestone.id,
+        )
+        assert row is not None and row.id is not None
+        session.commit()
+        return row.id
+
+
+def test_a_reminders_actions_work_by_typing_or_tapping_their_link(core: CommandCore, engine: Engine) -> None:
+    core.handle(WANG, invite(engine, "区科技局"))
+    core.handle(LI, invite(engine, "区教体局", ContactRole.coordinator))
+    number = reminder_for(engine, "staff-001", "附件-34")
+
+    assert text_of(core.handle(WANG, f"/ack {number}")) == "已签收，谢谢。"
+    assert text_of(core.handle(WANG, f"延后 {number} 3")) == "将在 3 天后再次提醒您。"
+    assert text_of(core.handle(WANG, f"延后 {number} 5")) == "可以延后 1、3 或 7 天。"
+    assert text_of(core.handle(LI, f"收到 {number}")) == "抱歉，您无权使用此功能。"  # not their reminder
+    assert text_of(core.handle(WANG, "收到 abc")) == "此按钮已失效，未做任何更改。"
+    answer = text_of(core.handle(WANG, f"/nochange {number}"))
+    assert "进度：—" in answer and "备注：无变化" in answer
+    with Session(engine) as session:
+        reminder = session.get(Notification, number)
+        assert reminder is not None and reminder.acknowledged_at is not None
+
+
+def test_a_picture_after_a_report_is_its_evidence(core: CommandCore, engine: Engine) -> None:
+    core.handle(WANG, invite(engine, "区科技局"))
+    assert text_of(core.handle_file(WANG, "dingtalk:code-1")) == (
+        "如需上传佐证材料，请先发送进度（汇报 编号 …），再发送图片或文件。"
+    )
+    core.handle(WANG, "汇报 1 完成60%")
+    assert text_of(core.handle_file(WANG, "dingtalk:code-1")).startswith("已为 附件-34 ")
+    assert text_of(core.handle_file(STRANGER, "dingtalk:code-2")).startswith("您好！这里是督办提醒机器人。")
+    with Session(engine) as session:
+        [report] = session.exec(select(ProgressReport)).all()
+        assert report.evidence_file_id == "dingtalk:code-1"

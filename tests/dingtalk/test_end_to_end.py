@@ -95,6 +95,13 @@ async def test_join_see_tasks_report_progress_and_a_stranger_learns_nothing(
     [saved] = await robot.say("staff-001", "汇报 1 完成60%，已开工")
     assert saved.endswith("状态：正常推进  \n进度：60%  \n备注：完成60%，已开工")
 
+    before = len(robot.standin.recorded.sent)
+    robot.standin.push_robot_picture("staff-001", b"\x89PNG photo of the new lab")
+    await robot.standin.next_ack()
+    await robot.conversation.drain()
+    [evidence] = [s["msgParam"]["text"] for s in robot.standin.recorded.sent[before:]]
+    assert evidence.startswith("#### 已为 附件\\-34 ")
+
     [refused] = await robot.say("staff-003", "任务")
     assert refused == "#### 您好！这里是督办提醒机器人。您尚未加入：请把教育局发给您的邀请码发送给我。"
     [refused_again] = await robot.say("staff-003", code)  # a used code, by someone else
