@@ -41,6 +41,7 @@ from scheduler.delivery import (
 # DingTalk and WeCom: at most 20 messages a minute per robot; Feishu: 100 a minute (and 5 a second)
 PER_MINUTE = {RobotPlatform.dingtalk: 20, RobotPlatform.wecom: 20, RobotPlatform.feishu: 100}
 WECOM_MARKDOWN_MAX_BYTES = 4096  # WeCom: markdown content at most 4096 bytes of UTF-8
+WECOM_IMAGE_MAX_BYTES = 2 * 1024 * 1024  # WeCom: an image of at most 2 MB (before base64)
 FEISHU_TEXT_MAX_CHARS = 4000  # Feishu caps the request body at 20 KB; Chinese text is 3 bytes a character
 DINGTALK_THROTTLED_SECONDS = 600.0  # DingTalk throttles a robot that sent too fast for 10 minutes
 # errcode -> what it means; codes not listed are rejections of this message
@@ -81,10 +82,19 @@ def requests_for(robot: GroupRobot, message: Message, *, now: float) -> list[Req
             for part in render_dingtalk_markdown(message)
         ]
     if robot.platform == RobotPlatform.wecom:
-        return [
+        requests = [
             Request(robot.webhook_url, {"msgtype": "markdown", "markdown": {"content": chunk}})
             for chunk in _chunks(_markdown_lines(message), WECOM_MARKDOWN_MAX_BYTES, _utf8_length)
         ]
+        if message.image is not None and len(message.image) <= WECOM_IMAGE_MAX_BYTES:
+            # WeCom takes the image itself (base64 and its MD5); DingTalk's and Feishu's webhooks want a URL
+            # or an uploaded key, so there the chart is dropped and the text kept
+            image = {
+                "base64": base64.b64encode(message.image).decode(),
+                "md5": hashlib.md5(message.image).hexdigest(),
+            }
+            requests.append(Request(robot.webhook_url, {"msgtype": "image", "image": image}))
+        return requests
     timestamp = int(now)
     signature = (
         {"timestamp": str(timestamp), "sign": feishu_sign(robot.secret, timestamp)} if robot.secret else {}

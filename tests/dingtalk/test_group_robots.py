@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from collections.abc import AsyncIterator, Iterator
 
@@ -93,6 +94,19 @@ async def test_wecom_gets_markdown_content(groups: GroupRobotStandIn, sender: Gr
             "content": "**通报：逾期 30 天以上的时间节点**\n区科技局：附件\\-34 &lt;科普\\>进校园\n区教体局：（二）实施教育强镇筑基行动"
         },
     }
+
+
+async def test_the_digest_chart_goes_to_wecom_as_an_image_and_is_dropped_elsewhere(
+    groups: GroupRobotStandIn, sender: GroupRobotSender
+) -> None:
+    chart = b"\x89PNG\r\n\x1a\n chart bytes"
+    digest = Message(title="本周进度摘要", sections=(Section(lines=("🟢 12 · 🔴 3",)),), image=chart)
+    await sender.send(robot(groups, RobotPlatform.wecom), digest)
+    await sender.send(robot(groups, RobotPlatform.dingtalk, robot_id=2), digest)
+    text, image = groups.received["wecom"]
+    assert text["msgtype"] == "markdown" and image["msgtype"] == "image"
+    assert base64.b64decode(image["image"]["base64"]) == chart
+    assert [b["msgtype"] for b in groups.received["dingtalk"]] == ["markdown"]
 
 
 async def test_feishu_gets_signed_plain_text(groups: GroupRobotStandIn, sender: GroupRobotSender) -> None:

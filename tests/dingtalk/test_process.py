@@ -26,6 +26,8 @@ async def test_the_channel_process_answers_through_the_stand_in(
         "DUBAN_DINGTALK_CLIENT_ID": standin.client_id,
         "DUBAN_DINGTALK_CLIENT_SECRET": standin.client_secret,
         "DUBAN_DINGTALK_API_BASE": standin.url,
+        # the SDK's own variable too, read at its import: should any SDK helper ever run, it stays on loopback
+        "DINGTALK_OPENAPI_ENDPOINT": standin.url,
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "bot.dingtalk.app"], env=env, stderr=subprocess.PIPE, text=True

@@ -3,8 +3,8 @@
 - DingTalk custom robot: POST /robot/send?access_token=T[&timestamp=ms&sign=S]; with a secret, S must be
   urlsafe-decoded base64(HmacSHA256(secret, f"{timestamp}\\n{secret}")) and the timestamp within an hour.
   Errors as DingTalk answers them: 300001 token is not exist, 310000 sign not match, 130101 send too fast.
-- WeCom group robot: POST /cgi-bin/webhook/send?key=K; markdown content at most 4096 bytes; 93000 invalid
-  webhook url, 40058 content too long.
+- WeCom group robot: POST /cgi-bin/webhook/send?key=K; markdown content at most 4096 bytes, or an image as
+  base64 with its MD5; 93000 invalid webhook url, 40058 content too long.
 - Feishu custom bot: POST /open-apis/bot/v2/hook/T with {timestamp, sign} in the body when a secret is set:
   sign = base64(HmacSHA256(key=f"{timestamp}\\n{secret}", msg="")); 19001 token invalid, 19021 sign mismatch.
 Every accepted message is recorded per platform.
@@ -79,6 +79,13 @@ class GroupRobotStandIn:
         if request.query_params.get("key") not in self.wecom_keys:
             return JSONResponse({"errcode": 93000, "errmsg": "invalid webhook url"})
         body = await request.json()
+        if body.get("msgtype") == "image":
+            image = body.get("image") or {}
+            data = base64.b64decode(image.get("base64", ""))
+            if hashlib.md5(data).hexdigest() != image.get("md5") or len(data) > 2 * 1024 * 1024:
+                return JSONResponse({"errcode": 40009, "errmsg": "invalid image size"})
+            self.received["wecom"].append(body)
+            return JSONResponse({"errcode": 0, "errmsg": "ok"})
         content = (body.get("markdown") or {}).get("content")
         if body.get("msgtype") != "markdown" or not isinstance(content, str):
             return JSONResponse({"errcode": 40008, "errmsg": "invalid message type"})
