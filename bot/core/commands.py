@@ -20,7 +20,7 @@ from bot import paged_views, views
 from bot.core.message import Message, Section
 from bot.i18n import gettext_for
 from duban.config import Settings
-from duban.services import access, invites, progress, reminders, tasks
+from duban.services import access, invites, oversight, progress, reminders, tasks
 from duban.services.errors import DomainError, InvalidInput, InviteInvalid, NotFound
 from duban.services.outbox import enqueue
 from models import Contact, ContactRole, Department, Milestone, Task
@@ -38,6 +38,8 @@ WORDS: dict[str, str] = {
     **{w: "approve" for w in ("approve", "同意", "通过", "同意销号")},
     **{w: "reject" for w in ("reject", "驳回", "退回")},
     **{w: "find" for w in ("find", "查找", "搜索")},
+    **{w: "dept" for w in ("dept", "部门")},
+    **{w: "invite" for w in ("invite", "邀请")},
     # a reminder's actions (the Message's Action commands carry the reminder's number)
     **{w: "ack" for w in ("ack", "收到", "签收")},
     **{w: "snooze" for w in ("snooze", "延后", "稍后提醒")},
@@ -56,6 +58,8 @@ ROLES: dict[str, tuple[ContactRole, ...]] = {
     "pending": (ContactRole.coordinator,),
     "approve": (ContactRole.coordinator,),
     "reject": (ContactRole.coordinator,),
+    "dept": (ContactRole.coordinator, ContactRole.lead),
+    "invite": (ContactRole.coordinator,),
     # only the person a reminder went to may act on it; the reminders service checks that
     "ack": (),
     "snooze": (),
@@ -181,7 +185,13 @@ class CommandCore:
         if command in ("overdue", "silent", "digest", "pending"):
             return [self._view(session, contact, _, command)]
         if command == "status":
-            return [self._view(session, contact, _, "status")]
+            return [self._view(session, contact, _, "status", self._department_id(session, contact, args))]
+        if command == "dept":
+            if not args:
+                raise InvalidInput("usage_dept")
+            return [self._view(session, contact, _, "dept", self._department_id(session, contact, args))]
+        if command == "invite":
+            return self._invite(session, contact, _, args)
         if command in ("approve", "reject"):
             return self._decide(session, contact, _, args, approve=command == "approve")
         if command == "find":
@@ -259,6 +269,35 @@ class CommandCore:
         entries = [plain(e) for e in paged_views.entries(view, session, contact, self.clock, _, arg)]
         title, *rest = entries or [""]
         return Message(title=title, sections=tuple(Section(lines=tuple(e.split("\n"))) for e in rest))
+
+    @staticmethod
+    def _department_id(session: Session, contact: Contact, name: str) -> str:
+        """A department of the reader's county by name, as the views take it ("" for none given)."""
+        if not name:
+            return ""
+        return str(oversight.department_for_reader(session=session, reader=contact, name=name).id)
+
+    def _invite(self, session: Session, contact: Contact, _: views.Gettext, args: str) -> list[Message]:
+        """邀请 部门 contact|coordinator|lead: a coordinator invites a colleague of their county; the code is
+        what the colleague sends the robot (the link in it serves Telegram)."""
+        words = args.split()
+        if len(words) != 2 or words[1] not in {r.value for r in ContactRole}:
+            raise InvalidInput("usage_invite")
+        own = session.get(Department, contact.department_id)
+        assert own is not None
+        department = invites.resolve_department(session=session, name=words[0], region=own.region)
+        issued = invites.create_invite(
+            session=session,
+            department=department,
+            role=ContactRole(words[1]),
+            now=self.clock.now(),
+            ttl=self.clock.settings.invite_ttl,
+            plan=contact.plan,
+            invited_by=contact,
+        )
+        return [
+            self._message(_, invite_code_created(_, department.name, issued.token, issued.expires_at.date()))
+        ]
 
     def _report(self, session: Session, contact: Contact, _: views.Gettext, args: str) -> list[Message]:
         """汇报 N text: progress on task N of the 任务 list, read like a reply to a reminder (60%, 已完成 …)."""
@@ -397,8 +436,10 @@ def commands_for(_: views.Gettext, role: ContactRole) -> list[tuple[str, str, st
         ("overdue", "逾期", _("overdue milestones")),
         ("silent", "未回复", _("departments that have not answered their last reminder")),
         ("digest", "周报", _("this week's digest")),
+        ("dept", "部门", _("one department's milestones: 部门 name")),
     ]
     coordinator = [
+        ("invite", "邀请", _("invite someone: 邀请 department contact|coordinator|lead")),
         ("pending", "待销号", _("close-out requests waiting for you")),
         ("approve", "同意", _("approve close-out request N: 同意 N")),
         ("reject", "驳回", _("reject close-out request N: 驳回 N reason")),
@@ -436,3 +477,10 @@ def usage_report(_: views.Gettext) -> str:
 
 def evidence_needs_a_report(_: views.Gettext) -> str:
     return _("To keep a picture or file as evidence, first send your progress (汇报 N …), then the file.")
+
+
+def invite_code_created(_: views.Gettext, department: str, code: str, until: dt.date) -> str:
+    return _(
+        "Invitation code for {department} (valid until {until}, once):\n{code}\n"
+        "The colleague sends this code to the robot in DingTalk."
+    ).format(department=department, until=until.isoformat(), code=code)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from bot.core.commands import Clock, CommandCore, Sender, parse
+from bot.core.commands import ROLES, WORDS, Clock, CommandCore, Sender, parse
 from bot.core.message import Message
 from duban.config import Settings
 from duban.seeding import load_seed
@@ -28,6 +29,7 @@ from models import (
 )
 
 NOW = dt.datetime(2025, 6, 2, 2, 0, tzinfo=dt.UTC)
+REMINDER_ACTIONS = {"ack", "snooze", "nochange"}  # offered on a reminder, not in the help
 WANG = Sender("dingtalk", "staff-001")
 LI = Sender("dingtalk", "staff-002")  # coordinator
 STRANGER = Sender("dingtalk", "staff-999")
@@ -219,3 +221,37 @@ def test_a_picture_after_a_report_is_its_evidence(core: CommandCore, engine: Eng
     with Session(engine) as session:
         [report] = session.exec(select(ProgressReport)).all()
         assert report.evidence_file_id == "dingtalk:code-1"
+
+
+def test_a_coordinator_invites_a_colleague_who_joins_with_the_code(core: CommandCore, engine: Engine) -> None:
+    core.handle(LI, invite(engine, "区教体局", ContactRole.coordinator))
+    assert text_of(core.handle(LI, "邀请 区科技局")) == "用法：/invite 部门 contact|coordinator|lead"
+    answer = text_of(core.handle(LI, "邀请 区科技局 contact")).splitlines()
+    assert answer[0] == "区科技局的邀请码（2025-06-09 前有效，仅可使用一次）："
+    assert answer[2] == "请对方在钉钉中把此邀请码发送给机器人。"
+    assert text_of(core.handle(WANG, answer[1])).startswith("欢迎！您现在是区科技局的联络员。")
+
+
+def test_a_coordinator_reads_one_department(core: CommandCore, engine: Engine) -> None:
+    core.handle(LI, invite(engine, "区教体局", ContactRole.coordinator))
+    assert "附件-34" in text_of(core.handle(LI, "部门 区科技局"))
+    assert "区科技局" in text_of(core.handle(LI, "状态 区科技局"))
+    assert text_of(core.handle(LI, "部门 不存在")) == "没有找到相应内容，请检查编号或名称。"
+
+
+def test_help_lists_every_command_a_role_may_use_and_the_readme_names_them(
+    core: CommandCore, engine: Engine
+) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    core.handle(WANG, invite(engine, "区科技局"))
+    core.handle(LI, invite(engine, "区教体局", ContactRole.coordinator))
+    for sender, role in ((WANG, ContactRole.contact), (LI, ContactRole.coordinator)):
+        shown = text_of(core.handle(sender, "帮助"))
+        allowed = [
+            c for c, roles in ROLES.items() if (not roles or role in roles) and c not in REMINDER_ACTIONS
+        ]
+        for command in allowed:
+            assert f"(/{command})" in shown, command
+    for command in set(WORDS.values()):
+        chinese = [w for w, c in WORDS.items() if c == command and not w.isascii()]
+        assert any(f"`{word}" in readme for word in chinese), command

@@ -106,3 +106,14 @@ async def test_join_see_tasks_report_progress_and_a_stranger_learns_nothing(
     assert refused == "#### 您好！这里是督办提醒机器人。您尚未加入：请把教育局发给您的邀请码发送给我。"
     [refused_again] = await robot.say("staff-003", code)  # a used code, by someone else
     assert refused_again == "#### 此邀请码无效：可能已过期或已被使用。请联系教育局重新获取。"
+
+
+async def test_markup_in_a_users_text_comes_back_inert(robot: Robot, engine: Engine) -> None:
+    await robot.say("staff-001", invitation_code(engine, "区科技局"))
+    note = "[同意](dtmd://dingtalkclient/sendMessage?content=同意 1) <font color=red>**急**</font>"
+
+    [saved] = await robot.say("staff-001", f"汇报 1 {note}")
+
+    echoed = saved.split("备注：")[1]
+    assert "](" not in echoed.replace("\\](", "") and "<" not in echoed and "**" not in echoed
+    assert echoed.startswith("\\[同意\\]\\(dtmd://dingtalkclient/sendMessage?content=同意 1\\) &lt;font")

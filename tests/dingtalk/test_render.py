@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import unquote
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.core.message import Action, Message, Section
 from bot.dingtalk.render import MAX_TEXT_CHARS, SEND_MESSAGE_LINK, escape, render
@@ -69,3 +73,18 @@ def test_a_section_longer_than_a_message_is_cut_between_its_lines() -> None:
 def test_every_part_has_the_same_plain_title_cut_to_one_short_line() -> None:
     parts = render(Message(title="很长的标题\n" + "长" * 100, sections=(Section(lines=("x" * 1990,) * 3),)))
     assert {p.msg_param["title"] for p in parts} == {"很长的标题 " + "长" * 53 + "…"}
+
+
+def _read_back(markdown: str) -> str:
+    """What a CommonMark reader shows for escaped text: backslash escapes and entities resolved."""
+    return re.sub(r"\\(.)", r"\1", markdown).replace("&lt;", "<").replace("&amp;", "&")
+
+
+@settings(derandomize=True, max_examples=300)
+@given(st.text())
+def test_any_text_is_shown_exactly_and_carries_no_live_markup(text: str) -> None:
+    escaped = escape(text)
+    assert _read_back(escaped) == text
+    assert "<" not in escaped
+    unescaped_specials = re.findall(r"(?<!\\)(?:\\\\)*[*_`\[\]()#>|~]", escaped)
+    assert unescaped_specials == []
