@@ -69,6 +69,10 @@ class Settings(BaseSettings):
         default="https://api.dingtalk.com",
         description="DingTalk OpenAPI and Stream gateway; tests point it at a local stand-in",
     )
+    dingtalk_legacy_api_base: str = Field(
+        default="https://oapi.dingtalk.com",
+        description="DingTalk's legacy host, used for uploading the digest chart",
+    )
 
     @field_validator("timezone")
     @classmethod

@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 TOKEN_PATH = "/v1.0/oauth2/accessToken"
 BATCH_SEND_PATH = "/v1.0/robot/oToMessages/batchSend"
 FILE_DOWNLOAD_PATH = "/v1.0/robot/messageFiles/download"
+# images are uploaded to the legacy host (oapi.dingtalk.com), which takes the same access token as a query
+# parameter; the SDK's own upload addresses it too (and ignores the endpoint variable)
+MEDIA_UPLOAD_PATH = "/media/upload"
+LEGACY_BAD_TOKEN_CODES = {40014, 42001}  # 不合法的access_token, access_token超时
 # a token is refreshed this long before DingTalk says it expires (7200 s), so no send races its expiry
 REFRESH_MARGIN_SECONDS = 300
 # the codes DingTalk answers (400 or 401) when the access token itself is bad or expired
@@ -56,12 +60,14 @@ class DingTalkApi:
         client_secret: str,
         robot_code: str | None = None,
         base_url: str = "https://api.dingtalk.com",
+        legacy_base_url: str = "https://oapi.dingtalk.com",
         http: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client_id, self._client_secret = client_id, client_secret
         self.robot_code = robot_code or client_id  # DingTalk's default RobotCode is the app's Client ID
         self.base_url = base_url.rstrip("/")
+        self.legacy_base_url = legacy_base_url.rstrip("/")
         self._http = http or httpx.AsyncClient(timeout=httpx.Timeout(10.0))
         self._clock = clock
         self._token: str | None = None
@@ -126,6 +132,33 @@ class DingTalkApi:
         if response.status_code != 200:
             raise TransientFailure(f"download answered {response.status_code}")
         return response.content
+
+    async def upload_image(self, png: bytes) -> str:
+        """A PNG (the digest chart) uploaded as media; returns the media_id a sampleImageMsg shows."""
+        for attempt in (1, 2):
+            token = await self.access_token()
+            try:
+                response = await self._http.post(
+                    f"{self.legacy_base_url}{MEDIA_UPLOAD_PATH}",
+                    params={"access_token": token},
+                    data={"type": "image"},
+                    files={"media": ("chart.png", png, "image/png")},
+                )
+            except httpx.HTTPError as error:
+                raise TransientFailure(f"media upload: {error!r}") from error
+            if response.status_code >= 500:
+                raise TransientFailure(f"media upload answered {response.status_code}")
+            try:
+                body = response.json()
+            except ValueError:
+                body = {}
+            if body.get("errcode") == 0 and isinstance(body.get("media_id"), str):
+                return str(body["media_id"])
+            if body.get("errcode") in LEGACY_BAD_TOKEN_CODES and attempt == 1:
+                self.reset_token()
+                continue
+            raise MessageRejected(f"media upload refused: {body.get('errcode')} {body.get('errmsg', '')}")
+        raise TransientFailure("DingTalk refused a fresh access token for the media upload")
 
     async def _authorised_post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
         """A call with the token; a token DingTalk calls bad is dropped and the call made once more."""

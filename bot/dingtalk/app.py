@@ -61,6 +61,7 @@ def build_dingtalk_channel(
         client_secret=settings.dingtalk_client_secret,
         robot_code=settings.dingtalk_robot_code,
         base_url=settings.dingtalk_api_base,
+        legacy_base_url=settings.dingtalk_legacy_api_base,
         http=http,
     )
     sender = DingTalkSender(api)

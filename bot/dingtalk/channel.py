@@ -14,7 +14,7 @@ import logging
 from bot.core.commands import CommandCore, Sender
 from bot.core.message import Message
 from bot.dingtalk.api import DingTalkApi
-from bot.dingtalk.render import render
+from bot.dingtalk.render import IMAGE_KEY, render
 from bot.dingtalk.stream import IncomingMessage
 from scheduler.delivery import DeliveryError
 
@@ -40,12 +40,15 @@ class DingTalkSender:
         """Every part of the message, in order; returns DingTalk's key of the first part.
 
         A failure stops at the part that failed; the parts before it were delivered (DingTalk has no
-        all-or-nothing send), so a retry may repeat them. The chart image is not sent yet (see the README).
+        all-or-nothing send), so a retry may repeat them. The chart image, if any, follows the text.
         """
         first: str | None = None
         for part in render(message):
             receipt = await self.api.send_to_user(user_id, part.msg_key, part.msg_param)
             first = first or receipt.process_query_key
+        if message.image is not None:
+            media_id = await self.api.upload_image(message.image)
+            await self.api.send_to_user(user_id, IMAGE_KEY, {"photoURL": media_id})
         return first
 
 

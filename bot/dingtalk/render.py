@@ -16,6 +16,7 @@ from urllib.parse import quote
 from bot.core.message import Action, Message, Section
 
 MARKDOWN_KEY = "sampleMarkdown"
+IMAGE_KEY = "sampleImageMsg"  # msgParam {"photoURL": media_id of an uploaded image}
 # DingTalk publishes no hard limit for a robot's markdown text; its own Stream connector cuts at 2,000
 # characters, so we do the same. The title is what the conversation list and the notification show.
 MAX_TEXT_CHARS = 2000

@@ -5,7 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from bot.core.message import Message, Section
 from bot.dingtalk.api import REFRESH_MARGIN_SECONDS, DingTalkApi, delivery_error
+from bot.dingtalk.channel import DingTalkSender
 from scheduler.delivery import MessageRejected, RecipientUnreachable, RetryLater, TransientFailure
 from tests.standins.dingtalk import DingTalkStandIn
 
@@ -130,3 +132,28 @@ async def test_a_picture_the_user_sent_is_downloaded_by_its_code(
 ) -> None:
     standin.files["code-1"] = b"\x89PNG evidence"
     assert await api.download("code-1") == b"\x89PNG evidence"
+
+
+async def test_the_digest_chart_follows_the_text_as_an_uploaded_image(
+    api: DingTalkApi, standin: DingTalkStandIn
+) -> None:
+    chart = b"\x89PNG\r\n\x1a\n the chart"
+    api.legacy_base_url = standin.url
+    digest = Message(title="本周进度摘要", sections=(Section(lines=("🟢 12 · 🔴 3",)),), image=chart)
+
+    await DingTalkSender(api).deliver_to_dingtalk("staff-001", digest)
+
+    text, image = standin.recorded.sent
+    assert text["msgKey"] == "sampleMarkdown" and image["msgKey"] == "sampleImageMsg"
+    assert standin.media[image["msgParam"]["photoURL"]] == chart
+
+
+async def test_an_upload_with_a_refused_token_fetches_a_new_one(
+    api: DingTalkApi, standin: DingTalkStandIn
+) -> None:
+    api.legacy_base_url = standin.url
+    await api.access_token()
+    standin.revoke_tokens()
+    media_id = await api.upload_image(b"\x89PNG")
+    assert standin.media[media_id] == b"\x89PNG"
+    assert standin.recorded.tokens_issued == 2

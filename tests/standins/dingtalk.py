@@ -8,6 +8,8 @@ It speaks what duban uses, in the shapes DingTalk documents:
 - POST /v1.0/robot/oToMessages/batchSend (header x-acs-dingtalk-access-token) {robotCode, userIds, msgKey,
   msgParam} -> {processQueryKey, invalidStaffIdList, flowControlledStaffIdList}; records what was sent.
 - POST /v1.0/robot/messageFiles/download {downloadCode, robotCode} -> {downloadUrl}, and GET of that URL.
+- POST /media/upload?access_token=... (the legacy host's media upload, multipart type=image + media) -> media_id,
+  which a sampleImageMsg's photoURL must name.
 
 It runs in a thread of its own (tests/standins/server.py) so the test's event loop (where the SDK client runs) stays free.
 Tests wait for what the server saw with `await standin.next_sent()` / `next_ack()`, which block a worker thread,
@@ -17,6 +19,8 @@ never the loop.
 from __future__ import annotations
 
 import asyncio
+import email.parser
+import email.policy
 import json
 import queue
 import secrets
@@ -42,6 +46,7 @@ MSG_PARAM_FIELDS = {
     "sampleImageMsg": {"photoURL"},
     "sampleActionCard": {"title", "text", "singleTitle", "singleURL"},
 }
+LEGACY_BAD_TOKEN = {"errcode": 40014, "errmsg": "不合法的access_token"}
 
 
 @dataclass
@@ -69,6 +74,7 @@ class DingTalkStandIn:
         self.token_ttl = token_ttl
         self.recorded = Recorded()
         self.files: dict[str, bytes] = {}
+        self.media: dict[str, bytes] = {}  # media_id -> uploaded image
         self.send_faults: list[tuple[int, dict[str, Any]]] = []  # answers for the next batchSend calls
         self._tokens: dict[str, float] = {}
         self._tickets: set[str] = set()
@@ -176,6 +182,7 @@ class DingTalkStandIn:
                 Route("/v1.0/robot/oToMessages/batchSend", self._batch_send, methods=["POST"]),
                 Route("/v1.0/robot/messageFiles/download", self._download, methods=["POST"]),
                 Route("/_files/{code}", self._file, methods=["GET"]),
+                Route("/media/upload", self._upload, methods=["POST"]),
             ]
         )
 
@@ -243,7 +250,12 @@ class DingTalkStandIn:
             param = json.loads(body.get("msgParam", ""))
         except ValueError:
             param = None
-        if required is None or not isinstance(param, dict) or not required <= param.keys():
+        if (
+            required is None
+            or not isinstance(param, dict)
+            or not required <= param.keys()
+            or (body.get("msgKey") == "sampleImageMsg" and param.get("photoURL") not in self.media)
+        ):
             return JSONResponse({"code": "invalidParameter.msgParam.invalid", "message": "msgParam无效"}, 400)
         user_ids = list(body.get("userIds") or [])
         invalid = [u for u in user_ids if u not in self.staff]
@@ -269,3 +281,18 @@ class DingTalkStandIn:
     async def _file(self, request: Request) -> Response:
         content = self.files.get(request.path_params["code"])
         return Response(content, 200) if content is not None else Response(b"", 404)
+
+    async def _upload(self, request: Request) -> Response:
+        """The legacy media upload: ?access_token=..., multipart form with type=image and the file as media."""
+        expires = self._tokens.get(request.query_params.get("access_token", ""))
+        if expires is None or expires <= time.monotonic():
+            return JSONResponse(LEGACY_BAD_TOKEN)
+        head = f"Content-Type: {request.headers.get('content-type', '')}\r\n\r\n".encode()
+        form = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + await request.body())
+        fields = {part.get_param("name", header="content-disposition"): part for part in form.iter_parts()}
+        media, kind = fields.get("media"), fields.get("type")
+        if media is None or kind is None or kind.get_content().strip() != "image":
+            return JSONResponse({"errcode": 40004, "errmsg": "不合法的媒体文件类型"})
+        media_id = "@" + secrets.token_hex(8)
+        self.media[media_id] = media.get_payload(decode=True)
+        return JSONResponse({"errcode": 0, "errmsg": "ok", "type": "image", "media_id": media_id})
