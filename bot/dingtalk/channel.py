@@ -1,7 +1,7 @@
 """The DingTalk channel: sending a core Message to a person, and answering what people send the robot.
 
-`deliver_to_dingtalk(user_id, message)` is the seam the dispatcher's Deliver uses for a contact whose channel is
-DingTalk; it raises the delivery errors of scheduler/delivery.py. `RobotConversation` is the Stream receiver's
+`deliver_to_dingtalk(user_id, message)` sends one core Message to one person and raises the delivery errors of
+scheduler/delivery.py; `dingtalk_deliver(...)` wraps it as the dispatcher's Deliver for outbox rows. `RobotConversation` is the Stream receiver's
 handler: a person's text goes through the platform-neutral command core, and its answers come back here.
 """
 
@@ -10,13 +10,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import Callable
+
+from sqlmodel import Session
 
 from bot.core.commands import CommandCore, Sender
 from bot.core.message import Message
 from bot.dingtalk.api import DingTalkApi
 from bot.dingtalk.render import IMAGE_KEY, render
 from bot.dingtalk.stream import IncomingMessage
-from scheduler.delivery import DeliveryError
+from models import Contact, Notification
+from scheduler.delivery import Deliver, DeliveryError, RecipientUnreachable
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +54,24 @@ class DingTalkSender:
             media_id = await self.api.upload_image(message.image)
             await self.api.send_to_user(user_id, IMAGE_KEY, {"photoURL": media_id})
         return first
+
+
+def dingtalk_deliver(
+    sender: DingTalkSender, message_for: Callable[[Session, Notification], Message]
+) -> Deliver:
+    """The dispatcher's Deliver for notifications whose recipient's channel is DingTalk.
+
+    `message_for` turns the outbox row into a core Message (the message model's job); this only finds the
+    person's DingTalk id and sends.
+    """
+
+    async def deliver(session: Session, notification: Notification) -> str | None:
+        contact = session.get(Contact, notification.contact_id) if notification.contact_id else None
+        if contact is None or contact.dingtalk_user_id is None:
+            raise RecipientUnreachable(f"notification {notification.id}: no DingTalk recipient")
+        return await sender.deliver_to_dingtalk(contact.dingtalk_user_id, message_for(session, notification))
+
+    return deliver
 
 
 class RobotConversation:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import httpx
 import pytest
+from sqlmodel import Session
 
 from bot.core.message import Message, Section
 from bot.dingtalk.api import REFRESH_MARGIN_SECONDS, DingTalkApi, delivery_error
-from bot.dingtalk.channel import DingTalkSender
+from bot.dingtalk.channel import DingTalkSender, dingtalk_deliver
+from duban.services.invites import create_invite, redeem_invite, resolve_department
+from duban.services.outbox import enqueue
+from models import ContactRole
 from scheduler.delivery import MessageRejected, RecipientUnreachable, RetryLater, TransientFailure
 from tests.standins.dingtalk import DingTalkStandIn
 
@@ -157,3 +163,30 @@ async def test_an_upload_with_a_refused_token_fetches_a_new_one(
     media_id = await api.upload_image(b"\x89PNG")
     assert standin.media[media_id] == b"\x89PNG"
     assert standin.recorded.tokens_issued == 2
+
+
+async def test_an_outbox_row_for_a_dingtalk_contact_goes_to_their_dingtalk_id(
+    api: DingTalkApi, standin: DingTalkStandIn, seeded: Session
+) -> None:
+    now = dt.datetime(2025, 6, 2, tzinfo=dt.UTC)
+    department = resolve_department(session=seeded, name="区科技局")
+    issued = create_invite(
+        session=seeded, department=department, role=ContactRole.contact, now=now, ttl=dt.timedelta(days=7)
+    )
+    contact = redeem_invite(
+        session=seeded, token=issued.token, dingtalk_user_id="staff-002", language="zh_CN", now=now
+    )
+    telegram_only = create_invite(
+        session=seeded, department=department, role=ContactRole.contact, now=now, ttl=dt.timedelta(days=7)
+    )
+    redeem_invite(session=seeded, token=telegram_only.token, telegram_user_id=5, language="zh_CN", now=now)
+    rows = [
+        enqueue(session=seeded, key=f"k{c.id}", kind="reminder", contact=c, text="⏰ 提醒", due_at=now)
+        for c in (contact, telegram_only.contact)
+    ]
+    deliver = dingtalk_deliver(DingTalkSender(api), lambda session, row: Message(title=row.text))
+
+    assert await deliver(seeded, rows[0]) is not None  # type: ignore[arg-type]
+    assert (await standin.next_sent())["userIds"] == ["staff-002"]
+    with pytest.raises(RecipientUnreachable):
+        await deliver(seeded, rows[1])  # type: ignore[arg-type]
