@@ -120,8 +120,12 @@ class CommandCore:
     def handle(self, sender: Sender, text: str) -> list[Message]:
         with self._session() as session:
             contact = self._contact(session, sender)
+            code = join_code(text)
+            if code is not None:  # a stranger joining, or someone joined taking up a new invitation
+                return [self._join(session, sender, code)]
             if contact is None:
-                return [self._join(session, sender, text)]
+                stranger = gettext_for(self.clock.settings.language)
+                return [self._message(stranger, not_joined(stranger))]
             _ = gettext_for(contact.language)
             command, args = parse(text)
             if command is None:
@@ -145,18 +149,13 @@ class CommandCore:
             raise ValueError(f"unknown channel {sender.channel}")
         return invites.contact_for_dingtalk_user(session=session, dingtalk_user_id=sender.user_id)
 
-    def _join(self, session: Session, sender: Sender, text: str) -> Message:
-        """A stranger's text is an invitation code or nothing: they learn nothing else."""
+    def _join(self, session: Session, sender: Sender, code: str) -> Message:
+        """Bind this person to the invited contact; a stranger learns nothing else."""
         _ = gettext_for(self.clock.settings.language)
-        words = text.strip().split()
-        if words and words[0].lower() in JOIN_WORDS:
-            words = words[1:]
-        if len(words) != 1 or not _CODE.fullmatch(words[0]):
-            return self._message(_, not_joined(_))
         try:
             contact = invites.redeem_invite(
                 session=session,
-                token=words[0],
+                token=code,
                 dingtalk_user_id=sender.user_id,
                 language=self.clock.settings.language,
                 now=self.clock.now(),
@@ -398,6 +397,14 @@ class CommandCore:
         first, *rest = plain(text).split("\n")
         body = (Section(lines=tuple(rest)),) if rest else ()
         return Message(title=first, sections=body + tuple(sections))
+
+
+def join_code(text: str) -> str | None:
+    """The invitation code in a text: the code alone, or after 加入 / join / /start."""
+    words = text.strip().split()
+    if words and words[0].lower() in JOIN_WORDS:
+        words = words[1:]
+    return words[0] if len(words) == 1 and _CODE.fullmatch(words[0]) else None
 
 
 def _number(text: str, usage: str) -> str:

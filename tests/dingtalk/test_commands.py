@@ -255,3 +255,13 @@ def test_help_lists_every_command_a_role_may_use_and_the_readme_names_them(
     for command in set(WORDS.values()):
         chinese = [w for w, c in WORDS.items() if c == command and not w.isascii()]
         assert any(f"`{word}" in readme for word in chinese), command
+
+
+def test_someone_joined_takes_up_a_new_invitation_as_lead(core: CommandCore, engine: Engine) -> None:
+    core.handle(WANG, invite(engine, "区科技局"))
+    answer = text_of(core.handle(WANG, f"加入 {invite(engine, '区教体局', ContactRole.lead)}"))
+    assert answer.startswith("欢迎！您现在是区教体局的牵头。")  # the catalogue shares "lead" with 牵头
+    assert "逾期 (/overdue)" in answer and "任务 (/tasks)" not in answer
+    with Session(engine) as session:
+        [contact] = session.exec(select(Contact).where(Contact.dingtalk_user_id == "staff-001")).all()
+        assert contact.role == ContactRole.lead
