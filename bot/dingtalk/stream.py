@@ -134,8 +134,14 @@ class StreamReceiver(dingtalk_stream.DingTalkStreamClient):
         if response.status_code != 200:
             log.error("DingTalk Stream gateway refused the app (%s): %s", response.status_code, response.text)
             return None
-        answer = response.json()
-        return answer if isinstance(answer, dict) and "endpoint" in answer and "ticket" in answer else None
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        if isinstance(answer, dict) and "endpoint" in answer and "ticket" in answer:
+            return answer
+        log.error("DingTalk Stream gateway answered without endpoint and ticket: %s", response.text[:200])
+        return None
 
     async def run(self) -> None:
         """Connect, receive, reconnect with growing pauses; return once stop() is called."""
@@ -148,6 +154,8 @@ class StreamReceiver(dingtalk_stream.DingTalkStreamClient):
                     failures = 0
                 except (OSError, websockets.exceptions.WebSocketException) as error:
                     log.warning("DingTalk Stream connection lost: %r", error)
+                except Exception:  # anything else: logged, then reconnect; the channel outlives one bad frame
+                    log.exception("DingTalk Stream connection failed")
             if self._stopping.is_set():
                 break
             delay = RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)]
