@@ -16,20 +16,23 @@ from __future__ import annotations
 
 import base64
 import collections
+import datetime as dt
 import hashlib
 import hmac
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote_plus
 
 import httpx
+from sqlmodel import Session
 
 from bot.core.message import Message
 from bot.dingtalk.render import escape as escape_markdown
 from bot.dingtalk.render import render as render_dingtalk_markdown
-from models import GroupRobot, RobotPlatform
+from duban.robots import disable_robot, robots_for_plan
+from models import Contact, GroupRobot, Plan, RobotPlatform
 from scheduler.delivery import (
     DeliveryError,
     MessageRejected,
@@ -239,3 +242,38 @@ def robot_error(platform: RobotPlatform, status: int, answer: dict[str, Any]) ->
         seconds = DINGTALK_THROTTLED_SECONDS if platform == RobotPlatform.dingtalk else 60.0
         return RetryLater(seconds, reason)
     return MessageRejected(reason)
+
+
+@dataclass
+class PostResult:
+    """What became of one message posted to a plan's group robots."""
+
+    sent: list[int] = field(default_factory=list)  # robot ids
+    later: list[tuple[int, DeliveryError]] = field(default_factory=list)  # to try again (rate limit, network)
+    disabled: list[int] = field(default_factory=list)
+    coordinators_to_tell: list[Contact] = field(default_factory=list)  # of the robots just disabled
+
+
+async def post_to_plan_robots(
+    *, session: Session, plan: Plan, message: Message, sender: GroupRobotSender, now: dt.datetime
+) -> PostResult:
+    """The weekly 通报 or digest into every active group robot of the plan and of its county.
+
+    A robot the platform refuses is disabled here (and committed); the caller tells the coordinators named in
+    the result, and retries the `later` ones as it retries any delivery.
+    """
+    result = PostResult()
+    for robot in robots_for_plan(session=session, plan=plan):
+        assert robot.id is not None
+        try:
+            await sender.send(robot, message)
+        except RobotDisabled as error:
+            told = disable_robot(session=session, robot=robot, reason=str(error), now=now)
+            result.disabled.append(robot.id)
+            result.coordinators_to_tell += [c for c in told if c not in result.coordinators_to_tell]
+        except (RetryLater, TransientFailure, MessageRejected) as error:
+            result.later.append((robot.id, error))
+        else:
+            result.sent.append(robot.id)
+    session.commit()
+    return result

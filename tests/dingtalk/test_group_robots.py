@@ -11,7 +11,7 @@ import pytest
 from sqlmodel import Session, select
 
 from bot.core.message import Message, Section
-from bot.robots.senders import GroupRobotSender, RobotDisabled
+from bot.robots.senders import GroupRobotSender, RobotDisabled, post_to_plan_robots
 from duban.cli import main
 from duban.robots import coordinators_to_tell, disable_robot, robots_for_plan
 from duban.services.invites import create_invite, redeem_invite, resolve_department
@@ -58,7 +58,7 @@ async def sender(clock: Clock) -> AsyncIterator[GroupRobotSender]:
 
 
 def robot(
-    groups: GroupRobotStandIn, platform: RobotPlatform, *, robot_id: int = 1, secret: str | None = None
+    groups: GroupRobotStandIn, platform: RobotPlatform, *, robot_id: int | None = 1, secret: str | None = None
 ) -> GroupRobot:
     url, default_secret = {
         RobotPlatform.dingtalk: (f"{groups.url}/robot/send?access_token=dt-token", DINGTALK_SECRET),
@@ -235,3 +235,31 @@ def test_the_robot_cli(cli_env: str, groups: GroupRobotStandIn, capsys: pytest.C
     assert main(["robot", "remove", "1"]) == 0
     assert main(["robot", "remove", "1"]) == 1
     assert capsys.readouterr().err == "没有编号为 1 的机器人。\n"
+
+
+async def test_a_plans_tongbao_reaches_its_robots_and_a_refused_one_is_disabled(
+    seeded: Session, groups: GroupRobotStandIn, sender: GroupRobotSender
+) -> None:
+    now = dt.datetime(2025, 6, 2, tzinfo=dt.UTC)
+    plan = seeded.exec(select(Plan).where(Plan.key == "zibo-zichuan-2023")).one()
+    department = resolve_department(session=seeded, name="区教体局", region=plan.region)
+    issued = create_invite(
+        session=seeded, department=department, role=ContactRole.coordinator, now=now, ttl=dt.timedelta(days=7)
+    )
+    coordinator = redeem_invite(
+        session=seeded, token=issued.token, telegram_user_id=42, language="zh_CN", now=now
+    )
+    good = robot(groups, RobotPlatform.wecom, robot_id=None)
+    stale = robot(groups, RobotPlatform.dingtalk, robot_id=None, secret="SECold")
+    for each in (good, stale):
+        each.plan_id = plan.id
+    seeded.add_all([good, stale])
+    seeded.commit()
+
+    result = await post_to_plan_robots(session=seeded, plan=plan, message=TONGBAO, sender=sender, now=now)
+
+    assert (result.sent, result.disabled, result.later) == ([good.id], [stale.id], [])
+    assert [c.id for c in result.coordinators_to_tell] == [coordinator.id]
+    assert len(groups.received["wecom"]) == 1
+    seeded.refresh(stale)
+    assert stale.active is False and stale.disabled_reason == "dingtalk 310000: sign not match"
