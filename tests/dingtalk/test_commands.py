@@ -265,3 +265,27 @@ def test_someone_joined_takes_up_a_new_invitation_as_lead(core: CommandCore, eng
     with Session(engine) as session:
         [contact] = session.exec(select(Contact).where(Contact.dingtalk_user_id == "staff-001")).all()
         assert contact.role == ContactRole.lead
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "汇报 1 " + "进" * 2001,
+        "汇报 1 完成60%\x00",
+        "任务 ²",
+        "任务 99999999999999999999",
+        "同意 -1",
+        "/" * 5000,
+    ],
+)
+def test_hostile_text_is_refused_or_saved_cleanly_never_raised(
+    core: CommandCore, engine: Engine, typed: str
+) -> None:
+    core.handle(WANG, invite(engine, "区科技局"))
+    answer = text_of(core.handle(WANG, typed))
+    assert answer and "Traceback" not in answer
+    with Session(engine) as session:
+        notes = [r.note for r in session.exec(select(ProgressReport)).all()]
+    assert all("\x00" not in n and len(n) <= 2000 for n in notes)
+    if typed.startswith("汇报 1 进"):
+        assert answer == "消息太长（超过 2000 字），请精简后再发；未保存任何内容。" and notes == []
