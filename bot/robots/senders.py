@@ -28,7 +28,7 @@ from urllib.parse import quote_plus
 import httpx
 from sqlmodel import Session
 
-from bot.core.message import Message
+from bot.core.message import Message, Section
 from bot.dingtalk.render import escape as escape_markdown
 from bot.dingtalk.render import render as render_dingtalk_markdown
 from duban.robots import disable_robot, robots_for_plan
@@ -277,3 +277,27 @@ async def post_to_plan_robots(
             result.sent.append(robot.id)
     session.commit()
     return result
+
+
+def robot_disabled_notice(_: Callable[[str], str], robot: GroupRobot, reason: str) -> Message:
+    """What the coordinators are told when a group robot is disabled (the caller queues it for each)."""
+    platform = {
+        RobotPlatform.dingtalk: _("DingTalk"),
+        RobotPlatform.wecom: _("WeCom"),
+        RobotPlatform.feishu: _("Feishu"),
+    }
+    return Message(
+        title=_("Group robot {id} ({platform}) was disabled").format(
+            id=robot.id, platform=platform[robot.platform]
+        ),
+        sections=(
+            Section(
+                lines=(
+                    _("The platform refused it: {reason}").format(reason=reason),
+                    _(
+                        "Its group no longer receives the weekly 通报 and digest. Check the webhook and secret, then add it again with duban robot add."
+                    ),
+                )
+            ),
+        ),
+    )

@@ -11,7 +11,8 @@ import pytest
 from sqlmodel import Session, select
 
 from bot.core.message import Message, Section
-from bot.robots.senders import GroupRobotSender, RobotDisabled, post_to_plan_robots
+from bot.i18n import gettext_for
+from bot.robots.senders import GroupRobotSender, RobotDisabled, post_to_plan_robots, robot_disabled_notice
 from duban.cli import main
 from duban.robots import coordinators_to_tell, disable_robot, robots_for_plan
 from duban.services.invites import create_invite, redeem_invite, resolve_department
@@ -263,3 +264,6 @@ async def test_a_plans_tongbao_reaches_its_robots_and_a_refused_one_is_disabled(
     assert len(groups.received["wecom"]) == 1
     seeded.refresh(stale)
     assert stale.active is False and stale.disabled_reason == "dingtalk 310000: sign not match"
+    notice = robot_disabled_notice(gettext_for("zh_CN"), stale, stale.disabled_reason)
+    assert notice.title == f"群机器人 {stale.id}（钉钉）已停用"
+    assert notice.sections[0].lines[0] == "平台拒绝了该机器人：dingtalk 310000: sign not match"
