@@ -102,9 +102,13 @@ def _hard_cut(piece: str, limit: int) -> list[str]:
     parts = []
     while len(piece) > limit:
         cut = limit
-        while cut > 0 and (piece[cut - 1] == "\\" or "&" in piece[max(cut - 5, 0) : cut]):
-            cut -= 1
-        cut = cut or limit
+        amp = piece.rfind("&", 0, cut)
+        if amp != -1 and ";" not in piece[amp:cut]:
+            cut = amp  # an entity (&lt; &amp;) would straddle the cut
+        backslashes = len(piece[:cut]) - len(piece[:cut].rstrip("\\"))
+        if backslashes % 2:
+            cut -= 1  # the cut would separate a backslash from the character it escapes
+        cut = cut or limit  # cannot happen with our escapes; never loop forever
         parts.append(piece[:cut])
         piece = piece[cut:]
     parts.append(piece)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bot.core.message import Action, Message, Section
@@ -88,3 +88,16 @@ def test_any_text_is_shown_exactly_and_carries_no_live_markup(text: str) -> None
     assert "<" not in escaped
     unescaped_specials = re.findall(r"(?<!\\)(?:\\\\)*[*_`\[\]()#>|~]", escaped)
     assert unescaped_specials == []
+
+
+@settings(derandomize=True, max_examples=200)
+@given(st.text(alphabet="&<\\\\*_ab进", min_size=1500, max_size=3000))
+@example("&" * 1000)
+@example("a" + "<" * 999)
+@example("a" + "\\" * 1999)
+def test_a_line_too_long_for_one_message_is_cut_between_whole_characters(line: str) -> None:
+    parts = render(Message(title="", sections=(Section(lines=(line,)),)))
+    texts = [p.msg_param["text"] for p in parts]
+    assert all(len(t) <= MAX_TEXT_CHARS for t in texts)
+    assert all(len(t) >= MAX_TEXT_CHARS - 5 for t in texts[:-1])  # full messages, not a stray character
+    assert "".join(_read_back(t) for t in texts) == line
