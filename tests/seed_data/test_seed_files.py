@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 from duban.seeding import read_seed_file
-from seed_data import seed_files
+from seed_data import SOURCE_DIR, seed_files, source_files
 from seed_data.schema import SeedPlan
-
-SOURCES = Path(__file__).resolve().parents[3] / "shared" / "seeds"
 
 # Counted by reading each document: numbered body items, numbered 工作保障/保障措施 items, attachment rows.
 EXPECTED = {
@@ -32,7 +29,7 @@ PLANS = {plan.key: plan for plan in (read_seed_file(path) for path in seed_files
 
 
 def test_there_is_one_seed_file_per_plan_document() -> None:
-    assert sorted(PLANS) == sorted(path.stem for path in SOURCES.glob("*.txt"))
+    assert sorted(PLANS) == sorted(path.stem for path in source_files())
     assert all(plan.source == f"{plan.key}.txt" for plan in PLANS.values())
 
 
@@ -87,7 +84,7 @@ def test_targets_are_quoted_from_the_task_text(key: str) -> None:
 
 @pytest.mark.parametrize("key", sorted(EXPECTED))
 def test_departments_come_from_the_document(key: str) -> None:
-    source = re.sub(r"\s+", "", (SOURCES / f"{key}.txt").read_text(encoding="utf-8"))
+    source = re.sub(r"\s+", "", (SOURCE_DIR / f"{key}.txt").read_text(encoding="utf-8"))
     source = source.replace("(", "（").replace(")", "）")
     plan: SeedPlan = PLANS[key]
     for task in plan.tasks:
