@@ -7,7 +7,8 @@ as a share of the reviewed tasks:
 - tasks found: a reviewed task has an imported counterpart, by ref, or failing that by text
   similarity within the same section (the refs of a plan read another way may differ);
 - departments exact: the counterpart's lead list and co list equal the reviewed ones;
-- milestone years exact: the counterpart's set of (year, recurrence) equals the reviewed one.
+- milestone years exact: the counterpart's set of (year, recurrence, year a duty ends) equals the
+  reviewed one.
 """
 
 from __future__ import annotations
@@ -108,8 +109,8 @@ def _show(departments: tuple[list[str], list[str]]) -> str:
     return f"牵头[{'、'.join(lead)}] 配合[{'、'.join(co)}]"
 
 
-def _years(task: SeedTask) -> set[tuple[int, str]]:
-    return {(m.due_on.year, m.recurrence.value) for m in task.milestones}
+def _years(task: SeedTask) -> set[tuple[int, str, int | None]]:
+    return {(m.due_on.year, m.recurrence.value, m.until.year if m.until else None) for m in task.milestones}
 
 
 def render(results: list[PlanAgreement], *, threshold: float = 0.95) -> str:
