@@ -8,8 +8,10 @@ developer's machine, and a Python `Path(__file__)` climbing above the repository
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import subprocess
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,3 +103,13 @@ def test_the_guard_lets_paths_inside_the_repository_and_deploy_targets_pass() ->
     }
     for relative, line in inside.items():
         assert outside_references(relative, line) == [], relative
+
+
+def test_an_installed_package_carries_the_plan_documents() -> None:
+    """The seed-data tests and `duban import-agreement` read seed_data/sources: the wheel must ship it."""
+    settings = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = settings["tool"]["setuptools"]["package-data"]["seed_data"]
+    package = ROOT / "seed_data"
+    documents = [path.relative_to(package).as_posix() for path in (package / "sources").glob("*.txt")]
+    assert len(documents) == 5
+    assert [d for d in documents if not any(fnmatch.fnmatch(d, p) for p in patterns)] == []

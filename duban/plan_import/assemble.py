@@ -115,7 +115,7 @@ def _lead_in_sentence(task: dict[str, Any], findings: list[Finding]) -> None:
     """No closing attribution, but the text names one department as lead ("教育和体育分局牵头、区直有关部门
     分工负责"): that department leads. Anything else named with 牵头 is left to the reviewer."""
     named = list(dict.fromkeys(m[1] for m in re.finditer(r"([^，。；、（(]{2,20}?)牵头", task["text"])))
-    departments = [department_form(n) for n in named if looks_like_department(department_form(n))]
+    departments = [name for name in map(department_form, named) if looks_like_department(name)]
     if len(named) == 1 and departments:
         task["lead"] = departments
         findings.append(Finding(task["ref"], f"正文写明“{named[0]}牵头”，取为牵头部门"))
