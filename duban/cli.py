@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from duban.config import Settings, get_settings
 from duban.db import AlreadyRunning, make_engine
-from duban.ledger import export_json, export_xlsx
+from duban.ledger import export_json, export_xlsx, write_json
 from duban.migrate import SchemaOutOfDate, current_revision, ensure_schema, head_revision, upgrade
 from duban.operations import configure_logging
 from duban.plan_import.cli import add_commands as add_import_commands
@@ -71,16 +71,34 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    output = Path(args.output) if args.output else None
+    if args.format == "xlsx" and output is None:
+        print("导出 xlsx 需要 --output 文件名，如 --output 台账.xlsx。", file=sys.stderr)
+        return 2
+    if output is not None and output.is_dir():
+        print(f"--output 指向文件夹 {output}，请给出文件名，如 {output / '台账.xlsx'}。", file=sys.stderr)
+        return 2
+    today = args.as_of or _today(settings)
     with _session(settings) as session:
-        if args.format == "json":
-            json.dump(export_json(session=session), sys.stdout, ensure_ascii=False, indent=2)
-            sys.stdout.write("\n")
-            return 0
-        if args.output is None:
-            print("导出 xlsx 需要 --output 文件名。", file=sys.stderr)
-            return 2
-        rows = export_xlsx(session=session, output=Path(args.output))
-    print(f"台账已写入 {args.output}（{rows} 行）。")
+        if not _has_plans(session):
+            return 1
+        try:
+            if args.format == "xlsx":
+                assert output is not None
+                rows = export_xlsx(session=session, output=output, today=today, tz=settings.tz)
+            elif output is not None:
+                plans = write_json(session=session, output=output, today=today, tz=settings.tz)
+            else:
+                data = export_json(session=session, today=today, tz=settings.tz)
+                sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+                return 0
+        except OSError as exc:
+            print(f"无法写入 {output}：{exc.strerror or exc}。", file=sys.stderr)
+            return 1
+    if args.format == "xlsx":
+        print(f"台账已写入 {output}（截至 {today.isoformat()}，{rows} 行）。")
+    else:
+        print(f"已将 {plans} 个方案写入 {output}（截至 {today.isoformat()}）。")
     return 0
 
 
@@ -224,7 +242,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser("export", help="print the plans as JSON or write the 台账 workbook")
     export.add_argument("--format", choices=["json", "xlsx"], default="json")
-    export.add_argument("--output", help="file to write (xlsx)")
+    export.add_argument("--output", help="file to write (required for xlsx; JSON goes to stdout without it)")
+    export.add_argument(
+        "--as-of",
+        type=dt.date.fromisoformat,
+        help="the day states are computed for, YYYY-MM-DD (default today)",
+    )
     export.set_defaults(func=cmd_export)
 
     status = commands.add_parser("status", help="milestones by plan and by year as of today")
