@@ -131,23 +131,31 @@ def _item(reminder: PlannedReminder) -> MessageItem:
 
 
 def render_text(messages: list[PreviewMessage]) -> str:
-    """The terminal listing, in Chinese: one block per message."""
+    """The terminal listing, in Chinese: one block per message, its milestones under their plan."""
     if not messages:
         return "这段时间没有要发送的提醒。"
     blocks = []
     for message in messages:
-        when = f"{message.send_at:%Y-%m-%d} 周{WEEKDAYS[message.send_at.weekday()]} {message.send_at:%H:%M}"
+        sent_on = message.send_at.date()
+        nominal = {item.nominal_on for item in message.items}
+        moved = (
+            f"（原定 {min(nominal)}，遇休息日顺延）" if len(nominal) == 1 and sent_on not in nominal else ""
+        )
         lines = [
-            f"{when}  {message.department}（{message.region}）"
-            f"{KIND_LABELS[message.kind]}，{len(message.items)} 个节点："
+            f"{sent_on} 周{WEEKDAYS[sent_on.weekday()]} {message.send_at:%H:%M}  "
+            f"{message.department}（{message.region}）{KIND_LABELS[message.kind]}，{len(message.items)} 个节点{moved}："
         ]
-        for item in message.items:
-            moved = (
-                "" if item.nominal_on == message.send_at.date() else f"；原定 {item.nominal_on}，遇休息日顺延"
+        plan_title = None
+        for item in sorted(message.items, key=lambda i: (i.plan_key, i.due_on)):
+            if item.plan_title != plan_title:
+                plan_title = item.plan_title
+                lines.append(f"  {plan_title}")
+            late = (
+                f"；原定 {item.nominal_on}，顺延" if len(nominal) > 1 and item.nominal_on != sent_on else ""
             )
             lines.append(
-                f"  · {item.plan_title} {item.task_ref}《{item.task_title}》"
-                f" {item.due_on.isoformat()}{RECURRENCE_NOTES[item.recurrence]}到期，提前{item.days_before}天{moved}"
+                f"    · {item.task_ref}《{item.task_title}》 {item.due_on}{RECURRENCE_NOTES[item.recurrence]}到期，"
+                f"提前{item.days_before}天{late}"
             )
         blocks.append("\n".join(lines))
     return "\n".join(blocks)
