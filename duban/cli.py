@@ -22,7 +22,7 @@ from duban.seeding import SeedError, load_seed
 from duban.status import UnknownDepartment, status_report
 from duban.xlsx_import import add_commands as add_xlsx_import_commands
 from scheduler.policy import ReminderPolicy
-from scheduler.preview import preview_messages
+from scheduler.preview import preview_messages, send_rule
 from scheduler.preview import render_text as render_preview
 
 
@@ -120,6 +120,9 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 MAX_REMINDER_DAYS = 3660  # ten years: longer than any plan
+# far enough from date.max that the planner's horizon and the holiday search never overflow
+LAST_PREVIEW_DAY = dt.date(9000, 1, 1)
+DEMO_REMINDER_DAYS = 90
 
 
 def cmd_reminders(args: argparse.Namespace, settings: Settings) -> int:
@@ -146,20 +149,9 @@ def cmd_reminders(args: argparse.Namespace, settings: Settings) -> int:
         }
         sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
         return 0
-    print(f"{start.isoformat()} 至 {end.isoformat()} 实际发出的提醒（{_send_rule(settings)}）：")
+    print(f"{start.isoformat()} 至 {end.isoformat()} 实际发出的提醒（{send_rule(settings.timezone)}）：")
     print(render_preview(messages))
     return 0
-
-
-# far enough from date.max that the planner's horizon and the holiday search never overflow
-LAST_PREVIEW_DAY = dt.date(9000, 1, 1)
-
-
-def _send_rule(settings: Settings) -> str:
-    return f"{settings.timezone} 时间；遇法定节假日、周末顺延到下一个工作日，调休上班日照常发送，夜间 22:00–8:00 不发送"
-
-
-DEMO_REMINDER_DAYS = 90
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -194,7 +186,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
             )
         print(render_status(status_report(session=session, today=today)))
         end = today + dt.timedelta(days=DEMO_REMINDER_DAYS - 1)
-        print(f"\n未来 {DEMO_REMINDER_DAYS} 天实际发出的提醒（{_send_rule(settings)}）：")
+        print(f"\n未来 {DEMO_REMINDER_DAYS} 天实际发出的提醒（{send_rule(settings.timezone)}）：")
         messages = preview_messages(
             session=session, start=today, end=end, policy=_policy(settings), tz=settings.tz
         )

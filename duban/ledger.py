@@ -250,7 +250,7 @@ def _write_plan_sheet(sheet: Worksheet, plan: Plan, ledger: Ledger) -> int:
         for cells, view in _task_rows(task, ledger):
             sheet.append(cells)
             rows += 1
-            _wrap_row(sheet, sheet.max_row, widths)
+            _data_row(sheet, sheet.max_row, widths)
             if view is not None and view.state in STATE_FILLS:
                 sheet.cell(row=sheet.max_row, column=state_column).fill = STATE_FILLS[view.state]
     sheet.freeze_panes = "D2"  # the header and the task's number, part and name stay in view
@@ -363,7 +363,7 @@ def _write_cover(sheet: Worksheet, ledger: Ledger) -> None:
     _style_header(sheet, row=sheet.max_row, widths=COVER_WIDTHS)
     for plan in ledger.plans:
         sheet.append([plan.title, plan.region, *by_plan[plan.id or 0].cells()])
-        _wrap_row(sheet, sheet.max_row, COVER_WIDTHS)
+        _data_row(sheet, sheet.max_row, COVER_WIDTHS)
     sheet.append(["合计", "", *overall.cells()])
     for cell in sheet[sheet.max_row]:
         cell.font = Font(bold=True)
@@ -378,7 +378,7 @@ def _write_cover(sheet: Worksheet, ledger: Ledger) -> None:
     )
     for (region, lead), tally in ranked:
         sheet.append([lead, region, *tally.cells()])
-        _wrap_row(sheet, sheet.max_row, COVER_WIDTHS)
+        _data_row(sheet, sheet.max_row, COVER_WIDTHS)
 
     sheet.append([])
     sheet.append([COVER_NOTE])
@@ -401,12 +401,18 @@ def _style_header(sheet: Worksheet, *, row: int, widths: list[int]) -> None:
         cell.alignment = Alignment(vertical="center", horizontal="center", wrap_text=True)
 
 
-def _wrap_row(sheet: Worksheet, row: int, widths: list[int]) -> None:
-    """Wrap every cell and make the row tall enough to show it: Excel does not grow rows on opening."""
+def _data_row(sheet: Worksheet, row: int, widths: list[int]) -> None:
+    """Keep text as text, wrap every cell, and make the row tall enough to show it.
+
+    A note is what someone typed in chat: one starting with "=" must not become a live formula. Excel does not
+    grow rows to fit wrapped text when it opens a file, so the height is estimated here.
+    """
     lines = 1
     for index, width in enumerate(widths, start=1):
         cell = sheet.cell(row=row, column=index)
         cell.alignment = WRAPPED
+        if cell.data_type == "f":
+            cell.data_type = "s"
         if cell.value is not None:
             lines = max(lines, wrapped_lines(str(cell.value), width))
     sheet.row_dimensions[row].height = min(MAX_ROW_HEIGHT, LINE_HEIGHT * lines)

@@ -80,6 +80,13 @@ def send_moment(send_on: dt.date, *, tz: dt.tzinfo) -> dt.datetime:
     return next_allowed_moment(dt.datetime.combine(send_on, SEND_AT, tzinfo=tz), tz=tz).astimezone(tz)
 
 
+def send_rule(timezone: str) -> str:
+    """The rule above in one line, for the heading of a listing (quiet hours: next_allowed_moment's defaults)."""
+    return (
+        f"{timezone} 时间；遇法定节假日、周末顺延到下一个工作日，调休上班日照常发送，夜间 22:00–8:00 不发送"
+    )
+
+
 def preview_messages(
     *, session: Session, start: dt.date, end: dt.date, policy: ReminderPolicy, tz: dt.tzinfo
 ) -> list[PreviewMessage]:

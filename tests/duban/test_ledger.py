@@ -273,6 +273,25 @@ def test_a_recurring_duty_shows_its_current_period_and_latest_report(seeded: Ses
     )
 
 
+def test_a_note_that_looks_like_a_formula_stays_text(seeded: Session, tmp_path: Path) -> None:
+    duty = yearly_duty(seeded, "zibo-zichuan-2023", "（五）")
+    typed = '=HYPERLINK("http://example.com","点此")'
+    report(
+        seeded,
+        duty,
+        at=dt.datetime(2025, 12, 20, 2, 0, tzinfo=dt.UTC),
+        percent=50,
+        note=typed,
+        status=ReportStatus.on_track,
+    )
+    output = tmp_path / "台账.xlsx"
+    export_xlsx(session=seeded, output=output, today=AS_OF, tz=TZ)
+    sheet = load_workbook(output)["淄博市淄川区"]
+    column = HEADER.index("汇报说明") + 1
+    cell = next(sheet.cell(r, column) for r in range(2, sheet.max_row + 1) if sheet.cell(r, column).value)
+    assert (cell.value, cell.data_type) == (typed, "s")
+
+
 def test_long_text_wraps_in_sensible_columns(workbook: Workbook) -> None:
     sheet = workbook["淄博市淄川区"]
     widths = {name: sheet.column_dimensions[chr(ord("A") + i)].width for i, name in enumerate(HEADER)}
