@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import errno
 import json
 import sys
 from collections.abc import Sequence
@@ -71,6 +72,16 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+WRITE_ERRORS = {  # why a file could not be written, in the interface language
+    errno.EEXIST: "路径中有一段是文件而不是文件夹",
+    errno.ENOTDIR: "路径中有一段是文件而不是文件夹",
+    errno.EACCES: "没有写入权限",
+    errno.EPERM: "没有写入权限",
+    errno.EROFS: "文件系统只读",
+    errno.ENOSPC: "磁盘空间不足",
+}
+
+
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     output = Path(args.output) if args.output else None
     if args.format == "xlsx" and output is None:
@@ -94,7 +105,8 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
                 sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
                 return 0
         except OSError as exc:
-            print(f"无法写入 {output}：{exc.strerror or exc}。", file=sys.stderr)
+            reason = WRITE_ERRORS.get(exc.errno or 0, exc.strerror or str(exc))
+            print(f"无法写入 {output}：{reason}。未写入任何内容。", file=sys.stderr)
             return 1
     if args.format == "xlsx":
         print(f"台账已写入 {output}（截至 {today.isoformat()}，{rows} 行）。")

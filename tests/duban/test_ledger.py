@@ -328,6 +328,18 @@ def test_cli_xlsx_export_to_a_folder_says_so(
     assert err.startswith(f"--output 指向文件夹 {tmp_path}，请给出文件名") and err.count("\n") == 1
 
 
+def test_cli_export_under_a_file_says_so_and_writes_nothing(
+    cli_env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["seed"]) == 0
+    capsys.readouterr()
+    (tmp_path / "notes.txt").write_text("a file, not a folder")
+    target = tmp_path / "notes.txt" / "台账.xlsx"
+    assert main(["export", "--format", "xlsx", "--output", str(target)]) == 1
+    assert capsys.readouterr().err == f"无法写入 {target}：路径中有一段是文件而不是文件夹。未写入任何内容。\n"
+    assert (tmp_path / "notes.txt").read_text() == "a file, not a folder"
+
+
 def test_cli_xlsx_export_says_where_and_how_many_rows(
     cli_env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
