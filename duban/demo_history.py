@@ -61,6 +61,8 @@ NOTES = {
 
 @dataclass(frozen=True)
 class HistorySummary:
+    """What the demo database holds once the history is in (it starts with none)."""
+
     contacts: int
     reports: int
     closed: int  # 销号 approved
@@ -72,7 +74,7 @@ def load_sample_history(
 ) -> HistorySummary:
     """Invent reports from each plan's issue up to yesterday, and 销号 for most milestones finished early."""
     if session.get_bind().dialect.name == "sqlite":
-        # a throwaway demo file: a thousand one-report transactions need not each wait for the disk
+        # a throwaway demo file: hundreds of one-report transactions need not each wait for the disk
         session.connection().exec_driver_sql("PRAGMA synchronous=OFF")
     generator = _History(session, random.Random(seed), today, tz)
     # plain values first: every report commits, and a commit expires what the session has loaded
