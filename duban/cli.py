@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import errno
 import json
 import sys
 from collections.abc import Sequence
@@ -13,16 +14,17 @@ from sqlmodel import Session, select
 
 from duban.config import Settings, get_settings
 from duban.db import AlreadyRunning, make_engine
-from duban.ledger import export_json, export_xlsx
+from duban.ledger import export_json, export_xlsx, write_json
 from duban.migrate import SchemaOutOfDate, current_revision, ensure_schema, head_revision, upgrade
 from duban.operations import configure_logging
 from duban.plan_import.cli import add_commands as add_import_commands
-from duban.render import render_reminders, render_status
+from duban.render import render_status
 from duban.seeding import SeedError, load_seed
 from duban.status import UnknownDepartment, status_report
 from duban.xlsx_import import add_commands as add_xlsx_import_commands
-from scheduler.planner import plan_reminders
 from scheduler.policy import ReminderPolicy
+from scheduler.preview import preview_messages, send_rule
+from scheduler.preview import render_text as render_preview
 
 
 def _today(settings: Settings) -> dt.date:
@@ -70,17 +72,46 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+WRITE_ERRORS = {  # why a file could not be written, in the interface language
+    errno.EEXIST: "路径中有一段是文件而不是文件夹",
+    errno.ENOTDIR: "路径中有一段是文件而不是文件夹",
+    errno.EACCES: "没有写入权限",
+    errno.EPERM: "没有写入权限",
+    errno.EROFS: "文件系统只读",
+    errno.ENOSPC: "磁盘空间不足",
+}
+
+
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    output = Path(args.output) if args.output else None
+    if args.format == "xlsx" and output is None:
+        print("导出 xlsx 需要 --output 文件名，如 --output 台账.xlsx。", file=sys.stderr)
+        return 2
+    if output is not None and output.is_dir():
+        print(f"--output 指向文件夹 {output}，请给出文件名，如 {output / '台账.xlsx'}。", file=sys.stderr)
+        return 2
+    today = args.as_of or _today(settings)
     with _session(settings) as session:
-        if args.format == "json":
-            json.dump(export_json(session=session), sys.stdout, ensure_ascii=False, indent=2)
-            sys.stdout.write("\n")
-            return 0
-        if args.output is None:
-            print("导出 xlsx 需要 --output 文件名。", file=sys.stderr)
-            return 2
-        rows = export_xlsx(session=session, output=Path(args.output))
-    print(f"台账已写入 {args.output}（{rows} 行）。")
+        if not _has_plans(session):
+            return 1
+        try:
+            if args.format == "xlsx":
+                assert output is not None
+                rows = export_xlsx(session=session, output=output, today=today, tz=settings.tz)
+            elif output is not None:
+                plans = write_json(session=session, output=output, today=today, tz=settings.tz)
+            else:
+                data = export_json(session=session, today=today, tz=settings.tz)
+                sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+                return 0
+        except OSError as exc:
+            reason = WRITE_ERRORS.get(exc.errno or 0, exc.strerror or str(exc))
+            print(f"无法写入 {output}：{reason}。未写入任何内容。", file=sys.stderr)
+            return 1
+    if args.format == "xlsx":
+        print(f"台账已写入 {output}（截至 {today.isoformat()}，{rows} 行）。")
+    else:
+        print(f"已将 {plans} 个方案写入 {output}（截至 {today.isoformat()}）。")
     return 0
 
 
@@ -100,22 +131,44 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+MAX_REMINDER_DAYS = 3660  # ten years: longer than any plan
+# far enough from date.max that the planner's horizon and the holiday search never overflow
+LAST_PREVIEW_DAY = dt.date(9000, 1, 1)
+DEMO_REMINDER_DAYS = 90
+
+
 def cmd_reminders(args: argparse.Namespace, settings: Settings) -> int:
+    if not 1 <= args.days <= MAX_REMINDER_DAYS:
+        print(f"--days 应为 1 到 {MAX_REMINDER_DAYS} 之间的天数，收到 {args.days}。", file=sys.stderr)
+        return 2
     start = args.from_date or _today(settings)
+    if start > LAST_PREVIEW_DAY - dt.timedelta(days=args.days):
+        print(f"--from 应早于 {LAST_PREVIEW_DAY.year} 年，收到 {start.isoformat()}。", file=sys.stderr)
+        return 2
+    end = start + dt.timedelta(days=args.days - 1)
     with _session(settings) as session:
         if not _has_plans(session):
             return 1
-        reminders = plan_reminders(
-            session=session,
-            start=start,
-            end=start + dt.timedelta(days=args.days - 1),
-            policy=_policy(settings),
+        messages = preview_messages(
+            session=session, start=start, end=end, policy=_policy(settings), tz=settings.tz
         )
-    print(render_reminders(reminders))
+    if args.format == "json":
+        data = {
+            "from": start.isoformat(),
+            "to": end.isoformat(),
+            "timezone": settings.timezone,
+            "messages": [message.as_dict() for message in messages],
+        }
+        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+        return 0
+    print(f"{start.isoformat()} 至 {end.isoformat()} 实际发出的提醒（{send_rule(settings.timezone)}）：")
+    print(render_preview(messages))
     return 0
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from duban.demo_history import SAMPLE_MARK, load_sample_history
+
     database = Path(args.database)
     for leftover in (
         database,
@@ -129,14 +182,27 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         summary = load_seed(session=session)
         print(
             f"演示数据库：{database}（{summary.plans} 个方案，{summary.tasks} 项任务，"
-            f"{summary.milestones} 个时间节点）\n"
+            f"{summary.milestones} 个时间节点）"
         )
+        if args.no_history:
+            print(
+                "数据库中还没有任何进度汇报：已过时限的节点都显示为“已逾期”，其余为“未汇报”。"
+                "去掉 --no-history 可载入一段示例汇报。\n"
+            )
+        else:
+            history = load_sample_history(session=session, today=today, tz=settings.tz)
+            print(
+                f"{SAMPLE_MARK}进度汇报为按固定种子生成的示例，不是真实汇报：{history.reports} 条汇报，"
+                f"{history.closed} 个节点已销号，{history.pending} 个销号待审批；"
+                f"{history.contacts} 个示例联络员未绑定 Telegram，不会收到任何消息。\n"
+            )
         print(render_status(status_report(session=session, today=today)))
-        print(f"\n未来 90 天将发送的提醒（{today.isoformat()} 起）：")
-        reminders = plan_reminders(
-            session=session, start=today, end=today + dt.timedelta(days=89), policy=_policy(settings)
+        end = today + dt.timedelta(days=DEMO_REMINDER_DAYS - 1)
+        print(f"\n未来 {DEMO_REMINDER_DAYS} 天实际发出的提醒（{send_rule(settings.timezone)}）：")
+        messages = preview_messages(
+            session=session, start=today, end=end, policy=_policy(settings), tz=settings.tz
         )
-        print(render_reminders(reminders))
+        print(render_preview(messages))
     return 0
 
 
@@ -224,7 +290,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser("export", help="print the plans as JSON or write the 台账 workbook")
     export.add_argument("--format", choices=["json", "xlsx"], default="json")
-    export.add_argument("--output", help="file to write (xlsx)")
+    export.add_argument("--output", help="file to write (required for xlsx; JSON goes to stdout without it)")
+    export.add_argument(
+        "--as-of",
+        type=dt.date.fromisoformat,
+        help="the day states are computed for, YYYY-MM-DD (default today)",
+    )
     export.set_defaults(func=cmd_export)
 
     status = commands.add_parser("status", help="milestones by plan and by year as of today")
@@ -232,12 +303,16 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(func=cmd_status)
 
     reminders = commands.add_parser(
-        "reminders", help="print the reminders that would be sent (sends nothing)"
+        "reminders",
+        help="print when each reminder message will go out, after holidays and quiet hours (sends nothing)",
     )
     reminders.add_argument(
         "--from", dest="from_date", type=dt.date.fromisoformat, help="first day, YYYY-MM-DD"
     )
     reminders.add_argument("--days", type=int, default=30, help="how many days to cover")
+    reminders.add_argument(
+        "--format", choices=["text", "json"], default="text", help="json: the same messages as data"
+    )
     reminders.set_defaults(func=cmd_reminders)
 
     backup = commands.add_parser(
@@ -268,9 +343,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     demo = commands.add_parser(
-        "demo", help="fresh SQLite database, seeded; prints status and coming reminders"
+        "demo",
+        help="fresh SQLite database, seeded, with a labelled sample history of reports; prints status and "
+        "coming reminders",
     )
     demo.add_argument("--database", default="var/demo.db", help="SQLite file to (re)create")
+    demo.add_argument(
+        "--no-history", action="store_true", help="leave out the sample reports: nobody has reported yet"
+    )
     demo.set_defaults(func=cmd_demo)
 
     add_import_commands(commands)

@@ -58,6 +58,7 @@ class MilestoneView:
     state: MilestoneState
     latest_percent: int | None
     pace: Pace
+    latest_report_id: int | None = None  # the report latest_percent comes from, for views that show it whole
 
 
 @dataclass
@@ -167,6 +168,7 @@ def _view(
         state=state,
         latest_percent=latest,
         pace=pace_of(state, reports[-1] if reports else None, start=start, due=due, today=today),
+        latest_report_id=reports[-1].id if reports else None,
     )
 
 

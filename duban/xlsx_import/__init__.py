@@ -1,7 +1,7 @@
 """`duban import-xlsx`: spreadsheets in.
 
-Reads a workbook in the shape `duban export --format xlsx` writes (one sheet per plan, named by
-region, one row per task × milestone) or a 重点项目清单 (序号 / 项目名称 / 主要任务 / 工作目标 /
+Reads a workbook in the shape `duban export --format xlsx` writes (a cover sheet of counts, which
+is skipped, then one sheet per plan, named by region, one row per task × milestone) or a 重点项目清单 (序号 / 项目名称 / 主要任务 / 工作目标 /
 牵头部门 / 参与部门, or 完成时限 / 责任分工), turns every sheet into seed tasks, validates them, and
 writes them through the seed loader's upsert (plan key + task ref), so importing again updates
 rather than duplicates. Every problem is collected first, by sheet, row and column; if there is
@@ -26,7 +26,7 @@ from sqlmodel import Session
 
 from duban.config import Settings
 from duban.db import create_schema, make_engine
-from duban.ledger import load_plans
+from duban.ledger import COVER_SHEET_TITLE, load_plans
 from duban.seeding import SeedSummary
 from duban.xlsx_import.errors import Problem, XlsxImportError, schema_message
 from duban.xlsx_import.plans import Draft, sheet_title, write_plans
@@ -77,8 +77,8 @@ def import_xlsx(
 
     imported = 0
     for sheet in sheets:
-        if sheet.empty:
-            continue
+        if sheet.empty or (sheet.name == COVER_SHEET_TITLE and not sheet.kind):
+            continue  # nothing, or the cover sheet of counts `duban export` writes first
         if not sheet.kind:
             notices.append(
                 f"工作表“{sheet.name}”没有可识别的表头（duban 导出的台账列，或 序号、项目名称/主要任务、"
