@@ -1,20 +1,30 @@
-"""The `duban` command: seed, export, status, reminders, demo."""
+"""The `duban` command: seed, export, status, reminders, demo.
+
+Mistakes end in one line on stderr in the interface language (DUBAN_LANGUAGE, zh_CN by default) and a non-zero
+exit: argparse types refuse bad input before anything runs, and `main()` is the one boundary that turns the
+known refusals (duban.errors.Refused, SeedError) into that line.
+"""
 
 from __future__ import annotations
 
 import argparse
+import copy
 import datetime as dt
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from sqlalchemy import exc as sa_exc
 from sqlmodel import Session, select
 
-from duban.config import Settings, get_settings
-from duban.db import AlreadyRunning, make_engine
+from bot.i18n import gettext_for
+from duban.config import Settings, get_settings, interface_language
+from duban.db import connect, discard_sqlite_file, new_sqlite_file, open_database
+from duban.errors import Refused
 from duban.ledger import export_json, export_xlsx
-from duban.migrate import SchemaOutOfDate, current_revision, ensure_schema, head_revision, upgrade
+from duban.migrate import current_revision, head_revision, upgrade_any
 from duban.operations import configure_logging
 from duban.plan_import.cli import add_commands as add_import_commands
 from duban.render import render_reminders, render_status
@@ -23,6 +33,12 @@ from duban.status import UnknownDepartment, status_report
 from duban.xlsx_import import add_commands as add_xlsx_import_commands
 from scheduler.planner import plan_reminders
 from scheduler.policy import ReminderPolicy
+
+Gettext = Callable[[str], str]
+
+# bounds that keep every date the planner computes inside the calendar (--days 99999999 overflowed)
+MAX_DAYS = 3660
+FIRST_DATE, LAST_DATE = dt.date(2000, 1, 1), dt.date(2099, 12, 31)
 
 
 def _today(settings: Settings) -> dt.date:
@@ -33,18 +49,16 @@ def _policy(settings: Settings) -> ReminderPolicy:
     return ReminderPolicy(lead_days=tuple(settings.reminder_days), co_notice_days=settings.co_notice_days)
 
 
-def _session(settings: Settings, database_url: str | None = None) -> Session:
-    """A brand-new database gets the newest schema; an older one must be upgraded first (SchemaOutOfDate)."""
-    engine = make_engine(database_url or settings.database_url)
-    ensure_schema(engine)
-    return Session(engine)
+def _session(settings: Settings, database_url: str | None = None, *, create: bool = False) -> Session:
+    """Commands that write pass create=True (a new database is made and stamped); the others read an existing one."""
+    return Session(open_database(database_url or settings.database_url, create=create))
 
 
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
-    engine = make_engine(settings.database_url)
+    engine = connect(settings.database_url, create=args.action == "upgrade")
     before = current_revision(engine)
     if args.action == "upgrade":
-        upgrade(engine)
+        upgrade_any(engine)
         print(f"数据库结构已从 {before or '（空）'} 升级到 {current_revision(engine)}。")
     else:
         print(f"当前版本 {before or '（空）'}，最新版本 {head_revision()}。")
@@ -61,8 +75,8 @@ def _has_plans(session: Session) -> bool:
 
 
 def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
-    with _session(settings) as session:
-        summary = load_seed(session=session)
+    with _session(settings, create=True) as session:
+        summary = load_seed(session=session, paths=[Path(f) for f in args.files] or None)
     print(
         f"已载入 {summary.plans} 个方案、{summary.tasks} 项任务、{summary.milestones} 个时间节点"
         f"（新增 {summary.created} 条，更新 {summary.updated} 条）。"
@@ -125,7 +139,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         leftover.unlink(missing_ok=True)
     url = f"sqlite:///{database}"
     today = _today(settings)
-    with _session(settings, url) as session:
+    with _session(settings, url, create=True) as session:
         summary = load_seed(session=session)
         print(
             f"演示数据库：{database}（{summary.plans} 个方案，{summary.tasks} 项任务，"
@@ -145,7 +159,7 @@ def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
     from duban.services.invites import create_invite, resolve_department
     from models import ContactRole, Plan
 
-    with _session(settings) as session:
+    with _session(settings, create=True) as session:
         try:
             department = resolve_department(session=session, name=args.department)
         except NotFound:
@@ -174,10 +188,7 @@ def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.main import run_polling, run_webhook
 
-    token = settings.telegram_bot_token
-    if not token:
-        print("请设置 TELEGRAM_BOT_TOKEN（从 @BotFather 获取）。", file=sys.stderr)
-        return 2
+    token = settings.bot_token()
     base_url = args.base_url or settings.telegram_base_url
     if args.webhook_url:
         run_webhook(
@@ -190,7 +201,16 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         )
     else:
         run_polling(
-            settings, token=token, base_url=base_url, emulator=args.emulator, poll_interval=args.poll_interval
+            settings,
+            token=token,
+            base_url=base_url,
+            emulator=args.emulator,
+            # telegram-test-api answers getUpdates at once; polling it at 0 s spins a core
+            poll_interval=args.poll_interval
+            if args.poll_interval is not None
+            else 0.1
+            if args.emulator
+            else 0.0,
         )
     return 0
 
@@ -198,6 +218,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
     from duban.operations import backup
 
+    open_database(
+        settings.database_url, create=False
+    ).dispose()  # refuses a missing database, creates nothing
     try:
         print(
             backup(
@@ -212,19 +235,107 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="duban", description="督办：县域工作方案的提醒与进度跟踪")
+# ---------------------------------------------------------------- input checked while parsing
+
+
+class _Checks:
+    """argparse types: bad input is refused while parsing, before any database or file is opened."""
+
+    def __init__(self, gettext: Gettext) -> None:
+        self._ = gettext
+
+    def listen(self, text: str) -> str:
+        host, colon, port = text.rpartition(":")
+        if not colon or not port.isdigit() or not 0 < int(port) < 65536:
+            raise argparse.ArgumentTypeError(
+                self._("“{text}” is not host:port; write it like 127.0.0.1:8443").format(text=text)
+            )
+        return text
+
+    def output_file(self, example: str) -> Callable[[str], str]:
+        def check(text: str) -> str:
+            path = Path(text)
+            if path.is_dir():
+                raise argparse.ArgumentTypeError(
+                    self._("“{text}” is a folder; name a file in it, like {example}").format(
+                        text=text, example=path / example
+                    )
+                )
+            if not path.parent.is_dir():
+                raise argparse.ArgumentTypeError(
+                    self._(
+                        "the folder “{folder}” does not exist; create it or write the file elsewhere"
+                    ).format(folder=path.parent)
+                )
+            return text
+
+        return check
+
+    def days(self, text: str) -> int:
+        if not text.isdigit() or not 1 <= int(text) <= MAX_DAYS:
+            raise argparse.ArgumentTypeError(
+                self._(
+                    "“{text}” is not a number of days; write a whole number from 1 to {most}, like 30"
+                ).format(text=text, most=MAX_DAYS)
+            )
+        return int(text)
+
+    def date(self, text: str) -> dt.date:
+        try:
+            day: dt.date | None = dt.date.fromisoformat(text)
+        except ValueError:
+            day = None
+        if day is None or not FIRST_DATE <= day <= LAST_DATE:
+            raise argparse.ArgumentTypeError(
+                self._(
+                    "“{text}” is not a date duban can use; write YYYY-MM-DD from {first} to {last}"
+                ).format(text=text, first=FIRST_DATE, last=LAST_DATE)
+            )
+        return day
+
+
+def _parser_class(gettext: Gettext) -> type[argparse.ArgumentParser]:
+    """Parsers whose help is in the interface language and whose errors are one line."""
+
+    class TranslatedHelp(argparse.HelpFormatter):
+        def _expand_help(self, action: argparse.Action) -> str:
+            if action.help:
+                translated = gettext(action.help)
+                action = copy.copy(action)
+                action.help = translated
+            return super()._expand_help(action)
+
+    class Parser(argparse.ArgumentParser):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            kwargs.setdefault("formatter_class", TranslatedHelp)
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+        def error(self, message: str) -> None:  # type: ignore[override]
+            line = gettext("{prog}: {message} (see {prog} --help)").format(prog=self.prog, message=message)
+            self.exit(2, line + "\n")
+
+    return Parser
+
+
+def build_parser(gettext: Gettext | None = None) -> argparse.ArgumentParser:
+    _ = gettext or gettext_for(interface_language())
+    # argparse words its own messages (usage:, options, invalid choice …) through its module's gettext
+    argparse._ = _  # type: ignore[attr-defined]
+    check = _Checks(_)
+    parser = _parser_class(_)(
+        prog="duban", description=_("duban: reminders and progress for county work plans")
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="show log messages")
     parser.add_argument("--log-json", action="store_true", help="log as JSON lines (one object per line)")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    commands.add_parser("seed", help="load seed_data into the database (idempotent)").set_defaults(
-        func=cmd_seed
-    )
+    seed = commands.add_parser("seed", help="load seed_data into the database (idempotent)")
+    seed.add_argument("files", nargs="*", help="seed files to load (default: seed_data/*.yaml)")
+    seed.set_defaults(func=cmd_seed)
 
     export = commands.add_parser("export", help="print the plans as JSON or write the 台账 workbook")
     export.add_argument("--format", choices=["json", "xlsx"], default="json")
-    export.add_argument("--output", help="file to write (xlsx)")
+    export.add_argument("--output", type=check.output_file("台账.xlsx"), help="file to write (xlsx)")
     export.set_defaults(func=cmd_export)
 
     status = commands.add_parser("status", help="milestones by plan and by year as of today")
@@ -234,16 +345,18 @@ def build_parser() -> argparse.ArgumentParser:
     reminders = commands.add_parser(
         "reminders", help="print the reminders that would be sent (sends nothing)"
     )
-    reminders.add_argument(
-        "--from", dest="from_date", type=dt.date.fromisoformat, help="first day, YYYY-MM-DD"
-    )
-    reminders.add_argument("--days", type=int, default=30, help="how many days to cover")
+    reminders.add_argument("--from", dest="from_date", type=check.date, help="first day, YYYY-MM-DD")
+    reminders.add_argument("--days", type=check.days, default=30, help="how many days to cover")
     reminders.set_defaults(func=cmd_reminders)
 
     backup = commands.add_parser(
         "backup", help="SQLite: online backup to a file; PostgreSQL: the pg_dump line"
     )
-    backup.add_argument("--output", help="backup file (default: beside the database, with a timestamp)")
+    backup.add_argument(
+        "--output",
+        type=check.output_file("duban-backup.db"),
+        help="backup file (default: beside the database, with a timestamp)",
+    )
     backup.set_defaults(func=cmd_backup)
 
     db = commands.add_parser("db", help="database schema: upgrade to the newest version, or show the version")
@@ -261,10 +374,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--base-url", help="another Bot API server, e.g. http://127.0.0.1:9000")
     run.add_argument("--emulator", action="store_true", help="work around telegram-test-api's quirks")
     run.add_argument(
-        "--poll-interval", type=float, default=0.0, help="seconds between polls (0.1 with --emulator)"
+        "--poll-interval", type=float, default=None, help="seconds between polls (0.1 with --emulator)"
     )
     run.add_argument("--webhook-url", help="public HTTPS URL of this service; enables webhook mode")
-    run.add_argument("--listen", default="127.0.0.1:8443", help="host:port the webhook server listens on")
+    run.add_argument(
+        "--listen",
+        type=check.listen,
+        default="127.0.0.1:8443",
+        help="host:port the webhook server listens on",
+    )
     run.set_defaults(func=cmd_run)
 
     demo = commands.add_parser(
@@ -278,19 +396,53 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# ---------------------------------------------------------------- the one error boundary
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    _ = gettext_for(interface_language())
+    args = build_parser(_).parse_args(argv)
     configure_logging(verbose=args.verbose, json_lines=args.log_json)
-    settings = get_settings()
     try:
-        return int(args.func(args, settings))
+        settings = get_settings()
+        return _run_command(args, settings)
+    except Refused as refusal:
+        return _fail(refusal.render(_))
     except SeedError as exc:
-        print(f"种子数据有误，未载入任何内容：\n{exc}", file=sys.stderr)
+        return _fail(
+            _("The seed data is wrong; nothing was loaded: {problems}").format(problems=_one_line(exc))
+        )
+    except sa_exc.OperationalError as exc:  # the database stopped answering in the middle of a command
+        return _fail(_("The database stopped answering: {reason}").format(reason=_one_line(exc.orig)))
+    except BrokenPipeError:
+        # `duban export | head` closed our stdout: stop quietly, and keep Python from complaining at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-    except (SchemaOutOfDate, AlreadyRunning) as exc:
-        print(str(exc), file=sys.stderr)
-        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the command; a SQLite file the command made and then failed in is removed, so a mistake writes nothing."""
+    made = new_sqlite_file(settings.database_url) if args.command not in {"run", "demo"} else None
+    try:
+        code = int(args.func(args, settings))
+    except BaseException:
+        if made is not None:
+            discard_sqlite_file(made)
+        raise
+    if code != 0 and made is not None:
+        discard_sqlite_file(made)
+    return code
+
+
+def _one_line(error: object) -> str:
+    return "; ".join(line.strip() for line in str(error).splitlines() if line.strip())
+
+
+def _fail(line: str) -> int:
+    print(line, file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":
