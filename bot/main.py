@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 # network trouble at start-up (no route yet, DNS not up, the Bot API briefly away) is retried: 1+2+4+8+16 s
 STARTUP_ATTEMPTS = 6
 FIRST_RETRY_SECONDS = 1.0
+startup_pause: Callable[[float], Awaitable[object]] = asyncio.sleep  # tests put a recording fake here
 
 
 @dataclass
@@ -174,12 +175,13 @@ async def connect_to_telegram(
     *,
     attempts: int = STARTUP_ATTEMPTS,
     first_delay: float = FIRST_RETRY_SECONDS,
-    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    sleep: Callable[[float], Awaitable[object]] | None = None,
 ) -> None:
     """Initialize the application (its first Bot API call), retrying network errors with a doubling wait.
 
     Each failed try is logged in one line; a token Telegram refuses is not retried. Refused when every try failed.
     """
+    pause = sleep or startup_pause
     delay = first_delay
     for attempt in range(1, attempts + 1):
         try:
@@ -205,7 +207,7 @@ async def connect_to_telegram(
                 attempts,
                 delay,
             )
-            await sleep(delay)
+            await pause(delay)
             delay *= 2
 
 

@@ -13,7 +13,8 @@ import datetime as dt
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import exc as sa_exc
@@ -49,19 +50,33 @@ def _policy(settings: Settings) -> ReminderPolicy:
     return ReminderPolicy(lead_days=tuple(settings.reminder_days), co_notice_days=settings.co_notice_days)
 
 
-def _session(settings: Settings, database_url: str | None = None, *, create: bool = False) -> Session:
-    """Commands that write pass create=True (a new database is made and stamped); the others read an existing one."""
-    return Session(open_database(database_url or settings.database_url, create=create))
+@contextmanager
+def _session(
+    settings: Settings, database_url: str | None = None, *, create: bool = False
+) -> Iterator[Session]:
+    """Commands that write pass create=True (a new database is made and stamped); the others read an existing one.
+
+    The engine is disposed at the end, so a SQLite file is whole (its WAL checkpointed) when the command returns.
+    """
+    engine = open_database(database_url or settings.database_url, create=create)
+    try:
+        with Session(engine) as session:
+            yield session
+    finally:
+        engine.dispose()
 
 
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     engine = connect(settings.database_url, create=args.action == "upgrade")
-    before = current_revision(engine)
-    if args.action == "upgrade":
-        upgrade_any(engine)
-        print(f"数据库结构已从 {before or '（空）'} 升级到 {current_revision(engine)}。")
-    else:
-        print(f"当前版本 {before or '（空）'}，最新版本 {head_revision()}。")
+    try:
+        before = current_revision(engine)
+        if args.action == "upgrade":
+            upgrade_any(engine)
+            print(f"数据库结构已从 {before or '（空）'} 升级到 {current_revision(engine)}。")
+        else:
+            print(f"当前版本 {before or '（空）'}，最新版本 {head_revision()}。")
+    finally:
+        engine.dispose()
     return 0
 
 
