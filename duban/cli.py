@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sqlalchemy import exc as sa_exc
 from sqlmodel import Session, select
@@ -267,6 +268,16 @@ class _Checks:
             )
         return text
 
+    def web_address(self, text: str) -> str:
+        parts = urlsplit(text)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise argparse.ArgumentTypeError(
+                self._("“{text}” is not a web address; write it like https://bot.example.gov.cn").format(
+                    text=text
+                )
+            )
+        return text
+
     def output_file(self, example: str) -> Callable[[str], str]:
         def check(text: str) -> str:
             path = Path(text)
@@ -386,12 +397,16 @@ def build_parser(gettext: Gettext | None = None) -> argparse.ArgumentParser:
     invite.set_defaults(func=cmd_invite)
 
     run = commands.add_parser("run", help="start the bot (polling); needs TELEGRAM_BOT_TOKEN")
-    run.add_argument("--base-url", help="another Bot API server, e.g. http://127.0.0.1:9000")
+    run.add_argument(
+        "--base-url", type=check.web_address, help="another Bot API server, e.g. http://127.0.0.1:9000"
+    )
     run.add_argument("--emulator", action="store_true", help="work around telegram-test-api's quirks")
     run.add_argument(
         "--poll-interval", type=float, default=None, help="seconds between polls (0.1 with --emulator)"
     )
-    run.add_argument("--webhook-url", help="public HTTPS URL of this service; enables webhook mode")
+    run.add_argument(
+        "--webhook-url", type=check.web_address, help="public HTTPS URL of this service; enables webhook mode"
+    )
     run.add_argument(
         "--listen",
         type=check.listen,

@@ -245,6 +245,10 @@ def test_a_command_that_writes_and_fails_leaves_no_new_database(
             "duban run：参数 --listen：“nonsense”不是 主机:端口，应写作 127.0.0.1:8443",
         ),
         (["run", "--listen", "127.0.0.1:99999"], "“127.0.0.1:99999”不是 主机:端口"),
+        (
+            ["run", "--webhook-url", "bot.example.gov.cn"],
+            "“bot.example.gov.cn”不是网址，应写作 https://bot.example.gov.cn",
+        ),
         (["backup", "--output", "."], "duban backup：参数 --output：“.”是一个文件夹，请写出其中的文件名"),
         (
             ["export", "--format", "xlsx", "--output", "."],
