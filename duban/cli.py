@@ -278,7 +278,9 @@ class _Checks:
             )
         return text
 
-    def output_file(self, example: str) -> Callable[[str], str]:
+    def output_file(self, example: str, *, makes_folder: bool = False) -> Callable[[str], str]:
+        """A file to write: not a folder, and in a folder that exists (unless the command makes it)."""
+
         def check(text: str) -> str:
             path = Path(text)
             if path.is_dir():
@@ -287,7 +289,7 @@ class _Checks:
                         text=text, example=path / example
                     )
                 )
-            if not path.parent.is_dir():
+            if not makes_folder and not path.parent.is_dir():
                 raise argparse.ArgumentTypeError(
                     self._(
                         "the folder “{folder}” does not exist; create it or write the file elsewhere"
@@ -296,6 +298,19 @@ class _Checks:
             return text
 
         return check
+
+    def seconds(self, text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = -1.0
+        if not 0 <= value <= 60:
+            raise argparse.ArgumentTypeError(
+                self._("“{text}” is not a number of seconds; write one from 0 to 60, like 0.1").format(
+                    text=text
+                )
+            )
+        return value
 
     def days(self, text: str) -> int:
         if not text.isdigit() or not 1 <= int(text) <= MAX_DAYS:
@@ -402,7 +417,10 @@ def build_parser(gettext: Gettext | None = None) -> argparse.ArgumentParser:
     )
     run.add_argument("--emulator", action="store_true", help="work around telegram-test-api's quirks")
     run.add_argument(
-        "--poll-interval", type=float, default=None, help="seconds between polls (0.1 with --emulator)"
+        "--poll-interval",
+        type=check.seconds,
+        default=None,
+        help="seconds between polls (0.1 with --emulator)",
     )
     run.add_argument(
         "--webhook-url", type=check.web_address, help="public HTTPS URL of this service; enables webhook mode"
@@ -418,7 +436,12 @@ def build_parser(gettext: Gettext | None = None) -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo", help="fresh SQLite database, seeded; prints status and coming reminders"
     )
-    demo.add_argument("--database", default="var/demo.db", help="SQLite file to (re)create")
+    demo.add_argument(
+        "--database",
+        type=check.output_file("demo.db", makes_folder=True),
+        default="var/demo.db",
+        help="SQLite file to (re)create",
+    )
     demo.set_defaults(func=cmd_demo)
 
     add_import_commands(commands)
@@ -448,6 +471,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # `duban export | head` closed our stdout: stop quietly, and keep Python from complaining at exit
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except OSError as exc:  # a file to read or write: permissions, a full disk, a vanished folder
+        return _fail(
+            _("Cannot use the file {file}: {reason}").format(
+                file=exc.filename or "", reason=exc.strerror or exc
+            )
+        )
     except KeyboardInterrupt:
         return 130
 

@@ -88,6 +88,8 @@ def ensure_schema(engine: Engine) -> None:
     if current is None and not has_tables(engine):
         create_schema(engine)
         return
+    if current is not None:
+        _refuse_unknown(current)
     if current != head_revision():
         raise SchemaOutOfDate(
             "The database schema is at version {current}; this duban needs {head}. Run first: duban db upgrade",
@@ -98,9 +100,22 @@ def ensure_schema(engine: Engine) -> None:
 
 def upgrade_any(engine: Engine) -> None:
     """`duban db upgrade`: from any revision, from nothing, or from an unstamped database an older duban made."""
-    if current_revision(engine) is None and has_tables(engine):
+    current = current_revision(engine)
+    if current is None and has_tables(engine):
         stamp(engine, _revision_matching(engine))
+    elif current is not None:
+        _refuse_unknown(current)
     upgrade(engine)
+
+
+def _refuse_unknown(current: str) -> None:
+    """A revision this duban has no script for: a newer duban made the database, and no upgrade can help."""
+    if current not in _revisions_newest_first():
+        raise SchemaOutOfDate(
+            "The database schema is at version {current}, which this duban does not know; a newer duban made it. "
+            "Install that version again",
+            current=current,
+        )
 
 
 def _revision_matching(engine: Engine) -> str:

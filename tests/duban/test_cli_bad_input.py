@@ -14,11 +14,14 @@ from pathlib import Path
 
 import pytest
 from openpyxl import Workbook
+from sqlalchemy import text
 from telegram.error import NetworkError
 
 import bot.main
 from duban.cli import main
 from duban.config import get_settings
+from duban.db import make_engine
+from duban.migrate import upgrade
 
 PLAN_DOCUMENT = Path(__file__).resolve().parents[1] / "plan_import" / "fixtures" / "qishan-2024.txt"
 DUBAN = Path(sys.executable).parent / "duban"  # the console script pip installed
@@ -199,6 +202,49 @@ def test_a_bad_setting_is_one_line_and_writes_nothing(
     assert workspace.contents() == before
     assert (workspace.folder / "notes.txt").read_bytes() == notes
     assert sorted(p.name for p in workspace.folder.iterdir()) == files
+
+
+# ---------------------------------------------------------------- a database of another version
+
+
+def _at_revision(path: Path, revision: str) -> None:
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine, revision)
+    if revision == "0002":  # then pretend a newer duban moved it on
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("state", "says"),
+    [
+        ("0001", "数据库结构版本为 0001，本程序需要 0004。请先运行：duban db upgrade"),
+        ("0002", "数据库结构版本为 9999，本程序不认识这个版本，它由更新的 duban 创建"),
+    ],
+    ids=["older", "newer"],
+)
+@pytest.mark.parametrize("command", [c for c in USES_DATABASE_URL if not c.startswith("db-")])
+def test_a_database_of_another_version_is_refused_unchanged(
+    workspace: Workspace, state: str, says: str, command: str
+) -> None:
+    _at_revision(workspace.database, state)
+    before = workspace.contents()
+    code, _out, err = workspace.duban(COMMANDS[command])
+    assert code == 1
+    assert_one_line(err, says)
+    assert workspace.contents() == before
+
+
+def test_db_upgrade_refuses_a_database_a_newer_duban_made(workspace: Workspace) -> None:
+    _at_revision(workspace.database, "0002")
+    before = workspace.contents()
+    code, _out, err = workspace.duban(["db", "upgrade"])
+    assert code == 1
+    assert_one_line(
+        err, "数据库结构版本为 9999，本程序不认识这个版本，它由更新的 duban 创建。请重新安装那个版本"
+    )
+    assert workspace.contents() == before
 
 
 # ---------------------------------------------------------------- a database that is not there
