@@ -15,12 +15,14 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 from sqlalchemy import text
-from telegram.error import NetworkError
+from telegram.error import InvalidToken, NetworkError
 
 import bot.main
+from bot.i18n import gettext_for
 from duban.cli import main
 from duban.config import get_settings
 from duban.db import make_engine
+from duban.errors import ConfigurationError
 from duban.migrate import upgrade
 
 PLAN_DOCUMENT = Path(__file__).resolve().parents[1] / "plan_import" / "fixtures" / "qishan-2024.txt"
@@ -419,6 +421,26 @@ def test_startup_retries_network_trouble_with_a_doubling_wait(caplog: pytest.Log
         f"try {n} of 6, next in {w:g} s"
         for n, w in ((1, 1), (2, 2), (3, 4))
     ]
+
+
+def test_a_token_telegram_refuses_is_not_retried() -> None:
+    class Refusing:
+        calls = 0
+
+        async def initialize(self) -> None:
+            self.calls += 1
+            raise InvalidToken("Unauthorized")
+
+    async def pause(seconds: float) -> None:
+        raise AssertionError("no retry for a refused token")
+
+    application = Refusing()
+    with pytest.raises(ConfigurationError) as refused:
+        asyncio.run(bot.main.connect_to_telegram(application, sleep=pause))  # type: ignore[arg-type]
+    assert application.calls == 1
+    assert refused.value.render(gettext_for("zh_CN")) == (
+        "Telegram 拒绝了 TELEGRAM_BOT_TOKEN（Unauthorized），请填入 @BotFather 给出的令牌"
+    )
 
 
 def test_run_with_no_network_logs_each_try_then_one_line(
