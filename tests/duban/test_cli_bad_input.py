@@ -372,11 +372,19 @@ def test_run_without_a_token_says_which_variable(workspace: Workspace, seeded_fi
     assert workspace.contents() == before
 
 
-def test_an_empty_token_counts_as_unset_and_status_never_needs_one(
-    workspace: Workspace, seeded_file: Path
+@pytest.mark.parametrize(
+    "empty",
+    [
+        {"TELEGRAM_BOT_TOKEN": ""},
+        {"DUBAN_TIMEZONE": "", "DUBAN_REMINDER_DAYS": "", "DUBAN_LANGUAGE": "", "DUBAN_WEBHOOK_SECRET": ""},
+    ],
+    ids=["token", "others"],
+)
+def test_an_empty_variable_counts_as_unset_and_status_never_needs_a_token(
+    workspace: Workspace, seeded_file: Path, empty: dict[str, str]
 ) -> None:
     shutil.copy(seeded_file, workspace.database)
-    code, out, err = workspace.duban(["status"], {"TELEGRAM_BOT_TOKEN": ""})
+    code, out, err = workspace.duban(["status"], empty)
     assert (code, err) == (0, "")
     assert "按方案" in out
 
