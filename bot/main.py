@@ -3,6 +3,7 @@
 import asyncio
 import datetime as dt
 import logging
+import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,8 +12,9 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import Engine, text
 from telegram import Update
-from telegram.error import InvalidToken, NetworkError
+from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application
+from telegram.warnings import PTBUserWarning
 
 from bot.app import build_application, conversation_persistence
 from bot.runtime import Runtime
@@ -24,6 +26,10 @@ from scheduler.jobs import Jobs, dispatch
 from scheduler.lease import LeaseKeeper
 
 log = logging.getLogger(__name__)
+
+# /report mixes button and text steps, so it is tracked per user, not per message, on purpose (as in pyproject's
+# pytest settings); PTB's advice would otherwise print on every start, in front of the log
+warnings.filterwarnings("ignore", message="If 'per_message=False'", category=PTBUserWarning)
 
 # network trouble at start-up (no route yet, DNS not up, the Bot API briefly away) is retried: 1+2+4+8+16 s
 STARTUP_ATTEMPTS = 6
@@ -268,11 +274,18 @@ def run_webhook(
         if application.post_init:
             await application.post_init(application)
         try:
-            await application.bot.set_webhook(
-                url=webhook_url.rstrip("/") + WEBHOOK_PATH,
-                secret_token=secret,
-                allowed_updates=Update.ALL_TYPES,
-            )
+            try:
+                await application.bot.set_webhook(
+                    url=webhook_url.rstrip("/") + WEBHOOK_PATH,
+                    secret_token=secret,
+                    allowed_updates=Update.ALL_TYPES,
+                )
+            except TelegramError as error:  # "Bad webhook: An HTTPS URL must be provided for webhook"
+                raise Refused(
+                    "Telegram refused the webhook {url} ({reason}); give the public HTTPS address of this service",
+                    url=webhook_url,
+                    reason=str(error),
+                ) from None
             await application.start()
             try:
                 await server.serve()

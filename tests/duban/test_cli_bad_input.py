@@ -465,9 +465,14 @@ def test_run_with_no_network_logs_each_try_then_one_line(
 
     assert code == 1
     assert "Traceback" not in err
-    tries = [line for line in err.splitlines() if "Telegram Bot API not reachable" in line]
-    assert len(tries) == 5 and waits == [1.0, 2.0, 4.0, 8.0, 16.0]
-    assert err.splitlines()[-1].startswith("尝试 6 次仍无法连接 Telegram Bot API（")
+    *tries, last = err.splitlines()
+    assert [line.split(" bot.main: ")[1] for line in tries] == [
+        f"Telegram Bot API not reachable (httpx.ConnectError: All connection attempts failed); "
+        f"try {n} of 6, next in {w:g} s"
+        for n, w in ((1, 1), (2, 2), (3, 4), (4, 8), (5, 16))
+    ]
+    assert waits == [1.0, 2.0, 4.0, 8.0, 16.0]
+    assert last.startswith("尝试 6 次仍无法连接 Telegram Bot API（")
 
 
 # ---------------------------------------------------------------- through the installed `duban` script
