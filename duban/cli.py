@@ -1,4 +1,9 @@
-"""The `duban` command: seed, export, status, reminders, demo."""
+"""The `duban` command: seed, export, status, reminders, demo.
+
+Mistakes end in one line on stderr in the interface language (DUBAN_LANGUAGE, zh_CN by default) and a non-zero
+exit: argparse types refuse bad input before anything runs, and `main()` is the one boundary that turns the
+known refusals (duban.errors.Refused, SeedError) into that line.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +11,22 @@ import argparse
 import datetime as dt
 import errno
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
+from sqlalchemy import exc as sa_exc
 from sqlmodel import Session, select
 
-from duban.config import Settings, get_settings
-from duban.db import AlreadyRunning, make_engine
+from bot.i18n import gettext_for
+from duban.cli_input import Checks, Gettext, parser_class
+from duban.config import Settings, get_settings, interface_language
+from duban.db import connect, discard_sqlite_file, new_sqlite_file, open_database
+from duban.errors import Refused
 from duban.ledger import export_json, export_xlsx, write_json
-from duban.migrate import SchemaOutOfDate, current_revision, ensure_schema, head_revision, upgrade
+from duban.migrate import current_revision, head_revision, upgrade_any
 from duban.operations import configure_logging
 from duban.plan_import.cli import add_commands as add_import_commands
 from duban.render import render_status
@@ -35,21 +46,33 @@ def _policy(settings: Settings) -> ReminderPolicy:
     return ReminderPolicy(lead_days=tuple(settings.reminder_days), co_notice_days=settings.co_notice_days)
 
 
-def _session(settings: Settings, database_url: str | None = None) -> Session:
-    """A brand-new database gets the newest schema; an older one must be upgraded first (SchemaOutOfDate)."""
-    engine = make_engine(database_url or settings.database_url)
-    ensure_schema(engine)
-    return Session(engine)
+@contextmanager
+def _session(
+    settings: Settings, database_url: str | None = None, *, create: bool = False
+) -> Iterator[Session]:
+    """Commands that write pass create=True (a new database is made and stamped); the others read an existing one.
+
+    The engine is disposed at the end, so a SQLite file is whole (its WAL checkpointed) when the command returns.
+    """
+    engine = open_database(database_url or settings.database_url, create=create)
+    try:
+        with Session(engine) as session:
+            yield session
+    finally:
+        engine.dispose()
 
 
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
-    engine = make_engine(settings.database_url)
-    before = current_revision(engine)
-    if args.action == "upgrade":
-        upgrade(engine)
-        print(f"数据库结构已从 {before or '（空）'} 升级到 {current_revision(engine)}。")
-    else:
-        print(f"当前版本 {before or '（空）'}，最新版本 {head_revision()}。")
+    engine = connect(settings.database_url, create=args.action == "upgrade")
+    try:
+        before = current_revision(engine)
+        if args.action == "upgrade":
+            upgrade_any(engine)
+            print(f"数据库结构已从 {before or '（空）'} 升级到 {current_revision(engine)}。")
+        else:
+            print(f"当前版本 {before or '（空）'}，最新版本 {head_revision()}。")
+    finally:
+        engine.dispose()
     return 0
 
 
@@ -63,8 +86,8 @@ def _has_plans(session: Session) -> bool:
 
 
 def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
-    with _session(settings) as session:
-        summary = load_seed(session=session)
+    with _session(settings, create=True) as session:
+        summary = load_seed(session=session, paths=[Path(f) for f in args.files] or None)
     print(
         f"已载入 {summary.plans} 个方案、{summary.tasks} 项任务、{summary.milestones} 个时间节点"
         f"（新增 {summary.created} 条，更新 {summary.updated} 条）。"
@@ -131,20 +154,11 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-MAX_REMINDER_DAYS = 3660  # ten years: longer than any plan
-# far enough from date.max that the planner's horizon and the holiday search never overflow
-LAST_PREVIEW_DAY = dt.date(9000, 1, 1)
 DEMO_REMINDER_DAYS = 90
 
 
 def cmd_reminders(args: argparse.Namespace, settings: Settings) -> int:
-    if not 1 <= args.days <= MAX_REMINDER_DAYS:
-        print(f"--days 应为 1 到 {MAX_REMINDER_DAYS} 之间的天数，收到 {args.days}。", file=sys.stderr)
-        return 2
-    start = args.from_date or _today(settings)
-    if start > LAST_PREVIEW_DAY - dt.timedelta(days=args.days):
-        print(f"--from 应早于 {LAST_PREVIEW_DAY.year} 年，收到 {start.isoformat()}。", file=sys.stderr)
-        return 2
+    start = args.from_date or _today(settings)  # --days and --from are bounded at parse time (cli_input)
     end = start + dt.timedelta(days=args.days - 1)
     with _session(settings) as session:
         if not _has_plans(session):
@@ -178,7 +192,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         leftover.unlink(missing_ok=True)
     url = f"sqlite:///{database}"
     today = _today(settings)
-    with _session(settings, url) as session:
+    with _session(settings, url, create=True) as session:
         summary = load_seed(session=session)
         print(
             f"演示数据库：{database}（{summary.plans} 个方案，{summary.tasks} 项任务，"
@@ -211,7 +225,7 @@ def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
     from duban.services.invites import create_invite, resolve_department
     from models import ContactRole, Plan
 
-    with _session(settings) as session:
+    with _session(settings, create=True) as session:
         try:
             department = resolve_department(session=session, name=args.department)
         except NotFound:
@@ -240,10 +254,7 @@ def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.main import run_polling, run_webhook
 
-    token = settings.telegram_bot_token
-    if not token:
-        print("请设置 TELEGRAM_BOT_TOKEN（从 @BotFather 获取）。", file=sys.stderr)
-        return 2
+    token = settings.bot_token()
     base_url = args.base_url or settings.telegram_base_url
     if args.webhook_url:
         run_webhook(
@@ -256,14 +267,27 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         )
     else:
         run_polling(
-            settings, token=token, base_url=base_url, emulator=args.emulator, poll_interval=args.poll_interval
+            settings,
+            token=token,
+            base_url=base_url,
+            emulator=args.emulator,
+            poll_interval=_poll_interval(args),
         )
     return 0
+
+
+def _poll_interval(args: argparse.Namespace) -> float:
+    """telegram-test-api answers getUpdates at once, so polling it at 0 s spins a core; Telegram holds the call."""
+    if args.poll_interval is not None:
+        return float(args.poll_interval)
+    return 0.1 if args.emulator else 0.0
 
 
 def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
     from duban.operations import backup
 
+    # refuses a missing database and creates nothing; the backup itself reads the file directly
+    open_database(settings.database_url, create=False).dispose()
     try:
         print(
             backup(
@@ -278,22 +302,30 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="duban", description="督办：县域工作方案的提醒与进度跟踪")
+def build_parser(gettext: Gettext | None = None) -> argparse.ArgumentParser:
+    _ = gettext or gettext_for(interface_language())
+    check = Checks(_)
+    parser = parser_class(_)(
+        prog="duban", description=_("duban: reminders and progress for county work plans")
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="show log messages")
     parser.add_argument("--log-json", action="store_true", help="log as JSON lines (one object per line)")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    commands.add_parser("seed", help="load seed_data into the database (idempotent)").set_defaults(
-        func=cmd_seed
-    )
+    seed = commands.add_parser("seed", help="load seed_data into the database (idempotent)")
+    seed.add_argument("files", nargs="*", help="seed files to load (default: seed_data/*.yaml)")
+    seed.set_defaults(func=cmd_seed)
 
     export = commands.add_parser("export", help="print the plans as JSON or write the 台账 workbook")
     export.add_argument("--format", choices=["json", "xlsx"], default="json")
-    export.add_argument("--output", help="file to write (required for xlsx; JSON goes to stdout without it)")
+    export.add_argument(
+        "--output",
+        type=check.output_file("台账.xlsx"),
+        help="file to write (required for xlsx; JSON goes to stdout without it)",
+    )
     export.add_argument(
         "--as-of",
-        type=dt.date.fromisoformat,
+        type=check.date,
         help="the day states are computed for, YYYY-MM-DD (default today)",
     )
     export.set_defaults(func=cmd_export)
@@ -306,10 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
         "reminders",
         help="print when each reminder message will go out, after holidays and quiet hours (sends nothing)",
     )
-    reminders.add_argument(
-        "--from", dest="from_date", type=dt.date.fromisoformat, help="first day, YYYY-MM-DD"
-    )
-    reminders.add_argument("--days", type=int, default=30, help="how many days to cover")
+    reminders.add_argument("--from", dest="from_date", type=check.date, help="first day, YYYY-MM-DD")
+    reminders.add_argument("--days", type=check.days, default=30, help="how many days to cover")
     reminders.add_argument(
         "--format", choices=["text", "json"], default="text", help="json: the same messages as data"
     )
@@ -318,7 +348,11 @@ def build_parser() -> argparse.ArgumentParser:
     backup = commands.add_parser(
         "backup", help="SQLite: online backup to a file; PostgreSQL: the pg_dump line"
     )
-    backup.add_argument("--output", help="backup file (default: beside the database, with a timestamp)")
+    backup.add_argument(
+        "--output",
+        type=check.output_file("duban-backup.db"),
+        help="backup file (default: beside the database, with a timestamp)",
+    )
     backup.set_defaults(func=cmd_backup)
 
     db = commands.add_parser("db", help="database schema: upgrade to the newest version, or show the version")
@@ -333,13 +367,25 @@ def build_parser() -> argparse.ArgumentParser:
     invite.set_defaults(func=cmd_invite)
 
     run = commands.add_parser("run", help="start the bot (polling); needs TELEGRAM_BOT_TOKEN")
-    run.add_argument("--base-url", help="another Bot API server, e.g. http://127.0.0.1:9000")
+    run.add_argument(
+        "--base-url", type=check.web_address, help="another Bot API server, e.g. http://127.0.0.1:9000"
+    )
     run.add_argument("--emulator", action="store_true", help="work around telegram-test-api's quirks")
     run.add_argument(
-        "--poll-interval", type=float, default=0.0, help="seconds between polls (0.1 with --emulator)"
+        "--poll-interval",
+        type=check.seconds,
+        default=None,
+        help="seconds between polls (0.1 with --emulator)",
     )
-    run.add_argument("--webhook-url", help="public HTTPS URL of this service; enables webhook mode")
-    run.add_argument("--listen", default="127.0.0.1:8443", help="host:port the webhook server listens on")
+    run.add_argument(
+        "--webhook-url", type=check.web_address, help="public HTTPS URL of this service; enables webhook mode"
+    )
+    run.add_argument(
+        "--listen",
+        type=check.listen,
+        default="127.0.0.1:8443",
+        help="host:port the webhook server listens on",
+    )
     run.set_defaults(func=cmd_run)
 
     demo = commands.add_parser(
@@ -347,7 +393,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="fresh SQLite database, seeded, with a labelled sample history of reports; prints status and "
         "coming reminders",
     )
-    demo.add_argument("--database", default="var/demo.db", help="SQLite file to (re)create")
+    demo.add_argument(
+        "--database",
+        type=check.output_file("demo.db", makes_folder=True),
+        default="var/demo.db",
+        help="SQLite file to (re)create",
+    )
     demo.add_argument(
         "--no-history", action="store_true", help="leave out the sample reports: nobody has reported yet"
     )
@@ -358,19 +409,59 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# ---------------------------------------------------------------- the one error boundary
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    _ = gettext_for(interface_language())
+    args = build_parser(_).parse_args(argv)
     configure_logging(verbose=args.verbose, json_lines=args.log_json)
-    settings = get_settings()
     try:
-        return int(args.func(args, settings))
+        settings = get_settings()
+        return _run_command(args, settings)
+    except Refused as refusal:
+        return _fail(refusal.render(_))
     except SeedError as exc:
-        print(f"种子数据有误，未载入任何内容：\n{exc}", file=sys.stderr)
+        return _fail(
+            _("The seed data is wrong; nothing was loaded: {problems}").format(problems=_one_line(exc))
+        )
+    except sa_exc.OperationalError as exc:  # the database stopped answering in the middle of a command
+        return _fail(_("The database stopped answering: {reason}").format(reason=_one_line(exc.orig)))
+    except BrokenPipeError:
+        # `duban export | head` closed our stdout: stop quietly, and keep Python from complaining at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-    except (SchemaOutOfDate, AlreadyRunning) as exc:
-        print(str(exc), file=sys.stderr)
-        return 1
+    except OSError as exc:  # a file to read or write: permissions, a full disk, a vanished folder
+        return _fail(
+            _("Cannot use the file {file}: {reason}").format(
+                file=exc.filename or "", reason=exc.strerror or exc
+            )
+        )
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the command; a SQLite file the command made and then failed in is removed, so a mistake writes nothing."""
+    made = new_sqlite_file(settings.database_url) if args.command not in {"run", "demo"} else None
+    try:
+        code = int(args.func(args, settings))
+    except BaseException:
+        if made is not None:
+            discard_sqlite_file(made)
+        raise
+    if code != 0 and made is not None:
+        discard_sqlite_file(made)
+    return code
+
+
+def _one_line(error: object) -> str:
+    return "; ".join(line.strip() for line in str(error).splitlines() if line.strip())
+
+
+def _fail(line: str) -> int:
+    print(line, file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

@@ -72,11 +72,10 @@ def cmd_import_plan(args: argparse.Namespace, settings: Settings) -> int:
 def _load(path: Path, settings: Settings) -> int:
     from sqlmodel import Session
 
-    from duban.db import create_schema, make_engine
+    from duban.db import open_database
     from duban.seeding import SeedError, load_seed
 
-    engine = make_engine(settings.database_url)
-    create_schema(engine)
+    engine = open_database(settings.database_url, create=True)
     try:
         with Session(engine) as session:
             summary = load_seed(session=session, paths=[path])

@@ -168,7 +168,7 @@ def test_cli_json_export_honours_output(
 ) -> None:
     assert main(["seed"]) == 0
     capsys.readouterr()
-    target = tmp_path / "out" / "plans.json"
+    target = tmp_path / "plans.json"
     assert main(["export", "--format", "json", "--output", str(target), "--as-of", "2026-01-05"]) == 0
     assert capsys.readouterr().out == f"已将 5 个方案写入 {target}（截至 2026-01-05）。\n"
     assert len(json.loads(target.read_text(encoding="utf-8"))["plans"]) == 5
@@ -318,6 +318,8 @@ def test_cli_xlsx_export_on_an_empty_database_writes_nothing(
     cli_env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     target = tmp_path / "台账.xlsx"
+    assert main(["db", "upgrade"]) == 0  # a database at the newest schema, with no plan in it
+    capsys.readouterr()
     assert main(["export", "--format", "xlsx", "--output", str(target)]) == 1
     assert capsys.readouterr().err == "数据库中还没有方案，请先运行 duban seed。\n"
     assert not target.exists()
@@ -328,9 +330,11 @@ def test_cli_xlsx_export_to_a_folder_says_so(
 ) -> None:
     assert main(["seed"]) == 0
     capsys.readouterr()
-    assert main(["export", "--format", "xlsx", "--output", str(tmp_path)]) == 2
+    with pytest.raises(SystemExit) as exit_:
+        main(["export", "--format", "xlsx", "--output", str(tmp_path)])
+    assert exit_.value.code == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"--output 指向文件夹 {tmp_path}，请给出文件名") and err.count("\n") == 1
+    assert f"“{tmp_path}”是一个文件夹，请写出其中的文件名" in err and err.count("\n") == 1
 
 
 def test_cli_export_under_a_file_says_so_and_writes_nothing(
@@ -340,8 +344,11 @@ def test_cli_export_under_a_file_says_so_and_writes_nothing(
     capsys.readouterr()
     (tmp_path / "notes.txt").write_text("a file, not a folder")
     target = tmp_path / "notes.txt" / "台账.xlsx"
-    assert main(["export", "--format", "xlsx", "--output", str(target)]) == 1
-    assert capsys.readouterr().err == f"无法写入 {target}：路径中有一段是文件而不是文件夹。未写入任何内容。\n"
+    with pytest.raises(SystemExit) as exit_:
+        main(["export", "--format", "xlsx", "--output", str(target)])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert f"“{tmp_path / 'notes.txt'}”是文件，不是文件夹" in err and err.count("\n") == 1
     assert (tmp_path / "notes.txt").read_text() == "a file, not a folder"
 
 
