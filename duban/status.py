@@ -10,20 +10,21 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, NamedTuple, Protocol, TypeVar
 
-from sqlalchemy import Date, Float, Integer, Select, Subquery, and_, bindparam, case, cast, extract, or_
+from sqlalchemy import Date, Float, Integer, Select, and_, bindparam, case, cast, exists, extract, or_
 from sqlalchemy import select as select_columns  # sqlmodel's select is typed for at most four columns
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement, func
 from sqlmodel import Session, col, select
 
-from duban.recurrence import current_instance
+from duban.recurrence import Recurring, current_instance
 from models import (
     Department,
     DepartmentAlias,
@@ -132,6 +133,12 @@ class ReportLike(Protocol):
     def percent(self) -> int | None: ...
 
 
+class _Recurring(NamedTuple):
+    recurrence: str
+    due_on: dt.date
+    until: dt.date | None
+
+
 class _Report(NamedTuple):
     reported_at: dt.datetime
     status: str
@@ -228,8 +235,16 @@ def _days_between_sqlite(element: _days_between, compiler: SQLCompiler, **kw: An
     return f"CAST(julianday({later}) - julianday({earlier}) AS INTEGER)"
 
 
+# plain dict look-ups: calling an enum class costs microseconds, and a county has thousands of rows
+_STATES = {state.value: state for state in MilestoneState}
+_PACES = {pace.value: pace for pace in Pace}
 _Statement = TypeVar("_Statement", bound="Select[*tuple[Any, ...]]")
-_SortKey = tuple[str, int, dt.date, int]  # plan key, task position, due date, milestone id
+_SortKey = tuple[str, int, dt.date, int]
+
+
+def _rows(session: Session, statement: Select[*tuple[Any, ...]]) -> Sequence[Any]:
+    """Plain column rows through Core: the ORM's result machinery costs more than these queries do."""
+    return session.connection().execute(statement).all()  # plan key, task position, due date, milestone id
 
 
 @dataclass(frozen=True)
@@ -248,9 +263,12 @@ class _Scope:
     def where(self, statement: _Statement, *, recurring: bool) -> _Statement:
         """Restrict a statement that joins Milestone and Task to this scope and to one kind of milestone."""
         if recurring:
-            # every kind listed, so the (status, recurrence, due_on) index can serve the lookup
+            # every status and kind listed, so the (status, recurrence, due_on) index can find the few
+            # recurring rows without reading the rest of the table
             kinds = [r for r in Recurrence if r != Recurrence.none]
-            statement = statement.where(col(Milestone.recurrence).in_(kinds))
+            statement = statement.where(
+                col(Milestone.status).in_(list(MilestoneStatus)), col(Milestone.recurrence).in_(kinds)
+            )
         else:
             statement = statement.where(col(Milestone.recurrence) == Recurrence.none)
         if self.plan_ids is not None:
@@ -265,45 +283,32 @@ class _Scope:
             )
         return statement
 
-    def _milestone_ids(self, *, recurring: bool) -> Select[int | None]:
-        return self.where(
-            select_columns(col(Milestone.id)).join(Task, col(Task.id) == Milestone.task_id),
-            recurring=recurring,
-        )
+    def _judged_one_off(self, *columns: Any) -> tuple[Select[Any], ColumnElement[str], ColumnElement[str]]:
+        """One-off milestones in scope with `columns`, their latest report (up to the cutoff), state and pace.
 
-    def _latest_report(self) -> Subquery:
-        """The last report (up to the cutoff) of each one-off milestone in scope."""
-        ranked = (
-            select(
-                ProgressReport.milestone_id,
-                ProgressReport.status,
-                ProgressReport.percent,
-                func.row_number()
-                .over(
-                    partition_by=col(ProgressReport.milestone_id),
-                    order_by=(col(ProgressReport.reported_at).desc(), col(ProgressReport.id).desc()),
-                )
-                .label("rank"),
-            )
-            .where(col(ProgressReport.reported_at) < self.cutoff)
-            .where(col(ProgressReport.milestone_id).in_(self._milestone_ids(recurring=False)))
-            .subquery("ranked")
+        The latest report is joined as a row of progressreport with no later one, so both backends read it
+        through the milestone_id index; state and pace are `_reference` rules written as CASE expressions.
+        """
+        latest, later = aliased(ProgressReport, name="latest"), aliased(ProgressReport, name="later")
+        is_latest = and_(
+            col(latest.milestone_id) == Milestone.id,
+            col(latest.reported_at) < self.cutoff,
+            ~exists().where(
+                col(later.milestone_id) == col(latest.milestone_id),
+                col(later.reported_at) < self.cutoff,
+                or_(
+                    col(later.reported_at) > col(latest.reported_at),
+                    and_(col(later.reported_at) == col(latest.reported_at), col(later.id) > col(latest.id)),
+                ),
+            ),
         )
-        return (
-            select(ranked.c.milestone_id, ranked.c.status, ranked.c.percent)
-            .where(ranked.c.rank == 1)
-            .subquery("latest")
-        )
-
-    def _judged(self, latest: Subquery) -> tuple[ColumnElement[str], ColumnElement[str]]:
-        """SQL for a one-off milestone's state and pace: `_one_off_state` and `pace_of`, column for column."""
         today = bindparam("status_today", self.today, type_=Date)
         closed = and_(
             col(Milestone.status) == MilestoneStatus.done,
             or_(col(Milestone.done_at).is_(None), col(Milestone.done_at) < self.cutoff),
         )
         late = col(Milestone.due_on) < today
-        reported = latest.c.milestone_id.is_not(None)
+        reported = col(latest.id).is_not(None)
         state = case(
             (closed, MilestoneState.done.value),
             (late, MilestoneState.overdue.value),
@@ -318,16 +323,24 @@ class _Scope:
         elapsed = case(
             (days <= 0, cast(0.0, Float)), (days >= span, cast(1.0, Float)), else_=cast(days, Float) / span
         )
-        behind = and_(latest.c.percent.is_not(None), latest.c.percent < elapsed * 100 - PACE_TOLERANCE)
+        percent, status = col(latest.percent), col(latest.status)
+        behind = and_(percent.is_not(None), percent < elapsed * 100 - PACE_TOLERANCE)
         pace = case(
             (closed, Pace.done.value),
             (late, Pace.red.value),
-            (latest.c.status == ReportStatus.blocked.value, Pace.red.value),
+            (status == ReportStatus.blocked.value, Pace.red.value),
             (~reported, Pace.grey.value),
-            (or_(behind, latest.c.status == ReportStatus.at_risk.value), Pace.amber.value),
+            (or_(behind, status == ReportStatus.at_risk.value), Pace.amber.value),
             else_=Pace.green.value,
         )
-        return state, pace
+        statement = self.where(
+            select_columns(*columns, percent.label("percent"), state.label("state"), pace.label("pace"))
+            .join(Task, col(Task.id) == Milestone.task_id)
+            .join(Plan, col(Plan.id) == Task.plan_id)
+            .outerjoin(latest, is_latest),
+            recurring=False,
+        )
+        return statement, state, pace
 
     def one_off_views(
         self,
@@ -337,26 +350,18 @@ class _Scope:
         due_from: dt.date | None,
         due_through: dt.date | None,
     ) -> list[tuple[_SortKey, MilestoneView]]:
-        latest = self._latest_report()
-        state, pace = self._judged(latest)
-        statement = self.where(
-            select_columns(
-                col(Milestone.id),
-                col(Plan.key),
-                col(Plan.title),
-                col(Task.position),
-                col(Task.ref),
-                col(Task.title),
-                col(Milestone.due_on),
-                latest.c.percent,
-                state,
-                pace,
-            )
-            .join(Task, col(Task.id) == Milestone.task_id)
-            .join(Plan, col(Plan.id) == Task.plan_id)
-            .outerjoin(latest, latest.c.milestone_id == Milestone.id),
-            recurring=False,
-        ).order_by(col(Plan.key), col(Task.position), col(Milestone.due_on), col(Milestone.id))
+        statement, state, _ = self._judged_one_off(
+            col(Milestone.id),
+            col(Plan.key),
+            col(Plan.title),
+            col(Task.position),
+            col(Task.ref),
+            col(Task.title),
+            col(Milestone.due_on),
+        )
+        statement = statement.order_by(
+            col(Plan.key), col(Task.position), col(Milestone.due_on), col(Milestone.id)
+        )
         if states is not None:
             statement = statement.where(state.in_([s.value for s in states]))
         if due_from is not None:
@@ -374,45 +379,37 @@ class _Scope:
                     task_title=title,
                     due_on=due_on,
                     recurrence=Recurrence.none,
-                    state=MilestoneState(row_state),
+                    state=_STATES[row_state],
                     latest_percent=percent,
-                    pace=Pace(row_pace),
+                    pace=_PACES[row_pace],
                 ),
             )
             for milestone_id, plan_key, plan_title, position, ref, title, due_on, percent, row_state, row_pace in (
-                session.execute(statement).all()
+                _rows(session, statement)
             )
         ]
 
     def one_off_tallies(self, session: Session) -> Counter[tuple[str, str, str, MilestoneState, Pace]]:
-        latest = self._latest_report()
-        state, pace = self._judged(latest)
-        judged = self.where(
-            select_columns(
-                col(Plan.key).label("plan_key"),
-                col(Plan.title).label("plan_title"),
-                extract("year", col(Milestone.due_on)).label("year"),
-                state.label("state"),
-                pace.label("pace"),
-            )
-            .join(Task, col(Task.id) == Milestone.task_id)
-            .join(Plan, col(Plan.id) == Task.plan_id)
-            .outerjoin(latest, latest.c.milestone_id == Milestone.id),
-            recurring=False,
-        ).subquery("judged")
+        statement, _, _ = self._judged_one_off(
+            col(Plan.key).label("plan_key"),
+            col(Plan.title).label("plan_title"),
+            extract("year", col(Milestone.due_on)).label("year"),
+        )
+        judged = statement.subquery("judged")
         # grouped outside, by the subquery's columns: PostgreSQL will not match a CASE in GROUP BY whose bound
         # parameters are numbered apart from the same CASE in the select list
         grouped = select_columns(
             judged.c.plan_key, judged.c.plan_title, judged.c.year, judged.c.state, judged.c.pace, func.count()
         ).group_by(judged.c.plan_key, judged.c.plan_title, judged.c.year, judged.c.state, judged.c.pace)
         cells: Counter[tuple[str, str, str, MilestoneState, Pace]] = Counter()
-        for plan_key, plan_title, year, row_state, row_pace, n in session.execute(grouped).all():
-            cells[(plan_key, plan_title, str(int(year)), MilestoneState(row_state), Pace(row_pace))] += n
+        for plan_key, plan_title, year, row_state, row_pace, n in _rows(session, grouped):
+            cells[(plan_key, plan_title, str(int(year)), _STATES[row_state], _PACES[row_pace])] += n
         return cells
 
     def recurring_views(self, session: Session) -> list[tuple[_SortKey, MilestoneView]]:
         """Recurring duties judged by their current period, in Python: few rows, and a walk over instances."""
-        rows = session.execute(
+        rows = _rows(
+            session,
             self.where(
                 select_columns(
                     col(Milestone.id),
@@ -429,23 +426,26 @@ class _Scope:
                 .join(Task, col(Task.id) == Milestone.task_id)
                 .join(Plan, col(Plan.id) == Task.plan_id),
                 recurring=True,
-            ).order_by(col(Plan.key), col(Task.position), col(Milestone.due_on), col(Milestone.id))
-        ).all()
+            ).order_by(col(Plan.key), col(Task.position), col(Milestone.due_on), col(Milestone.id)),
+        )
         if not rows:
             return []
         reports: dict[int, list[_Report]] = defaultdict(list)
-        for milestone_id, reported_at, status, percent in session.execute(
-            select(
-                ProgressReport.milestone_id,
-                ProgressReport.reported_at,
-                ProgressReport.status,
-                ProgressReport.percent,
-            )
-            .where(col(ProgressReport.reported_at) < self.cutoff)
-            .where(col(ProgressReport.milestone_id).in_(self._milestone_ids(recurring=True)))
-            .order_by(col(ProgressReport.reported_at), col(ProgressReport.id))
-        ).all():
-            reports[milestone_id].append(_Report(reported_at, status, percent))
+        ids = [row[0] for row in rows]
+        for start in range(0, len(ids), 500):  # IN lists within every backend's parameter limit
+            for milestone_id, reported_at, status, percent in _rows(
+                session,
+                select_columns(
+                    col(ProgressReport.milestone_id),
+                    col(ProgressReport.reported_at),
+                    col(ProgressReport.status),
+                    col(ProgressReport.percent),
+                )
+                .where(col(ProgressReport.milestone_id).in_(ids[start : start + 500]))
+                .where(col(ProgressReport.reported_at) < self.cutoff)
+                .order_by(col(ProgressReport.reported_at), col(ProgressReport.id)),
+            ):
+                reports[milestone_id].append(_Report(reported_at, status, percent))
         judged = []
         for (
             milestone_id,
@@ -459,13 +459,10 @@ class _Scope:
             ref,
             title,
         ) in rows:
-            # a detached stand-in: current_instance reads only the kind and the dates
-            milestone = Milestone(
-                id=milestone_id, task_id=0, target="", due_on=due_on, recurrence=recurrence, until=until
-            )
+            milestone = _Recurring(recurrence, due_on, until)
             own = reports.get(milestone_id, [])
-            state, due = _recurring_state(milestone, issued_on, own, self.today)
-            previous, _ = current_instance(milestone, today=self.today)
+            previous, due = current_instance(milestone, today=self.today)
+            state, due = _recurring_state(milestone, issued_on, own, self.today, previous=previous, due=due)
             view = MilestoneView(
                 milestone_id=milestone_id,
                 plan_key=plan_key,
@@ -500,10 +497,18 @@ def _reported_between(
 
 
 def _recurring_state(
-    milestone: Milestone, issued_on: dt.date, reports: list[_Report], today: dt.date
+    milestone: Recurring,
+    issued_on: dt.date,
+    reports: list[_Report],
+    today: dt.date,
+    *,
+    previous: dt.date | None,
+    due: dt.date,
 ) -> tuple[MilestoneState, dt.date]:
-    """A recurring duty is judged per period: this period's reports, and whether the last period was answered."""
-    previous, due = current_instance(milestone, today=today)
+    """A recurring duty is judged per period: this period's reports, and whether the last period was answered.
+
+    `previous` and `due` are `current_instance(milestone, today=today)`, which the caller has already walked.
+    """
     period_start = previous if previous is not None else issued_on - dt.timedelta(days=1)
     if _reported_between(reports, period_start, due, done_only=True):
         return MilestoneState.done, due
@@ -518,7 +523,7 @@ def _recurring_state(
     ), due
 
 
-def _window_start(milestone: Milestone, due: dt.date, issued_on: dt.date) -> dt.date:
+def _window_start(milestone: Recurring, due: dt.date, issued_on: dt.date) -> dt.date:
     """The day before the period that ends on `due` begins: the instance before it, or the plan's issue."""
     before, _ = current_instance(milestone, today=due)
     return before if before is not None else issued_on - dt.timedelta(days=1)
