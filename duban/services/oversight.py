@@ -10,11 +10,10 @@ from duban.services.access import require_coordinator, require_reader, visible_p
 from duban.services.errors import InvalidInput, NotFound
 from duban.services.text import storable
 from duban.status import (
-    MilestoneState,
     MilestoneView,
     StatusReport,
     UnknownDepartment,
-    milestone_views,
+    overdue_views,
     status_report,
 )
 from models import (
@@ -57,10 +56,9 @@ class OverdueLine:
 
 def overdue(*, session: Session, reader: Contact, today: dt.date) -> list[OverdueLine]:
     require_reader(reader)
-    views = milestone_views(
+    late = overdue_views(
         session=session, today=today, plan_ids=visible_plan_ids(session=session, contact=reader)
     )
-    late = [v for v in views if v.state == MilestoneState.overdue]
     leads = _lead_names(session, [v.milestone_id for v in late])
     lines = [OverdueLine(v, leads.get(v.milestone_id, []), (today - v.due_on).days) for v in late]
     return sorted(lines, key=lambda line: (-line.days_overdue, line.view.plan_key, line.view.task_ref))
