@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 from duban.cli import main
 from duban.recurrence import current_instance
 from duban.seeding import read_seed_files
+from duban.services.oversight import silent_departments
 from duban.status import (
     MilestoneState,
     MilestoneView,
@@ -25,9 +26,11 @@ from duban.status import (
 )
 from models import (
     Contact,
+    ContactRole,
     Department,
     Milestone,
     MilestoneStatus,
+    Notification,
     Plan,
     ProgressReport,
     ReportStatus,
@@ -406,3 +409,50 @@ def test_status_report_counts_what_its_views_say(random_plans: Session) -> None:
     assert report.paces == dict(Counter(v.pace for v in views))
     assert list(report.by_plan) == ["随机方案0", "随机方案1", "随机方案2", "随机方案3"]
     assert report.by_plan["随机方案0"].total == sum(v.plan_title == "随机方案0" for v in views)
+
+
+def test_silent_departments_are_those_with_no_report_since_their_last_reminder(seeded: Session) -> None:
+    plan = seeded.exec(select(Plan).where(Plan.key == "zibo-zichuan-2023")).one()
+    milestone = seeded.exec(select(Milestone).join(Task).where(Task.plan_id == plan.id)).first()
+    assert milestone is not None and milestone.id is not None
+    answered, late_answer, never, _ = seeded.exec(
+        select(Department).where(Department.region == plan.region).order_by(col(Department.id))
+    ).all()[:4]
+    coordinator = Contact(department_id=answered.id or 0, name="督办", role=ContactRole.coordinator)
+    seeded.add(coordinator)
+    day = dt.datetime(2026, 3, 2, 2, tzinfo=dt.UTC)
+    for n, (department, sent_days) in enumerate([(answered, (0, 3)), (late_answer, (1, 4)), (never, (2,))]):
+        contact = Contact(department_id=department.id or 0, name=f"联络员{n}")
+        seeded.add(contact)
+        seeded.flush()
+        for d in sent_days:
+            seeded.add(
+                Notification(
+                    idempotency_key=f"silent-test:{n}:{d}",
+                    kind="reminder",
+                    milestone_id=milestone.id,
+                    contact_id=contact.id,
+                    text="提醒",
+                    due_at=day + dt.timedelta(days=d),
+                    sent_at=day + dt.timedelta(days=d),
+                )
+            )
+        # the first department answers after its last reminder; the second only before its last one
+        report_day = {0: 5, 1: 2}.get(n)
+        if report_day is not None:
+            seeded.add(
+                ProgressReport(
+                    milestone_id=milestone.id,
+                    contact_id=contact.id or 0,
+                    status=ReportStatus.on_track,
+                    reported_at=day + dt.timedelta(days=report_day),
+                )
+            )
+    seeded.commit()
+
+    silent = silent_departments(session=seeded, reader=coordinator, now=day + dt.timedelta(days=10))
+
+    assert [(s.department, s.last_reminder_at, s.days_silent) for s in silent] == [
+        (never.name, day + dt.timedelta(days=2), 8),
+        (late_answer.name, day + dt.timedelta(days=4), 6),
+    ]
