@@ -551,15 +551,17 @@ def status_report(
         else department_ids_named(session=session, department=department, region=region)
     )
     views = milestone_views(session=session, today=today, department_ids=department_ids, plan_ids=plan_ids)
-    by_plan: dict[str, Counts] = defaultdict(Counts)
+    # one pass to count cells, then a few hundred cells folded: cheaper than four counters per view
+    cells = Counter((v.plan_title, v.due_on.year, v.state, v.pace) for v in views)
+    by_plan: dict[str, Counts] = {}
     by_year: dict[str, Counts] = defaultdict(Counts)
     overall = Counts()
     paces: Counter[Pace] = Counter()
-    for view in views:
-        by_plan[view.plan_title].add(view.state)
-        by_year[str(view.due_on.year)].add(view.state)
-        overall.add(view.state)
-        paces[view.pace] += 1
+    for (title, year, state, pace), n in cells.items():
+        by_plan.setdefault(title, Counts()).add(state, n)
+        by_year[str(year)].add(state, n)
+        overall.add(state, n)
+        paces[pace] += n
     return StatusReport(
         today=today,
         department=department,
