@@ -212,10 +212,12 @@ def run_size(url: str, milestones: int) -> dict[str, Any]:
     return result
 
 
-def database_url(backend: str, milestones: int, workdir: Path, pg_url: str) -> str:
+def database_url(
+    backend: str, milestones: int, workdir: Path, pg_url: str, name: str = "duban_bench_tick"
+) -> str:
     if backend == "sqlite":
-        return f"sqlite:///{workdir / f'tick-{milestones}.db'}"
-    return f"{pg_url.rstrip('/')}/duban_bench_tick_{milestones}"
+        return f"sqlite:///{workdir / f'{name}-{milestones}.db'}"
+    return f"{pg_url.rstrip('/')}/{name}_{milestones}"
 
 
 def table(results: list[dict[str, Any]]) -> str:
@@ -242,6 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/duban-bench"))
     parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432")
+    parser.add_argument(
+        "--name", default="duban_bench_tick", help="database name prefix, so runs side by side do not collide"
+    )
     parser.add_argument("--short", action="store_true", help=f"small sizes {SHORT_SIZES}, for CI")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
@@ -254,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     results, failures = [], []
     for backend in args.backends.split(","):
         for size in sizes:
-            result = run_size(database_url(backend, size, args.workdir, args.pg_url), size)
+            result = run_size(database_url(backend, size, args.workdir, args.pg_url, args.name), size)
             results.append(result)
             failures += [f"{backend} {size}: {p}" for p in check(result)]
             print(json.dumps(result, ensure_ascii=False), flush=True)
