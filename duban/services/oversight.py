@@ -3,6 +3,8 @@
 import datetime as dt
 from dataclasses import dataclass
 
+from sqlalchemy import exists
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
 
 from duban.services import audit
@@ -10,11 +12,10 @@ from duban.services.access import require_coordinator, require_reader, visible_p
 from duban.services.errors import InvalidInput, NotFound
 from duban.services.text import storable
 from duban.status import (
-    MilestoneState,
     MilestoneView,
     StatusReport,
     UnknownDepartment,
-    milestone_views,
+    overdue_views,
     status_report,
 )
 from models import (
@@ -57,10 +58,9 @@ class OverdueLine:
 
 def overdue(*, session: Session, reader: Contact, today: dt.date) -> list[OverdueLine]:
     require_reader(reader)
-    views = milestone_views(
+    late = overdue_views(
         session=session, today=today, plan_ids=visible_plan_ids(session=session, contact=reader)
     )
-    late = [v for v in views if v.state == MilestoneState.overdue]
     leads = _lead_names(session, [v.milestone_id for v in late])
     lines = [OverdueLine(v, leads.get(v.milestone_id, []), (today - v.due_on).days) for v in late]
     return sorted(lines, key=lambda line: (-line.days_overdue, line.view.plan_key, line.view.task_ref))
@@ -88,32 +88,36 @@ class SilentDepartment:
 
 
 def silent_departments(*, session: Session, reader: Contact, now: dt.datetime) -> list[SilentDepartment]:
-    """Departments whose contacts have not reported since the last reminder sent to them."""
+    """Departments whose contacts have not reported since the last reminder sent to them (one query)."""
     require_reader(reader)
     plan_ids = visible_plan_ids(session=session, contact=reader)
-    last_sent = session.exec(
-        select(Contact.department_id, func.max(Notification.sent_at))
+    last_sent = (
+        select(
+            col(Contact.department_id).label("department_id"),
+            func.max(Notification.sent_at).label("sent_at"),
+        )
         .join(Contact, col(Contact.id) == Notification.contact_id)
         .join(Milestone, col(Milestone.id) == Notification.milestone_id)
         .join(Task, col(Task.id) == Milestone.task_id)
         .where(col(Notification.sent_at).is_not(None), Notification.kind == "reminder")
         .where(col(Task.plan_id).in_(plan_ids))
         .group_by(col(Contact.department_id))
+        .subquery("last_sent")
+    )
+    reporter = aliased(Contact, name="reporter")
+    answered = (
+        exists()
+        .where(col(ProgressReport.contact_id) == col(reporter.id))
+        .where(col(reporter.department_id) == last_sent.c.department_id)
+        .where(col(ProgressReport.reported_at) >= last_sent.c.sent_at)
+    )
+    rows = session.exec(
+        select(Department.name, last_sent.c.sent_at)
+        .join(last_sent, last_sent.c.department_id == Department.id)
+        .where(~answered)
     ).all()
-    result = []
-    for department_id, sent_at in last_sent:
-        assert sent_at is not None  # only sent notifications are counted
-        answered = session.exec(
-            select(func.count())
-            .select_from(ProgressReport)
-            .join(Contact, col(Contact.id) == ProgressReport.contact_id)
-            .where(Contact.department_id == department_id, ProgressReport.reported_at >= sent_at)
-        ).one()
-        if answered == 0:
-            department = session.get(Department, department_id)
-            assert department is not None
-            result.append(SilentDepartment(department.name, sent_at, (now - sent_at).days))
-    return sorted(result, key=lambda s: s.last_reminder_at)
+    result = [SilentDepartment(name, sent_at, (now - sent_at).days) for name, sent_at in rows]
+    return sorted(result, key=lambda s: (s.last_reminder_at, s.department))
 
 
 def department_milestones(
