@@ -22,6 +22,7 @@ from telegram.ext import (
 from telegram.request import BaseRequest
 
 from bot import handlers, views
+from bot.edge import SanitizingApplication
 from bot.i18n import gettext_for
 from bot.reminder_buttons import reminder_button
 from bot.report_flow import report_conversation
@@ -45,7 +46,7 @@ def build_application(
 ) -> Application:
     # Any: the rate limiter below changes the builder's bot type parameter
     builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any] = (
-        Application.builder().token(token).post_init(_post_init)
+        Application.builder().application_class(SanitizingApplication).token(token).post_init(_post_init)
     )
     if base_url:
         builder = builder.base_url(f"{base_url.rstrip('/')}/bot").base_file_url(
