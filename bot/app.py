@@ -93,6 +93,8 @@ def register_handlers(application: Application) -> None:
         "reject": handlers.reject_command,
         "invite": handlers.invite_command,
         "snooze": handlers.snooze_command,
+        "contacts": handlers.contacts_command,
+        "revoke": handlers.revoke_command,
     }
     for name, callback in commands.items():
         application.add_handler(CommandHandler(name, callback, filters=PRIVATE))
@@ -109,6 +111,7 @@ def register_handlers(application: Application) -> None:
 
     application.add_handler(CallbackQueryHandler(reminder_button, pattern=r"^rm:(ack|snz|nc):"))
     application.add_handler(CallbackQueryHandler(handlers.page_callback, pattern=r"^pg:"))
+    application.add_handler(CallbackQueryHandler(handlers.undo_callback, pattern=rf"^{handlers.UNDO_PREFIX}"))
     application.add_handler(CallbackQueryHandler(handlers.noop_callback, pattern=r"^noop$"))
     application.add_handler(CallbackQueryHandler(handlers.unknown_callback))
 
