@@ -6,10 +6,11 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, select
 
 from duban.services import audit
+from duban.services.access import require_role
 from duban.services.errors import InvalidInput, NotAllowed, NotFound
 from duban.services.outbox import enqueue
 from duban.services.progress import ReportOutcome, record_report
-from models import Contact, Notification, ReportStatus
+from models import Contact, ContactRole, Notification, ReportStatus
 from scheduler.workdays import next_allowed_moment
 
 SNOOZE_CHOICES = (1, 3, 7)
@@ -19,7 +20,8 @@ SNOOZE_MARK = ":snooze:"  # key of a snoozed copy: the original reminder's key, 
 
 
 def own_reminder(*, session: Session, contact: Contact, notification_id: int) -> Notification:
-    """Only the person a reminder went to may act on it."""
+    """Only the person a reminder went to may act on it, and only while they have access."""
+    require_role(contact, *ContactRole)
     notification = session.get(Notification, notification_id)
     if notification is None or notification.kind not in REMINDER_KINDS:
         raise NotFound(str(notification_id))

@@ -169,7 +169,9 @@ async def test_report_flow_with_buttons(harness: Harness) -> None:
     await harness.press(CONTACT, "rp:s:at_risk")
     await harness.press(CONTACT, "rp:p:40")
     answers = await harness.say(CONTACT, "资金未到位")
-    assert answers[0].endswith("状态：存在风险\n进度：40%\n备注：资金未到位\n识别有误？请在 10 分钟内点击“撤销”。")
+    assert answers[0].endswith(
+        "状态：存在风险\n进度：40%\n备注：资金未到位\n识别有误？请在 10 分钟内点击“撤销”。"
+    )
     assert [(r.status, r.percent, r.note) for r in harness.rows(ProgressReport)] == [
         ("at_risk", 40, "资金未到位")
     ]
