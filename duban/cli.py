@@ -187,7 +187,8 @@ def _invite_department(args: argparse.Namespace, session: Session) -> Department
         if region is None and len(regions) > 1:
             return f"“{args.department}”在多个县区都有：{'、'.join(regions)}。请用 --region 指明，例如 --region {regions[0]}。"
         if region is not None and region not in regions and regions:
-            return f"{region}没有“{args.department}”（{'、'.join(regions)}有）。"
+            where = f"方案“{args.plan}”属于{region}，" if plan is not None and not args.region else ""
+            return f"{where}{region}没有“{args.department}”（{'、'.join(regions)}有）。"
         return f"没有找到部门“{args.department}”。请写出完整名称。"
 
 
