@@ -107,17 +107,22 @@ def create_invite(
 def redeem_invite(
     *, session: Session, token: str, telegram_user_id: int, language: str, now: dt.datetime
 ) -> Contact:
-    """One conditional UPDATE claims the invite, so of two simultaneous /start with one token exactly one wins."""
-    claimed = session.execute(
-        update(Invite)
-        .where(
-            col(Invite.token_hash) == _hash(token),
-            col(Invite.used_at).is_(None),
-            col(Invite.expires_at) > now,
-        )
-        .values(used_at=now)
-        .returning(col(Invite.contact_id))
-    ).first()
+    """One conditional UPDATE claims the invite, so of two simultaneous /start with one token exactly one wins.
+
+    The SELECT before it only spares a wrong or used token any write; the UPDATE alone decides.
+    """
+    usable = (col(Invite.used_at).is_(None), col(Invite.expires_at) > now)
+    invite_id = session.exec(select(Invite.id).where(Invite.token_hash == _hash(token), *usable)).first()
+    claimed = (
+        session.execute(
+            update(Invite)
+            .where(col(Invite.id) == invite_id, *usable)
+            .values(used_at=now)
+            .returning(col(Invite.contact_id))
+        ).first()
+        if invite_id is not None
+        else None
+    )
     contact = session.get(Contact, claimed[0]) if claimed else None
     if contact is None or not contact.active:
         session.rollback()
