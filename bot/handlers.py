@@ -543,11 +543,7 @@ async def contacts_command(
     update: Update, context: ContextTypes.DEFAULT_TYPE, session: Session, contact: Contact, _: views.Gettext
 ) -> None:
     """/contacts: everyone who can act for this county, numbered for /revoke; unused invites marked."""
-    members = invites.county_members(session=session, coordinator=contact, now=runtime(context).now())
-    pages = paginate(views.member_entries(_, members))
-    await reply(update, pages[0])
-    for page in pages[1:]:
-        await reply(update, page)
+    await send_view(update, context, session, contact, _, "contacts")
 
 
 @member(ContactRole.coordinator)

@@ -114,3 +114,19 @@ def test_contacts_are_listed_and_deactivated(seeded_cli: str, capsys) -> None:  
     assert _lines(capsys)[1] == ["没有编号为 999 的联络人。请用 duban contacts list 查看。"]
     with Session(make_engine(seeded_cli)) as session:
         assert session.exec(select(Contact).where(Contact.id == number)).one().active is False
+
+
+def test_only_the_hash_of_an_invite_token_is_stored(seeded_cli: str, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A copy of the database must not let anyone join: the token itself is nowhere in it."""
+    import hashlib
+
+    main(["invite", "--department", "区教体局"])
+    token = capsys.readouterr().out.splitlines()[0].rsplit("=", 1)[1]
+    assert len(token) >= 32
+    with Session(make_engine(seeded_cli)) as session:
+        [invite] = session.exec(select(Invite)).all()
+        assert invite.token_hash == hashlib.sha256(token.encode()).hexdigest()
+        stored = [
+            str(value) for row in session.exec(select(Invite, Contact).join(Contact)).all() for value in row
+        ]
+        assert not any(token in text for text in stored)
