@@ -246,25 +246,19 @@ def open_invites(*, session: Session, now: dt.datetime, region: str | None = Non
     return [m for m in all_members(session=session, now=now, region=region) if m.open_invite is not None]
 
 
-def cancel_invite(
-    *, session: Session, invite_id: int, now: dt.datetime, by: Contact | None = None
-) -> Contact:
-    """An unused invite stops working; the contact it was for, never joined, is deactivated with it."""
+def cancel_invite(*, session: Session, invite_id: int, now: dt.datetime) -> Contact:
+    """The operator's `duban invite --cancel N`: an unused invite stops working, and the contact it was for, never
+    joined, is deactivated with it. (In chat, /revoke does the same within a coordinator's own county.)"""
     invite = session.get(Invite, invite_id)
     if invite is None or invite.used_at is not None or invite.expires_at <= now:
         raise NotFound(str(invite_id))
-    target = _revocable(session=session, by=by, contact_id=invite.contact_id)
+    target = session.get(Contact, invite.contact_id)
+    assert target is not None  # a foreign key
     invite.expires_at = now
     session.add(invite)
     if target.joined_at is None:
         target.active = False
         session.add(target)
-    audit.record(
-        session,
-        now=now,
-        contact_id=by.id if by else None,
-        action="cancel_invite",
-        detail=f"invite={invite.id}",
-    )
+    audit.record(session, now=now, contact_id=None, action="cancel_invite", detail=f"invite={invite.id}")
     session.commit()
     return target

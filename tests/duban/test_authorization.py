@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import Session, col, func, select
 
-from duban.services import invites, oversight, progress, reminders, tasks
-from duban.services.errors import DomainError, InvalidInput, NotAllowed, NotFound
+from duban.services import access, invites, oversight, progress, reminders, tasks
+from duban.services.errors import DomainError, InvalidInput, InviteInvalid, NotAllowed, NotFound
 from duban.services.outbox import enqueue
 from models import (
     AuditEntry,
@@ -371,3 +371,128 @@ def test_a_coordinator_limited_to_one_plan_invites_readers_for_that_plan_only(wo
 def test_every_refusal_is_a_domain_error() -> None:
     assert issubclass(NotAllowed, DomainError) and issubclass(NotFound, DomainError)
     assert Task and Department  # the tables the matrix reads
+
+
+# ---------------------------------------------------------------- who hears of a 销号 request, who sees and revokes whom
+
+
+def _invited(
+    session: Session, department: Department, role: ContactRole, plan: Plan | None = None
+) -> Contact:
+    return invites.create_invite(
+        session=session, department=department, role=role, now=NOW, ttl=dt.timedelta(days=7), plan=plan
+    ).contact
+
+
+def test_closeout_requests_go_to_the_coordinators_of_the_plans_county_and_plan(world: World) -> None:
+    session = world.session
+    own_plan = session.exec(select(Plan).where(Plan.region == OWN_COUNTY)).one()
+    second_plan = Plan(
+        key="second", title="第二个方案", issuer="甲", issued_on=dt.date(2024, 1, 1), region=OWN_COUNTY
+    )
+    session.add(second_plan)
+    session.commit()
+    for_own_plan = invites.redeem_invite(
+        session=session,
+        token=invites.create_invite(
+            session=session,
+            department=world.departments["other_department"],
+            role=ContactRole.coordinator,
+            now=NOW,
+            ttl=dt.timedelta(days=7),
+            plan=own_plan,
+        ).token,
+        telegram_user_id=next(_telegram_ids),
+        language="zh_CN",
+        now=NOW,
+    )
+    for_second_plan = _join(session, world.departments["own"], ContactRole.coordinator)
+    for_second_plan.plan_id = second_plan.id
+    session.add(for_second_plan)
+    session.commit()
+    _join(session, world.departments["other_county"], ContactRole.coordinator)  # another county
+    _invited(session, world.departments["own"], ContactRole.coordinator)  # not joined: cannot be reached
+
+    told = access.coordinators_for_plan(session=session, plan=own_plan)
+
+    assert sorted(c.id or 0 for c in told) == sorted(
+        [world.actors["coordinator"].id or 0, for_own_plan.id or 0]
+    )
+
+
+def test_a_coordinator_sees_the_people_of_their_own_county_only(world: World) -> None:
+    waiting = _invited(world.session, world.departments["other_department"], ContactRole.lead)
+    members = invites.county_members(session=world.session, coordinator=world.actors["coordinator"], now=NOW)
+    assert {m.region for m in members} == {OWN_COUNTY}
+    assert world.reporters["other_department"].id in {m.contact.id for m in members}
+    assert world.actors["revoked_coordinator"].id not in {m.contact.id for m in members}
+    [waiting_member] = [m for m in members if m.contact.id == waiting.id]
+    assert waiting_member.open_invite is not None and waiting_member.open_invite.expires_at > NOW
+    joined = [m for m in members if m.contact.id == world.reporters["own"].id]
+    assert joined[0].open_invite is None
+
+
+def test_a_coordinator_limited_to_one_plan_revokes_contacts_and_that_plans_readers_only(world: World) -> None:
+    session = world.session
+    own_plan = session.exec(select(Plan).where(Plan.region == OWN_COUNTY)).one()
+    limited = _join(session, world.departments["own"], ContactRole.coordinator)
+    limited.plan_id = own_plan.id
+    session.add(limited)
+    county_wide_lead = _join(session, world.departments["own"], ContactRole.lead)
+    plan_lead = _join(session, world.departments["own"], ContactRole.lead)
+    plan_lead.plan_id = own_plan.id
+    session.add(plan_lead)
+    session.commit()
+
+    with pytest.raises(NotAllowed):
+        invites.deactivate_contact(session=session, contact_id=county_wide_lead.id or 0, now=NOW, by=limited)
+    invites.deactivate_contact(session=session, contact_id=plan_lead.id or 0, now=NOW, by=limited)
+    invites.deactivate_contact(
+        session=session, contact_id=world.reporters["own"].id or 0, now=NOW, by=limited
+    )
+    # a county-wide coordinator may revoke anyone of the county, plan-limited or not
+    invites.deactivate_contact(
+        session=session, contact_id=limited.id or 0, now=NOW, by=world.actors["coordinator"]
+    )
+    with pytest.raises(InvalidInput):
+        invites.deactivate_contact(
+            session=session, contact_id=limited.id or 0, now=NOW, by=world.actors["coordinator"]
+        )
+    assert session.get(Contact, county_wide_lead.id).active  # type: ignore[union-attr]
+
+
+def test_deactivating_one_person_kills_their_invitation_and_nobody_elses(world: World) -> None:
+    session = world.session
+    first = invites.create_invite(
+        session=session,
+        department=world.departments["own"],
+        role=ContactRole.contact,
+        now=NOW,
+        ttl=dt.timedelta(days=7),
+    )
+    second = invites.create_invite(
+        session=session,
+        department=world.departments["own"],
+        role=ContactRole.contact,
+        now=NOW,
+        ttl=dt.timedelta(days=7),
+    )
+    later = NOW + dt.timedelta(minutes=5)
+    invites.deactivate_contact(
+        session=session, contact_id=first.contact.id or 0, now=later, by=world.actors["coordinator"]
+    )
+
+    entry = session.exec(select(AuditEntry).where(AuditEntry.action == "deactivate")).all()[-1]
+    assert (entry.contact_id, entry.at, entry.detail) == (
+        world.actors["coordinator"].id,
+        later,
+        f"contact={first.contact.id} role=contact",
+    )
+    with pytest.raises(InviteInvalid):
+        invites.redeem_invite(
+            session=session, token=first.token, telegram_user_id=8, language="zh_CN", now=later
+        )
+    joined = invites.redeem_invite(
+        session=session, token=second.token, telegram_user_id=9, language="zh_CN", now=later
+    )
+    assert joined.id == second.contact.id and joined.active

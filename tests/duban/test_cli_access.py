@@ -130,3 +130,21 @@ def test_only_the_hash_of_an_invite_token_is_stored(seeded_cli: str, capsys) -> 
             str(value) for row in session.exec(select(Invite, Contact).join(Contact)).all() for value in row
         ]
         assert not any(token in text for text in stored)
+
+
+def test_region_narrows_the_lists_and_a_cancelled_invitee_leaves_them(seeded_cli: str, capsys) -> None:  # type: ignore[no-untyped-def]
+    main(["invite", "--department", "区财政局", "--region", "淄博市淄川区"])
+    main(["invite", "--department", "区财政局", "--region", "济南市长清区"])
+    capsys.readouterr()
+    assert main(["invite", "--list", "--region", "济南市长清区"]) == 0
+    [line] = _lines(capsys)[0]
+    assert line.split("\t")[1:4] == ["济南市长清区", "区财政局", "contact"]
+    assert main(["contacts", "list", "--region", "淄博市淄川区"]) == 0
+    [line] = _lines(capsys)[0]
+    assert line.split("\t")[1:3] == ["淄博市淄川区", "区财政局"]
+
+    assert main(["invite", "--cancel", "1"]) == 0
+    capsys.readouterr()
+    assert main(["contacts", "list"]) == 0
+    [line] = _lines(capsys)[0]  # the never-joined invitee of invite 1 is gone, the other stays
+    assert line.split("\t")[1] == "济南市长清区"
