@@ -22,7 +22,9 @@ from telegram.ext import (
 from telegram.request import BaseRequest
 
 from bot import handlers, views
+from bot.edge import SanitizingApplication
 from bot.i18n import gettext_for
+from bot.redact import keep_token_out_of_logs
 from bot.reminder_buttons import reminder_button
 from bot.report_flow import report_conversation
 from bot.runtime import RUNTIME_KEY, Runtime
@@ -43,9 +45,10 @@ def build_application(
     persistence: BasePersistence | None = None,
     rate_limit: bool = True,
 ) -> Application:
+    keep_token_out_of_logs(token)
     # Any: the rate limiter below changes the builder's bot type parameter
     builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any] = (
-        Application.builder().token(token).post_init(_post_init)
+        Application.builder().application_class(SanitizingApplication).token(token).post_init(_post_init)
     )
     if base_url:
         builder = builder.base_url(f"{base_url.rstrip('/')}/bot").base_file_url(
@@ -92,6 +95,8 @@ def register_handlers(application: Application) -> None:
         "reject": handlers.reject_command,
         "invite": handlers.invite_command,
         "snooze": handlers.snooze_command,
+        "contacts": handlers.contacts_command,
+        "revoke": handlers.revoke_command,
     }
     for name, callback in commands.items():
         application.add_handler(CommandHandler(name, callback, filters=PRIVATE))
@@ -108,6 +113,7 @@ def register_handlers(application: Application) -> None:
 
     application.add_handler(CallbackQueryHandler(reminder_button, pattern=r"^rm:(ack|snz|nc):"))
     application.add_handler(CallbackQueryHandler(handlers.page_callback, pattern=r"^pg:"))
+    application.add_handler(CallbackQueryHandler(handlers.undo_callback, pattern=rf"^{handlers.UNDO_PREFIX}"))
     application.add_handler(CallbackQueryHandler(handlers.noop_callback, pattern=r"^noop$"))
     application.add_handler(CallbackQueryHandler(handlers.unknown_callback))
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlmodel import Session
 
 from bot import views
-from duban.services import access, oversight, progress, tasks
+from duban.services import access, invites, oversight, progress, tasks
 from duban.services.digest import build_digest
 from duban.services.errors import InvalidInput, NotAllowed
 from models import CloseoutRequest, Contact, ContactRole, Milestone
@@ -86,6 +86,10 @@ def pending_view(session: Session, contact: Contact, rt: Any, _: views.Gettext, 
     return views.pending_lines(_, pairs).split("\n")
 
 
+def contacts_view(session: Session, contact: Contact, rt: Any, _: views.Gettext, arg: str) -> list[str]:
+    return views.member_entries(_, invites.county_members(session=session, coordinator=contact, now=rt.now()))
+
+
 VIEWS: dict[str, Builder] = {
     "tasks": tasks_view,
     "task": task_view,
@@ -95,6 +99,7 @@ VIEWS: dict[str, Builder] = {
     "dept": dept_view,
     "digest": digest_view,
     "pending": pending_view,
+    "contacts": contacts_view,
 }
 READER_VIEWS = {"status", "overdue", "silent", "dept", "digest"}
 

@@ -6,12 +6,12 @@ from html import escape
 from typing import TYPE_CHECKING
 
 from duban.services.digest import Digest
-from duban.services.invites import IssuedInvite
+from duban.services.invites import IssuedInvite, Member
 from duban.services.oversight import OverdueLine, SilentDepartment
 from duban.services.progress import CloseoutDecision, ReportOutcome
 from duban.services.tasks import TaskDetail, TaskLine
 from duban.status import Counts, MilestoneState, MilestoneView, Pace, StatusReport
-from models import CloseoutRequest, ContactRole, Milestone, ProgressReport, Task
+from models import CloseoutRequest, Contact, ContactRole, Milestone, ProgressReport, Task
 
 if TYPE_CHECKING:
     from scheduler.planner import PlannedReminder  # scheduler imports this module
@@ -127,6 +127,8 @@ def commands_for(_: Gettext, role: ContactRole) -> list[tuple[str, str]]:
             ("reject", _("reject a close-out: /reject N reason")),
             ("invite", _("invite someone: /invite department contact|coordinator|lead")),
             ("snooze", _("pause an overdue escalation: /snooze #N days reason")),
+            ("contacts", _("everyone with access in your county, and unused invitations")),
+            ("revoke", _("end someone's access or cancel their invitation: /revoke N")),
             *common,
         ]
     return [*readers, *common]
@@ -166,6 +168,17 @@ def invalid_input(_: Gettext, reason: str) -> str:
         "note_empty": _("The note is empty. Please write a short note, or send /skip."),
         "snooze_days": _("You can snooze for 1, 3 or 7 days."),
         "usage_snooze": _("Usage: /snooze N days reason (N from /overdue)"),
+        "percent_ambiguous": _(
+            "I found more than one percentage and cannot tell which is your progress. "
+            "Please send it again with just one, e.g. “完成60%”. Nothing was saved."
+        ),
+        "undo_too_late": _("This report can no longer be undone. Please send a new report instead."),
+        "reason_too_long": _(
+            "The reason is too long (over 500 characters). Please shorten it; nothing was saved."
+        ),
+        "usage_revoke": _("Please give the number from /contacts, e.g. /revoke 12"),
+        "revoke_self": _("You cannot revoke your own access. Ask another coordinator."),
+        "already_inactive": _("That person no longer has access."),
     }[reason]
 
 
@@ -536,3 +549,56 @@ def rechase_text(_: Gettext, original: str) -> str:
 
 def chart_caption(_: Gettext, today: dt.date) -> str:
     return _("Progress by lead department, as of {day}").format(day=today.isoformat())
+
+
+def undo_hint(_: Gettext, window: dt.timedelta) -> str:
+    return _("Misread? Press Undo within {minutes} minutes.").format(
+        minutes=int(window.total_seconds() // 60)
+    )
+
+
+def undo_button(_: Gettext) -> str:
+    return _("↩️ Undo")
+
+
+def report_undone(_: Gettext, report: ProgressReport) -> str:
+    return _(
+        "Report withdrawn ({status}, {percent}); nothing of it is kept. Send a new one when ready."
+    ).format(
+        status=status_label(_, report.status),
+        percent=f"{report.percent}%" if report.percent is not None else "—",
+    )
+
+
+def contact_role_label(_: Gettext, role: ContactRole) -> str:
+    return {
+        ContactRole.contact: _("contact"),
+        ContactRole.coordinator: _("coordinator"),
+        ContactRole.lead: _("leader"),
+    }[ContactRole(role)]
+
+
+def member_entries(_: Gettext, members: Sequence[Member]) -> list[str]:
+    """/contacts: one line per person; the number is what /revoke takes."""
+    if not members:
+        return [_("Nobody has been invited yet.")]
+    entries = [_("<b>People with access</b> (end access with /revoke N)")]
+    for member in members:
+        contact = member.contact
+        line = f"{contact.id}. {escape(member.department)} · {contact_role_label(_, contact.role)}"
+        if contact.name:
+            line += f" · {escape(contact.name)}"
+        if member.open_invite is not None:
+            line += " · " + _("invited, not joined (until {day})").format(
+                day=member.open_invite.expires_at.date().isoformat()
+            )
+        elif contact.telegram_user_id is None:
+            line += " · " + _("not joined")
+        entries.append(line)
+    return entries
+
+
+def contact_revoked(_: Gettext, contact: Contact, department: str) -> str:
+    return _("Access ended for {number}. {department} · {role}; any unused invitation is cancelled.").format(
+        number=contact.id, department=escape(department), role=contact_role_label(_, contact.role)
+    )

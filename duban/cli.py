@@ -31,8 +31,20 @@ from duban.operations import configure_logging
 from duban.plan_import.cli import add_commands as add_import_commands
 from duban.render import render_status
 from duban.seeding import SeedError, load_seed
+from duban.services.errors import InvalidInput, NotAllowed, NotFound
+from duban.services.invites import (
+    Member,
+    all_members,
+    cancel_invite,
+    create_invite,
+    deactivate_contact,
+    department_regions,
+    open_invites,
+    resolve_department,
+)
 from duban.status import UnknownDepartment, status_report
 from duban.xlsx_import import add_commands as add_xlsx_import_commands
+from models import ContactRole, Department, Plan, limits
 from scheduler.policy import ReminderPolicy
 from scheduler.preview import preview_messages, send_rule
 from scheduler.preview import render_text as render_preview
@@ -220,34 +232,116 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
-    from duban.services.errors import NotFound
-    from duban.services.invites import create_invite, resolve_department
-    from models import ContactRole, Plan
-
-    with _session(settings, create=True) as session:
-        try:
-            department = resolve_department(session=session, name=args.department)
-        except NotFound:
-            print(f"没有找到唯一的部门“{args.department}”。请写出完整名称。", file=sys.stderr)
-            return 1
-        plan = None
-        if args.plan:
-            plan = session.exec(select(Plan).where(Plan.key == args.plan)).first()
-            if plan is None:
-                print(f"没有找到方案“{args.plan}”。", file=sys.stderr)
-                return 1
-        issued = create_invite(
-            session=session,
-            department=department,
-            role=ContactRole(args.role),
-            now=dt.datetime.now(dt.UTC),
-            ttl=settings.invite_ttl,
-            plan=plan,
-            name=args.name,
+def _members_table(members: list[Member], settings: Settings) -> str:
+    """One line per person: the number `contacts deactivate` and `invite --cancel` take, county, department, role."""
+    if not members:
+        return "（无）"
+    lines = []
+    for member in members:
+        contact = member.contact
+        state = "已加入" if contact.telegram_user_id is not None else "未加入"
+        if member.open_invite is not None:
+            until = member.open_invite.expires_at.astimezone(settings.tz)
+            state = f"邀请 {member.open_invite.id} 未使用，有效至 {until:%Y-%m-%d %H:%M}"
+        name = f"\t{contact.name}" if contact.name else ""
+        lines.append(
+            f"{contact.id}\t{member.region}\t{member.department}\t{contact.role.value}\t{state}{name}"
         )
+    return "\n".join(lines)
+
+
+def _invite_department(args: argparse.Namespace, session: Session) -> Department | str:
+    """The department to invite for, or the line that says why there is none (ambiguous, unknown, wrong county)."""
+    plan = None
+    if args.plan:
+        plan = session.exec(select(Plan).where(Plan.key == args.plan)).first()
+        if plan is None:
+            return f"没有找到方案“{args.plan}”。"
+        if args.region and args.region != plan.region:
+            return f"方案“{args.plan}”属于{plan.region}，不是{args.region}。"
+    region = args.region or (plan.region if plan else None)
+    try:
+        return resolve_department(session=session, name=args.department, region=region)
+    except NotFound:
+        regions = department_regions(session=session, name=args.department)
+        if region is None and len(regions) > 1:
+            return f"“{args.department}”在多个县区都有：{'、'.join(regions)}。请用 --region 指明，例如 --region {regions[0]}。"
+        if region is not None and region not in regions and regions:
+            where = f"方案“{args.plan}”属于{region}，" if plan is not None and not args.region else ""
+            return f"{where}{region}没有“{args.department}”（{'、'.join(regions)}有）。"
+        return f"没有找到部门“{args.department}”。请写出完整名称。"
+
+
+def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
+    now = dt.datetime.now(dt.UTC)
+    if not (args.department or args.list or args.cancel is not None):
+        print("请用 --department 指明部门（或用 --list、--cancel N）。", file=sys.stderr)
+        return 2
+    with _session(settings) as session:
+        if args.list:
+            print(_members_table(open_invites(session=session, now=now, region=args.region), settings))
+            return 0
+        if args.cancel is not None:
+            try:
+                contact = cancel_invite(session=session, invite_id=args.cancel, now=now)
+            except NotFound:
+                print(f"没有未使用的邀请 {args.cancel}。请用 duban invite --list 查看。", file=sys.stderr)
+                return 1
+            print(f"邀请 {args.cancel} 已作废（联络人 {contact.id}）。")
+            return 0
+        department = _invite_department(args, session)
+        if isinstance(department, str):
+            print(department, file=sys.stderr)
+            return 1
+        plan = session.exec(select(Plan).where(Plan.key == args.plan)).first() if args.plan else None
+        try:
+            issued = create_invite(
+                session=session,
+                department=department,
+                role=ContactRole(args.role),
+                now=now,
+                ttl=settings.invite_ttl,
+                plan=plan,
+                name=args.name,
+            )
+        except NotAllowed:
+            assert plan is not None  # the only refusal without an inviter: a plan of another county
+            print(
+                f"方案“{plan.key}”属于{plan.region}，{department.name}属于{department.region}。",
+                file=sys.stderr,
+            )
+            return 1
+        except InvalidInput:
+            print(f"姓名太长（最多 {limits.CONTACT_NAME} 字）。", file=sys.stderr)
+            return 1
         print(issued.link(settings.bot_username))
-        print(f"有效期至 {issued.expires_at.astimezone(settings.tz):%Y-%m-%d %H:%M}，仅可使用一次。")
+        print(
+            f"{department.region} {department.name}：有效期至 "
+            f"{issued.expires_at.astimezone(settings.tz):%Y-%m-%d %H:%M}，仅可使用一次。"
+        )
+    return 0
+
+
+def cmd_contacts(args: argparse.Namespace, settings: Settings) -> int:
+    now = dt.datetime.now(dt.UTC)
+    with _session(settings) as session:
+        if args.action == "list":
+            print(_members_table(all_members(session=session, now=now, region=args.region), settings))
+            return 0
+        if args.id is None:
+            print(
+                "请给出编号：duban contacts deactivate 编号（编号见 duban contacts list）。", file=sys.stderr
+            )
+            return 2
+        try:
+            contact = deactivate_contact(session=session, contact_id=args.id, now=now)
+        except NotFound:
+            print(f"没有编号为 {args.id} 的联络人。请用 duban contacts list 查看。", file=sys.stderr)
+            return 1
+        except InvalidInput:
+            print(f"联络人 {args.id} 已无使用权限。", file=sys.stderr)
+            return 1
+        print(f"已撤销联络人 {contact.id} 的权限，自其下一条消息起生效；未使用的邀请一并作废。")
     return 0
 
 
@@ -360,11 +454,24 @@ def build_parser(gettext: Gettext | None = None) -> argparse.ArgumentParser:
     db.set_defaults(func=cmd_db)
 
     invite = commands.add_parser("invite", help="print a one-time join link for a department's contact")
-    invite.add_argument("--department", required=True, help="department name or alias")
+    invite.add_argument("--department", help="department name or alias")
+    invite.add_argument("--region", help="the county, when the name exists in several (e.g. 淄博市淄川区)")
     invite.add_argument("--role", choices=["contact", "coordinator", "lead"], default="contact")
     invite.add_argument("--plan", help="limit a coordinator or lead to one plan (plan key)")
     invite.add_argument("--name", default="", help="the person's name, for the ledger")
+    invite.add_argument(
+        "--list", action="store_true", help="list unused invitations (with --region: one county)"
+    )
+    invite.add_argument("--cancel", type=int, metavar="N", help="cancel unused invitation N (from --list)")
     invite.set_defaults(func=cmd_invite)
+
+    contacts = commands.add_parser(
+        "contacts", help="who has access: list, or deactivate one (takes effect at once)"
+    )
+    contacts.add_argument("action", choices=["list", "deactivate"])
+    contacts.add_argument("id", nargs="?", type=int, help="the number from `duban contacts list`")
+    contacts.add_argument("--region", help="only this county")
+    contacts.set_defaults(func=cmd_contacts)
 
     run = commands.add_parser("run", help="start the bot (polling); needs TELEGRAM_BOT_TOKEN")
     run.add_argument(

@@ -8,7 +8,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
 
 from duban.services import audit
-from duban.services.access import require_coordinator, require_reader, visible_plan_ids
+from duban.services.access import region_of, require_coordinator, require_reader, visible_plan_ids
 from duban.services.errors import InvalidInput, NotFound
 from duban.services.text import storable
 from duban.status import (
@@ -27,13 +27,8 @@ from models import (
     ProgressReport,
     Task,
     TaskDepartment,
+    limits,
 )
-
-
-def _region(session: Session, contact: Contact) -> str:
-    department = session.get(Department, contact.department_id)
-    assert department is not None
-    return department.region
 
 
 def status_for(
@@ -45,7 +40,7 @@ def status_for(
         today=today,
         department=storable(department) if department is not None else None,
         plan_ids=visible_plan_ids(session=session, contact=reader),
-        region=_region(session, reader),
+        region=region_of(session=session, contact=reader),
     )
 
 
@@ -124,7 +119,7 @@ def department_milestones(
     *, session: Session, reader: Contact, name: str, today: dt.date
 ) -> list[MilestoneView]:
     require_reader(reader)
-    region = _region(session, reader)
+    region = region_of(session=session, contact=reader)
     try:
         report = status_report(
             session=session,
@@ -153,9 +148,11 @@ def pause_escalation(
 ) -> tuple[Milestone, dt.date]:
     """A coordinator stops the overdue ladder for a while, with a reason that is kept."""
     require_coordinator(coordinator)
-    reason = storable(reason)
-    if not 1 <= days <= MAX_PAUSE_DAYS or not reason.strip():
+    reason = storable(reason).strip()
+    if not 1 <= days <= MAX_PAUSE_DAYS or not reason:
         raise InvalidInput("usage_snooze")
+    if len(reason) > limits.PAUSE_REASON:
+        raise InvalidInput("reason_too_long")
     milestone = session.get(Milestone, milestone_id)
     task = session.get(Task, milestone.task_id) if milestone else None
     if (
@@ -166,7 +163,7 @@ def pause_escalation(
         raise NotFound(str(milestone_id))
     until = today + dt.timedelta(days=days)
     milestone.escalation_paused_until = until
-    milestone.escalation_pause_reason = reason.strip()[:500]
+    milestone.escalation_pause_reason = reason
     session.add(milestone)
     audit.record(
         session,
@@ -174,7 +171,7 @@ def pause_escalation(
         contact_id=coordinator.id,
         action="pause_escalation",
         milestone_id=milestone.id,
-        detail=f"until={until} reason={reason.strip()}",
+        detail=f"until={until} reason={reason}",
     )
     session.commit()
     return milestone, until
@@ -184,7 +181,8 @@ def department_for_reader(*, session: Session, reader: Contact, name: str) -> De
     """A department of the reader's own county, by the name or an alias the plans print."""
     from duban.status import find_departments
 
-    region = _region(session, reader)
+    require_reader(reader)
+    region = region_of(session=session, contact=reader)
     found = [d for d in find_departments(session=session, name=storable(name)) if d.region == region]
     if not found:
         raise NotFound(name)
@@ -192,7 +190,8 @@ def department_for_reader(*, session: Session, reader: Contact, name: str) -> De
 
 
 def department_by_id(*, session: Session, reader: Contact, department_id: int) -> Department:
+    require_reader(reader)
     department = session.get(Department, department_id)
-    if department is None or department.region != _region(session, reader):
+    if department is None or department.region != region_of(session=session, contact=reader):
         raise NotFound(str(department_id))  # another county's department does not exist for this reader
     return department

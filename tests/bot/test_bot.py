@@ -81,7 +81,7 @@ async def test_replying_to_a_reminder_records_the_report_and_confirms_it(harness
     reports = harness.rows(ProgressReport)
     assert [(r.milestone_id, r.status, r.percent) for r in reports] == [(milestone_id, "on_track", 60)]
     assert answers == [
-        "已为 （二） 实施教育强镇筑基行动 保存：\n状态：正常推进\n进度：60%\n备注：已完成60%，&lt;b&gt;已开工&lt;/b&gt;"
+        "已为 （二） 实施教育强镇筑基行动 保存：\n状态：正常推进\n进度：60%\n备注：已完成60%，&lt;b&gt;已开工&lt;/b&gt;\n识别有误？请在 10 分钟内点击“撤销”。"
     ]
     assert [a.action for a in harness.rows(AuditEntry)][-1] == "report"
 
@@ -169,7 +169,9 @@ async def test_report_flow_with_buttons(harness: Harness) -> None:
     await harness.press(CONTACT, "rp:s:at_risk")
     await harness.press(CONTACT, "rp:p:40")
     answers = await harness.say(CONTACT, "资金未到位")
-    assert answers[0].endswith("状态：存在风险\n进度：40%\n备注：资金未到位")
+    assert answers[0].endswith(
+        "状态：存在风险\n进度：40%\n备注：资金未到位\n识别有误？请在 10 分钟内点击“撤销”。"
+    )
     assert [(r.status, r.percent, r.note) for r in harness.rows(ProgressReport)] == [
         ("at_risk", 40, "资金未到位")
     ]

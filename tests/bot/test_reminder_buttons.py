@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from models import AuditEntry, Notification, ProgressReport
 from tests.bot.conftest import FakeUser, Harness
 
@@ -27,8 +29,9 @@ async def test_received_records_the_acknowledgement(harness: Harness) -> None:
 async def test_snooze_queues_the_reminder_again(harness: Harness) -> None:
     notification_id = _reminder(harness)
     assert await harness.press(CONTACT, f"rm:snz:{notification_id}:3") == ["将在 3 天后再次提醒您。"]
-    again = harness.rows(Notification, Notification.idempotency_key.endswith(":snooze3"))  # type: ignore[union-attr]
+    again = harness.rows(Notification, Notification.idempotency_key.contains(":snooze:"))  # type: ignore[attr-defined]
     assert len(again) == 1 and again[0].sent_at is None
+    assert again[0].due_at.date() == (harness.clock_value[0] + dt.timedelta(days=3)).date()
     assert await harness.press(CONTACT, f"rm:snz:{notification_id}:99") == ["可以延后 1、3 或 7 天。"]
 
 

@@ -23,7 +23,7 @@ from duban.cli import main
 from duban.config import get_settings
 from duban.db import make_engine
 from duban.errors import ConfigurationError
-from duban.migrate import upgrade
+from duban.migrate import head_revision, upgrade
 
 PLAN_DOCUMENT = Path(__file__).resolve().parents[1] / "plan_import" / "fixtures" / "qishan-2024.txt"
 DUBAN = Path(sys.executable).parent / "duban"  # the console script pip installed
@@ -221,7 +221,7 @@ def _at_revision(path: Path, revision: str) -> None:
 @pytest.mark.parametrize(
     ("state", "says"),
     [
-        ("0001", "数据库结构版本为 0001，本程序需要 0004。请先运行：duban db upgrade"),
+        ("0001", f"数据库结构版本为 0001，本程序需要 {head_revision()}。请先运行：duban db upgrade"),
         ("0002", "数据库结构版本为 9999，本程序不认识这个版本，它由更新的 duban 创建"),
     ],
     ids=["older", "newer"],
@@ -267,7 +267,7 @@ def test_reading_a_database_that_does_not_exist_names_it_and_creates_nothing(
 @pytest.mark.parametrize(
     ("command", "says"),
     [
-        ("invite", "区教体局"),  # no such department in an empty database
+        ("invite", "还没有 duban 数据库，请先运行 duban seed"),  # nothing to invite to in an empty database
         (
             "import-xlsx-without-plan",
             "项目.xlsx：工作表“Sheet”：这是重点项目清单，请用 --plan 指定要导入的方案。未导入任何内容。",
@@ -311,7 +311,7 @@ def test_a_command_that_writes_and_fails_leaves_no_new_database(
         (["reminders", "--from", "9999-12-31"], "“9999-12-31”不是可用的日期，请写作 YYYY-MM-DD"),
         (["reminders", "--from", "2025-13-40"], "“2025-13-40”不是可用的日期"),
         (["import-xlsx", "项目.xlsx", "--issued-on", "2024-02-30"], "“2024-02-30”不是日期"),
-        (["invite"], "duban invite：缺少必需的参数：--department（用法见 duban invite --help）"),
+        (["invite"], "请用 --department 指明部门（或用 --list、--cancel N）。"),
         (["export", "--format", "pdf"], "无效的选项：'pdf'"),
         (["nosuch"], "无效的选项：'nosuch'"),
     ],
