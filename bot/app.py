@@ -23,6 +23,7 @@ from telegram.request import BaseRequest
 
 from bot import handlers, views
 from bot.i18n import gettext_for
+from bot.reminder_buttons import PATTERN as REMINDER_BUTTONS
 from bot.reminder_buttons import reminder_button
 from bot.report_flow import report_conversation
 from bot.runtime import RUNTIME_KEY, Runtime
@@ -106,7 +107,7 @@ def register_handlers(application: Application) -> None:
         )
     )
 
-    application.add_handler(CallbackQueryHandler(reminder_button, pattern=r"^rm:(ack|snz|nc):"))
+    application.add_handler(CallbackQueryHandler(reminder_button, pattern=REMINDER_BUTTONS))
     application.add_handler(CallbackQueryHandler(handlers.page_callback, pattern=r"^pg:"))
     application.add_handler(CallbackQueryHandler(handlers.noop_callback, pattern=r"^noop$"))
     application.add_handler(CallbackQueryHandler(handlers.unknown_callback))

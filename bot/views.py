@@ -166,6 +166,9 @@ def invalid_input(_: Gettext, reason: str) -> str:
         "note_empty": _("The note is empty. Please write a short note, or send /skip."),
         "snooze_days": _("You can snooze for 1, 3 or 7 days."),
         "usage_snooze": _("Usage: /snooze N days reason (N from /overdue)"),
+        "reply_to_bundle": _(
+            "That reminder lists several items: tap “Report n” under it for the one you mean, or use /report."
+        ),
     }[reason]
 
 
@@ -275,12 +278,16 @@ def closeout_decided_for_coordinator(_: Gettext, decision: CloseoutDecision) -> 
 
 
 def closeout_decided_for_contact(_: Gettext, decision: CloseoutDecision, task: Task) -> str:
-    if decision.closeout.status == "approved":
+    return closeout_decided_text(_, decision.closeout, task)
+
+
+def closeout_decided_text(_: Gettext, closeout: CloseoutRequest, task: Task) -> str:
+    if closeout.status == "approved":
         return _("Your close-out of {ref} {title} was approved. Thank you!").format(
             ref=escape(task.ref), title=escape(task.title)
         )
     return _("Your close-out of {ref} {title} was not approved: {reason}").format(
-        ref=escape(task.ref), title=escape(task.title), reason=escape(decision.closeout.reason or "")
+        ref=escape(task.ref), title=escape(task.title), reason=escape(closeout.reason or "")
     )
 
 

@@ -6,8 +6,6 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, func, select
 
-from bot import views
-from bot.i18n import gettext_for
 from duban.services.access import coordinators_for_plan
 from duban.services.outbox import enqueue, is_queued
 from duban.status import MilestoneState, milestone_views
@@ -25,7 +23,7 @@ from models import (
     TaskDepartment,
 )
 from models.people import reachable
-from scheduler.workdays import add_working_days, next_allowed_moment
+from scheduler.workdays import add_working_days
 
 
 @dataclass(frozen=True)
@@ -59,16 +57,17 @@ def plan_rechases(*, session: Session, now: dt.datetime, tz: ZoneInfo, policy: E
         contact = session.get(Contact, reminder.contact_id)
         if contact is None or not contact.active:
             continue
-        text = views.rechase_text(gettext_for(contact.language), reminder.text)
         if enqueue(
             session=session,
             key=f"rechase:n{reminder.id}",
             kind="rechase",
             contact=contact,
-            text=text,
-            due_at=next_allowed_moment(now, tz=tz),
+            payload={"of": reminder.id, "days": reminder.payload.get("days")},
+            due_at=now,
+            tz=tz,
             milestone_id=reminder.milestone_id,
             instance_due_on=reminder.instance_due_on,
+            for_department=True,
         ):
             queued += 1
     session.commit()
@@ -100,7 +99,8 @@ def plan_escalations(*, session: Session, now: dt.datetime, tz: ZoneInfo, policy
     the milestones that reached a rung in this run, so a county with fifty late items is not sent fifty messages.
     """
     today = now.astimezone(tz).date()
-    newly: dict[int, list[tuple[Task, dt.date, int, bool]]] = {}
+    newly: dict[int, list[dict[str, object]]] = {}
+    steps: dict[int, list[EscalationStep]] = {}
     recipients_by_id: dict[int, Contact] = {}
     for view in milestone_views(session=session, today=today):
         if view.state != MilestoneState.overdue:
@@ -124,29 +124,33 @@ def plan_escalations(*, session: Session, now: dt.datetime, tz: ZoneInfo, policy
             assert contact.id is not None and milestone.id is not None
             if _step_exists(session, milestone.id, view.due_on, step, contact.id):
                 continue
-            session.add(
-                EscalationStep(
-                    milestone_id=milestone.id,
-                    instance_due_on=view.due_on,
-                    step=step,
-                    contact_id=contact.id,
-                    at=now,
-                )
+            rung = EscalationStep(
+                milestone_id=milestone.id,
+                instance_due_on=view.due_on,
+                step=step,
+                contact_id=contact.id,
+                at=now,
             )
+            session.add(rung)
+            steps.setdefault(contact.id, []).append(rung)
             recipients_by_id[contact.id] = contact
-            newly.setdefault(contact.id, []).append((task, view.due_on, days, urge))
-    session.flush()
+            newly.setdefault(contact.id, []).append(
+                {"m": milestone.id, "due": view.due_on.isoformat(), "days": days, "urge": urge}
+            )
     for contact_id, items in newly.items():
         contact = recipients_by_id[contact_id]
-        text = views.overdue_notice(gettext_for(contact.language), items)
-        enqueue(
+        notice = enqueue(
             session=session,
             key=f"overdue:{today.isoformat()}:c{contact_id}:{now.isoformat()}",
             kind="overdue",
             contact=contact,
-            text=text,
-            due_at=next_allowed_moment(now, tz=tz),
+            payload={"items": items},
+            due_at=now,
+            tz=tz,
+            for_department=contact.role == ContactRole.contact,
         )
+        for rung in steps[contact_id]:  # the rung is recorded with the message that tells it, in one commit
+            rung.notification_id = notice.id if notice else None
     session.commit()
     return len(newly)
 
@@ -187,7 +191,7 @@ def plan_tongbao(*, session: Session, now: dt.datetime, tz: ZoneInfo, policy: Es
         waiting = [c for c in coordinators if not is_queued(session, keys[c.id])]
         if not waiting:  # this week's 通报 is out: skip the status computation on every later tick
             continue
-        laggards: dict[str, list[str]] = {}
+        laggards: dict[str, list[int]] = {}
         for view in milestone_views(session=session, today=today, plan_ids=[plan.id or 0]):
             if view.state != MilestoneState.overdue or (today - view.due_on).days < policy.tongbao_after_days:
                 continue
@@ -195,18 +199,18 @@ def plan_tongbao(*, session: Session, now: dt.datetime, tz: ZoneInfo, policy: Es
             if milestone and milestone.escalation_paused_until and milestone.escalation_paused_until >= today:
                 continue
             for name in _lead_department_names(session, view.milestone_id):
-                laggards.setdefault(name, []).append(f"{view.task_ref} {view.task_title}")
+                laggards.setdefault(name, []).append(view.milestone_id)
         if not laggards:
             continue
         for coordinator in waiting:
-            text = views.tongbao(gettext_for(coordinator.language), plan.title, laggards)
             if enqueue(
                 session=session,
                 key=keys[coordinator.id],
                 kind="tongbao",
                 contact=coordinator,
-                text=text,
-                due_at=next_allowed_moment(now, tz=tz),
+                payload={"plan_id": plan.id, "departments": laggards},
+                due_at=now,
+                tz=tz,
             ):
                 queued += 1
     session.commit()
@@ -236,12 +240,11 @@ def tell_coordinators_blocked(session: Session, contact: Contact, now: dt.dateti
         .where(reachable())
     ).all()
     for coordinator in coordinators:
-        text = views.contact_blocked(gettext_for(coordinator.language), contact.name, department.name)
         enqueue(
             session=session,
             key=f"blocked:c{contact.id}:to{coordinator.id}",
             kind="blocked",
             contact=coordinator,
-            text=text,
+            payload={"contact_id": contact.id},
             due_at=now,
         )

@@ -10,12 +10,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 from sqlmodel import Session
-from telegram import Bot
 
-from bot.keyboards import reminder_markup
 from duban.config import Settings
 from models import Contact
-from scheduler.digest_job import digest_photo, plan_digests
+from scheduler.delivery import Deliver
+from scheduler.digest_job import plan_digests
 from scheduler.dispatcher import Dispatcher, DispatchResult
 from scheduler.escalation import (
     EscalationPolicy,
@@ -70,18 +69,19 @@ class Jobs:
         with Session(self.engine) as session:
             plan_digests(session=session, now=self.clock(), tz=self.settings.tz)
 
-    def dispatcher(self, bot: Bot) -> Dispatcher:
+    def dispatcher(self, deliver: Deliver) -> Dispatcher:
+        """The dispatcher over the channel the wiring chose (Telegram today)."""
+
         def on_blocked(session: Session, contact: Contact, now: dt.datetime) -> None:
             tell_coordinators_blocked(session, contact, now)
 
         return Dispatcher(
             engine=self.engine,
-            bot=bot,
+            deliver=deliver,
             clock=self.clock,
-            markup_for=reminder_markup,
-            photo_for=digest_photo,
             on_blocked=on_blocked,
             claim_seconds=self.settings.claim_seconds,
+            tz=self.settings.tz,
         )
 
 
@@ -98,6 +98,7 @@ async def dispatch(dispatcher: Dispatcher) -> DispatchResult:
         total.sent += batch.sent
         total.failed += batch.failed
         total.retried += batch.retried
+        total.rejected += batch.rejected
         total.blocked_contacts += batch.blocked_contacts
     if total.sent or total.failed or total.retried:
         log.info("dispatched: %s", total)

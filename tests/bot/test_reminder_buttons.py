@@ -12,7 +12,7 @@ OTHER = FakeUser(1002)
 def _reminder(harness: Harness, ref: str = "（三）", plan: str = "zibo-zichuan-2023") -> int:
     contact = harness.join(CONTACT, "区教体局")
     harness.reminder_sent_to(contact, plan, ref, telegram_message_id=900)
-    [row] = harness.rows(Notification, Notification.telegram_message_id == 900)
+    [row] = harness.rows(Notification, Notification.platform_message_id == "900")
     return row.id
 
 
@@ -45,7 +45,7 @@ async def test_report_button_opens_the_report_flow_at_that_milestone(harness: Ha
 async def test_no_change_on_a_monthly_duty_records_a_report(harness: Harness) -> None:
     contact = harness.join(CONTACT, "教育科")
     harness.reminder_sent_to(contact, "pengshui-2023", "（一）1", telegram_message_id=901)
-    [row] = harness.rows(Notification, Notification.telegram_message_id == 901)
+    [row] = harness.rows(Notification, Notification.platform_message_id == "901")
     answers = await harness.press(CONTACT, f"rm:nc:{row.id}")
     assert answers[-1].endswith("备注：无变化")
     assert [r.note for r in harness.rows(ProgressReport)] == ["无变化"]
