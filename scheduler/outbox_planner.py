@@ -77,7 +77,7 @@ def plan_outbox(
                 "days": reminder.days_before,
                 "late_since": reminder.send_on.isoformat() if late else None,
             },
-            due_at=allowed_moment(max(dt.datetime.combine(reminder.send_on, SEND_AT, tzinfo=tz), now), tz),
+            due_at=_send_moment(reminder.send_on, now, tz),
         )
         if (today - reminder.send_on).days > catch_up_days:
             row.attempts = MAX_ATTEMPTS
@@ -89,6 +89,16 @@ def plan_outbox(
         session.add(row)
     session.commit()
     return PlanningResult(queued=queued, skipped_stale=skipped)
+
+
+def _send_moment(send_on: dt.date, now: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
+    """09:00 on its day, or now if later; one moved off a holiday goes at 09:00 with that day's own reminders,
+    so a contact's reminders of one day leave together as one message."""
+    due = allowed_moment(max(dt.datetime.combine(send_on, SEND_AT, tzinfo=tz), now), tz)
+    local = due.astimezone(tz)
+    if local.date() != send_on and local.time() < SEND_AT:
+        due = allowed_moment(dt.datetime.combine(local.date(), SEND_AT, tzinfo=tz), tz)
+    return due
 
 
 def _key(reminder: PlannedReminder, contact: Contact) -> str:
