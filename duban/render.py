@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from duban.status import Counts, MilestoneState, StatusReport
 from duban.textfmt import table
-from scheduler.planner import PlannedReminder, ReminderKind
+
+if TYPE_CHECKING:  # the CLI hands the scheduler's reminders in; duban itself does not import the scheduler
+    from scheduler.planner import PlannedReminder
 
 STATE_COLUMNS = [
     (MilestoneState.done, "已销号"),
@@ -46,7 +50,7 @@ def render_reminders(reminders: list[PlannedReminder]) -> str:
     lines = []
     for r in reminders:
         who = "、".join(r.departments)
-        if r.kind == ReminderKind.reminder:
+        if r.kind == "reminder":
             what = f"提醒牵头部门 {who}：还有{r.days_before}天到期"
         else:
             what = f"通知配合部门 {who}：请在到期前{r.days_before}天内向牵头部门报送材料"
