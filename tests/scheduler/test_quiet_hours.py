@@ -33,7 +33,9 @@ def test_no_kind_of_message_is_due_at_night_or_on_a_holiday(seeded: Session, joi
     contact = join("区教体局", 1001)
     coordinator = join("区教体局", 2002, ContactRole.coordinator)
     join("区教体局", 3003, ContactRole.lead)
-    helper = join("区委组织部", 1002, region="淄博市淄川区")  # a cooperating department: it gets co-department notices
+    helper = join(
+        "区委组织部", 1002, region="淄博市淄川区"
+    )  # a cooperating department: it gets co-department notices
     for day in ("2025-07-04", "2025-12-01"):  # a 180-day reminder and a co-department notice of 2025-12-31
         plan_outbox(session=seeded, now=local(day, 9), policy=ReminderPolicy(), tz=SHANGHAI)
     for row in seeded.exec(select(Notification)).all():  # sent the Friday before, never acknowledged
