@@ -164,3 +164,36 @@ def test_tongbao_names_departments_overdue_thirty_days_once_a_week(seeded: Sessi
     text = shown(seeded, message)
     assert text.startswith("<b>通报：逾期 30 天以上的时间节点</b>\n淄川区推进乡村教育振兴工作方案\n")
     assert "\n<b>区教体局</b>\n" in text and "· （二） 实施教育强镇筑基行动" in text
+
+
+def test_ticking_daily_with_a_short_look_back_reaches_the_same_rungs_as_reading_everything(
+    seeded: Session,
+    join,  # type: ignore[no-untyped-def]
+) -> None:
+    join("区教体局", 1001)
+    join("区教体局", 2002, ContactRole.coordinator)
+    join("区教体局", 3003, ContactRole.lead)
+
+    def run(lookback: int) -> set[tuple[int, dt.date, int, int]]:
+        day = dt.date(2025, 12, 29)
+        while day <= dt.date(2026, 2, 20):
+            plan_escalations(
+                session=seeded,
+                now=local(day.isoformat(), 10),
+                tz=SHANGHAI,
+                policy=POLICY,
+                lookback_days=7 if day == dt.date(2025, 12, 29) else lookback,  # as after a start
+            )
+            day += dt.timedelta(days=1)
+        steps = {
+            (s.milestone_id, s.instance_due_on, s.step, s.contact_id)
+            for s in seeded.exec(select(EscalationStep))
+        }
+        for table in (EscalationStep, Notification):
+            for row in seeded.exec(select(table)).all():
+                seeded.delete(row)
+        seeded.commit()
+        return steps
+
+    incremental = run(2)
+    assert incremental and incremental == run(7)
