@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING
 
 from duban.services.digest import Digest
 from duban.services.invites import IssuedInvite
+from duban.services.outbox import COUNTY_TZ
 from duban.services.oversight import OverdueLine, SilentDepartment
 from duban.services.progress import CloseoutDecision, ReportOutcome
 from duban.services.tasks import TaskDetail, TaskLine
 from duban.status import Counts, MilestoneState, MilestoneView, Pace, StatusReport
-from models import CloseoutRequest, ContactRole, Milestone, ProgressReport, Task
+from models import CloseoutRequest, ContactRole, Milestone, Notification, ProgressReport, Task
 
 if TYPE_CHECKING:
     from scheduler.planner import PlannedReminder  # scheduler imports this module
@@ -298,6 +299,22 @@ def pending_lines(_: Gettext, requests: list[tuple[CloseoutRequest, Milestone]])
     for request, milestone in requests:
         lines.append(f"{request.id}. {escape(milestone.task.ref)} {escape(milestone.task.title)}")
     return "\n".join(lines)
+
+
+def undelivered_lines(_: Gettext, rows: "Sequence[tuple[Notification, str]]") -> list[str]:
+    """Messages the platform refused as they were: never dropped silently, shown to the county's coordinators."""
+    if not rows:
+        return []
+    lines = [_("<b>Messages that could not be delivered</b> (please tell the recipient another way)")]
+    for row, name in rows:
+        lines.append(
+            _("· to {name}, due {day}: {error}").format(
+                name=escape(name) or "—",
+                day=row.due_at.astimezone(COUNTY_TZ).date().isoformat(),
+                error=escape((row.last_error or "").removeprefix("rejected: ")[:200]),
+            )
+        )
+    return lines
 
 
 def status_entries(_: Gettext, report: StatusReport) -> list[str]:
