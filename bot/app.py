@@ -24,7 +24,7 @@ from telegram.request import BaseRequest
 from bot import handlers, views
 from bot.i18n import gettext_for
 from bot.reminder_buttons import PATTERN as REMINDER_BUTTONS
-from bot.reminder_buttons import reminder_button
+from bot.reminder_buttons import reminder_button, reminder_command
 from bot.report_flow import report_conversation
 from bot.runtime import RUNTIME_KEY, Runtime
 from models import ContactRole
@@ -96,6 +96,8 @@ def register_handlers(application: Application) -> None:
     }
     for name, callback in commands.items():
         application.add_handler(CommandHandler(name, callback, filters=PRIVATE))
+    # what a reminder's buttons do, typed (a channel without buttons offers these commands)
+    application.add_handler(CommandHandler(["ack", "ackall", "snz", "nc"], reminder_command, filters=PRIVATE))
 
     # replies to reminders: text is a progress report, a photo or document is evidence
     application.add_handler(

@@ -29,31 +29,50 @@ def parse(data: str) -> tuple[str, int | None, int | None]:
 
 
 async def reminder_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Each press re-checks that the reminder went to this user."""
+    """A press: the answer pops up over the message (and a 本月无变化 confirmation comes as a message)."""
     query = update.callback_query
     assert query is not None
+    answer, confirmation, alert = await _act(update, context, query.data or "")
+    await query.answer(answer, show_alert=alert)
+    if confirmation:
+        # sent to the user's private chat: the button's own message may be too old or deleted to reply to
+        await context.bot.send_message(query.from_user.id, confirmation, parse_mode="HTML")
+
+
+async def reminder_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The same actions typed: /ack N, /ackall N, /snz N D, /nc N (every button is also a command)."""
+    message = update.effective_message
+    if message is None or not message.text:
+        return
+    answer, confirmation, _alert = await _act(update, context, message.text.split("@")[0])
+    await message.reply_text(confirmation or answer or "", parse_mode="HTML")
+
+
+async def _act(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, data: str
+) -> tuple[str | None, str | None, bool]:
+    """(answer, confirmation message, whether the answer is a refusal); each action re-checks the reminder is theirs."""
     _ = gettext_of(update)
-    verb, notification_id, days = parse(query.data or "")
+    verb, notification_id, days = parse(data)
     rt = runtime(context)
     user = update.effective_user
     with rt.session() as session:
         contact = invites.contact_for_user(session=session, telegram_user_id=user.id) if user else None
         if contact is None or notification_id is None:
-            await query.answer(views.stale_button(_), show_alert=True)
-            return
+            return views.stale_button(_), None, True
         try:
             if verb == "ack":
                 reminders.acknowledge(
                     session=session, contact=contact, notification_id=notification_id, now=rt.now()
                 )
-                await query.answer(views.acknowledged(_))
-            elif verb == "ackall":
+                return views.acknowledged(_), None, False
+            if verb == "ackall":
                 reminders.acknowledge_all(
                     session=session, contact=contact, notification_id=notification_id, now=rt.now()
                 )
-                await query.answer(views.acknowledged(_))
-            elif verb == "snz" and days is not None:
-                snooze = reminders.snooze_all if (query.data or "").startswith("/") else reminders.snooze
+                return views.acknowledged(_), None, False
+            if verb == "snz" and days is not None:
+                snooze = reminders.snooze_all if data.startswith("/") else reminders.snooze
                 snooze(
                     session=session,
                     contact=contact,
@@ -62,22 +81,15 @@ async def reminder_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
                     now=rt.now(),
                     tz=rt.settings.tz,
                 )
-                await query.answer(views.snoozed(_, days))
-            elif verb == "nc":
+                return views.snoozed(_, days), None, False
+            if verb == "nc":
                 outcome = reminders.report_no_change(
                     session=session, contact=contact, notification_id=notification_id, now=rt.now()
                 )
                 task = session.get(Task, outcome.milestone.task_id)
                 assert task is not None
-                await query.answer()
-                # sent to the user's private chat: the button's own message may be too old or deleted to reply to
-                await context.bot.send_message(
-                    query.from_user.id,
-                    views.report_confirmation(_, outcome, task),
-                    parse_mode="HTML",
-                )
-            else:
-                raise InvalidInput("stale")
+                return None, views.report_confirmation(_, outcome, task), False
+            raise InvalidInput("stale")
         except DomainError as error:
             session.rollback()
             text = (
@@ -85,4 +97,4 @@ async def reminder_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
                 if isinstance(error, InvalidInput) and error.reason == "stale"
                 else refusal(_, error)
             )
-            await query.answer(text, show_alert=True)
+            return text, None, True

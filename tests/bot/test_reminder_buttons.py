@@ -107,3 +107,15 @@ async def test_a_text_reply_to_a_message_of_several_items_asks_which_one(harness
     answers = await harness.say(CONTACT, "完成60%", reply_to=950)
     assert answers == ["该提醒包含多项事项：请点击其下方的“汇报 n”选择要汇报的事项，或使用 /report。"]
     assert harness.rows(ProgressReport) == []
+
+
+async def test_every_button_is_also_a_command_that_can_be_typed(harness: Harness) -> None:
+    first, second = _bundle(harness)
+    assert await harness.say(CONTACT, f"/snz {first} 7") == ["将在 7 天后再次提醒您。"]
+    assert await harness.say(CONTACT, f"/ackall {first}") == ["已签收，谢谢。"]
+    assert all(
+        r.acknowledged_at is not None
+        for r in harness.rows(Notification, Notification.id.in_([first, second]))
+    )  # type: ignore[union-attr]
+    harness.join(OTHER, "区教体局")
+    assert await harness.say(OTHER, f"/ack {first}") == ["抱歉，您无权使用此功能。"]
