@@ -17,8 +17,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, or_, update
+from sqlalchemy import Connection, Engine, and_, exists, func, or_, update
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from duban.services.outbox import COUNTY_TZ, REJECTED, allowed_moment, follow_current_contacts
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
 CLAIM_SECONDS = 120
+ONE_MINUTE = dt.timedelta(minutes=1)
 # recording a sent message is retried this often when the database is locked: giving up would send it again
 RECORD_RETRIES = 12
 
@@ -90,6 +92,18 @@ class Dispatcher:
             )
             if only is not None:
                 claimable = and_(claimable, col(Notification.id).in_(list(only)))
+            # a contact never gets two messages of one kind within a minute: what comes due just after a send
+            # waits out the minute and goes with whatever else is due by then
+            just_sent = aliased(Notification)
+            claimable = and_(
+                claimable,
+                ~exists().where(
+                    col(just_sent.contact_id) == col(Notification.contact_id),
+                    col(just_sent.kind) == col(Notification.kind),
+                    col(just_sent.sent_at) > now - ONE_MINUTE,
+                    col(just_sent.platform_message_id).is_not(None),
+                ),
+            )
             first = func.min(Notification.due_at)
             groups = session.exec(
                 select(Notification.contact_id, Notification.kind)

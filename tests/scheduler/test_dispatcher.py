@@ -284,3 +284,27 @@ async def test_an_unexpected_error_while_rendering_is_retried_not_lost(
     with Session(engine) as session:
         row = session.get(Notification, row_id)
         assert row is not None and row.sent_at is None and row.attempts == 1 and row.due_at > NOW
+
+
+async def test_a_contact_never_gets_two_messages_of_one_kind_within_a_minute(
+    seeded: Session, engine: Engine, join: Any, fake_bot: Bot, fake_time: FakeTime
+) -> None:
+    contact = join("区教体局", 1001)
+    _queue(seeded, contact, 1)
+    assert (await _dispatcher(engine, fake_bot, fake_time).run_once()).sent == 1
+    late = enqueue(
+        session=seeded,
+        key="late",
+        kind="reminder",
+        contact=contact,
+        payload={"days": 7},
+        due_at=NOW + dt.timedelta(seconds=20),
+        milestone_id=2,
+    )
+    seeded.commit()
+    assert late is not None
+    soon = _dispatcher(engine, fake_bot, fake_time, clock=NOW + dt.timedelta(seconds=30))
+    assert (await soon.run_once()).sent == 0  # it waits out the minute
+    later = _dispatcher(engine, fake_bot, fake_time, clock=NOW + dt.timedelta(seconds=61))
+    assert (await later.run_once()).sent == 1
+    assert [p["chat_id"] for p in _sent(fake_bot)] == [1001, 1001]
