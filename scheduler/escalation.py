@@ -46,15 +46,17 @@ class EscalationPolicy:
 
 
 def plan_rechases(*, session: Session, now: dt.datetime, tz: ZoneInfo, policy: EscalationPolicy) -> int:
-    """A reminder neither acknowledged nor answered within N working days is sent once more."""
+    """A reminder neither acknowledged nor answered within N working days is sent once more.
+
+    Reads only reminders of the last RECHASE_WINDOW not chased yet, and answers them with one query per batch.
+    """
     today = now.astimezone(tz).date()
     chase = aliased(Notification)
     sent = session.exec(
         select(Notification)
         .where(
             Notification.kind == "reminder",
-            col(Notification.sent_at)
-            >= now - RECHASE_WINDOW,  # older ones were chased, or found answered, long ago
+            col(Notification.sent_at) >= now - RECHASE_WINDOW,  # older ones were settled long ago
             col(Notification.acknowledged_at).is_(None),
         )
         .where(
@@ -63,19 +65,23 @@ def plan_rechases(*, session: Session, now: dt.datetime, tz: ZoneInfo, policy: E
             )
         )
     ).all()
+    waited = [
+        reminder
+        for reminder in sent
+        if reminder.sent_at is not None
+        and add_working_days(reminder.sent_at.astimezone(tz).date(), policy.rechase_after_working_days)
+        <= today
+    ]
+    contacts = _contacts(session, {r.contact_id for r in waited if r.contact_id is not None})
+    answered = _latest_reports(session, {r.milestone_id for r in waited if r.milestone_id is not None})
     queued = 0
-    for reminder in sent:
-        assert reminder.sent_at is not None
-        if (
-            add_working_days(reminder.sent_at.astimezone(tz).date(), policy.rechase_after_working_days)
-            > today
-        ):
-            continue
-        if _answered_since(session, reminder):
-            continue
-        contact = session.get(Contact, reminder.contact_id)
+    for reminder in waited:
+        contact = contacts.get(reminder.contact_id or 0)
         if contact is None or not contact.active:
             continue
+        latest = answered.get((reminder.milestone_id or 0, contact.department_id))
+        if latest is not None and reminder.sent_at is not None and latest >= reminder.sent_at:
+            continue  # the department reported on it since: no need to chase
         if enqueue(
             session=session,
             key=f"rechase:n{reminder.id}",
@@ -93,22 +99,34 @@ def plan_rechases(*, session: Session, now: dt.datetime, tz: ZoneInfo, policy: E
     return queued
 
 
-def _answered_since(session: Session, reminder: Notification) -> bool:
-    """Any report on the milestone from the reminded contact's department since the reminder went out."""
-    contact = session.get(Contact, reminder.contact_id)
-    if contact is None or reminder.milestone_id is None:
-        return False
-    count = session.exec(
-        select(func.count())
-        .select_from(ProgressReport)
-        .join(Contact, col(Contact.id) == ProgressReport.contact_id)
-        .where(
-            ProgressReport.milestone_id == reminder.milestone_id,
-            Contact.department_id == contact.department_id,
-        )
-        .where(col(ProgressReport.reported_at) >= reminder.sent_at)
-    ).one()
-    return count > 0
+def _contacts(session: Session, ids: set[int]) -> dict[int, Contact]:
+    found: dict[int, Contact] = {}
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), CHUNK):
+        for contact in session.exec(
+            select(Contact).where(col(Contact.id).in_(ordered[start : start + CHUNK]))
+        ):
+            found[contact.id or 0] = contact
+    return found
+
+
+def _latest_reports(session: Session, milestone_ids: set[int]) -> dict[tuple[int, int], dt.datetime]:
+    """(milestone, department) -> when that department last reported on it."""
+    latest: dict[tuple[int, int], dt.datetime] = {}
+    ordered = sorted(milestone_ids)
+    for start in range(0, len(ordered), CHUNK):
+        for milestone_id, department_id, at in session.exec(
+            select(
+                col(ProgressReport.milestone_id),
+                col(Contact.department_id),
+                func.max(ProgressReport.reported_at),
+            )
+            .join(Contact, col(Contact.id) == ProgressReport.contact_id)
+            .where(col(ProgressReport.milestone_id).in_(ordered[start : start + CHUNK]))
+            .group_by(col(ProgressReport.milestone_id), col(Contact.department_id))
+        ).all():
+            latest[(milestone_id, department_id)] = at
+    return latest
 
 
 def plan_escalations(
