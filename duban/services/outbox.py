@@ -8,8 +8,8 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, update
 from sqlalchemy import select as sa_select
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from duban.workdays import next_allowed_moment
@@ -99,7 +99,7 @@ def undelivered_for(
         .join(Contact, col(Contact.id) == Notification.contact_id)
         .join(Department, col(Department.id) == Contact.department_id)
         .where(Department.region == region, col(Notification.sent_at).is_(None))
-        .where(and_(col(Notification.last_error).startswith(REJECTED)))
+        .where(col(Notification.last_error).startswith(REJECTED))
         .order_by(col(Notification.id).desc())
         .limit(limit)
     ).all()
