@@ -25,7 +25,8 @@ from bot import handlers, views
 from bot.edge import SanitizingApplication
 from bot.i18n import gettext_for
 from bot.redact import keep_token_out_of_logs
-from bot.reminder_buttons import reminder_button
+from bot.reminder_buttons import PATTERN as REMINDER_BUTTONS
+from bot.reminder_buttons import reminder_button, reminder_command
 from bot.report_flow import report_conversation
 from bot.runtime import RUNTIME_KEY, Runtime
 from models import ContactRole
@@ -100,6 +101,8 @@ def register_handlers(application: Application) -> None:
     }
     for name, callback in commands.items():
         application.add_handler(CommandHandler(name, callback, filters=PRIVATE))
+    # what a reminder's buttons do, typed (a channel without buttons offers these commands)
+    application.add_handler(CommandHandler(["ack", "ackall", "snz", "nc"], reminder_command, filters=PRIVATE))
 
     # replies to reminders: text is a progress report, a photo or document is evidence
     application.add_handler(
@@ -111,7 +114,7 @@ def register_handlers(application: Application) -> None:
         )
     )
 
-    application.add_handler(CallbackQueryHandler(reminder_button, pattern=r"^rm:(ack|snz|nc):"))
+    application.add_handler(CallbackQueryHandler(reminder_button, pattern=REMINDER_BUTTONS))
     application.add_handler(CallbackQueryHandler(handlers.page_callback, pattern=r"^pg:"))
     application.add_handler(CallbackQueryHandler(handlers.undo_callback, pattern=rf"^{handlers.UNDO_PREFIX}"))
     application.add_handler(CallbackQueryHandler(handlers.noop_callback, pattern=r"^noop$"))

@@ -13,10 +13,10 @@ from telegram.ext import ContextTypes
 
 from bot import paged_views, views
 from bot.i18n import gettext_for, language_for
-from bot.notify import notify_contacts
+from bot.notify import send_now
 from bot.pages import page_markup, paginate
 from bot.runtime import runtime
-from duban.services import access, invites, oversight, progress, tasks
+from duban.services import invites, oversight, progress, tasks
 from duban.services.errors import DomainError, InvalidInput, InviteInvalid, NotAllowed, NotFound
 from models import Contact, ContactRole, Department, Milestone, Task
 
@@ -169,7 +169,7 @@ async def progress_reply(
     message = update.effective_message
     assert message is not None and message.reply_to_message is not None
     milestone_id = progress.milestone_for_reply(
-        session=session, chat_id=message.chat_id, message_id=message.reply_to_message.message_id
+        session=session, contact=contact, platform_message_id=str(message.reply_to_message.message_id)
     )
     if milestone_id is None:
         raise InvalidInput("not_a_reply_to_reminder")
@@ -201,29 +201,16 @@ async def save_report(
         percent=percent,
         note=note,
         now=rt.now(),
+        tz=rt.settings.tz,
     )
     task = session.get(Task, outcome.milestone.task_id)
     assert task is not None
-    await reply(
-        update,
-        views.report_confirmation(_, outcome, task) + "\n" + views.undo_hint(_, progress.UNDO_WINDOW),
-        reply_markup=InlineKeyboardMarkup(
-            [[InlineKeyboardButton(views.undo_button(_), callback_data=f"{UNDO_PREFIX}{outcome.report.id}")]]
-        ),
+    text = views.report_confirmation(_, outcome, task) + "\n" + views.undo_hint(_, progress.UNDO_WINDOW)
+    undo = InlineKeyboardMarkup(
+        [[InlineKeyboardButton(views.undo_button(_), callback_data=f"{UNDO_PREFIX}{outcome.report.id}")]]
     )
-    if outcome.closeout is not None:
-        department = session.get(Department, contact.department_id)
-        assert department is not None
-        closeout = outcome.closeout
-        await notify_contacts(
-            context,
-            session=session,
-            recipients=access.coordinators_for_plan(session=session, plan=task.plan),
-            key=f"closeout:{closeout.id}:requested",
-            kind="closeout",
-            milestone_id=milestone_id,
-            render=lambda g: views.closeout_requested(g, closeout, task, department.name, note),
-        )
+    await send_now(context, outcome.notices)  # the report and its notices are committed already
+    await reply(update, text, reply_markup=undo)
 
 
 @member(ContactRole.contact)
@@ -234,7 +221,7 @@ async def evidence_reply(
     message = update.effective_message
     assert message is not None and message.reply_to_message is not None
     milestone_id = progress.milestone_for_reply(
-        session=session, chat_id=message.chat_id, message_id=message.reply_to_message.message_id
+        session=session, contact=contact, platform_message_id=str(message.reply_to_message.message_id)
     )
     if milestone_id is None:
         raise InvalidInput("not_a_reply_to_reminder")
@@ -293,19 +280,11 @@ async def _decide(
         approve=approve,
         reason=" ".join(args[1:]),
         now=runtime(context).now(),
+        tz=runtime(context).settings.tz,
     )
-    await reply(update, views.closeout_decided_for_coordinator(_, decision))
-    task = session.get(Task, decision.milestone.task_id)
-    assert task is not None
-    await notify_contacts(
-        context,
-        session=session,
-        recipients=[decision.requester],
-        key=f"closeout:{decision.closeout.id}:{decision.closeout.status}",
-        kind="closeout",
-        milestone_id=decision.milestone.id,
-        render=lambda g: views.closeout_decided_for_contact(g, decision, task),
-    )
+    text = views.closeout_decided_for_coordinator(_, decision)
+    await send_now(context, decision.notices)  # the decision and the contact's notice are committed already
+    await reply(update, text)
 
 
 @member(ContactRole.coordinator)

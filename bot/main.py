@@ -18,6 +18,7 @@ from telegram.warnings import PTBUserWarning
 
 from bot.app import build_application, conversation_persistence
 from bot.runtime import Runtime
+from bot.telegram.channel import TelegramChannel
 from bot.webhook import WEBHOOK_PATH, derive_secret, webhook_app
 from duban.config import Settings
 from duban.db import open_database, single_instance_on_sqlite
@@ -112,7 +113,7 @@ def _wire_jobs(service: Service) -> None:
     async def post_init(app: Application) -> None:
         if register_commands is not None:
             await register_commands(app)
-        dispatcher = service.jobs.dispatcher(app.bot)
+        dispatcher = service.jobs.dispatcher(TelegramChannel(app.bot))
 
         async def dispatch_job() -> None:
             if leading():

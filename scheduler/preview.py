@@ -1,6 +1,6 @@
 """When reminder messages will actually go out: what `duban reminders` and `duban demo` show.
 
-The planner says on which day a reminder is due (`plan_reminders`); the outbox sends it at SEND_AT on that day,
+The planner says on which day a reminder is due (`plan_reminders`); the outbox sends it at 09:00 on that day,
 moved past public holidays, 调休 and quiet hours (`next_allowed_moment`). This module applies the same rule and
 groups the result the way a message goes out: one entry per recipient department, kind and moment, listing its
 milestones. Plain values only; no Telegram, no bot/ imports.
@@ -16,13 +16,10 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from models import Department
+from scheduler.outbox_planner import send_moment as outbox_send_moment
 from scheduler.planner import PlannedReminder, ReminderKind, plan_reminders
 from scheduler.policy import ReminderPolicy
-from scheduler.workdays import next_allowed_moment
 
-# The outbox planner's hour (scheduler/outbox_planner.py SEND_AT). That module imports bot/, so it cannot be
-# imported here; tests/scheduler/test_preview.py keeps the two equal.
-SEND_AT = dt.time(9, 0)
 # A reminder due inside a holiday goes out after it: look this far back for ones that land in the window.
 LONGEST_HOLIDAY_DAYS = 14
 WEEKDAYS = "一二三四五六日"
@@ -76,8 +73,10 @@ class PreviewMessage:
 
 
 def send_moment(send_on: dt.date, *, tz: dt.tzinfo) -> dt.datetime:
-    """When the outbox sends a reminder due on `send_on`, in local time."""
-    return next_allowed_moment(dt.datetime.combine(send_on, SEND_AT, tzinfo=tz), tz=tz).astimezone(tz)
+    """When the outbox sends a reminder due on `send_on`, in local time (planned ahead, as the planner does)."""
+    return outbox_send_moment(send_on, dt.datetime.combine(send_on, dt.time.min, tzinfo=tz), tz).astimezone(
+        tz
+    )
 
 
 def send_rule(timezone: str) -> str:

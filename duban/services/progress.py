@@ -9,13 +9,20 @@ from dataclasses import dataclass
 from sqlmodel import Session, col, select
 
 from duban.services import audit
-from duban.services.access import milestone_for_report, require_coordinator, visible_plan_ids
+from duban.services.access import (
+    coordinators_for_plan,
+    milestone_for_report,
+    require_coordinator,
+    visible_plan_ids,
+)
 from duban.services.errors import InvalidInput, NotAllowed, NotFound
+from duban.services.outbox import COUNTY_TZ, enqueue
 from duban.services.text import storable
 from models import (
     CloseoutRequest,
     CloseoutStatus,
     Contact,
+    ContactRole,
     DepartmentRole,
     Milestone,
     MilestoneStatus,
@@ -115,6 +122,7 @@ class ReportOutcome:
     report: ProgressReport
     milestone: Milestone
     closeout: CloseoutRequest | None
+    notices: tuple[int, ...] = ()  # outbox rows this report queued (the 销号 request to coordinators)
 
 
 def record_report(
@@ -127,6 +135,7 @@ def record_report(
     note: str,
     now: dt.datetime,
     evidence_file_id: str | None = None,
+    tz: dt.tzinfo = COUNTY_TZ,
 ) -> ReportOutcome:
     note = storable(note)
     if percent is not None and not 0 <= percent <= 100:
@@ -157,12 +166,56 @@ def record_report(
         detail=f"status={status.value} percent={percent} report={report.id}",
     )
     closeout = None
+    notices: tuple[int, ...] = ()
     if status == ReportStatus.done and role == DepartmentRole.lead:
         closeout = _open_closeout(
             session=session, milestone=milestone, report=report, contact=contact, now=now
         )
-    session.commit()
-    return ReportOutcome(report=report, milestone=milestone, closeout=closeout)
+        notices = _queue_closeout_request(
+            session=session, closeout=closeout, milestone=milestone, now=now, tz=tz
+        )
+    session.commit()  # the report, the request and the notices it owes, together
+    return ReportOutcome(report=report, milestone=milestone, closeout=closeout, notices=notices)
+
+
+def _queue_closeout_request(
+    *, session: Session, closeout: CloseoutRequest, milestone: Milestone, now: dt.datetime, tz: dt.tzinfo
+) -> tuple[int, ...]:
+    """Every coordinator of the plan is told of the request; a refreshed request is not told twice."""
+    task = session.get(Task, milestone.task_id)
+    assert task is not None
+    rows = [
+        enqueue(
+            session=session,
+            key=f"closeout:{closeout.id}:requested:c{coordinator.id}",
+            kind="closeout_request",
+            contact=coordinator,
+            payload={"closeout_id": closeout.id},
+            due_at=now,
+            tz=tz,
+            milestone_id=milestone.id,
+        )
+        for coordinator in coordinators_for_plan(session=session, plan=task.plan)
+    ]
+    return tuple(row.id for row in rows if row is not None and row.id is not None)
+
+
+def _queue_decision(
+    *, session: Session, closeout: CloseoutRequest, requester: Contact, now: dt.datetime, tz: dt.tzinfo
+) -> tuple[int, ...]:
+    """The requester's department hears the decision (its current contact, if the requester was replaced)."""
+    row = enqueue(
+        session=session,
+        key=f"closeout:{closeout.id}:{closeout.status}:c{requester.id}",
+        kind="closeout_decided",
+        contact=requester,
+        payload={"closeout_id": closeout.id},
+        due_at=now,
+        tz=tz,
+        milestone_id=closeout.milestone_id,
+        for_department=requester.role == ContactRole.contact,
+    )
+    return (row.id,) if row is not None and row.id is not None else ()
 
 
 def _open_closeout(
@@ -232,14 +285,23 @@ def attach_evidence(
     return report
 
 
-def milestone_for_reply(*, session: Session, chat_id: int, message_id: int) -> int | None:
-    """Map a reply back to its milestone through the reminder's stored Telegram message id."""
-    notification = session.exec(
-        select(Notification).where(
-            Notification.chat_id == chat_id, Notification.telegram_message_id == message_id
-        )
-    ).first()
-    return notification.milestone_id if notification else None
+def milestone_for_reply(*, session: Session, contact: Contact, platform_message_id: str) -> int | None:
+    """Map a reply back to its milestone through the message's stored platform id.
+
+    A message listing several milestones names none: its reader picks one with the item's 汇报 button.
+    """
+    milestones = set(
+        session.exec(
+            select(Notification.milestone_id).where(
+                Notification.contact_id == contact.id,
+                Notification.platform_message_id == platform_message_id,
+                col(Notification.milestone_id).is_not(None),
+            )
+        ).all()
+    )
+    if len(milestones) > 1:
+        raise InvalidInput("reply_to_bundle")
+    return milestones.pop() if milestones else None
 
 
 @dataclass(frozen=True)
@@ -247,6 +309,7 @@ class CloseoutDecision:
     closeout: CloseoutRequest
     milestone: Milestone
     requester: Contact
+    notices: tuple[int, ...] = ()  # outbox rows the decision queued (the requester's notice)
 
 
 def decide_closeout(
@@ -257,6 +320,7 @@ def decide_closeout(
     approve: bool,
     reason: str,
     now: dt.datetime,
+    tz: dt.tzinfo = COUNTY_TZ,
 ) -> CloseoutDecision:
     require_coordinator(coordinator)
     reason = storable(reason)
@@ -296,10 +360,11 @@ def decide_closeout(
         milestone_id=milestone.id,
         detail=f"closeout={closeout.id} reason={reason.strip()}",
     )
-    session.commit()
     requester = session.get(Contact, closeout.requested_by)
     assert requester is not None
-    return CloseoutDecision(closeout=closeout, milestone=milestone, requester=requester)
+    notices = _queue_decision(session=session, closeout=closeout, requester=requester, now=now, tz=tz)
+    session.commit()  # the decision and the requester's notice, together, before anyone is answered
+    return CloseoutDecision(closeout=closeout, milestone=milestone, requester=requester, notices=notices)
 
 
 def pending_closeouts(*, session: Session, coordinator: Contact) -> list[CloseoutRequest]:

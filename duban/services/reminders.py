@@ -8,10 +8,9 @@ from sqlmodel import Session, col, select
 from duban.services import audit
 from duban.services.access import require_role
 from duban.services.errors import InvalidInput, NotAllowed, NotFound
-from duban.services.outbox import enqueue
+from duban.services.outbox import allowed_moment, enqueue
 from duban.services.progress import ReportOutcome, record_report
 from models import Contact, ContactRole, Notification, ReportStatus
-from scheduler.workdays import next_allowed_moment
 
 SNOOZE_CHOICES = (1, 3, 7)
 REMINDER_KINDS = ("reminder", "co_notice", "rechase")
@@ -63,7 +62,7 @@ def snooze(
     notification.acknowledged_at = notification.acknowledged_at or now
     session.add(notification)
     root = notification.idempotency_key.split(SNOOZE_MARK, 1)[0]
-    due_at = next_allowed_moment(now + dt.timedelta(days=days), tz=tz)
+    due_at = allowed_moment(now + dt.timedelta(days=days), tz)
     again = session.exec(
         select(Notification).where(
             col(Notification.idempotency_key).startswith(root + SNOOZE_MARK, autoescape=True),
@@ -80,10 +79,12 @@ def snooze(
             key=f"{root}{SNOOZE_MARK}{now:%Y%m%dT%H%M%S}",
             kind=notification.kind,
             contact=contact,
-            text=notification.text,
+            payload=notification.payload,
             due_at=due_at,
+            tz=tz,
             milestone_id=notification.milestone_id,
             instance_due_on=notification.instance_due_on,
+            for_department=notification.department_id is not None,
         )
     audit.record(
         session,
@@ -115,3 +116,38 @@ def report_no_change(
         note=NO_CHANGE_NOTE,
         now=now,
     )
+
+
+def _bundle_of(*, session: Session, contact: Contact, notification_id: int) -> list[Notification]:
+    """The rows that went out in one message with this one, as far as they were this contact's."""
+    head = own_reminder(session=session, contact=contact, notification_id=notification_id)
+    if head.bundle_id is None:
+        return [head]
+    return list(
+        session.exec(
+            select(Notification)
+            .where(Notification.bundle_id == head.bundle_id, Notification.contact_id == contact.id)
+            .where(col(Notification.kind).in_(REMINDER_KINDS))
+            .order_by(col(Notification.id))
+        ).all()
+    )
+
+
+def acknowledge_all(*, session: Session, contact: Contact, notification_id: int, now: dt.datetime) -> int:
+    """签收 for every item of one 督办提醒; returns how many items it covered."""
+    rows = _bundle_of(session=session, contact=contact, notification_id=notification_id)
+    for row in rows:
+        acknowledge(session=session, contact=contact, notification_id=row.id or 0, now=now)
+    return len(rows)
+
+
+def snooze_all(
+    *, session: Session, contact: Contact, notification_id: int, days: int, now: dt.datetime, tz: ZoneInfo
+) -> int:
+    """延后 for every item of one 督办提醒: they come back together, as one message again."""
+    if days not in SNOOZE_CHOICES:
+        raise InvalidInput("snooze_days")
+    rows = _bundle_of(session=session, contact=contact, notification_id=notification_id)
+    for row in rows:
+        snooze(session=session, contact=contact, notification_id=row.id or 0, days=days, now=now, tz=tz)
+    return len(rows)

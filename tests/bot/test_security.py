@@ -94,6 +94,7 @@ async def test_a_coordinator_cannot_revoke_another_county_or_themselves(harness:
 
 async def test_a_nul_in_a_done_report_still_reaches_the_coordinators(harness: Harness) -> None:
     """PostgreSQL refused the 销号 notice built from the raw note: the coordinators got nothing."""
+    harness.set_now(dt.datetime(2025, 6, 3, 2, tzinfo=dt.UTC))  # a working morning: the notice goes at once
     contact = harness.join(CONTACT, "区教体局")
     harness.join(COORDINATOR, "区教体局", ContactRole.coordinator)
     harness.reminder_sent_to(contact, "zibo-zichuan-2023", "（二）", telegram_message_id=777)

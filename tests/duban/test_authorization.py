@@ -249,7 +249,7 @@ def _snooze(w: World, actor: Contact, scope: str) -> object:
         key=f"matrix:{next(_telegram_ids)}",
         kind="reminder",
         contact=recipient,
-        text="提醒",
+        payload={"days": 30},
         due_at=NOW,
         milestone_id=w.milestone(scope).id,
     )

@@ -17,7 +17,6 @@ from duban.db import make_engine
 from duban.migrate import current_revision, head_revision, upgrade
 from duban.seeding import load_seed
 from duban.services.invites import create_invite, redeem_invite, resolve_department
-from duban.services.outbox import enqueue
 from duban.services.progress import record_report
 from models import ContactRole, Department, Milestone, Plan, ReportStatus, Task
 
@@ -35,7 +34,7 @@ def test_the_newest_revision_matches_the_models(database_url: str) -> None:
 
 
 def _fill_with_real_data(engine: Engine) -> None:
-    """Seed, a joined contact, a report and a sent reminder: rows in every table that existed at 0001."""
+    """Seed, a joined contact and a report: rows in the tables that existed at 0001 (the outbox aside)."""
     with Session(engine) as session:
         load_seed(session=session)
         now = dt.datetime(2025, 6, 2, 2, tzinfo=dt.UTC)
@@ -65,15 +64,6 @@ def _fill_with_real_data(engine: Engine) -> None:
             note="已完成",
             now=now,
         )
-        enqueue(
-            session=session,
-            key="k",
-            kind="reminder",
-            contact=contact,
-            text="提醒",
-            due_at=now,
-            milestone_id=milestone.id,
-        )
         session.commit()
 
 
@@ -92,7 +82,10 @@ def test_upgrading_from_the_previous_revision_keeps_every_row(database_url: str,
     copied: dict[str, list[tuple[object, ...]]] = {}
     with source.connect() as read, old.begin() as write:
         for table in old_tables.sorted_tables:
-            if table.name == "alembic_version":
+            if table.name in (
+                "alembic_version",
+                "notification",
+            ):  # 0006 reshapes the outbox: see its own test
                 continue
             columns = [c.name for c in table.columns]
             rows = [

@@ -13,20 +13,17 @@ from sqlmodel import Session, select
 from duban.cli import main
 from duban.services.invites import create_invite, redeem_invite, resolve_department
 from models import ContactRole, Notification
-from scheduler import outbox_planner
 from scheduler.outbox_planner import plan_outbox
 from scheduler.planner import ReminderKind, plan_reminders
 from scheduler.policy import ReminderPolicy
-from scheduler.preview import SEND_AT, preview_messages, render_text
+from scheduler.preview import preview_messages, render_text
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 POLICY = ReminderPolicy()
 NATIONAL_DAY = (dt.date(2025, 9, 28), dt.date(2025, 10, 11))
-AFTER_THE_HOLIDAY = dt.datetime(2025, 10, 9, 8, 0, tzinfo=SHANGHAI)  # first working morning after 10-08
-
-
-def test_the_preview_sends_at_the_outbox_hour() -> None:
-    assert SEND_AT == outbox_planner.SEND_AT
+AFTER_THE_HOLIDAY = dt.datetime(
+    2025, 10, 9, 9, 0, tzinfo=SHANGHAI
+)  # 09:00 of the first working day after 10-08
 
 
 def test_national_day_reminders_go_out_on_the_first_working_morning_after_it(seeded: Session) -> None:
@@ -54,7 +51,7 @@ def test_national_day_reminders_go_out_on_the_first_working_morning_after_it(see
     )
     text = render_text(messages)
     assert (
-        f"2025-10-09 周四 08:00  区教体局（淄博市淄川区）牵头提醒，{len(nominal)} 个节点"
+        f"2025-10-09 周四 09:00  区教体局（淄博市淄川区）牵头提醒，{len(nominal)} 个节点"
         "（原定 2025-10-02，遇休息日顺延）：\n  淄川区推进乡村教育振兴工作方案\n"
     ) in text
     assert "    · （二）《实施教育强镇筑基行动》 2025-12-31到期，提前90天\n" in text
@@ -128,7 +125,7 @@ def test_cli_prints_send_times_and_json_gives_the_same(
     assert (data["from"], data["to"], data["timezone"]) == ("2025-09-28", "2025-10-11", "Asia/Shanghai")
     first = data["messages"][0]
     assert list(first) == ["send_at", "department", "region", "kind", "milestones"]
-    assert first["send_at"] == "2025-10-09T08:00:00+08:00"
+    assert first["send_at"] == "2025-10-09T09:00:00+08:00"
     assert {"plan_key", "task_ref", "due_on"} <= set(first["milestones"][0])
     items_listed = sum(line.startswith("    · ") for line in text.splitlines())
     assert sum(len(m["milestones"]) for m in data["messages"]) == items_listed
