@@ -116,7 +116,9 @@ async def begin_from_reminder(update: Update, context: ContextTypes.DEFAULT_TYPE
     query = update.callback_query
     assert query is not None
     _ = gettext_of(update)
-    notification_id = number_in((query.data or "").removeprefix("rp:r:").removeprefix("rm:rep:"))
+    notification_id = number_in(
+        (query.data or "").removeprefix("rp:r:").removeprefix("rm:rep:").removeprefix("/rep ")
+    )
     rt = runtime(context)
     user = update.effective_user
     milestone_id = None
@@ -259,7 +261,7 @@ def report_conversation() -> ConversationHandler:
     return ConversationHandler(
         entry_points=[
             CommandHandler("report", begin, filters=private_text),
-            CallbackQueryHandler(begin_from_reminder, pattern=r"^rm:rep:"),
+            CallbackQueryHandler(begin_from_reminder, pattern=r"^(rm:rep:|/rep )"),
         ],
         states={
             PICK_TASK: [CallbackQueryHandler(picked_task, pattern=r"^rp:m:")],

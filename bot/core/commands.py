@@ -20,9 +20,8 @@ from bot import paged_views, views
 from bot.core.message import Message, Section
 from bot.i18n import gettext_for
 from duban.config import Settings
-from duban.services import access, invites, oversight, progress, reminders, tasks
+from duban.services import invites, oversight, progress, reminders, tasks
 from duban.services.errors import DomainError, InvalidInput, InviteInvalid, NotFound
-from duban.services.outbox import enqueue
 from models import Contact, ContactRole, Department, Milestone, Task
 
 # the word a person types -> the command; Chinese first, the Telegram command names too
@@ -317,17 +316,7 @@ class CommandCore:
         )
         task = session.get(Task, outcome.milestone.task_id)
         assert task is not None
-        if outcome.closeout is not None:
-            department = session.get(Department, contact.department_id)
-            assert department is not None
-            closeout = outcome.closeout
-            self._queue_notices(
-                session,
-                recipients=access.coordinators_for_plan(session=session, plan=task.plan),
-                key=f"closeout:{closeout.id}:requested",
-                milestone_id=outcome.milestone.id,
-                render=lambda g: views.closeout_requested(g, closeout, task, department.name, parsed.note),
-            )
+        # the coordinators' notice of a 销号 request was queued with the report, in one transaction
         return [self._message(_, views.report_confirmation(_, outcome, task))]
 
     def _decide(
@@ -345,15 +334,7 @@ class CommandCore:
             reason=match.group(2).strip(),
             now=self.clock.now(),
         )
-        task = session.get(Task, decision.milestone.task_id)
-        assert task is not None
-        self._queue_notices(
-            session,
-            recipients=[decision.requester],
-            key=f"closeout:{decision.closeout.id}:{decision.closeout.status}",
-            milestone_id=decision.milestone.id,
-            render=lambda g: views.closeout_decided_for_contact(g, decision, task),
-        )
+        # the requester's notice was queued with the decision, in one transaction
         return [self._message(_, views.closeout_decided_for_coordinator(_, decision))]
 
     def _find(self, session: Session, contact: Contact, _: views.Gettext, keyword: str) -> list[Message]:
@@ -363,28 +344,6 @@ class CommandCore:
             raise InvalidInput("too_long")
         found = tasks.find_tasks(session=session, contact=contact, keyword=keyword)
         return [self._message(_, views.found_tasks(_, keyword, found))]
-
-    def _queue_notices(
-        self,
-        session: Session,
-        *,
-        recipients: list[Contact],
-        key: str,
-        milestone_id: int | None,
-        render: Callable[[views.Gettext], str],
-    ) -> None:
-        """Notices to other people go to the outbox under the same keys the Telegram handlers use."""
-        for recipient in recipients:
-            enqueue(
-                session=session,
-                key=f"{key}:c{recipient.id}",
-                kind="closeout",
-                contact=recipient,
-                text=render(gettext_for(recipient.language)),
-                due_at=self.clock.now(),
-                milestone_id=milestone_id,
-            )
-        session.commit()
 
     def _hint(self, _: views.Gettext, contact: Contact) -> str:
         if contact.role == ContactRole.contact:
