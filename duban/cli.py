@@ -347,9 +347,12 @@ def cmd_contacts(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.main import run_polling, run_webhook
+    from bot.main import run_dingtalk, run_polling, run_webhook
 
-    token = settings.bot_token()
+    if not (settings.telegram_bot_token or "").strip() and settings.dingtalk_enabled:
+        run_dingtalk(settings)  # DingTalk alone: no Telegram token needed
+        return 0
+    token = settings.bot_token()  # neither channel configured: the line naming TELEGRAM_BOT_TOKEN
     base_url = args.base_url or settings.telegram_base_url
     if args.webhook_url:
         run_webhook(
@@ -476,7 +479,7 @@ def build_parser(gettext: Gettext | None = None) -> argparse.ArgumentParser:
 
     run = commands.add_parser(
         "run",
-        help="start the bot (polling); needs TELEGRAM_BOT_TOKEN",
+        help="start the bot: Telegram (needs TELEGRAM_BOT_TOKEN), DingTalk (needs DUBAN_DINGTALK_CLIENT_ID and _SECRET), or both",
     )
     run.add_argument(
         "--base-url", type=check.web_address, help="another Bot API server, e.g. http://127.0.0.1:9000"

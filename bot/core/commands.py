@@ -39,10 +39,13 @@ WORDS: dict[str, str] = {
     **{w: "find" for w in ("find", "查找", "搜索")},
     **{w: "dept" for w in ("dept", "部门")},
     **{w: "invite" for w in ("invite", "邀请")},
-    # a reminder's actions (the Message's Action commands carry the reminder's number)
-    **{w: "ack" for w in ("ack", "收到", "签收")},
-    **{w: "snooze" for w in ("snooze", "延后", "稍后提醒")},
-    **{w: "nochange" for w in ("nochange", "无变化", "本月无变化")},
+    # a reminder's actions, as the core Message's actions carry them (bot/core/notices.py: /ackall HEAD,
+    # /rep ROW, /nc ROW, /snz HEAD DAYS, the ids the Telegram buttons carry) and as people type them
+    **{w: "ack" for w in ("ack", "签收")},
+    **{w: "ackall" for w in ("ackall", "收到", "全部签收")},
+    **{w: "snz" for w in ("snz", "snooze", "延后", "稍后提醒")},
+    **{w: "nochange" for w in ("nc", "nochange", "无变化", "本月无变化")},
+    **{w: "rep" for w in ("rep", "汇报提醒")},
 }
 # who may run what: the same roles as the Telegram handlers' @member(...) (empty: every joined user)
 ROLES: dict[str, tuple[ContactRole, ...]] = {
@@ -61,9 +64,13 @@ ROLES: dict[str, tuple[ContactRole, ...]] = {
     "invite": (ContactRole.coordinator,),
     # only the person a reminder went to may act on it; the reminders service checks that
     "ack": (),
-    "snooze": (),
+    "ackall": (),
+    "snz": (),
     "nochange": (),
+    "rep": (),
 }
+# after "/rep N" alone (the 汇报 link under item N), the person's next plain text is the report on it
+REPORT_PROMPT_WINDOW = dt.timedelta(minutes=30)
 # a picture or file sent this soon after a report is that report's evidence (DingTalk has no replies)
 EVIDENCE_WINDOW = dt.timedelta(minutes=30)
 JOIN_WORDS = ("/start", "start", "join", "加入", "邀请码")
@@ -82,6 +89,14 @@ class Sender:
 
     channel: str  # "dingtalk"
     user_id: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the core says back to the sender, and the outbox rows (ids) it queued for others."""
+
+    messages: list[Message]
+    notices: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -115,8 +130,26 @@ class CommandCore:
     def __init__(self, *, session: Callable[[], Session], clock: Clock) -> None:
         self._session = session
         self.clock = clock
+        self._notices: list[int] = []
+        # sender's id -> (reminder row the next text reports on, until when); kept in memory like a
+        # Telegram conversation: a restart forgets it and the person taps 汇报 again
+        self._awaiting: dict[str, tuple[int, dt.datetime]] = {}
+
+    def _awaited_report(self, sender: Sender) -> int | None:
+        row_id, until = self._awaiting.pop(sender.user_id, (0, dt.datetime.min.replace(tzinfo=dt.UTC)))
+        return row_id if row_id and self.clock.now() <= until else None
 
     def handle(self, sender: Sender, text: str) -> list[Message]:
+        return self.answer(sender, text).messages
+
+    def answer(self, sender: Sender, text: str) -> Answer:
+        """The replies, and the outbox rows the command queued for other people (committed with its change),
+        which the adapter sends before it replies."""
+        self._notices = []
+        messages = self._handle(sender, text)
+        return Answer(messages=messages, notices=tuple(self._notices))
+
+    def _handle(self, sender: Sender, text: str) -> list[Message]:
         with self._session() as session:
             contact = self._contact(session, sender)
             code = join_code(text)
@@ -127,6 +160,9 @@ class CommandCore:
                 return [self._message(stranger, not_joined(stranger))]
             _ = gettext_for(contact.language)
             command, args = parse(text)
+            awaited = self._awaited_report(sender)
+            if command is None and awaited is not None and not text.startswith("/"):
+                command, args = "rep", f"{awaited} {text}"
             if command is None:
                 return [
                     self._message(
@@ -194,7 +230,9 @@ class CommandCore:
             return self._decide(session, contact, _, args, approve=command == "approve")
         if command == "find":
             return self._find(session, contact, _, args)
-        if command in ("ack", "snooze", "nochange"):
+        if command == "rep":
+            return self._report_on_reminder(session, contact, _, args)
+        if command in ("ack", "ackall", "snz", "nochange"):
             return self._reminder_action(session, contact, _, command, args)
         raise AssertionError(command)
 
@@ -204,16 +242,19 @@ class CommandCore:
         """收到 N, 延后 N 天数, 无变化 N: what the Telegram reminder buttons do, by reminder number N."""
         words = args.split()
         numbers = [_number(w, "stale") for w in words]
-        if not numbers or len(numbers) != (2 if command == "snooze" else 1):
+        if not numbers or len(numbers) != (2 if command == "snz" else 1):
             raise InvalidInput("stale")
         reminder_id = int(numbers[0])
         now = self.clock.now()
         if command == "ack":
             reminders.acknowledge(session=session, contact=contact, notification_id=reminder_id, now=now)
             return [self._message(_, views.acknowledged(_))]
-        if command == "snooze":
+        if command == "ackall":  # the whole 督办提醒 the row went out in
+            reminders.acknowledge_all(session=session, contact=contact, notification_id=reminder_id, now=now)
+            return [self._message(_, views.acknowledged(_))]
+        if command == "snz":  # the whole 督办提醒 comes back together
             days = int(numbers[1])
-            reminders.snooze(
+            reminders.snooze_all(
                 session=session,
                 contact=contact,
                 notification_id=reminder_id,
@@ -227,6 +268,42 @@ class CommandCore:
         )
         task = session.get(Task, outcome.milestone.task_id)
         assert task is not None
+        return [self._message(_, views.report_confirmation(_, outcome, task))]
+
+    def _report_on_reminder(
+        self, session: Session, contact: Contact, _: views.Gettext, args: str
+    ) -> list[Message]:
+        """/rep N text: progress on the item of a reminder (row N), as a reply to it is on Telegram.
+
+        /rep N alone (the 汇报 link) asks for the progress and takes the person's next text as it.
+        """
+        match = _NUMBER_FIRST.match(args)
+        if match is None:
+            raise InvalidInput("stale")
+        row = reminders.own_reminder(session=session, contact=contact, notification_id=int(match.group(1)))
+        if row.milestone_id is None:
+            raise InvalidInput("stale")
+        note = match.group(2).strip()
+        milestone = session.get(Milestone, row.milestone_id)
+        assert milestone is not None
+        task = session.get(Task, milestone.task_id)
+        assert task is not None
+        if not note:
+            assert row.id is not None and contact.dingtalk_user_id is not None
+            self._awaiting[contact.dingtalk_user_id] = (row.id, self.clock.now() + REPORT_PROMPT_WINDOW)
+            return [self._message(_, report_prompt(_, task))]
+        parsed = progress.parse_progress_text(note)
+        outcome = progress.record_report(
+            session=session,
+            contact=contact,
+            milestone_id=row.milestone_id,
+            status=parsed.status,
+            percent=parsed.percent,
+            note=parsed.note,
+            now=self.clock.now(),
+            tz=self.clock.settings.tz,
+        )
+        self._notices += outcome.notices
         return [self._message(_, views.report_confirmation(_, outcome, task))]
 
     def handle_file(self, sender: Sender, file_ref: str) -> list[Message]:
@@ -313,7 +390,9 @@ class CommandCore:
             percent=parsed.percent,
             note=parsed.note,
             now=self.clock.now(),
+            tz=self.clock.settings.tz,
         )
+        self._notices += outcome.notices
         task = session.get(Task, outcome.milestone.task_id)
         assert task is not None
         # the coordinators' notice of a 销号 request was queued with the report, in one transaction
@@ -333,7 +412,9 @@ class CommandCore:
             approve=approve,
             reason=match.group(2).strip(),
             now=self.clock.now(),
+            tz=self.clock.settings.tz,
         )
+        self._notices += decision.notices
         # the requester's notice was queued with the decision, in one transaction
         return [self._message(_, views.closeout_decided_for_coordinator(_, decision))]
 
@@ -439,6 +520,12 @@ def report_hint(_: views.Gettext) -> str:
 
 def usage_report(_: views.Gettext) -> str:
     return _("Please give the task number from 任务, e.g. “汇报 2 完成60%”.")
+
+
+def report_prompt(_: views.Gettext, task: Task) -> str:
+    return _("Report on {ref} {title}: send your progress now, e.g. “完成60%，已开工” or “已完成”.").format(
+        ref=task.ref, title=task.title
+    )
 
 
 def evidence_needs_a_report(_: views.Gettext) -> str:

@@ -22,12 +22,13 @@ from sqlmodel import Session
 
 from bot.core.commands import Clock, CommandCore
 from bot.dingtalk.api import DingTalkApi
-from bot.dingtalk.channel import DingTalkSender, RobotConversation
+from bot.dingtalk.channel import DingTalkSender, RobotConversation, dingtalk_notice_deliver
 from bot.dingtalk.stream import StreamReceiver
 from duban.config import Settings, get_settings
 from duban.db import make_engine
 from duban.migrate import ensure_schema
 from models import utcnow
+from scheduler.delivery import Deliver
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,11 @@ class DingTalkChannel:
     sender: DingTalkSender
     conversation: RobotConversation
     receiver: StreamReceiver
+
+    @property
+    def deliver(self) -> Deliver:
+        """The dispatcher's Deliver for contacts who joined on DingTalk."""
+        return dingtalk_notice_deliver(self.sender)
 
     async def run(self) -> None:
         await self.receiver.run()

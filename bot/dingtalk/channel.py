@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from sqlmodel import Session
 
 from bot.core.commands import CommandCore, Sender
 from bot.core.message import Message
+from bot.core.notices import message_for
 from bot.dingtalk.api import DingTalkApi
 from bot.dingtalk.render import IMAGE_KEY, render
 from bot.dingtalk.stream import IncomingMessage
@@ -74,12 +75,28 @@ def dingtalk_deliver(
     return deliver
 
 
-class RobotConversation:
-    """What the robot does with a message: ask the command core, send its answers back to the sender."""
+def dingtalk_notice_deliver(sender: DingTalkSender) -> Deliver:
+    """The DingTalk channel's Deliver: outbox rows rendered by bot/core/notices.py, as the Telegram channel's are."""
+    return dingtalk_deliver(sender, message_for)
 
-    def __init__(self, *, core: CommandCore, sender: DingTalkSender) -> None:
+
+class RobotConversation:
+    """What the robot does with a message: ask the command core, send its answers back to the sender.
+
+    `send_notices` sends the outbox rows a command queued for other people (a 销号 request for the coordinators,
+    a decision for the contact) right away, before the reply; without it they wait for the dispatcher's next run.
+    """
+
+    def __init__(
+        self,
+        *,
+        core: CommandCore,
+        sender: DingTalkSender,
+        send_notices: Callable[[Sequence[int]], Awaitable[object]] | None = None,
+    ) -> None:
         self.core = core
         self.sender = sender
+        self.send_notices = send_notices
         self._replies: set[asyncio.Task[None]] = set()
 
     async def __call__(self, incoming: IncomingMessage) -> None:
@@ -87,14 +104,16 @@ class RobotConversation:
             log.info("DingTalk message outside a one-to-one chat with a staff member ignored")
             return
         sender = Sender("dingtalk", incoming.sender_staff_id)
+        notices: tuple[int, ...] = ()
         if incoming.download_code is not None:
             answers = self.core.handle_file(sender, evidence_ref(incoming.download_code))
         elif incoming.text:
-            answers = self.core.handle(sender, incoming.text)
+            answer = self.core.answer(sender, incoming.text)
+            answers, notices = answer.messages, answer.notices
         else:
             return
         # the answer is sent after the frame is acked: DingTalk's send API must not delay the ack
-        task = asyncio.create_task(self._reply(incoming.sender_staff_id, answers))
+        task = asyncio.create_task(self._reply(incoming.sender_staff_id, answers, notices))
         self._replies.add(task)
         task.add_done_callback(self._replies.discard)
 
@@ -102,7 +121,12 @@ class RobotConversation:
         """Wait for the answers still being sent (at shutdown, and in tests)."""
         await asyncio.gather(*self._replies, return_exceptions=True)
 
-    async def _reply(self, user_id: str, answers: list[Message]) -> None:
+    async def _reply(self, user_id: str, answers: list[Message], notices: Sequence[int] = ()) -> None:
+        if notices and self.send_notices is not None:
+            try:  # committed already: a failure here leaves them to the dispatcher, never loses them
+                await self.send_notices(notices)
+            except Exception:
+                log.exception("sending notices %s at once failed; the dispatcher retries them", notices)
         for answer in answers:
             try:
                 await self.sender.deliver_to_dingtalk(user_id, answer)

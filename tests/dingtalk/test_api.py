@@ -181,10 +181,10 @@ async def test_an_outbox_row_for_a_dingtalk_contact_goes_to_their_dingtalk_id(
     )
     redeem_invite(session=seeded, token=telegram_only.token, telegram_user_id=5, language="zh_CN", now=now)
     rows = [
-        enqueue(session=seeded, key=f"k{c.id}", kind="reminder", contact=c, text="⏰ 提醒", due_at=now)
+        enqueue(session=seeded, key=f"k{c.id}", kind="reminder", contact=c, due_at=now)
         for c in (contact, telegram_only.contact)
     ]
-    deliver = dingtalk_deliver(DingTalkSender(api), lambda session, row: Message(title=row.text))
+    deliver = dingtalk_deliver(DingTalkSender(api), lambda session, row: Message(title="⏰ 提醒"))
 
     assert await deliver(seeded, rows[0]) is not None  # type: ignore[arg-type]
     assert (await standin.next_sent())["userIds"] == ["staff-002"]

@@ -29,7 +29,13 @@ from models import (
 )
 
 NOW = dt.datetime(2025, 6, 2, 2, 0, tzinfo=dt.UTC)
-REMINDER_ACTIONS = {"ack", "snooze", "nochange"}  # offered on a reminder, not in the help
+REMINDER_ACTIONS = {
+    "ack",
+    "ackall",
+    "snz",
+    "nochange",
+    "rep",
+}  # offered on a reminder, not in the help
 WANG = Sender("dingtalk", "staff-001")
 LI = Sender("dingtalk", "staff-002")  # coordinator
 STRANGER = Sender("dingtalk", "staff-999")
@@ -184,7 +190,6 @@ def reminder_for(engine: Engine, staff_id: str, task_ref: str) -> int:
             key=f"test:{staff_id}:{task_ref}",
             kind="reminder",
             contact=contact,
-            text="提醒",
             due_at=NOW,
             milestone_id=milestone.id,
         )

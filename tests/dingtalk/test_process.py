@@ -1,5 +1,7 @@
-"""The DingTalk channel as a real process (`python -m bot.dingtalk.app`), configured only by the environment,
-against the stand-in: join with the code `duban invite` printed, see tasks, a stranger learns nothing, SIGTERM."""
+"""The DingTalk channel as a real process, configured only by the environment, against the stand-in: `duban run`
+with no Telegram token (the channel, the scheduler and the dispatcher in one process) and the channel alone
+(`python -m bot.dingtalk.app`): join with the code `duban invite` printed, see tasks, a stranger learns nothing,
+SIGTERM."""
 
 from __future__ import annotations
 
@@ -14,24 +16,27 @@ from duban.cli import main
 from tests.standins.dingtalk import DingTalkStandIn
 
 
+@pytest.mark.parametrize(
+    "command",
+    [["-c", "import sys; from duban.cli import main; sys.exit(main(['run']))"], ["-m", "bot.dingtalk.app"]],
+    ids=["duban run", "alone"],
+)
 async def test_the_channel_process_answers_through_the_stand_in(
-    cli_env: str, standin: DingTalkStandIn, capsys: pytest.CaptureFixture[str]
+    command: list[str], cli_env: str, standin: DingTalkStandIn, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["seed"]) == 0
     assert main(["invite", "--department", "区科技局"]) == 0
     link = capsys.readouterr().out.splitlines()[-2]
     code = link.split("start=")[1]
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "TELEGRAM_BOT_TOKEN"},
         "DUBAN_DINGTALK_CLIENT_ID": standin.client_id,
         "DUBAN_DINGTALK_CLIENT_SECRET": standin.client_secret,
         "DUBAN_DINGTALK_API_BASE": standin.url,
         # the SDK's own variable too, read at its import: should any SDK helper ever run, it stays on loopback
         "DINGTALK_OPENAPI_ENDPOINT": standin.url,
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot.dingtalk.app"], env=env, stderr=subprocess.PIPE, text=True
-    )
+    process = subprocess.Popen([sys.executable, *command], env=env, stderr=subprocess.PIPE, text=True)
     try:
         await standin.wait_connected(timeout=30)
 
