@@ -12,6 +12,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import Engine, text
+from sqlmodel import Session
 from telegram import Update
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application
@@ -20,6 +21,8 @@ from telegram.warnings import PTBUserWarning
 from bot.app import build_application, conversation_persistence
 from bot.channels import ChannelRouter
 from bot.dingtalk.app import DingTalkChannel, build_dingtalk_channel
+from bot.robots.senders import GroupRobotSender
+from bot.robots.weekly import post_weekly
 from bot.runtime import Runtime
 from bot.telegram.channel import TelegramChannel
 from bot.webhook import WEBHOOK_PATH, derive_secret, webhook_app
@@ -59,6 +62,7 @@ class Service:
     is_leader: bool = False
     sending: asyncio.Lock = field(default_factory=asyncio.Lock)
     planning: asyncio.Lock = field(default_factory=asyncio.Lock)
+    robots: GroupRobotSender = field(default_factory=GroupRobotSender)
     _dingtalk_task: asyncio.Task[None] | None = None
 
     def health(self) -> dict[str, Any]:
@@ -191,15 +195,37 @@ async def start_background(service: Service) -> None:
                     # the event loop is closing under us; rows we claimed are retried once claims expire
                     log.info("dispatch batch cancelled at shutdown")
 
+    async def post_to_groups(*, digest: bool) -> None:
+        """The week's 通报 (and on Monday the digest) into the group robots, each once (bot/robots/weekly.py)."""
+        try:
+            with Session(service.engine) as session:
+                await post_weekly(
+                    session=session,
+                    sender=service.robots,
+                    now=service.jobs.clock(),
+                    tz=settings.tz,
+                    language=settings.language,
+                    digest=digest,
+                )
+        except Exception:  # a group post never stops the job; what was not posted is tried on the next tick
+            log.exception("posting to group robots failed")
+
+    async def in_thread(job: Callable[[], None], *, digest: bool) -> None:
+        if not leading():
+            return
+        try:
+            # shutdown waits for a plan in progress (its thread cannot be cancelled)
+            async with service.planning:
+                await asyncio.to_thread(job)
+                await post_to_groups(digest=digest)
+        except asyncio.CancelledError:
+            log.info("planning cancelled at shutdown; the next start plans again")
+
     async def plan_job() -> None:
-        if leading():
-            async with service.planning:  # shutdown waits for a plan in progress (a thread cannot be cancelled)
-                await asyncio.to_thread(service.jobs.plan)
+        await in_thread(service.jobs.plan, digest=False)
 
     async def digest_job() -> None:
-        if leading():
-            async with service.planning:
-                await asyncio.to_thread(service.jobs.digest)
+        await in_thread(service.jobs.digest, digest=True)
 
     scheduler.add_job(
         dispatch_job,
@@ -233,10 +259,14 @@ async def start_background(service: Service) -> None:
 
 
 async def stop_background(service: Service) -> None:
+    """No new job starts; the batch being sent and the plan being made finish; then the scheduler stops (its
+    shutdown cancels whatever job is still pending)."""
     if service.scheduler.running:
-        service.scheduler.shutdown(wait=False)
+        service.scheduler.pause()
     async with service.sending, service.planning:
         pass
+    if service.scheduler.running:
+        service.scheduler.shutdown(wait=False)
     if service.dingtalk is not None:
         await service.dingtalk.stop()
     if service._dingtalk_task is not None:
@@ -252,6 +282,7 @@ async def stop_background(service: Service) -> None:
 
 
 async def close(service: Service) -> None:
+    await service.robots.aclose()
     if service.dingtalk is not None:
         await service.dingtalk.aclose()
     service.engine.dispose()

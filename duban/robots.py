@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 from duban.services import audit
 from duban.services.access import coordinators_for_plan
 from duban.services.errors import InvalidInput, NotFound
-from models import Contact, ContactRole, Department, GroupRobot, Plan, RobotPlatform
+from models import AuditEntry, Contact, ContactRole, Department, GroupRobot, Plan, RobotPlatform
 from models.people import reachable
 
 WEBHOOK_PREFIXES = {
@@ -107,3 +107,31 @@ def coordinators_to_tell(*, session: Session, robot: GroupRobot) -> list[Contact
         .where(Contact.role == ContactRole.coordinator, reachable(), Department.region == robot.region)
     )
     return list(session.exec(statement).all())
+
+
+POSTED = "robot_post"  # the audit action that keys a group post: "{robot id} {key}"
+
+
+def already_posted(*, session: Session, robot: GroupRobot, key: str) -> bool:
+    """Whether this robot's group was already sent the message with this key (e.g. a week's 通报 of a plan)."""
+    return (
+        session.exec(
+            select(AuditEntry.id).where(AuditEntry.action == POSTED, AuditEntry.detail == f"{robot.id} {key}")
+        ).first()
+        is not None
+    )
+
+
+def record_posted(*, session: Session, robot: GroupRobot, key: str, now: dt.datetime) -> None:
+    audit.record(session, now=now, contact_id=None, action=POSTED, detail=f"{robot.id} {key}")
+
+
+def plans_with_robots(*, session: Session) -> list[Plan]:
+    """The plans some active robot receives: its own plan, or every plan of its county."""
+    robots = session.exec(select(GroupRobot).where(GroupRobot.active == True)).all()  # noqa: E712
+    plan_ids = {r.plan_id for r in robots if r.plan_id is not None}
+    regions = {r.region for r in robots if r.plan_id is None}
+    if not plan_ids and not regions:
+        return []
+    statement = select(Plan).where(or_(col(Plan.id).in_(plan_ids), col(Plan.region).in_(regions)))
+    return list(session.exec(statement.order_by(col(Plan.key))).all())

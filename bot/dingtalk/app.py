@@ -1,8 +1,8 @@
 """The DingTalk channel, built from the settings: what `duban run` starts beside (or instead of) Telegram.
 
 `build_dingtalk_channel` makes the OpenAPI client, the Stream receiver and the conversation once; the wiring
-runs `channel.run()` in its event loop (it returns after `stop()`), gives the dispatcher
-`channel.sender.deliver_to_dingtalk` for contacts whose channel is DingTalk, and calls `aclose()` at shutdown.
+(bot/main.py) runs `channel.run()` in its event loop (it returns after `stop()`), gives the dispatcher's router
+`channel.deliver` for contacts whose channel is DingTalk, and calls `aclose()` at shutdown.
 `python -m bot.dingtalk.app` runs the channel alone (no scheduler): for trying an app against DingTalk, and for
 the process test against the stand-in.
 """

@@ -31,7 +31,7 @@ from sqlmodel import Session
 from bot.core.message import Message, Section
 from bot.dingtalk.render import escape as escape_markdown
 from bot.dingtalk.render import render as render_dingtalk_markdown
-from duban.robots import disable_robot, robots_for_plan
+from duban.robots import already_posted, disable_robot, record_posted, robots_for_plan
 from models import Contact, GroupRobot, Plan, RobotPlatform
 from scheduler.delivery import (
     DeliveryError,
@@ -255,16 +255,26 @@ class PostResult:
 
 
 async def post_to_plan_robots(
-    *, session: Session, plan: Plan, message: Message, sender: GroupRobotSender, now: dt.datetime
+    *,
+    session: Session,
+    plan: Plan,
+    message: Message,
+    sender: GroupRobotSender,
+    now: dt.datetime,
+    key: str | None = None,
 ) -> PostResult:
     """The weekly 通报 or digest into every active group robot of the plan and of its county.
 
     A robot the platform refuses is disabled here (and committed); the caller tells the coordinators named in
-    the result, and retries the `later` ones as it retries any delivery.
+    the result, and retries the `later` ones as it retries any delivery. With a `key`, a robot that was sent
+    this key before is skipped and each post is recorded (committed right after it), so a rerun posts nothing
+    twice; a crash between a post and its record repeats that one post.
     """
     result = PostResult()
     for robot in robots_for_plan(session=session, plan=plan):
         assert robot.id is not None
+        if key is not None and already_posted(session=session, robot=robot, key=key):
+            continue
         try:
             await sender.send(robot, message)
         except RobotDisabled as error:
@@ -275,6 +285,9 @@ async def post_to_plan_robots(
             result.later.append((robot.id, error))
         else:
             result.sent.append(robot.id)
+            if key is not None:
+                record_posted(session=session, robot=robot, key=key, now=now)
+                session.commit()
     session.commit()
     return result
 
