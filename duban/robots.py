@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 from duban.services import audit
 from duban.services.access import coordinators_for_plan
 from duban.services.errors import InvalidInput, NotFound
+from duban.services.outbox import COUNTY_TZ, enqueue
 from models import AuditEntry, Contact, ContactRole, Department, GroupRobot, Plan, RobotPlatform
 from models.people import reachable
 
@@ -83,16 +84,29 @@ def robots_for_plan(*, session: Session, plan: Plan) -> list[GroupRobot]:
     return list(session.exec(statement.order_by(col(GroupRobot.id))).all())
 
 
-def disable_robot(*, session: Session, robot: GroupRobot, reason: str, now: dt.datetime) -> list[Contact]:
-    """Stop using a robot the platform refuses; returns the coordinators who must be told (in one transaction
-    with the caller's notices)."""
+def disable_robot(
+    *, session: Session, robot: GroupRobot, reason: str, now: dt.datetime, tz: dt.tzinfo = COUNTY_TZ
+) -> list[Contact]:
+    """Stop using a robot the platform refuses, and queue the notice to each coordinator who must be told (kind
+    robot_disabled, sent on their channel), in the caller's transaction; returns those coordinators."""
     robot.active = False
     robot.disabled_reason = reason[:200]
     session.add(robot)
     audit.record(
         session, now=now, contact_id=None, action="robot_disabled", detail=f"{robot.id}: {reason}"[:500]
     )
-    return coordinators_to_tell(session=session, robot=robot)
+    coordinators = coordinators_to_tell(session=session, robot=robot)
+    for coordinator in coordinators:
+        enqueue(
+            session=session,
+            key=f"robot:{robot.id}:disabled:c{coordinator.id}",  # a robot id is disabled once
+            kind="robot_disabled",
+            contact=coordinator,
+            payload={"robot_id": robot.id},
+            due_at=now,
+            tz=tz,
+        )
+    return coordinators
 
 
 def coordinators_to_tell(*, session: Session, robot: GroupRobot) -> list[Contact]:

@@ -4,7 +4,8 @@ Each plan some active robot receives gets, once per ISO week and per robot, the 
 coordinators that week (if any milestone was overdue 30 days or more), and on Monday its digest with the chart.
 Posts are keyed in the audit log (`robot_post`, "{robot id} tongbao:{plan}:{week}"), so a rerun, a restart or a
 second tick posts nothing twice; a crash between a post and its record repeats that one post. A robot the
-platform refuses is disabled and its coordinators are told through the outbox, in one transaction.
+platform refuses is disabled and its coordinators' notices are queued in the same transaction
+(duban.robots.disable_robot).
 """
 
 from __future__ import annotations
@@ -19,10 +20,9 @@ from bot import views
 from bot.core import notices
 from bot.core.message import Message, Section
 from bot.i18n import gettext_for
-from bot.robots.senders import GroupRobotSender, PostResult, post_to_plan_robots
+from bot.robots.senders import GroupRobotSender, post_to_plan_robots
 from duban.robots import already_posted, plans_with_robots, robots_for_plan
 from duban.services.digest import build_digest
-from duban.services.outbox import enqueue
 from models import Contact, ContactRole, GroupRobot, Notification, Plan
 from scheduler.digest_job import chart_rows
 
@@ -111,28 +111,9 @@ async def post_weekly(
             result = await post_to_plan_robots(
                 session=session, plan=plan, message=message, sender=sender, now=now, key=key
             )
-            _tell_coordinators(session, result, now, tz)
             total.posted += len(result.sent)
             total.later += len(result.later)
             total.disabled += len(result.disabled)
     if total.posted or total.later or total.disabled:
         log.info("group robots: %s", total)
     return total
-
-
-def _tell_coordinators(session: Session, result: PostResult, now: dt.datetime, tz: dt.tzinfo) -> None:
-    """Each disabled robot's coordinators hear of it through the outbox (on their own channel)."""
-    for robot_id in result.disabled:
-        robot = session.get(GroupRobot, robot_id)
-        assert robot is not None
-        for coordinator in result.coordinators_to_tell:
-            enqueue(
-                session=session,
-                key=f"robot:{robot_id}:disabled:c{coordinator.id}",
-                kind="robot_disabled",
-                contact=coordinator,
-                payload={"robot_id": robot_id},
-                due_at=now,
-                tz=tz,
-            )
-    session.commit()
