@@ -133,7 +133,8 @@ def fill_outbox(url: str, *, rows: int, chats: int, due_at: dt.datetime, grouped
             )
             for i in range(rows)
         ]
-        session.add_all(contacts + tasks)
+        session.add_all(contacts)
+        session.add_all(tasks)
         session.flush()
         milestones = [Milestone(task_id=t.id or 0, due_on=due_on, target="按期完成") for t in tasks]
         session.add_all(milestones)
@@ -261,7 +262,7 @@ def tally(engine: Engine, delivered: list[dict[str, Any]], blocked: Collection[i
     A row counts as delivered once for every message to its chat that lists its task; a message repeated word
     for word to one chat is a duplicate the user sees, however many rows it carries.
     """
-    counts: collections.Counter[tuple[int, str]] = collections.Counter()
+    counts: collections.Counter[tuple[int | None, str]] = collections.Counter()
     for d in delivered:
         counts.update((d["chat_id"], ref) for ref in set(_REF.findall(d["text"])))
     copies = collections.Counter((d["chat_id"], d["text"]) for d in delivered)

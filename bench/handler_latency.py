@@ -104,7 +104,9 @@ def prepare(
             .where(Milestone.status == MilestoneStatus.open)
         ).all()
         all_contacts = session.exec(select(Contact.id, Contact.department_id)).all()
-        due_on = dict(session.exec(select(Milestone.id, Milestone.due_on)).all())
+        due_on: dict[int | None, dt.date] = dict(
+            session.exec(select(col(Milestone.id), col(Milestone.due_on))).all()
+        )
         top = session.exec(select(func.max(Milestone.id))).one()
         now = dt.datetime(2026, 3, 1, 1, tzinfo=dt.UTC)
         rows = []
