@@ -12,6 +12,7 @@ import collections
 import contextlib
 import dataclasses
 import datetime as dt
+import re
 import tempfile
 import uuid
 from collections.abc import Callable, Collection, Iterator
@@ -24,9 +25,22 @@ from sqlmodel import Session, col, select
 from telegram import Bot
 from telegram.request import HTTPXRequest
 
+from bot.telegram.channel import TelegramChannel
 from duban.config import Settings
 from duban.db import create_schema, make_engine
-from models import Contact, ContactRole, Department, Notification
+from duban.services.outbox import COUNTY_TZ
+from models import (
+    Contact,
+    ContactRole,
+    Department,
+    DepartmentRole,
+    Milestone,
+    Notification,
+    Plan,
+    Section,
+    Task,
+    TaskDepartment,
+)
 from scheduler.dispatcher import MAX_ATTEMPTS, Dispatcher
 from scheduler.jobs import Jobs
 from scheduler.pacing import SendPacer
@@ -35,7 +49,9 @@ TOKEN = "424242:BENCH-not-a-real-token"
 FIRST_CHAT = 700_000
 COORDINATOR_CHAT = 699_999
 REGION = "基准县"
-EPOCH = dt.datetime(2025, 6, 2, 2, 0, tzinfo=dt.UTC)  # a Monday, 10:00 in Shanghai
+# a working Monday, 10:00 in Shanghai (2 June 2025 was the 端午 holiday: every retry and notice went to the
+# next morning, 22 virtual hours later, which no backoff check could see)
+EPOCH = dt.datetime(2025, 6, 9, 2, 0, tzinfo=dt.UTC)
 
 
 @contextlib.contextmanager
@@ -62,48 +78,94 @@ def chat_ids(chats: int) -> list[int]:
     return [FIRST_CHAT + j for j in range(chats)]
 
 
-def fill_outbox(url: str, *, rows: int, chats: int, due_at: dt.datetime, grouped: bool = False) -> Engine:
-    """One department, `chats` contacts and a coordinator, and `rows` due reminders with distinct texts.
+REMINDER_DAYS = 30  # each row is the planner's 30-days-before reminder of its own milestone
+_REF = re.compile(r"B\d{6}")
 
-    Interleaved (row i to chat i mod M) is the friendly order; grouped (each chat's rows together) is what a
-    planner run produces when one contact has many reminders due at once.
+
+def ref_of(i: int) -> str:
+    """Row i's task number: fixed width, so no number is a prefix of another, and it is in the rendered text."""
+    return f"B{i:06d}"
+
+
+def fill_outbox(url: str, *, rows: int, chats: int, due_at: dt.datetime, grouped: bool = False) -> Engine:
+    """`chats` departments with one contact each, a coordinator, and `rows` due reminders as the planner writes them.
+
+    Row i is about milestone i (task `ref_of(i)`, due REMINDER_DAYS after `due_at`'s local day): kind `reminder`,
+    the milestone, the contact and its department, `{"days": 30}` and the planner's key, nothing rendered. The
+    dispatcher bundles a contact's due rows into one message, so the chats receive about one message each (more
+    when a long bundle is split), and the tally finds each row in what was delivered by its task number.
+    Interleaved (row i to chat i mod M) or grouped (each chat's rows queued one after another, as a planner run
+    queues them) decides only the order of the ids; either way a contact's rows go out together.
     """
     engine = make_engine(url)
     create_schema(engine)
+    day = due_at.astimezone(COUNTY_TZ).date()
+    due_on = day + dt.timedelta(days=REMINDER_DAYS)
     with Session(engine) as session:
-        department = Department(name="区教体局", region=REGION)
-        session.add(department)
+        plan = Plan(key="bench", title="基准督办计划", issuer="基准县人民政府", issued_on=day, region=REGION)
+        office = Department(name="县督查室", region=REGION)
+        session.add_all([plan, office])
         session.flush()
-        assert department.id is not None
+        assert plan.id is not None and office.id is not None
         session.add(
             Contact(
-                department_id=department.id,
+                department_id=office.id,
                 name="督办员",
                 role=ContactRole.coordinator,
                 telegram_user_id=COORDINATOR_CHAT,
             )
         )
+        departments = [Department(name=f"基准局{j:04d}", region=REGION) for j in range(chats)]
+        session.add_all(departments)
+        session.flush()
         contacts = [
-            Contact(department_id=department.id, name=f"联络员{j}", telegram_user_id=chat)
-            for j, chat in enumerate(chat_ids(chats))
+            Contact(department_id=d.id or 0, name=f"联络员{j:04d}", telegram_user_id=chat)
+            for j, (d, chat) in enumerate(zip(departments, chat_ids(chats), strict=True))
+        ]
+        tasks = [
+            Task(
+                plan_id=plan.id,
+                ref=ref_of(i),
+                section=Section.body,
+                title=f"基准任务{i}",
+                text="按期完成",
+                position=i,
+            )
+            for i in range(rows)
         ]
         session.add_all(contacts)
+        session.add_all(tasks)
+        session.flush()
+        milestones = [Milestone(task_id=t.id or 0, due_on=due_on, target="按期完成") for t in tasks]
+        session.add_all(milestones)
         session.flush()
         per_chat = -(-rows // chats)
+        owners = [contacts[i // per_chat if grouped else i % chats] for i in range(rows)]
+        session.add_all(
+            TaskDepartment(
+                task_id=t.id or 0,
+                department_id=c.department_id,
+                role=DepartmentRole.lead,
+                printed_as="基准局",
+            )
+            for t, c in zip(tasks, owners, strict=True)
+        )
         session.execute(
             insert(Notification),
             [
                 {
-                    "idempotency_key": f"bench:{i}",
+                    "idempotency_key": f"reminder:m{m.id}:c{c.id}:d{REMINDER_DAYS}:{due_on.isoformat()}",
                     "kind": "reminder",
-                    "contact_id": contacts[i // per_chat if grouped else i % chats].id,
-                    "chat_id": contacts[i // per_chat if grouped else i % chats].telegram_user_id,
-                    "text": f"提醒 bench #{i}",
+                    "milestone_id": m.id,
+                    "contact_id": c.id,
+                    "department_id": c.department_id,
+                    "instance_due_on": due_on,
+                    "payload": {"days": REMINDER_DAYS, "late_since": None},
                     "due_at": due_at,
                     "created_at": due_at,
                     "attempts": 0,
                 }
-                for i in range(rows)
+                for m, c in zip(milestones, owners, strict=True)
             ],
         )
         session.commit()
@@ -126,8 +188,11 @@ def make_dispatcher(
     settings = Settings(database_url=engine.url.render_as_string(hide_password=False))
     if claim_seconds is not None:
         settings.claim_seconds = claim_seconds
-    dispatcher = Jobs(engine=engine, settings=settings, clock=clock).dispatcher(bot)
-    return dataclasses.replace(dispatcher, pacer=pacer or SendPacer(), sleep=sleep)
+    # the channel `duban run` wires (bot/main.py), with a pacer of the benchmark's own (a virtual clock's, or a
+    # fresh one instead of the process-wide pacer)
+    channel = TelegramChannel(bot, pacer=pacer or SendPacer())
+    dispatcher = Jobs(engine=engine, settings=settings, clock=clock).dispatcher(channel)
+    return dataclasses.replace(dispatcher, sleep=sleep) if sleep is not None else dispatcher
 
 
 def outstanding(engine: Engine) -> tuple[int, dt.datetime | None]:
@@ -136,7 +201,7 @@ def outstanding(engine: Engine) -> tuple[int, dt.datetime | None]:
         rows = session.exec(
             select(Notification.due_at, Notification.claimed_until)
             .where(col(Notification.sent_at).is_(None), Notification.attempts < MAX_ATTEMPTS)
-            .where(col(Notification.chat_id).is_not(None))
+            .where(col(Notification.contact_id).is_not(None))
         ).all()
     if not rows:
         return 0, None
@@ -172,6 +237,8 @@ async def drain(
 
 @dataclasses.dataclass
 class Tally:
+    """Per reminder row (found by its task number in the messages its chat received), and per message."""
+
     rows: int
     once: int
     twice: int  # delivered exactly two times
@@ -179,6 +246,10 @@ class Tally:
     lost: int  # owed but never delivered (excludes rows given up on a 403)
     given_up: int  # unsent rows with attempts at the maximum
     unrecorded: int  # delivered but the row still says unsent
+    # what the users received: one message carries a contact's whole bundle, so these count Telegram messages
+    messages: int = 0
+    duplicate_messages: int = 0  # extra copies of a message its chat had already received word for word
+    misrecorded: int = 0  # sent rows whose platform_message_id is no message delivered to their chat
 
     @property
     def duplicates(self) -> int:
@@ -186,21 +257,48 @@ class Tally:
 
 
 def tally(engine: Engine, delivered: list[dict[str, Any]], blocked: Collection[int] = ()) -> Tally:
-    """Compare the stand-in's delivered log with the outbox, row by row (a row is its chat and text)."""
-    counts = collections.Counter((d["chat_id"], d["text"]) for d in delivered)
+    """Compare the stand-in's delivered log with the outbox's reminder rows (other kinds are counted by the caller).
+
+    A row counts as delivered once for every message to its chat that lists its task; a message repeated word
+    for word to one chat is a duplicate the user sees, however many rows it carries.
+    """
+    counts: collections.Counter[tuple[int | None, str]] = collections.Counter()
+    for d in delivered:
+        counts.update((d["chat_id"], ref) for ref in set(_REF.findall(d["text"])))
+    copies = collections.Counter((d["chat_id"], d["text"]) for d in delivered)
+    message_ids = {(d["chat_id"], str(d["message_id"])) for d in delivered}
     with Session(engine) as session:
-        rows = session.exec(select(Notification)).all()
-    once = twice = more = lost = given_up = unrecorded = 0
-    for row in rows:
-        n = counts.get((row.chat_id, row.text), 0)
+        rows = session.exec(
+            select(Notification, Task.ref, Contact.telegram_user_id)
+            .join(Milestone, col(Milestone.id) == Notification.milestone_id)
+            .join(Task, col(Task.id) == Milestone.task_id)
+            .join(Contact, col(Contact.id) == Notification.contact_id)
+            .where(Notification.kind == "reminder")
+        ).all()
+    once = twice = more = lost = given_up = unrecorded = misrecorded = 0
+    for row, ref, chat in rows:
+        n = counts.get((chat, ref), 0)
         once += n == 1
         twice += n == 2
         more += n > 2
-        if n == 0 and row.chat_id not in blocked:
+        if n == 0 and chat not in blocked:
             lost += 1
         given_up += row.sent_at is None and row.attempts >= MAX_ATTEMPTS
         unrecorded += n > 0 and row.sent_at is None
-    return Tally(len(rows), once, twice, more, lost, given_up, unrecorded)
+        misrecorded += row.sent_at is not None and (chat, row.platform_message_id) not in message_ids
+    duplicate_messages = sum(n - 1 for n in copies.values())
+    return Tally(
+        len(rows),
+        once,
+        twice,
+        more,
+        lost,
+        given_up,
+        unrecorded,
+        len(delivered),
+        duplicate_messages,
+        misrecorded,
+    )
 
 
 def inactive_chats(engine: Engine) -> set[int]:

@@ -1,8 +1,10 @@
 """How close the real dispatcher gets to Telegram's allowed rate, in real time, without tripping a limit.
 
-The allowed rate is min(30, chats x 1/s). The stand-in answers 429 the moment a limit would break, so the 429
-count says whether the dispatcher's own pacing keeps within the limits; duplicates and losses say whether it sent
-each row once. `--grouped` queues each chat's rows together instead of interleaved.
+The allowed rate is min(30, chats x 1/s), in Telegram messages. The stand-in answers 429 the moment a limit would
+break, so the 429 count says whether the dispatcher's own pacing keeps within the limits; duplicates and losses say
+whether it sent each row once. The rows are reminders as the planner writes them, all due now, so each chat
+receives its rows bundled in one message (more if a long bundle is split): `messages` is what the users received,
+and the rate is in messages, not rows. `--grouped` queues each chat's rows together instead of interleaved.
 
     python -m bench.dispatch_throughput [--rows N] [--chats M] [--grouped] [--database-url URL] [--short]
 """
@@ -35,9 +37,12 @@ class ThroughputReport:
     allowed: float
     ratio: float
     http_429: int
-    duplicates: int
+    messages: int  # Telegram messages delivered: one per chat's bundle (or per part of a split one)
+    duplicates: int  # rows delivered more than once
+    duplicate_messages: int
     lost: int
     unrecorded: int
+    misrecorded: int  # sent rows not pointing at a message their chat received
 
 
 async def _send_all(engine: Engine, base_url: str) -> float:
@@ -73,9 +78,12 @@ def run(rows: int, chats: int, *, grouped: bool = False, database_url: str | Non
         allowed=allowed,
         ratio=round(rate / allowed, 3),
         http_429=stats["rate_limited"] + stats["early_retries"],
+        messages=counted.messages,
         duplicates=counted.duplicates,
+        duplicate_messages=counted.duplicate_messages,
         lost=counted.lost,
         unrecorded=counted.unrecorded,
+        misrecorded=counted.misrecorded,
     )
 
 
@@ -96,7 +104,7 @@ def main() -> None:
     rows, chats = (300, 50) if args.short else (args.rows, args.chats)
     report = run(rows, chats, grouped=args.grouped, database_url=args.database_url)
     for key, value in asdict(report).items():
-        print(f"{key:>11}: {value}")
+        print(f"{key:>18}: {value}")
 
 
 if __name__ == "__main__":

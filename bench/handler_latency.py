@@ -103,30 +103,35 @@ def prepare(
             .where(TaskDepartment.department_id == busiest[0], TaskDepartment.role == DepartmentRole.lead)
             .where(Milestone.status == MilestoneStatus.open)
         ).all()
-        all_contacts = session.exec(select(Contact.id, Contact.telegram_user_id)).all()
+        all_contacts = session.exec(select(Contact.id, Contact.department_id)).all()
+        due_on: dict[int | None, dt.date] = dict(
+            session.exec(select(col(Milestone.id), col(Milestone.due_on))).all()
+        )
         top = session.exec(select(func.max(Milestone.id))).one()
         now = dt.datetime(2026, 3, 1, 1, tzinfo=dt.UTC)
         rows = []
         for n in range(sent_reminders):
             # the first `replies` reminders went to our contact, about milestones their department leads
-            contact_id, chat_id = (
-                (contact.id, contact.telegram_user_id) if n < replies else rng.choice(all_contacts)
+            contact_id, department_id = (
+                (contact.id, contact.department_id) if n < replies else rng.choice(all_contacts)
             )
             milestone_id = milestone_ids[n % len(milestone_ids)] if n < replies else rng.randrange(1, top + 1)
+            # a sent reminder as the planner wrote it and the dispatcher recorded it: one item per message (sent
+            # on days of their own), so a reply to it names its milestone
             rows.append(
                 {
                     "idempotency_key": f"bench:{n}",
                     "kind": "reminder",
                     "milestone_id": milestone_id,
                     "contact_id": contact_id,
-                    "chat_id": chat_id,
-                    "text": "提醒",
-                    "instance_due_on": None,
+                    "department_id": department_id,
+                    "payload": {"days": 30, "late_since": None},
+                    "instance_due_on": due_on.get(milestone_id),
                     "due_at": now,
                     "created_at": now,
                     "sent_at": now,
                     "attempts": 1,
-                    "telegram_message_id": REMINDER_MESSAGE_BASE + n,
+                    "platform_message_id": str(REMINDER_MESSAGE_BASE + n),
                 }
             )
         people = People(

@@ -35,8 +35,10 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
+from bench.common import fill_outbox
 from bench.generate import LAST_DUE, generate, read_expected
-from duban.db import create_schema, make_engine
+from bot.telegram.channel import TelegramChannel
+from duban.db import make_engine
 from duban.services.outbox import enqueue
 from models import Contact, ContactRole, Notification
 from scheduler.dispatcher import Dispatcher
@@ -145,7 +147,7 @@ def plan_and_replan(url: str, workdir: Path, *, sample: int, full: bool) -> dict
                 key=f"bench:{r.kind}:m{r.milestone_id}:d{r.days_before}:{r.instance_due.isoformat()}",
                 kind=str(r.kind),
                 contact=contact,
-                text="提醒",
+                payload={"days": r.days_before, "late_since": None},
                 due_at=dt.datetime.combine(r.send_on, SEND_AT, tzinfo=TZ),
                 milestone_id=r.milestone_id,
                 instance_due_on=r.instance_due,
@@ -249,25 +251,14 @@ def drain_ours(workdir: Path, due: int, batch: int) -> dict[str, Any]:
     path = workdir / "ours-drain.db"
     url = f"sqlite:///{path}"
     path.unlink(missing_ok=True)
-    engine = make_engine(url)
-    create_schema(engine)
     now = dt.datetime.now(dt.UTC)
-    rows = [
-        {
-            "idempotency_key": f"drain:{i}",
-            "kind": "reminder",
-            "chat_id": 6_000_000_000 + i,
-            "text": "提醒",
-            "due_at": now - dt.timedelta(minutes=1),
-            "created_at": now,
-            "attempts": 0,
-        }
-        for i in range(due)
-    ]
-    with engine.begin() as conn:
-        conn.execute(Notification.__table__.insert(), rows)  # type: ignore[attr-defined]
+    # reminder rows as the planner writes them (a milestone each, {"days": 30}), each to a contact of its own, so
+    # ours sends one message per reminder as the peer's jobs do; the channel renders each one at send time, which
+    # the peer's no-op job does not
+    engine = fill_outbox(url, rows=due, chats=due, due_at=now - dt.timedelta(minutes=1))
     bot = NoopBot()
-    dispatcher = Dispatcher(engine=engine, bot=bot, clock=lambda: now, pacer=NoPacer())  # type: ignore[arg-type]
+    channel = TelegramChannel(bot, pacer=NoPacer())  # type: ignore[arg-type]
+    dispatcher = Dispatcher(engine=engine, deliver=channel, clock=lambda: now)
     rss_before = maxrss_mb()
 
     async def drain() -> int:
@@ -281,7 +272,7 @@ def drain_ours(workdir: Path, due: int, batch: int) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     with Session(engine) as session:
         unsent = len(session.exec(select(Notification.id).where(col(Notification.sent_at).is_(None))).all())
-        message_ids = session.exec(select(Notification.telegram_message_id)).all()
+        message_ids = session.exec(select(Notification.platform_message_id)).all()
     engine.dispose()
     return {
         "side": "ours",
