@@ -30,6 +30,7 @@ from duban.migrate import current_revision, head_revision, upgrade_any
 from duban.operations import configure_logging
 from duban.plan_import.cli import add_commands as add_import_commands
 from duban.render import render_status
+from duban.robots_cli import register as add_robot_commands
 from duban.seeding import SeedError, load_seed
 from duban.services.errors import InvalidInput, NotAllowed, NotFound
 from duban.services.invites import (
@@ -346,9 +347,12 @@ def cmd_contacts(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.main import run_polling, run_webhook
+    from bot.main import run_dingtalk, run_polling, run_webhook
 
-    token = settings.bot_token()
+    if not (settings.telegram_bot_token or "").strip() and settings.dingtalk_enabled:
+        run_dingtalk(settings)  # DingTalk alone: no Telegram token needed
+        return 0
+    token = settings.bot_token()  # neither channel configured: the line naming TELEGRAM_BOT_TOKEN
     base_url = args.base_url or settings.telegram_base_url
     if args.webhook_url:
         run_webhook(
@@ -473,7 +477,10 @@ def build_parser(gettext: Gettext | None = None) -> argparse.ArgumentParser:
     contacts.add_argument("--region", help="only this county")
     contacts.set_defaults(func=cmd_contacts)
 
-    run = commands.add_parser("run", help="start the bot (polling); needs TELEGRAM_BOT_TOKEN")
+    run = commands.add_parser(
+        "run",
+        help="start the bot: Telegram (needs TELEGRAM_BOT_TOKEN), DingTalk (needs DUBAN_DINGTALK_CLIENT_ID and _SECRET), or both",
+    )
     run.add_argument(
         "--base-url", type=check.web_address, help="another Bot API server, e.g. http://127.0.0.1:9000"
     )
@@ -513,6 +520,7 @@ def build_parser(gettext: Gettext | None = None) -> argparse.ArgumentParser:
 
     add_import_commands(commands)
     add_xlsx_import_commands(commands)
+    add_robot_commands(commands)
     return parser
 
 

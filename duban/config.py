@@ -78,6 +78,24 @@ class Settings(BaseSettings):
         default=None, description="Telegram webhook secret; derived from the token if unset"
     )
     dispatch_interval_seconds: int = Field(default=10, description="how often the outbox is sent")
+    dingtalk_client_id: str | None = Field(
+        default=None,
+        description="DingTalk app's Client ID (AppKey); DingTalk runs when this and the secret are set",
+    )
+    dingtalk_client_secret: str | None = Field(
+        default=None, description="DingTalk app's Client Secret (AppSecret)"
+    )
+    dingtalk_robot_code: str | None = Field(
+        default=None, description="the app robot's RobotCode; the Client ID when unset (DingTalk's default)"
+    )
+    dingtalk_api_base: str = Field(
+        default="https://api.dingtalk.com",
+        description="DingTalk OpenAPI and Stream gateway; tests point it at a local stand-in",
+    )
+    dingtalk_legacy_api_base: str = Field(
+        default="https://oapi.dingtalk.com",
+        description="DingTalk's legacy host, used for uploading the digest chart",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -128,6 +146,17 @@ class Settings(BaseSettings):
                 "like TELEGRAM_BOT_TOKEN=123456789:AAH…"
             )
         return token
+
+    @field_validator("dingtalk_client_secret")
+    @classmethod
+    def _not_a_placeholder_secret(cls, secret: str | None) -> str | None:
+        if secret is not None and secret.strip().lower() in {"", "changeme", "your-secret", "xxx", "secret"}:
+            raise ValueError("DUBAN_DINGTALK_CLIENT_SECRET is a placeholder; set the app's Client Secret")
+        return secret
+
+    @property
+    def dingtalk_enabled(self) -> bool:
+        return bool(self.dingtalk_client_id and self.dingtalk_client_secret)
 
     @property
     def invite_ttl(self) -> timedelta:

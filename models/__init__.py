@@ -3,6 +3,7 @@
 from models.outbox import Notification
 from models.people import Contact, ProgressReport
 from models.plan import Department, DepartmentAlias, Milestone, Plan, Task, TaskDepartment
+from models.robots import GroupRobot, RobotPlatform
 from models.types import (
     ContactRole,
     DepartmentRole,
@@ -19,6 +20,7 @@ __all__ = [
     "CloseoutRequest",
     "CloseoutStatus",
     "EscalationStep",
+    "GroupRobot",
     "Invite",
     "Lease",
     "Contact",
@@ -33,6 +35,7 @@ __all__ = [
     "ProgressReport",
     "Recurrence",
     "ReportStatus",
+    "RobotPlatform",
     "Section",
     "Task",
     "TaskDepartment",

@@ -2,7 +2,7 @@
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Column, ColumnElement, Text, and_
+from sqlalchemy import BigInteger, Column, ColumnElement, String, Text, and_, or_
 from sqlmodel import Field, Relationship, SQLModel, col
 
 from models import limits
@@ -18,6 +18,10 @@ class Contact(SQLModel, table=True):
     name: str = Field(default="", max_length=limits.CONTACT_NAME)
     role: ContactRole = Field(default=ContactRole.contact, max_length=12)
     telegram_user_id: int | None = Field(default=None, sa_column=Column(BigInteger, unique=True, index=True))
+    # DingTalk's userId (staff id) of the person; set when they joined by sending their code to the robot
+    dingtalk_user_id: str | None = Field(
+        default=None, sa_column=Column(String(64), unique=True, index=True, nullable=True)
+    )
     language: str = Field(default="zh_CN", max_length=10)
     active: bool = True
     joined_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -41,5 +45,21 @@ class ProgressReport(SQLModel, table=True):
 
 
 def reachable() -> ColumnElement[bool]:
-    """Contacts a message can reach: joined (a Telegram id) and not blocked (active)."""
-    return and_(col(Contact.active).is_(True), col(Contact.telegram_user_id).is_not(None))
+    """Contacts a message can reach: joined on some channel (a Telegram or DingTalk id) and not blocked (active)."""
+    return and_(
+        col(Contact.active).is_(True),
+        or_(col(Contact.telegram_user_id).is_not(None), col(Contact.dingtalk_user_id).is_not(None)),
+    )
+
+
+def channel_of(contact: Contact) -> str | None:
+    """The channel a contact's messages go to: the one whose id is set.
+
+    A contact linked on both (a coordinator's invitation said so) is sent on DingTalk: they joined there second
+    because Telegram does not reach them where they work.
+    """
+    if contact.dingtalk_user_id is not None:
+        return "dingtalk"
+    if contact.telegram_user_id is not None:
+        return "telegram"
+    return None

@@ -11,7 +11,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RANK = {"seed_data": 0, "models": 0, "duban": 1, "scheduler": 2, "bot": 3, "web": 3}
-WIRING = {"duban/cli.py", "duban/__main__.py"}  # `duban run` and the CLI put everything together
+WIRING = {
+    "duban/cli.py",
+    "duban/__main__.py",
+    "duban/robots_cli.py",  # `duban robot test` puts a group-robot sender together, as `duban run` does a channel
+}  # `duban run` and the CLI put everything together
 
 
 def _imports(tree: ast.AST) -> list[tuple[int, str]]:

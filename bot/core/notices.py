@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from bot import views
 from bot.core.message import Action, Message, Section
 from bot.i18n import gettext_for
+from bot.robots.senders import robot_disabled_notice
 from duban.services.digest import build_digest
 from duban.services.outbox import COUNTY_TZ
 from duban.services.reminders import REMINDER_KINDS, SNOOZE_CHOICES
@@ -24,6 +25,7 @@ from models import (
     CloseoutRequest,
     Contact,
     Department,
+    GroupRobot,
     Milestone,
     Notification,
     Plan,
@@ -368,6 +370,14 @@ def digest_chart(ctx: Context) -> Message:
     return Message(title=caption, image=image)
 
 
+def robot_disabled(ctx: Context) -> Message:
+    """A group robot the platform refused was disabled; its coordinators are told (the latest reason)."""
+    robot = ctx.session.get(GroupRobot, ctx.head.payload.get("robot_id"))
+    if robot is None:
+        raise NothingToSay("the robot was removed since")
+    return robot_disabled_notice(ctx._, robot, robot.disabled_reason or "")
+
+
 RENDERERS: dict[str, Callable[[Context], Message]] = {
     "reminder": reminder_bundle,
     "co_notice": reminder_bundle,
@@ -379,4 +389,5 @@ RENDERERS: dict[str, Callable[[Context], Message]] = {
     "closeout_decided": closeout_decided,
     "digest": digest,
     CHART_KIND: digest_chart,
+    "robot_disabled": robot_disabled,
 }

@@ -105,12 +105,21 @@ def create_invite(
 
 
 def redeem_invite(
-    *, session: Session, token: str, telegram_user_id: int, language: str, now: dt.datetime
+    *,
+    session: Session,
+    token: str,
+    language: str,
+    now: dt.datetime,
+    telegram_user_id: int | None = None,
+    dingtalk_user_id: str | None = None,
 ) -> Contact:
-    """One conditional UPDATE claims the invite, so of two simultaneous /start with one token exactly one wins.
+    """Bind the invited contact to the account that sent the token, on Telegram or on DingTalk (exactly one).
 
+    One conditional UPDATE claims the invite, so of two simultaneous redemptions of one token exactly one wins.
     The SELECT before it only spares a wrong or used token any write; the UPDATE alone decides.
     """
+    if (telegram_user_id is None) == (dingtalk_user_id is None):
+        raise ValueError("give exactly one of telegram_user_id, dingtalk_user_id")
     usable = (col(Invite.used_at).is_(None), col(Invite.expires_at) > now)
     invite_id = session.exec(select(Invite.id).where(Invite.token_hash == _hash(token), *usable)).first()
     claimed = (
@@ -127,17 +136,30 @@ def redeem_invite(
     if contact is None or not contact.active:
         session.rollback()
         raise InviteInvalid(token)
-    already = session.exec(select(Contact).where(Contact.telegram_user_id == telegram_user_id)).first()
+    identity = (
+        col(Contact.telegram_user_id) == telegram_user_id
+        if telegram_user_id is not None
+        else col(Contact.dingtalk_user_id) == dingtalk_user_id
+    )
+    already = session.exec(select(Contact).where(identity)).first()
     if already is not None and already.id != contact.id:
-        # one Telegram account speaks for one contact; the old binding is released, not duplicated
-        already.telegram_user_id = None
+        # one account speaks for one contact; the old binding is released, not duplicated
+        if telegram_user_id is not None:
+            already.telegram_user_id = None
+        else:
+            already.dingtalk_user_id = None
         session.add(already)
         session.flush()
-    contact.telegram_user_id = telegram_user_id
+    if telegram_user_id is not None:
+        contact.telegram_user_id = telegram_user_id
+    else:
+        contact.dingtalk_user_id = dingtalk_user_id
     contact.language = language
     contact.joined_at = now
     session.add(contact)
-    audit.record(session, now=now, contact_id=contact.id, action="join")
+    audit.record(
+        session, now=now, contact_id=contact.id, action="join", detail="dingtalk" if dingtalk_user_id else ""
+    )
     session.commit()
     return contact
 
@@ -146,6 +168,12 @@ def contact_for_user(*, session: Session, telegram_user_id: int) -> Contact | No
     """The active contact this Telegram user speaks for; a deactivated one is nobody from the next update on."""
     return session.exec(
         select(Contact).where(Contact.telegram_user_id == telegram_user_id, col(Contact.active).is_(True))
+    ).first()
+
+
+def contact_for_dingtalk_user(*, session: Session, dingtalk_user_id: str) -> Contact | None:
+    return session.exec(
+        select(Contact).where(Contact.dingtalk_user_id == dingtalk_user_id, Contact.active == True)  # noqa: E712
     ).first()
 
 

@@ -381,6 +381,16 @@ def pending_closeouts(*, session: Session, coordinator: Contact) -> list[Closeou
     )
 
 
+def latest_report_since(*, session: Session, contact: Contact, since: dt.datetime) -> ProgressReport | None:
+    """The contact's most recent report made after `since`: on a channel without replies (DingTalk), a
+    picture sent soon after a report is that report's evidence."""
+    return session.exec(
+        select(ProgressReport)
+        .where(ProgressReport.contact_id == contact.id, col(ProgressReport.reported_at) >= since)
+        .order_by(col(ProgressReport.reported_at).desc(), col(ProgressReport.id).desc())
+    ).first()
+
+
 def undo_report(*, session: Session, contact: Contact, report_id: int, now: dt.datetime) -> ProgressReport:
     """The 撤销 button under a confirmation: the reporter takes a misread report back within UNDO_WINDOW.
 

@@ -10,10 +10,11 @@ from typing import Any
 from sqlmodel import Session, select
 
 from bot.core.notices import RENDERERS
+from duban.robots import disable_robot
 from duban.services.progress import decide_closeout, record_report
 from duban.services.reminders import snooze
 from duban.workdays import is_working_day
-from models import ContactRole, Milestone, Notification, Plan, ReportStatus, Task
+from models import ContactRole, GroupRobot, Milestone, Notification, Plan, ReportStatus, RobotPlatform, Task
 from scheduler.digest_job import plan_digests
 from scheduler.escalation import (
     EscalationPolicy,
@@ -49,6 +50,15 @@ def test_no_kind_of_message_is_due_at_night_or_on_a_holiday(seeded: Session, joi
     plan_tongbao(session=seeded, now=night, tz=SHANGHAI, policy=EscalationPolicy())
     plan_digests(session=seeded, now=night, tz=SHANGHAI)
     tell_coordinators_blocked(seeded, contact, night)
+    plan = seeded.exec(select(Plan).where(Plan.key == "zibo-zichuan-2023")).one()
+    robot = GroupRobot(
+        platform=RobotPlatform.wecom,
+        webhook_url="https://qyapi.weixin.qq.com/x",
+        region=plan.region,
+        plan_id=plan.id,
+    )
+    seeded.add(robot)
+    disable_robot(session=seeded, robot=robot, reason="93000 invalid webhook", now=night, tz=SHANGHAI)
     for who, kind in ((contact, "reminder"), (helper, "co_notice")):
         row = seeded.exec(select(Notification).where(Notification.kind == kind)).first()
         assert row is not None

@@ -1,0 +1,1 @@
+"""DingTalk as a chat channel: Stream-mode receiving, OpenAPI sending, DingTalk markdown."""

@@ -1,0 +1,135 @@
+"""The DingTalk channel: sending a core Message to a person, and answering what people send the robot.
+
+`deliver_to_dingtalk(user_id, message)` sends one core Message to one person and raises the delivery errors of
+scheduler/delivery.py; `dingtalk_deliver(...)` wraps it as the dispatcher's Deliver for outbox rows. `RobotConversation` is the Stream receiver's
+handler: a person's text goes through the platform-neutral command core, and its answers come back here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from sqlmodel import Session
+
+from bot.core.commands import CommandCore, Sender
+from bot.core.message import Message
+from bot.core.notices import message_for
+from bot.dingtalk.api import DingTalkApi
+from bot.dingtalk.render import IMAGE_KEY, render
+from bot.dingtalk.stream import IncomingMessage
+from models import Contact, Notification
+from scheduler.delivery import Deliver, DeliveryError, RecipientUnreachable
+
+log = logging.getLogger(__name__)
+
+
+def evidence_ref(download_code: str) -> str:
+    """What a report keeps of a DingTalk picture or file: its download code (the file stays with DingTalk).
+
+    The column holds 200 characters; a longer code is kept as its SHA-256, which still tells files apart.
+    """
+    ref = f"dingtalk:{download_code}"
+    return ref if len(ref) <= 200 else f"dingtalk-sha256:{hashlib.sha256(download_code.encode()).hexdigest()}"
+
+
+class DingTalkSender:
+    """Sends core Messages to people as one-to-one robot messages."""
+
+    def __init__(self, api: DingTalkApi) -> None:
+        self.api = api
+
+    async def deliver_to_dingtalk(self, user_id: str, message: Message) -> str | None:
+        """Every part of the message, in order; returns DingTalk's key of the first part.
+
+        A failure stops at the part that failed; the parts before it were delivered (DingTalk has no
+        all-or-nothing send), so a retry may repeat them. The chart image, if any, follows the text.
+        """
+        first: str | None = None
+        for part in render(message):
+            receipt = await self.api.send_to_user(user_id, part.msg_key, part.msg_param)
+            first = first or receipt.process_query_key
+        if message.image is not None:
+            media_id = await self.api.upload_image(message.image)
+            await self.api.send_to_user(user_id, IMAGE_KEY, {"photoURL": media_id})
+        return first
+
+
+def dingtalk_deliver(
+    sender: DingTalkSender, message_for: Callable[[Session, Notification], Message]
+) -> Deliver:
+    """The dispatcher's Deliver for notifications whose recipient's channel is DingTalk.
+
+    `message_for` turns the outbox row into a core Message (the message model's job); this only finds the
+    person's DingTalk id and sends.
+    """
+
+    async def deliver(session: Session, notification: Notification) -> str | None:
+        contact = session.get(Contact, notification.contact_id) if notification.contact_id else None
+        if contact is None or contact.dingtalk_user_id is None:
+            raise RecipientUnreachable(f"notification {notification.id}: no DingTalk recipient")
+        return await sender.deliver_to_dingtalk(contact.dingtalk_user_id, message_for(session, notification))
+
+    return deliver
+
+
+def dingtalk_notice_deliver(sender: DingTalkSender) -> Deliver:
+    """The DingTalk channel's Deliver: outbox rows rendered by bot/core/notices.py, as the Telegram channel's are."""
+    return dingtalk_deliver(sender, message_for)
+
+
+class RobotConversation:
+    """What the robot does with a message: ask the command core, send its answers back to the sender.
+
+    `send_notices` sends the outbox rows a command queued for other people (a 销号 request for the coordinators,
+    a decision for the contact) right away, before the reply; without it they wait for the dispatcher's next run.
+    """
+
+    def __init__(
+        self,
+        *,
+        core: CommandCore,
+        sender: DingTalkSender,
+        send_notices: Callable[[Sequence[int]], Awaitable[object]] | None = None,
+    ) -> None:
+        self.core = core
+        self.sender = sender
+        self.send_notices = send_notices
+        self._replies: set[asyncio.Task[None]] = set()
+
+    async def __call__(self, incoming: IncomingMessage) -> None:
+        if not incoming.one_to_one or incoming.sender_staff_id is None:
+            log.info("DingTalk message outside a one-to-one chat with a staff member ignored")
+            return
+        sender = Sender("dingtalk", incoming.sender_staff_id)
+        notices: tuple[int, ...] = ()
+        if incoming.download_code is not None:
+            answers = self.core.handle_file(sender, evidence_ref(incoming.download_code))
+        elif incoming.text:
+            answer = self.core.answer(sender, incoming.text)
+            answers, notices = answer.messages, answer.notices
+        else:
+            return
+        # the answer is sent after the frame is acked: DingTalk's send API must not delay the ack
+        task = asyncio.create_task(self._reply(incoming.sender_staff_id, answers, notices))
+        self._replies.add(task)
+        task.add_done_callback(self._replies.discard)
+
+    async def drain(self) -> None:
+        """Wait for the answers still being sent (at shutdown, and in tests)."""
+        await asyncio.gather(*self._replies, return_exceptions=True)
+
+    async def _reply(self, user_id: str, answers: list[Message], notices: Sequence[int] = ()) -> None:
+        if notices and self.send_notices is not None:
+            try:  # committed already: a failure here leaves them to the dispatcher, never loses them
+                await self.send_notices(notices)
+            except Exception:
+                log.exception("sending notices %s at once failed; the dispatcher retries them", notices)
+        for answer in answers:
+            try:
+                await self.sender.deliver_to_dingtalk(user_id, answer)
+            except DeliveryError as error:
+                log.warning("could not answer DingTalk user %s: %s", user_id, error)
+                return

@@ -1,0 +1,1 @@
+"""Group robots: one-way webhooks into work groups on DingTalk, WeCom and Feishu."""

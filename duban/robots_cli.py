@@ -1,0 +1,166 @@
+"""`duban robot add|list|remove|test`: the group robots that receive a plan's or a county's 通报 and digest."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import sys
+from typing import Any
+
+from sqlmodel import Session, select
+
+from duban.config import Settings
+from duban.db import make_engine
+from duban.migrate import ensure_schema
+from duban.services.errors import InvalidInput, NotFound
+from models import GroupRobot, Plan, RobotPlatform
+
+PLATFORM_NAMES = {
+    RobotPlatform.dingtalk: "钉钉",
+    RobotPlatform.wecom: "企业微信",
+    RobotPlatform.feishu: "飞书",
+}
+
+
+def register(subparsers: Any) -> None:
+    robot = subparsers.add_parser("robot", help="group robots (DingTalk, WeCom, Feishu) for 通报 and digests")
+    actions = robot.add_subparsers(dest="robot_action", required=True)
+
+    add = actions.add_parser("add", help="add a group robot to a plan or a county")
+    add.add_argument("--platform", required=True, choices=[p.value for p in RobotPlatform])
+    add.add_argument("--webhook", required=True, help="the webhook URL the platform gave you")
+    add.add_argument("--secret", help="signing secret (DingTalk 加签 SEC..., Feishu 签名校验)")
+    scope = add.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--plan", help="plan key: the robot gets this plan's messages")
+    scope.add_argument("--region", help="county (as in the plans): the robot gets every plan of the county")
+    add.add_argument("--name", default="", help="the group's name, for the list")
+    add.add_argument("--any-host", action="store_true", help=argparse.SUPPRESS)  # stand-ins in tests
+    add.set_defaults(func=cmd_add)
+
+    actions.add_parser("list", help="list the robots and whether they are active").set_defaults(func=cmd_list)
+
+    remove = actions.add_parser("remove", help="remove a robot")
+    remove.add_argument("id", type=int)
+    remove.set_defaults(func=cmd_remove)
+
+    test = actions.add_parser("test", help="send a test message to a robot's group")
+    test.add_argument("id", type=int)
+    test.set_defaults(func=cmd_test)
+
+
+def _session(settings: Settings) -> Session:
+    engine = make_engine(settings.database_url)
+    ensure_schema(engine)
+    return Session(engine)
+
+
+def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
+    from duban.robots import add_robot
+
+    with _session(settings) as session:
+        plan = None
+        if args.plan:
+            plan = session.exec(select(Plan).where(Plan.key == args.plan)).first()
+            if plan is None:
+                print(f"没有找到方案“{args.plan}”。", file=sys.stderr)
+                return 1
+        elif session.exec(select(Plan.id).where(Plan.region == args.region)).first() is None:
+            print(f"没有找到县区“{args.region}”的方案。", file=sys.stderr)
+            return 1
+        try:
+            robot = add_robot(
+                session=session,
+                platform=RobotPlatform(args.platform),
+                webhook_url=args.webhook,
+                secret=args.secret,
+                region=args.region or "",
+                plan=plan,
+                name=args.name,
+                now=dt.datetime.now(dt.UTC),
+                allow_any_host=args.any_host,
+            )
+        except InvalidInput as error:
+            platform = RobotPlatform(args.platform)
+            if error.reason == "robot_secret":
+                print("钉钉机器人的加签密钥应以 SEC 开头。", file=sys.stderr)
+            else:
+                print(f"这不是{PLATFORM_NAMES[platform]}机器人的 Webhook 地址。", file=sys.stderr)
+            return 1
+        print(f"已添加机器人 {robot.id}（{PLATFORM_NAMES[robot.platform]}，{_scope(session, robot)}）。")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
+    from duban.robots import list_robots
+
+    with _session(settings) as session:
+        robots = list_robots(session=session)
+        if not robots:
+            print("还没有群机器人。用 duban robot add 添加。")
+        for robot in robots:
+            state = "启用" if robot.active else f"已停用：{robot.disabled_reason or ''}"
+            name = f" {robot.name}" if robot.name else ""
+            print(f"{robot.id}\t{PLATFORM_NAMES[robot.platform]}{name}\t{_scope(session, robot)}\t{state}")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
+    from duban.robots import remove_robot
+
+    with _session(settings) as session:
+        try:
+            remove_robot(session=session, robot_id=args.id, now=dt.datetime.now(dt.UTC))
+        except NotFound:
+            print(f"没有编号为 {args.id} 的机器人。", file=sys.stderr)
+            return 1
+    print(f"已删除机器人 {args.id}。")
+    return 0
+
+
+def cmd_test(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.core.message import Message, Section
+    from bot.robots.senders import GroupRobotSender, RobotDisabled
+    from duban.robots import disable_robot, get_robot
+    from scheduler.delivery import DeliveryError
+
+    with _session(settings) as session:
+        try:
+            robot = get_robot(session=session, robot_id=args.id)
+        except NotFound:
+            print(f"没有编号为 {args.id} 的机器人。", file=sys.stderr)
+            return 1
+        message = Message(
+            title="督办机器人测试消息",
+            sections=(Section(lines=(f"本群将收到{_scope(session, robot)}的周通报和进度摘要。",)),),
+        )
+
+        async def send() -> None:
+            sender = GroupRobotSender()
+            try:
+                await sender.send(robot, message)
+            finally:
+                await sender.aclose()
+
+        try:
+            asyncio.run(send())
+        except RobotDisabled as error:
+            disable_robot(session=session, robot=robot, reason=str(error), now=dt.datetime.now(dt.UTC))
+            session.commit()
+            print(
+                f"平台拒绝了该机器人（{error}），已停用。请检查 Webhook 地址和密钥后重新添加。",
+                file=sys.stderr,
+            )
+            return 1
+        except DeliveryError as error:
+            print(f"测试消息未发出：{error}", file=sys.stderr)
+            return 1
+    print(f"测试消息已发送到机器人 {args.id} 所在的群。")
+    return 0
+
+
+def _scope(session: Session, robot: GroupRobot) -> str:
+    if robot.plan_id is not None:
+        plan = session.get(Plan, robot.plan_id)
+        return f"方案 {plan.key if plan else robot.plan_id}"
+    return f"{robot.region}全部方案"

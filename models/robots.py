@@ -1,0 +1,30 @@
+"""Group robots: one-way webhooks into a plan's or a county's work group (DingTalk, WeCom, Feishu)."""
+
+import datetime as dt
+from enum import StrEnum
+
+from sqlmodel import Field, SQLModel
+
+from models.types import UTCDateTime, utcnow
+
+
+class RobotPlatform(StrEnum):
+    dingtalk = "dingtalk"  # 钉钉自定义机器人: webhook + HMAC-SHA256 timestamp signature
+    wecom = "wecom"  # 企业微信群机器人: the key in the webhook URL is the only credential
+    feishu = "feishu"  # 飞书自定义机器人: webhook + signature in the body
+
+
+class GroupRobot(SQLModel, table=True):
+    """A work group's robot; it receives the weekly 通报 and digest of its plan, or of every plan of its county."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: RobotPlatform = Field(max_length=10)
+    name: str = Field(default="", max_length=80)
+    webhook_url: str = Field(max_length=500)
+    secret: str | None = Field(default=None, max_length=200)
+    # scope: one plan, or (plan empty) every plan of the county named in region
+    plan_id: int | None = Field(default=None, foreign_key="plan.id", index=True)
+    region: str = Field(max_length=80, index=True)
+    active: bool = True
+    disabled_reason: str | None = Field(default=None, max_length=200)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -1,0 +1,296 @@
+"""The platform-neutral command core as a DingTalk user meets it: join with a code, Chinese words or /commands."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from bot.core.commands import ROLES, WORDS, Clock, CommandCore, Sender, parse
+from bot.core.message import Message
+from duban.config import Settings
+from duban.seeding import load_seed
+from duban.services.invites import create_invite, resolve_department
+from duban.services.outbox import enqueue
+from models import (
+    AuditEntry,
+    CloseoutRequest,
+    Contact,
+    ContactRole,
+    Milestone,
+    MilestoneStatus,
+    Notification,
+    ProgressReport,
+    Task,
+)
+
+NOW = dt.datetime(2025, 6, 2, 2, 0, tzinfo=dt.UTC)
+REMINDER_ACTIONS = {
+    "ack",
+    "ackall",
+    "snz",
+    "nochange",
+    "rep",
+}  # offered on a reminder, not in the help
+WANG = Sender("dingtalk", "staff-001")
+LI = Sender("dingtalk", "staff-002")  # coordinator
+STRANGER = Sender("dingtalk", "staff-999")
+
+
+def text_of(messages: list[Message]) -> str:
+    """What the user reads, as plain lines: title, then each section's heading and lines."""
+    lines: list[str] = []
+    for message in messages:
+        lines.append(message.title)
+        for section in message.sections:
+            lines += ([section.heading] if section.heading else []) + list(section.lines)
+    return "\n".join(lines)
+
+
+@pytest.fixture
+def core(engine: Engine) -> Iterator[CommandCore]:
+    with Session(engine) as session:
+        load_seed(session=session)
+    clock = [NOW]
+    yield CommandCore(session=lambda: Session(engine), clock=Clock(Settings(), lambda: clock[0]))
+
+
+def invite(engine: Engine, department: str, role: ContactRole = ContactRole.contact) -> str:
+    with Session(engine) as session:
+        dept = resolve_department(session=session, name=department, region="淄博市淄川区")
+        return create_invite(
+            session=session, department=dept, role=role, now=NOW, ttl=dt.timedelta(days=7)
+        ).token
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("任务", ("tasks", "")),
+        ("/tasks", ("tasks", "")),
+        ("任务3", ("tasks", "3")),
+        ("/task 3", ("tasks", "3")),
+        ("汇报2 完成60%，已开工", ("report", "2 完成60%，已开工")),
+        ("逾期", ("overdue", "")),
+        ("同意 4", ("approve", "4")),
+        ("驳回 4 缺少佐证", ("reject", "4 缺少佐证")),
+        ("完成60%", (None, "完成60%")),
+    ],
+)
+def test_chinese_words_and_slash_commands_are_one_language(
+    typed: str, expected: tuple[str | None, str]
+) -> None:
+    assert parse(typed) == expected
+
+
+def test_a_stranger_learns_nothing_but_how_to_join(core: CommandCore, engine: Engine) -> None:
+    for typed in ("任务", "/status", "逾期", "同意 1", "hello"):
+        assert text_of(core.handle(STRANGER, typed)) == (
+            "您好！这里是督办提醒机器人。您尚未加入：请把教育局发给您的邀请码发送给我。"
+        )
+    with Session(engine) as session:
+        assert session.exec(select(AuditEntry)).all() == []
+
+
+def test_joining_with_the_code_binds_this_dingtalk_user_once(core: CommandCore, engine: Engine) -> None:
+    token = invite(engine, "区科技局")
+
+    welcome = text_of(core.handle(WANG, token))
+
+    assert welcome.startswith("欢迎！您现在是区科技局的联络员。")
+    assert "任务 (/tasks)" in welcome and "汇报 (/report)" in welcome
+    with Session(engine) as session:
+        contact = session.exec(select(Contact).where(Contact.dingtalk_user_id == "staff-001")).one()
+        assert contact.telegram_user_id is None and contact.joined_at is not None
+    # the code works once: another person sending it is refused
+    assert text_of(core.handle(STRANGER, f"加入 {token}")) == (
+        "此邀请码无效：可能已过期或已被使用。请联系教育局重新获取。"
+    )
+
+
+def test_tasks_and_one_task_in_full(core: CommandCore, engine: Engine) -> None:
+    core.handle(WANG, invite(engine, "区科技局"))
+    listing = text_of(core.handle(WANG, "任务"))
+    assert listing.splitlines()[0] == "未完成的时间节点（发送 /task 编号 查看详情）"
+    assert listing.splitlines()[1].startswith("1. [牵头] 附件-34 ")
+    detail = text_of(core.handle(WANG, "任务1"))
+    assert "附件-34" in detail and "牵头：区教体局、区科技局" in detail and "汇报记录" in detail
+
+
+def test_a_progress_report_is_recorded_and_confirmed(core: CommandCore, engine: Engine) -> None:
+    core.handle(WANG, invite(engine, "区科技局"))
+    answer = text_of(core.handle(WANG, "汇报 1 完成60%，已开工"))
+    assert answer.splitlines()[1:] == ["状态：正常推进", "进度：60%", "备注：完成60%，已开工"]
+    with Session(engine) as session:
+        [report] = session.exec(select(ProgressReport)).all()
+        assert (report.percent, report.note) == (60, "完成60%，已开工")
+
+
+@pytest.mark.parametrize(
+    ("typed", "answer"),
+    [
+        ("汇报", "请给出“任务”列表中的编号，例如“汇报 2 完成60%”。"),
+        ("汇报 99 完成60%", "没有找到相应内容，请检查编号或名称。"),
+        ("汇报 1 完成160%", "百分比应在 0 到 100 之间，未保存任何内容。"),
+    ],
+)
+def test_a_bad_report_changes_nothing_and_says_why(
+    core: CommandCore, engine: Engine, typed: str, answer: str
+) -> None:
+    core.handle(WANG, invite(engine, "区科技局"))
+    assert text_of(core.handle(WANG, typed)) == answer
+    with Session(engine) as session:
+        assert session.exec(select(ProgressReport)).all() == []
+
+
+def test_coordinators_read_overdue_and_status_contacts_may_not(core: CommandCore, engine: Engine) -> None:
+    core.handle(WANG, invite(engine, "区科技局"))
+    core.handle(LI, invite(engine, "区教体局", ContactRole.coordinator))
+    assert text_of(core.handle(WANG, "逾期")) == "抱歉，您无权使用此功能。"
+    assert text_of(core.handle(LI, "任务")) == "抱歉，您无权使用此功能。"
+    assert "淄川区推进乡村教育振兴工作方案" in text_of(core.handle(LI, "状态"))
+    assert text_of(core.handle(LI, "/overdue")).startswith("逾期")
+
+
+def test_a_closeout_is_approved_on_dingtalk_and_the_requester_is_told_through_the_outbox(
+    core: CommandCore, engine: Engine
+) -> None:
+    core.handle(WANG, invite(engine, "区教体局"))
+    core.handle(LI, invite(engine, "区教体局", ContactRole.coordinator))
+    number = next(
+        line.split(".")[0]
+        for line in text_of(core.handle(WANG, "任务")).splitlines()
+        if "（二）" in line and "[牵头]" in line
+    )
+    answer = text_of(core.handle(WANG, f"汇报 {number} 已完成"))
+    assert "已向督办人员提交销号申请（申请编号 1）。" in answer
+
+    assert text_of(core.handle(WANG, "同意 1")) == "抱歉，您无权使用此功能。"
+    assert text_of(core.handle(LI, "同意 1")) == "申请 1 已批准，该节点已销号。"
+    assert text_of(core.handle(LI, "同意 1")) == "该销号申请已处理过。"
+    with Session(engine) as session:
+        closeout = session.exec(select(CloseoutRequest)).one()
+        assert session.get(Milestone, closeout.milestone_id).status == MilestoneStatus.done  # type: ignore[union-attr]
+        keys = sorted(n.idempotency_key for n in session.exec(select(Notification)).all())
+        assert keys[0].startswith("closeout:1:approved:c") and keys[1].startswith("closeout:1:requested:c")
+
+
+def reminder_for(engine: Engine, staff_id: str, task_ref: str) -> int:
+    """A reminder the dispatcher sent this DingTalk user about a task; returns its number."""
+    with Session(engine) as session:
+        contact = session.exec(select(Contact).where(Contact.dingtalk_user_id == staff_id)).one()
+        milestone = session.exec(select(Milestone).join(Task).where(Task.ref == task_ref)).first()
+        assert milestone is not None
+        row = enqueue(
+            session=session,
+            key=f"test:{staff_id}:{task_ref}",
+            kind="reminder",
+            contact=contact,
+            due_at=NOW,
+            milestone_id=milestone.id,
+        )
+        assert row is not None and row.id is not None
+        session.commit()
+        return row.id
+
+
+def test_a_reminders_actions_work_by_typing_or_tapping_their_link(core: CommandCore, engine: Engine) -> None:
+    core.handle(WANG, invite(engine, "区科技局"))
+    core.handle(LI, invite(engine, "区教体局", ContactRole.coordinator))
+    number = reminder_for(engine, "staff-001", "附件-34")
+
+    assert text_of(core.handle(WANG, f"/ack {number}")) == "已签收，谢谢。"
+    assert text_of(core.handle(WANG, f"延后 {number} 3")) == "将在 3 天后再次提醒您。"
+    assert text_of(core.handle(WANG, f"延后 {number} 5")) == "可以延后 1、3 或 7 天。"
+    assert text_of(core.handle(LI, f"收到 {number}")) == "抱歉，您无权使用此功能。"  # not their reminder
+    assert text_of(core.handle(WANG, "收到 abc")) == "此按钮已失效，未做任何更改。"
+    answer = text_of(core.handle(WANG, f"/nochange {number}"))
+    assert "进度：—" in answer and "备注：无变化" in answer
+    with Session(engine) as session:
+        reminder = session.get(Notification, number)
+        assert reminder is not None and reminder.acknowledged_at is not None
+
+
+def test_a_picture_after_a_report_is_its_evidence(core: CommandCore, engine: Engine) -> None:
+    core.handle(WANG, invite(engine, "区科技局"))
+    assert text_of(core.handle_file(WANG, "dingtalk:code-1")) == (
+        "如需上传佐证材料，请先发送进度（汇报 编号 …），再发送图片或文件。"
+    )
+    core.handle(WANG, "汇报 1 完成60%")
+    assert text_of(core.handle_file(WANG, "dingtalk:code-1")).startswith("已为 附件-34 ")
+    assert text_of(core.handle_file(STRANGER, "dingtalk:code-2")).startswith("您好！这里是督办提醒机器人。")
+    with Session(engine) as session:
+        [report] = session.exec(select(ProgressReport)).all()
+        assert report.evidence_file_id == "dingtalk:code-1"
+
+
+def test_a_coordinator_invites_a_colleague_who_joins_with_the_code(core: CommandCore, engine: Engine) -> None:
+    core.handle(LI, invite(engine, "区教体局", ContactRole.coordinator))
+    assert text_of(core.handle(LI, "邀请 区科技局")) == "用法：/invite 部门 contact|coordinator|lead"
+    answer = text_of(core.handle(LI, "邀请 区科技局 contact")).splitlines()
+    assert answer[0] == "区科技局的邀请码（2025-06-09 前有效，仅可使用一次）："
+    assert answer[2] == "请对方在钉钉中把此邀请码发送给机器人。"
+    assert text_of(core.handle(WANG, answer[1])).startswith("欢迎！您现在是区科技局的联络员。")
+
+
+def test_a_coordinator_reads_one_department(core: CommandCore, engine: Engine) -> None:
+    core.handle(LI, invite(engine, "区教体局", ContactRole.coordinator))
+    assert "附件-34" in text_of(core.handle(LI, "部门 区科技局"))
+    assert "区科技局" in text_of(core.handle(LI, "状态 区科技局"))
+    assert text_of(core.handle(LI, "部门 不存在")) == "没有找到相应内容，请检查编号或名称。"
+
+
+def test_help_lists_every_command_a_role_may_use_and_the_readme_names_them(
+    core: CommandCore, engine: Engine
+) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    core.handle(WANG, invite(engine, "区科技局"))
+    core.handle(LI, invite(engine, "区教体局", ContactRole.coordinator))
+    for sender, role in ((WANG, ContactRole.contact), (LI, ContactRole.coordinator)):
+        shown = text_of(core.handle(sender, "帮助"))
+        allowed = [
+            c for c, roles in ROLES.items() if (not roles or role in roles) and c not in REMINDER_ACTIONS
+        ]
+        for command in allowed:
+            assert f"(/{command})" in shown, command
+    for command in set(WORDS.values()):
+        chinese = [w for w, c in WORDS.items() if c == command and not w.isascii()]
+        assert any(f"`{word}" in readme for word in chinese), command
+
+
+def test_someone_joined_takes_up_a_new_invitation_as_lead(core: CommandCore, engine: Engine) -> None:
+    core.handle(WANG, invite(engine, "区科技局"))
+    answer = text_of(core.handle(WANG, f"加入 {invite(engine, '区教体局', ContactRole.lead)}"))
+    assert answer.startswith("欢迎！您现在是区教体局的牵头。")  # the catalogue shares "lead" with 牵头
+    assert "逾期 (/overdue)" in answer and "任务 (/tasks)" not in answer
+    with Session(engine) as session:
+        [contact] = session.exec(select(Contact).where(Contact.dingtalk_user_id == "staff-001")).all()
+        assert contact.role == ContactRole.lead
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "汇报 1 " + "进" * 2001,
+        "汇报 1 完成60%\x00",
+        "任务 ²",
+        "任务 99999999999999999999",
+        "同意 -1",
+        "/" * 5000,
+    ],
+)
+def test_hostile_text_is_refused_or_saved_cleanly_never_raised(
+    core: CommandCore, engine: Engine, typed: str
+) -> None:
+    core.handle(WANG, invite(engine, "区科技局"))
+    answer = text_of(core.handle(WANG, typed))
+    assert answer and "Traceback" not in answer
+    with Session(engine) as session:
+        notes = [r.note for r in session.exec(select(ProgressReport)).all()]
+    assert all("\x00" not in n and len(n) <= 2000 for n in notes)
+    if typed.startswith("汇报 1 进"):
+        assert answer == "消息太长（超过 2000 字），请精简后再发；未保存任何内容。" and notes == []
