@@ -92,6 +92,7 @@ def register_handlers(application: Application) -> None:
         "reject": handlers.reject_command,
         "invite": handlers.invite_command,
         "snooze": handlers.snooze_command,
+        "web": handlers.web_command,
     }
     for name, callback in commands.items():
         application.add_handler(CommandHandler(name, callback, filters=PRIVATE))

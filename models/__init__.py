@@ -12,6 +12,7 @@ from models.types import (
     Section,
     utcnow,
 )
+from models.web import WebLogin, WebSession
 from models.workflow import AuditEntry, CloseoutRequest, CloseoutStatus, EscalationStep, Invite, Lease
 
 __all__ = [
@@ -36,5 +37,7 @@ __all__ = [
     "Section",
     "Task",
     "TaskDepartment",
+    "WebLogin",
+    "WebSession",
     "utcnow",
 ]
