@@ -23,6 +23,7 @@ from duban.status import UnknownDepartment, status_report
 from duban.xlsx_import import add_commands as add_xlsx_import_commands
 from scheduler.planner import plan_reminders
 from scheduler.policy import ReminderPolicy
+from web import cli as web_commands
 
 
 def _today(settings: Settings) -> dt.date:
@@ -275,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_import_commands(commands)
     add_xlsx_import_commands(commands)
+    web_commands.register(commands)  # `duban web` and `duban tongbao`
     return parser
 
 

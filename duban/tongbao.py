@@ -197,9 +197,9 @@ def title(tongbao: Tongbao) -> str:
 def document(tongbao: Tongbao) -> DocxDocument:
     doc = Document()
     style = doc.styles["Normal"]
-    style.font.name = FONT  # type: ignore[attr-defined]
-    style.font.size = Pt(14)  # type: ignore[attr-defined]
-    style.element.rPr.rFonts.set(qn("w:eastAsia"), FONT)  # type: ignore[attr-defined]
+    style.font.name = FONT
+    style.font.size = Pt(14)
+    style.element.rPr.rFonts.set(qn("w:eastAsia"), FONT)
     heading = doc.add_heading(title(tongbao), level=1)
     heading.alignment = WD_ALIGN_PARAGRAPH.CENTER
     period = doc.add_paragraph(
