@@ -16,6 +16,7 @@ from duban.services.invites import create_invite, redeem_invite, resolve_departm
 from duban.services.progress import record_report
 from duban.services.web_login import issue_login_link
 from models import Contact, ContactRole, Milestone, Plan, ReportStatus, Task
+from tests.bot.conftest import harness  # noqa: F401  (the chat test harness: /web in chat)
 from web.app import COOKIE, build_web_app
 
 NOW = dt.datetime(2025, 6, 2, 2, 0, tzinfo=dt.UTC)  # Monday 10:00 in Asia/Shanghai
@@ -94,7 +95,7 @@ def request_closeout(
 
 
 def settings(**overrides: object) -> Settings:
-    return Settings(web_base_url="http://testserver", **overrides)  # type: ignore[arg-type]
+    return Settings(**{"web_base_url": "http://testserver", **overrides})  # type: ignore[arg-type]
 
 
 @pytest.fixture
