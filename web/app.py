@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 from sqlalchemy import Engine
 from sqlmodel import Session
 from starlette.applications import Starlette
@@ -33,7 +34,7 @@ from bot.i18n import gettext_for
 from duban.config import Settings
 from duban.services import oversight, web_login
 from duban.services.errors import DomainError, InvalidInput, NotAllowed, NotFound
-from duban.status import MilestoneState
+from duban.status import MilestoneState, Pace
 from models import Contact, ContactRole, utcnow
 from web import actions, data, downloads
 
@@ -135,7 +136,7 @@ class Dashboard:
             "today": visit.today if visit else None,
             "is_coordinator": bool(visit and visit.reader.role == ContactRole.coordinator),
             "states": list(MilestoneState),
-            "pace_label": views.pace_label,
+            "pace_mark": lambda pace: _pace_mark(_, pace),
             "state_label": views.state_label,
             "status_label": views.status_label,
             "recurrence_label": views.recurrence_label,
@@ -338,6 +339,14 @@ class Dashboard:
             today=visit.today,
         )
         return _attachment(document, DOCX, f"督查通报-{plan.key}-{visit.today.isoformat()}.docx")
+
+
+def _pace_mark(_: Gettext, pace: str) -> Markup:
+    """A coloured dot drawn by CSS and the pace in words: the chat's 🟢🟡🔴⚪ need a colour-emoji font, which
+    many office computers lack."""
+    words = views.pace_label(_, Pace(pace))
+    words = words.split(" ", 1)[-1] if words[:1] in "🟢🟡🔴⚪" else words
+    return Markup('<span class="pace {}"><span class="dot"></span>{}</span>').format(pace, words)
 
 
 def _rung_label(_: Gettext, rung: str) -> str:
