@@ -20,6 +20,7 @@ from duban.db import make_engine, single_instance_on_sqlite
 from duban.migrate import ensure_schema
 from scheduler.jobs import Jobs, dispatch
 from scheduler.lease import LeaseKeeper
+from web.app import build_web_app
 
 log = logging.getLogger(__name__)
 
@@ -198,9 +199,11 @@ def run_webhook(
     host, _, port = listen.rpartition(":")
     secret = settings.webhook_secret or derive_secret(token)
     application = service.application
+    app = webhook_app(application, secret=secret, health=service.health)
+    app.mount("/", build_web_app(service.engine, settings))  # the dashboard, beside /telegram and /healthz
     server = uvicorn.Server(
         uvicorn.Config(
-            webhook_app(application, secret=secret, health=service.health),
+            app,
             host=host or "127.0.0.1",
             port=int(port),
             log_level="warning",
