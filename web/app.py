@@ -241,14 +241,19 @@ class Dashboard:
             today=visit.today,
             chosen=chosen,
         )
-        return self.render(visit, visit.request, "plan.html", {"ledger": ledger})
+        return self.render(
+            visit,
+            visit.request,
+            "plan.html",
+            {"ledger": ledger, "page_url": lambda n: str(visit.request.url.include_query_params(page=n))},
+        )
 
     @staticmethod
     def _filter(request: Request) -> data.LedgerFilter:
         """The 台账's filters from the query; a value that is not one of the choices is a page that is not there."""
         query = request.query_params
-        department, year, state = (query.get(k) or "" for k in ("department", "year", "state"))
-        for number in (department, year):
+        department, year, state, page = (query.get(k) or "" for k in ("department", "year", "state", "page"))
+        for number in (department, year, page):
             if number and (not number.isascii() or not number.isdigit() or len(number) > 9):
                 raise NotFound(number)
         if state and state not in {s.value for s in MilestoneState}:
@@ -257,6 +262,7 @@ class Dashboard:
             department_id=int(department) if department else None,
             year=int(year) if year else None,
             state=MilestoneState(state) if state else None,
+            page=int(page) if page else 1,
         )
 
     @page()

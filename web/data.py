@@ -148,20 +148,26 @@ class LedgerRow:
         return self.view.recurrence != Recurrence.none
 
 
+PAGE_SIZE = 100  # rows per 台账 page: a big county's plan has thousands, too many for a phone
+
+
 @dataclass(frozen=True)
 class LedgerFilter:
     department_id: int | None = None
     year: int | None = None
     state: MilestoneState | None = None
+    page: int = 1
 
 
 @dataclass(frozen=True)
 class Ledger:
     plan: Plan
-    rows: list[LedgerRow]
+    rows: list[LedgerRow]  # this page's
     chosen: LedgerFilter
     departments: list[DepartmentRef]  # the filter's choices: every department the plan names
     years: list[int]
+    total: int  # rows matching the filter, on every page
+    pages: int
 
 
 def _latest_reports(session: Session, milestone_ids: list[int]) -> tuple[dict[int, LatestReport], set[int]]:
@@ -222,9 +228,12 @@ def plan_ledger(
         if (chosen.year is None or v.due_on.year == chosen.year)
         and (chosen.state is None or v.state == chosen.state)
     ]
-    return Ledger(
-        plan, ledger_rows(session=session, views=views, departments=departments), chosen, choices, years
-    )
+    pages = max(1, -(-len(views) // PAGE_SIZE))
+    if not 1 <= chosen.page <= pages:
+        raise NotFound(str(chosen.page))
+    shown = views[(chosen.page - 1) * PAGE_SIZE : chosen.page * PAGE_SIZE]
+    rows = ledger_rows(session=session, views=shown, departments=departments)
+    return Ledger(plan, rows, chosen, choices, years, total=len(views), pages=pages)
 
 
 # --- one department -------------------------------------------------------------------------------------

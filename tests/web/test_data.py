@@ -294,3 +294,28 @@ def test_only_a_coordinator_of_the_county_decides(seeded: Session, county: Count
     assert closeout is not None and closeout.status == CloseoutStatus.pending
     assert seeded.get(Milestone, closeout.milestone_id).status == MilestoneStatus.open  # type: ignore[union-attr]
     assert seeded.exec(select(Notification).where(Notification.kind == "closeout")).all() == []
+
+
+def test_the_ledger_comes_in_pages(seeded: Session, county: County, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = plan_id(seeded, HOME_PLAN)
+    whole = data.plan_ledger(
+        session=seeded, reader=county.lead, plan_id=home, today=TODAY, chosen=data.LedgerFilter()
+    )
+    monkeypatch.setattr(data, "PAGE_SIZE", 10)
+    pages = [
+        data.plan_ledger(
+            session=seeded, reader=county.lead, plan_id=home, today=TODAY, chosen=data.LedgerFilter(page=n)
+        )
+        for n in range(1, -(-whole.total // 10) + 1)
+    ]
+    assert [len(p.rows) for p in pages[:-1]] == [10] * (len(pages) - 1) and 0 < len(pages[-1].rows) <= 10
+    assert [r.view.milestone_id for p in pages for r in p.rows] == [r.view.milestone_id for r in whole.rows]
+    assert {p.total for p in pages} == {whole.total} and {p.pages for p in pages} == {len(pages)}
+    with pytest.raises(NotFound):
+        data.plan_ledger(
+            session=seeded,
+            reader=county.lead,
+            plan_id=home,
+            today=TODAY,
+            chosen=data.LedgerFilter(page=len(pages) + 1),
+        )

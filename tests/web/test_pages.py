@@ -6,6 +6,7 @@ import datetime as dt
 import io
 import re
 
+import pytest
 from docx import Document
 from openpyxl import load_workbook
 from sqlalchemy import Engine
@@ -25,6 +26,7 @@ from tests.web.conftest import (
     settings,
     sign_in,
 )
+from web import data
 from web.app import COOKIE, build_web_app
 
 NOT_YOURS = "页面不存在，或您无权查看。"
@@ -215,3 +217,18 @@ def test_every_page_renders_for_a_reader(seeded: Session, county: County, app_cl
         assert answer.status_code == 200 and text in answer.text, path
     chart = app_client.get("/chart.png")
     assert chart.headers["content-type"] == "image/png" and chart.content.startswith(b"\x89PNG")
+
+
+def test_the_pager_keeps_the_filters(
+    seeded: Session, county: County, app_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(data, "PAGE_SIZE", 5)
+    sign_in(app_client, seeded, county.lead)
+    home = plan_id(seeded, HOME_PLAN)
+    first = app_client.get(f"/plans/{home}?state=overdue")
+    assert "第 1 页，共 4 页" in first.text
+    next_page = re.search(r'<a href="([^"]+)" rel="next" id="next-page">', first.text).group(1)  # type: ignore[union-attr]
+    assert next_page == f"http://testserver/plans/{home}?state=overdue&amp;page=2"
+    second = app_client.get(next_page.replace("&amp;", "&"))
+    assert "第 2 页，共 4 页" in second.text and second.text.count('class="state-overdue"') == 5
+    assert app_client.get(f"/plans/{home}?state=overdue&page=5").status_code == 404
