@@ -21,6 +21,7 @@ from duban.migrate import ensure_schema
 from scheduler.jobs import Jobs, dispatch
 from scheduler.lease import LeaseKeeper
 from web.app import build_web_app
+from web.evidence import TelegramEvidence
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +201,8 @@ def run_webhook(
     secret = settings.webhook_secret or derive_secret(token)
     application = service.application
     app = webhook_app(application, secret=secret, health=service.health)
-    app.mount("/", build_web_app(service.engine, settings))  # the dashboard, beside /telegram and /healthz
+    # the dashboard, beside /telegram and /healthz; it fetches report evidence through this bot
+    app.mount("/", build_web_app(service.engine, settings, evidence=TelegramEvidence(application.bot)))
     server = uvicorn.Server(
         uvicorn.Config(
             app,

@@ -37,6 +37,7 @@ from duban.services.errors import DomainError, InvalidInput, NotAllowed, NotFoun
 from duban.status import MilestoneState, Pace
 from models import Contact, ContactRole, utcnow
 from web import actions, data, downloads
+from web.evidence import EvidenceSource
 
 COOKIE = "duban_session"
 STATIC = Path(__file__).resolve().parent / "static"
@@ -90,8 +91,14 @@ def _ids(request: Request, name: str) -> int:
 
 
 class Dashboard:
-    def __init__(self, engine: Engine, settings: Settings, clock: Callable[[], dt.datetime]) -> None:
-        self.engine, self.settings, self.clock = engine, settings, clock
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        clock: Callable[[], dt.datetime],
+        evidence: EvidenceSource | None,
+    ) -> None:
+        self.engine, self.settings, self.clock, self.evidence_source = engine, settings, clock, evidence
         environment = Environment(
             loader=PackageLoader("web", "templates"),
             autoescape=select_autoescape(default=True, default_for_string=True),
@@ -100,30 +107,35 @@ class Dashboard:
 
     # --- plumbing -------------------------------------------------------------------------------------
 
+    def open_visit(
+        self, request: Request, session: Session, form: FormData | None, roles: tuple[ContactRole, ...]
+    ) -> Visit | Response:
+        """The signed-in reader of this request, or the answer for one who is not (allowed)."""
+        now = self.clock()
+        cookie = request.cookies.get(COOKIE, "")
+        reader = web_login.contact_for_session(session=session, token=cookie, now=now)
+        if reader is None:
+            return RedirectResponse("/login", status_code=HTTPStatus.SEE_OTHER)
+        _ = gettext_for(reader.language)
+        visit = Visit(request, session, reader, cookie, _, now, now.astimezone(self.settings.tz).date(), form)
+        if roles and reader.role not in roles:
+            return self.refusal(visit, NotAllowed(reader.role))
+        if form is not None and not web_login.csrf_matches(cookie, str(form.get("csrf", ""))):
+            return self.message(visit, _("This form has expired. Please go back, reload and try again."), 403)
+        return visit
+
     def visit(
         self, handler: Page, request: Request, form: FormData | None, roles: tuple[ContactRole, ...]
     ) -> Response:
-        now = self.clock()
         with Session(self.engine) as session:
-            cookie = request.cookies.get(COOKIE, "")
-            reader = web_login.contact_for_session(session=session, token=cookie, now=now)
-            if reader is None:
-                return RedirectResponse("/login", status_code=HTTPStatus.SEE_OTHER)
-            _ = gettext_for(reader.language)
-            visit = Visit(
-                request, session, reader, cookie, _, now, now.astimezone(self.settings.tz).date(), form
-            )
-            if roles and reader.role not in roles:
-                return self.refusal(visit, NotAllowed(reader.role))
-            if form is not None and not web_login.csrf_matches(cookie, str(form.get("csrf", ""))):
-                return self.message(
-                    visit, _("This form has expired. Please go back, reload and try again."), 403
-                )
+            opened = self.open_visit(request, session, form, roles)
+            if isinstance(opened, Response):
+                return opened
             try:
-                return handler(self, visit)
+                return handler(self, opened)
             except DomainError as error:
                 session.rollback()
-                return self.refusal(visit, error)
+                return self.refusal(opened, error)
 
     def render(
         self, visit: Visit | None, request: Request, name: str, context: Mapping[str, Any], status: int = 200
@@ -135,6 +147,7 @@ class Dashboard:
             "csrf": visit.csrf if visit else "",
             "today": visit.today if visit else None,
             "is_coordinator": bool(visit and visit.reader.role == ContactRole.coordinator),
+            "evidence_online": self.evidence_source is not None,
             "states": list(MilestoneState),
             "pace_mark": lambda pace: _pace_mark(_, pace),
             "state_label": views.state_label,
@@ -322,6 +335,42 @@ class Dashboard:
         )
         return self.render(visit, visit.request, "milestone.html", {"detail": detail})
 
+    async def evidence(self, request: Request) -> Response:
+        """A report's photo or document, fetched from the chat platform for a reader who may see the report:
+        images open in the browser, other files download."""
+
+        def look_up() -> tuple[Visit, str] | Response:
+            with Session(self.engine) as session:
+                opened = self.open_visit(request, session, None, ())
+                if isinstance(opened, Response):
+                    return opened
+                try:
+                    report_id = _ids(request, "report_id")
+                    return opened, data.evidence_file_id(
+                        session=session, reader=opened.reader, report_id=report_id
+                    )
+                except DomainError as error:
+                    return self.refusal(opened, error)
+
+        found = await run_in_threadpool(look_up)
+        if isinstance(found, Response):
+            return found
+        visit, file_id = found
+        file = await self.evidence_source.fetch(file_id) if self.evidence_source is not None else None
+        if file is None:
+            return self.message(
+                visit, visit._("Evidence was sent on Telegram; open it there."), HTTPStatus.NOT_FOUND
+            )
+        disposition = "inline" if file.is_image else "attachment"
+        return Response(
+            file.content,
+            media_type=file.media_type,
+            headers={
+                "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(file.filename)}",
+                "Cache-Control": "private, no-store",
+            },
+        )
+
     @page()
     def chart(self, visit: Visit) -> Response:
         from duban.chart import render_progress_chart  # matplotlib is loaded only when a chart is drawn
@@ -399,11 +448,17 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers if scope["type"] == "http" else send)
 
 
-def build_web_app(engine: Engine, settings: Settings, clock: Callable[[], dt.datetime] = utcnow) -> Starlette:
-    """The dashboard as an ASGI app, for `duban web` alone or mounted beside the webhook in `duban run`."""
+def build_web_app(
+    engine: Engine,
+    settings: Settings,
+    clock: Callable[[], dt.datetime] = utcnow,
+    evidence: EvidenceSource | None = None,
+) -> Starlette:
+    """The dashboard as an ASGI app, for `duban web` alone or mounted beside the webhook in `duban run`.
+    `evidence` fetches report files from the chat platform; without it the pages say where the files are."""
     from starlette.middleware import Middleware
 
-    dashboard = Dashboard(engine, settings, clock)
+    dashboard = Dashboard(engine, settings, clock, evidence)
 
     def bound(
         endpoint: Callable[[Dashboard, Request], Awaitable[Response]],
@@ -430,6 +485,7 @@ def build_web_app(engine: Engine, settings: Settings, clock: Callable[[], dt.dat
             Route("/closeouts/{closeout_id}/approve", bound(d.approve), methods=["POST"]),
             Route("/closeouts/{closeout_id}/reject", bound(d.reject), methods=["POST"]),
             Route("/milestones/{milestone_id}", bound(d.milestone)),
+            Route("/evidence/{report_id}", dashboard.evidence),
             Route("/chart.png", bound(d.chart)),
             Route("/ledger.xlsx", bound(d.ledger_download)),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),

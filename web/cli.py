@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 from duban.config import Settings
 from duban.db import make_engine
 from duban.migrate import ensure_schema
+from web.evidence import TelegramEvidence
 
 
 def register(commands: Any) -> None:
@@ -51,7 +52,12 @@ def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
     ensure_schema(engine)
     host, port = listen
     print(f"督办网页端：http://{host}:{port}/ （在聊天中发送 /web 获取登录链接）", file=sys.stderr)
-    uvicorn.run(build_web_app(engine, settings), host=host, port=port, log_level="warning")
+    uvicorn.run(
+        build_web_app(engine, settings, evidence=_evidence(settings)),
+        host=host,
+        port=port,
+        log_level="warning",
+    )
     return 0
 
 
@@ -85,3 +91,15 @@ def cmd_tongbao(args: argparse.Namespace, settings: Settings) -> int:
         f"{len(figures.reported_departments)} 个部门本期汇报）。"
     )
     return 0
+
+
+def _evidence(settings: Settings) -> TelegramEvidence | None:
+    """With the bot's token the dashboard shows report evidence, fetched from Telegram; without, it says where it is."""
+    from telegram import Bot
+
+    if not settings.telegram_bot_token:
+        return None
+    base = (settings.telegram_base_url or "https://api.telegram.org").rstrip("/")
+    return TelegramEvidence(
+        Bot(settings.telegram_bot_token, base_url=f"{base}/bot", base_file_url=f"{base}/file/bot")
+    )

@@ -385,3 +385,19 @@ def milestone_detail(
         [ReportEntry(report, department.name, contact.name) for report, contact, department in rows],
         pending_closeout,
     )
+
+
+def evidence_file_id(*, session: Session, reader: Contact, report_id: int) -> str:
+    """The file id of a report's evidence, if the report is on a plan the reader sees."""
+    require_reader(reader)
+    report = session.get(ProgressReport, report_id)
+    milestone = session.get(Milestone, report.milestone_id) if report else None
+    task = session.get(Task, milestone.task_id) if milestone else None
+    if (
+        report is None
+        or report.evidence_file_id is None
+        or task is None
+        or task.plan_id not in visible_plan_ids(session=session, contact=reader)
+    ):
+        raise NotFound(str(report_id))
+    return report.evidence_file_id
