@@ -30,6 +30,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot import views
+from bot.handlers import number_in
 from bot.i18n import gettext_for
 from duban.config import Settings
 from duban.services import oversight, web_login
@@ -83,11 +84,12 @@ def page(*roles: ContactRole) -> Callable[[Page], Callable[[Dashboard, Request],
 
 
 def _ids(request: Request, name: str) -> int:
-    """A path id: ASCII digits only, small enough for any id column; anything else is a page that is not there."""
+    """A path id, read as the chat reads numbers; anything else is a page that is not there."""
     text = str(request.path_params.get(name, ""))
-    if not text.isascii() or not text.isdigit() or len(text) > 9:
+    number = number_in(text)
+    if number is None:
         raise NotFound(text)
-    return int(text)
+    return number
 
 
 class Dashboard:
@@ -159,10 +161,8 @@ class Dashboard:
         }
         return self.templates.TemplateResponse(request, name, full, status_code=status)
 
-    def message(
-        self, visit: Visit | None, text: str, status: int, request: Request | None = None
-    ) -> Response:
-        return self.render(visit, request or visit.request, "message.html", {"text": text}, status)  # type: ignore[union-attr]
+    def message(self, visit: Visit, text: str, status: int) -> Response:
+        return self.render(visit, visit.request, "message.html", {"text": text}, status)
 
     def refusal(self, visit: Visit, error: DomainError) -> Response:
         _ = visit._
@@ -266,16 +266,14 @@ class Dashboard:
         """The 台账's filters from the query; a value that is not one of the choices is a page that is not there."""
         query = request.query_params
         department, year, state, page = (query.get(k) or "" for k in ("department", "year", "state", "page"))
-        for number in (department, year, page):
-            if number and (not number.isascii() or not number.isdigit() or len(number) > 9):
-                raise NotFound(number)
-        if state and state not in {s.value for s in MilestoneState}:
-            raise NotFound(state)
+        numbers = {text: number_in(text) for text in (department, year, page) if text}
+        if None in numbers.values() or (state and state not in {s.value for s in MilestoneState}):
+            raise NotFound(str(query))
         return data.LedgerFilter(
-            department_id=int(department) if department else None,
-            year=int(year) if year else None,
+            department_id=numbers.get(department),
+            year=numbers.get(year),
             state=MilestoneState(state) if state else None,
-            page=int(page) if page else 1,
+            page=numbers.get(page) or 1,
         )
 
     @page()
