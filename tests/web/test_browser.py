@@ -158,6 +158,10 @@ async def test_a_coordinator_works_through_the_dashboard(
     assert titles == ["淄川区推进乡村教育振兴工作方案"]
     assert "安丘" not in browser.page_source
     _screenshot(browser, "overview.png")
+    browser.set_window_size(412, 915)  # a phone's width: one column, tables scroll sideways inside the page
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= 412
+    _screenshot(browser, "overview-phone.png")
+    browser.set_window_size(1280, 900)
 
     # the 台账, filtered to overdue milestones of one year
     home = plan_id(seeded, HOME_PLAN)
