@@ -3,7 +3,8 @@
 Requests go through the whole ASGI app in-process (Starlette's TestClient: routing, cookie lookup, the page's
 queries, Jinja rendering), without a network. Timed: the overview (`/`), the plan page unfiltered (`/plans/N`, the
 whole 台账 of the county's plan) and filtered to overdue milestones, and the weekly chart the overview embeds
-(`/chart.png`). Every answer must be 200, and the plan page must list every milestone of the county.
+(`/chart.png`), and the county's 台账 workbook (`/ledger.xlsx`). Every answer must be 200, and the plan page must
+list every milestone of the county.
 
 Two shapes of the same 100k tasks (as bench/handler_latency.py), because a page follows the size of one county:
   * counties: 2,500 counties x 40 tasks x ~3 milestones (the seeds' shape);
@@ -11,7 +12,7 @@ Two shapes of the same 100k tasks (as bench/handler_latency.py), because a page 
 Progress reports on 30% of milestones.
 
     python -m bench.web_pages [--tasks 100000] [--shapes counties,big] [--backends sqlite,postgresql]
-                              [--iterations 30] [--workdir /tmp/duban-bench] [--short]
+                              [--iterations 30] [--workdir /tmp/duban-bench] [--short] [--reuse]
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from web.app import build_web_app
 
 TZ = ZoneInfo("Asia/Shanghai")
 SHAPES = {"counties": 40, "big": 2000}  # tasks per county
+PAGES = ("overview", "plan", "plan_overdue", "chart", "workbook")
 ROWS = re.compile(r'id="row-count">共 (\d+) 个时间节点<')
 
 
@@ -80,6 +82,7 @@ def measure(url: str, *, iterations: int, warmup: int = 3) -> dict[str, Any]:
             "plan": f"/plans/{plan_id}",
             "plan_overdue": f"/plans/{plan_id}?state=overdue",
             "chart": "/chart.png",
+            "workbook": "/ledger.xlsx",
         }
         for name, path in pages.items():
             timings, statuses, body = [], set(), b""
@@ -108,9 +111,7 @@ def measure(url: str, *, iterations: int, warmup: int = 3) -> dict[str, Any]:
 
 def check(result: dict[str, Any]) -> list[str]:
     problems = [
-        f"{name}: answered {result[name]['statuses']}"
-        for name in ("overview", "plan", "plan_overdue", "chart")
-        if result[name]["statuses"] != [200]
+        f"{name}: answered {result[name]['statuses']}" for name in PAGES if result[name]["statuses"] != [200]
     ]
     if result["plan"]["rows"] != result["county_milestones"]:
         problems.append(
@@ -150,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432")
     parser.add_argument("--short", action="store_true", help="2,000 tasks, 5 iterations, for a quick check")
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--reuse", action="store_true", help="measure data sets left by an earlier run as they are"
+    )
     args = parser.parse_args(argv)
     if args.short:
         args.tasks, args.iterations = 2_000, 5
@@ -162,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
                 url = f"sqlite:///{args.workdir / f'web-{shape}-{args.tasks}.db'}"
             else:
                 url = f"{args.pg_url.rstrip('/')}/duban_bench_web_{shape}_{args.tasks}"
-            generate(url, tasks=args.tasks, tasks_per_county=SHAPES[shape])
+            if not args.reuse:
+                generate(url, tasks=args.tasks, tasks_per_county=SHAPES[shape])
             result = measure(url, iterations=args.iterations)
             result["shape"] = shape
             results.append(result)
@@ -171,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| backend | shape | tasks | county milestones | page | p50 ms | p95 ms | p99 ms | bytes |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        for name in ("overview", "plan", "plan_overdue", "chart"):
+        for name in PAGES:
             e = r[name]
             print(
                 f"| {r['backend']} | {r['shape']} | {r['total_tasks']} | {r['county_milestones']} | {name} "
