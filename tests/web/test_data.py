@@ -319,3 +319,29 @@ def test_the_ledger_comes_in_pages(seeded: Session, county: County, monkeypatch:
             today=TODAY,
             chosen=data.LedgerFilter(page=len(pages) + 1),
         )
+
+
+def test_a_decision_whose_notice_cannot_be_written_is_not_stored(
+    seeded: Session, county: County, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The decision and the contact's notice are one transaction: no approval without its notice."""
+    closeout_id = request_closeout(seeded, county.contact, HOME_PLAN, "（二）")
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the outbox is unavailable")
+
+    monkeypatch.setattr(actions, "enqueue", broken)
+    with pytest.raises(RuntimeError):
+        actions.decide(
+            session=seeded,
+            coordinator=county.coordinator,
+            closeout_id=closeout_id,
+            approve=True,
+            reason="",
+            now=NOW,
+        )
+    seeded.rollback()
+    seeded.expire_all()
+    closeout = seeded.get(CloseoutRequest, closeout_id)
+    assert closeout is not None and closeout.status == CloseoutStatus.pending
+    assert seeded.get(Milestone, closeout.milestone_id).status == MilestoneStatus.open  # type: ignore[union-attr]
