@@ -106,6 +106,7 @@ def build_rows(
     seed: int,
     tasks_per_county: int = TASKS_PER_COUNTY,
     reports_share: float = 0.0,
+    first_county_tasks: int | None = None,
 ) -> tuple[Rows, Expected]:
     rng = random.Random(seed)
     # background dates never produce a reminder on the tick, so the probe alone is due there
@@ -145,7 +146,9 @@ def build_rows(
                 rows.contact.append(_contact(contact_id, department_id, "contact"))
         contact_id += 1  # one coordinator per county, in the education bureau, sees every plan of the county
         rows.contact.append(_contact(contact_id, county_departments[0], "coordinator"))
-        for position in range(1, tasks_per_county + 1):
+        # the first county may be unusually large (one 2,000-task county among ordinary ones)
+        county_tasks = first_county_tasks if county == 0 and first_county_tasks else tasks_per_county
+        for position in range(1, county_tasks + 1):
             if len(rows.milestone) >= milestones:
                 break
             task_id += 1
@@ -359,6 +362,7 @@ def generate(
     seed: int = 2023,
     tasks_per_county: int = TASKS_PER_COUNTY,
     reports_share: float = 0.0,
+    first_county_tasks: int | None = None,
     fresh: bool = True,
 ) -> dict[str, Any]:
     """Build the data set at `url`; returns the expected counts and how long each phase took."""
@@ -372,6 +376,7 @@ def generate(
         seed=seed,
         tasks_per_county=tasks_per_county,
         reports_share=reports_share,
+        first_county_tasks=first_county_tasks,
     )
     built = time.perf_counter()
     ensure_database(url, fresh=fresh)
@@ -404,6 +409,9 @@ def main(argv: Iterable[str] | None = None) -> int:
         "--due-on-tick", type=int, default=200, help="milestones with a reminder on the tick day"
     )
     parser.add_argument("--recurring-share", type=float, default=0.04)
+    parser.add_argument(
+        "--first-county-tasks", type=int, help="tasks of the first county (default: --tasks-per-county)"
+    )
     parser.add_argument("--reports-share", type=float, default=0.0, help="share of milestones with a report")
     parser.add_argument("--seed", type=int, default=2023)
     args = parser.parse_args(list(argv) if argv is not None else None)
@@ -417,6 +425,7 @@ def main(argv: Iterable[str] | None = None) -> int:
         seed=args.seed,
         tasks_per_county=args.tasks_per_county,
         reports_share=args.reports_share,
+        first_county_tasks=args.first_county_tasks,
     )
     print(json.dumps(summary, ensure_ascii=False))
     return 0

@@ -22,8 +22,11 @@ from telegram.ext import (
 from telegram.request import BaseRequest
 
 from bot import handlers, views
+from bot.edge import SanitizingApplication
 from bot.i18n import gettext_for
-from bot.reminder_buttons import reminder_button
+from bot.redact import keep_token_out_of_logs
+from bot.reminder_buttons import PATTERN as REMINDER_BUTTONS
+from bot.reminder_buttons import reminder_button, reminder_command
 from bot.report_flow import report_conversation
 from bot.runtime import RUNTIME_KEY, Runtime
 from models import ContactRole
@@ -43,9 +46,10 @@ def build_application(
     persistence: BasePersistence | None = None,
     rate_limit: bool = True,
 ) -> Application:
+    keep_token_out_of_logs(token)
     # Any: the rate limiter below changes the builder's bot type parameter
     builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any] = (
-        Application.builder().token(token).post_init(_post_init)
+        Application.builder().application_class(SanitizingApplication).token(token).post_init(_post_init)
     )
     if base_url:
         builder = builder.base_url(f"{base_url.rstrip('/')}/bot").base_file_url(
@@ -92,10 +96,14 @@ def register_handlers(application: Application) -> None:
         "reject": handlers.reject_command,
         "invite": handlers.invite_command,
         "snooze": handlers.snooze_command,
+        "contacts": handlers.contacts_command,
+        "revoke": handlers.revoke_command,
         "web": handlers.web_command,
     }
     for name, callback in commands.items():
         application.add_handler(CommandHandler(name, callback, filters=PRIVATE))
+    # what a reminder's buttons do, typed (a channel without buttons offers these commands)
+    application.add_handler(CommandHandler(["ack", "ackall", "snz", "nc"], reminder_command, filters=PRIVATE))
 
     # replies to reminders: text is a progress report, a photo or document is evidence
     application.add_handler(
@@ -107,8 +115,9 @@ def register_handlers(application: Application) -> None:
         )
     )
 
-    application.add_handler(CallbackQueryHandler(reminder_button, pattern=r"^rm:(ack|snz|nc):"))
+    application.add_handler(CallbackQueryHandler(reminder_button, pattern=REMINDER_BUTTONS))
     application.add_handler(CallbackQueryHandler(handlers.page_callback, pattern=r"^pg:"))
+    application.add_handler(CallbackQueryHandler(handlers.undo_callback, pattern=rf"^{handlers.UNDO_PREFIX}"))
     application.add_handler(CallbackQueryHandler(handlers.noop_callback, pattern=r"^noop$"))
     application.add_handler(CallbackQueryHandler(handlers.unknown_callback))
 

@@ -7,22 +7,31 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from sqlmodel import Session
-from telegram import BotCommand, BotCommandScopeChat, LinkPreviewOptions, Update
+from telegram import (
+    BotCommand,
+    BotCommandScopeChat,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    Update,
+)
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot import paged_views, views
 from bot.i18n import gettext_for, language_for
-from bot.notify import notify_contacts
+from bot.notify import send_now
 from bot.pages import page_markup, paginate
 from bot.runtime import runtime
-from duban.services import access, invites, oversight, progress, tasks
+from duban.services import invites, oversight, progress, tasks
 from duban.services.errors import DomainError, InvalidInput, InviteInvalid, NotAllowed, NotFound
+from duban.services.text import number_in
 from duban.services.web_login import LOGIN_TTL, issue_login_link
 from models import Contact, ContactRole, Department, Milestone, Task
 
 log = logging.getLogger(__name__)
+UNDO_PREFIX = "ud:"  # the 撤销 button under a report's confirmation: ud:<report id>
 
 Handler = Callable[
     [Update, ContextTypes.DEFAULT_TYPE, Session, Contact, views.Gettext], Coroutine[Any, Any, None]
@@ -158,8 +167,6 @@ async def find_command(
     keyword = " ".join(context.args or []).strip()
     if not keyword:
         raise InvalidInput("usage_find")
-    if len(keyword) > 100:
-        raise InvalidInput("too_long")
     found = tasks.find_tasks(session=session, contact=contact, keyword=keyword)
     await reply(update, views.found_tasks(_, keyword, found))
 
@@ -172,7 +179,7 @@ async def progress_reply(
     message = update.effective_message
     assert message is not None and message.reply_to_message is not None
     milestone_id = progress.milestone_for_reply(
-        session=session, chat_id=message.chat_id, message_id=message.reply_to_message.message_id
+        session=session, contact=contact, platform_message_id=str(message.reply_to_message.message_id)
     )
     if milestone_id is None:
         raise InvalidInput("not_a_reply_to_reminder")
@@ -204,23 +211,16 @@ async def save_report(
         percent=percent,
         note=note,
         now=rt.now(),
+        tz=rt.settings.tz,
     )
     task = session.get(Task, outcome.milestone.task_id)
     assert task is not None
-    await reply(update, views.report_confirmation(_, outcome, task))
-    if outcome.closeout is not None:
-        department = session.get(Department, contact.department_id)
-        assert department is not None
-        closeout = outcome.closeout
-        await notify_contacts(
-            context,
-            session=session,
-            recipients=access.coordinators_for_plan(session=session, plan=task.plan),
-            key=f"closeout:{closeout.id}:requested",
-            kind="closeout",
-            milestone_id=milestone_id,
-            render=lambda g: views.closeout_requested(g, closeout, task, department.name, note),
-        )
+    text = views.report_confirmation(_, outcome, task) + "\n" + views.undo_hint(_, progress.UNDO_WINDOW)
+    undo = InlineKeyboardMarkup(
+        [[InlineKeyboardButton(views.undo_button(_), callback_data=f"{UNDO_PREFIX}{outcome.report.id}")]]
+    )
+    await send_now(context, outcome.notices)  # the report and its notices are committed already
+    await reply(update, text, reply_markup=undo)
 
 
 @member(ContactRole.contact)
@@ -231,7 +231,7 @@ async def evidence_reply(
     message = update.effective_message
     assert message is not None and message.reply_to_message is not None
     milestone_id = progress.milestone_for_reply(
-        session=session, chat_id=message.chat_id, message_id=message.reply_to_message.message_id
+        session=session, contact=contact, platform_message_id=str(message.reply_to_message.message_id)
     )
     if milestone_id is None:
         raise InvalidInput("not_a_reply_to_reminder")
@@ -290,19 +290,11 @@ async def _decide(
         approve=approve,
         reason=" ".join(args[1:]),
         now=runtime(context).now(),
+        tz=runtime(context).settings.tz,
     )
-    await reply(update, views.closeout_decided_for_coordinator(_, decision))
-    task = session.get(Task, decision.milestone.task_id)
-    assert task is not None
-    await notify_contacts(
-        context,
-        session=session,
-        recipients=[decision.requester],
-        key=f"closeout:{decision.closeout.id}:{decision.closeout.status}",
-        kind="closeout",
-        milestone_id=decision.milestone.id,
-        render=lambda g: views.closeout_decided_for_contact(g, decision, task),
-    )
+    text = views.closeout_decided_for_coordinator(_, decision)
+    await send_now(context, decision.notices)  # the decision and the contact's notice are committed already
+    await reply(update, text)
 
 
 @member(ContactRole.coordinator)
@@ -512,17 +504,54 @@ async def error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> N
             log.exception("could not send the apology")
 
 
-def number_in(text: str) -> int | None:
-    """A number a user typed or a button carries: ASCII digits only, small enough for any id column.
-
-    str.isdigit() alone lets through "²" (which int() refuses) and 60-digit ids (which the database refuses).
-    """
-    if not text.isascii() or not text.isdigit() or len(text) > 9:
-        return None
-    return int(text)
-
-
 def _single_int(args: list[str] | None) -> int | None:
     if not args or len(args) != 1:
         return None
     return number_in(args[0])
+
+
+async def undo_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """ud:N, the 撤销 button: the reporter takes report N back within a few minutes; anyone else is refused."""
+    query = update.callback_query
+    assert query is not None
+    _ = gettext_of(update)
+    user = update.effective_user
+    report_id = number_in((query.data or "").removeprefix(UNDO_PREFIX))
+    rt = runtime(context)
+    with rt.session() as session:
+        contact = invites.contact_for_user(session=session, telegram_user_id=user.id) if user else None
+        if contact is None or report_id is None:
+            await query.answer(views.stale_button(_), show_alert=True)
+            return
+        try:
+            report = progress.undo_report(session=session, contact=contact, report_id=report_id, now=rt.now())
+        except DomainError as error:
+            session.rollback()
+            await query.answer(refusal(_, error), show_alert=True)
+            return
+    await query.answer()
+    await query.edit_message_text(views.report_undone(_, report), parse_mode=ParseMode.HTML)
+
+
+@member(ContactRole.coordinator)
+async def contacts_command(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, session: Session, contact: Contact, _: views.Gettext
+) -> None:
+    """/contacts: everyone who can act for this county, numbered for /revoke; unused invites marked."""
+    await send_view(update, context, session, contact, _, "contacts")
+
+
+@member(ContactRole.coordinator)
+async def revoke_command(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, session: Session, contact: Contact, _: views.Gettext
+) -> None:
+    """/revoke N: contact N (from /contacts) loses access with their next message; an unused invite dies."""
+    number = _single_int(context.args)
+    if number is None:
+        raise InvalidInput("usage_revoke")
+    revoked = invites.deactivate_contact(
+        session=session, contact_id=number, now=runtime(context).now(), by=contact
+    )
+    department = session.get(Department, revoked.department_id)
+    assert department is not None
+    await reply(update, views.contact_revoked(_, revoked, department.name))

@@ -3,27 +3,40 @@
 import asyncio
 import datetime as dt
 import logging
+import warnings
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import Engine, text
-from telegram import Update
+from starlette.types import ASGIApp
+from telegram import Bot, Update
+from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application
+from telegram.warnings import PTBUserWarning
 
 from bot.app import build_application, conversation_persistence
 from bot.runtime import Runtime
+from bot.telegram.channel import TelegramChannel
 from bot.webhook import WEBHOOK_PATH, derive_secret, webhook_app
 from duban.config import Settings
-from duban.db import make_engine, single_instance_on_sqlite
-from duban.migrate import ensure_schema
+from duban.db import open_database, single_instance_on_sqlite
+from duban.errors import ConfigurationError, Refused
 from scheduler.jobs import Jobs, dispatch
 from scheduler.lease import LeaseKeeper
-from web.app import build_web_app
-from web.evidence import TelegramEvidence
 
 log = logging.getLogger(__name__)
+
+# /report mixes button and text steps, so it is tracked per user, not per message, on purpose (as in pyproject's
+# pytest settings); PTB's advice would otherwise print on every start, in front of the log
+warnings.filterwarnings("ignore", message="If 'per_message=False'", category=PTBUserWarning)
+
+# network trouble at start-up (no route yet, DNS not up, the Bot API briefly away) is retried: 1+2+4+8+16 s
+STARTUP_ATTEMPTS = 6
+FIRST_RETRY_SECONDS = 1.0
+startup_pause: Callable[[float], Awaitable[object]] = asyncio.sleep  # tests put a recording fake here
 
 
 @dataclass
@@ -54,8 +67,7 @@ class Service:
 
 
 def build_service(settings: Settings, *, token: str, base_url: str | None, emulator: bool) -> Service:
-    engine = make_engine(settings.database_url)
-    ensure_schema(engine)
+    engine = open_database(settings.database_url, create=True)
     runtime = Runtime(engine=engine, settings=settings)
     Path(settings.state_dir).mkdir(parents=True, exist_ok=True)
     request = updates_request = None
@@ -102,7 +114,7 @@ def _wire_jobs(service: Service) -> None:
     async def post_init(app: Application) -> None:
         if register_commands is not None:
             await register_commands(app)
-        dispatcher = service.jobs.dispatcher(app.bot)
+        dispatcher = service.jobs.dispatcher(TelegramChannel(app.bot))
 
         async def dispatch_job() -> None:
             if leading():
@@ -166,6 +178,47 @@ def _wire_jobs(service: Service) -> None:
     application.post_shutdown = post_shutdown
 
 
+async def connect_to_telegram(
+    application: Application,
+    *,
+    attempts: int = STARTUP_ATTEMPTS,
+    first_delay: float = FIRST_RETRY_SECONDS,
+    sleep: Callable[[float], Awaitable[object]] | None = None,
+) -> None:
+    """Initialize the application (its first Bot API call), retrying network errors with a doubling wait.
+
+    Each failed try is logged in one line; a token Telegram refuses is not retried. Refused when every try failed.
+    """
+    pause = sleep or startup_pause
+    delay = first_delay
+    for attempt in range(1, attempts + 1):
+        try:
+            await application.initialize()
+            return
+        except InvalidToken as error:
+            raise ConfigurationError(
+                "Telegram refused TELEGRAM_BOT_TOKEN ({reason}); put the token @BotFather gave you in it",
+                reason=str(error),
+            ) from None
+        except NetworkError as error:
+            if attempt == attempts:
+                raise Refused(
+                    "Cannot reach the Telegram Bot API after {attempts} tries ({reason}); "
+                    "check the network or DUBAN_TELEGRAM_BASE_URL",
+                    attempts=attempts,
+                    reason=str(error),
+                ) from None
+            log.warning(
+                "Telegram Bot API not reachable (%s); try %d of %d, next in %g s",
+                error,
+                attempt,
+                attempts,
+                delay,
+            )
+            await pause(delay)
+            delay *= 2
+
+
 def run_polling(
     settings: Settings,
     *,
@@ -178,6 +231,14 @@ def run_polling(
     lock = single_instance_on_sqlite(service.engine)
     log.info("duban bot starting (polling)")
     try:
+        # connect in the loop run_polling then takes over, so the HTTP clients stay on one loop
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(connect_to_telegram(service.application))
+        except BaseException:
+            loop.close()
+            raise
         service.application.run_polling(poll_interval=poll_interval, drop_pending_updates=False)
     finally:
         if lock is not None:
@@ -192,7 +253,10 @@ def run_webhook(
     webhook_url: str,
     listen: str,
     emulator: bool = False,
+    dashboard: Callable[[Engine, Bot], ASGIApp] | None = None,
 ) -> None:
+    """Serve /telegram and /healthz; `dashboard` (the wiring passes the web dashboard, which fetches report
+    evidence through this bot) is mounted beside them."""
     import uvicorn
 
     service = build_service(settings, token=token, base_url=base_url, emulator=emulator)
@@ -201,8 +265,8 @@ def run_webhook(
     secret = settings.webhook_secret or derive_secret(token)
     application = service.application
     app = webhook_app(application, secret=secret, health=service.health)
-    # the dashboard, beside /telegram and /healthz; it fetches report evidence through this bot
-    app.mount("/", build_web_app(service.engine, settings, evidence=TelegramEvidence(application.bot)))
+    if dashboard is not None:
+        app.mount("/", dashboard(service.engine, application.bot))
     server = uvicorn.Server(
         uvicorn.Config(
             app,
@@ -214,15 +278,22 @@ def run_webhook(
 
     async def main() -> None:
         # run_polling calls these hooks itself; serving a webhook through our own server, we call them
-        await application.initialize()
+        await connect_to_telegram(application)
         if application.post_init:
             await application.post_init(application)
         try:
-            await application.bot.set_webhook(
-                url=webhook_url.rstrip("/") + WEBHOOK_PATH,
-                secret_token=secret,
-                allowed_updates=Update.ALL_TYPES,
-            )
+            try:
+                await application.bot.set_webhook(
+                    url=webhook_url.rstrip("/") + WEBHOOK_PATH,
+                    secret_token=secret,
+                    allowed_updates=Update.ALL_TYPES,
+                )
+            except TelegramError as error:  # "Bad webhook: An HTTPS URL must be provided for webhook"
+                raise Refused(
+                    "Telegram refused the webhook {url} ({reason}); give the public HTTPS address of this service",
+                    url=webhook_url,
+                    reason=str(error),
+                ) from None
             await application.start()
             try:
                 await server.serve()

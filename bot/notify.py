@@ -1,44 +1,18 @@
-"""Messages to other people than the sender go through the outbox, then out at once."""
+"""Notices a user's action owes other people are queued by the service, in the action's own transaction; this
+sends them at once instead of at the dispatcher's next run. A failure here loses nothing: the rows stay queued."""
 
-from collections.abc import Callable
+from collections.abc import Sequence
 
-from sqlmodel import Session
 from telegram.ext import ContextTypes
 
-from bot import views
-from bot.i18n import gettext_for
 from bot.runtime import runtime
-from duban.services.outbox import enqueue
-from models import Contact
+from bot.telegram.channel import TelegramChannel
 from scheduler.dispatcher import dispatch_due
 
 
-async def notify_contacts(
-    context: ContextTypes.DEFAULT_TYPE,
-    *,
-    session: Session,
-    recipients: list[Contact],
-    key: str,
-    kind: str,
-    milestone_id: int | None,
-    render: Callable[[views.Gettext], str],
-) -> None:
+async def send_now(context: ContextTypes.DEFAULT_TYPE, ids: Sequence[int]) -> None:
+    if not ids:
+        return
     rt = runtime(context)
-    queued: list[int] = []
-    for contact in recipients:
-        if contact.telegram_user_id is None:
-            continue
-        row = enqueue(
-            session=session,
-            key=f"{key}:c{contact.id}",
-            kind=kind,
-            contact=contact,
-            text=render(gettext_for(contact.language)),
-            due_at=rt.now(),
-            milestone_id=milestone_id,
-        )
-        if row is not None and row.id is not None:
-            queued.append(row.id)
-    session.commit()
-    # only what this action queued goes out now; everything else waits for the dispatcher job
-    await dispatch_due(session=session, bot=context.bot, now=rt.now(), ids=queued)
+    with rt.session() as session:
+        await dispatch_due(session=session, deliver=TelegramChannel(context.bot), now=rt.now(), ids=ids)

@@ -10,7 +10,7 @@ from typing import Any
 from sqlmodel import Session
 
 from bot import views
-from duban.services import access, oversight, progress, tasks
+from duban.services import access, invites, outbox, oversight, progress, tasks
 from duban.services.digest import build_digest
 from duban.services.errors import InvalidInput, NotAllowed
 from models import CloseoutRequest, Contact, ContactRole, Milestone
@@ -83,7 +83,12 @@ def pending_view(session: Session, contact: Contact, rt: Any, _: views.Gettext, 
         milestone = session.get(Milestone, request.milestone_id)
         assert milestone is not None
         pairs.append((request, milestone))
-    return views.pending_lines(_, pairs).split("\n")
+    refused = outbox.undelivered_for(session=session, coordinator=contact)
+    return views.pending_lines(_, pairs).split("\n") + views.undelivered_lines(_, refused)
+
+
+def contacts_view(session: Session, contact: Contact, rt: Any, _: views.Gettext, arg: str) -> list[str]:
+    return views.member_entries(_, invites.county_members(session=session, coordinator=contact, now=rt.now()))
 
 
 VIEWS: dict[str, Builder] = {
@@ -95,6 +100,7 @@ VIEWS: dict[str, Builder] = {
     "dept": dept_view,
     "digest": digest_view,
     "pending": pending_view,
+    "contacts": contacts_view,
 }
 READER_VIEWS = {"status", "overdue", "silent", "dept", "digest"}
 

@@ -1,39 +1,80 @@
-"""The buttons under a reminder: 收到, 汇报进度 (opens /report at that milestone), 延后提醒, 无变化."""
+"""The buttons under a reminder: 签收, 汇报 (opens /report at that item), 延后提醒, 本月无变化.
+
+A button carries the command it stands for ("/ackall 42", "/snz 42 3", "/nc 43"); buttons on messages sent
+before messages were bundled carry "rm:ack:N", "rm:snz:N:D" and "rm:nc:N" and keep working.
+"""
 
 from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot import views
-from bot.handlers import gettext_of, number_in, refusal
+from bot.handlers import gettext_of, refusal
 from bot.runtime import runtime
 from duban.services import invites, reminders
 from duban.services.errors import DomainError, InvalidInput
+from duban.services.text import number_in
 from models import Task
+
+PATTERN = r"^(rm:(ack|snz|nc):|/(ack|ackall|snz|nc) )"
+
+
+def parse(data: str) -> tuple[str, int | None, int | None]:
+    """(verb, notification id, days) from either form of button data."""
+    if data.startswith("rm:"):
+        verb, *args = data.split(":")[1:]
+    else:
+        verb, *args = data.removeprefix("/").split()
+    notification_id = number_in(args[0]) if args else None
+    days = number_in(args[1]) if len(args) == 2 else None
+    return verb, notification_id, days
 
 
 async def reminder_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """rm:ack:N, rm:snz:N:D and rm:nc:N; each re-checks that reminder N went to this user."""
+    """A press: the answer pops up over the message (and a 本月无变化 confirmation comes as a message)."""
     query = update.callback_query
     assert query is not None
+    answer, confirmation, alert = await _act(update, context, query.data or "")
+    await query.answer(answer, show_alert=alert)
+    if confirmation:
+        # sent to the user's private chat: the button's own message may be too old or deleted to reply to
+        await context.bot.send_message(query.from_user.id, confirmation, parse_mode="HTML")
+
+
+async def reminder_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The same actions typed: /ack N, /ackall N, /snz N D, /nc N (every button is also a command)."""
+    message = update.effective_message
+    if message is None or not message.text:
+        return
+    answer, confirmation, _alert = await _act(update, context, message.text.split("@")[0])
+    await message.reply_text(confirmation or answer or "", parse_mode="HTML")
+
+
+async def _act(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, data: str
+) -> tuple[str | None, str | None, bool]:
+    """(answer, confirmation message, whether the answer is a refusal); each action re-checks the reminder is theirs."""
     _ = gettext_of(update)
-    parts = (query.data or "").split(":")
+    verb, notification_id, days = parse(data)
     rt = runtime(context)
     user = update.effective_user
     with rt.session() as session:
         contact = invites.contact_for_user(session=session, telegram_user_id=user.id) if user else None
-        notification_id = number_in(parts[2]) if len(parts) >= 3 else None
-        days = number_in(parts[3]) if len(parts) == 4 else None
         if contact is None or notification_id is None:
-            await query.answer(views.stale_button(_), show_alert=True)
-            return
+            return views.stale_button(_), None, True
         try:
-            if parts[1] == "ack":
+            if verb == "ack":
                 reminders.acknowledge(
                     session=session, contact=contact, notification_id=notification_id, now=rt.now()
                 )
-                await query.answer(views.acknowledged(_))
-            elif parts[1] == "snz" and days is not None:
-                reminders.snooze(
+                return views.acknowledged(_), None, False
+            if verb == "ackall":
+                reminders.acknowledge_all(
+                    session=session, contact=contact, notification_id=notification_id, now=rt.now()
+                )
+                return views.acknowledged(_), None, False
+            if verb == "snz" and days is not None:
+                snooze = reminders.snooze_all if data.startswith("/") else reminders.snooze
+                snooze(
                     session=session,
                     contact=contact,
                     notification_id=notification_id,
@@ -41,22 +82,15 @@ async def reminder_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
                     now=rt.now(),
                     tz=rt.settings.tz,
                 )
-                await query.answer(views.snoozed(_, days))
-            elif parts[1] == "nc":
+                return views.snoozed(_, days), None, False
+            if verb == "nc":
                 outcome = reminders.report_no_change(
                     session=session, contact=contact, notification_id=notification_id, now=rt.now()
                 )
                 task = session.get(Task, outcome.milestone.task_id)
                 assert task is not None
-                await query.answer()
-                # sent to the user's private chat: the button's own message may be too old or deleted to reply to
-                await context.bot.send_message(
-                    query.from_user.id,
-                    views.report_confirmation(_, outcome, task),
-                    parse_mode="HTML",
-                )
-            else:
-                raise InvalidInput("stale")
+                return None, views.report_confirmation(_, outcome, task), False
+            raise InvalidInput("stale")
         except DomainError as error:
             session.rollback()
             text = (
@@ -64,4 +98,4 @@ async def reminder_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
                 if isinstance(error, InvalidInput) and error.reason == "stale"
                 else refusal(_, error)
             )
-            await query.answer(text, show_alert=True)
+            return text, None, True

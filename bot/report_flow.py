@@ -18,11 +18,12 @@ from telegram.ext import (
 )
 
 from bot import views
-from bot.handlers import gettext_of, number_in, refusal, reply, save_report
+from bot.handlers import gettext_of, refusal, reply, save_report
 from bot.runtime import runtime
 from duban.services import access, invites, reminders, tasks
 from duban.services.errors import DomainError
 from duban.services.progress import MAX_NOTE_LENGTH
+from duban.services.text import number_in
 from models import ContactRole, ReportStatus, Task
 
 PICK_TASK, PICK_STATUS, PICK_PERCENT, WRITE_NOTE = range(4)
@@ -116,7 +117,9 @@ async def begin_from_reminder(update: Update, context: ContextTypes.DEFAULT_TYPE
     query = update.callback_query
     assert query is not None
     _ = gettext_of(update)
-    notification_id = number_in((query.data or "").removeprefix("rp:r:").removeprefix("rm:rep:"))
+    notification_id = number_in(
+        (query.data or "").removeprefix("rp:r:").removeprefix("rm:rep:").removeprefix("/rep ")
+    )
     rt = runtime(context)
     user = update.effective_user
     milestone_id = None
@@ -259,7 +262,7 @@ def report_conversation() -> ConversationHandler:
     return ConversationHandler(
         entry_points=[
             CommandHandler("report", begin, filters=private_text),
-            CallbackQueryHandler(begin_from_reminder, pattern=r"^rm:rep:"),
+            CallbackQueryHandler(begin_from_reminder, pattern=r"^(rm:rep:|/rep )"),
         ],
         states={
             PICK_TASK: [CallbackQueryHandler(picked_task, pattern=r"^rp:m:")],

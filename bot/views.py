@@ -3,18 +3,15 @@
 import datetime as dt
 from collections.abc import Callable, Sequence
 from html import escape
-from typing import TYPE_CHECKING
 
 from duban.services.digest import Digest
-from duban.services.invites import IssuedInvite
+from duban.services.invites import IssuedInvite, Member
+from duban.services.outbox import COUNTY_TZ
 from duban.services.oversight import OverdueLine, SilentDepartment
 from duban.services.progress import CloseoutDecision, ReportOutcome
 from duban.services.tasks import TaskDetail, TaskLine
 from duban.status import Counts, MilestoneState, MilestoneView, Pace, StatusReport
-from models import CloseoutRequest, ContactRole, Milestone, ProgressReport, Task
-
-if TYPE_CHECKING:
-    from scheduler.planner import PlannedReminder  # scheduler imports this module
+from models import CloseoutRequest, Contact, ContactRole, Milestone, Notification, ProgressReport, Task
 
 Gettext = Callable[[str], str]
 
@@ -128,6 +125,8 @@ def commands_for(_: Gettext, role: ContactRole) -> list[tuple[str, str]]:
             ("reject", _("reject a close-out: /reject N reason")),
             ("invite", _("invite someone: /invite department contact|coordinator|lead")),
             ("snooze", _("pause an overdue escalation: /snooze #N days reason")),
+            ("contacts", _("everyone with access in your county, and unused invitations")),
+            ("revoke", _("end someone's access or cancel their invitation: /revoke N")),
             *common,
         ]
     return [*readers, *common]
@@ -167,6 +166,20 @@ def invalid_input(_: Gettext, reason: str) -> str:
         "note_empty": _("The note is empty. Please write a short note, or send /skip."),
         "snooze_days": _("You can snooze for 1, 3 or 7 days."),
         "usage_snooze": _("Usage: /snooze N days reason (N from /overdue)"),
+        "percent_ambiguous": _(
+            "I found more than one percentage and cannot tell which is your progress. "
+            "Please send it again with just one, e.g. “完成60%”. Nothing was saved."
+        ),
+        "undo_too_late": _("This report can no longer be undone. Please send a new report instead."),
+        "reason_too_long": _(
+            "The reason is too long (over 500 characters). Please shorten it; nothing was saved."
+        ),
+        "usage_revoke": _("Please give the number from /contacts, e.g. /revoke 12"),
+        "revoke_self": _("You cannot revoke your own access. Ask another coordinator."),
+        "already_inactive": _("That person no longer has access."),
+        "reply_to_bundle": _(
+            "That reminder lists several items: tap “Report n” under it for the one you mean, or use /report."
+        ),
     }[reason]
 
 
@@ -275,13 +288,13 @@ def closeout_decided_for_coordinator(_: Gettext, decision: CloseoutDecision) -> 
     return _("Request {id} rejected; the contact has been told.").format(id=decision.closeout.id)
 
 
-def closeout_decided_for_contact(_: Gettext, decision: CloseoutDecision, task: Task) -> str:
-    if decision.closeout.status == "approved":
+def closeout_decided_text(_: Gettext, closeout: CloseoutRequest, task: Task) -> str:
+    if closeout.status == "approved":
         return _("Your close-out of {ref} {title} was approved. Thank you!").format(
             ref=escape(task.ref), title=escape(task.title)
         )
     return _("Your close-out of {ref} {title} was not approved: {reason}").format(
-        ref=escape(task.ref), title=escape(task.title), reason=escape(decision.closeout.reason or "")
+        ref=escape(task.ref), title=escape(task.title), reason=escape(closeout.reason or "")
     )
 
 
@@ -292,6 +305,22 @@ def pending_lines(_: Gettext, requests: list[tuple[CloseoutRequest, Milestone]])
     for request, milestone in requests:
         lines.append(f"{request.id}. {escape(milestone.task.ref)} {escape(milestone.task.title)}")
     return "\n".join(lines)
+
+
+def undelivered_lines(_: Gettext, rows: "Sequence[tuple[Notification, str]]") -> list[str]:
+    """Messages the platform refused as they were: never dropped silently, shown to the county's coordinators."""
+    if not rows:
+        return []
+    lines = [_("<b>Messages that could not be delivered</b> (please tell the recipient another way)")]
+    for row, name in rows:
+        lines.append(
+            _("· to {name}, due {day}: {error}").format(
+                name=escape(name) or "—",
+                day=row.due_at.astimezone(COUNTY_TZ).date().isoformat(),
+                error=escape((row.last_error or "").removeprefix("rejected: ")[:200]),
+            )
+        )
+    return lines
 
 
 def status_entries(_: Gettext, report: StatusReport) -> list[str]:
@@ -446,30 +475,6 @@ def something_went_wrong(_: Gettext) -> str:
     return _("Sorry, something went wrong on our side. Nothing was lost; please try again in a minute.")
 
 
-def reminder_text(_: Gettext, reminder: "PlannedReminder", *, late_since: str | None = None) -> str:
-    """The reminder a department contact receives; replying to it reports progress."""
-    if reminder.kind == "reminder":
-        head = _("⏰ Reminder: {days} days until this milestone is due ({due}).").format(
-            days=reminder.days_before, due=reminder.instance_due.isoformat()
-        )
-    else:
-        head = _(
-            "📌 Notice: this milestone is due on {due}; please send your input to the lead department."
-        ).format(due=reminder.instance_due.isoformat())
-    lines = [
-        head,
-        f"<b>{escape(reminder.task_ref)} {escape(reminder.task_title)}</b>",
-        escape(reminder.plan_title),
-        _("Target: {target}").format(target=escape(reminder.target)),
-        _("Reply to this message with your progress, e.g. “完成60%，已开工”."),
-    ]
-    if late_since:
-        lines.insert(
-            0, _("(Sent late: this was due on {day} while the service was down.)").format(day=late_since)
-        )
-    return "\n".join(lines)
-
-
 def ack_button(_: Gettext) -> str:
     return _("Received")
 
@@ -500,40 +505,64 @@ def contact_blocked(_: Gettext, name: str, department: str) -> str:
     ).format(name=escape(name) or "—", department=escape(department))
 
 
-def overdue_notice(_: Gettext, items: Sequence[tuple[Task, dt.date, int, bool]]) -> str:
-    """One message listing every milestone that reached a rung of the overdue ladder for this recipient."""
-    lines = [_("⚠️ <b>Overdue milestones</b>")]
-    for task, due, days, urge in items:
-        line = _("· {ref} {title} ({plan}) was due on {due}: {days} days overdue").format(
-            ref=escape(task.ref),
-            title=escape(task.title),
-            plan=escape(task.plan.title),
-            due=due.isoformat(),
-            days=days,
-        )
-        lines.append(line + (_(" — 催办: the department's leadership has been informed") if urge else ""))
-    lines.append(_("Please report progress with /report."))
-    return "\n".join(lines)
-
-
-def tongbao(_: Gettext, plan_title: str, laggards: dict[str, list[str]]) -> str:
-    lines = [_("<b>通报: milestones overdue 30 days or more</b>"), escape(plan_title)]
-    for department, items in sorted(laggards.items()):
-        lines.append(f"<b>{escape(department)}</b>")
-        lines += [f"· {escape(item)}" for item in items]
-    return "\n".join(lines)
-
-
 def escalation_paused(_: Gettext, task: Task, until: dt.date) -> str:
     return _("Escalation for {ref} {title} paused until {until}.").format(
         ref=escape(task.ref), title=escape(task.title), until=until.isoformat()
     )
 
 
-def rechase_text(_: Gettext, original: str) -> str:
-    """The original reminder is already escaped HTML; it is repeated as it was sent."""
-    return _("🔁 Second reminder, not yet acknowledged:") + "\n" + original
-
-
 def chart_caption(_: Gettext, today: dt.date) -> str:
     return _("Progress by lead department, as of {day}").format(day=today.isoformat())
+
+
+def undo_hint(_: Gettext, window: dt.timedelta) -> str:
+    return _("Misread? Press Undo within {minutes} minutes.").format(
+        minutes=int(window.total_seconds() // 60)
+    )
+
+
+def undo_button(_: Gettext) -> str:
+    return _("↩️ Undo")
+
+
+def report_undone(_: Gettext, report: ProgressReport) -> str:
+    return _(
+        "Report withdrawn ({status}, {percent}); nothing of it is kept. Send a new one when ready."
+    ).format(
+        status=status_label(_, report.status),
+        percent=f"{report.percent}%" if report.percent is not None else "—",
+    )
+
+
+def contact_role_label(_: Gettext, role: ContactRole) -> str:
+    return {
+        ContactRole.contact: _("contact"),
+        ContactRole.coordinator: _("coordinator"),
+        ContactRole.lead: _("leader"),
+    }[ContactRole(role)]
+
+
+def member_entries(_: Gettext, members: Sequence[Member]) -> list[str]:
+    """/contacts: one line per person; the number is what /revoke takes."""
+    if not members:
+        return [_("Nobody has been invited yet.")]
+    entries = [_("<b>People with access</b> (end access with /revoke N)")]
+    for member in members:
+        contact = member.contact
+        line = f"{contact.id}. {escape(member.department)} · {contact_role_label(_, contact.role)}"
+        if contact.name:
+            line += f" · {escape(contact.name)}"
+        if member.open_invite is not None:
+            line += " · " + _("invited, not joined (until {day})").format(
+                day=member.open_invite.expires_at.date().isoformat()
+            )
+        elif contact.telegram_user_id is None:
+            line += " · " + _("not joined")
+        entries.append(line)
+    return entries
+
+
+def contact_revoked(_: Gettext, contact: Contact, department: str) -> str:
+    return _("Access ended for {number}. {department} · {role}; any unused invitation is cancelled.").format(
+        number=contact.id, department=escape(department), role=contact_role_label(_, contact.role)
+    )

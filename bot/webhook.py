@@ -35,8 +35,13 @@ def webhook_app(
     secret: str,
     health: Callable[[], dict[str, Any]],
 ) -> Starlette:
+    def signed(request: Request) -> bool:
+        # bytes, not str: compare_digest raises TypeError on a non-ASCII str, which answered 500
+        given = request.headers.get(SECRET_HEADER, "").encode("utf-8", "surrogateescape")
+        return hmac.compare_digest(given, secret.encode())
+
     async def telegram(request: Request) -> Response:
-        if not hmac.compare_digest(request.headers.get(SECRET_HEADER, ""), secret):
+        if not signed(request):
             return Response(status_code=HTTPStatus.FORBIDDEN)
         try:
             payload = await request.json()
@@ -48,9 +53,11 @@ def webhook_app(
         return Response()
 
     async def healthz(request: Request) -> JSONResponse:
+        """ok or degraded for anyone (a load balancer); the details (errors, instance name) only with the secret."""
         state = health()
         ok = state.get("database") == "ok" and state.get("scheduler") == "running"
-        return JSONResponse(state, status_code=HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE)
+        body = state if signed(request) else {"status": "ok" if ok else "degraded"}
+        return JSONResponse(body, status_code=HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE)
 
     return Starlette(
         routes=[

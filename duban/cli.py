@@ -1,28 +1,53 @@
-"""The `duban` command: seed, export, status, reminders, demo."""
+"""The `duban` command: seed, export, status, reminders, demo.
+
+Mistakes end in one line on stderr in the interface language (DUBAN_LANGUAGE, zh_CN by default) and a non-zero
+exit: argparse types refuse bad input before anything runs, and `main()` is the one boundary that turns the
+known refusals (duban.errors.Refused, SeedError) into that line.
+"""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import errno
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
+from sqlalchemy import exc as sa_exc
 from sqlmodel import Session, select
 
-from duban.config import Settings, get_settings
-from duban.db import AlreadyRunning, make_engine
-from duban.ledger import export_json, export_xlsx
-from duban.migrate import SchemaOutOfDate, current_revision, ensure_schema, head_revision, upgrade
+from bot.i18n import gettext_for
+from duban.cli_input import Checks, Gettext, parser_class
+from duban.config import Settings, get_settings, interface_language
+from duban.db import connect, discard_sqlite_file, new_sqlite_file, open_database
+from duban.errors import Refused
+from duban.ledger import export_json, export_xlsx, write_json
+from duban.migrate import current_revision, head_revision, upgrade_any
 from duban.operations import configure_logging
 from duban.plan_import.cli import add_commands as add_import_commands
-from duban.render import render_reminders, render_status
+from duban.render import render_status
 from duban.seeding import SeedError, load_seed
+from duban.services.errors import InvalidInput, NotAllowed, NotFound
+from duban.services.invites import (
+    Member,
+    all_members,
+    cancel_invite,
+    create_invite,
+    deactivate_contact,
+    department_regions,
+    open_invites,
+    resolve_department,
+)
 from duban.status import UnknownDepartment, status_report
 from duban.xlsx_import import add_commands as add_xlsx_import_commands
-from scheduler.planner import plan_reminders
+from models import ContactRole, Department, Plan, limits
 from scheduler.policy import ReminderPolicy
+from scheduler.preview import preview_messages, send_rule
+from scheduler.preview import render_text as render_preview
 from web import cli as web_commands
 
 
@@ -34,21 +59,33 @@ def _policy(settings: Settings) -> ReminderPolicy:
     return ReminderPolicy(lead_days=tuple(settings.reminder_days), co_notice_days=settings.co_notice_days)
 
 
-def _session(settings: Settings, database_url: str | None = None) -> Session:
-    """A brand-new database gets the newest schema; an older one must be upgraded first (SchemaOutOfDate)."""
-    engine = make_engine(database_url or settings.database_url)
-    ensure_schema(engine)
-    return Session(engine)
+@contextmanager
+def _session(
+    settings: Settings, database_url: str | None = None, *, create: bool = False
+) -> Iterator[Session]:
+    """Commands that write pass create=True (a new database is made and stamped); the others read an existing one.
+
+    The engine is disposed at the end, so a SQLite file is whole (its WAL checkpointed) when the command returns.
+    """
+    engine = open_database(database_url or settings.database_url, create=create)
+    try:
+        with Session(engine) as session:
+            yield session
+    finally:
+        engine.dispose()
 
 
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
-    engine = make_engine(settings.database_url)
-    before = current_revision(engine)
-    if args.action == "upgrade":
-        upgrade(engine)
-        print(f"数据库结构已从 {before or '（空）'} 升级到 {current_revision(engine)}。")
-    else:
-        print(f"当前版本 {before or '（空）'}，最新版本 {head_revision()}。")
+    engine = connect(settings.database_url, create=args.action == "upgrade")
+    try:
+        before = current_revision(engine)
+        if args.action == "upgrade":
+            upgrade_any(engine)
+            print(f"数据库结构已从 {before or '（空）'} 升级到 {current_revision(engine)}。")
+        else:
+            print(f"当前版本 {before or '（空）'}，最新版本 {head_revision()}。")
+    finally:
+        engine.dispose()
     return 0
 
 
@@ -62,8 +99,8 @@ def _has_plans(session: Session) -> bool:
 
 
 def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
-    with _session(settings) as session:
-        summary = load_seed(session=session)
+    with _session(settings, create=True) as session:
+        summary = load_seed(session=session, paths=[Path(f) for f in args.files] or None)
     print(
         f"已载入 {summary.plans} 个方案、{summary.tasks} 项任务、{summary.milestones} 个时间节点"
         f"（新增 {summary.created} 条，更新 {summary.updated} 条）。"
@@ -71,17 +108,46 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+WRITE_ERRORS = {  # why a file could not be written, in the interface language
+    errno.EEXIST: "路径中有一段是文件而不是文件夹",
+    errno.ENOTDIR: "路径中有一段是文件而不是文件夹",
+    errno.EACCES: "没有写入权限",
+    errno.EPERM: "没有写入权限",
+    errno.EROFS: "文件系统只读",
+    errno.ENOSPC: "磁盘空间不足",
+}
+
+
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    output = Path(args.output) if args.output else None
+    if args.format == "xlsx" and output is None:
+        print("导出 xlsx 需要 --output 文件名，如 --output 台账.xlsx。", file=sys.stderr)
+        return 2
+    if output is not None and output.is_dir():
+        print(f"--output 指向文件夹 {output}，请给出文件名，如 {output / '台账.xlsx'}。", file=sys.stderr)
+        return 2
+    today = args.as_of or _today(settings)
     with _session(settings) as session:
-        if args.format == "json":
-            json.dump(export_json(session=session), sys.stdout, ensure_ascii=False, indent=2)
-            sys.stdout.write("\n")
-            return 0
-        if args.output is None:
-            print("导出 xlsx 需要 --output 文件名。", file=sys.stderr)
-            return 2
-        rows = export_xlsx(session=session, output=Path(args.output))
-    print(f"台账已写入 {args.output}（{rows} 行）。")
+        if not _has_plans(session):
+            return 1
+        try:
+            if args.format == "xlsx":
+                assert output is not None
+                rows = export_xlsx(session=session, output=output, today=today, tz=settings.tz)
+            elif output is not None:
+                plans = write_json(session=session, output=output, today=today, tz=settings.tz)
+            else:
+                data = export_json(session=session, today=today, tz=settings.tz)
+                sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+                return 0
+        except OSError as exc:
+            reason = WRITE_ERRORS.get(exc.errno or 0, exc.strerror or str(exc))
+            print(f"无法写入 {output}：{reason}。未写入任何内容。", file=sys.stderr)
+            return 1
+    if args.format == "xlsx":
+        print(f"台账已写入 {output}（截至 {today.isoformat()}，{rows} 行）。")
+    else:
+        print(f"已将 {plans} 个方案写入 {output}（截至 {today.isoformat()}）。")
     return 0
 
 
@@ -101,22 +167,35 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+DEMO_REMINDER_DAYS = 90
+
+
 def cmd_reminders(args: argparse.Namespace, settings: Settings) -> int:
-    start = args.from_date or _today(settings)
+    start = args.from_date or _today(settings)  # --days and --from are bounded at parse time (cli_input)
+    end = start + dt.timedelta(days=args.days - 1)
     with _session(settings) as session:
         if not _has_plans(session):
             return 1
-        reminders = plan_reminders(
-            session=session,
-            start=start,
-            end=start + dt.timedelta(days=args.days - 1),
-            policy=_policy(settings),
+        messages = preview_messages(
+            session=session, start=start, end=end, policy=_policy(settings), tz=settings.tz
         )
-    print(render_reminders(reminders))
+    if args.format == "json":
+        data = {
+            "from": start.isoformat(),
+            "to": end.isoformat(),
+            "timezone": settings.timezone,
+            "messages": [message.as_dict() for message in messages],
+        }
+        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+        return 0
+    print(f"{start.isoformat()} 至 {end.isoformat()} 实际发出的提醒（{send_rule(settings.timezone)}）：")
+    print(render_preview(messages))
     return 0
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from duban.demo_history import SAMPLE_MARK, load_sample_history
+
     database = Path(args.database)
     for leftover in (
         database,
@@ -126,59 +205,151 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         leftover.unlink(missing_ok=True)
     url = f"sqlite:///{database}"
     today = _today(settings)
-    with _session(settings, url) as session:
+    with _session(settings, url, create=True) as session:
         summary = load_seed(session=session)
         print(
             f"演示数据库：{database}（{summary.plans} 个方案，{summary.tasks} 项任务，"
-            f"{summary.milestones} 个时间节点）\n"
+            f"{summary.milestones} 个时间节点）"
         )
+        if args.no_history:
+            print(
+                "数据库中还没有任何进度汇报：已过时限的节点都显示为“已逾期”，其余为“未汇报”。"
+                "去掉 --no-history 可载入一段示例汇报。\n"
+            )
+        else:
+            history = load_sample_history(session=session, today=today, tz=settings.tz)
+            print(
+                f"{SAMPLE_MARK}进度汇报为按固定种子生成的示例，不是真实汇报：{history.reports} 条汇报，"
+                f"{history.closed} 个节点已销号，{history.pending} 个销号待审批；"
+                f"{history.contacts} 个示例联络员未绑定 Telegram，不会收到任何消息。\n"
+            )
         print(render_status(status_report(session=session, today=today)))
-        print(f"\n未来 90 天将发送的提醒（{today.isoformat()} 起）：")
-        reminders = plan_reminders(
-            session=session, start=today, end=today + dt.timedelta(days=89), policy=_policy(settings)
+        end = today + dt.timedelta(days=DEMO_REMINDER_DAYS - 1)
+        print(f"\n未来 {DEMO_REMINDER_DAYS} 天实际发出的提醒（{send_rule(settings.timezone)}）：")
+        messages = preview_messages(
+            session=session, start=today, end=end, policy=_policy(settings), tz=settings.tz
         )
-        print(render_reminders(reminders))
+        print(render_preview(messages))
     return 0
 
 
-def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
-    from duban.services.errors import NotFound
-    from duban.services.invites import create_invite, resolve_department
-    from models import ContactRole, Plan
-
-    with _session(settings) as session:
-        try:
-            department = resolve_department(session=session, name=args.department)
-        except NotFound:
-            print(f"没有找到唯一的部门“{args.department}”。请写出完整名称。", file=sys.stderr)
-            return 1
-        plan = None
-        if args.plan:
-            plan = session.exec(select(Plan).where(Plan.key == args.plan)).first()
-            if plan is None:
-                print(f"没有找到方案“{args.plan}”。", file=sys.stderr)
-                return 1
-        issued = create_invite(
-            session=session,
-            department=department,
-            role=ContactRole(args.role),
-            now=dt.datetime.now(dt.UTC),
-            ttl=settings.invite_ttl,
-            plan=plan,
-            name=args.name,
+def _members_table(members: list[Member], settings: Settings) -> str:
+    """One line per person: the number `contacts deactivate` and `invite --cancel` take, county, department, role."""
+    if not members:
+        return "（无）"
+    lines = []
+    for member in members:
+        contact = member.contact
+        state = "已加入" if contact.telegram_user_id is not None else "未加入"
+        if member.open_invite is not None:
+            until = member.open_invite.expires_at.astimezone(settings.tz)
+            state = f"邀请 {member.open_invite.id} 未使用，有效至 {until:%Y-%m-%d %H:%M}"
+        name = f"\t{contact.name}" if contact.name else ""
+        lines.append(
+            f"{contact.id}\t{member.region}\t{member.department}\t{contact.role.value}\t{state}{name}"
         )
+    return "\n".join(lines)
+
+
+def _invite_department(args: argparse.Namespace, session: Session) -> Department | str:
+    """The department to invite for, or the line that says why there is none (ambiguous, unknown, wrong county)."""
+    plan = None
+    if args.plan:
+        plan = session.exec(select(Plan).where(Plan.key == args.plan)).first()
+        if plan is None:
+            return f"没有找到方案“{args.plan}”。"
+        if args.region and args.region != plan.region:
+            return f"方案“{args.plan}”属于{plan.region}，不是{args.region}。"
+    region = args.region or (plan.region if plan else None)
+    try:
+        return resolve_department(session=session, name=args.department, region=region)
+    except NotFound:
+        regions = department_regions(session=session, name=args.department)
+        if region is None and len(regions) > 1:
+            return f"“{args.department}”在多个县区都有：{'、'.join(regions)}。请用 --region 指明，例如 --region {regions[0]}。"
+        if region is not None and region not in regions and regions:
+            where = f"方案“{args.plan}”属于{region}，" if plan is not None and not args.region else ""
+            return f"{where}{region}没有“{args.department}”（{'、'.join(regions)}有）。"
+        return f"没有找到部门“{args.department}”。请写出完整名称。"
+
+
+def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
+    now = dt.datetime.now(dt.UTC)
+    if not (args.department or args.list or args.cancel is not None):
+        print("请用 --department 指明部门（或用 --list、--cancel N）。", file=sys.stderr)
+        return 2
+    with _session(settings) as session:
+        if args.list:
+            print(_members_table(open_invites(session=session, now=now, region=args.region), settings))
+            return 0
+        if args.cancel is not None:
+            try:
+                contact = cancel_invite(session=session, invite_id=args.cancel, now=now)
+            except NotFound:
+                print(f"没有未使用的邀请 {args.cancel}。请用 duban invite --list 查看。", file=sys.stderr)
+                return 1
+            print(f"邀请 {args.cancel} 已作废（联络人 {contact.id}）。")
+            return 0
+        department = _invite_department(args, session)
+        if isinstance(department, str):
+            print(department, file=sys.stderr)
+            return 1
+        plan = session.exec(select(Plan).where(Plan.key == args.plan)).first() if args.plan else None
+        try:
+            issued = create_invite(
+                session=session,
+                department=department,
+                role=ContactRole(args.role),
+                now=now,
+                ttl=settings.invite_ttl,
+                plan=plan,
+                name=args.name,
+            )
+        except NotAllowed:
+            assert plan is not None  # the only refusal without an inviter: a plan of another county
+            print(
+                f"方案“{plan.key}”属于{plan.region}，{department.name}属于{department.region}。",
+                file=sys.stderr,
+            )
+            return 1
+        except InvalidInput:
+            print(f"姓名太长（最多 {limits.CONTACT_NAME} 字）。", file=sys.stderr)
+            return 1
         print(issued.link(settings.bot_username))
-        print(f"有效期至 {issued.expires_at.astimezone(settings.tz):%Y-%m-%d %H:%M}，仅可使用一次。")
+        print(
+            f"{department.region} {department.name}：有效期至 "
+            f"{issued.expires_at.astimezone(settings.tz):%Y-%m-%d %H:%M}，仅可使用一次。"
+        )
+    return 0
+
+
+def cmd_contacts(args: argparse.Namespace, settings: Settings) -> int:
+    now = dt.datetime.now(dt.UTC)
+    with _session(settings) as session:
+        if args.action == "list":
+            print(_members_table(all_members(session=session, now=now, region=args.region), settings))
+            return 0
+        if args.id is None:
+            print(
+                "请给出编号：duban contacts deactivate 编号（编号见 duban contacts list）。", file=sys.stderr
+            )
+            return 2
+        try:
+            contact = deactivate_contact(session=session, contact_id=args.id, now=now)
+        except NotFound:
+            print(f"没有编号为 {args.id} 的联络人。请用 duban contacts list 查看。", file=sys.stderr)
+            return 1
+        except InvalidInput:
+            print(f"联络人 {args.id} 已无使用权限。", file=sys.stderr)
+            return 1
+        print(f"已撤销联络人 {contact.id} 的权限，自其下一条消息起生效；未使用的邀请一并作废。")
     return 0
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.main import run_polling, run_webhook
 
-    token = settings.telegram_bot_token
-    if not token:
-        print("请设置 TELEGRAM_BOT_TOKEN（从 @BotFather 获取）。", file=sys.stderr)
-        return 2
+    token = settings.bot_token()
     base_url = args.base_url or settings.telegram_base_url
     if args.webhook_url:
         run_webhook(
@@ -188,17 +359,31 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             webhook_url=args.webhook_url,
             listen=args.listen,
             emulator=args.emulator,
+            dashboard=web_commands.dashboard(settings),
         )
     else:
         run_polling(
-            settings, token=token, base_url=base_url, emulator=args.emulator, poll_interval=args.poll_interval
+            settings,
+            token=token,
+            base_url=base_url,
+            emulator=args.emulator,
+            poll_interval=_poll_interval(args),
         )
     return 0
+
+
+def _poll_interval(args: argparse.Namespace) -> float:
+    """telegram-test-api answers getUpdates at once, so polling it at 0 s spins a core; Telegram holds the call."""
+    if args.poll_interval is not None:
+        return float(args.poll_interval)
+    return 0.1 if args.emulator else 0.0
 
 
 def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
     from duban.operations import backup
 
+    # refuses a missing database and creates nothing; the backup itself reads the file directly
+    open_database(settings.database_url, create=False).dispose()
     try:
         print(
             backup(
@@ -213,19 +398,32 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="duban", description="督办：县域工作方案的提醒与进度跟踪")
+def build_parser(gettext: Gettext | None = None) -> argparse.ArgumentParser:
+    _ = gettext or gettext_for(interface_language())
+    check = Checks(_)
+    parser = parser_class(_)(
+        prog="duban", description=_("duban: reminders and progress for county work plans")
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="show log messages")
     parser.add_argument("--log-json", action="store_true", help="log as JSON lines (one object per line)")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    commands.add_parser("seed", help="load seed_data into the database (idempotent)").set_defaults(
-        func=cmd_seed
-    )
+    seed = commands.add_parser("seed", help="load seed_data into the database (idempotent)")
+    seed.add_argument("files", nargs="*", help="seed files to load (default: seed_data/*.yaml)")
+    seed.set_defaults(func=cmd_seed)
 
     export = commands.add_parser("export", help="print the plans as JSON or write the 台账 workbook")
     export.add_argument("--format", choices=["json", "xlsx"], default="json")
-    export.add_argument("--output", help="file to write (xlsx)")
+    export.add_argument(
+        "--output",
+        type=check.output_file("台账.xlsx"),
+        help="file to write (required for xlsx; JSON goes to stdout without it)",
+    )
+    export.add_argument(
+        "--as-of",
+        type=check.date,
+        help="the day states are computed for, YYYY-MM-DD (default today)",
+    )
     export.set_defaults(func=cmd_export)
 
     status = commands.add_parser("status", help="milestones by plan and by year as of today")
@@ -233,18 +431,24 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(func=cmd_status)
 
     reminders = commands.add_parser(
-        "reminders", help="print the reminders that would be sent (sends nothing)"
+        "reminders",
+        help="print when each reminder message will go out, after holidays and quiet hours (sends nothing)",
     )
+    reminders.add_argument("--from", dest="from_date", type=check.date, help="first day, YYYY-MM-DD")
+    reminders.add_argument("--days", type=check.days, default=30, help="how many days to cover")
     reminders.add_argument(
-        "--from", dest="from_date", type=dt.date.fromisoformat, help="first day, YYYY-MM-DD"
+        "--format", choices=["text", "json"], default="text", help="json: the same messages as data"
     )
-    reminders.add_argument("--days", type=int, default=30, help="how many days to cover")
     reminders.set_defaults(func=cmd_reminders)
 
     backup = commands.add_parser(
         "backup", help="SQLite: online backup to a file; PostgreSQL: the pg_dump line"
     )
-    backup.add_argument("--output", help="backup file (default: beside the database, with a timestamp)")
+    backup.add_argument(
+        "--output",
+        type=check.output_file("duban-backup.db"),
+        help="backup file (default: beside the database, with a timestamp)",
+    )
     backup.set_defaults(func=cmd_backup)
 
     db = commands.add_parser("db", help="database schema: upgrade to the newest version, or show the version")
@@ -252,47 +456,122 @@ def build_parser() -> argparse.ArgumentParser:
     db.set_defaults(func=cmd_db)
 
     invite = commands.add_parser("invite", help="print a one-time join link for a department's contact")
-    invite.add_argument("--department", required=True, help="department name or alias")
+    invite.add_argument("--department", help="department name or alias")
+    invite.add_argument("--region", help="the county, when the name exists in several (e.g. 淄博市淄川区)")
     invite.add_argument("--role", choices=["contact", "coordinator", "lead"], default="contact")
     invite.add_argument("--plan", help="limit a coordinator or lead to one plan (plan key)")
     invite.add_argument("--name", default="", help="the person's name, for the ledger")
+    invite.add_argument(
+        "--list", action="store_true", help="list unused invitations (with --region: one county)"
+    )
+    invite.add_argument("--cancel", type=int, metavar="N", help="cancel unused invitation N (from --list)")
     invite.set_defaults(func=cmd_invite)
 
+    contacts = commands.add_parser(
+        "contacts", help="who has access: list, or deactivate one (takes effect at once)"
+    )
+    contacts.add_argument("action", choices=["list", "deactivate"])
+    contacts.add_argument("id", nargs="?", type=int, help="the number from `duban contacts list`")
+    contacts.add_argument("--region", help="only this county")
+    contacts.set_defaults(func=cmd_contacts)
+
     run = commands.add_parser("run", help="start the bot (polling); needs TELEGRAM_BOT_TOKEN")
-    run.add_argument("--base-url", help="another Bot API server, e.g. http://127.0.0.1:9000")
+    run.add_argument(
+        "--base-url", type=check.web_address, help="another Bot API server, e.g. http://127.0.0.1:9000"
+    )
     run.add_argument("--emulator", action="store_true", help="work around telegram-test-api's quirks")
     run.add_argument(
-        "--poll-interval", type=float, default=0.0, help="seconds between polls (0.1 with --emulator)"
+        "--poll-interval",
+        type=check.seconds,
+        default=None,
+        help="seconds between polls (0.1 with --emulator)",
     )
-    run.add_argument("--webhook-url", help="public HTTPS URL of this service; enables webhook mode")
-    run.add_argument("--listen", default="127.0.0.1:8443", help="host:port the webhook server listens on")
+    run.add_argument(
+        "--webhook-url", type=check.web_address, help="public HTTPS URL of this service; enables webhook mode"
+    )
+    run.add_argument(
+        "--listen",
+        type=check.listen,
+        default="127.0.0.1:8443",
+        help="host:port the webhook server listens on",
+    )
     run.set_defaults(func=cmd_run)
 
     demo = commands.add_parser(
-        "demo", help="fresh SQLite database, seeded; prints status and coming reminders"
+        "demo",
+        help="fresh SQLite database, seeded, with a labelled sample history of reports; prints status and "
+        "coming reminders",
     )
-    demo.add_argument("--database", default="var/demo.db", help="SQLite file to (re)create")
+    demo.add_argument(
+        "--database",
+        type=check.output_file("demo.db", makes_folder=True),
+        default="var/demo.db",
+        help="SQLite file to (re)create",
+    )
+    demo.add_argument(
+        "--no-history", action="store_true", help="leave out the sample reports: nobody has reported yet"
+    )
     demo.set_defaults(func=cmd_demo)
 
     add_import_commands(commands)
     add_xlsx_import_commands(commands)
-    web_commands.register(commands)  # `duban web` and `duban tongbao`
+    web_commands.register(commands, check, _)  # `duban web` and `duban tongbao`
     return parser
 
 
+# ---------------------------------------------------------------- the one error boundary
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    _ = gettext_for(interface_language())
+    args = build_parser(_).parse_args(argv)
     configure_logging(verbose=args.verbose, json_lines=args.log_json)
-    settings = get_settings()
     try:
-        return int(args.func(args, settings))
+        settings = get_settings()
+        return _run_command(args, settings)
+    except Refused as refusal:
+        return _fail(refusal.render(_))
     except SeedError as exc:
-        print(f"种子数据有误，未载入任何内容：\n{exc}", file=sys.stderr)
+        return _fail(
+            _("The seed data is wrong; nothing was loaded: {problems}").format(problems=_one_line(exc))
+        )
+    except sa_exc.OperationalError as exc:  # the database stopped answering in the middle of a command
+        return _fail(_("The database stopped answering: {reason}").format(reason=_one_line(exc.orig)))
+    except BrokenPipeError:
+        # `duban export | head` closed our stdout: stop quietly, and keep Python from complaining at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-    except (SchemaOutOfDate, AlreadyRunning) as exc:
-        print(str(exc), file=sys.stderr)
-        return 1
+    except OSError as exc:  # a file to read or write: permissions, a full disk, a vanished folder
+        return _fail(
+            _("Cannot use the file {file}: {reason}").format(
+                file=exc.filename or "", reason=exc.strerror or exc
+            )
+        )
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the command; a SQLite file the command made and then failed in is removed, so a mistake writes nothing."""
+    made = new_sqlite_file(settings.database_url) if args.command not in {"run", "demo"} else None
+    try:
+        code = int(args.func(args, settings))
+    except BaseException:
+        if made is not None:
+            discard_sqlite_file(made)
+        raise
+    if code != 0 and made is not None:
+        discard_sqlite_file(made)
+    return code
+
+
+def _one_line(error: object) -> str:
+    return "; ".join(line.strip() for line in str(error).splitlines() if line.strip())
+
+
+def _fail(line: str) -> int:
+    print(line, file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

@@ -1,31 +1,54 @@
-"""The one typed settings object; nothing else reads the environment."""
+"""The one typed settings object; nothing else reads the environment.
+
+An empty variable counts as unset (deploy/duban.env.example ships `TELEGRAM_BOT_TOKEN=`), and a value duban
+cannot use is refused by `load_settings()` in one line that names the variable and shows a valid value.
+"""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
-from zoneinfo import ZoneInfo
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
+
+from duban.errors import ConfigurationError
 
 DEFAULT_DATA_DIR = Path("var")
+DEFAULT_LANGUAGE = "zh_CN"
+LANGUAGES = ("zh_CN", "en")
+PLACEHOLDER_TOKENS = {"changeme", "your-token", "xxx", "token"}
+
+_SOURCES = SettingsConfigDict(env_prefix="DUBAN_", env_file=".env", extra="ignore", env_ignore_empty=True)
+
+
+def _language(value: str) -> str:
+    """zh_CN, zh-CN and zh mean Chinese; en, en_US mean English."""
+    lowered = value.strip().lower().replace("-", "_")
+    if lowered in {"zh", "zh_cn", "zh_hans"}:
+        return "zh_CN"
+    if lowered == "en" or lowered.startswith("en_"):
+        return "en"
+    raise ValueError("unknown language")
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="DUBAN_", env_file=".env", extra="ignore")
+    model_config = _SOURCES
 
     database_url: str = Field(
         default=f"sqlite:///{DEFAULT_DATA_DIR / 'duban.db'}",
         description="SQLAlchemy URL; SQLite file by default, postgresql+psycopg://... in production",
     )
     timezone: str = Field(default="Asia/Shanghai", description="local time zone for dates shown and sent")
-    reminder_days: list[int] = Field(
+    reminder_days: Annotated[list[int], NoDecode] = Field(
         default=[180, 90, 30, 7, 1], description="days before a due date when the lead is reminded"
     )
     co_notice_days: int = Field(default=30, description="days before a due date when co departments are told")
-    language: str = Field(default="zh_CN", description="default interface language")
+    language: str = Field(default=DEFAULT_LANGUAGE, description="default interface language")
     telegram_bot_token: str | None = Field(
         default=None,
         validation_alias="TELEGRAM_BOT_TOKEN",
@@ -66,21 +89,51 @@ class Settings(BaseSettings):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        ZoneInfo(value)
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("unknown time zone") from None
         return value
+
+    @field_validator("reminder_days", mode="before")
+    @classmethod
+    def _days_list(cls, value: Any) -> Any:
+        """`180,90,30` as well as the JSON list `[180,90,30]`."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except ValueError:
+                raise ValueError("not a list of days") from None
+        return [part.strip() for part in text.split(",")]
 
     @field_validator("reminder_days")
     @classmethod
     def _positive_days(cls, days: list[int]) -> list[int]:
-        if any(d <= 0 for d in days):
+        if not days or any(d <= 0 for d in days):
             raise ValueError("reminder days must be positive")
         return sorted(set(days), reverse=True)
 
-    @field_validator("telegram_bot_token")
+    @field_validator("language")
     @classmethod
-    def _not_a_placeholder(cls, token: str | None) -> str | None:
-        if token is not None and token.strip().lower() in {"", "changeme", "your-token", "xxx", "token"}:
-            raise ValueError("TELEGRAM_BOT_TOKEN is a placeholder; set the token @BotFather gave you")
+    def _known_language(cls, value: str) -> str:
+        return _language(value)
+
+    def bot_token(self) -> str:
+        """The token, for the commands that talk to Telegram; the others never ask for it."""
+        token = (self.telegram_bot_token or "").strip()
+        if not token:
+            raise ConfigurationError(
+                "TELEGRAM_BOT_TOKEN is not set; put the token @BotFather gave you in it, "
+                "like TELEGRAM_BOT_TOKEN=123456789:AAH…"
+            )
+        if token.lower() in PLACEHOLDER_TOKENS:
+            raise ConfigurationError(
+                "TELEGRAM_BOT_TOKEN is a placeholder; put the token @BotFather gave you in it, "
+                "like TELEGRAM_BOT_TOKEN=123456789:AAH…"
+            )
         return token
 
     @property
@@ -102,6 +155,64 @@ class Settings(BaseSettings):
         return timedelta(hours=self.web_session_hours)
 
 
+# what a valid value looks like, where the default does not show it well
+_EXAMPLES = {
+    "timezone": "Asia/Shanghai",
+    "reminder_days": "180,90,30,7,1",
+    "language": "zh_CN",
+}
+_SECRETS = {"telegram_bot_token", "webhook_secret"}
+
+
+def _variable(field: str) -> str:
+    info = Settings.model_fields.get(field)
+    alias = info.validation_alias if info is not None else None
+    return alias if isinstance(alias, str) else f"DUBAN_{field.upper()}"
+
+
+def _refusal(field: str, value: object) -> ConfigurationError:
+    default = Settings.model_fields[field].default if field in Settings.model_fields else None
+    example = _EXAMPLES.get(field, "" if default is None else str(default))
+    shown = "…" if field in _SECRETS else str(value)
+    return ConfigurationError(
+        "{variable} has a value duban cannot use ({value}); write it like {variable}={example}",
+        variable=_variable(field),
+        value=shown,
+        example=example,
+    )
+
+
+def load_settings() -> Settings:
+    """The settings, or ConfigurationError naming the first variable that is wrong and a valid value."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise _refusal(_field_of(error["loc"][0]), error.get("input")) from None
+    except SettingsError as exc:  # pragma: no cover - NoDecode leaves parsing to the validators
+        raise ConfigurationError("a setting cannot be read: {reason}", reason=str(exc)) from None
+
+
+def _field_of(location: object) -> str:
+    for name, info in Settings.model_fields.items():
+        if location in (name, info.validation_alias):
+            return name
+    return str(location)
+
+
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    return load_settings()
+
+
+class _LanguageOnly(BaseSettings):
+    model_config = _SOURCES
+    language: str = DEFAULT_LANGUAGE
+
+
+def interface_language() -> str:
+    """The language of the CLI's help and messages, known even when another setting is wrong."""
+    try:
+        return _language(_LanguageOnly().language)
+    except (ValueError, ValidationError):
+        return DEFAULT_LANGUAGE

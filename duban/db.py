@@ -1,4 +1,8 @@
-"""Engine creation and the session boundary. Only the edges (CLI, bot, jobs) open sessions."""
+"""Engine creation and the session boundary. Only the edges (CLI, bot, jobs) open sessions.
+
+`open_database` is the one way a command gets its database: commands that write make a new one at the newest
+schema (stamped, so `duban db upgrade` knows it); commands that only read refuse one that does not exist.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,20 @@ import fcntl
 from pathlib import Path
 from typing import IO
 
-from sqlalchemy import Engine, event
+from sqlalchemy import URL, Engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
-from sqlmodel import SQLModel, create_engine
+from sqlmodel import create_engine
 
 import models  # noqa: F401  (registers every table)
+from duban.errors import DatabaseError
+from duban.migrate import create_schema as create_schema  # tests and benches make databases through db
+from duban.migrate import ensure_schema, has_tables
+
+SQLITE_EXAMPLE = "sqlite:///var/duban.db"
+POSTGRES_EXAMPLE = "postgresql+psycopg://duban@127.0.0.1:5432/duban"
 
 
 def make_engine(url: str) -> Engine:
@@ -36,12 +47,127 @@ def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEn
     cursor.close()
 
 
-def create_schema(engine: Engine) -> None:
-    SQLModel.metadata.create_all(engine)
+def open_database(url: str, *, create: bool) -> Engine:
+    """An engine on a database at the newest schema, or DatabaseError saying in one line what is wrong.
+
+    create=True (commands that write): a database that does not exist yet is made at the newest schema and
+    stamped. create=False (commands that only read): a missing or empty database is refused and nothing is
+    created. Either way an out-of-date schema is refused with the command that upgrades it.
+    """
+    engine = connect(url, create=create)
+    try:
+        if not create and not has_tables(engine):
+            raise _missing(engine.url)
+        ensure_schema(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
 
 
-class AlreadyRunning(RuntimeError):
-    pass
+def connect(url: str, *, create: bool) -> Engine:
+    """An engine whose database answers, without touching its schema (`duban db` works on any revision)."""
+    parsed = parse_database_url(url)
+    path = sqlite_file(parsed)
+    if path is not None:
+        if path.is_dir():
+            raise DatabaseError(
+                "DUBAN_DATABASE_URL names a folder, {path}; name a file, like {example}",
+                path=path,
+                example=SQLITE_EXAMPLE,
+            )
+        if not create and (not path.exists() or path.stat().st_size == 0):
+            raise _missing(parsed)
+    try:
+        engine = make_engine(parsed.render_as_string(hide_password=False))
+    except OSError as error:  # the folder for a new SQLite file cannot be made
+        raise DatabaseError(
+            "Cannot create the database {path}: {reason}", path=path, reason=error.strerror or error
+        ) from None
+    try:
+        with engine.connect():
+            pass
+    except sa_exc.DBAPIError as error:
+        engine.dispose()
+        raise _unreachable(parsed, error) from None
+    return engine
+
+
+def parse_database_url(url: str) -> URL:
+    """DUBAN_DATABASE_URL as SQLAlchemy reads it: SQLite or PostgreSQL (through psycopg), nothing else."""
+    try:
+        parsed = make_url(url)
+    except sa_exc.ArgumentError:
+        raise DatabaseError(
+            "DUBAN_DATABASE_URL={url} is not a database URL; write it like {sqlite} or {postgres}",
+            url=url,
+            sqlite=SQLITE_EXAMPLE,
+            postgres=POSTGRES_EXAMPLE,
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend == "postgresql" and parsed.get_driver_name() != "psycopg":
+        return parsed.set(drivername="postgresql+psycopg")  # the driver duban installs
+    if backend not in {"sqlite", "postgresql"}:
+        raise DatabaseError(
+            "duban works with SQLite or PostgreSQL, not {backend}; write DUBAN_DATABASE_URL like {sqlite} or {postgres}",
+            backend=backend,
+            sqlite=SQLITE_EXAMPLE,
+            postgres=POSTGRES_EXAMPLE,
+        )
+    return parsed
+
+
+def sqlite_file(url: URL) -> Path | None:
+    """The file of a SQLite database; None for PostgreSQL and in-memory SQLite."""
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database)
+
+
+def new_sqlite_file(url: str) -> Path | None:
+    """The file a command would create: a SQLite database that does not exist yet (None otherwise)."""
+    try:
+        path = sqlite_file(make_url(url))
+    except sa_exc.ArgumentError:
+        return None
+    return path if path is not None and not path.exists() else None
+
+
+def discard_sqlite_file(path: Path) -> None:
+    """Remove a SQLite database and its WAL files (a command that made it and then failed)."""
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        file.unlink(missing_ok=True)
+
+
+def _where(url: URL) -> str:
+    path = sqlite_file(url)
+    return str(path) if path is not None else url.render_as_string(hide_password=True)
+
+
+def _missing(url: URL) -> DatabaseError:
+    return DatabaseError(
+        "There is no duban database at {where}; check DUBAN_DATABASE_URL, or create one with duban seed",
+        where=_where(url),
+    )
+
+
+def _unreachable(url: URL, error: sa_exc.DBAPIError) -> DatabaseError:
+    reason = str(error.orig).strip().splitlines()[0] if str(error.orig).strip() else type(error.orig).__name__
+    if url.get_backend_name() == "sqlite":
+        return DatabaseError(
+            "{where} is not a SQLite database duban can open ({reason}); check DUBAN_DATABASE_URL",
+            where=_where(url),
+            reason=reason,
+        )
+    return DatabaseError(
+        "Cannot reach the PostgreSQL database {where} ({reason}); check that the server runs and DUBAN_DATABASE_URL",
+        where=_where(url),
+        reason=reason,
+    )
+
+
+class AlreadyRunning(DatabaseError):
+    """A second `duban run` on one SQLite file."""
 
 
 def single_instance_on_sqlite(engine: Engine) -> IO[str] | None:
@@ -56,8 +182,9 @@ def single_instance_on_sqlite(engine: Engine) -> IO[str] | None:
     except BlockingIOError:
         handle.close()
         raise AlreadyRunning(
-            f"另一个 duban 进程正在使用 {url.database}。SQLite 只支持单个实例；多实例部署请使用 PostgreSQL"
-            "（DUBAN_DATABASE_URL）并以 webhook 模式运行。"
+            "Another duban process is using {path}. SQLite serves one instance; for several, use PostgreSQL "
+            "(DUBAN_DATABASE_URL) in webhook mode",
+            path=url.database,
         ) from None
     handle.write(str(Path("/proc/self").resolve().name))
     handle.flush()

@@ -1,19 +1,34 @@
-"""Schema migrations with Alembic: upgrade, and a check that refuses to run on an out-of-date schema."""
+"""Schema migrations with Alembic: upgrade, and a check that refuses to run on an out-of-date schema.
+
+A new database is made at the newest schema and stamped, so `duban db upgrade` always knows where it stands
+(Alembic's recipe: create_all, then stamp head; a test keeps the models and the newest revision equal).
+A database made by an older duban without a stamp (its tables made directly from the models) is recognised by
+its tables, columns and indexes, stamped with the revision it matches, and upgraded from there.
+"""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, create_engine, inspect
+from sqlmodel import SQLModel
+
+import models  # noqa: F401  (registers every table)
+from duban.errors import DatabaseError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+VERSION_TABLE = "alembic_version"
+
+# table -> (columns, index names): what a revision's schema looks like, as far as an unstamped database shows it
+Shape = dict[str, tuple[frozenset[str], frozenset[str]]]
 
 
-class SchemaOutOfDate(RuntimeError):
+class SchemaOutOfDate(DatabaseError):
     """The database is behind (or ahead of) this version of duban; the message says what to run."""
 
 
@@ -26,10 +41,14 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
-def head_revision() -> str:
+def _scripts() -> ScriptDirectory:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    head = ScriptDirectory.from_config(config).get_current_head()
+    return ScriptDirectory.from_config(config)
+
+
+def head_revision() -> str:
+    head = _scripts().get_current_head()
     assert head is not None
     return head
 
@@ -46,13 +65,97 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(config, revision)
 
 
+def stamp(engine: Engine, revision: str) -> None:
+    config = alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.stamp(config, revision)
+
+
+def create_schema(engine: Engine) -> None:
+    """The tables of the models, stamped with the newest revision: how every new database comes into being."""
+    SQLModel.metadata.create_all(engine)
+    stamp(engine, "head")
+
+
+def has_tables(engine: Engine) -> bool:
+    return bool(inspect(engine).get_table_names())
+
+
 def ensure_schema(engine: Engine) -> None:
     """A brand-new database is created at the newest schema; an existing one must already be up to date."""
     current = current_revision(engine)
-    if current is None and not inspect(engine).get_table_names():
-        upgrade(engine)
+    if current is None and not has_tables(engine):
+        create_schema(engine)
         return
+    if current is not None:
+        _refuse_unknown(current)
     if current != head_revision():
         raise SchemaOutOfDate(
-            f"数据库结构版本为 {current or '（无）'}，本程序需要 {head_revision()}。请先运行：duban db upgrade"
+            "The database schema is at version {current}; this duban needs {head}. Run first: duban db upgrade",
+            current=current or "（无）",
+            head=head_revision(),
         )
+
+
+def upgrade_any(engine: Engine) -> None:
+    """`duban db upgrade`: from any revision, from nothing, or from an unstamped database an older duban made."""
+    current = current_revision(engine)
+    if current is None and has_tables(engine):
+        stamp(engine, _revision_matching(engine))
+    elif current is not None:
+        _refuse_unknown(current)
+    upgrade(engine)
+
+
+def _refuse_unknown(current: str) -> None:
+    """A revision this duban has no script for: a newer duban made the database, and no upgrade can help."""
+    if current not in _revisions_newest_first():
+        raise SchemaOutOfDate(
+            "The database schema is at version {current}, which this duban does not know; a newer duban made it. "
+            "Install that version again",
+            current=current,
+        )
+
+
+def _revision_matching(engine: Engine) -> str:
+    shape = _shape(engine)
+    for revision in _revisions_newest_first():
+        if _revision_shape(revision) == shape:
+            return revision
+    raise DatabaseError(
+        "The database has tables but no schema version, and they match no version of duban; "
+        "restore it from a backup or point DUBAN_DATABASE_URL at a new database"
+    )
+
+
+def _revisions_newest_first() -> list[str]:
+    return [script.revision for script in _scripts().walk_revisions()]
+
+
+def _shape(engine: Engine) -> Shape:
+    inspector = inspect(engine)
+    return {
+        table: (
+            frozenset(column["name"] for column in inspector.get_columns(table)),
+            # the ix_ indexes the models declare; backends differ in the indexes behind unique constraints
+            frozenset(
+                str(index["name"])
+                for index in inspector.get_indexes(table)
+                if str(index["name"]).startswith("ix_")
+            ),
+        )
+        for table in inspector.get_table_names()
+        if table != VERSION_TABLE
+    }
+
+
+@lru_cache
+def _revision_shape(revision: str) -> Shape:
+    """The shape a revision gives, built in a scratch in-memory SQLite database."""
+    scratch = create_engine("sqlite://")
+    try:
+        upgrade(scratch, revision)
+        return _shape(scratch)
+    finally:
+        scratch.dispose()

@@ -22,9 +22,12 @@ def backup(database_url: str, output: Path | None, *, now: dt.datetime) -> str:
             raise ValueError("an in-memory database cannot be backed up")
         target = output or Path(url.database).with_name(f"duban-backup-{now:%Y%m%d-%H%M%S}.db")
         target.parent.mkdir(parents=True, exist_ok=True)
-        with sqlite3.connect(url.database) as source, sqlite3.connect(target) as copy:
-            source.backup(copy)
-        copy.close()
+        try:
+            with sqlite3.connect(url.database) as source, sqlite3.connect(target) as copy:
+                source.backup(copy)
+            copy.close()
+        except sqlite3.Error as exc:  # an unwritable target, a full disk
+            raise ValueError(f"{target}：{exc}") from None
         return f"已备份到 {target}"
     if url.get_backend_name() == "postgresql":
         parts = ["pg_dump", "--format=custom", f"--file={output or f'duban-{now:%Y%m%d-%H%M%S}.dump'}"]

@@ -4,9 +4,23 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from typing import Protocol
 
-from models import Milestone, Recurrence
+from models import Recurrence
 from seed_data.schema import MONTHLY_DAY, SEMESTER_ENDS
+
+
+class Recurring(Protocol):
+    """What the instances of a milestone depend on: a Milestone, or just these three columns of one."""
+
+    @property
+    def recurrence(self) -> str: ...
+
+    @property
+    def due_on(self) -> dt.date: ...
+
+    @property
+    def until(self) -> dt.date | None: ...
 
 
 def _following(recurrence: str, due: dt.date) -> dt.date:
@@ -23,7 +37,7 @@ def _following(recurrence: str, due: dt.date) -> dt.date:
     raise ValueError(f"{recurrence} does not recur")
 
 
-def instance_dates(milestone: Milestone, *, through: dt.date) -> Iterator[dt.date]:
+def instance_dates(milestone: Recurring, *, through: dt.date) -> Iterator[dt.date]:
     """Every due date of the milestone up to `through` (inclusive), first one first."""
     if milestone.recurrence == Recurrence.none:
         if milestone.due_on <= through:
@@ -36,7 +50,7 @@ def instance_dates(milestone: Milestone, *, through: dt.date) -> Iterator[dt.dat
         due = _following(milestone.recurrence, due)
 
 
-def current_instance(milestone: Milestone, *, today: dt.date) -> tuple[dt.date | None, dt.date]:
+def current_instance(milestone: Recurring, *, today: dt.date) -> tuple[dt.date | None, dt.date]:
     """(previous due date or None, the due date in force today).
 
     The one in force is the first instance on or after today; once a bounded milestone has run out, its last.

@@ -1,10 +1,9 @@
-"""Text for the terminal: status tables and reminder listings, in Chinese."""
+"""Text for the terminal: status tables, in Chinese (reminder listings: scheduler/preview.py)."""
 
 from __future__ import annotations
 
 from duban.status import Counts, MilestoneState, StatusReport
 from duban.textfmt import table
-from scheduler.planner import PlannedReminder, ReminderKind
 
 STATE_COLUMNS = [
     (MilestoneState.done, "已销号"),
@@ -12,7 +11,6 @@ STATE_COLUMNS = [
     (MilestoneState.silent, "未汇报"),
     (MilestoneState.overdue, "已逾期"),
 ]
-RECURRENCE_NOTE = {"none": "", "yearly": "（每年）", "semester": "（每学期）", "monthly": "（每月）"}
 
 
 def _row(label: str, counts: Counts) -> list[str]:
@@ -38,20 +36,3 @@ def render_status(report: StatusReport) -> str:
     ]
     parts += ["", table(["合计", *headers[1:]], [_row("全部", report.overall)])]
     return "\n".join(parts)
-
-
-def render_reminders(reminders: list[PlannedReminder]) -> str:
-    if not reminders:
-        return "这段时间没有要发送的提醒。"
-    lines = []
-    for r in reminders:
-        who = "、".join(r.departments)
-        if r.kind == ReminderKind.reminder:
-            what = f"提醒牵头部门 {who}：还有{r.days_before}天到期"
-        else:
-            what = f"通知配合部门 {who}：请在到期前{r.days_before}天内向牵头部门报送材料"
-        lines.append(
-            f"{r.send_on.isoformat()}  {what}｜{r.plan_title} {r.task_ref}《{r.task_title}》"
-            f" 到期 {r.instance_due.isoformat()}{RECURRENCE_NOTE[r.recurrence]}"
-        )
-    return "\n".join(lines)

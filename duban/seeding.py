@@ -41,9 +41,20 @@ class SeedSummary:
     updated: int = 0
 
 
+class _SeedLoader(yaml.SafeLoader):
+    """YAML without its own date parsing: dates reach the schema as text, so `due_on: 2025-13-40` is refused
+    naming its task and field instead of failing inside the YAML parser."""
+
+
+_SeedLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def read_seed_file(path: Path) -> SeedPlan:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_SeedLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
         raise SeedError(f"{path.name}: not valid YAML: {exc}") from exc
     try:

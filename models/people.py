@@ -5,6 +5,7 @@ import datetime as dt
 from sqlalchemy import BigInteger, Column, ColumnElement, Text, and_
 from sqlmodel import Field, Relationship, SQLModel, col
 
+from models import limits
 from models.plan import Department, Milestone, Plan
 from models.types import ContactRole, ReportStatus, UTCDateTime, utcnow
 
@@ -14,7 +15,7 @@ class Contact(SQLModel, table=True):
     department_id: int = Field(foreign_key="department.id", index=True)
     # a coordinator or lead may be limited to one plan; empty means every plan of the region
     plan_id: int | None = Field(default=None, foreign_key="plan.id", index=True)
-    name: str = Field(default="", max_length=80)
+    name: str = Field(default="", max_length=limits.CONTACT_NAME)
     role: ContactRole = Field(default=ContactRole.contact, max_length=12)
     telegram_user_id: int | None = Field(default=None, sa_column=Column(BigInteger, unique=True, index=True))
     language: str = Field(default="zh_CN", max_length=10)

@@ -5,6 +5,7 @@ import datetime as dt
 from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, Relationship, SQLModel
 
+from models import limits
 from models.types import DepartmentRole, MilestoneStatus, Recurrence, Section, UTCDateTime
 
 
@@ -102,6 +103,6 @@ class Milestone(SQLModel, table=True):
     done_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     # a coordinator may pause the overdue escalation, with a reason (/snooze N days reason)
     escalation_paused_until: dt.date | None = None
-    escalation_pause_reason: str | None = Field(default=None, max_length=500)
+    escalation_pause_reason: str | None = Field(default=None, max_length=limits.PAUSE_REASON)
 
     task: "Task" = Relationship(back_populates="milestones")

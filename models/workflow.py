@@ -6,6 +6,7 @@ from enum import StrEnum
 from sqlalchemy import Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from models import limits
 from models.types import ContactRole, UTCDateTime, utcnow
 
 
@@ -36,7 +37,7 @@ class CloseoutRequest(SQLModel, table=True):
     requested_by: int = Field(foreign_key="contact.id")
     status: CloseoutStatus = Field(default=CloseoutStatus.pending, max_length=10, index=True)
     decided_by: int | None = Field(default=None, foreign_key="contact.id")
-    reason: str | None = Field(default=None, max_length=500)
+    reason: str | None = Field(default=None, max_length=limits.CLOSEOUT_REASON)
     requested_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     decided_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
 

@@ -38,5 +38,9 @@ class MessageRejected(DeliveryError):
     """The platform refuses this message as it is (a 400); retrying will not help. Logged, counted, shown."""
 
 
+class NothingToSay(DeliveryError):
+    """Everything the message was about was settled before it went out (acknowledged, closed): send nothing."""
+
+
 # returns the platform's id of the (first) message sent, so replies to it can be mapped back
 Deliver = Callable[[Session, Notification], Awaitable[str | None]]

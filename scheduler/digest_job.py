@@ -1,4 +1,7 @@
-"""The weekly digest for leads goes into the outbox as text pages plus one chart, sent as a photo."""
+"""The weekly digest for leads goes into the outbox: one row for the text, one for the chart (sent as a photo).
+
+Both are made when they are sent, from the database as it then stands; the rows only say for whom and which week.
+"""
 
 import datetime as dt
 from collections import Counter, defaultdict
@@ -7,16 +10,11 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
-from bot import views
-from bot.i18n import gettext_for
-from bot.pages import paginate
 from duban.services.access import visible_plan_ids
-from duban.services.digest import build_digest
 from duban.services.outbox import enqueue
 from duban.status import Pace, milestone_views
-from models import Contact, ContactRole, Department, DepartmentRole, Milestone, Notification, TaskDepartment
+from models import Contact, ContactRole, Department, DepartmentRole, Milestone, TaskDepartment
 from models.people import reachable
-from scheduler.workdays import next_allowed_moment
 
 if TYPE_CHECKING:
     from duban.chart import ChartRow  # imported where used at run time: it pulls in matplotlib
@@ -27,25 +25,19 @@ CHART_KIND = "digest_chart"
 def plan_digests(*, session: Session, now: dt.datetime, tz: ZoneInfo) -> int:
     today = now.astimezone(tz).date()
     year, week, _ = today.isocalendar()
-    due_at = next_allowed_moment(now, tz=tz)
     queued = 0
     leads = session.exec(select(Contact).where(Contact.role == ContactRole.lead, reachable())).all()
     for lead in leads:
-        _ = gettext_for(lead.language)
-        digest = build_digest(session=session, reader=lead, now=now, today=today)
         key = f"digest:{year}-W{week:02d}:c{lead.id}"
-        if enqueue(
-            session=session,
-            key=f"{key}:chart",
-            kind=CHART_KIND,
-            contact=lead,
-            text=views.chart_caption(_, today),
-            due_at=due_at,
-        ):
-            queued += 1
-        for number, page in enumerate(paginate(views.digest_entries(_, digest))):
+        for kind, suffix in ((CHART_KIND, ":chart"), ("digest", "")):
             if enqueue(
-                session=session, key=f"{key}:p{number}", kind="digest", contact=lead, text=page, due_at=due_at
+                session=session,
+                key=f"{key}{suffix}",
+                kind=kind,
+                contact=lead,
+                payload={"today": today.isoformat()},
+                due_at=now,
+                tz=tz,
             ):
                 queued += 1
     session.commit()
@@ -83,19 +75,3 @@ def chart_rows(*, session: Session, reader: Contact, today: dt.date) -> "list[Ch
         )
         for name, c in sorted(counts.items())
     ]
-
-
-def digest_photo(session: Session, notification: Notification) -> bytes | None:
-    """The chart is drawn when it is sent, from the database as it then stands."""
-    if notification.kind != CHART_KIND or notification.contact_id is None:
-        return None
-    from duban.chart import render_progress_chart
-
-    reader = session.get(Contact, notification.contact_id)
-    if reader is None:
-        return None
-    today = notification.due_at.date()
-    _ = gettext_for(reader.language)
-    return render_progress_chart(
-        chart_rows(session=session, reader=reader, today=today), title=views.chart_caption(_, today)
-    )

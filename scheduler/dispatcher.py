@@ -1,9 +1,14 @@
-"""Send what the outbox holds, each row once, and record the Telegram message id so replies map back.
+"""Send what the outbox holds, each row once, through whatever channel the wiring gives (`Deliver`).
 
 A dispatcher first claims rows with a conditional UPDATE (only rows nobody holds), so two dispatchers, or a second
 instance, never send the same row; a claim expires, so a dispatcher that dies mid-batch does not strand its rows.
+All due rows of one contact and one kind are claimed together and go out as one message (a bundle, named by the
+id of its first row), so a contact with 32 reminders due at 09:00 gets one 督办提醒, not 32.
+The dispatcher knows no chat platform: the channel renders and sends, and reports a failure as one of the four
+errors in scheduler/delivery.py; this module alone decides what a failure means for the rows.
 """
 
+import asyncio
 import datetime as dt
 import logging
 import uuid
@@ -12,32 +17,38 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, or_, update
+from sqlalchemy import Connection, Engine, and_, exists, func, or_, update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
-from telegram import Bot, InlineKeyboardMarkup
-from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
+from duban.services.outbox import COUNTY_TZ, REJECTED, allowed_moment, follow_current_contacts
 from models import Contact, Notification
-from scheduler.pacing import SendPacer
+from scheduler.delivery import (
+    Deliver,
+    MessageRejected,
+    NothingToSay,
+    RecipientUnreachable,
+    RetryLater,
+    TransientFailure,
+)
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
 CLAIM_SECONDS = 120
-MAX_RETRY_AFTER_WAITS = 3
-ROWS_PER_CHAT = 5  # per batch: one busy chat (1 message/s) must not hold up every other chat
-# one pacer per process, so the job's dispatcher and an immediate send after a user's action share the limits
-PROCESS_PACER = SendPacer()
+ONE_MINUTE = dt.timedelta(minutes=1)
+# recording a sent message is retried this often when the database is locked: giving up would send it again
+RECORD_RETRIES = 12
 
 
 def take_turns(rows: Sequence[tuple[int, int]]) -> list[int]:
-    """(id, chat) rows in due order -> each chat's first row, then each chat's second, and so on."""
+    """(id, recipient) rows in due order -> each recipient's first row, then each one's second, and so on."""
     turn: Counter[int] = Counter()
     ranked = []
-    for position, (row_id, chat_id) in enumerate(rows):
-        ranked.append((turn[chat_id], position, row_id))
-        turn[chat_id] += 1
+    for position, (row_id, recipient) in enumerate(rows):
+        ranked.append((turn[recipient], position, row_id))
+        turn[recipient] += 1
     return [row_id for _, _, row_id in sorted(ranked)]
 
 
@@ -48,189 +59,200 @@ def backoff(attempts: int) -> dt.timedelta:
 
 @dataclass
 class DispatchResult:
-    sent: int = 0
+    sent: int = 0  # messages (bundles), not rows
     retried: int = 0
     failed: int = 0
+    rejected: int = 0  # of `failed`: refused by the platform as they were; shown to coordinators
     blocked_contacts: list[int] = field(default_factory=list)
-
-
-Markup = Callable[[Session, Notification], InlineKeyboardMarkup | None]
-Photo = Callable[[Session, Notification], bytes | None]
 
 
 @dataclass
 class Dispatcher:
     engine: Engine | Connection  # dispatch_due passes the bind of its session, which may be a connection
-    bot: Bot
+    deliver: Deliver
     clock: Callable[[], dt.datetime]
-    pacer: SendPacer = field(default_factory=lambda: PROCESS_PACER)
-    markup_for: Markup = lambda session, notification: None  # noqa: E731
-    photo_for: Photo = lambda session, notification: None  # noqa: E731
     on_blocked: Callable[[Session, Contact, dt.datetime], None] | None = None
     worker: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
-    sleep: Callable[[float], Awaitable[None]] | None = None
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     # a claim outlives a dispatcher that died mid-send by this long; then another may send the row
     claim_seconds: int = CLAIM_SECONDS
+    tz: dt.tzinfo = COUNTY_TZ
 
     def claim(self, limit: int, only: Sequence[int] | None = None) -> list[int]:
-        """Claim up to `limit` due rows, at most ROWS_PER_CHAT per chat, returned in turns across chats."""
+        """Claim the due rows of up to `limit` (contact, kind) pairs; returns one head per bundle, in turns."""
         now = self.clock()
         with Session(self.engine) as session:
-            turn = (
-                func.row_number()
-                .over(
-                    partition_by=col(Notification.chat_id),
-                    order_by=(col(Notification.due_at), col(Notification.id)),
-                )
-                .label("turn")
-            )
-            due = (
-                select(Notification.id, Notification.due_at, turn)
-                .where(col(Notification.sent_at).is_(None), Notification.due_at <= now)
-                .where(Notification.attempts < MAX_ATTEMPTS, col(Notification.chat_id).is_not(None))
-                .where(or_(col(Notification.claimed_until).is_(None), col(Notification.claimed_until) < now))
+            follow_current_contacts(session)
+            claimable = and_(
+                col(Notification.sent_at).is_(None),
+                col(Notification.due_at) <= now,
+                col(Notification.attempts) < MAX_ATTEMPTS,
+                col(Notification.contact_id).is_not(None),
+                or_(col(Notification.claimed_until).is_(None), col(Notification.claimed_until) < now),
             )
             if only is not None:
-                due = due.where(col(Notification.id).in_(list(only)))
-            ranked = due.subquery()
-            candidates = session.exec(
-                select(ranked.c.id)
-                .where(ranked.c.turn <= ROWS_PER_CHAT)
-                .order_by(ranked.c.due_at, ranked.c.id)
+                claimable = and_(claimable, col(Notification.id).in_(list(only)))
+            # a contact never gets two messages of one kind within a minute: what comes due just after a send
+            # waits out the minute and goes with whatever else is due by then
+            just_sent = aliased(Notification)
+            claimable = and_(
+                claimable,
+                ~exists().where(
+                    col(just_sent.contact_id) == col(Notification.contact_id),
+                    col(just_sent.kind) == col(Notification.kind),
+                    col(just_sent.sent_at) > now - ONE_MINUTE,
+                    col(just_sent.platform_message_id).is_not(None),
+                ),
+            )
+            first = func.min(Notification.due_at)
+            groups = session.exec(
+                select(Notification.contact_id, Notification.kind)
+                .where(claimable)
+                .group_by(col(Notification.contact_id), col(Notification.kind))
+                .order_by(first, func.min(Notification.id))
                 .limit(limit)
             ).all()
-            if not candidates:
+            if not groups:
+                session.commit()
                 return []
-            until = now + dt.timedelta(seconds=self.claim_seconds)
+            in_groups = or_(
+                *(
+                    and_(col(Notification.contact_id) == c, col(Notification.kind) == kind)
+                    for c, kind in groups
+                )
+            )
             session.execute(
                 update(Notification)
-                .where(col(Notification.id).in_(candidates), col(Notification.sent_at).is_(None))
-                .where(or_(col(Notification.claimed_until).is_(None), col(Notification.claimed_until) < now))
-                .values(claimed_by=self.worker, claimed_until=until)
+                .where(claimable, in_groups)
+                .values(
+                    claimed_by=self.worker,
+                    claimed_until=now + dt.timedelta(seconds=self.claim_seconds),
+                    bundle_id=None,
+                )
             )
-            session.commit()
             claimed = session.exec(
-                select(Notification.id, Notification.chat_id)
-                .where(and_(col(Notification.claimed_by) == self.worker, col(Notification.sent_at).is_(None)))
+                select(Notification.id, Notification.contact_id, Notification.kind)
+                .where(col(Notification.claimed_by) == self.worker, col(Notification.sent_at).is_(None))
                 .order_by(col(Notification.due_at), col(Notification.id))
             ).all()
-            return take_turns([(row_id or 0, chat_id or 0) for row_id, chat_id in claimed])
+            bundles: dict[tuple[int, str], list[int]] = {}
+            for row_id, contact_id, kind in claimed:
+                bundles.setdefault((contact_id or 0, kind), []).append(row_id or 0)
+            for ids in bundles.values():
+                session.execute(
+                    update(Notification).where(col(Notification.id).in_(ids)).values(bundle_id=min(ids))
+                )
+            session.commit()
+            return take_turns([(min(ids), contact_id) for (contact_id, _), ids in bundles.items()])
 
     async def run_once(self, limit: int = 100, only: Sequence[int] | None = None) -> DispatchResult:
         result = DispatchResult()
-        for notification_id in self.claim(limit, only):
+        for head_id in self.claim(limit, only):
             with Session(self.engine) as session:
-                notification = session.get(Notification, notification_id)
-                if notification is None or notification.sent_at is not None:
+                rows = list(
+                    session.exec(
+                        select(Notification)
+                        .where(Notification.bundle_id == head_id, col(Notification.sent_at).is_(None))
+                        .where(col(Notification.claimed_by) == self.worker)
+                        .order_by(col(Notification.id))
+                    ).all()
+                )
+                if not rows or rows[0].id != head_id:
                     continue
-                contact = session.get(Contact, notification.contact_id) if notification.contact_id else None
-                if contact is not None and not contact.active:  # blocked the bot: one 403 was enough
-                    notification.attempts = MAX_ATTEMPTS
-                    notification.last_error = "contact inactive (blocked the bot); not sent"
-                    notification.claimed_by = notification.claimed_until = None
-                    session.add(notification)
-                    session.commit()
+                contact = session.get(Contact, rows[0].contact_id) if rows[0].contact_id else None
+                if contact is None or not contact.active:  # blocked the bot: one refusal was enough
+                    self._finish(
+                        session, rows, {"attempts": MAX_ATTEMPTS, "last_error": "contact inactive; not sent"}
+                    )
                     result.failed += 1
                     continue
-                await self._send_one(session, notification, result)
+                await self._send(session, rows, result)
         return result
 
-    def _hold(self, session: Session, notification: Notification, *, count_attempt: bool) -> bool:
-        """Renew our claim (and count the attempt) in one committed UPDATE; False if another dispatcher took it.
+    def _hold(self, session: Session, ids: list[int]) -> bool:
+        """Renew our claim and count the attempt in one committed UPDATE; False if another dispatcher took a row.
 
-        Committing here means no write lock is held while we wait for the pacer or for Telegram.
+        Committing here means no write lock is held while the channel waits for its pacer or its platform.
         """
-        values: dict[str, Any] = {"claimed_until": self.clock() + dt.timedelta(seconds=self.claim_seconds)}
-        if count_attempt:
-            values["attempts"] = Notification.attempts + 1
         held: int = session.exec(
             update(Notification)
-            .where(col(Notification.id) == notification.id, col(Notification.claimed_by) == self.worker)
+            .where(col(Notification.id).in_(ids), col(Notification.claimed_by) == self.worker)
             .where(col(Notification.sent_at).is_(None))
-            .values(**values)
+            .values(
+                claimed_until=self.clock() + dt.timedelta(seconds=self.claim_seconds),
+                attempts=Notification.attempts + 1,
+            )
         ).rowcount
         session.commit()
-        session.refresh(notification)
-        return held == 1
+        return held == len(ids)
 
-    async def _send_one(self, session: Session, notification: Notification, result: DispatchResult) -> None:
-        assert notification.chat_id is not None
-        if not self._hold(session, notification, count_attempt=True):
+    async def _send(self, session: Session, rows: list[Notification], result: DispatchResult) -> None:
+        ids = [row.id or 0 for row in rows]
+        if not self._hold(session, ids):
+            self._finish(session, rows, {})  # let the rows we still hold go; the next claim regroups them
             return
-        retry_after_waits = 0
-        while True:
-            await self.pacer.wait_turn(notification.chat_id)
-            try:
-                message_id = await self._deliver(session, notification)
-            except RetryAfter as error:  # Telegram says how long to wait: wait exactly that, then try again
-                retry_after_waits += 1
-                if retry_after_waits > MAX_RETRY_AFTER_WAITS:
-                    self._retry_later(notification, error, result)
-                    break
-                await (self.sleep or self.pacer.sleep)(
-                    float(
-                        error.retry_after.total_seconds()
-                        if isinstance(error.retry_after, dt.timedelta)
-                        else error.retry_after
-                    )
-                )
-                if not self._hold(session, notification, count_attempt=False):
-                    return
-                continue
-            except Forbidden as error:  # the user blocked the bot: stop trying them and tell a coordinator
-                self._give_up(notification, error)
-                self._mark_blocked(session, notification, result)
-                result.failed += 1
-            except BadRequest as error:  # the message itself is wrong; retrying will not help
-                self._give_up(notification, error)
-                result.failed += 1
-            except TelegramError as error:  # network errors, timeouts and 5xx: back off and retry
-                self._retry_later(notification, error, result)
-            else:
-                notification.sent_at = self.clock()
-                notification.telegram_message_id = message_id
-                notification.last_error = None
-                result.sent += 1
-            break
-        notification.claimed_by = None
-        notification.claimed_until = None
-        session.add(notification)
+        for row in rows:
+            session.refresh(row)
+        head = rows[0]
+        values: dict[str, Any]
+        try:
+            message_id = await self.deliver(session, head)
+        except RetryLater as error:  # the platform says how long to wait: the row waits, nobody else does
+            values = self._retry_at(str(error), self.clock() + dt.timedelta(seconds=error.seconds))
+            values["attempts"] = Notification.attempts - 1  # being asked to wait is not a failed attempt
+            result.retried += 1
+        except RecipientUnreachable as error:
+            values = {"attempts": MAX_ATTEMPTS, "last_error": str(error)[:500]}
+            self._mark_blocked(session, head, result)
+            result.failed += 1
+        except MessageRejected as error:  # retrying will not help; kept visible, never dropped silently
+            values = {"attempts": MAX_ATTEMPTS, "last_error": (REJECTED + str(error))[:500]}
+            log.error("notification %s (%s) rejected by the platform: %s", head.id, head.kind, error)
+            result.failed += 1
+            result.rejected += 1
+        except NothingToSay as error:  # settled before it went out: done, with nothing sent
+            values = {"sent_at": self.clock(), "last_error": f"not sent: {error}"[:500]}
+        except TransientFailure as error:
+            values = self._retry_at(str(error), self.clock() + backoff(head.attempts))
+            result.retried += 1
+        except Exception as error:  # a bug while rendering must not stop the other messages
+            log.exception("notification %s could not be delivered", head.id)
+            values = self._retry_at(f"{type(error).__name__}: {error}", self.clock() + backoff(head.attempts))
+            result.retried += 1
+        else:
+            values = {"sent_at": self.clock(), "platform_message_id": message_id, "last_error": None}
+            result.sent += 1
+        await self._record(session, rows, values)
+
+    def _retry_at(self, error: str, moment: dt.datetime) -> dict[str, Any]:
+        due = allowed_moment(moment, self.tz)  # a retry waits for working hours like any message
+        log.warning("notification failed (%s); retrying at %s", error, due)
+        return {"last_error": error[:500], "due_at": due, "bundle_id": None}
+
+    def _finish(self, session: Session, rows: list[Notification], values: dict[str, Any]) -> None:
+        session.exec(
+            update(Notification)
+            .where(col(Notification.id).in_([row.id for row in rows]))
+            .where(col(Notification.claimed_by) == self.worker)
+            .values(claimed_by=None, claimed_until=None, **values)
+        )
         session.commit()
 
-    async def _deliver(self, session: Session, notification: Notification) -> int:
-        assert notification.chat_id is not None  # checked by _send_one
-        photo = self.photo_for(session, notification)
-        markup = self.markup_for(session, notification)
-        if photo is not None:
-            message = await self.bot.send_photo(
-                chat_id=notification.chat_id,
-                photo=photo,
-                caption=notification.text[:1024],
-                parse_mode=ParseMode.HTML,
-            )
-        else:
-            message = await self.bot.send_message(
-                chat_id=notification.chat_id,
-                text=notification.text,
-                parse_mode=ParseMode.HTML,
-                reply_markup=markup,
-            )
-        return message.message_id
+    async def _record(self, session: Session, rows: list[Notification], values: dict[str, Any]) -> None:
+        """Write the outcome; a locked database is waited out, since a sent row left unrecorded is sent again."""
+        for attempt in range(RECORD_RETRIES):
+            try:
+                self._finish(session, rows, values)
+                return
+            except OperationalError as error:
+                session.rollback()
+                if attempt == RECORD_RETRIES - 1:
+                    raise
+                log.warning("recording notification %s failed (%s); trying again", rows[0].id, error)
+                await self.sleep(min(30.0, 0.5 * 2**attempt))
 
-    def _give_up(self, notification: Notification, error: TelegramError) -> None:
-        notification.last_error = str(error)[:500]
-        notification.attempts = MAX_ATTEMPTS
-
-    def _retry_later(self, notification: Notification, error: TelegramError, result: DispatchResult) -> None:
-        notification.last_error = str(error)[:500]
-        notification.due_at = self.clock() + backoff(notification.attempts)
-        result.retried += 1
-        log.warning(
-            "notification %s failed (%s); retrying at %s", notification.id, error, notification.due_at
-        )
-
-    def _mark_blocked(self, session: Session, notification: Notification, result: DispatchResult) -> None:
-        contact = session.get(Contact, notification.contact_id) if notification.contact_id else None
+    def _mark_blocked(self, session: Session, head: Notification, result: DispatchResult) -> None:
+        contact = session.get(Contact, head.contact_id) if head.contact_id else None
         if contact is None:
             return
         contact.active = False
@@ -240,7 +262,7 @@ class Dispatcher:
             self.on_blocked(session, contact, self.clock())
 
 
-async def dispatch_due(*, session: Session, bot: Bot, now: dt.datetime, ids: Sequence[int]) -> int:
+async def dispatch_due(*, session: Session, deliver: Deliver, now: dt.datetime, ids: Sequence[int]) -> int:
     """Send these rows right away (after a user's action, e.g. telling coordinators of a 销号 request)."""
-    dispatcher = Dispatcher(engine=session.get_bind(), bot=bot, clock=lambda: now)
+    dispatcher = Dispatcher(engine=session.get_bind(), deliver=deliver, clock=lambda: now)
     return (await dispatcher.run_once(only=ids)).sent

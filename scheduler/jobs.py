@@ -10,14 +10,14 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 from sqlmodel import Session
-from telegram import Bot
 
-from bot.keyboards import reminder_markup
 from duban.config import Settings
 from models import Contact
-from scheduler.digest_job import digest_photo, plan_digests
+from scheduler.delivery import Deliver
+from scheduler.digest_job import plan_digests
 from scheduler.dispatcher import Dispatcher, DispatchResult
 from scheduler.escalation import (
+    FULL_LOOKBACK_DAYS,
     EscalationPolicy,
     plan_escalations,
     plan_rechases,
@@ -28,6 +28,9 @@ from scheduler.outbox_planner import STALE_LOOKBACK_DAYS, plan_outbox
 from scheduler.policy import ReminderPolicy
 
 log = logging.getLogger(__name__)
+STEADY_LOOKBACK_DAYS = (
+    2  # a running process ticks every few minutes; two days cover a tick missed at midnight
+)
 
 
 @dataclass
@@ -37,6 +40,7 @@ class Jobs:
     clock: Callable[[], dt.datetime]
     escalation: EscalationPolicy = EscalationPolicy()
     _planned_once: bool = False
+    _tongbao_week: tuple[int, int] | None = None
 
     @property
     def policy(self) -> ReminderPolicy:
@@ -45,8 +49,15 @@ class Jobs:
         )
 
     def plan(self) -> None:
-        """Reminders, re-chases, the overdue ladder and 通报 into the outbox; safe to run any number of times."""
+        """Reminders, re-chases, the overdue ladder and 通报 into the outbox; safe to run any number of times.
+
+        A running process reads only what can have changed: the catch-up window of reminders, the milestones that
+        reached a rung of the ladder in the last two days, and the 通报 once a week; its first tick after a start
+        looks back further, so nothing missed while it was down is lost.
+        """
         now, tz = self.clock(), self.settings.tz
+        first = not self._planned_once
+        week = now.astimezone(tz).isocalendar()[:2]
         with Session(self.engine) as session:
             planned = plan_outbox(
                 session=session,
@@ -55,12 +66,21 @@ class Jobs:
                 tz=tz,
                 catch_up_days=self.settings.catch_up_days,
                 # the first tick after a start also records what went stale while the service was down
-                stale_lookback_days=0 if self._planned_once else STALE_LOOKBACK_DAYS,
+                stale_lookback_days=STALE_LOOKBACK_DAYS if first else 0,
             )
             self._planned_once = True
             rechased = plan_rechases(session=session, now=now, tz=tz, policy=self.escalation)
-            escalated = plan_escalations(session=session, now=now, tz=tz, policy=self.escalation)
-            named = plan_tongbao(session=session, now=now, tz=tz, policy=self.escalation)
+            escalated = plan_escalations(
+                session=session,
+                now=now,
+                tz=tz,
+                policy=self.escalation,
+                lookback_days=FULL_LOOKBACK_DAYS if first else STEADY_LOOKBACK_DAYS,
+            )
+            named = 0
+            if self._tongbao_week != week:  # computed once a week (and once after a start)
+                named = plan_tongbao(session=session, now=now, tz=tz, policy=self.escalation)
+                self._tongbao_week = week
         log.info(
             "planned %s reminders, %d re-chases, %d escalations, %d 通报", planned, rechased, escalated, named
         )
@@ -70,18 +90,19 @@ class Jobs:
         with Session(self.engine) as session:
             plan_digests(session=session, now=self.clock(), tz=self.settings.tz)
 
-    def dispatcher(self, bot: Bot) -> Dispatcher:
+    def dispatcher(self, deliver: Deliver) -> Dispatcher:
+        """The dispatcher over the channel the wiring chose (Telegram today)."""
+
         def on_blocked(session: Session, contact: Contact, now: dt.datetime) -> None:
             tell_coordinators_blocked(session, contact, now)
 
         return Dispatcher(
             engine=self.engine,
-            bot=bot,
+            deliver=deliver,
             clock=self.clock,
-            markup_for=reminder_markup,
-            photo_for=digest_photo,
             on_blocked=on_blocked,
             claim_seconds=self.settings.claim_seconds,
+            tz=self.settings.tz,
         )
 
 
@@ -98,6 +119,7 @@ async def dispatch(dispatcher: Dispatcher) -> DispatchResult:
         total.sent += batch.sent
         total.failed += batch.failed
         total.retried += batch.retried
+        total.rejected += batch.rejected
         total.blocked_contacts += batch.blocked_contacts
     if total.sent or total.failed or total.retried:
         log.info("dispatched: %s", total)

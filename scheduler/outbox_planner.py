@@ -1,4 +1,6 @@
-"""Write the reminders that are due into the outbox, one row per recipient, keyed so a rerun adds nothing."""
+"""Write the reminders that are due into the outbox, one row per milestone and recipient, keyed so a rerun adds
+nothing. A row holds the facts (milestone, due date, days before); the dispatcher sends a contact's rows of one
+moment as one message."""
 
 import datetime as dt
 import logging
@@ -6,14 +8,12 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from bot import views
-from bot.i18n import gettext_for
+from duban.services.outbox import allowed_moment
 from models import Contact, ContactRole, Notification
 from models.people import reachable
 from scheduler.dispatcher import MAX_ATTEMPTS
 from scheduler.planner import PlannedReminder, plan_reminders
 from scheduler.policy import ReminderPolicy
-from scheduler.workdays import next_allowed_moment
 
 log = logging.getLogger(__name__)
 SEND_AT = dt.time(9, 0)  # local time a reminder is meant to go out on its day
@@ -71,16 +71,13 @@ def plan_outbox(
             kind=reminder.kind.value,
             milestone_id=reminder.milestone_id,
             contact_id=contact.id,
-            chat_id=contact.telegram_user_id,
+            department_id=contact.department_id,  # follows the department's contact if it changes
             instance_due_on=reminder.instance_due,
-            text=views.reminder_text(
-                gettext_for(contact.language),
-                reminder,
-                late_since=reminder.send_on.isoformat() if late else None,
-            ),
-            due_at=next_allowed_moment(
-                max(dt.datetime.combine(reminder.send_on, SEND_AT, tzinfo=tz), now), tz=tz
-            ),
+            payload={
+                "days": reminder.days_before,
+                "late_since": reminder.send_on.isoformat() if late else None,
+            },
+            due_at=send_moment(reminder.send_on, now, tz),
         )
         if (today - reminder.send_on).days > catch_up_days:
             row.attempts = MAX_ATTEMPTS
@@ -92,6 +89,16 @@ def plan_outbox(
         session.add(row)
     session.commit()
     return PlanningResult(queued=queued, skipped_stale=skipped)
+
+
+def send_moment(send_on: dt.date, now: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
+    """09:00 on its day, or now if later; one moved off a holiday goes at 09:00 with that day's own reminders,
+    so a contact's reminders of one day leave together as one message."""
+    due = allowed_moment(max(dt.datetime.combine(send_on, SEND_AT, tzinfo=tz), now), tz)
+    local = due.astimezone(tz)
+    if local.date() != send_on and local.time() < SEND_AT:
+        due = allowed_moment(dt.datetime.combine(local.date(), SEND_AT, tzinfo=tz), tz)
+    return due
 
 
 def _key(reminder: PlannedReminder, contact: Contact) -> str:

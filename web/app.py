@@ -30,14 +30,14 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot import views
-from bot.handlers import number_in
 from bot.i18n import gettext_for
 from duban.config import Settings
-from duban.services import oversight, web_login
+from duban.services import oversight, progress, web_login
 from duban.services.errors import DomainError, InvalidInput, NotAllowed, NotFound
+from duban.services.text import number_in
 from duban.status import MilestoneState, Pace
 from models import Contact, ContactRole, utcnow
-from web import actions, data, downloads
+from web import data, downloads
 from web.evidence import EvidenceSource
 
 COOKIE = "duban_session"
@@ -312,13 +312,16 @@ class Dashboard:
 
     def _decide(self, visit: Visit, *, approve: bool) -> Response:
         assert visit.form is not None  # the decorator reads the form of every POST
-        decision = actions.decide(
+        # the chat's service: the same checks and audit, and the requester's notice queued in the same commit;
+        # the dispatcher sends it on its next run
+        decision = progress.decide_closeout(
             session=visit.session,
             coordinator=visit.reader,
             closeout_id=_ids(visit.request, "closeout_id"),
             approve=approve,
             reason=str(visit.form.get("reason", "")),
             now=visit.now,
+            tz=self.settings.tz,
         )
         done = quote(views.closeout_decided_for_coordinator(visit._, decision))
         return RedirectResponse(f"/pending?done={done}", status_code=HTTPStatus.SEE_OTHER)
@@ -380,7 +383,9 @@ class Dashboard:
 
     @page()
     def ledger_download(self, visit: Visit) -> Response:
-        workbook = downloads.ledger_workbook(session=visit.session, reader=visit.reader)
+        workbook = downloads.ledger_workbook(
+            session=visit.session, reader=visit.reader, today=visit.today, tz=self.settings.tz
+        )
         return _attachment(workbook, XLSX, f"台账-{visit.today.isoformat()}.xlsx")
 
     @page()

@@ -6,9 +6,7 @@ import tempfile
 from pathlib import Path
 
 from openpyxl import Workbook
-from sqlalchemy import event
-from sqlalchemy.orm import ORMExecuteState, with_loader_criteria
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from duban import tongbao
 from duban.ledger import export_xlsx
@@ -16,30 +14,18 @@ from models import Contact, Plan
 from web.data import visible_plan, visible_plans
 
 
-def ledger_workbook(*, session: Session, reader: Contact) -> bytes:
-    """`duban export --format xlsx`, run on a session that only ever loads the reader's plans.
-
-    The export reads every plan of the database; rather than change it, its queries get a filter on Plan
-    (SQLAlchemy's with_loader_criteria, added to each ORM select of this session), so other counties' plans are
-    neither read nor written, and a big province's download costs one county's rows.
-    """
+def ledger_workbook(*, session: Session, reader: Contact, today: dt.date, tz: dt.tzinfo) -> bytes:
+    """`duban export --format xlsx`, limited to the reader's plans: other counties' plans are neither read nor
+    written, so a big province's download costs one county's rows."""
     mine = [p.id for p in visible_plans(session=session, reader=reader) if p.id is not None]
-
-    def only_mine(state: ORMExecuteState) -> None:
-        if state.is_select:
-            state.statement = state.statement.options(
-                with_loader_criteria(Plan, col(Plan.id).in_(mine), include_aliases=True)
-            )
-
     if not mine:  # a county without plans still gets a workbook that opens
         empty = Workbook()
         buffer = io.BytesIO()
         empty.save(buffer)
         return buffer.getvalue()
-    with Session(session.get_bind()) as scoped, tempfile.TemporaryDirectory() as directory:
-        event.listen(scoped, "do_orm_execute", only_mine)
+    with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "ledger.xlsx"
-        export_xlsx(session=scoped, output=path)
+        export_xlsx(session=session, output=path, today=today, tz=tz, plan_ids=mine)
         return path.read_bytes()
 
 

@@ -1,13 +1,14 @@
 """How far the importer agrees with the reviewed seed files, plan by plan.
 
 The reviewed files in seed_data/ were written by people reading the five documents in
-../shared/seeds. Importing those documents again and comparing gives three measures per plan, each
+seed_data/sources. Importing those documents again and comparing gives three measures per plan, each
 as a share of the reviewed tasks:
 
 - tasks found: a reviewed task has an imported counterpart, by ref, or failing that by text
   similarity within the same section (the refs of a plan read another way may differ);
 - departments exact: the counterpart's lead list and co list equal the reviewed ones;
-- milestone years exact: the counterpart's set of (year, recurrence) equals the reviewed one.
+- milestone years exact: the counterpart's set of (year, recurrence, year a duty ends) equals the
+  reviewed one.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from duban.plan_import.assemble import import_plan
 from duban.plan_import.textnorm import department_form
 from duban.seeding import read_seed_file
-from seed_data import seed_files
+from seed_data import SOURCE_DIR, seed_files
 from seed_data.schema import SeedPlan, SeedTask
 
 SIMILAR_ENOUGH = 0.6
@@ -41,11 +42,9 @@ class PlanAgreement:
         return value / self.reviewed if self.reviewed else 1.0
 
 
-def default_seeds_dir() -> Path:
-    return Path(__file__).resolve().parents[2].parent / "shared" / "seeds"
-
-
-def measure_all(seeds_dir: Path, reviewed_files: list[Path] | None = None) -> list[PlanAgreement]:
+def measure_all(
+    seeds_dir: Path = SOURCE_DIR, reviewed_files: list[Path] | None = None
+) -> list[PlanAgreement]:
     """Import every document that a reviewed seed file names as its source, and compare."""
     results = []
     for path in reviewed_files or seed_files():
@@ -110,8 +109,8 @@ def _show(departments: tuple[list[str], list[str]]) -> str:
     return f"牵头[{'、'.join(lead)}] 配合[{'、'.join(co)}]"
 
 
-def _years(task: SeedTask) -> set[tuple[int, str]]:
-    return {(m.due_on.year, m.recurrence.value) for m in task.milestones}
+def _years(task: SeedTask) -> set[tuple[int, str, int | None]]:
+    return {(m.due_on.year, m.recurrence.value, m.until.year if m.until else None) for m in task.milestones}
 
 
 def render(results: list[PlanAgreement], *, threshold: float = 0.95) -> str:

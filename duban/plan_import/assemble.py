@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from duban.plan_import.attribution import split_attribution
+from duban.plan_import.attribution import looks_like_department, split_attribution
 from duban.plan_import.deadlines import Milestone, find_milestones, merge
 from duban.plan_import.header import read_header
 from duban.plan_import.reader import Table, read_document
 from duban.plan_import.segment import RawItem, split_body
 from duban.plan_import.tables import TableRow, column_role, flat_tables, table_rows
-from duban.plan_import.textnorm import strip_end
+from duban.plan_import.textnorm import department_form, strip_end
+from duban.plan_import.wholeplan import bound_to_year, leads_from_body, plan_year
 from seed_data.schema import SeedPlan
 
 PLACEHOLDER = "（待填写）"
@@ -57,10 +58,18 @@ def import_plan(path: Path, *, key: str | None = None, region: str | None = None
     body = split_body(lines)
     findings += [Finding(None, note) for note in body.notes]
     convention: list[str] = []  # refs whose lead is the first named department, by convention
+    unranked: dict[str, str] = {}  # attachment rows naming departments without roles -> their wording
     tasks = _body_tasks(body.items, header.issued_on, findings, convention)
-    tasks += _table_tasks(document.blocks, body.rest, header.issued_on, findings, convention)
+    explicit = {t["ref"] for t in tasks if t["lead"] and t["ref"] not in convention}
+    tasks += _table_tasks(document.blocks, body.rest, header.issued_on, findings, convention, unranked)
     if not tasks:
         raise ImportFailed(f"{path.name}：没有找到任何编号任务或任务清单表格。")
+    _take_leads_from_body(tasks, unranked, explicit, findings, convention)
+    year = plan_year(header.title)
+    bounded = bound_to_year(tasks, year) if year else []
+    if bounded:
+        message = f"一年期方案：周期性任务截至 {year}-12-31（正文未写明其他期限）：{'、'.join(bounded)}"
+        findings.append(Finding(None, message))
     if convention:
         message = f"{len(convention)} 项未写明牵头，按惯例以第一个部门为牵头：{'、'.join(convention)}"
         findings.append(Finding(None, message))
@@ -91,9 +100,7 @@ def _body_tasks(
         text, attribution = split_attribution(item.text)
         task = _task(item.ref, item.section, item_title(text), text)
         if attribution is None:
-            hint = re.search(r"[^，。；、（(]{2,20}?牵头", text)
-            extra = f"（正文提到“{hint[0]}”，未作为责任部门）" if hint else ""
-            findings.append(Finding(item.ref, f"未找到责任部门{extra}"))
+            _lead_in_sentence(task, findings)
         else:
             task["lead"], task["co"] = attribution.lead, attribution.co
             findings += [Finding(item.ref, doubt) for doubt in attribution.doubts]
@@ -104,12 +111,47 @@ def _body_tasks(
     return tasks
 
 
+def _lead_in_sentence(task: dict[str, Any], findings: list[Finding]) -> None:
+    """No closing attribution, but the text names one department as lead ("教育和体育分局牵头、区直有关部门
+    分工负责"): that department leads. Anything else named with 牵头 is left to the reviewer."""
+    named = list(dict.fromkeys(m[1] for m in re.finditer(r"([^，。；、（(]{2,20}?)牵头", task["text"])))
+    departments = [name for name in map(department_form, named) if looks_like_department(name)]
+    if len(named) == 1 and departments:
+        task["lead"] = departments
+        findings.append(Finding(task["ref"], f"正文写明“{named[0]}牵头”，取为牵头部门"))
+        return
+    extra = f"（正文提到“{'、'.join(named)}牵头”，未作为责任部门）" if named else ""
+    findings.append(Finding(task["ref"], f"未找到责任部门{extra}"))
+
+
+def _take_leads_from_body(
+    tasks: list[dict[str, Any]],
+    unranked: dict[str, str],
+    explicit: set[str],
+    findings: list[Finding],
+    convention: list[str],
+) -> None:
+    """An attachment row without role words is led by whoever leads the same action in the body."""
+    by_ref = {t["ref"]: t for t in tasks}
+    for change in leads_from_body(unranked, tasks, explicit):
+        task = by_ref[change.ref]
+        task["lead"], task["co"] = change.lead, change.co
+        if change.ref in convention:
+            convention.remove(change.ref)
+        message = (
+            f"责任分工未写明牵头，正文{change.body_ref}同一事项由{'、'.join(change.lead)}牵头，"
+            f"取为牵头部门（文字重合 {change.share:.0%}）"
+        )
+        findings.append(Finding(change.ref, message))
+
+
 def _table_tasks(
     blocks: list[str | Table],
     rest: list[str],
     issued_on: dt.date,
     findings: list[Finding],
     convention: list[str],
+    unranked: dict[str, str],
 ) -> list[dict[str, Any]]:
     """One task per row of every task table: real ones first, then those flattened into the text."""
     tables: list[list[TableRow]] = []
@@ -124,7 +166,12 @@ def _table_tasks(
     tasks = []
     for number, rows in enumerate(tables, start=1):
         prefix = "附件" if len(tables) == 1 else f"附件{number}"
-        tasks += [_row_task(f"{prefix}-{row.number}", row, issued_on, findings, convention) for row in rows]
+        for row in rows:
+            ref = f"{prefix}-{row.number}"
+            tasks.append(_row_task(ref, row, issued_on, findings, convention))
+            if row.named and not row.lead and len(row.named) > 1:
+                wording = [value for column, value in row.fields if column_role(column) in ("text", "target")]
+                unranked[ref] = "".join([row.title, *wording])
     return tasks
 
 

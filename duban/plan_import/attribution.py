@@ -7,7 +7,8 @@
 
 Only a bracket that closes the item counts: "县教育服务中心牵头" inside a sentence is how the work is
 done, not the item's attribution. A closing bracket whose names do not look like departments
-("（含幼儿园）") is not an attribution either; the item is then reported as unattributed.
+("（含幼儿园）") is not an attribution either; the item is then reported as unattributed. (An item with
+no closing attribution at all whose sentence names a single lead is read by assemble._lead_in_sentence.)
 """
 
 from __future__ import annotations

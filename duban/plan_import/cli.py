@@ -4,7 +4,7 @@ import-plan reads a plan document (.txt or .docx) and writes a seed file for rev
 to --output; --load also loads it into the database as `duban seed` would. What the importer could
 not settle is listed after the seed file (and kept in it as comments), never filled in by guesswork.
 
-import-agreement imports the five plan documents of ../shared/seeds and prints how far the result
+import-agreement imports the five plan documents of seed_data/sources and prints how far the result
 agrees with the reviewed seed_data files; it exits 1 if any plan falls below 95% on any measure.
 """
 
@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from duban.config import Settings
-from duban.plan_import.agreement import MEASURES, default_seeds_dir, measure_all, render
+from duban.plan_import.agreement import MEASURES, measure_all, render
 from duban.plan_import.assemble import ImportFailed, ImportResult, import_plan
 from duban.plan_import.reader import UnreadableDocument
 from duban.plan_import.seedfile import render_seed, write_seed
+from seed_data import SOURCE_DIR
 
 THRESHOLD = 0.95
 
@@ -37,9 +38,9 @@ def add_commands(subparsers: Any) -> None:
     command.set_defaults(func=cmd_import_plan)
 
     agreement = subparsers.add_parser(
-        "import-agreement", help="import ../shared/seeds and compare with the reviewed seed_data"
+        "import-agreement", help="import seed_data/sources and compare with the reviewed seed_data"
     )
-    agreement.add_argument("--seeds", help="folder of plan documents (default: ../shared/seeds)")
+    agreement.add_argument("--seeds", help="folder of plan documents (default: seed_data/sources)")
     agreement.set_defaults(func=cmd_import_agreement)
 
 
@@ -71,11 +72,10 @@ def cmd_import_plan(args: argparse.Namespace, settings: Settings) -> int:
 def _load(path: Path, settings: Settings) -> int:
     from sqlmodel import Session
 
-    from duban.db import create_schema, make_engine
+    from duban.db import open_database
     from duban.seeding import SeedError, load_seed
 
-    engine = make_engine(settings.database_url)
-    create_schema(engine)
+    engine = open_database(settings.database_url, create=True)
     try:
         with Session(engine) as session:
             summary = load_seed(session=session, paths=[path])
@@ -109,7 +109,7 @@ def _print_findings(result: ImportResult) -> None:
 
 
 def cmd_import_agreement(args: argparse.Namespace, settings: Settings) -> int:
-    seeds = Path(args.seeds) if args.seeds else default_seeds_dir()
+    seeds = Path(args.seeds) if args.seeds else SOURCE_DIR
     if not seeds.is_dir():
         print(f"没有找到方案原文目录：{seeds}", file=sys.stderr)
         return 1

@@ -12,9 +12,8 @@ def visible_plan_ids(*, session: Session, contact: Contact) -> list[int]:
     """A coordinator or lead sees the plan they were invited for, or every plan of their county."""
     if contact.plan_id is not None:
         return [contact.plan_id]
-    department = session.get(Department, contact.department_id)
-    assert department is not None
-    return [p for p in session.exec(select(Plan.id).where(Plan.region == department.region)).all() if p]
+    region = region_of(session=session, contact=contact)
+    return [p for p in session.exec(select(Plan.id).where(Plan.region == region)).all() if p]
 
 
 def visible_task_ids(*, session: Session, contact: Contact) -> list[int]:
@@ -39,6 +38,7 @@ def milestone_for_report(
     *, session: Session, contact: Contact, milestone_id: int
 ) -> tuple[Milestone, DepartmentRole]:
     """A contact reports only where their department is lead or co."""
+    require_role(contact, ContactRole.contact)
     milestone = session.get(Milestone, milestone_id)
     if milestone is None:
         raise NotFound(str(milestone_id))
@@ -48,15 +48,29 @@ def milestone_for_report(
     return milestone, role
 
 
-def require_coordinator(contact: Contact) -> None:
-    if contact.role != ContactRole.coordinator:
+def require_role(contact: Contact, *roles: ContactRole) -> None:
+    """Every service action checks who is asking, whatever the caller checked before: a deactivated contact
+    and a role the action is not for are refused here, not only by the bot's decorator."""
+    if not contact.active:
+        raise NotAllowed("inactive")
+    if contact.role not in roles:
         raise NotAllowed(contact.role)
+
+
+def require_coordinator(contact: Contact) -> None:
+    require_role(contact, ContactRole.coordinator)
 
 
 def require_reader(contact: Contact) -> None:
     """Status and digests are for coordinators and leads."""
-    if contact.role not in (ContactRole.coordinator, ContactRole.lead):
-        raise NotAllowed(contact.role)
+    require_role(contact, ContactRole.coordinator, ContactRole.lead)
+
+
+def region_of(*, session: Session, contact: Contact) -> str:
+    """The county a contact belongs to: their department's."""
+    department = session.get(Department, contact.department_id)
+    assert department is not None  # a foreign key
+    return department.region
 
 
 def coordinators_for_plan(*, session: Session, plan: Plan) -> list[Contact]:

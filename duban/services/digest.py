@@ -1,14 +1,14 @@
 """The weekly digest for leads: what is coming, what is late, who reported and who stayed silent."""
 
 import datetime as dt
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 from sqlmodel import Session, col, func, select
 
 from duban.services.access import require_reader, visible_plan_ids
 from duban.services.oversight import OverdueLine, SilentDepartment, overdue, silent_departments
-from duban.status import Counts, MilestoneView, Pace, milestone_views
+from duban.status import Counts, MilestoneView, Pace, Tally, milestone_views, tally_milestones
 from models import Contact, Milestone, Plan, ProgressReport, Task
 
 UPCOMING_DAYS = 90
@@ -34,37 +34,46 @@ class Digest:
 
 
 def build_digest(*, session: Session, reader: Contact, now: dt.datetime, today: dt.date) -> Digest:
+    """Counts come from GROUP BYs (this week and last); only the milestones due soon are read one by one."""
     require_reader(reader)
     plan_ids = visible_plan_ids(session=session, contact=reader)
     week_start = today - dt.timedelta(days=7)
     late = overdue(session=session, reader=reader, today=today)
-    plans = []
-    for plan in session.exec(select(Plan).where(col(Plan.id).in_(plan_ids)).order_by(Plan.key)).all():
-        views = milestone_views(session=session, today=today, plan_ids=[plan.id or 0])
-        last_week = milestone_views(session=session, today=week_start, plan_ids=[plan.id or 0])
-        counts = Counts()
-        for view in views:
-            counts.add(view.state)
-        upcoming = sorted(
-            (v for v in views if today <= v.due_on <= today + dt.timedelta(days=UPCOMING_DAYS)),
-            key=lambda v: v.due_on,
-        )
-        weekly_reports = session.exec(
-            select(func.count())
+    now_tallies = _tallies_by_plan(tally_milestones(session=session, today=today, plan_ids=plan_ids))
+    last_tallies = _tallies_by_plan(tally_milestones(session=session, today=week_start, plan_ids=plan_ids))
+    upcoming: dict[str, list[MilestoneView]] = defaultdict(list)
+    for view in milestone_views(
+        session=session,
+        today=today,
+        plan_ids=plan_ids,
+        due_from=today,
+        due_through=today + dt.timedelta(days=UPCOMING_DAYS),
+    ):
+        upcoming[view.plan_key].append(view)
+    weekly_reports = dict(
+        session.exec(
+            select(Task.plan_id, func.count())
             .select_from(ProgressReport)
             .join(Milestone, col(Milestone.id) == ProgressReport.milestone_id)
             .join(Task, col(Task.id) == Milestone.task_id)
-            .where(Task.plan_id == plan.id, ProgressReport.reported_at >= now - dt.timedelta(days=7))
-        ).one()
+            .where(col(Task.plan_id).in_(plan_ids), ProgressReport.reported_at >= now - dt.timedelta(days=7))
+            .group_by(col(Task.plan_id))
+        ).all()
+    )
+    plans = []
+    for plan in session.exec(select(Plan).where(col(Plan.id).in_(plan_ids)).order_by(Plan.key)).all():
+        counts = Counts()
+        for tally in now_tallies.get(plan.key, []):
+            counts.add(tally.state, tally.count)
         plans.append(
             PlanDigest(
                 plan.title,
                 counts,
-                upcoming,
+                sorted(upcoming.get(plan.key, []), key=lambda v: v.due_on),
                 [o for o in late if o.view.plan_key == plan.key],
-                weekly_reports,
-                Counter(v.pace for v in views),
-                Counter(v.pace for v in last_week),
+                weekly_reports.get(plan.id or 0, 0),
+                _paces(now_tallies.get(plan.key, [])),
+                _paces(last_tallies.get(plan.key, [])),
             )
         )
     return Digest(
@@ -73,3 +82,17 @@ def build_digest(*, session: Session, reader: Contact, now: dt.datetime, today: 
         plans=plans,
         silent=silent_departments(session=session, reader=reader, now=now),
     )
+
+
+def _tallies_by_plan(tallies: list[Tally]) -> dict[str, list[Tally]]:
+    grouped: dict[str, list[Tally]] = defaultdict(list)
+    for tally in tallies:
+        grouped[tally.plan_key].append(tally)
+    return grouped
+
+
+def _paces(tallies: list[Tally]) -> dict[Pace, int]:
+    paces: Counter[Pace] = Counter()
+    for tally in tallies:
+        paces[tally.pace] += tally.count
+    return dict(paces)

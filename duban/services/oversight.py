@@ -3,18 +3,19 @@
 import datetime as dt
 from dataclasses import dataclass
 
+from sqlalchemy import exists
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
 
 from duban.services import audit
-from duban.services.access import require_coordinator, require_reader, visible_plan_ids
+from duban.services.access import region_of, require_coordinator, require_reader, visible_plan_ids
 from duban.services.errors import InvalidInput, NotFound
 from duban.services.text import storable
 from duban.status import (
-    MilestoneState,
     MilestoneView,
     StatusReport,
     UnknownDepartment,
-    milestone_views,
+    overdue_views,
     status_report,
 )
 from models import (
@@ -26,13 +27,8 @@ from models import (
     ProgressReport,
     Task,
     TaskDepartment,
+    limits,
 )
-
-
-def _region(session: Session, contact: Contact) -> str:
-    department = session.get(Department, contact.department_id)
-    assert department is not None
-    return department.region
 
 
 def status_for(
@@ -44,7 +40,7 @@ def status_for(
         today=today,
         department=storable(department) if department is not None else None,
         plan_ids=visible_plan_ids(session=session, contact=reader),
-        region=_region(session, reader),
+        region=region_of(session=session, contact=reader),
     )
 
 
@@ -57,10 +53,9 @@ class OverdueLine:
 
 def overdue(*, session: Session, reader: Contact, today: dt.date) -> list[OverdueLine]:
     require_reader(reader)
-    views = milestone_views(
+    late = overdue_views(
         session=session, today=today, plan_ids=visible_plan_ids(session=session, contact=reader)
     )
-    late = [v for v in views if v.state == MilestoneState.overdue]
     leads = _lead_names(session, [v.milestone_id for v in late])
     lines = [OverdueLine(v, leads.get(v.milestone_id, []), (today - v.due_on).days) for v in late]
     return sorted(lines, key=lambda line: (-line.days_overdue, line.view.plan_key, line.view.task_ref))
@@ -88,39 +83,43 @@ class SilentDepartment:
 
 
 def silent_departments(*, session: Session, reader: Contact, now: dt.datetime) -> list[SilentDepartment]:
-    """Departments whose contacts have not reported since the last reminder sent to them."""
+    """Departments whose contacts have not reported since the last reminder sent to them (one query)."""
     require_reader(reader)
     plan_ids = visible_plan_ids(session=session, contact=reader)
-    last_sent = session.exec(
-        select(Contact.department_id, func.max(Notification.sent_at))
+    last_sent = (
+        select(
+            col(Contact.department_id).label("department_id"),
+            func.max(Notification.sent_at).label("sent_at"),
+        )
         .join(Contact, col(Contact.id) == Notification.contact_id)
         .join(Milestone, col(Milestone.id) == Notification.milestone_id)
         .join(Task, col(Task.id) == Milestone.task_id)
         .where(col(Notification.sent_at).is_not(None), Notification.kind == "reminder")
         .where(col(Task.plan_id).in_(plan_ids))
         .group_by(col(Contact.department_id))
+        .subquery("last_sent")
+    )
+    reporter = aliased(Contact, name="reporter")
+    answered = (
+        exists()
+        .where(col(ProgressReport.contact_id) == col(reporter.id))
+        .where(col(reporter.department_id) == last_sent.c.department_id)
+        .where(col(ProgressReport.reported_at) >= last_sent.c.sent_at)
+    )
+    rows = session.exec(
+        select(Department.name, last_sent.c.sent_at)
+        .join(last_sent, last_sent.c.department_id == Department.id)
+        .where(~answered)
     ).all()
-    result = []
-    for department_id, sent_at in last_sent:
-        assert sent_at is not None  # only sent notifications are counted
-        answered = session.exec(
-            select(func.count())
-            .select_from(ProgressReport)
-            .join(Contact, col(Contact.id) == ProgressReport.contact_id)
-            .where(Contact.department_id == department_id, ProgressReport.reported_at >= sent_at)
-        ).one()
-        if answered == 0:
-            department = session.get(Department, department_id)
-            assert department is not None
-            result.append(SilentDepartment(department.name, sent_at, (now - sent_at).days))
-    return sorted(result, key=lambda s: s.last_reminder_at)
+    result = [SilentDepartment(name, sent_at, (now - sent_at).days) for name, sent_at in rows]
+    return sorted(result, key=lambda s: (s.last_reminder_at, s.department))
 
 
 def department_milestones(
     *, session: Session, reader: Contact, name: str, today: dt.date
 ) -> list[MilestoneView]:
     require_reader(reader)
-    region = _region(session, reader)
+    region = region_of(session=session, contact=reader)
     try:
         report = status_report(
             session=session,
@@ -149,9 +148,11 @@ def pause_escalation(
 ) -> tuple[Milestone, dt.date]:
     """A coordinator stops the overdue ladder for a while, with a reason that is kept."""
     require_coordinator(coordinator)
-    reason = storable(reason)
-    if not 1 <= days <= MAX_PAUSE_DAYS or not reason.strip():
+    reason = storable(reason).strip()
+    if not 1 <= days <= MAX_PAUSE_DAYS or not reason:
         raise InvalidInput("usage_snooze")
+    if len(reason) > limits.PAUSE_REASON:
+        raise InvalidInput("reason_too_long")
     milestone = session.get(Milestone, milestone_id)
     task = session.get(Task, milestone.task_id) if milestone else None
     if (
@@ -162,7 +163,7 @@ def pause_escalation(
         raise NotFound(str(milestone_id))
     until = today + dt.timedelta(days=days)
     milestone.escalation_paused_until = until
-    milestone.escalation_pause_reason = reason.strip()[:500]
+    milestone.escalation_pause_reason = reason
     session.add(milestone)
     audit.record(
         session,
@@ -170,7 +171,7 @@ def pause_escalation(
         contact_id=coordinator.id,
         action="pause_escalation",
         milestone_id=milestone.id,
-        detail=f"until={until} reason={reason.strip()}",
+        detail=f"until={until} reason={reason}",
     )
     session.commit()
     return milestone, until
@@ -180,7 +181,8 @@ def department_for_reader(*, session: Session, reader: Contact, name: str) -> De
     """A department of the reader's own county, by the name or an alias the plans print."""
     from duban.status import find_departments
 
-    region = _region(session, reader)
+    require_reader(reader)
+    region = region_of(session=session, contact=reader)
     found = [d for d in find_departments(session=session, name=storable(name)) if d.region == region]
     if not found:
         raise NotFound(name)
@@ -188,7 +190,8 @@ def department_for_reader(*, session: Session, reader: Contact, name: str) -> De
 
 
 def department_by_id(*, session: Session, reader: Contact, department_id: int) -> Department:
+    require_reader(reader)
     department = session.get(Department, department_id)
-    if department is None or department.region != _region(session, reader):
+    if department is None or department.region != region_of(session=session, contact=reader):
         raise NotFound(str(department_id))  # another county's department does not exist for this reader
     return department

@@ -3,22 +3,24 @@
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from duban.services import audit
+from duban.services.access import require_role
 from duban.services.errors import InvalidInput, NotAllowed, NotFound
-from duban.services.outbox import enqueue
+from duban.services.outbox import allowed_moment, enqueue
 from duban.services.progress import ReportOutcome, record_report
-from models import Contact, Notification, ReportStatus
-from scheduler.workdays import next_allowed_moment
+from models import Contact, ContactRole, Notification, ReportStatus
 
 SNOOZE_CHOICES = (1, 3, 7)
 REMINDER_KINDS = ("reminder", "co_notice", "rechase")
 NO_CHANGE_NOTE = "无变化"
+SNOOZE_MARK = ":snooze:"  # key of a snoozed copy: the original reminder's key, this mark, when it was snoozed
 
 
 def own_reminder(*, session: Session, contact: Contact, notification_id: int) -> Notification:
-    """Only the person a reminder went to may act on it."""
+    """Only the person a reminder went to may act on it, and only while they have access."""
+    require_role(contact, *ContactRole)
     notification = session.get(Notification, notification_id)
     if notification is None or notification.kind not in REMINDER_KINDS:
         raise NotFound(str(notification_id))
@@ -49,21 +51,41 @@ def acknowledge(
 def snooze(
     *, session: Session, contact: Contact, notification_id: int, days: int, now: dt.datetime, tz: ZoneInfo
 ) -> Notification:
-    """Send the same reminder again in `days` days, at the next allowed moment; counts as seen."""
+    """Send the same reminder again in `days` days, at the next allowed moment; counts as seen.
+
+    A reminder has at most one snoozed copy waiting: snoozing again moves it instead of chaining another row
+    (whose key grew with every press until PostgreSQL refused it). Once the copy is sent, a new one may wait.
+    """
     if days not in SNOOZE_CHOICES:
         raise InvalidInput("snooze_days")
     notification = own_reminder(session=session, contact=contact, notification_id=notification_id)
     notification.acknowledged_at = notification.acknowledged_at or now
-    again = enqueue(
-        session=session,
-        key=f"{notification.idempotency_key}:snooze{days}",
-        kind=notification.kind,
-        contact=contact,
-        text=notification.text,
-        due_at=next_allowed_moment(now + dt.timedelta(days=days), tz=tz),
-        milestone_id=notification.milestone_id,
-        instance_due_on=notification.instance_due_on,
-    )
+    session.add(notification)
+    root = notification.idempotency_key.split(SNOOZE_MARK, 1)[0]
+    due_at = allowed_moment(now + dt.timedelta(days=days), tz)
+    again = session.exec(
+        select(Notification).where(
+            col(Notification.idempotency_key).startswith(root + SNOOZE_MARK, autoescape=True),
+            col(Notification.sent_at).is_(None),
+            Notification.contact_id == contact.id,
+        )
+    ).first()
+    if again is not None:  # may be the very copy pressed, when its buttons were forged before it went out
+        again.due_at = due_at
+        session.add(again)
+    else:
+        again = enqueue(
+            session=session,
+            key=f"{root}{SNOOZE_MARK}{now:%Y%m%dT%H%M%S}",
+            kind=notification.kind,
+            contact=contact,
+            payload=notification.payload,
+            due_at=due_at,
+            tz=tz,
+            milestone_id=notification.milestone_id,
+            instance_due_on=notification.instance_due_on,
+            for_department=notification.department_id is not None,
+        )
     audit.record(
         session,
         now=now,
@@ -94,3 +116,38 @@ def report_no_change(
         note=NO_CHANGE_NOTE,
         now=now,
     )
+
+
+def _bundle_of(*, session: Session, contact: Contact, notification_id: int) -> list[Notification]:
+    """The rows that went out in one message with this one, as far as they were this contact's."""
+    head = own_reminder(session=session, contact=contact, notification_id=notification_id)
+    if head.bundle_id is None:
+        return [head]
+    return list(
+        session.exec(
+            select(Notification)
+            .where(Notification.bundle_id == head.bundle_id, Notification.contact_id == contact.id)
+            .where(col(Notification.kind).in_(REMINDER_KINDS))
+            .order_by(col(Notification.id))
+        ).all()
+    )
+
+
+def acknowledge_all(*, session: Session, contact: Contact, notification_id: int, now: dt.datetime) -> int:
+    """签收 for every item of one 督办提醒; returns how many items it covered."""
+    rows = _bundle_of(session=session, contact=contact, notification_id=notification_id)
+    for row in rows:
+        acknowledge(session=session, contact=contact, notification_id=row.id or 0, now=now)
+    return len(rows)
+
+
+def snooze_all(
+    *, session: Session, contact: Contact, notification_id: int, days: int, now: dt.datetime, tz: ZoneInfo
+) -> int:
+    """延后 for every item of one 督办提醒: they come back together, as one message again."""
+    if days not in SNOOZE_CHOICES:
+        raise InvalidInput("snooze_days")
+    rows = _bundle_of(session=session, contact=contact, notification_id=notification_id)
+    for row in rows:
+        snooze(session=session, contact=contact, notification_id=row.id or 0, days=days, now=now, tz=tz)
+    return len(rows)

@@ -7,17 +7,19 @@ from sqlalchemy.orm import selectinload
 from sqlmodel import Session, col, or_, select
 
 from duban.recurrence import current_instance
-from duban.services.access import visible_task_ids
-from duban.services.errors import NotFound
+from duban.services.access import require_role, visible_task_ids
+from duban.services.errors import InvalidInput, NotFound
 from duban.services.text import storable
 from models import (
     Contact,
+    ContactRole,
     DepartmentRole,
     Milestone,
     MilestoneStatus,
     ProgressReport,
     Task,
     TaskDepartment,
+    limits,
 )
 from models.query import rel
 
@@ -46,6 +48,7 @@ class TaskDetail:
 
 def open_task_lines(*, session: Session, contact: Contact, today: dt.date) -> list[TaskLine]:
     """Open milestones of the contact's department: lead tasks first, then co, nearest due first."""
+    require_role(contact, ContactRole.contact)
     rows = session.exec(
         select(Milestone, TaskDepartment)
         .join(TaskDepartment, col(TaskDepartment.task_id) == Milestone.task_id)
@@ -84,6 +87,7 @@ def line_by_number(*, session: Session, contact: Contact, number: int, today: dt
 
 
 def task_detail(*, session: Session, contact: Contact, task_id: int, today: dt.date) -> TaskDetail:
+    require_role(contact, *ContactRole)
     if task_id not in visible_task_ids(session=session, contact=contact):
         raise NotFound(str(task_id))
     task = session.get(Task, task_id)
@@ -108,6 +112,9 @@ MAX_FIND_RESULTS = 30
 
 def find_tasks(*, session: Session, contact: Contact, keyword: str) -> list[Task]:
     """Tasks whose title or text contains the keyword, among those the user may see."""
+    require_role(contact, *ContactRole)
+    if len(keyword) > limits.SEARCH_KEYWORD:
+        raise InvalidInput("too_long")
     needle = storable(keyword).replace("%", "").replace("_", "")
     if not needle:  # nothing left to look for must not match everything
         return []

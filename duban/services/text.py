@@ -1,6 +1,36 @@
-"""User text on its way to the database."""
+"""User text on its way in: the one sanitizer every incoming text passes, at the bot's edge and in the services."""
+
+import unicodedata
+
+from models import limits
+
+_KEPT_CONTROLS = frozenset("\n\t")
+
+
+def _kept(character: str) -> bool:
+    # Cc: NUL (PostgreSQL refuses it, in a stored value as in a query), escape sequences, bells and the like;
+    # Cs: lone surrogates, which JSON can carry but UTF-8, and so the database, cannot.
+    return character in _KEPT_CONTROLS or unicodedata.category(character) not in ("Cc", "Cs")
+
+
+def sanitized(text: str, *, limit: int = limits.INCOMING_TEXT) -> str:
+    """Control characters out (newline and tab stay; CR becomes a newline), then at most `limit` characters."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not all(map(_kept, text)):
+        text = "".join(filter(_kept, text))
+    return text[:limit]
 
 
 def storable(text: str) -> str:
-    """Text the database can keep and compare: PostgreSQL refuses NUL, in a stored value as in a query."""
-    return text.replace("\x00", "")
+    """Text the database can keep and compare; the services apply it too, for callers other than the bot."""
+    return sanitized(text, limit=len(text))
+
+
+def number_in(text: str) -> int | None:
+    """A number a user typed or a button carries: ASCII digits only, small enough for any id column.
+
+    str.isdigit() alone lets through "²" (which int() refuses) and 60-digit ids (which the database refuses).
+    """
+    if not text.isascii() or not text.isdigit() or len(text) > 9:
+        return None
+    return int(text)

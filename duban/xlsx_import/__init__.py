@@ -1,7 +1,7 @@
 """`duban import-xlsx`: spreadsheets in.
 
-Reads a workbook in the shape `duban export --format xlsx` writes (one sheet per plan, named by
-region, one row per task × milestone) or a 重点项目清单 (序号 / 项目名称 / 主要任务 / 工作目标 /
+Reads a workbook in the shape `duban export --format xlsx` writes (a cover sheet of counts, which
+is skipped, then one sheet per plan, named by region, one row per task × milestone) or a 重点项目清单 (序号 / 项目名称 / 主要任务 / 工作目标 /
 牵头部门 / 参与部门, or 完成时限 / 责任分工), turns every sheet into seed tasks, validates them, and
 writes them through the seed loader's upsert (plan key + task ref), so importing again updates
 rather than duplicates. Every problem is collected first, by sheet, row and column; if there is
@@ -25,8 +25,8 @@ from pydantic import ValidationError
 from sqlmodel import Session
 
 from duban.config import Settings
-from duban.db import create_schema, make_engine
-from duban.ledger import load_plans
+from duban.db import open_database
+from duban.ledger import COVER_SHEET_TITLE, load_plans
 from duban.seeding import SeedSummary
 from duban.xlsx_import.errors import Problem, XlsxImportError, schema_message
 from duban.xlsx_import.plans import Draft, sheet_title, write_plans
@@ -77,8 +77,8 @@ def import_xlsx(
 
     imported = 0
     for sheet in sheets:
-        if sheet.empty:
-            continue
+        if sheet.empty or (sheet.name == COVER_SHEET_TITLE and not sheet.kind):
+            continue  # nothing, or the cover sheet of counts `duban export` writes first
         if not sheet.kind:
             notices.append(
                 f"工作表“{sheet.name}”没有可识别的表头（duban 导出的台账列，或 序号、项目名称/主要任务、"
@@ -98,6 +98,10 @@ def import_xlsx(
         problems.append(
             Problem(None, None, None, f"{path.name} 中没有可导入的工作表（没有找到含“序号”的表头）。")
         )
+    if not problems and not resolver.drafts and plan_key is not None:
+        # every sheet was skipped: --plan names a plan none of the sheets belongs to
+        known = "、".join(sorted(resolver.plans)) or "（无）"
+        problems.append(Problem(None, None, None, f"没有工作表属于方案 {plan_key}；数据库中的方案：{known}"))
     if problems:
         raise XlsxImportError(problems)
 
@@ -247,9 +251,8 @@ def add_commands(subparsers: Any) -> None:
 
 def cmd_import_xlsx(args: argparse.Namespace, settings: Settings) -> int:
     path = Path(args.file)
-    engine = make_engine(settings.database_url)
+    engine = open_database(settings.database_url, create=True)
     try:
-        create_schema(engine)
         with Session(engine) as session:
             report = import_xlsx(
                 session=session,
@@ -264,6 +267,9 @@ def cmd_import_xlsx(args: argparse.Namespace, settings: Settings) -> int:
         print(str(exc), file=sys.stderr)
         return 1
     except XlsxImportError as exc:
+        if len(exc.problems) == 1:
+            print(f"{path.name}：{exc.problems[0]}。未导入任何内容。", file=sys.stderr)
+            return 1
         print(f"{path.name} 有 {len(exc.problems)} 处问题，未导入任何内容：", file=sys.stderr)
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)

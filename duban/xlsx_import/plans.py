@@ -14,21 +14,16 @@ from dataclasses import dataclass, field
 from sqlmodel import Session, select
 
 from duban import seeding
-from duban.ledger import STATUS_LABELS
+from duban.ledger import STATE_LABELS, sheet_title
 from duban.seeding import SeedSummary
+from duban.status import MilestoneState
 from duban.xlsx_import.errors import Problem
 from duban.xlsx_import.sheets import SheetTask
-from models import Department, DepartmentAlias, DepartmentRole, Plan, Task
+from models import Department, DepartmentAlias, DepartmentRole, MilestoneStatus, Plan, Task
 from seed_data.schema import Recurrence, Section, SeedMilestone, SeedPlan, SeedTask
 
-SHEET_TITLE_LIMIT = 31
-
-
-def sheet_title(region: str) -> str:
-    """The sheet name `duban export` gives a plan (duban/ledger.py)."""
-    for forbidden in "[]:*?/\\":
-        region = region.replace(forbidden, "")
-    return region[:SHEET_TITLE_LIMIT]
+__all__ = ["Draft", "sheet_title", "write_plans"]
+CLOSED = STATE_LABELS[MilestoneState.done]
 
 
 @dataclass
@@ -148,10 +143,19 @@ def _keep_what_the_sheet_omits(task: SeedTask, old: Task) -> SeedTask:
 
 
 def _note_status_edits(item: SheetTask, old: Task, notices: list[str]) -> None:
-    status = {(m.due_on, str(m.recurrence)): STATUS_LABELS.get(str(m.status), "") for m in old.milestones}
+    """Say so where the sheet closes (已销号) a dated milestone that is open, or reopens a closed one.
+
+    The 状态 column is computed as of the day of the export (已逾期, 已汇报, …), so only closing matters; a
+    recurring duty's 已销号 is this period's report, never a state the import could change.
+    """
+    closed = {
+        (m.due_on, str(m.recurrence)): m.status == MilestoneStatus.done
+        for m in old.milestones
+        if m.recurrence == "none"
+    }
     for row, due_on, recurrence, label in item.statuses:
-        current = status.get((due_on, recurrence))
-        if label and current is not None and label != current:
+        current = closed.get((due_on, recurrence))
+        if label and current is not None and (label == CLOSED) != current:
             notices.append(
                 f"工作表“{item.sheet}”第{row}行：状态“{label}”未导入——销号须经审批，表格中的状态列仅供查阅。"
             )

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from duban.ledger import RECURRENCE_LABELS, SECTION_LABELS, STATUS_LABELS
+from duban.ledger import RECURRENCE_LABELS, SECTION_LABELS
 from duban.plan_import.tables import column_role  # one reading of 清单 headers for both importers
 from duban.xlsx_import.cells import (
     Deadline,
@@ -32,7 +32,6 @@ RECURRENCES = {label: rec for rec, label in RECURRENCE_LABELS.items() if label} 
     "每月（清零月报）": "monthly",
     "清零月报": "monthly",
 }
-STATUSES = {label: status for status, label in STATUS_LABELS.items()}
 ATTACHMENT_PREFIX = "附件-"
 TITLE_LIMIT = 200  # Task.title
 REF_LIMIT = 40  # Task.ref

@@ -21,18 +21,6 @@ from openpyxl.worksheet.worksheet import Worksheet
 from duban.xlsx_import.errors import Problem
 
 HEADER_SEARCH_ROWS = 10
-LEDGER_HEADER = (
-    "序号",
-    "部分",
-    "任务",
-    "牵头部门",
-    "配合部门",
-    "完成时限",
-    "周期",
-    "目标",
-    "状态",
-    "任务内容",
-)
 LEDGER_REQUIRED = {"序号", "部分", "任务", "周期", "任务内容"}
 NUMBER_COLUMNS = ("序号", "编号")
 _SPACE = re.compile(r"\s+")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from bench import handler_latency, peer_comparison, planner_bench
+from bench import handler_latency, peer_comparison, planner_bench, tick_bench
 from bench.generate import build_rows
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432"
@@ -98,7 +98,26 @@ def test_peer_comparison_sends_each_reminder_once(tmp_path: Path) -> None:
     assert result["drain_ours"]["duplicate_message_ids"] == 0
 
 
-@pytest.mark.parametrize("module", ["bench.generate", "bench.planner_bench", "bench.handler_latency"])
+def test_tick_bench_queues_the_days_reminders_sends_them_once_and_then_adds_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "tick.json"
+    _run("bench.tick_bench", "--backends", BACKENDS, "--workdir", str(tmp_path), "--json", str(out))
+    results = json.loads(out.read_text())
+    assert len(results) == len(BACKENDS.split(",")) * len(tick_bench.SHORT_SIZES)
+    for result in results:
+        assert tick_bench.check(result) == []
+        assert result["start"]["added"]["total"] > 0
+        assert result["drain"]["sent"] == result["drain"]["owed"] == result["due"]["added"]["total"]
+        assert result["drain"]["left"] == 0 and result["steady"]["added"] == 0
+    # the reminders of the tick day are the same at every size: only what is not due differs
+    reminder_kinds = [
+        {k: v for k, v in r["due"]["added"].items() if k in ("reminder", "co_notice")} for r in results
+    ]
+    assert reminder_kinds[0] and all(kinds == reminder_kinds[0] for kinds in reminder_kinds)
+
+
+@pytest.mark.parametrize(
+    "module", ["bench.generate", "bench.planner_bench", "bench.handler_latency", "bench.tick_bench"]
+)
 def test_scripts_have_help(module: str) -> None:
     done = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0 and "usage" in done.stdout

@@ -188,13 +188,16 @@ class Harness:
                 key=f"test:{telegram_message_id}",
                 kind="reminder",
                 contact=contact,
-                text="提醒",
+                payload={"days": 30},
                 due_at=self.clock_value[0],
                 milestone_id=milestone.id,
+                instance_due_on=milestone.due_on,
+                for_department=True,
             )
             assert row is not None
             row.sent_at = self.clock_value[0]
-            row.telegram_message_id = telegram_message_id
+            row.bundle_id = row.id
+            row.platform_message_id = str(telegram_message_id)
             session.add(row)
             session.commit()
             return milestone.id or 0

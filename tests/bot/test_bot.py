@@ -9,6 +9,7 @@ from tests.bot.conftest import FakeUser, Harness
 
 CONTACT = FakeUser(1001)
 COORDINATOR = FakeUser(2002)
+WORKDAY = dt.datetime(2025, 6, 3, 2, 0, tzinfo=dt.UTC)  # Tuesday 10:00 in Shanghai (2025-06-02 is 端午)
 STRANGER = FakeUser(3003)
 ENGLISH = FakeUser(4004, language_code="en")
 
@@ -81,7 +82,7 @@ async def test_replying_to_a_reminder_records_the_report_and_confirms_it(harness
     reports = harness.rows(ProgressReport)
     assert [(r.milestone_id, r.status, r.percent) for r in reports] == [(milestone_id, "on_track", 60)]
     assert answers == [
-        "已为 （二） 实施教育强镇筑基行动 保存：\n状态：正常推进\n进度：60%\n备注：已完成60%，&lt;b&gt;已开工&lt;/b&gt;"
+        "已为 （二） 实施教育强镇筑基行动 保存：\n状态：正常推进\n进度：60%\n备注：已完成60%，&lt;b&gt;已开工&lt;/b&gt;\n识别有误？请在 10 分钟内点击“撤销”。"
     ]
     assert [a.action for a in harness.rows(AuditEntry)][-1] == "report"
 
@@ -122,6 +123,7 @@ async def test_another_departments_reminder_cannot_be_answered(harness: Harness)
 
 
 async def test_done_on_a_lead_task_needs_a_coordinators_approval(harness: Harness) -> None:
+    harness.set_now(WORKDAY)  # notices to others wait for working hours; this is a Tuesday morning
     contact = harness.join(CONTACT, "区教体局")
     harness.join(COORDINATOR, "区教体局", ContactRole.coordinator)
     milestone_id = harness.reminder_sent_to(contact, "zibo-zichuan-2023", "（二）", telegram_message_id=777)
@@ -130,7 +132,7 @@ async def test_done_on_a_lead_task_needs_a_coordinators_approval(harness: Harnes
     assert "已向督办人员提交销号申请（申请编号 1）。" in answers[0]
     coordinator_messages = [p["text"] for p in harness.request.sent(COORDINATOR.id)]
     assert coordinator_messages and coordinator_messages[-1].startswith(
-        "销号申请 1：区教体局报告 （二） 实施教育强镇筑基行动 已完成。"
+        "<b>销号申请 1：区教体局报告 （二） 实施教育强镇筑基行动 已完成。</b>\n备注：已完成\n"
     )
     assert harness.rows(Milestone, Milestone.id == milestone_id)[0].status == MilestoneStatus.open
 
@@ -138,20 +140,21 @@ async def test_done_on_a_lead_task_needs_a_coordinators_approval(harness: Harnes
     assert harness.rows(Milestone, Milestone.id == milestone_id)[0].status == MilestoneStatus.done
     assert (
         harness.request.sent(CONTACT.id)[-1]["text"]
-        == "您对 （二） 实施教育强镇筑基行动 的销号申请已批准。谢谢！"
+        == "<b>您对 （二） 实施教育强镇筑基行动 的销号申请已批准。谢谢！</b>"
     )
     assert await harness.say(COORDINATOR, "/approve 1") == ["该销号申请已处理过。"]
     assert [a.action for a in harness.rows(AuditEntry)][-3:] == ["report", "closeout_request", "approve"]
 
 
 async def test_a_rejection_needs_a_reason_and_tells_the_contact(harness: Harness) -> None:
+    harness.set_now(WORKDAY)
     contact = harness.join(CONTACT, "区教体局")
     harness.join(COORDINATOR, "区教体局", ContactRole.coordinator)
     harness.reminder_sent_to(contact, "zibo-zichuan-2023", "（二）", telegram_message_id=777)
     await harness.say(CONTACT, "已完成", reply_to=777)
     assert await harness.say(COORDINATOR, "/reject 1") == ["请说明理由：/reject 编号 理由"]
     assert await harness.say(COORDINATOR, "/reject 1 缺少<佐证>") == ["申请 1 已驳回，已通知联络员。"]
-    assert harness.request.sent(CONTACT.id)[-1]["text"].endswith("未获批准：缺少&lt;佐证&gt;")
+    assert harness.request.sent(CONTACT.id)[-1]["text"].endswith("未获批准：缺少&lt;佐证&gt;</b>")
 
 
 async def test_a_contact_cannot_approve(harness: Harness) -> None:
@@ -169,7 +172,9 @@ async def test_report_flow_with_buttons(harness: Harness) -> None:
     await harness.press(CONTACT, "rp:s:at_risk")
     await harness.press(CONTACT, "rp:p:40")
     answers = await harness.say(CONTACT, "资金未到位")
-    assert answers[0].endswith("状态：存在风险\n进度：40%\n备注：资金未到位")
+    assert answers[0].endswith(
+        "状态：存在风险\n进度：40%\n备注：资金未到位\n识别有误？请在 10 分钟内点击“撤销”。"
+    )
     assert [(r.status, r.percent, r.note) for r in harness.rows(ProgressReport)] == [
         ("at_risk", 40, "资金未到位")
     ]

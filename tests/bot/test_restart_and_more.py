@@ -30,7 +30,7 @@ async def test_a_half_finished_report_survives_a_restart(
     harness.app = restarted.app
     await harness.press(CONTACT, "rp:p:30")
     answers = await harness.say(CONTACT, "/skip")
-    assert answers[0].endswith("状态：正常推进\n进度：30%\n备注：—")
+    assert answers[0].endswith("状态：正常推进\n进度：30%\n备注：—\n识别有误？请在 10 分钟内点击“撤销”。")
     assert [(r.status, r.percent) for r in harness.rows(ProgressReport)] == [("on_track", 30)]
     assert restarted.errors == []
 

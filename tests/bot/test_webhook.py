@@ -39,8 +39,10 @@ async def test_an_update_with_the_right_secret_is_queued_and_a_wrong_one_refused
 async def test_healthz_reports_database_and_scheduler(harness: Harness) -> None:
     healthy = {"database": "ok", "scheduler": "running", "leader": True, "instance": "host:1"}
     async with _client(harness, healthy) as client:
-        response = await client.get("/healthz")
+        response = await client.get("/healthz", headers={SECRET_HEADER: SECRET})
+        anyone = await client.get("/healthz")
     assert (response.status_code, response.json()) == (200, healthy)
+    assert (anyone.status_code, anyone.json()) == (200, {"status": "ok"})
     async with _client(harness, {**healthy, "database": "error: OperationalError"}) as client:
         assert (await client.get("/healthz")).status_code == 503
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, MetaData, inspect, select
+from sqlalchemy import Engine, MetaData, inspect, select, text
 from sqlmodel import Session, SQLModel
 from sqlmodel import select as sqlmodel_select
 
@@ -16,9 +17,8 @@ from duban.db import make_engine
 from duban.migrate import current_revision, head_revision, upgrade
 from duban.seeding import load_seed
 from duban.services.invites import create_invite, redeem_invite, resolve_department
-from duban.services.outbox import enqueue
 from duban.services.progress import record_report
-from models import ContactRole, Milestone, Plan, ReportStatus, Task
+from models import ContactRole, Department, Milestone, Plan, ReportStatus, Task
 
 
 def test_the_newest_revision_matches_the_models(database_url: str) -> None:
@@ -34,7 +34,7 @@ def test_the_newest_revision_matches_the_models(database_url: str) -> None:
 
 
 def _fill_with_real_data(engine: Engine) -> None:
-    """Seed, a joined contact, a report and a sent reminder: rows in every table that existed at 0001."""
+    """Seed, a joined contact and a report: rows in the tables that existed at 0001 (the outbox aside)."""
     with Session(engine) as session:
         load_seed(session=session)
         now = dt.datetime(2025, 6, 2, 2, tzinfo=dt.UTC)
@@ -64,15 +64,6 @@ def _fill_with_real_data(engine: Engine) -> None:
             note="已完成",
             now=now,
         )
-        enqueue(
-            session=session,
-            key="k",
-            kind="reminder",
-            contact=contact,
-            text="提醒",
-            due_at=now,
-            milestone_id=milestone.id,
-        )
         session.commit()
 
 
@@ -91,7 +82,10 @@ def test_upgrading_from_the_previous_revision_keeps_every_row(database_url: str,
     copied: dict[str, list[tuple[object, ...]]] = {}
     with source.connect() as read, old.begin() as write:
         for table in old_tables.sorted_tables:
-            if table.name == "alembic_version":
+            if table.name in (
+                "alembic_version",
+                "notification",
+            ):  # 0006 reshapes the outbox: see its own test
                 continue
             columns = [c.name for c in table.columns]
             rows = [
@@ -123,7 +117,56 @@ def test_seed_refuses_an_out_of_date_schema_and_says_what_to_run(cli_env: str, c
     assert main(["seed"]) == 0
 
 
-@pytest.mark.parametrize("command", [["seed"], ["status"]])
-def test_a_brand_new_database_gets_the_newest_schema(cli_env: str, command: list[str]) -> None:
-    main(command)
+def test_a_brand_new_database_is_made_at_the_newest_schema_by_a_command_that_writes(cli_env: str) -> None:
+    assert main(["seed"]) == 0
     assert current_revision(make_engine(cli_env)) == head_revision()
+    assert main(["db", "upgrade"]) == 0
+    assert main(["status"]) == 0
+
+
+def test_a_database_import_plan_made_is_read_by_every_other_command(cli_env: str, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    plan = Path(__file__).resolve().parents[1] / "plan_import" / "fixtures" / "qishan-2024.txt"
+    assert main(["import-plan", str(plan), "--load", "--key", "qishan"]) == 0
+    assert current_revision(make_engine(cli_env)) == head_revision()
+    assert main(["db", "upgrade"]) == 0
+    for command in (["status"], ["export"], ["reminders", "--from", "2024-01-01"], ["db", "current"]):
+        assert main(command) == 0, command
+    assert "qishan" in capsys.readouterr().out
+
+
+def _unstamped(engine: Engine, revision: str) -> None:
+    """A database as an older duban left it: tables of some revision, no alembic_version row."""
+    upgrade(engine, revision)
+    with engine.begin() as connection:
+        connection.execute(text("DROP TABLE alembic_version"))
+
+
+@pytest.mark.parametrize("revision", ["0002", "head"])
+def test_db_upgrade_adopts_an_unstamped_database_and_keeps_its_rows(cli_env: str, revision: str) -> None:
+    engine = make_engine(cli_env)
+    if revision == "head":
+        SQLModel.metadata.create_all(engine)  # what import-plan --load and import-xlsx used to do
+    else:
+        _unstamped(engine, revision)
+    with Session(engine) as session:
+        session.add(Department(name="区教体局", region="测试区"))
+        session.commit()
+
+    assert main(["status"]) == 1  # refused as out of date, with what to run
+    assert main(["db", "upgrade"]) == 0
+
+    assert current_revision(engine) == head_revision()
+    with Session(engine) as session:
+        assert [d.name for d in session.exec(sqlmodel_select(Department))] == ["区教体局"]
+    engine.dispose()
+
+
+def test_db_upgrade_refuses_tables_that_match_no_revision(cli_env: str, capsys) -> None:  # type: ignore[no-untyped-def]
+    engine = make_engine(cli_env)
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE department (id INTEGER PRIMARY KEY, shoe_size INTEGER)"))
+    assert main(["db", "upgrade"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "数据库有数据表但没有结构版本，且与任何 duban 版本都不一致；请从备份恢复，或把 DUBAN_DATABASE_URL 指向新数据库"
+    )
+    engine.dispose()

@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import Workbook, load_workbook
@@ -19,6 +20,9 @@ from duban.seeding import load_seed
 from duban.xlsx_import import NotAWorkbook, XlsxImportError, add_commands, import_xlsx
 from duban.xlsx_import.cells import deadline_milestones, split_names, split_responsibility
 from models import DepartmentRole, Milestone, Plan, Task
+
+AS_OF = dt.date(2026, 1, 5)  # after the 2025 milestones fell due: the 状态 column says 已逾期
+TZ = ZoneInfo("Asia/Shanghai")
 
 
 def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
@@ -44,7 +48,7 @@ def rows_of(sheet: Any) -> list[list[Any]]:
 @pytest.fixture
 def ledger(seeded: Session, tmp_path: Path) -> Path:
     path = tmp_path / "台账.xlsx"
-    export_xlsx(session=seeded, output=path)
+    export_xlsx(session=seeded, output=path, today=AS_OF, tz=TZ)
     return path
 
 
@@ -56,6 +60,8 @@ def test_importing_the_export_changes_nothing(seeded: Session, engine: Engine, l
     report = import_xlsx(session=seeded, path=ledger)
     assert snapshot(engine) == before
     assert (report.summary.created, report.summary.updated) == (0, 0)
+    assert report.notices == []  # the cover sheet and the computed 状态 (已逾期, 未汇报…) pass silently
+    assert load_workbook(ledger).sheetnames[0] == "汇总"
     assert sorted(report.plans) == sorted(p.key for p in seeded.exec(select(Plan)).all())
     assert report.tasks == len(seeded.exec(select(Task)).all())
 
@@ -92,9 +98,14 @@ def test_a_sorted_ledger_with_an_added_milestone_reads_back(seeded: Session, led
     workbook = load_workbook(ledger)
     sheet = workbook["淄博市淄川区"]
     rows = rows_of(sheet)
+    header = rows[0]
     first = next(row for row in rows[1:] if row[0] == "（二）")
-    data = sorted(rows[1:], key=lambda row: (row[5] or "", str(row[0])))  # as a filter's sort leaves it
-    extra = [*first[:5], "2027年底前", "", "强镇筑基巩固提升", "", first[9]]
+    due = header.index("完成时限")
+    data = sorted(rows[1:], key=lambda row: (row[due] or "", str(row[0])))  # as a filter's sort leaves it
+    extra = [None] * len(header)
+    for column in ("序号", "部分", "任务", "牵头部门", "配合部门", "任务内容"):
+        extra[header.index(column)] = first[header.index(column)]
+    extra[due], extra[header.index("目标")] = "2027年底前", "强镇筑基巩固提升"
     sheet.delete_rows(2, sheet.max_row)
     for row in [*data, extra]:
         sheet.append(row)
@@ -256,7 +267,7 @@ def test_errors_in_two_sheets_are_all_reported_and_nothing_changes(
     with Session(engine) as session:
         load_seed(session=session)
         path = tmp_path / "台账.xlsx"
-        export_xlsx(session=session, output=path)
+        export_xlsx(session=session, output=path, today=AS_OF, tz=TZ)
     workbook = load_workbook(path)
     header = rows_of(workbook["安丘市"])[0]
     workbook["安丘市"].cell(row=3, column=header.index("完成时限") + 1, value="明年")

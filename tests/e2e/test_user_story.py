@@ -18,8 +18,7 @@ import pytest
 from sqlmodel import Session, select
 
 from duban.db import make_engine
-from duban.services.outbox import enqueue
-from models import Contact, ContactRole, Milestone, Plan, ProgressReport, Task
+from models import Contact, ContactRole, Milestone, Notification, Plan, ProgressReport, Task
 from tests.e2e.conftest import Emulator, EmulatorClient
 
 pytestmark = pytest.mark.e2e
@@ -114,17 +113,22 @@ async def test_coordinator_invites_contact_reports_and_status_shows_it(
                 .where(Plan.key == "zibo-zichuan-2023", Task.ref == "（三）")
             ).one()
             milestone_id = milestone.id
-            enqueue(
-                session=session,
-                key="story:reminder",
-                kind="reminder",
-                contact=contact,
-                text="⏰ 提醒：（三） 实施乡村学校办学条件提档升级行动 将于 2027-12-31 到期。请回复本消息汇报进度。",
-                due_at=dt.datetime.now(dt.UTC),
-                milestone_id=milestone_id,
+            # what the planner writes, due now (added directly: enqueue would hold it until 08:00 at night)
+            session.add(
+                Notification(
+                    idempotency_key="story:reminder",
+                    kind="reminder",
+                    contact_id=contact.id,
+                    department_id=contact.department_id,
+                    milestone_id=milestone_id,
+                    instance_due_on=milestone.due_on,
+                    payload={"days": 30, "late_since": None},
+                    due_at=dt.datetime.now(dt.UTC),
+                )
             )
             session.commit()
-        reminder = await contact_user.wait_for_reply("⏰ 提醒")
+        reminder = await contact_user.wait_for_reply("⏰ 督办提醒")
+        assert "1. （三） 实施乡村学校办学条件提档升级行动" in reminder.visible_text
 
         await contact_user.send_reply(reminder, "已完成60%")
         confirmation = await contact_user.wait_for_reply("已为 （三） 实施乡村学校办学条件提档升级行动 保存")

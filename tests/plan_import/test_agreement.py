@@ -6,18 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from duban.plan_import.agreement import MEASURES, compare, default_seeds_dir, measure_all, render
+from duban.plan_import.agreement import MEASURES, compare, measure_all, render
 from duban.plan_import.assemble import import_plan
 from duban.seeding import read_seed_file
-from seed_data import seed_files
+from seed_data import SOURCE_DIR, seed_files
 
-SEEDS = default_seeds_dir()
-RESULTS = {r.key: r for r in measure_all(SEEDS)} if SEEDS.is_dir() else {}
+RESULTS = {r.key: r for r in measure_all()}
 
 
-def test_the_seeds_dir_is_found_beside_the_repo() -> None:
-    expected = Path(__file__).resolve().parents[3] / "shared" / "seeds"
-    assert expected == SEEDS
+def test_every_reviewed_plan_is_measured_against_its_document_in_the_repository() -> None:
     assert sorted(RESULTS) == sorted(path.stem for path in seed_files())
 
 
@@ -35,7 +32,7 @@ def test_every_imported_seed_file_validates(tmp_path: Path) -> None:
     for path in seed_files():
         reviewed = read_seed_file(path)
         out = tmp_path / f"{reviewed.key}.yaml"
-        write_seed(import_plan(SEEDS / reviewed.source), out)
+        write_seed(import_plan(SOURCE_DIR / reviewed.source), out)
         assert check([str(out)]) == 0
 
 

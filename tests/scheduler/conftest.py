@@ -10,8 +10,10 @@ import pytest
 from sqlmodel import Session
 from telegram import Bot
 
+from bot.core.notices import message_for
+from bot.telegram.render import parts
 from duban.services.invites import create_invite, redeem_invite, resolve_department
-from models import Contact, ContactRole
+from models import Contact, ContactRole, Notification
 from tests.telegram_fakes import TOKEN, RecordingRequest
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -19,6 +21,11 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 def local(day: str, hour: int = 10, minute: int = 0) -> dt.datetime:
     return dt.datetime.combine(dt.date.fromisoformat(day), dt.time(hour, minute), tzinfo=SHANGHAI)
+
+
+def shown(session: Session, row: Notification) -> str:
+    """The row as its recipient sees it in Telegram (HTML, all parts), rendered as the dispatcher would."""
+    return "\n".join(part.html for part in parts(message_for(session, row)))
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from models import ContactRole, EscalationStep, Milestone, Notification, Plan, R
 from scheduler.escalation import EscalationPolicy, plan_escalations, plan_rechases, plan_tongbao
 from scheduler.outbox_planner import plan_outbox
 from scheduler.policy import ReminderPolicy
-from tests.scheduler.conftest import SHANGHAI, local
+from tests.scheduler.conftest import SHANGHAI, local, shown
 
 POLICY = EscalationPolicy()
 
@@ -23,7 +23,7 @@ def _sent_reminders(session: Session, now: dt.datetime) -> list[Notification]:
     rows = session.exec(select(Notification).where(Notification.kind == "reminder")).all()
     for row in rows:  # as the dispatcher would record them
         row.sent_at = now
-        row.telegram_message_id = 5000 + (row.id or 0)
+        row.platform_message_id = str(5000 + (row.id or 0))
         session.add(row)
     session.commit()
     return list(rows)
@@ -41,7 +41,9 @@ def test_an_unacknowledged_reminder_is_chased_once_after_two_working_days(seeded
     chased = plan_rechases(session=seeded, now=local("2025-12-26", 10), tz=SHANGHAI, policy=POLICY)
     assert chased == len(reminders)
     assert plan_rechases(session=seeded, now=local("2025-12-29", 10), tz=SHANGHAI, policy=POLICY) == 0
-    assert all(row.text.startswith("🔁 再次提醒（尚未签收）：") for row in _kinds(seeded, "rechase"))
+    assert all(
+        shown(seeded, row).startswith("<b>🔁 再次提醒（尚未签收）</b>") for row in _kinds(seeded, "rechase")
+    )
 
 
 def test_acknowledgement_or_a_report_stops_the_rechase(seeded: Session, join) -> None:  # type: ignore[no-untyped-def]
@@ -75,7 +77,7 @@ def test_snooze_sends_the_same_reminder_again_later_and_counts_as_seen(seeded: S
         now=local("2025-12-24", 23),
         tz=SHANGHAI,
     )
-    assert again.text == first.text
+    assert (again.kind, again.milestone_id, again.payload) == (first.kind, first.milestone_id, first.payload)
     assert again.due_at.astimezone(SHANGHAI) == local(
         "2025-12-29", 8
     )  # 12-27 night -> Saturday -> Monday 08:00
@@ -116,11 +118,16 @@ def test_the_overdue_ladder_day_one_weekly_then_the_department_lead_and_it_stops
     notices = [
         n
         for n in _kinds(seeded, "overdue")
-        if n.contact_id == contact.id and "（二） 实施教育强镇筑基行动" in n.text
+        if n.contact_id == contact.id and "（二） 实施教育强镇筑基行动" in shown(seeded, n)
     ]
     assert len(notices) == 3  # named in the bundled message of each run where it reached a new rung
-    assert "（二） 实施教育强镇筑基行动" in notices[0].text and "已逾期 1 天" in notices[0].text
-    assert "催办" in notices[-1].text
+    assert "（二） 实施教育强镇筑基行动" in shown(seeded, notices[0]) and "已逾期 1 天" in shown(
+        seeded, notices[0]
+    )
+    assert "催办" in shown(seeded, notices[-1])
+    assert {s.notification_id for s in seeded.exec(select(EscalationStep)).all()} <= {
+        n.id for n in _kinds(seeded, "overdue")
+    }
 
     pause_escalation(
         session=seeded,
@@ -150,9 +157,43 @@ def test_tongbao_names_departments_overdue_thirty_days_once_a_week(seeded: Sessi
     coordinator = join("区教体局", 2002, ContactRole.coordinator)
     assert plan_tongbao(session=seeded, now=local("2026-01-20"), tz=SHANGHAI, policy=POLICY) == 1
     [january] = _kinds(seeded, "tongbao")
-    assert "（二） 实施教育强镇筑基行动" not in january.text  # only 20 days overdue yet
+    assert "（二） 实施教育强镇筑基行动" not in shown(seeded, january)  # only 20 days overdue yet
     assert plan_tongbao(session=seeded, now=local("2026-01-21"), tz=SHANGHAI, policy=POLICY) == 0  # same week
     assert plan_tongbao(session=seeded, now=local("2026-02-02"), tz=SHANGHAI, policy=POLICY) == 1
     message = [n for n in _kinds(seeded, "tongbao") if n.contact_id == coordinator.id][-1]
-    assert message.text.startswith("<b>通报：逾期 30 天以上的时间节点</b>\n淄川区推进乡村教育振兴工作方案")
-    assert "<b>区教体局</b>" in message.text and "· （二） 实施教育强镇筑基行动" in message.text
+    text = shown(seeded, message)
+    assert text.startswith("<b>通报：逾期 30 天以上的时间节点</b>\n淄川区推进乡村教育振兴工作方案\n")
+    assert "\n<b>区教体局</b>\n" in text and "· （二） 实施教育强镇筑基行动" in text
+
+
+def test_ticking_daily_with_a_short_look_back_reaches_the_same_rungs_as_reading_everything(
+    seeded: Session,
+    join,  # type: ignore[no-untyped-def]
+) -> None:
+    join("区教体局", 1001)
+    join("区教体局", 2002, ContactRole.coordinator)
+    join("区教体局", 3003, ContactRole.lead)
+
+    def run(lookback: int) -> set[tuple[int, dt.date, int, int]]:
+        day = dt.date(2025, 12, 29)
+        while day <= dt.date(2026, 2, 20):
+            plan_escalations(
+                session=seeded,
+                now=local(day.isoformat(), 10),
+                tz=SHANGHAI,
+                policy=POLICY,
+                lookback_days=7 if day == dt.date(2025, 12, 29) else lookback,  # as after a start
+            )
+            day += dt.timedelta(days=1)
+        steps = {
+            (s.milestone_id, s.instance_due_on, s.step, s.contact_id)
+            for s in seeded.exec(select(EscalationStep))
+        }
+        for table in (EscalationStep, Notification):
+            for row in seeded.exec(select(table)).all():
+                seeded.delete(row)
+        seeded.commit()
+        return steps
+
+    incremental = run(2)
+    assert incremental and incremental == run(7)

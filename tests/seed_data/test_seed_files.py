@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 from duban.seeding import read_seed_file
-from seed_data import seed_files
+from seed_data import SOURCE_DIR, seed_files, source_files
 from seed_data.schema import SeedPlan
-
-SOURCES = Path(__file__).resolve().parents[3] / "shared" / "seeds"
 
 # Counted by reading each document: numbered body items, numbered 工作保障/保障措施 items, attachment rows.
 EXPECTED = {
@@ -32,7 +30,7 @@ PLANS = {plan.key: plan for plan in (read_seed_file(path) for path in seed_files
 
 
 def test_there_is_one_seed_file_per_plan_document() -> None:
-    assert sorted(PLANS) == sorted(path.stem for path in SOURCES.glob("*.txt"))
+    assert sorted(PLANS) == sorted(path.stem for path in source_files())
     assert all(plan.source == f"{plan.key}.txt" for plan in PLANS.values())
 
 
@@ -59,12 +57,31 @@ def _years_in(text: str) -> set[int]:
     return years
 
 
+def _one_year(plan: SeedPlan) -> int | None:
+    """The year of a one-year plan, which its title begins with (2023年巩固拓展…方案)."""
+    match = re.match(r"(20\d\d)年", plan.title)
+    return int(match[1]) if match else None
+
+
 @pytest.mark.parametrize("key", sorted(EXPECTED))
 def test_every_year_a_task_names_is_a_milestone_and_no_other(key: str) -> None:
-    for task in PLANS[key].tasks:
+    """A year is a milestone or a duty's end; a one-year plan's duties also end with its year."""
+    plan = PLANS[key]
+    for task in plan.tasks:
         milestone_years = {m.due_on.year for m in task.milestones if m.recurrence == "none"}
         milestone_years |= {m.until.year for m in task.milestones if m.until is not None}
-        assert milestone_years == _years_in(task.text), task.ref
+        named = _years_in(task.text)
+        if _one_year(plan) and any(m.recurrence != "none" for m in task.milestones):
+            named.add(_one_year(plan))
+        assert milestone_years == named, task.ref
+
+
+def test_only_pengshui_is_a_one_year_plan_and_its_duties_end_with_2023() -> None:
+    assert {key: _one_year(plan) for key, plan in PLANS.items() if _one_year(plan)} == {"pengshui-2023": 2023}
+    duties = [m for t in PLANS["pengshui-2023"].tasks for m in t.milestones if m.recurrence != "none"]
+    assert [(m.recurrence.value, m.due_on, m.until) for m in duties] == [
+        ("monthly", dt.date(2023, 4, 25), dt.date(2023, 12, 31))
+    ]
 
 
 @pytest.mark.parametrize("key", sorted(EXPECTED))
@@ -87,7 +104,7 @@ def test_targets_are_quoted_from_the_task_text(key: str) -> None:
 
 @pytest.mark.parametrize("key", sorted(EXPECTED))
 def test_departments_come_from_the_document(key: str) -> None:
-    source = re.sub(r"\s+", "", (SOURCES / f"{key}.txt").read_text(encoding="utf-8"))
+    source = re.sub(r"\s+", "", (SOURCE_DIR / f"{key}.txt").read_text(encoding="utf-8"))
     source = source.replace("(", "（").replace(")", "）")
     plan: SeedPlan = PLANS[key]
     for task in plan.tasks:
@@ -108,11 +125,27 @@ def test_body_tasks_name_a_lead_department_wherever_the_plan_prints_one() -> Non
                 assert task.lead, (key, task.ref)
 
 
-def test_items_without_attribution_have_no_departments() -> None:
+def test_a_lead_named_in_the_sentence_leads_and_items_naming_nobody_have_no_departments() -> None:
+    """聊城 三、1 prints no closing bracket, but its sentence says 教育和体育分局牵头; 三、2 and 三、3 name nobody."""
     liaocheng = PLANS["liaocheng-gaoxin-2023"]
     safeguards = [t for t in liaocheng.tasks if t.section == "safeguard"]
     assert [(t.ref, t.lead, t.co) for t in safeguards] == [
-        ("三、1", [], []),
+        ("三、1", ["教育和体育分局"], []),
         ("三、2", [], []),
         ("三、3", [], []),
     ]
+
+
+def test_anqiu_rows_are_led_by_whoever_leads_the_same_action_in_the_body() -> None:
+    """The 责任分工 cell lists 市委宣传部/市委编办 first by rank; the body items say 市教体局牵头."""
+    tasks = {t.ref: t for t in PLANS["anqiu-2023"].tasks}
+    assert {ref: (tasks[ref].lead, tasks[ref].co) for ref in ("附件-1", "附件-2", "附件-6")} == {
+        "附件-1": (["市教体局"], ["市委宣传部", "市妇联", "市民政局"]),
+        "附件-2": (["市教体局"], ["市委宣传部", "市文旅局", "各镇街区"]),
+        "附件-6": (["市教体局"], ["市委编办", "市财政局", "市人社局", "各镇街区"]),
+    }
+    # the same actions in the body, and the cell kept as printed
+    assert [tasks[ref].lead for ref in ("（一）2", "（一）3", "（三）7")] == [["市教体局"]] * 3
+    assert "责任分工：市委编办、市教体局、市财政局、市人社局、各镇街区" in tasks["附件-6"].text
+    attachment_leads = {name for t in tasks.values() if t.section == "attachment" for name in t.lead}
+    assert attachment_leads == {"市教体局"}

@@ -11,11 +11,12 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
+from bot.core.notices import message_for
 from duban.config import Settings
 from duban.services.invites import create_invite, redeem_invite, resolve_department
 from duban.services.progress import record_report
 from duban.services.web_login import issue_login_link
-from models import Contact, ContactRole, Milestone, Plan, ReportStatus, Task
+from models import Contact, ContactRole, Milestone, Notification, Plan, ReportStatus, Task
 from tests.bot.conftest import harness  # noqa: F401  (the chat test harness: /web in chat)
 from web.app import COOKIE, build_web_app
 
@@ -116,3 +117,9 @@ def sign_in(client: TestClient, session: Session, reader: Contact) -> TestClient
     answer = client.post(f"/login/{issued.token}", follow_redirects=False)
     assert answer.status_code == 303 and COOKIE in answer.cookies
     return client
+
+
+def said(session: Session, notice: Notification) -> str:
+    """What the recipient reads: the notice rendered at send time, as every channel does (plain text)."""
+    message = message_for(session, notice)
+    return "\n".join([message.title, *(line for section in message.sections for line in section.lines)])

@@ -31,7 +31,7 @@ from sqlmodel import Session, select
 from duban.config import Settings
 from models import ContactRole, Department, Notification
 from tests.bot.conftest import NOW, FakeUser, build_harness
-from tests.web.conftest import FOREIGN_PLAN, HOME_PLAN, milestone_of, plan_id
+from tests.web.conftest import FOREIGN_PLAN, HOME_PLAN, milestone_of, plan_id, said
 from web.app import build_web_app
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -181,7 +181,7 @@ async def test_a_coordinator_works_through_the_dashboard(
     assert document.paragraphs[0].text == "关于《淄川区推进乡村教育振兴工作方案》推进情况的督查通报"
     browser.find_element(By.LINK_TEXT, "下载台账（xlsx）").click()
     workbook = load_workbook(_downloaded(browser, ".xlsx"))
-    assert workbook.sheetnames == ["淄博市淄川区"]
+    assert workbook.sheetnames == ["汇总", "淄博市淄川区"]
 
     # approve the 销号 request; the contact's notice waits in the outbox
     browser.get(f"{live_server}/pending")
@@ -192,11 +192,12 @@ async def test_a_coordinator_works_through_the_dashboard(
     assert browser.find_element(By.ID, "none-pending").text == "没有待审批的销号申请。"
     with Session(engine) as session:
         [notice] = session.exec(
-            select(Notification).where(Notification.kind == "closeout", Notification.contact_id == contact.id)
+            select(Notification).where(
+                Notification.kind == "closeout_decided", Notification.contact_id == contact.id
+            )
         ).all()
-    assert (
-        notice.text == "您对 （二） 实施教育强镇筑基行动 的销号申请已批准。谢谢！" and notice.sent_at is None
-    )
+        assert said(session, notice) == "您对 （二） 实施教育强镇筑基行动 的销号申请已批准。谢谢！"
+        assert notice.sent_at is None
 
     # another county's ids are pages that do not exist, like ids that do not exist at all
     foreign_department = seeded.exec(select(Department).where(Department.region == "安丘市")).first()

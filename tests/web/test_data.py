@@ -7,20 +7,26 @@ from sqlmodel import Session, select
 
 from duban.services.errors import InvalidInput, NotAllowed, NotFound
 from duban.services.oversight import status_for
-from duban.services.progress import attach_evidence, record_report
+from duban.services.progress import attach_evidence, decide_closeout, record_report
 from duban.status import MilestoneState
 from models import (
-    CloseoutRequest,
-    CloseoutStatus,
     Department,
     DepartmentRole,
-    Milestone,
     MilestoneStatus,
     Notification,
     ReportStatus,
 )
-from tests.web.conftest import FOREIGN_PLAN, HOME_PLAN, NOW, County, milestone_of, plan_id, request_closeout
-from web import actions, data
+from tests.web.conftest import (
+    FOREIGN_PLAN,
+    HOME_PLAN,
+    NOW,
+    County,
+    milestone_of,
+    plan_id,
+    request_closeout,
+    said,
+)
+from web import data
 
 TODAY = NOW.date()
 
@@ -225,7 +231,7 @@ def test_approving_closes_the_milestone_and_queues_the_contacts_notice(
     seeded: Session, county: County
 ) -> None:
     closeout_id = request_closeout(seeded, county.contact, HOME_PLAN, "（二）")
-    decision = actions.decide(
+    decision = decide_closeout(
         session=seeded,
         coordinator=county.coordinator,
         closeout_id=closeout_id,
@@ -235,11 +241,12 @@ def test_approving_closes_the_milestone_and_queues_the_contacts_notice(
     )
     assert decision.milestone.status == MilestoneStatus.done
     [notice] = seeded.exec(select(Notification).where(Notification.contact_id == county.contact.id)).all()
-    assert notice.text == "您对 （二） 实施教育强镇筑基行动 的销号申请已批准。谢谢！"
+    assert [notice.id] == list(decision.notices)  # queued in the decision's own commit
+    assert said(seeded, notice) == "您对 （二） 实施教育强镇筑基行动 的销号申请已批准。谢谢！"
     assert notice.idempotency_key == f"closeout:{closeout_id}:approved:c{county.contact.id}"
-    assert notice.sent_at is None and notice.chat_id == county.contact.telegram_user_id
+    assert notice.sent_at is None and notice.kind == "closeout_decided"
     with pytest.raises(InvalidInput):
-        actions.decide(
+        decide_closeout(
             session=seeded,
             coordinator=county.coordinator,
             closeout_id=closeout_id,
@@ -252,7 +259,7 @@ def test_approving_closes_the_milestone_and_queues_the_contacts_notice(
 def test_a_rejection_needs_a_reason_and_tells_the_contact_why(seeded: Session, county: County) -> None:
     closeout_id = request_closeout(seeded, county.contact, HOME_PLAN, "（二）")
     with pytest.raises(InvalidInput):
-        actions.decide(
+        decide_closeout(
             session=seeded,
             coordinator=county.coordinator,
             closeout_id=closeout_id,
@@ -261,7 +268,7 @@ def test_a_rejection_needs_a_reason_and_tells_the_contact_why(seeded: Session, c
             now=NOW,
         )
     seeded.rollback()
-    actions.decide(
+    decide_closeout(
         session=seeded,
         coordinator=county.coordinator,
         closeout_id=closeout_id,
@@ -270,78 +277,6 @@ def test_a_rejection_needs_a_reason_and_tells_the_contact_why(seeded: Session, c
         now=NOW,
     )
     [notice] = seeded.exec(select(Notification).where(Notification.contact_id == county.contact.id)).all()
-    assert notice.text.endswith("未获批准：缺少&lt;佐证&gt;")
-
-
-def test_only_a_coordinator_of_the_county_decides(seeded: Session, county: County) -> None:
-    closeout_id = request_closeout(seeded, county.contact, HOME_PLAN, "（二）")
-    with pytest.raises(NotAllowed):
-        actions.decide(
-            session=seeded, coordinator=county.lead, closeout_id=closeout_id, approve=True, reason="", now=NOW
-        )
-    seeded.rollback()
-    with pytest.raises(NotFound):
-        actions.decide(
-            session=seeded,
-            coordinator=county.foreign_coordinator,
-            closeout_id=closeout_id,
-            approve=True,
-            reason="",
-            now=NOW,
-        )
-    seeded.rollback()
-    closeout = seeded.get(CloseoutRequest, closeout_id)
-    assert closeout is not None and closeout.status == CloseoutStatus.pending
-    assert seeded.get(Milestone, closeout.milestone_id).status == MilestoneStatus.open  # type: ignore[union-attr]
-    assert seeded.exec(select(Notification).where(Notification.kind == "closeout")).all() == []
-
-
-def test_the_ledger_comes_in_pages(seeded: Session, county: County, monkeypatch: pytest.MonkeyPatch) -> None:
-    home = plan_id(seeded, HOME_PLAN)
-    whole = data.plan_ledger(
-        session=seeded, reader=county.lead, plan_id=home, today=TODAY, chosen=data.LedgerFilter()
-    )
-    monkeypatch.setattr(data, "PAGE_SIZE", 10)
-    pages = [
-        data.plan_ledger(
-            session=seeded, reader=county.lead, plan_id=home, today=TODAY, chosen=data.LedgerFilter(page=n)
-        )
-        for n in range(1, -(-whole.total // 10) + 1)
-    ]
-    assert [len(p.rows) for p in pages[:-1]] == [10] * (len(pages) - 1) and 0 < len(pages[-1].rows) <= 10
-    assert [r.view.milestone_id for p in pages for r in p.rows] == [r.view.milestone_id for r in whole.rows]
-    assert {p.total for p in pages} == {whole.total} and {p.pages for p in pages} == {len(pages)}
-    with pytest.raises(NotFound):
-        data.plan_ledger(
-            session=seeded,
-            reader=county.lead,
-            plan_id=home,
-            today=TODAY,
-            chosen=data.LedgerFilter(page=len(pages) + 1),
-        )
-
-
-def test_a_decision_whose_notice_cannot_be_written_is_not_stored(
-    seeded: Session, county: County, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The decision and the contact's notice are one transaction: no approval without its notice."""
-    closeout_id = request_closeout(seeded, county.contact, HOME_PLAN, "（二）")
-
-    def broken(*args: object, **kwargs: object) -> None:
-        raise RuntimeError("the outbox is unavailable")
-
-    monkeypatch.setattr(actions, "enqueue", broken)
-    with pytest.raises(RuntimeError):
-        actions.decide(
-            session=seeded,
-            coordinator=county.coordinator,
-            closeout_id=closeout_id,
-            approve=True,
-            reason="",
-            now=NOW,
-        )
-    seeded.rollback()
-    seeded.expire_all()
-    closeout = seeded.get(CloseoutRequest, closeout_id)
-    assert closeout is not None and closeout.status == CloseoutStatus.pending
-    assert seeded.get(Milestone, closeout.milestone_id).status == MilestoneStatus.open  # type: ignore[union-attr]
+    assert said(seeded, notice).endswith(
+        "未获批准：缺少<佐证>"
+    )  # plain text; each channel escapes its own way

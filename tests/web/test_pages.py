@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
+from duban.services.invites import deactivate_contact
 from duban.services.web_login import issue_login_link
 from models import CloseoutRequest, CloseoutStatus, Department, Notification
 from tests.web.conftest import (
@@ -23,6 +24,7 @@ from tests.web.conftest import (
     milestone_of,
     plan_id,
     request_closeout,
+    said,
     settings,
     sign_in,
 )
@@ -84,6 +86,18 @@ def test_without_a_session_every_page_leads_to_the_sign_in_page(
         answer = app_client.get(path, follow_redirects=False)
         assert (answer.status_code, answer.headers["location"]) == (303, "/login")
     assert message(app_client.get("/login").text) == "请在聊天中向机器人发送 /web，获取登录链接。"
+
+
+def test_a_revoked_reader_loses_an_open_dashboard_session_at_once(
+    seeded: Session, county: County, app_client: TestClient
+) -> None:
+    """/revoke in chat (deactivate_contact) ends the web session too: access is checked on every request."""
+    sign_in(app_client, seeded, county.lead)
+    assert app_client.get("/", follow_redirects=False).status_code == 200
+    deactivate_contact(session=seeded, contact_id=county.lead.id or 0, now=NOW, by=county.coordinator)
+    for path in ("/", f"/plans/{plan_id(seeded, HOME_PLAN)}", "/ledger.xlsx"):
+        answer = app_client.get(path, follow_redirects=False)
+        assert (answer.status_code, answer.headers["location"]) == (303, "/login")
 
 
 def test_signing_out_ends_the_session(seeded: Session, county: County, app_client: TestClient) -> None:
@@ -149,14 +163,16 @@ def test_approving_needs_the_forms_csrf_token_and_queues_the_notice(
 
     forged = app_client.post(f"/closeouts/{closeout_id}/approve", data={"csrf": "forged"})
     assert forged.status_code == 403 and message(forged.text) == "表单已失效，请返回并刷新页面后重试。"
-    assert seeded.exec(select(Notification).where(Notification.kind == "closeout")).all() == []
+    assert seeded.exec(select(Notification).where(Notification.kind == "closeout_decided")).all() == []
 
     done = app_client.post(f"/closeouts/{closeout_id}/approve", data={"csrf": csrf})
     assert done.status_code == 200
     assert f"申请 {closeout_id} 已批准，该节点已销号。" in done.text
     assert '<p id="none-pending">没有待审批的销号申请。</p>' in done.text
-    [notice] = seeded.exec(select(Notification).where(Notification.kind == "closeout")).all()
-    assert notice.contact_id == county.contact.id and notice.text.endswith("的销号申请已批准。谢谢！")
+    [notice] = seeded.exec(select(Notification).where(Notification.kind == "closeout_decided")).all()
+    assert notice.contact_id == county.contact.id and said(seeded, notice).endswith(
+        "的销号申请已批准。谢谢！"
+    )
 
     twice = app_client.post(f"/closeouts/{closeout_id}/approve", data={"csrf": csrf})
     assert twice.status_code == 400 and message(twice.text) == "该销号申请已处理过。"
@@ -181,7 +197,12 @@ def test_the_workbook_holds_only_the_readers_county(
     answer = app_client.get("/ledger.xlsx")
     assert answer.headers["content-disposition"].startswith("attachment; filename*=UTF-8''")
     workbook = load_workbook(io.BytesIO(answer.content))
-    assert workbook.sheetnames == ["淄博市淄川区"]
+    assert workbook.sheetnames == ["汇总", "淄博市淄川区"]  # the export's cover, then one sheet per plan
+    cover = [
+        str(cell.value) for row in workbook["汇总"].iter_rows() for cell in row if cell.value is not None
+    ]
+    assert "（共 1 个方案、" in cover[1]
+    assert not any("安丘" in text for text in cover)  # the other county is neither counted nor named
     sheet = workbook["淄博市淄川区"]
     assert [c.value for c in sheet[1]][:4] == ["序号", "部分", "任务", "牵头部门"]
     assert sheet.max_row > 10

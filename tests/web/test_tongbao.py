@@ -96,9 +96,11 @@ def test_the_cli_writes_the_document(
 @pytest.mark.parametrize(
     ("arguments", "line", "code"),
     [
-        (["--plan", "no-such-plan", "--output", "out.docx"], "没有找到方案“no-such-plan”。", 1),
-        (["--plan", HOME_PLAN, "--output", "missing/out.docx"], "目录不存在：missing", 1),
-        (["--plan", HOME_PLAN, "--output", "out.txt"], "输出文件应以 .docx 结尾：out.txt", 2),
+        (
+            ["--plan", "no-such-plan", "--output", "out.docx"],
+            "没有编号为“no-such-plan”的方案；duban status 列出全部方案",
+            1,
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(

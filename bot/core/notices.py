@@ -1,0 +1,382 @@
+"""What an outbox message says: the rows of one bundle in, a platform-neutral Message out, in the reader's language.
+
+Called at send time by every channel (Telegram, DingTalk), so the text reflects the database as it then stands
+and a row never carries finished markup. Lines here are plain text; the channel escapes and splits them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from sqlmodel import Session, col, select
+
+from bot import views
+from bot.core.message import Action, Message, Section
+from bot.i18n import gettext_for
+from duban.services.digest import build_digest
+from duban.services.outbox import COUNTY_TZ
+from duban.services.reminders import REMINDER_KINDS, SNOOZE_CHOICES
+from models import (
+    CloseoutRequest,
+    Contact,
+    Department,
+    Milestone,
+    Notification,
+    Plan,
+    ProgressReport,
+    Recurrence,
+    Task,
+)
+from scheduler.delivery import NothingToSay
+from scheduler.digest_job import CHART_KIND, chart_rows
+
+Gettext = views.Gettext
+
+
+def bundle(session: Session, head: Notification) -> list[Notification]:
+    """The rows that go out with `head` as one message (just `head` if it was never bundled)."""
+    if head.bundle_id is None:
+        return [head]
+    rows = session.exec(
+        select(Notification)
+        .where(Notification.bundle_id == head.bundle_id, Notification.contact_id == head.contact_id)
+        .where(col(Notification.sent_at).is_(None) | (Notification.id == head.id))
+        .order_by(col(Notification.id))
+    ).all()
+    return list(rows) or [head]
+
+
+def message_for(session: Session, head: Notification) -> Message:
+    """The message for `head`'s bundle, for its recipient; raises NothingToSay if nothing is left to tell."""
+    reader = session.get(Contact, head.contact_id) if head.contact_id else None
+    _ = gettext_for(reader.language if reader else "zh_CN")
+    rows = bundle(session, head)
+    today = head.due_at.astimezone(COUNTY_TZ).date()
+    legacy = [row for row in rows if "legacy_text" in row.payload]
+    current = [row for row in rows if "legacy_text" not in row.payload]
+    if not current:
+        return _legacy(_, head, legacy)
+    render = RENDERERS.get(head.kind)
+    if render is None:
+        raise ValueError(f"no view for notification kind {head.kind!r}")
+    message = render(Context(session=session, _=_, head=head, rows=current, today=today, reader=reader))
+    if legacy:  # rows queued before the upgrade travel along as they were written
+        extra = tuple(Section(lines=tuple(plain(row.payload["legacy_text"]).split("\n"))) for row in legacy)
+        message = Message(
+            message.title, message.sections + extra, message.actions, message.image, message.footer
+        )
+    return message
+
+
+@dataclass(frozen=True)
+class Context:
+    session: Session
+    _: Gettext
+    head: Notification
+    rows: list[Notification]
+    today: dt.date
+    reader: Contact | None
+
+
+def plain(markup: str) -> str:
+    """Telegram HTML written before messages were structured, as the plain text it displayed."""
+    return html.unescape(re.sub(r"<[^<>]*>", "", markup))
+
+
+def _legacy(_: Gettext, head: Notification, rows: list[Notification]) -> Message:
+    """Text queued before the upgrade, shown as it was written (its bold aside), with the buttons it had."""
+    sections = tuple(Section(lines=tuple(plain(row.payload["legacy_text"]).split("\n"))) for row in rows)
+    actions = _reminder_actions(_, head, [(row, None) for row in rows]) if head.kind in REMINDER_KINDS else ()
+    return Message(title="", sections=sections, actions=actions)
+
+
+# --- reminders, co-department notices and re-chases: one 督办提醒 listing every item -------------------------
+
+
+@dataclass(frozen=True)
+class Item:
+    row: Notification
+    milestone: Milestone
+    task: Task
+    plan: Plan
+
+
+def _items(ctx: Context, rows: Iterable[Notification]) -> list[Item]:
+    """The milestones the rows are about, once each, ordered by plan, due date and task."""
+    rows = [row for row in rows if row.milestone_id is not None]
+    found = {
+        milestone.id: (milestone, task, plan)
+        for milestone, task, plan in ctx.session.exec(
+            select(Milestone, Task, Plan)
+            .join(Task, col(Task.id) == Milestone.task_id)
+            .join(Plan, col(Plan.id) == Task.plan_id)
+            .where(col(Milestone.id).in_([row.milestone_id for row in rows]))
+        ).all()
+    }
+    items: dict[tuple[int | None, dt.date | None], Item] = {}
+    for row in rows:
+        if row.milestone_id in found:
+            items.setdefault((row.milestone_id, row.instance_due_on), Item(row, *found[row.milestone_id]))
+    return sorted(
+        items.values(),
+        key=lambda i: (i.plan.key, i.row.instance_due_on or i.milestone.due_on, i.task.position, i.row.id),
+    )
+
+
+def _latest_reports(session: Session, milestone_ids: list[int]) -> dict[int, ProgressReport]:
+    latest: dict[int, ProgressReport] = {}
+    for report in session.exec(
+        select(ProgressReport)
+        .where(col(ProgressReport.milestone_id).in_(milestone_ids))
+        .order_by(col(ProgressReport.reported_at), col(ProgressReport.id))
+    ).all():
+        latest[report.milestone_id] = report
+    return latest
+
+
+def _pace(_: Gettext, report: ProgressReport | None) -> str:
+    if report is None:
+        return _("no report yet")
+    percent = f" {report.percent}%" if report.percent is not None else ""
+    return _("last report {day}: {status}{percent}").format(
+        day=report.reported_at.astimezone(COUNTY_TZ).date().isoformat(),
+        status=views.status_label(_, report.status),
+        percent=percent,
+    )
+
+
+def _still_unacknowledged(ctx: Context) -> list[Notification]:
+    """A re-chase names only what nobody has acknowledged since it was planned."""
+    originals = [row.payload.get("of") for row in ctx.rows]
+    acknowledged = set(
+        ctx.session.exec(
+            select(Notification.id).where(
+                col(Notification.id).in_([o for o in originals if o]),
+                col(Notification.acknowledged_at).is_not(None),
+            )
+        ).all()
+    )
+    return [
+        row for row in ctx.rows if row.acknowledged_at is None and row.payload.get("of") not in acknowledged
+    ]
+
+
+def reminder_bundle(ctx: Context) -> Message:
+    _ = ctx._
+    rows = _still_unacknowledged(ctx) if ctx.head.kind == "rechase" else ctx.rows
+    items = _items(ctx, rows)
+    if not items:
+        raise NothingToSay("every item was acknowledged or closed before it was sent")
+    reports = _latest_reports(ctx.session, [i.milestone.id or 0 for i in items])
+    title = {
+        "reminder": _("⏰ Work-plan reminder (督办提醒)"),
+        "co_notice": _("📌 For cooperating departments"),
+        "rechase": _("🔁 Second reminder: not yet acknowledged"),
+    }[ctx.head.kind]
+    sections = []
+    previous_plan = None
+    for number, item in enumerate(items, start=1):
+        due = item.row.instance_due_on or item.milestone.due_on
+        recurrence = views.recurrence_label(_, item.milestone.recurrence)
+        if ctx.head.kind == "co_notice":
+            when = _("due {due}{recurrence}: please send your input to the lead department").format(
+                due=due.isoformat(), recurrence=recurrence
+            )
+        else:
+            when = _("due {due}{recurrence}: {days} days left · {pace}").format(
+                due=due.isoformat(),
+                recurrence=recurrence,
+                days=(due - ctx.today).days,
+                pace=_pace(_, reports.get(item.milestone.id or 0)),
+            )
+        lines = [f"{number}. {item.task.ref} {item.task.title}", f"   {when}"]
+        if item.milestone.target:
+            lines.append("   " + _("Target: {target}").format(target=item.milestone.target))
+        if late := item.row.payload.get("late_since"):
+            lines.append(
+                "   " + _("(Sent late: this was due on {day} while the service was down.)").format(day=late)
+            )
+        heading = item.plan.title if item.plan.key != previous_plan else None
+        previous_plan = item.plan.key
+        sections.append(Section(lines=tuple(lines), heading=heading))
+    if len(items) == 1:
+        footer = _("Reply to this message with your progress, e.g. “完成60%，已开工”.")
+    else:
+        footer = _("Tap “Report n” to report on item n, or “Acknowledge all”.")
+    actions = _reminder_actions(_, ctx.head, [(i.row, i.milestone) for i in items])
+    return Message(title=title, sections=tuple(sections), actions=actions, footer=footer)
+
+
+def _reminder_actions(
+    _: Gettext, head: Notification, items: list[tuple[Notification, Milestone | None]]
+) -> tuple[Action, ...]:
+    """签收 for the whole message; 汇报 and 本月无变化 per item; 延后 for the whole message."""
+    single = len(items) == 1
+    actions = [Action(views.ack_button(_) if single else _("Acknowledge all"), f"/ackall {head.id}")]
+    for number, (row, milestone) in enumerate(items, start=1):
+        if milestone is None and row.milestone_id is None:
+            continue
+        label = views.report_button(_) if single else _("Report {n}").format(n=number)
+        actions.append(Action(label, f"/rep {row.id}"))
+        if milestone is not None and milestone.recurrence == Recurrence.monthly:
+            label = views.no_change_button(_) if single else _("{n}: no change").format(n=number)
+            actions.append(Action(label, f"/nc {row.id}"))
+    actions += [Action(views.snooze_button(_, d), f"/snz {head.id} {d}") for d in SNOOZE_CHOICES]
+    return tuple(actions)
+
+
+# --- the overdue ladder and the weekly 通报 ---------------------------------------------------------------------
+
+
+def overdue_bundle(ctx: Context) -> Message:
+    _ = ctx._
+    facts: dict[tuple[int, str], dict[str, object]] = {}
+    for row in ctx.rows:
+        for fact in row.payload.get("items", []):
+            key = (int(fact["m"]), str(fact["due"]))
+            if key not in facts or int(fact["days"]) > int(facts[key]["days"]):  # type: ignore[call-overload]
+                facts[key] = fact
+    found = _tasks_of(ctx.session, [m for m, _due in facts])
+    sections = []
+    for (milestone_id, due), fact in sorted(facts.items(), key=lambda kv: (found[kv[0][0]][1].key, kv[0][1])):
+        task, plan = found[milestone_id]
+        line = _("· {ref} {title} ({plan}) was due on {due}: {days} days overdue").format(
+            ref=task.ref, title=task.title, plan=plan.title, due=due, days=fact["days"]
+        )
+        if fact.get("urge"):
+            line += _(" — 催办: the department's leadership has been informed")
+        sections.append(Section(lines=(line,)))
+    return Message(
+        title=_("⚠️ Overdue milestones"),
+        sections=tuple(sections),
+        footer=_("Please report progress with /report."),
+    )
+
+
+def _tasks_of(session: Session, milestone_ids: list[int]) -> dict[int, tuple[Task, Plan]]:
+    return {
+        milestone_id: (task, plan)
+        for milestone_id, task, plan in session.exec(
+            select(Milestone.id, Task, Plan)
+            .join(Task, col(Task.id) == Milestone.task_id)
+            .join(Plan, col(Plan.id) == Task.plan_id)
+            .where(col(Milestone.id).in_(milestone_ids))
+        ).all()
+        if milestone_id is not None
+    }
+
+
+def tongbao(ctx: Context) -> Message:
+    _ = ctx._
+    sections = []
+    for row in ctx.rows:
+        plan = ctx.session.get(Plan, row.payload.get("plan_id"))
+        departments: dict[str, list[int]] = row.payload.get("departments", {})
+        found = _tasks_of(ctx.session, [m for ids in departments.values() for m in ids])
+        sections.append(Section(lines=(plan.title if plan else "",)))
+        for department, ids in sorted(departments.items()):
+            lines = tuple(f"· {found[m][0].ref} {found[m][0].title}" for m in ids if m in found)
+            sections.append(Section(lines=lines, heading=department))
+    return Message(title=_("通报: milestones overdue 30 days or more"), sections=tuple(sections))
+
+
+# --- one-paragraph notices: several of one kind due together are listed in one message -------------------------
+
+
+def _paragraphs(ctx: Context, title: str, paragraph: Callable[[Notification], str | None]) -> Message:
+    texts = [text for text in (paragraph(row) for row in ctx.rows) if text]
+    if not texts:
+        raise NothingToSay("what the notice was about no longer exists")
+    if len(texts) == 1:
+        first, _sep, rest = texts[0].partition("\n")
+        return Message(title=first, sections=(Section(lines=tuple(rest.split("\n"))),) if rest else ())
+    return Message(title=title, sections=tuple(Section(lines=tuple(t.split("\n"))) for t in texts))
+
+
+def blocked(ctx: Context) -> Message:
+    def paragraph(row: Notification) -> str | None:
+        contact = ctx.session.get(Contact, row.payload.get("contact_id"))
+        department = ctx.session.get(Department, contact.department_id) if contact else None
+        if contact is None or department is None:
+            return None
+        return plain(views.contact_blocked(ctx._, contact.name, department.name))
+
+    return _paragraphs(ctx, ctx._("Contacts who blocked the bot"), paragraph)
+
+
+def closeout_requested(ctx: Context) -> Message:
+    def paragraph(row: Notification) -> str | None:
+        closeout = ctx.session.get(CloseoutRequest, row.payload.get("closeout_id"))
+        if closeout is None:
+            return None
+        report = ctx.session.get(ProgressReport, closeout.report_id)
+        requester = ctx.session.get(Contact, closeout.requested_by)
+        department = ctx.session.get(Department, requester.department_id) if requester else None
+        task = _task_of(ctx.session, closeout.milestone_id)
+        note = report.note if report else ""
+        return plain(
+            views.closeout_requested(ctx._, closeout, task, department.name if department else "", note)
+        )
+
+    return _paragraphs(ctx, ctx._("Close-out requests (销号)"), paragraph)
+
+
+def closeout_decided(ctx: Context) -> Message:
+    def paragraph(row: Notification) -> str | None:
+        closeout = ctx.session.get(CloseoutRequest, row.payload.get("closeout_id"))
+        if closeout is None:
+            return None
+        task = _task_of(ctx.session, closeout.milestone_id)
+        return plain(views.closeout_decided_text(ctx._, closeout, task))
+
+    return _paragraphs(ctx, ctx._("Close-out decisions (销号)"), paragraph)
+
+
+def _task_of(session: Session, milestone_id: int) -> Task:
+    milestone = session.get(Milestone, milestone_id)
+    assert milestone is not None  # milestones are never deleted
+    return milestone.task
+
+
+# --- the weekly digest for leads ----------------------------------------------------------------------------------
+
+
+def digest(ctx: Context) -> Message:
+    assert ctx.reader is not None
+    today = dt.date.fromisoformat(ctx.head.payload["today"])
+    entries = views.digest_entries(
+        ctx._, build_digest(session=ctx.session, reader=ctx.reader, now=ctx.head.due_at, today=today)
+    )
+    first, *rest = [plain(entry) for entry in entries]
+    return Message(title=first, sections=tuple(Section(lines=tuple(e.split("\n"))) for e in rest))
+
+
+def digest_chart(ctx: Context) -> Message:
+    """The chart is drawn when it is sent, from the database as it then stands."""
+    from duban.chart import render_progress_chart  # pulls in matplotlib: only where a chart is drawn
+
+    assert ctx.reader is not None
+    today = dt.date.fromisoformat(ctx.head.payload["today"])
+    caption = views.chart_caption(ctx._, today)
+    image = render_progress_chart(
+        chart_rows(session=ctx.session, reader=ctx.reader, today=today), title=caption
+    )
+    return Message(title=caption, image=image)
+
+
+RENDERERS: dict[str, Callable[[Context], Message]] = {
+    "reminder": reminder_bundle,
+    "co_notice": reminder_bundle,
+    "rechase": reminder_bundle,
+    "overdue": overdue_bundle,
+    "tongbao": tongbao,
+    "blocked": blocked,
+    "closeout_request": closeout_requested,
+    "closeout_decided": closeout_decided,
+    "digest": digest,
+    CHART_KIND: digest_chart,
+}

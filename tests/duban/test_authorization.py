@@ -1,0 +1,498 @@
+"""Who may do what, checked in the services themselves (the bot's decorator is a second fence, not the only one).
+
+The matrix: role × action × whose data (the actor's own department, another department of the same county,
+another county). Every actor works in 甲县's 教体局; a deactivated coordinator stands for anyone revoked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlmodel import Session, col, func, select
+
+from duban.services import access, invites, oversight, progress, reminders, tasks
+from duban.services.errors import DomainError, InvalidInput, InviteInvalid, NotAllowed, NotFound
+from duban.services.outbox import enqueue
+from models import (
+    AuditEntry,
+    Contact,
+    ContactRole,
+    Department,
+    DepartmentRole,
+    Milestone,
+    MilestoneStatus,
+    Plan,
+    ReportStatus,
+    Task,
+    TaskDepartment,
+)
+
+NOW = dt.datetime(2025, 6, 2, 2, 0, tzinfo=dt.UTC)
+TODAY = dt.date(2025, 6, 2)
+TZ = ZoneInfo("Asia/Shanghai")
+OWN_COUNTY, OTHER_COUNTY = "甲县", "乙县"
+SCOPES = ("own", "other_department", "other_county")
+ROLES = ("contact", "coordinator", "lead", "revoked_coordinator")
+_telegram_ids = itertools.count(50_000)
+
+
+def _join(session: Session, department: Department, role: ContactRole) -> Contact:
+    issued = invites.create_invite(
+        session=session, department=department, role=role, now=NOW, ttl=dt.timedelta(days=7)
+    )
+    return invites.redeem_invite(
+        session=session, token=issued.token, telegram_user_id=next(_telegram_ids), language="zh_CN", now=NOW
+    )
+
+
+def _lead_milestone(session: Session, department: Department) -> Milestone:
+    """The first open milestone of the task this department leads."""
+    milestone = session.exec(
+        select(Milestone)
+        .join(TaskDepartment, col(TaskDepartment.task_id) == Milestone.task_id)
+        .where(TaskDepartment.department_id == department.id, Milestone.status == MilestoneStatus.open)
+        .order_by(col(Milestone.id))
+    ).first()
+    assert milestone is not None
+    return milestone
+
+
+def _county(session: Session, region: str) -> dict[str, Department]:
+    """A county with a plan, its 教体局 and 财政局 (the latter's name is in both counties, like 区财政局),
+    each leading one task of many milestones, so every case of the matrix gets a fresh one."""
+    plan = Plan(
+        key=f"plan-{region}",
+        title=f"{region}方案",
+        issuer=region,
+        issued_on=dt.date(2024, 1, 1),
+        region=region,
+    )
+    session.add(plan)
+    session.flush()
+    departments = {}
+    for position, name in enumerate(("教体局", "财政局")):
+        department = Department(name=name, region=region)
+        task = Task(
+            plan_id=plan.id or 0,
+            ref=f"（{position + 1}）",
+            section="body",
+            title=f"{name}的任务",
+            text="…",
+            position=position,
+        )
+        session.add_all([department, task])
+        session.flush()
+        session.add(
+            TaskDepartment(
+                task_id=task.id or 0,
+                department_id=department.id or 0,
+                role=DepartmentRole.lead,
+                printed_as=name,
+            )
+        )
+        session.add_all(
+            Milestone(
+                task_id=task.id or 0, due_on=dt.date(2025, 1, 1) + dt.timedelta(days=day), target="目标"
+            )
+            for day in range(20)
+        )
+        departments[name] = department
+    session.commit()
+    return departments
+
+
+@dataclass
+class World:
+    session: Session
+    actors: dict[str, Contact]
+    departments: dict[str, Department]  # scope -> the department whose data is acted on
+    reporters: dict[str, Contact]  # scope -> a contact of that department
+
+    def milestone(self, scope: str) -> Milestone:
+        return _lead_milestone(self.session, self.departments[scope])
+
+    def closeout_id(self, scope: str) -> int:
+        """A fresh pending 销号 request in that scope."""
+        milestone = self.milestone(scope)
+        milestone_id = milestone.id or 0
+        pending = (
+            [
+                c
+                for c in progress.pending_closeouts(
+                    session=self.session, coordinator=self.actors["coordinator"]
+                )
+                if c.milestone_id == milestone_id
+            ]
+            if scope != "other_county"
+            else []
+        )
+        if pending:
+            return pending[0].id or 0
+        outcome = progress.record_report(
+            session=self.session,
+            contact=self.reporters[scope],
+            milestone_id=milestone_id,
+            status=ReportStatus.done,
+            percent=100,
+            note="已完成",
+            now=NOW,
+        )
+        assert outcome.closeout is not None
+        return outcome.closeout.id or 0
+
+
+@pytest.fixture
+def world(session: Session) -> World:
+    own_county, other_county = _county(session, OWN_COUNTY), _county(session, OTHER_COUNTY)
+    own, other, far = own_county["教体局"], own_county["财政局"], other_county["财政局"]
+    actors = {
+        "contact": _join(session, own, ContactRole.contact),
+        "coordinator": _join(session, own, ContactRole.coordinator),
+        "lead": _join(session, own, ContactRole.lead),
+        "revoked_coordinator": _join(session, own, ContactRole.coordinator),
+    }
+    invites.deactivate_contact(session=session, contact_id=actors["revoked_coordinator"].id or 0, now=NOW)
+    departments = {"own": own, "other_department": other, "other_county": far}
+    reporters = {
+        "own": _join(session, own, ContactRole.contact),
+        "other_department": _join(session, other, ContactRole.contact),
+        "other_county": _join(session, far, ContactRole.contact),
+    }
+    return World(session, actors, departments, reporters)
+
+
+def _invite(w: World, actor: Contact, scope: str) -> object:
+    return invites.create_invite(
+        session=w.session,
+        department=w.departments[scope],
+        role=ContactRole.contact,
+        now=NOW,
+        ttl=dt.timedelta(days=7),
+        invited_by=actor,
+    )
+
+
+def _decide(approve: bool) -> Callable[[World, Contact, str], object]:
+    def decide(w: World, actor: Contact, scope: str) -> object:
+        closeout_id = w.closeout_id(scope)
+        return progress.decide_closeout(
+            session=w.session,
+            coordinator=actor,
+            closeout_id=closeout_id,
+            approve=approve,
+            reason="理由",
+            now=NOW,
+        )
+
+    return decide
+
+
+def _report(w: World, actor: Contact, scope: str) -> object:
+    return progress.record_report(
+        session=w.session,
+        contact=actor,
+        milestone_id=w.milestone(scope).id or 0,
+        status=ReportStatus.on_track,
+        percent=50,
+        note="进展",
+        now=NOW,
+    )
+
+
+def _pause(w: World, actor: Contact, scope: str) -> object:
+    return oversight.pause_escalation(
+        session=w.session,
+        coordinator=actor,
+        milestone_id=w.milestone(scope).id or 0,
+        days=7,
+        reason="等待资金",
+        now=NOW,
+        today=TODAY,
+    )
+
+
+def _department_view(w: World, actor: Contact, scope: str) -> object:
+    department = oversight.department_by_id(
+        session=w.session, reader=actor, department_id=w.departments[scope].id or 0
+    )
+    return oversight.department_milestones(session=w.session, reader=actor, name=department.name, today=TODAY)
+
+
+def _status(w: World, actor: Contact, scope: str) -> object:
+    department = oversight.department_by_id(
+        session=w.session, reader=actor, department_id=w.departments[scope].id or 0
+    )
+    return oversight.status_for(session=w.session, reader=actor, today=TODAY, department=department.name)
+
+
+def _task_detail(w: World, actor: Contact, scope: str) -> object:
+    return tasks.task_detail(
+        session=w.session, contact=actor, task_id=w.milestone(scope).task_id, today=TODAY
+    )
+
+
+def _deactivate(w: World, actor: Contact, scope: str) -> object:
+    target = _join(w.session, w.departments[scope], ContactRole.contact)
+    return invites.deactivate_contact(session=w.session, contact_id=target.id or 0, now=NOW, by=actor)
+
+
+def _snooze(w: World, actor: Contact, scope: str) -> object:
+    """A reminder sent to the actor ("own") or to a contact of another department or county."""
+    recipient = actor if scope == "own" else w.reporters[scope]
+    row = enqueue(
+        session=w.session,
+        key=f"matrix:{next(_telegram_ids)}",
+        kind="reminder",
+        contact=recipient,
+        payload={"days": 30},
+        due_at=NOW,
+        milestone_id=w.milestone(scope).id,
+    )
+    assert row is not None
+    w.session.commit()
+    return reminders.snooze(
+        session=w.session, contact=actor, notification_id=row.id or 0, days=3, now=NOW, tz=TZ
+    )
+
+
+ACTIONS: dict[str, Callable[[World, Contact, str], object]] = {
+    "invite": _invite,
+    "approve": _decide(True),
+    "reject": _decide(False),
+    "report": _report,
+    "pause_escalation": _pause,
+    "department_view": _department_view,
+    "status": _status,
+    "task_detail": _task_detail,
+    "deactivate": _deactivate,
+    "snooze": _snooze,
+}
+
+COORDINATING = {"own", "other_department"}  # a coordinator acts for the whole county, never another
+ALLOWED: dict[str, dict[str, set[str]]] = {
+    "invite": {"coordinator": COORDINATING},
+    "approve": {"coordinator": COORDINATING},
+    "reject": {"coordinator": COORDINATING},
+    "report": {"contact": {"own"}},
+    "pause_escalation": {"coordinator": COORDINATING},
+    "department_view": {"coordinator": COORDINATING, "lead": COORDINATING},
+    "status": {"coordinator": COORDINATING, "lead": COORDINATING},
+    "task_detail": {"contact": {"own"}, "coordinator": COORDINATING, "lead": COORDINATING},
+    "deactivate": {"coordinator": COORDINATING},
+    "snooze": {role: {"own"} for role in ("contact", "coordinator", "lead")},  # the reminder's own recipient
+}
+
+
+@pytest.mark.parametrize("action", ACTIONS)
+def test_the_services_allow_exactly_the_matrix(world: World, action: str) -> None:
+    outcome = {}
+    for role, scope in itertools.product(ROLES, SCOPES):
+        actor = world.actors[role]
+        actor_entries = select(func.count()).select_from(AuditEntry).where(AuditEntry.contact_id == actor.id)
+        before = world.session.exec(actor_entries).one()
+        try:
+            ACTIONS[action](world, actor, scope)
+            outcome[(role, scope)] = "allowed"
+        except (NotAllowed, NotFound):
+            world.session.rollback()
+            outcome[(role, scope)] = "refused"
+            # a refusal writes nothing in the actor's name (the set-up rows are the operator's or another's)
+            assert world.session.exec(actor_entries).one() == before, (role, scope)
+        except InvalidInput as error:  # the set-up, not the rule, went wrong
+            raise AssertionError((role, scope, error.reason)) from error
+    expected = {
+        (role, scope): "allowed" if scope in ALLOWED[action].get(role, set()) else "refused"
+        for role, scope in itertools.product(ROLES, SCOPES)
+    }
+    assert outcome == expected
+
+
+def test_a_requester_cannot_approve_their_own_closeout(world: World) -> None:
+    """A contact promoted to coordinator mid-report must not close out what they asked for."""
+    closeout_id = world.closeout_id("own")
+    requester = world.session.get(Contact, world.reporters["own"].id)
+    assert requester is not None
+    requester.role = ContactRole.coordinator
+    world.session.add(requester)
+    world.session.commit()
+    with pytest.raises(NotAllowed):
+        progress.decide_closeout(
+            session=world.session,
+            coordinator=requester,
+            closeout_id=closeout_id,
+            approve=True,
+            reason="",
+            now=NOW,
+        )
+    milestone = world.milestone("own")
+    assert milestone.status == MilestoneStatus.open
+
+
+def test_an_invite_for_a_plan_of_another_county_is_refused(world: World) -> None:
+    far_plan = world.session.exec(select(Plan).where(Plan.region == OTHER_COUNTY)).first()
+    with pytest.raises(NotAllowed):
+        invites.create_invite(
+            session=world.session,
+            department=world.departments["own"],
+            role=ContactRole.coordinator,
+            now=NOW,
+            ttl=dt.timedelta(days=7),
+            plan=far_plan,
+        )
+
+
+def test_a_coordinator_limited_to_one_plan_invites_readers_for_that_plan_only(world: World) -> None:
+    own_plans = world.session.exec(select(Plan).where(Plan.region == OWN_COUNTY)).all()
+    issued = invites.create_invite(
+        session=world.session,
+        department=world.departments["own"],
+        role=ContactRole.coordinator,
+        now=NOW,
+        ttl=dt.timedelta(days=7),
+        plan=own_plans[0],
+    )
+    limited = invites.redeem_invite(
+        session=world.session, token=issued.token, telegram_user_id=99_999, language="zh_CN", now=NOW
+    )
+    unlimited = dict(
+        session=world.session, department=world.departments["own"], now=NOW, ttl=dt.timedelta(days=7)
+    )
+    with pytest.raises(NotAllowed):
+        invites.create_invite(**unlimited, role=ContactRole.lead, invited_by=limited)  # type: ignore[arg-type]
+    invites.create_invite(**unlimited, role=ContactRole.lead, plan=own_plans[0], invited_by=limited)  # type: ignore[arg-type]
+    invites.create_invite(**unlimited, role=ContactRole.contact, invited_by=limited)  # type: ignore[arg-type]
+
+
+def test_every_refusal_is_a_domain_error() -> None:
+    assert issubclass(NotAllowed, DomainError) and issubclass(NotFound, DomainError)
+    assert Task and Department  # the tables the matrix reads
+
+
+# ---------------------------------------------------------------- who hears of a 销号 request, who sees and revokes whom
+
+
+def _invited(
+    session: Session, department: Department, role: ContactRole, plan: Plan | None = None
+) -> Contact:
+    return invites.create_invite(
+        session=session, department=department, role=role, now=NOW, ttl=dt.timedelta(days=7), plan=plan
+    ).contact
+
+
+def test_closeout_requests_go_to_the_coordinators_of_the_plans_county_and_plan(world: World) -> None:
+    session = world.session
+    own_plan = session.exec(select(Plan).where(Plan.region == OWN_COUNTY)).one()
+    second_plan = Plan(
+        key="second", title="第二个方案", issuer="甲", issued_on=dt.date(2024, 1, 1), region=OWN_COUNTY
+    )
+    session.add(second_plan)
+    session.commit()
+    for_own_plan = invites.redeem_invite(
+        session=session,
+        token=invites.create_invite(
+            session=session,
+            department=world.departments["other_department"],
+            role=ContactRole.coordinator,
+            now=NOW,
+            ttl=dt.timedelta(days=7),
+            plan=own_plan,
+        ).token,
+        telegram_user_id=next(_telegram_ids),
+        language="zh_CN",
+        now=NOW,
+    )
+    for_second_plan = _join(session, world.departments["own"], ContactRole.coordinator)
+    for_second_plan.plan_id = second_plan.id
+    session.add(for_second_plan)
+    session.commit()
+    _join(session, world.departments["other_county"], ContactRole.coordinator)  # another county
+    _invited(session, world.departments["own"], ContactRole.coordinator)  # not joined: cannot be reached
+
+    told = access.coordinators_for_plan(session=session, plan=own_plan)
+
+    assert sorted(c.id or 0 for c in told) == sorted(
+        [world.actors["coordinator"].id or 0, for_own_plan.id or 0]
+    )
+
+
+def test_a_coordinator_sees_the_people_of_their_own_county_only(world: World) -> None:
+    waiting = _invited(world.session, world.departments["other_department"], ContactRole.lead)
+    members = invites.county_members(session=world.session, coordinator=world.actors["coordinator"], now=NOW)
+    assert {m.region for m in members} == {OWN_COUNTY}
+    assert world.reporters["other_department"].id in {m.contact.id for m in members}
+    assert world.actors["revoked_coordinator"].id not in {m.contact.id for m in members}
+    [waiting_member] = [m for m in members if m.contact.id == waiting.id]
+    assert waiting_member.open_invite is not None and waiting_member.open_invite.expires_at > NOW
+    joined = [m for m in members if m.contact.id == world.reporters["own"].id]
+    assert joined[0].open_invite is None
+
+
+def test_a_coordinator_limited_to_one_plan_revokes_contacts_and_that_plans_readers_only(world: World) -> None:
+    session = world.session
+    own_plan = session.exec(select(Plan).where(Plan.region == OWN_COUNTY)).one()
+    limited = _join(session, world.departments["own"], ContactRole.coordinator)
+    limited.plan_id = own_plan.id
+    session.add(limited)
+    county_wide_lead = _join(session, world.departments["own"], ContactRole.lead)
+    plan_lead = _join(session, world.departments["own"], ContactRole.lead)
+    plan_lead.plan_id = own_plan.id
+    session.add(plan_lead)
+    session.commit()
+
+    with pytest.raises(NotAllowed):
+        invites.deactivate_contact(session=session, contact_id=county_wide_lead.id or 0, now=NOW, by=limited)
+    invites.deactivate_contact(session=session, contact_id=plan_lead.id or 0, now=NOW, by=limited)
+    invites.deactivate_contact(
+        session=session, contact_id=world.reporters["own"].id or 0, now=NOW, by=limited
+    )
+    # a county-wide coordinator may revoke anyone of the county, plan-limited or not
+    invites.deactivate_contact(
+        session=session, contact_id=limited.id or 0, now=NOW, by=world.actors["coordinator"]
+    )
+    with pytest.raises(InvalidInput):
+        invites.deactivate_contact(
+            session=session, contact_id=limited.id or 0, now=NOW, by=world.actors["coordinator"]
+        )
+    assert session.get(Contact, county_wide_lead.id).active  # type: ignore[union-attr]
+
+
+def test_deactivating_one_person_kills_their_invitation_and_nobody_elses(world: World) -> None:
+    session = world.session
+    first = invites.create_invite(
+        session=session,
+        department=world.departments["own"],
+        role=ContactRole.contact,
+        now=NOW,
+        ttl=dt.timedelta(days=7),
+    )
+    second = invites.create_invite(
+        session=session,
+        department=world.departments["own"],
+        role=ContactRole.contact,
+        now=NOW,
+        ttl=dt.timedelta(days=7),
+    )
+    later = NOW + dt.timedelta(minutes=5)
+    invites.deactivate_contact(
+        session=session, contact_id=first.contact.id or 0, now=later, by=world.actors["coordinator"]
+    )
+
+    entry = session.exec(select(AuditEntry).where(AuditEntry.action == "deactivate")).all()[-1]
+    assert (entry.contact_id, entry.at, entry.detail) == (
+        world.actors["coordinator"].id,
+        later,
+        f"contact={first.contact.id} role=contact",
+    )
+    with pytest.raises(InviteInvalid):
+        invites.redeem_invite(
+            session=session, token=first.token, telegram_user_id=8, language="zh_CN", now=later
+        )
+    joined = invites.redeem_invite(
+        session=session, token=second.token, telegram_user_id=9, language="zh_CN", now=later
+    )
+    assert joined.id == second.contact.id and joined.active

@@ -1,0 +1,66 @@
+"""Redeeming an invitation: one token, one contact, one Telegram account, once, before it expires."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlmodel import Session, select
+
+from duban.services.errors import InviteInvalid
+from duban.services.invites import IssuedInvite, create_invite, redeem_invite, resolve_department
+from models import AuditEntry, Contact, ContactRole, Invite
+
+NOW = dt.datetime(2025, 6, 2, 2, tzinfo=dt.UTC)
+
+
+def _issue(session: Session, role: ContactRole = ContactRole.contact) -> IssuedInvite:
+    department = resolve_department(session=session, name="区教体局")
+    return create_invite(session=session, department=department, role=role, now=NOW, ttl=dt.timedelta(days=7))
+
+
+def _redeem(session: Session, token: str, user: int, now: dt.datetime = NOW) -> Contact:
+    return redeem_invite(session=session, token=token, telegram_user_id=user, language="zh_CN", now=now)
+
+
+def test_redeeming_binds_the_account_records_the_join_and_uses_only_that_invitation(seeded: Session) -> None:
+    first, second = _issue(seeded), _issue(seeded)
+    later = NOW + dt.timedelta(hours=1)
+    contact = _redeem(seeded, first.token, 7, later)
+    assert (contact.id, contact.telegram_user_id, contact.joined_at) == (first.contact.id, 7, later)
+    [join] = seeded.exec(select(AuditEntry).where(AuditEntry.action == "join")).all()
+    assert (join.contact_id, join.at) == (contact.id, later)
+    used = {i.contact_id: i.used_at for i in seeded.exec(select(Invite)).all()}
+    assert used == {first.contact.id: later, second.contact.id: None}
+    assert _redeem(seeded, second.token, 8).id == second.contact.id  # the other invitation still works
+
+
+@pytest.mark.parametrize(
+    "token_of", [lambda t: t + "x", lambda t: t[:-1], lambda t: "A" * len(t), lambda t: ""], ids=str
+)
+def test_a_guessed_token_is_refused_and_leaves_the_real_one_usable(seeded: Session, token_of) -> None:  # type: ignore[no-untyped-def]
+    issued = _issue(seeded)
+    with pytest.raises(InviteInvalid):
+        _redeem(seeded, token_of(issued.token), 7)
+    assert seeded.exec(select(Invite)).one().used_at is None
+    assert _redeem(seeded, issued.token, 7).id == issued.contact.id
+
+
+def test_an_invitation_is_dead_from_the_moment_it_expires_and_after_use(seeded: Session) -> None:
+    issued = _issue(seeded)
+    with pytest.raises(InviteInvalid):
+        _redeem(seeded, issued.token, 7, NOW + dt.timedelta(days=7))  # expires_at == now
+    _redeem(seeded, issued.token, 7, NOW + dt.timedelta(days=7) - dt.timedelta(seconds=1))
+    with pytest.raises(InviteInvalid):
+        _redeem(seeded, issued.token, 8)
+
+
+def test_one_account_speaks_for_one_contact_the_old_binding_is_released(seeded: Session) -> None:
+    old = _redeem(seeded, _issue(seeded).token, 7)
+    new = _redeem(seeded, _issue(seeded, ContactRole.coordinator).token, 7)
+    seeded.expire_all()
+    bound = seeded.exec(select(Contact).where(Contact.telegram_user_id == 7)).all()
+    assert [c.id for c in bound] == [new.id]
+    assert seeded.get(Contact, old.id).telegram_user_id is None  # type: ignore[union-attr]
+    again = _redeem(seeded, _issue(seeded).token, 9)
+    assert seeded.get(Contact, new.id).telegram_user_id == 7 and again.telegram_user_id == 9  # type: ignore[union-attr]

@@ -1,0 +1,221 @@
+"""Every kind of outbox row, rendered at send time in each language, and split to Telegram's limit between items."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from sqlmodel import Session, select
+
+from bot.core.notices import RENDERERS, message_for
+from bot.telegram.render import TELEGRAM_LIMIT, parts, utf16_length
+from duban.services.outbox import enqueue
+from duban.services.progress import decide_closeout, record_report
+from models import Contact, ContactRole, Milestone, Notification, Plan, ReportStatus, Task
+from scheduler.digest_job import plan_digests
+from scheduler.escalation import tell_coordinators_blocked
+from tests.scheduler.conftest import SHANGHAI, local, shown
+
+NOW = local("2026-01-06", 10)  # a Tuesday
+
+
+def _milestones(session: Session, plan_key: str = "zibo-zichuan-2023") -> list[Milestone]:
+    return list(
+        session.exec(
+            select(Milestone).join(Task).join(Plan).where(Plan.key == plan_key).order_by(Milestone.id)
+        ).all()
+    )
+
+
+def _row(
+    session: Session, contact: Contact, kind: str, payload: dict[str, Any], milestone: Milestone | None = None
+) -> Notification:
+    row = enqueue(
+        session=session,
+        key=f"test:{kind}:{contact.id}",
+        kind=kind,
+        contact=contact,
+        payload=payload,
+        due_at=NOW,
+        milestone_id=milestone.id if milestone else None,
+        instance_due_on=milestone.due_on if milestone else None,
+    )
+    assert row is not None
+    session.commit()
+    return row
+
+
+def _speaker(join: Any, seeded: Session, language: str, role: ContactRole = ContactRole.contact) -> Contact:
+    contact: Contact = join("区教体局", 1001 if role == ContactRole.contact else 2002, role)
+    contact.language = language
+    seeded.add(contact)
+    seeded.commit()
+    return contact
+
+
+EXPECTED = {
+    ("reminder", "zh_CN"): ["<b>⏰ 督办提醒</b>", "1. （一） ", "到期，还有", "请直接回复本消息汇报进度"],
+    ("reminder", "en"): [
+        "<b>⏰ Work-plan reminder (督办提醒)</b>",
+        "1. （一） ",
+        "days left",
+        "Reply to this message",
+    ],
+    ("co_notice", "zh_CN"): ["<b>📌 配合事项提示</b>", "请及时向牵头部门报送材料"],
+    ("co_notice", "en"): [
+        "<b>📌 For cooperating departments</b>",
+        "please send your input to the lead department",
+    ],
+    ("rechase", "zh_CN"): ["<b>🔁 再次提醒（尚未签收）</b>", "1. （一） "],
+    ("rechase", "en"): ["<b>🔁 Second reminder: not yet acknowledged</b>"],
+    ("overdue", "zh_CN"): ["<b>⚠️ 以下时间节点已逾期</b>", "已逾期 9 天", "催办", "请使用 /report 汇报进度。"],
+    ("overdue", "en"): [
+        "<b>⚠️ Overdue milestones</b>",
+        "9 days overdue",
+        "Please report progress with /report.",
+    ],
+    ("tongbao", "zh_CN"): ["<b>通报：逾期 30 天以上的时间节点</b>", "<b>区教体局</b>", "· （一） "],
+    ("tongbao", "en"): ["<b>通报: milestones overdue 30 days or more</b>", "<b>区教体局</b>"],
+    ("legacy", "zh_CN"): ["原文 &lt;照发&gt;"],
+    ("legacy", "en"): ["原文 &lt;照发&gt;"],
+}
+
+
+@pytest.mark.parametrize("kind,language", sorted(EXPECTED))
+def test_each_kind_reads_right_in_each_language(seeded: Session, join: Any, kind: str, language: str) -> None:
+    contact = _speaker(join, seeded, language)
+    first = _milestones(seeded)[0]
+    payloads = {
+        "reminder": {"days": 30, "late_since": None},
+        "co_notice": {"days": 30, "late_since": None},
+        "rechase": {"of": None, "days": 30},
+        "overdue": {"items": [{"m": first.id, "due": "2025-12-28", "days": 9, "urge": True}]},
+        "tongbao": {"plan_id": first.task.plan_id, "departments": {"区教体局": [first.id]}},
+        "legacy": {"legacy_text": "<b>原文</b> &lt;照发&gt;"},
+    }
+    with_milestone = kind in ("reminder", "co_notice", "rechase")
+    row = _row(seeded, contact, kind, payloads[kind], first if with_milestone else None)
+    text = shown(seeded, row)
+    for expected in EXPECTED[(kind, language)]:
+        assert expected in text, (expected, text)
+
+
+def test_notices_written_by_the_services_read_right(seeded: Session, join: Any) -> None:
+    contact = join("区教体局", 1001)
+    coordinator = join("区教体局", 2002, ContactRole.coordinator)
+    lead = join("区教体局", 3003, ContactRole.lead)
+    milestone = _milestones(seeded)[1]
+    outcome = record_report(
+        session=seeded,
+        contact=contact,
+        milestone_id=milestone.id or 0,
+        status=ReportStatus.done,
+        percent=100,
+        note="已完成\x00验收",  # the NUL never reaches the notice: it is made from the stored report (issue 11 #4)
+        now=NOW,
+    )
+    [request] = [seeded.get(Notification, i) for i in outcome.notices]
+    assert request is not None and request.contact_id == coordinator.id
+    assert shown(seeded, request).startswith(
+        "<b>销号申请 1：区教体局报告 （二） 实施教育强镇筑基行动 已完成。</b>\n备注：已完成验收"
+    )
+    decision = decide_closeout(
+        session=seeded, coordinator=coordinator, closeout_id=1, approve=False, reason="缺<佐证>", now=NOW
+    )
+    [told] = [seeded.get(Notification, i) for i in decision.notices]
+    assert told is not None and told.contact_id == contact.id and told.department_id == contact.department_id
+    assert shown(seeded, told) == "<b>您对 （二） 实施教育强镇筑基行动 的销号申请未获批准：缺&lt;佐证&gt;</b>"
+
+    tell_coordinators_blocked(seeded, contact, NOW)
+    seeded.commit()
+    [blocked] = seeded.exec(select(Notification).where(Notification.kind == "blocked")).all()
+    assert shown(seeded, blocked).startswith("<b>—（区教体局）已屏蔽机器人，将不再收到提醒。")
+
+    plan_digests(session=seeded, now=NOW, tz=SHANGHAI)
+    digest = seeded.exec(
+        select(Notification).where(Notification.kind == "digest", Notification.contact_id == lead.id)
+    ).one()
+    assert shown(seeded, digest).startswith("<b>每周简报（2025-12-30 至 2026-01-06）</b>")
+    chart = seeded.exec(select(Notification).where(Notification.kind == "digest_chart")).one()
+    assert (message_for(seeded, chart).image or b"").startswith(b"\x89PNG")
+
+
+def test_every_kind_that_is_queued_has_a_view() -> None:
+    queued = {
+        "reminder",
+        "co_notice",
+        "rechase",
+        "overdue",
+        "tongbao",
+        "blocked",
+        "closeout_request",
+        "closeout_decided",
+        "digest",
+        "digest_chart",
+    }
+    assert queued <= set(RENDERERS)
+
+
+def test_a_long_overdue_bundle_arrives_in_parts_cut_between_items(seeded: Session, join: Any) -> None:
+    contact = join("区教体局", 1001)
+    milestones = [
+        m for key in ("zibo-zichuan-2023", "anqiu-2023", "pengshui-2023") for m in _milestones(seeded, key)
+    ]
+    items = [{"m": m.id, "due": "2025-12-31", "days": 40, "urge": True} for m in milestones[:80]]
+    row = _row(seeded, contact, "overdue", {"items": items})
+    message = message_for(seeded, row)
+    assert sum(len(line) for section in message.sections for line in section.lines) > 5000
+    pieces = parts(message)
+    assert len(pieces) >= 2
+    assert all(utf16_length(piece.html) <= TELEGRAM_LIMIT for piece in pieces)
+    lines = [line for piece in pieces for line in piece.html.split("\n") if line.startswith("· ")]
+    assert len(lines) == len({(m["m"]) for m in items})  # every item once, none cut in two
+    assert all(line.endswith("——催办：已同时告知本部门分管领导") for line in lines)
+
+
+def test_a_line_longer_than_a_whole_message_is_cut_outside_entities() -> None:
+    from bot.core.message import Message, Section
+
+    line = (
+        "&<>" * 3000 + "𠀀" * 2000
+    )  # escaped entities and characters outside the BMP (two UTF-16 units each)
+    pieces = parts(Message(title="长", sections=(Section(lines=(line,)),)))
+    assert all(utf16_length(piece.html) <= TELEGRAM_LIMIT for piece in pieces)
+    joined = "".join(piece.html for piece in pieces).removeprefix("<b>长</b>")
+    assert joined.replace("\n", "") == "&amp;&lt;&gt;" * 3000 + "𠀀" * 2000
+    assert all(not piece.html.rstrip().endswith(("&amp", "&lt", "&gt", "&")) for piece in pieces)
+
+
+def test_reminder_actions_are_per_item_and_for_the_whole_message(seeded: Session, join: Any) -> None:
+    contact = join("教育科", 1001, region=None)
+    monthly = next(m for m in _milestones(seeded, "pengshui-2023") if m.recurrence == "monthly")
+    dated = _milestones(seeded)[0]
+    ids = []
+    for n, milestone in enumerate((dated, monthly)):
+        row = enqueue(
+            session=seeded,
+            key=f"r{n}",
+            kind="reminder",
+            contact=contact,
+            payload={"days": 7},
+            due_at=NOW,
+            milestone_id=milestone.id,
+            instance_due_on=dt.date(2026, 1, 25),
+        )
+        assert row is not None
+        ids.append(row.id)
+    for row_id in ids:
+        row = seeded.get(Notification, row_id)
+        assert row is not None
+        row.bundle_id = ids[0]
+        seeded.add(row)
+    seeded.commit()
+    head = seeded.get(Notification, ids[0])
+    assert head is not None
+    commands = [a.command for a in message_for(seeded, head).actions]
+    labels = [a.label for a in message_for(seeded, head).actions]
+    assert commands[0] == f"/ackall {ids[0]}" and labels[0] == "全部签收"
+    assert set(commands[1:-3]) == {f"/rep {ids[0]}", f"/rep {ids[1]}", f"/nc {ids[1]}"}
+    assert commands[-3:] == [f"/snz {ids[0]} 1", f"/snz {ids[0]} 3", f"/snz {ids[0]} 7"]
+    assert all(len(c.encode()) <= 64 for c in commands)
