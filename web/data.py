@@ -11,7 +11,7 @@ import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from duban.services.access import require_coordinator, require_reader, visible_plan_ids
 from duban.services.errors import NotFound
@@ -23,6 +23,7 @@ from models import (
     CloseoutRequest,
     Contact,
     Department,
+    EscalationStep,
     Milestone,
     Plan,
     ProgressReport,
@@ -262,21 +263,35 @@ def department_page(
     return DepartmentPage(department, rows, tally)
 
 
-# --- overdue, with the rung of the ladder each milestone has reached ------------------------------------
+# --- overdue: where each milestone stands on the ladder, as the scheduler recorded it ---------------------
 
 
 @dataclass(frozen=True)
 class OverdueEntry:
     line: OverdueLine
-    reminders_sent: int  # the first notice the day after the due date, then one a week
-    rung: str  # "notice", "cuiban" (the department's lead told) or "tongbao" (named in the 通报)
+    reminders_sent: (
+        int  # overdue notices the scheduler queued for this due date (rungs recorded), not a guess
+    )
+    rung: (
+        str  # "notice", "cuiban" (the department's lead told) or "tongbao" (named in the 通报), by the policy
+    )
+    owed: int  # notices the policy owes by now: the first the day after the due date, then one a week
+    paused_until: dt.date | None  # /snooze: the ladder stops (no notices, not on the 通报) until then
+    pause_reason: str
+
+    @property
+    def behind(self) -> bool:
+        """Fewer notices went out than the policy owes (nobody reachable in the department, or the bot was
+        not running), so the page says so rather than claim the department was told."""
+        return self.paused_until is None and self.reminders_sent < self.owed
 
 
 LADDER = EscalationPolicy()
+CHUNK = 500  # keep IN lists within every backend's parameter limit
 
 
 def ladder_rung(days_overdue: int, policy: EscalationPolicy = LADDER) -> tuple[int, str]:
-    """How many overdue notices went out so far, and the highest rung reached (scheduler/escalation.py)."""
+    """How many overdue notices the policy owes by now, and the highest rung reached (scheduler/escalation.py)."""
     notices = days_overdue // policy.repeat_every_days + 1 if days_overdue > 0 else 0
     if days_overdue >= policy.tongbao_after_days:
         return notices, "tongbao"
@@ -286,10 +301,47 @@ def ladder_rung(days_overdue: int, policy: EscalationPolicy = LADDER) -> tuple[i
 
 
 def overdue_entries(*, session: Session, reader: Contact, today: dt.date) -> list[OverdueEntry]:
-    return [
-        OverdueEntry(line, *ladder_rung(line.days_overdue))
-        for line in overdue(session=session, reader=reader, today=today)
-    ]
+    """The overdue list with each milestone's ladder: the notices recorded for its current due date (each rung
+    is an EscalationStep, written with the message that tells it) and a pause a coordinator set with /snooze."""
+    lines = overdue(session=session, reader=reader, today=today)
+    ids = sorted({line.view.milestone_id for line in lines})
+    sent: dict[tuple[int, dt.date], int] = {}
+    paused: dict[int, tuple[dt.date | None, str]] = {}
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
+        for milestone_id, due, rungs in session.exec(
+            select(
+                col(EscalationStep.milestone_id),
+                col(EscalationStep.instance_due_on),
+                func.count(func.distinct(EscalationStep.step)),
+            )
+            .where(col(EscalationStep.milestone_id).in_(chunk))
+            .group_by(col(EscalationStep.milestone_id), col(EscalationStep.instance_due_on))
+        ).all():
+            sent[(milestone_id, due)] = rungs
+        for pause_id, until, reason in session.exec(
+            select(
+                col(Milestone.id),
+                col(Milestone.escalation_paused_until),
+                col(Milestone.escalation_pause_reason),
+            ).where(col(Milestone.id).in_(chunk), col(Milestone.escalation_paused_until) >= today)
+        ).all():
+            paused[pause_id or 0] = (until, reason or "")
+    entries = []
+    for line in lines:
+        owed, rung = ladder_rung(line.days_overdue)
+        until, reason = paused.get(line.view.milestone_id, (None, ""))
+        entries.append(
+            OverdueEntry(
+                line=line,
+                reminders_sent=sent.get((line.view.milestone_id, line.view.due_on), 0),
+                rung=rung,
+                owed=owed,
+                paused_until=until,
+                pause_reason=reason,
+            )
+        )
+    return entries
 
 
 # --- 销号 requests waiting for a coordinator --------------------------------------------------------------

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
 import pytest
 from sqlmodel import Session, select
 
 from duban.services.errors import InvalidInput, NotAllowed, NotFound
-from duban.services.oversight import status_for
+from duban.services.oversight import pause_escalation, status_for
 from duban.services.progress import attach_evidence, decide_closeout, record_report
 from duban.status import MilestoneState
 from models import (
@@ -16,6 +19,7 @@ from models import (
     Notification,
     ReportStatus,
 )
+from scheduler.escalation import EscalationPolicy, plan_escalations
 from tests.web.conftest import (
     FOREIGN_PLAN,
     HOME_PLAN,
@@ -29,6 +33,7 @@ from tests.web.conftest import (
 from web import data
 
 TODAY = NOW.date()
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def test_the_overview_shows_only_the_readers_county_and_agrees_with_status(
@@ -206,15 +211,45 @@ def test_the_ladder_rung_follows_the_escalation_policy(days: int, expected: tupl
     assert data.ladder_rung(days) == expected
 
 
-def test_the_overdue_list_gives_days_and_rung(seeded: Session, county: County) -> None:
-    entries = data.overdue_entries(session=seeded, reader=county.lead, today=TODAY)
-    assert entries
-    for entry in entries:
+def test_the_overdue_list_shows_the_ladder_the_scheduler_recorded(seeded: Session, county: County) -> None:
+    """Notices counted from the rungs the scheduler recorded, not derived from the days; a /snooze shows."""
+
+    def entries(today: dt.date) -> dict[int, data.OverdueEntry]:
+        found = data.overdue_entries(session=seeded, reader=county.lead, today=today)
+        days = [e.line.days_overdue for e in found]
+        assert days == sorted(days, reverse=True)
+        return {e.line.view.milestone_id: e for e in found}
+
+    before = entries(TODAY)
+    assert len(before) > 2
+    for entry in before.values():
         assert entry.line.days_overdue == (TODAY - entry.line.view.due_on).days
-        assert (entry.reminders_sent, entry.rung) == data.ladder_rung(entry.line.days_overdue)
-    assert [e.line.days_overdue for e in entries] == sorted(
-        (e.line.days_overdue for e in entries), reverse=True
+        assert (entry.owed, entry.rung) == data.ladder_rung(entry.line.days_overdue)
+        assert entry.reminders_sent == 0 and entry.behind  # nothing went out yet, and the page says so
+
+    # the scheduler's first tick looks back a week: each overdue milestone reached one rung in it
+    plan_escalations(session=seeded, now=NOW, tz=SHANGHAI, policy=EscalationPolicy())
+    first = entries(TODAY)
+    assert {e.reminders_sent for e in first.values()} == {1}
+    assert all(e.behind == (e.owed > 1) for e in first.values())
+
+    paused_id, still_id = sorted(first)[:2]
+    pause_escalation(
+        session=seeded,
+        coordinator=county.coordinator,
+        milestone_id=paused_id,
+        days=7,
+        reason="等待<b>资金</b>",
+        now=NOW,
+        today=TODAY,
     )
+    week_later = TODAY + dt.timedelta(days=7)
+    plan_escalations(session=seeded, now=NOW + dt.timedelta(days=7), tz=SHANGHAI, policy=EscalationPolicy())
+    later = entries(week_later)
+    assert (later[paused_id].reminders_sent, later[paused_id].paused_until) == (1, week_later)
+    assert later[paused_id].pause_reason == "等待<b>资金</b>" and not later[paused_id].behind
+    assert (later[still_id].reminders_sent, later[still_id].paused_until) == (2, None)
+    assert entries(week_later + dt.timedelta(days=1))[paused_id].paused_until is None  # the pause ran out
 
 
 def test_pending_requests_are_for_coordinators_of_the_county(seeded: Session, county: County) -> None:

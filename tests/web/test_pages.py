@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
 from duban.services.invites import deactivate_contact
+from duban.services.oversight import pause_escalation
 from duban.services.web_login import issue_login_link
 from models import CloseoutRequest, CloseoutStatus, Department, Notification
 from tests.web.conftest import (
@@ -98,6 +99,28 @@ def test_a_revoked_reader_loses_an_open_dashboard_session_at_once(
     for path in ("/", f"/plans/{plan_id(seeded, HOME_PLAN)}", "/ledger.xlsx"):
         answer = app_client.get(path, follow_redirects=False)
         assert (answer.status_code, answer.headers["location"]) == (303, "/login")
+
+
+def test_the_overdue_page_says_what_went_out_and_shows_a_pause_escaped(
+    seeded: Session, county: County, app_client: TestClient
+) -> None:
+    [first, *_rest] = data.overdue_entries(session=seeded, reader=county.lead, today=NOW.date())
+    pause_escalation(
+        session=seeded,
+        coordinator=county.coordinator,
+        milestone_id=first.line.view.milestone_id,
+        days=3,
+        reason="<script>等待资金</script>",
+        now=NOW,
+        today=NOW.date(),
+    )
+    sign_in(app_client, seeded, county.lead)
+    page = app_client.get("/overdue").text
+    row = page[page.index(f'href="/milestones/{first.line.view.milestone_id}"') :].split("</tr>")[0]
+    assert '<span class="paused">暂停催办至 2025-06-05</span>: &lt;script&gt;等待资金&lt;/script&gt;' in row
+    assert "<script>" not in page
+    # the scheduler never ran in this test: every other row says how many notices the rules owe
+    assert page.count("（按规则应提醒") == len(_rest) > 0
 
 
 def test_signing_out_ends_the_session(seeded: Session, county: County, app_client: TestClient) -> None:
