@@ -349,6 +349,10 @@ def cmd_contacts(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.main import run_polling, run_webhook
 
+    if args.webhook_url and args.web_listen:  # one dashboard per process, and webhook mode has one already
+        raise Refused(
+            "With --webhook-url the dashboard is served on --listen already; leave out --web-listen"
+        )
     token = settings.bot_token()
     base_url = args.base_url or settings.telegram_base_url
     if args.webhook_url:
@@ -368,6 +372,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             base_url=base_url,
             emulator=args.emulator,
             poll_interval=_poll_interval(args),
+            dashboard=web_commands.dashboard(settings) if args.web_listen else None,
+            web_listen=args.web_listen,
         )
     return 0
 
@@ -494,6 +500,11 @@ def build_parser(gettext: Gettext | None = None) -> argparse.ArgumentParser:
         type=check.listen,
         default="127.0.0.1:8443",
         help="host:port the webhook server listens on",
+    )
+    run.add_argument(
+        "--web-listen",
+        type=check.listen,
+        help="polling: also serve the web dashboard on host:port (webhook mode serves it on --listen)",
     )
     run.set_defaults(func=cmd_run)
 

@@ -79,3 +79,15 @@ def test_web_and_tongbao_refuse_a_database_that_does_not_exist(
         out, err = capsys.readouterr()
         assert out == "" and err.count("\n") == 1 and "duban seed" in err
         assert list(tmp_path.iterdir()) == []
+
+
+def test_run_checks_the_dashboards_address_and_refuses_a_second_dashboard(
+    cli_env: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DUBAN_LANGUAGE", raising=False)
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:abc")
+    line = _refused(["run", "--web-listen", "nonsense"], capsys)
+    assert line.startswith("duban run：参数 --web-listen：“nonsense”不是 主机:端口")
+    argv = ["run", "--webhook-url", "https://bot.example.gov.cn", "--web-listen", "127.0.0.1:8080"]
+    assert main(argv) == 1
+    assert capsys.readouterr().err == "使用 --webhook-url 时看板已在 --listen 上提供，请去掉 --web-listen\n"
