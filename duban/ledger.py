@@ -259,9 +259,11 @@ def _write_plan_sheet(sheet: Worksheet, plan: Plan, ledger: Ledger) -> int:
         for cells, view in _task_rows(task, ledger):
             sheet.append(cells)
             rows += 1
-            _data_row(sheet, sheet.max_row, widths)
+            # below the header; not sheet.max_row, which scans every cell (quadratic on a big plan)
+            row = rows + 1
+            _data_row(sheet, row, widths)
             if view is not None and view.state in STATE_FILLS:
-                sheet.cell(row=sheet.max_row, column=state_column).fill = STATE_FILLS[view.state]
+                sheet.cell(row=row, column=state_column).fill = STATE_FILLS[view.state]
     sheet.freeze_panes = "D2"  # the header and the task's number, part and name stay in view
     sheet.auto_filter.ref = sheet.dimensions
     sheet.print_title_rows = "1:1"  # the header on every printed page
