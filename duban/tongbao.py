@@ -13,7 +13,7 @@ import io
 import os
 import tempfile
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from docx import Document
@@ -73,6 +73,16 @@ class LaggingMilestone:
     task_title: str
     due_on: dt.date
     days_overdue: int
+    paused_until: dt.date | None = None  # a coordinator's /snooze: the ladder waits until then
+    pause_reason: str = ""
+
+    @property
+    def remark(self) -> str:
+        """The 备注 cell: a pause is said, so a circulated 通报 does not chase what the office agreed to wait on."""
+        if self.paused_until is None:
+            return ""
+        reason = f"：{self.pause_reason}" if self.pause_reason else ""
+        return f"暂停催办至{_chinese_date(self.paused_until)}{reason}"
 
 
 @dataclass(frozen=True)
@@ -111,17 +121,20 @@ def gather(*, session: Session, plans: list[Plan], today: dt.date, period_days: 
     behind: Counter[str] = Counter()
     longest: dict[str, int] = defaultdict(int)
     late: list[LaggingMilestone] = []
+    late_ids: list[int] = []
     for view in views:
         leads = departments.get(view.milestone_id, Departments()).lead or (DepartmentRef(0, "—"),)
         if view.state == MilestoneState.overdue:
             days = (today - view.due_on).days
             late.append(_lagging(view, "、".join(d.name for d in leads), days))
+            late_ids.append(view.milestone_id)
             for department in leads:
                 overdue[department.name] += 1
                 longest[department.name] = max(longest[department.name], days)
         elif view.pace == Pace.amber:
             for department in leads:
                 behind[department.name] += 1
+    late = _with_pauses(session, late_ids, late, today)
     lagging = sorted(
         (LaggingDepartment(name, overdue[name], behind[name], longest[name]) for name in {*overdue, *behind}),
         key=lambda d: (-d.overdue, -d.longest_overdue_days, -d.behind, d.name),
@@ -139,6 +152,30 @@ def gather(*, session: Session, plans: list[Plan], today: dt.date, period_days: 
         lagging_milestones=tuple(sorted(late, key=lambda m: (-m.days_overdue, m.task_ref))),
         reported_departments=reporters,
     )
+
+
+def _with_pauses(
+    session: Session, ids: list[int], late: list[LaggingMilestone], today: dt.date
+) -> list[LaggingMilestone]:
+    """`late[i]` is milestone `ids[i]`; those whose escalation a coordinator paused (still in force) say so."""
+    paused: dict[int, tuple[dt.date, str]] = {}
+    for start in range(0, len(ids), 500):  # keep IN lists within every backend's parameter limit
+        for milestone_id, until, reason in session.exec(
+            select(
+                col(Milestone.id),
+                col(Milestone.escalation_paused_until),
+                col(Milestone.escalation_pause_reason),
+            ).where(
+                col(Milestone.id).in_(ids[start : start + 500]),
+                col(Milestone.escalation_paused_until) >= today,
+            )
+        ).all():
+            if milestone_id is not None and until is not None:
+                paused[milestone_id] = (until, reason or "")
+    return [
+        replace(item, paused_until=paused[i][0], pause_reason=paused[i][1]) if i in paused else item
+        for i, item in zip(ids, late, strict=True)
+    ]
 
 
 def _lagging(view: MilestoneView, leads: str, days: int) -> LaggingMilestone:
@@ -225,13 +262,14 @@ def document(tongbao: Tongbao) -> DocxDocument:
     if tongbao.lagging_milestones:
         _table(
             doc,
-            ("牵头部门", "任务", "完成时限", "逾期天数"),
+            ("牵头部门", "任务", "完成时限", "逾期天数", "备注"),
             [
                 (
                     m.lead_departments,
                     f"{m.task_ref} {m.task_title}",
                     m.due_on.isoformat(),
                     str(m.days_overdue),
+                    m.remark,
                 )
                 for m in tongbao.lagging_milestones
             ],

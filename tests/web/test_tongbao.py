@@ -11,11 +11,12 @@ from sqlmodel import Session, select
 
 from duban import tongbao
 from duban.cli import main
-from duban.services.oversight import status_for
+from duban.services.oversight import pause_escalation, status_for
 from duban.services.progress import record_report
 from duban.status import MilestoneState
 from models import Plan, ReportStatus
 from tests.web.conftest import HOME_PLAN, NOW, County, milestone_of
+from web import data
 
 TODAY = NOW.date()
 
@@ -79,7 +80,38 @@ def test_the_document_has_title_period_summary_and_tables(seeded: Session, count
         f"{first.task_ref} {first.task_title}",
         first.due_on.isoformat(),
         str(first.days_overdue),
+        "",  # 备注: nothing paused
     ]
+
+
+def test_a_paused_escalation_is_noted_in_the_tongbao_until_the_pause_ends(
+    seeded: Session, county: County
+) -> None:
+    """A coordinator's /snooze (with its reason) is in the 备注 column, so the circulated 通报 says why it waits."""
+    first = tongbao.gather(session=seeded, plans=[_plan(seeded)], today=TODAY).lagging_milestones[0]
+    [line] = [
+        e.line
+        for e in data.overdue_entries(session=seeded, reader=county.lead, today=TODAY)
+        if (e.line.view.task_ref, e.line.view.due_on) == (first.task_ref, first.due_on)
+    ][:1]
+    pause_escalation(
+        session=seeded,
+        coordinator=county.coordinator,
+        milestone_id=line.view.milestone_id,
+        days=7,
+        reason="等待省级资金下达",
+        now=NOW,
+        today=TODAY,
+    )
+    figures = tongbao.gather(session=seeded, plans=[_plan(seeded)], today=TODAY)
+    paused = [m for m in figures.lagging_milestones if m.paused_until is not None]
+    assert [(m.task_ref, m.due_on) for m in paused] == [(first.task_ref, first.due_on)]
+    assert paused[0].remark == "暂停催办至2025年6月9日：等待省级资金下达"
+    table = tongbao.document(figures).tables[1]
+    assert [c.text for c in table.rows[0].cells][-1] == "备注"
+    assert [row.cells[-1].text for row in table.rows[1:]].count(paused[0].remark) == 1
+    later = tongbao.gather(session=seeded, plans=[_plan(seeded)], today=TODAY + dt.timedelta(days=8))
+    assert all(m.paused_until is None for m in later.lagging_milestones)  # the pause ran out
 
 
 def test_the_cli_writes_the_document(
