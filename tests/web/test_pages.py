@@ -119,6 +119,11 @@ def test_the_overdue_page_says_what_went_out_and_shows_a_pause_escaped(
     row = page[page.index(f'href="/milestones/{first.line.view.milestone_id}"') :].split("</tr>")[0]
     assert '<span class="paused">暂停催办至 2025-06-05</span>: &lt;script&gt;等待资金&lt;/script&gt;' in row
     assert "<script>" not in page
+    milestone = app_client.get(f"/milestones/{first.line.view.milestone_id}").text
+    assert (
+        '<dd id="paused"><span class="paused">暂停催办至 2025-06-05</span>: &lt;script&gt;等待资金&lt;/script&gt;</dd>'
+        in milestone
+    )
     # the scheduler never ran in this test: every other row says how many notices the rules owe
     assert page.count("（按规则应提醒") == len(_rest) > 0
 
