@@ -98,6 +98,7 @@ def register_handlers(application: Application) -> None:
         "snooze": handlers.snooze_command,
         "contacts": handlers.contacts_command,
         "revoke": handlers.revoke_command,
+        "web": handlers.web_command,
     }
     for name, callback in commands.items():
         application.add_handler(CommandHandler(name, callback, filters=PRIVATE))

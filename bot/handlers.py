@@ -1,12 +1,20 @@
 """Command and message handlers: parse the update, call a domain function, render a reply."""
 
 import functools
+import html
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from sqlmodel import Session
-from telegram import BotCommand, BotCommandScopeChat, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import (
+    BotCommand,
+    BotCommandScopeChat,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    Update,
+)
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
@@ -18,6 +26,8 @@ from bot.pages import page_markup, paginate
 from bot.runtime import runtime
 from duban.services import invites, oversight, progress, tasks
 from duban.services.errors import DomainError, InvalidInput, InviteInvalid, NotAllowed, NotFound
+from duban.services.text import number_in
+from duban.services.web_login import LOGIN_TTL, issue_login_link
 from models import Contact, ContactRole, Department, Milestone, Task
 
 log = logging.getLogger(__name__)
@@ -391,6 +401,22 @@ async def invite_command(
     await reply(update, views.invite_created(_, issued, rt.settings.bot_username, department.name))
 
 
+@member(ContactRole.coordinator, ContactRole.lead)
+async def web_command(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, session: Session, contact: Contact, _: views.Gettext
+) -> None:
+    """/web: a single-use link to the web dashboard; no preview, so nothing fetches it before the user does."""
+    rt = runtime(context)
+    issued = issue_login_link(session=session, contact=contact, now=rt.now())
+    minutes = int(LOGIN_TTL.total_seconds() // 60)
+    text = _("Your link to the web dashboard, for you only, single use, valid {minutes} minutes:\n{link}")
+    await reply(
+        update,
+        text.format(minutes=minutes, link=html.escape(issued.link(rt.settings.web_base_url))),
+        link_preview_options=LinkPreviewOptions(is_disabled=True),
+    )
+
+
 async def send_view(
     update: Update,
     context: ContextTypes.DEFAULT_TYPE,
@@ -476,16 +502,6 @@ async def error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> N
             await reply(update, views.something_went_wrong(gettext_of(update)))
         except Exception:  # the apology itself may fail when Telegram is unreachable
             log.exception("could not send the apology")
-
-
-def number_in(text: str) -> int | None:
-    """A number a user typed or a button carries: ASCII digits only, small enough for any id column.
-
-    str.isdigit() alone lets through "²" (which int() refuses) and 60-digit ids (which the database refuses).
-    """
-    if not text.isascii() or not text.isdigit() or len(text) > 9:
-        return None
-    return int(text)
 
 
 def _single_int(args: list[str] | None) -> int | None:

@@ -8,12 +8,13 @@ import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import Engine, text
 from sqlmodel import Session
-from telegram import Update
+from starlette.types import ASGIApp
+from telegram import Bot, Update
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application
 from telegram.warnings import PTBUserWarning
@@ -33,6 +34,9 @@ from scheduler.delivery import Deliver
 from scheduler.dispatcher import dispatch_due
 from scheduler.jobs import Jobs, dispatch
 from scheduler.lease import LeaseKeeper
+
+if TYPE_CHECKING:
+    import uvicorn
 
 log = logging.getLogger(__name__)
 
@@ -362,12 +366,20 @@ def run_polling(
     base_url: str | None,
     emulator: bool = False,
     poll_interval: float = 0.0,
+    dashboard: Callable[[Engine, Bot], ASGIApp] | None = None,
+    web_listen: str | None = None,
 ) -> None:
+    """Poll Telegram; with `dashboard` and `web_listen`, serve the dashboard on that address in the same process
+    (a county without a public HTTPS address still gets its /web pages)."""
     service = build_service(settings, token=token, base_url=base_url, emulator=emulator)
     assert service.application is not None
     lock = single_instance_on_sqlite(service.engine)
     log.info("duban bot starting (polling%s)", " and DingTalk" if service.dingtalk else "")
     try:
+        if dashboard is not None and web_listen is not None:
+            app = dashboard(service.engine, service.application.bot)
+            asyncio.run(_poll_and_serve(service.application, _server(app, web_listen), poll_interval))
+            return
         # connect in the loop run_polling then takes over, so the HTTP clients stay on one loop
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
@@ -382,6 +394,39 @@ def run_polling(
             lock.close()
 
 
+def _server(app: ASGIApp, listen: str) -> "uvicorn.Server":
+    import uvicorn
+
+    host, _, port = listen.rpartition(":")
+    return uvicorn.Server(
+        uvicorn.Config(app, host=host.strip("[]") or "127.0.0.1", port=int(port), log_level="warning")
+    )
+
+
+async def _poll_and_serve(application: Application, server: "uvicorn.Server", poll_interval: float) -> None:
+    """run_polling's hooks, called by hand around our own HTTP server (as run_webhook does); the server's end
+    (a signal) stops the polling too."""
+    await connect_to_telegram(application)
+    if application.post_init:
+        await application.post_init(application)
+    updater = application.updater
+    assert updater is not None  # build_application keeps PTB's default updater
+    try:
+        await updater.start_polling(poll_interval=poll_interval, drop_pending_updates=False)
+        await application.start()
+        try:
+            await server.serve()
+        finally:
+            await updater.stop()
+            await application.stop()
+            if application.post_stop:
+                await application.post_stop(application)
+    finally:
+        await application.shutdown()
+        if application.post_shutdown:
+            await application.post_shutdown(application)
+
+
 def run_webhook(
     settings: Settings,
     *,
@@ -390,23 +435,19 @@ def run_webhook(
     webhook_url: str,
     listen: str,
     emulator: bool = False,
+    dashboard: Callable[[Engine, Bot], ASGIApp] | None = None,
 ) -> None:
-    import uvicorn
-
+    """Serve /telegram and /healthz; `dashboard` (the wiring passes the web dashboard, which fetches report
+    evidence through this bot) is mounted beside them."""
     service = build_service(settings, token=token, base_url=base_url, emulator=emulator)
     lock = single_instance_on_sqlite(service.engine)
-    host, _, port = listen.rpartition(":")
     secret = settings.webhook_secret or derive_secret(token)
     application = service.application
     assert application is not None
-    server = uvicorn.Server(
-        uvicorn.Config(
-            webhook_app(application, secret=secret, health=service.health),
-            host=host or "127.0.0.1",
-            port=int(port),
-            log_level="warning",
-        )
-    )
+    app = webhook_app(application, secret=secret, health=service.health)
+    if dashboard is not None:
+        app.mount("/", dashboard(service.engine, application.bot))
+    server = _server(app, listen)
 
     async def main() -> None:
         # run_polling calls these hooks itself; serving a webhook through our own server, we call them

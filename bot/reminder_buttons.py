@@ -8,10 +8,11 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot import views
-from bot.handlers import gettext_of, number_in, refusal
+from bot.handlers import gettext_of, refusal
 from bot.runtime import runtime
 from duban.services import invites, reminders
 from duban.services.errors import DomainError, InvalidInput
+from duban.services.text import number_in
 from models import Task
 
 PATTERN = r"^(rm:(ack|snz|nc):|/(ack|ackall|snz|nc) )"

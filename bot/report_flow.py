@@ -18,11 +18,12 @@ from telegram.ext import (
 )
 
 from bot import views
-from bot.handlers import gettext_of, number_in, refusal, reply, save_report
+from bot.handlers import gettext_of, refusal, reply, save_report
 from bot.runtime import runtime
 from duban.services import access, invites, reminders, tasks
 from duban.services.errors import DomainError
 from duban.services.progress import MAX_NOTE_LENGTH
+from duban.services.text import number_in
 from models import ContactRole, ReportStatus, Task
 
 PICK_TASK, PICK_STATUS, PICK_PERCENT, WRITE_NOTE = range(4)

@@ -115,6 +115,7 @@ def commands_for(_: Gettext, role: ContactRole) -> list[tuple[str, str]]:
         ("silent", _("departments that have not answered their last reminder")),
         ("dept", _("one department's milestones: /dept name")),
         ("digest", _("this week's digest")),
+        ("web", _("a link to the web dashboard (台账, 通报)")),
     ]
     if role == ContactRole.coordinator:
         return [

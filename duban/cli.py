@@ -49,6 +49,7 @@ from models import ContactRole, Department, Plan, limits
 from scheduler.policy import ReminderPolicy
 from scheduler.preview import preview_messages, send_rule
 from scheduler.preview import render_text as render_preview
+from web import cli as web_commands
 
 
 def _today(settings: Settings) -> dt.date:
@@ -349,6 +350,10 @@ def cmd_contacts(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.main import run_dingtalk, run_polling, run_webhook
 
+    if args.webhook_url and args.web_listen:  # one dashboard per process, and webhook mode has one already
+        raise Refused(
+            "With --webhook-url the dashboard is served on --listen already; leave out --web-listen"
+        )
     if not (settings.telegram_bot_token or "").strip() and settings.dingtalk_enabled:
         run_dingtalk(settings)  # DingTalk alone: no Telegram token needed
         return 0
@@ -362,6 +367,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             webhook_url=args.webhook_url,
             listen=args.listen,
             emulator=args.emulator,
+            dashboard=web_commands.dashboard(settings),
         )
     else:
         run_polling(
@@ -370,6 +376,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             base_url=base_url,
             emulator=args.emulator,
             poll_interval=_poll_interval(args),
+            dashboard=web_commands.dashboard(settings) if args.web_listen else None,
+            web_listen=args.web_listen,
         )
     return 0
 
@@ -500,6 +508,11 @@ def build_parser(gettext: Gettext | None = None) -> argparse.ArgumentParser:
         default="127.0.0.1:8443",
         help="host:port the webhook server listens on",
     )
+    run.add_argument(
+        "--web-listen",
+        type=check.listen,
+        help="polling: also serve the web dashboard on host:port (webhook mode serves it on --listen)",
+    )
     run.set_defaults(func=cmd_run)
 
     demo = commands.add_parser(
@@ -521,6 +534,7 @@ def build_parser(gettext: Gettext | None = None) -> argparse.ArgumentParser:
     add_import_commands(commands)
     add_xlsx_import_commands(commands)
     add_robot_commands(commands)
+    web_commands.register(commands, check, _)  # `duban web` and `duban tongbao`
     return parser
 
 

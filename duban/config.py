@@ -96,6 +96,13 @@ class Settings(BaseSettings):
         default="https://oapi.dingtalk.com",
         description="DingTalk's legacy host, used for uploading the digest chart",
     )
+    web_base_url: str = Field(
+        default="http://127.0.0.1:8080", description="public address of the web dashboard, for /web links"
+    )
+    web_secure_cookie: bool | None = Field(
+        default=None, description="mark the dashboard's cookie Secure; unset: when web_base_url is https"
+    )
+    web_session_hours: int = Field(default=8, description="a dashboard session ends after this many hours")
 
     @field_validator("timezone")
     @classmethod
@@ -165,6 +172,16 @@ class Settings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def web_cookie_secure(self) -> bool:
+        if self.web_secure_cookie is not None:
+            return self.web_secure_cookie
+        return self.web_base_url.lower().startswith("https://")
+
+    @property
+    def web_session_ttl(self) -> timedelta:
+        return timedelta(hours=self.web_session_hours)
 
 
 # what a valid value looks like, where the default does not show it well

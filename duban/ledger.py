@@ -24,6 +24,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.properties import PageSetupProperties
 from openpyxl.worksheet.worksheet import Worksheet
+from sqlalchemy import true
 from sqlalchemy.orm import selectinload
 from sqlmodel import Session, col, select
 
@@ -51,9 +52,11 @@ NO_LEAD = "（未明确牵头部门）"
 # ---------------------------------------------------------------- reading the database
 
 
-def load_plans(*, session: Session) -> list[Plan]:
+def load_plans(*, session: Session, plan_ids: list[int] | None = None) -> list[Plan]:
+    """Every plan, or only `plan_ids` (the dashboard's download: one county's plans)."""
     statement = (
         select(Plan)
+        .where(col(Plan.id).in_(plan_ids) if plan_ids is not None else true())
         .order_by(Plan.key)
         .options(
             selectinload(rel(Plan.tasks))
@@ -87,12 +90,15 @@ class Ledger:
         return self.views[milestone.id or 0]
 
 
-def build_ledger(*, session: Session, today: dt.date, tz: dt.tzinfo) -> Ledger:
-    views = {view.milestone_id: view for view in milestone_views(session=session, today=today)}
+def build_ledger(
+    *, session: Session, today: dt.date, tz: dt.tzinfo, plan_ids: list[int] | None = None
+) -> Ledger:
+    scoped = milestone_views(session=session, today=today, plan_ids=plan_ids)
+    views = {view.milestone_id: view for view in scoped}
     report_ids = [view.latest_report_id for view in views.values() if view.latest_report_id is not None]
     return Ledger(
         today=today,
-        plans=load_plans(session=session),
+        plans=load_plans(session=session, plan_ids=plan_ids),
         views=views,
         latest=_latest_reports(session=session, report_ids=report_ids, tz=tz),
     )
@@ -214,12 +220,15 @@ class NoPlans(LookupError):
     """The database holds no plan, so there is no 台账 to write."""
 
 
-def export_xlsx(*, session: Session, output: Path, today: dt.date, tz: dt.tzinfo) -> int:
+def export_xlsx(
+    *, session: Session, output: Path, today: dt.date, tz: dt.tzinfo, plan_ids: list[int] | None = None
+) -> int:
     """Write the cover sheet, then one sheet per plan with a row per task x milestone; returns the data rows.
 
-    The file appears whole or not at all. Raises NoPlans (nothing written) on an empty database.
+    The file appears whole or not at all. Raises NoPlans (nothing written) on an empty database (or scope).
+    `plan_ids` limits the workbook to those plans (the dashboard's download: the reader's county).
     """
-    ledger = build_ledger(session=session, today=today, tz=tz)
+    ledger = build_ledger(session=session, today=today, tz=tz, plan_ids=plan_ids)
     if not ledger.plans:
         raise NoPlans()
     workbook = Workbook()
@@ -250,9 +259,11 @@ def _write_plan_sheet(sheet: Worksheet, plan: Plan, ledger: Ledger) -> int:
         for cells, view in _task_rows(task, ledger):
             sheet.append(cells)
             rows += 1
-            _data_row(sheet, sheet.max_row, widths)
+            # below the header; not sheet.max_row, which scans every cell (quadratic on a big plan)
+            row = rows + 1
+            _data_row(sheet, row, widths)
             if view is not None and view.state in STATE_FILLS:
-                sheet.cell(row=sheet.max_row, column=state_column).fill = STATE_FILLS[view.state]
+                sheet.cell(row=row, column=state_column).fill = STATE_FILLS[view.state]
     sheet.freeze_panes = "D2"  # the header and the task's number, part and name stay in view
     sheet.auto_filter.ref = sheet.dimensions
     sheet.print_title_rows = "1:1"  # the header on every printed page

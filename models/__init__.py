@@ -13,6 +13,7 @@ from models.types import (
     Section,
     utcnow,
 )
+from models.web import WebLogin, WebSession
 from models.workflow import AuditEntry, CloseoutRequest, CloseoutStatus, EscalationStep, Invite, Lease
 
 __all__ = [
@@ -39,5 +40,7 @@ __all__ = [
     "Section",
     "Task",
     "TaskDepartment",
+    "WebLogin",
+    "WebSession",
     "utcnow",
 ]

@@ -1,4 +1,5 @@
-"""Layers import downwards only: models ← duban ← scheduler ← bot ← wiring (the CLI). web/ sits beside bot/.
+"""Layers import downwards only: models ← duban ← scheduler ← bot ← web ← wiring (the CLI). The dashboard (web/)
+reuses the chat's platform-neutral views and catalogue, so it sits above bot/; bot/ knows nothing of it.
 
 Read from the source with ast, so a forbidden import anywhere in a module (also inside a function) fails here;
 imports under `if TYPE_CHECKING:` are skipped, since they exist for the type checker only.
@@ -10,7 +11,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RANK = {"seed_data": 0, "models": 0, "duban": 1, "scheduler": 2, "bot": 3, "web": 3}
+RANK = {"seed_data": 0, "models": 0, "duban": 1, "scheduler": 2, "bot": 3, "web": 4}
 WIRING = {
     "duban/cli.py",
     "duban/__main__.py",

@@ -24,3 +24,13 @@ def sanitized(text: str, *, limit: int = limits.INCOMING_TEXT) -> str:
 def storable(text: str) -> str:
     """Text the database can keep and compare; the services apply it too, for callers other than the bot."""
     return sanitized(text, limit=len(text))
+
+
+def number_in(text: str) -> int | None:
+    """A number a user typed or a button carries: ASCII digits only, small enough for any id column.
+
+    str.isdigit() alone lets through "²" (which int() refuses) and 60-digit ids (which the database refuses).
+    """
+    if not text.isascii() or not text.isdigit() or len(text) > 9:
+        return None
+    return int(text)

@@ -1,0 +1,223 @@
+"""The dashboard in a real headless browser: Debian's chromium driven by selenium through /usr/bin/chromedriver.
+
+One story, as a coordinator lives it: a contact files a 销号 request in chat, the coordinator sends /web, opens the
+link, sees their own county only, filters the 台账, approves the request (the contact's notice is queued),
+downloads the workbook and the 通报 and opens both, then finds that the link does not work twice and that another
+county's pages do not exist. Screenshots of the overview and the plan page are kept in test-artifacts/web/.
+
+Skipped locally without chromium; with CI=true a missing browser fails the run (.ci/run installs it).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from docx import Document
+from openpyxl import load_workbook
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select, WebDriverWait
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from duban.config import Settings
+from models import ContactRole, Department, Notification
+from tests.bot.conftest import NOW, FakeUser, build_harness
+from tests.web.conftest import FOREIGN_PLAN, HOME_PLAN, milestone_of, plan_id, said
+from web.app import build_web_app
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
+CONTACT = FakeUser(1001)
+COORDINATOR = FakeUser(2002)
+FOREIGN_COORDINATOR = FakeUser(9002)
+NOT_YOURS = "页面不存在，或您无权查看。"
+
+
+def _browser_or_skip() -> None:
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
+    if not missing:
+        return
+    reason = f"not installed: {', '.join(missing)} (apt-get install chromium chromium-driver)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"browser tests cannot run on CI: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def live_server(engine: Engine, seeded: Session) -> Iterator[str]:
+    """The dashboard on a real port, in a thread. The socket listens before the thread starts, so the browser's
+    first request waits in the backlog instead of racing the start-up."""
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    listening.listen(64)
+    base = f"http://127.0.0.1:{listening.getsockname()[1]}"
+    app = build_web_app(engine, Settings(web_base_url=base), lambda: NOW)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
+    thread.start()
+    yield base
+    server.should_exit = True
+    thread.join(timeout=10)
+    listening.close()
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
+    _browser_or_skip()
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1280,900",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+    ):
+        options.add_argument(flag)
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    options.add_experimental_option(
+        "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
+    )
+    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+    driver.downloads = downloads  # type: ignore[attr-defined]
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _downloaded(driver: webdriver.Chrome, suffix: str) -> Path:
+    """The finished download (Chrome writes .crdownload until it is done), waited for by selenium's own wait."""
+    folder: Path = driver.downloads  # type: ignore[attr-defined]
+
+    def finished(_: object) -> Path | None:
+        done = [p for p in folder.iterdir() if p.name.endswith(suffix)]
+        return done[0] if done and not any(p.name.endswith(".crdownload") for p in folder.iterdir()) else None
+
+    return WebDriverWait(driver, 30).until(finished)
+
+
+def _message(driver: webdriver.Chrome) -> str:
+    return str(driver.find_element(By.ID, "message").text)
+
+
+def _screenshot(driver: webdriver.Chrome, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / name
+    driver.save_screenshot(str(path))
+    print(f"screenshot: {path}")
+
+
+async def test_a_coordinator_works_through_the_dashboard(
+    engine: Engine,
+    seeded: Session,
+    live_server: str,
+    browser: webdriver.Chrome,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DUBAN_WEB_BASE_URL", live_server)  # the links /web hands out point at this server
+    harness = build_harness(engine, tmp_path)
+    await harness.app.initialize()
+    try:
+        contact = harness.join(CONTACT, "区教体局")
+        harness.join(COORDINATOR, "区教体局", ContactRole.coordinator)
+        harness.join(FOREIGN_COORDINATOR, "市教体局", ContactRole.coordinator, region="安丘市")
+        harness.reminder_sent_to(contact, HOME_PLAN, "（二）", telegram_message_id=777)
+        assert (
+            "已向督办人员提交销号申请（申请编号 1）。"
+            in (await harness.say(CONTACT, "已完成", reply_to=777))[0]
+        )
+        [answer] = await harness.say(COORDINATOR, "/web")
+        link = answer.splitlines()[-1]
+        assert link.startswith(f"{live_server}/login/")
+    finally:
+        await harness.app.shutdown()
+    assert harness.errors == []
+
+    # sign in: the link shows a button; pressing it opens the session and lands on the overview
+    browser.get(link)
+    browser.find_element(By.ID, "sign-in").click()
+    WebDriverWait(browser, 10).until(lambda d: d.current_url == f"{live_server}/")
+    titles = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "section.plan h2")]
+    assert titles == ["淄川区推进乡村教育振兴工作方案"]
+    assert "安丘" not in browser.page_source
+    _screenshot(browser, "overview.png")
+    browser.set_window_size(412, 915)  # a phone's width: one column, tables scroll sideways inside the page
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= 412
+    _screenshot(browser, "overview-phone.png")
+    browser.set_window_size(1280, 900)
+
+    # the 台账, filtered to overdue milestones of one year
+    home = plan_id(seeded, HOME_PLAN)
+    browser.find_element(By.LINK_TEXT, "淄川区推进乡村教育振兴工作方案").click()
+    all_rows = len(browser.find_elements(By.CSS_SELECTOR, "#ledger tbody tr"))
+    Select(browser.find_element(By.ID, "filter-state")).select_by_visible_text("已逾期")
+    browser.find_element(By.ID, "apply-filters").click()
+    WebDriverWait(browser, 10).until(lambda d: "state=overdue" in d.current_url)
+    states = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "#ledger tbody td.state")]
+    assert states and set(states) == {"已逾期"} and len(states) < all_rows
+    assert browser.find_element(By.ID, "row-count").text == f"共 {len(states)} 个时间节点"
+    _screenshot(browser, "plan.png")
+
+    # the 通报 of this plan, and the county's workbook
+    browser.find_element(By.LINK_TEXT, "下载督查通报（docx）").click()
+    document = Document(str(_downloaded(browser, ".docx")))
+    assert document.paragraphs[0].text == "关于《淄川区推进乡村教育振兴工作方案》推进情况的督查通报"
+    browser.find_element(By.LINK_TEXT, "下载台账（xlsx）").click()
+    workbook = load_workbook(_downloaded(browser, ".xlsx"))
+    assert workbook.sheetnames == ["汇总", "淄博市淄川区"]
+
+    # approve the 销号 request; the contact's notice waits in the outbox
+    browser.get(f"{live_server}/pending")
+    assert "实施教育强镇筑基行动" in browser.find_element(By.ID, "closeout-1").text
+    browser.find_element(By.ID, "approve-1").click()
+    WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.ID, "notice"))
+    assert browser.find_element(By.ID, "notice").text == "申请 1 已批准，该节点已销号。"
+    assert browser.find_element(By.ID, "none-pending").text == "没有待审批的销号申请。"
+    with Session(engine) as session:
+        [notice] = session.exec(
+            select(Notification).where(
+                Notification.kind == "closeout_decided", Notification.contact_id == contact.id
+            )
+        ).all()
+        assert said(session, notice) == "您对 （二） 实施教育强镇筑基行动 的销号申请已批准。谢谢！"
+        assert notice.sent_at is None
+
+    # another county's ids are pages that do not exist, like ids that do not exist at all
+    foreign_department = seeded.exec(select(Department).where(Department.region == "安丘市")).first()
+    assert foreign_department is not None
+    for path in (
+        f"/plans/{plan_id(seeded, FOREIGN_PLAN)}",
+        f"/milestones/{milestone_of(seeded, FOREIGN_PLAN, '（一）1').id}",
+        f"/departments/{foreign_department.id}",
+        "/plans/987654",
+        f"/plans/{home}?department={foreign_department.id}",
+    ):
+        browser.get(live_server + path)
+        assert _message(browser) == NOT_YOURS, path
+
+    # sign out, then the same link again: it has been used
+    browser.get(f"{live_server}/")
+    browser.find_element(By.CSS_SELECTOR, "form[action='/logout'] button").click()
+    WebDriverWait(browser, 10).until(lambda d: d.current_url == f"{live_server}/login")
+    browser.get(link)
+    assert _message(browser) == "此登录链接已被使用；每个链接只能登录一次。"
+    assert not browser.find_elements(By.ID, "sign-in")
+    browser.get(f"{live_server}/")
+    assert re.search(r"/login$", browser.current_url)

@@ -1,0 +1,141 @@
+"""Evidence: fetched from the chat platform for readers who may see the report, never for anyone else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+from starlette.testclient import TestClient
+from telegram import Bot
+
+from duban.services.progress import attach_evidence
+from tests.telegram_fakes import TOKEN, RecordingRequest
+from tests.web.conftest import FOREIGN_PLAN, HOME_PLAN, NOW, County, milestone_of, settings, sign_in
+from tests.web.test_pages import NOT_YOURS, message
+from web.app import build_web_app
+from web.evidence import EvidenceFile, TelegramEvidence
+
+PHOTO = b"\xff\xd8\xff\xe0 a jpeg"
+PDF = b"%PDF-1.4 a document"
+
+
+class Platform:
+    """The chat platform's files, by id."""
+
+    def __init__(self) -> None:
+        self.files = {
+            "photo-1": EvidenceFile(PHOTO, "image/jpeg", "file_1.jpg"),
+            "doc-1": EvidenceFile(PDF, "application/pdf", "验收报告.pdf"),
+        }
+        self.asked: list[str] = []
+
+    async def fetch(self, file_id: str) -> EvidenceFile | None:
+        self.asked.append(file_id)
+        return self.files.get(file_id)
+
+
+def _evidence(
+    session: Session, county: County, plan_key: str, ref: str, file_id: str, *, foreign: bool = False
+) -> int:
+    contact = county.foreign_contact if foreign else county.contact
+    milestone = milestone_of(session, plan_key, ref)
+    report = attach_evidence(
+        session=session, contact=contact, milestone_id=milestone.id or 0, file_id=file_id, now=NOW
+    )
+    assert report.id is not None
+    return report.id
+
+
+def test_images_open_in_the_browser_and_documents_download(
+    seeded: Session, county: County, engine: Engine
+) -> None:
+    photo = _evidence(seeded, county, HOME_PLAN, "（二）", "photo-1")
+    document = _evidence(seeded, county, HOME_PLAN, "（三）", "doc-1")
+    platform = Platform()
+    client = sign_in(
+        TestClient(build_web_app(engine, settings(), lambda: NOW, evidence=platform)), seeded, county.lead
+    )
+    page = client.get(f"/milestones/{milestone_of(seeded, HOME_PLAN, '（二）').id}").text
+    assert f'<a href="/evidence/{photo}" id="evidence-{photo}">📎 查看佐证材料</a>' in page
+    image = client.get(f"/evidence/{photo}")
+    assert (image.content, image.headers["content-type"]) == (PHOTO, "image/jpeg")
+    assert image.headers["content-disposition"].startswith("inline;")
+    pdf = client.get(f"/evidence/{document}")
+    assert pdf.content == PDF
+    assert (
+        pdf.headers["content-disposition"]
+        == "attachment; filename*=UTF-8''%E9%AA%8C%E6%94%B6%E6%8A%A5%E5%91%8A.pdf"
+    )
+
+
+def test_another_countys_evidence_is_not_fetched(seeded: Session, county: County, engine: Engine) -> None:
+    foreign = _evidence(seeded, county, FOREIGN_PLAN, "（一）1", "photo-1", foreign=True)
+    platform = Platform()
+    client = sign_in(
+        TestClient(build_web_app(engine, settings(), lambda: NOW, evidence=platform)),
+        seeded,
+        county.coordinator,
+    )
+    for path in (f"/evidence/{foreign}", "/evidence/987654", "/evidence/x"):
+        answer = client.get(path)
+        assert answer.status_code == 404 and message(answer.text) == NOT_YOURS
+    assert platform.asked == []
+
+
+def test_without_a_source_the_pages_say_where_the_evidence_is(
+    seeded: Session, county: County, app_client: TestClient
+) -> None:
+    photo = _evidence(seeded, county, HOME_PLAN, "（二）", "photo-1")
+    sign_in(app_client, seeded, county.lead)
+    page = app_client.get(f"/milestones/{milestone_of(seeded, HOME_PLAN, '（二）').id}").text
+    assert "📎 佐证材料已通过 Telegram 发送，请在 Telegram 中查看。" in page and "/evidence/" not in page
+    assert (
+        message(app_client.get(f"/evidence/{photo}").text)
+        == "佐证材料已通过 Telegram 发送，请在 Telegram 中查看。"
+    )
+
+
+class FileServer(RecordingRequest):
+    """The Bot API's getFile and file download, for one stored file."""
+
+    def __init__(self, path: str, content: bytes) -> None:
+        super().__init__()
+        self.path, self.content = path, content
+
+    async def do_request(self, url: str, method: str, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        if url.endswith(self.path):
+            self.calls.append(("download", {"url": url}))
+            return 200, self.content
+        return await super().do_request(url, method, *args, **kwargs)
+
+    def _result(self, endpoint: str, params: dict[str, Any]) -> Any:
+        if endpoint == "getFile":
+            if params["file_id"] != "AgAC-photo":
+                return None
+            return {
+                "file_id": params["file_id"],
+                "file_unique_id": "u1",
+                "file_size": 10,
+                "file_path": self.path,
+            }
+        return super()._result(endpoint, params)
+
+
+async def test_telegram_evidence_asks_getfile_then_downloads() -> None:
+    request = FileServer("photos/file_7.jpg", PHOTO)
+    source = TelegramEvidence(Bot(TOKEN, request=request, get_updates_request=RecordingRequest()))
+    file = await source.fetch("AgAC-photo")
+    assert file == EvidenceFile(PHOTO, "image/jpeg", "file_7.jpg")
+    assert [endpoint for endpoint, _ in request.calls] == ["getMe", "getFile", "download"]
+    assert request.calls[-1][1]["url"].startswith("https://api.telegram.org/file/bot")
+    assert request.calls[-1][1]["url"].endswith("/photos/file_7.jpg")
+
+
+async def test_a_file_telegram_no_longer_has_is_none() -> None:
+    request = FileServer("photos/file_7.jpg", PHOTO)
+    request.failures["getFile"] = [
+        (400, {"ok": False, "error_code": 400, "description": "Bad Request: invalid file_id"})
+    ]
+    source = TelegramEvidence(Bot(TOKEN, request=request, get_updates_request=RecordingRequest()))
+    assert await source.fetch("gone") is None

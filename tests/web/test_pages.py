@@ -1,0 +1,283 @@
+"""The dashboard over HTTP: cookies, sign-in pages, 404s that tell nothing, CSRF, escaping, downloads."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+
+import pytest
+from docx import Document
+from openpyxl import load_workbook
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+from starlette.testclient import TestClient
+
+from duban.services.invites import deactivate_contact
+from duban.services.oversight import pause_escalation
+from duban.services.web_login import issue_login_link
+from models import CloseoutRequest, CloseoutStatus, Department, Notification
+from tests.web.conftest import (
+    FOREIGN_PLAN,
+    HOME_PLAN,
+    NOW,
+    County,
+    milestone_of,
+    plan_id,
+    request_closeout,
+    said,
+    settings,
+    sign_in,
+)
+from web import data
+from web.app import COOKIE, build_web_app
+
+NOT_YOURS = "页面不存在，或您无权查看。"
+
+
+def message(page: str) -> str:
+    found = re.search(r'<p class="message" id="message">(.*?)</p>', page)
+    assert found, page
+    return found.group(1)
+
+
+def test_signing_in_sets_a_strict_httponly_cookie_and_a_reused_link_says_so(
+    seeded: Session, county: County, app_client: TestClient
+) -> None:
+    issued = issue_login_link(session=seeded, contact=county.coordinator, now=NOW)
+    confirm = app_client.get(f"/login/{issued.token}")
+    assert "此链接只能使用一次" in confirm.text
+    assert confirm.headers["referrer-policy"] == "no-referrer"
+    answer = app_client.post(f"/login/{issued.token}", follow_redirects=False)
+    cookie = answer.headers["set-cookie"]
+    assert answer.headers["location"] == "/"
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Max-Age=28800" in cookie
+    assert "Secure" not in cookie  # plain http in this test; see the next test
+    assert "淄川区推进乡村教育振兴工作方案" in app_client.get("/").text
+
+    again = TestClient(app_client.app).post(f"/login/{issued.token}", follow_redirects=False)
+    assert again.status_code == 410 and COOKIE not in again.cookies
+    assert message(again.text) == "此登录链接已被使用；每个链接只能登录一次。"
+    assert "请在聊天中向机器人发送 /web，获取新的登录链接。" in again.text
+
+
+def test_the_cookie_is_secure_behind_https(seeded: Session, county: County, engine: Engine) -> None:
+    app = build_web_app(engine, settings(web_base_url="https://duban.example.gov.cn"), lambda: NOW)
+    issued = issue_login_link(session=seeded, contact=county.lead, now=NOW)
+    answer = TestClient(app, base_url="https://testserver").post(
+        f"/login/{issued.token}", follow_redirects=False
+    )
+    assert "Secure" in answer.headers["set-cookie"]
+
+
+def test_an_expired_link_says_so(
+    seeded: Session, county: County, app_client: TestClient, clock: list[dt.datetime]
+) -> None:
+    issued = issue_login_link(session=seeded, contact=county.lead, now=NOW)
+    clock[0] = NOW + dt.timedelta(minutes=11)
+    answer = app_client.get(f"/login/{issued.token}")
+    assert answer.status_code == 410
+    assert message(answer.text) == "此登录链接已过期（链接有效期为 10 分钟）。"
+
+
+def test_without_a_session_every_page_leads_to_the_sign_in_page(
+    app_client: TestClient, seeded: Session
+) -> None:
+    for path in ("/", "/plans/1", "/pending", "/ledger.xlsx", "/milestones/1"):
+        answer = app_client.get(path, follow_redirects=False)
+        assert (answer.status_code, answer.headers["location"]) == (303, "/login")
+    assert message(app_client.get("/login").text) == "请在聊天中向机器人发送 /web，获取登录链接。"
+
+
+def test_a_revoked_reader_loses_an_open_dashboard_session_at_once(
+    seeded: Session, county: County, app_client: TestClient
+) -> None:
+    """/revoke in chat (deactivate_contact) ends the web session too: access is checked on every request."""
+    sign_in(app_client, seeded, county.lead)
+    assert app_client.get("/", follow_redirects=False).status_code == 200
+    deactivate_contact(session=seeded, contact_id=county.lead.id or 0, now=NOW, by=county.coordinator)
+    for path in ("/", f"/plans/{plan_id(seeded, HOME_PLAN)}", "/ledger.xlsx"):
+        answer = app_client.get(path, follow_redirects=False)
+        assert (answer.status_code, answer.headers["location"]) == (303, "/login")
+
+
+def test_the_overdue_page_says_what_went_out_and_shows_a_pause_escaped(
+    seeded: Session, county: County, app_client: TestClient
+) -> None:
+    [first, *_rest] = data.overdue_entries(session=seeded, reader=county.lead, today=NOW.date())
+    pause_escalation(
+        session=seeded,
+        coordinator=county.coordinator,
+        milestone_id=first.line.view.milestone_id,
+        days=3,
+        reason="<script>等待资金</script>",
+        now=NOW,
+        today=NOW.date(),
+    )
+    sign_in(app_client, seeded, county.lead)
+    page = app_client.get("/overdue").text
+    row = page[page.index(f'href="/milestones/{first.line.view.milestone_id}"') :].split("</tr>")[0]
+    assert '<span class="paused">暂停催办至 2025-06-05</span>: &lt;script&gt;等待资金&lt;/script&gt;' in row
+    assert "<script>" not in page
+    milestone = app_client.get(f"/milestones/{first.line.view.milestone_id}").text
+    assert (
+        '<dd id="paused"><span class="paused">暂停催办至 2025-06-05</span>: &lt;script&gt;等待资金&lt;/script&gt;</dd>'
+        in milestone
+    )
+    # the scheduler never ran in this test: every other row says how many notices the rules owe
+    assert page.count("（按规则应提醒") == len(_rest) > 0
+
+
+def test_signing_out_ends_the_session(seeded: Session, county: County, app_client: TestClient) -> None:
+    sign_in(app_client, seeded, county.lead)
+    page = app_client.get("/").text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    stolen_cookie = app_client.cookies[COOKIE]
+    assert (
+        app_client.post("/logout", data={"csrf": csrf}, follow_redirects=False).headers["location"]
+        == "/login"
+    )
+    replay = TestClient(app_client.app, cookies={COOKIE: stolen_cookie})
+    assert replay.get("/", follow_redirects=False).status_code == 303
+
+
+def test_unknown_and_foreign_ids_get_the_same_404(
+    seeded: Session, county: County, app_client: TestClient
+) -> None:
+    sign_in(app_client, seeded, county.coordinator)
+    foreign_department = seeded.exec(select(Department).where(Department.region == "安丘市")).first()
+    foreign_milestone = milestone_of(seeded, FOREIGN_PLAN, "（一）1")
+    foreign_plan = plan_id(seeded, FOREIGN_PLAN)
+    pages = [
+        f"/plans/{foreign_plan}",
+        "/plans/987654",
+        "/plans/abc",
+        f"/plans/{foreign_plan}/tongbao.docx",
+        f"/departments/{foreign_department.id}",  # type: ignore[union-attr]
+        "/departments/987654",
+        f"/milestones/{foreign_milestone.id}",
+        "/milestones/987654",
+        f"/plans/{plan_id(seeded, HOME_PLAN)}?department={foreign_department.id}",  # type: ignore[union-attr]
+        f"/plans/{plan_id(seeded, HOME_PLAN)}?state=bogus",
+    ]
+    answers = [app_client.get(path) for path in pages]
+    assert {a.status_code for a in answers} == {404}
+    assert {message(a.text) for a in answers} == {NOT_YOURS}
+    assert len({a.text for a in answers}) == 1
+
+
+def test_a_lead_reads_but_does_not_decide(seeded: Session, county: County, app_client: TestClient) -> None:
+    closeout_id = request_closeout(seeded, county.contact, HOME_PLAN, "（二）")
+    sign_in(app_client, seeded, county.lead)
+    assert "待审" not in app_client.get("/").text and 'href="/pending"' not in app_client.get("/").text
+    answer = app_client.get("/pending")
+    assert answer.status_code == 403 and message(answer.text) == "抱歉，您无权使用此功能。"
+    csrf = re.search(r'name="csrf" value="([^"]+)"', app_client.get("/").text).group(1)  # type: ignore[union-attr]
+    assert app_client.post(f"/closeouts/{closeout_id}/approve", data={"csrf": csrf}).status_code == 403
+    seeded.expire_all()
+    assert seeded.get(CloseoutRequest, closeout_id).status == CloseoutStatus.pending  # type: ignore[union-attr]
+
+
+def test_approving_needs_the_forms_csrf_token_and_queues_the_notice(
+    seeded: Session, county: County, app_client: TestClient
+) -> None:
+    closeout_id = request_closeout(
+        seeded, county.contact, HOME_PLAN, "（二）", note="已完成，<script>alert(1)</script>"
+    )
+    sign_in(app_client, seeded, county.coordinator)
+    page = app_client.get("/pending").text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>" not in page
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+
+    forged = app_client.post(f"/closeouts/{closeout_id}/approve", data={"csrf": "forged"})
+    assert forged.status_code == 403 and message(forged.text) == "表单已失效，请返回并刷新页面后重试。"
+    assert seeded.exec(select(Notification).where(Notification.kind == "closeout_decided")).all() == []
+
+    done = app_client.post(f"/closeouts/{closeout_id}/approve", data={"csrf": csrf})
+    assert done.status_code == 200
+    assert f"申请 {closeout_id} 已批准，该节点已销号。" in done.text
+    assert '<p id="none-pending">没有待审批的销号申请。</p>' in done.text
+    [notice] = seeded.exec(select(Notification).where(Notification.kind == "closeout_decided")).all()
+    assert notice.contact_id == county.contact.id and said(seeded, notice).endswith(
+        "的销号申请已批准。谢谢！"
+    )
+
+    twice = app_client.post(f"/closeouts/{closeout_id}/approve", data={"csrf": csrf})
+    assert twice.status_code == 400 and message(twice.text) == "该销号申请已处理过。"
+
+
+def test_rejecting_without_a_reason_changes_nothing(
+    seeded: Session, county: County, app_client: TestClient
+) -> None:
+    closeout_id = request_closeout(seeded, county.contact, HOME_PLAN, "（二）")
+    sign_in(app_client, seeded, county.coordinator)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', app_client.get("/pending").text).group(1)  # type: ignore[union-attr]
+    answer = app_client.post(f"/closeouts/{closeout_id}/reject", data={"csrf": csrf, "reason": "  "})
+    assert answer.status_code == 400 and message(answer.text) == "请填写驳回理由。"
+    seeded.expire_all()
+    assert seeded.get(CloseoutRequest, closeout_id).status == CloseoutStatus.pending  # type: ignore[union-attr]
+
+
+def test_the_workbook_holds_only_the_readers_county(
+    seeded: Session, county: County, app_client: TestClient
+) -> None:
+    sign_in(app_client, seeded, county.lead)
+    answer = app_client.get("/ledger.xlsx")
+    assert answer.headers["content-disposition"].startswith("attachment; filename*=UTF-8''")
+    workbook = load_workbook(io.BytesIO(answer.content))
+    assert workbook.sheetnames == ["汇总", "淄博市淄川区"]  # the export's cover, then one sheet per plan
+    cover = [
+        str(cell.value) for row in workbook["汇总"].iter_rows() for cell in row if cell.value is not None
+    ]
+    assert "（共 1 个方案、" in cover[1]
+    assert not any("安丘" in text for text in cover)  # the other county is neither counted nor named
+    sheet = workbook["淄博市淄川区"]
+    assert [c.value for c in sheet[1]][:4] == ["序号", "部分", "任务", "牵头部门"]
+    assert sheet.max_row > 10
+
+
+def test_the_tongbao_download_is_a_word_document_for_the_plan(
+    seeded: Session, county: County, app_client: TestClient
+) -> None:
+    sign_in(app_client, seeded, county.coordinator)
+    answer = app_client.get(f"/plans/{plan_id(seeded, HOME_PLAN)}/tongbao.docx")
+    document = Document(io.BytesIO(answer.content))
+    assert document.paragraphs[0].text == "关于《淄川区推进乡村教育振兴工作方案》推进情况的督查通报"
+    assert "通报期间：2025年5月27日至2025年6月2日" in document.paragraphs[1].text
+
+
+def test_every_page_renders_for_a_reader(seeded: Session, county: County, app_client: TestClient) -> None:
+    sign_in(app_client, seeded, county.coordinator)
+    home = plan_id(seeded, HOME_PLAN)
+    milestone = milestone_of(seeded, HOME_PLAN, "（二）")
+    department = seeded.exec(select(Department).where(Department.name == "区教体局")).one()
+    expectations = {
+        "/": "方案推进情况",
+        f"/plans/{home}": "淄川区推进乡村教育振兴工作方案",
+        f"/plans/{home}?year=2025&state=overdue": "已逾期",
+        f"/departments/{department.id}": "区教体局",
+        "/overdue": "已逾期的时间节点",
+        "/silent": "收到提醒后尚未汇报的部门",
+        "/pending": "待您审核的销号申请",
+        f"/milestones/{milestone.id}": "实施教育强镇筑基行动",
+    }
+    for path, text in expectations.items():
+        answer = app_client.get(path)
+        assert answer.status_code == 200 and text in answer.text, path
+    chart = app_client.get("/chart.png")
+    assert chart.headers["content-type"] == "image/png" and chart.content.startswith(b"\x89PNG")
+
+
+def test_the_pager_keeps_the_filters(
+    seeded: Session, county: County, app_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(data, "PAGE_SIZE", 5)
+    sign_in(app_client, seeded, county.lead)
+    home = plan_id(seeded, HOME_PLAN)
+    first = app_client.get(f"/plans/{home}?state=overdue")
+    assert "第 1 页，共 4 页" in first.text
+    next_page = re.search(r'<a href="([^"]+)" rel="next" id="next-page">', first.text).group(1)  # type: ignore[union-attr]
+    assert next_page == f"http://testserver/plans/{home}?state=overdue&amp;page=2"
+    second = app_client.get(next_page.replace("&amp;", "&"))
+    assert "第 2 页，共 4 页" in second.text and second.text.count('class="state-overdue"') == 5
+    assert app_client.get(f"/plans/{home}?state=overdue&page=5").status_code == 404

@@ -1,0 +1,455 @@
+"""What each dashboard page shows, for one reader: the plans of their county, as their role allows in chat.
+
+Every function takes the signed-in contact and checks it the way the chat does (require_reader,
+visible_plan_ids, department_by_id). Anything outside the reader's county raises NotFound, exactly as an id that
+does not exist: the pages cannot be used to find out what other counties have.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+
+from sqlmodel import Session, col, func, select
+
+from duban.services.access import require_coordinator, require_reader, visible_plan_ids
+from duban.services.errors import NotFound
+from duban.services.oversight import OverdueLine, department_by_id, overdue
+from duban.services.progress import pending_closeouts
+from duban.status import MilestoneState, MilestoneView, Pace, milestone_views
+from duban.tongbao import DepartmentRef, Departments, departments_by_milestone
+from models import (
+    CloseoutRequest,
+    Contact,
+    Department,
+    EscalationStep,
+    Milestone,
+    Plan,
+    ProgressReport,
+    Recurrence,
+    ReportStatus,
+    Task,
+)
+from scheduler.escalation import EscalationPolicy
+
+WEEK = dt.timedelta(days=7)
+COLOURS = (Pace.green, Pace.amber, Pace.red, Pace.grey, Pace.done)
+
+
+def visible_plans(*, session: Session, reader: Contact) -> list[Plan]:
+    require_reader(reader)
+    ids = visible_plan_ids(session=session, contact=reader)
+    return list(session.exec(select(Plan).where(col(Plan.id).in_(ids)).order_by(col(Plan.key))).all())
+
+
+def visible_plan(*, session: Session, reader: Contact, plan_id: int) -> Plan:
+    require_reader(reader)
+    plan = session.get(Plan, plan_id)
+    if plan is None or plan_id not in visible_plan_ids(session=session, contact=reader):
+        raise NotFound(str(plan_id))
+    return plan
+
+
+# --- the county overview -------------------------------------------------------------------------------
+
+
+@dataclass
+class Tally:
+    """Milestones by pace colour, plus how many are overdue."""
+
+    pace: Counter[Pace] = field(default_factory=Counter)
+    overdue: int = 0
+
+    def add(self, view: MilestoneView) -> None:
+        self.pace[view.pace] += 1
+        self.overdue += view.state == MilestoneState.overdue
+
+    def __getitem__(self, colour: str) -> int:
+        return self.overdue if colour == "overdue" else self.pace[Pace(colour)]
+
+
+@dataclass(frozen=True)
+class OverviewRow:
+    department: DepartmentRef | None  # None: the plan's total
+    now: Tally
+    last_week: Tally
+
+    def change(self, colour: str) -> int:
+        return self.now[colour] - self.last_week[colour]
+
+
+@dataclass(frozen=True)
+class PlanOverview:
+    plan: Plan
+    total: OverviewRow
+    departments: list[OverviewRow]
+
+
+def overview(*, session: Session, reader: Contact, today: dt.date) -> list[PlanOverview]:
+    """Per plan and lead department: milestones by colour and overdue, now and a week ago."""
+    plans = visible_plans(session=session, reader=reader)
+    plan_ids = [p.id or 0 for p in plans]
+    departments = departments_by_milestone(session=session, plan_ids=plan_ids)
+    now = milestone_views(session=session, today=today, plan_ids=plan_ids)
+    then = milestone_views(session=session, today=today - WEEK, plan_ids=plan_ids)
+    tallies: dict[tuple[str, DepartmentRef | None], tuple[Tally, Tally]] = {}
+    for which, views in ((0, now), (1, then)):
+        for view in views:
+            leads: tuple[DepartmentRef | None, ...] = departments.get(view.milestone_id, Departments()).lead
+            for department in (None, *leads):
+                pair = tallies.setdefault((view.plan_key, department), (Tally(), Tally()))
+                pair[which].add(view)
+    result = []
+    for plan in plans:
+        rows = [
+            OverviewRow(department, *pair)
+            for (key, department), pair in tallies.items()
+            if key == plan.key and department is not None
+        ]
+        total = tallies.get((plan.key, None), (Tally(), Tally()))
+        result.append(
+            PlanOverview(
+                plan,
+                OverviewRow(None, *total),
+                sorted(
+                    rows,
+                    key=lambda r: (
+                        -r.now.overdue,
+                        -r.now.pace[Pace.red],
+                        r.department.name if r.department else "",
+                    ),
+                ),
+            )
+        )
+    return result
+
+
+# --- the 台账 on screen ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LatestReport:
+    status: ReportStatus
+    percent: int | None
+    note: str
+    reported_at: dt.datetime
+    has_evidence: bool
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    view: MilestoneView
+    departments: Departments
+    latest: LatestReport | None
+    evidence: bool  # some report of this milestone carries a photo or document
+
+    @property
+    def recurring(self) -> bool:
+        return self.view.recurrence != Recurrence.none
+
+
+PAGE_SIZE = 100  # rows per 台账 page: a big county's plan has thousands, too many for a phone
+
+
+@dataclass(frozen=True)
+class LedgerFilter:
+    department_id: int | None = None
+    year: int | None = None
+    state: MilestoneState | None = None
+    page: int = 1
+
+
+@dataclass(frozen=True)
+class Ledger:
+    plan: Plan
+    rows: list[LedgerRow]  # this page's
+    chosen: LedgerFilter
+    departments: list[DepartmentRef]  # the filter's choices: every department the plan names
+    years: list[int]
+    total: int  # rows matching the filter, on every page
+    pages: int
+
+
+def _latest_reports(session: Session, milestone_ids: list[int]) -> tuple[dict[int, LatestReport], set[int]]:
+    latest: dict[int, LatestReport] = {}
+    with_evidence: set[int] = set()
+    chunk = 500  # within every backend's parameter limit
+    for start in range(0, len(milestone_ids), chunk):
+        for report in session.exec(
+            select(ProgressReport)
+            .where(col(ProgressReport.milestone_id).in_(milestone_ids[start : start + chunk]))
+            .order_by(col(ProgressReport.reported_at), col(ProgressReport.id))
+        ).all():
+            latest[report.milestone_id] = LatestReport(
+                report.status,
+                report.percent,
+                report.note,
+                report.reported_at,
+                report.evidence_file_id is not None,
+            )
+            if report.evidence_file_id is not None:
+                with_evidence.add(report.milestone_id)
+    return latest, with_evidence
+
+
+def ledger_rows(
+    *, session: Session, views: list[MilestoneView], departments: dict[int, Departments]
+) -> list[LedgerRow]:
+    latest, with_evidence = _latest_reports(session, [v.milestone_id for v in views])
+    return [
+        LedgerRow(
+            view,
+            departments.get(view.milestone_id, Departments()),
+            latest.get(view.milestone_id),
+            view.milestone_id in with_evidence,
+        )
+        for view in views
+    ]
+
+
+def plan_ledger(
+    *, session: Session, reader: Contact, plan_id: int, today: dt.date, chosen: LedgerFilter
+) -> Ledger:
+    plan = visible_plan(session=session, reader=reader, plan_id=plan_id)
+    if chosen.department_id is not None:
+        department_by_id(session=session, reader=reader, department_id=chosen.department_id)
+    departments = departments_by_milestone(session=session, plan_ids=[plan_id])
+    views = milestone_views(
+        session=session,
+        today=today,
+        plan_ids=[plan_id],
+        department_ids=[chosen.department_id] if chosen.department_id is not None else None,
+    )
+    choices = sorted({d for ds in departments.values() for d in (*ds.lead, *ds.co)}, key=lambda d: d.name)
+    years = sorted({v.due_on.year for v in views})
+    views = [
+        v
+        for v in views
+        if (chosen.year is None or v.due_on.year == chosen.year)
+        and (chosen.state is None or v.state == chosen.state)
+    ]
+    pages = max(1, -(-len(views) // PAGE_SIZE))
+    if not 1 <= chosen.page <= pages:
+        raise NotFound(str(chosen.page))
+    shown = views[(chosen.page - 1) * PAGE_SIZE : chosen.page * PAGE_SIZE]
+    rows = ledger_rows(session=session, views=shown, departments=departments)
+    return Ledger(plan, rows, chosen, choices, years, total=len(views), pages=pages)
+
+
+# --- one department -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DepartmentPage:
+    department: Department
+    rows: list[LedgerRow]
+    tally: Tally
+
+
+def department_page(
+    *, session: Session, reader: Contact, department_id: int, today: dt.date
+) -> DepartmentPage:
+    require_reader(reader)
+    department = department_by_id(session=session, reader=reader, department_id=department_id)
+    plan_ids = visible_plan_ids(session=session, contact=reader)
+    views = milestone_views(session=session, today=today, plan_ids=plan_ids, department_ids=[department_id])
+    tally = Tally()
+    for view in views:
+        tally.add(view)
+    rows = ledger_rows(
+        session=session, views=views, departments=departments_by_milestone(session=session, plan_ids=plan_ids)
+    )
+    return DepartmentPage(department, rows, tally)
+
+
+# --- overdue: where each milestone stands on the ladder, as the scheduler recorded it ---------------------
+
+
+@dataclass(frozen=True)
+class OverdueEntry:
+    line: OverdueLine
+    reminders_sent: (
+        int  # overdue notices the scheduler queued for this due date (rungs recorded), not a guess
+    )
+    rung: (
+        str  # "notice", "cuiban" (the department's lead told) or "tongbao" (named in the 通报), by the policy
+    )
+    owed: int  # notices the policy owes by now: the first the day after the due date, then one a week
+    paused_until: dt.date | None  # /snooze: the ladder stops (no notices, not on the 通报) until then
+    pause_reason: str
+
+    @property
+    def behind(self) -> bool:
+        """Fewer notices went out than the policy owes (nobody reachable in the department, or the bot was
+        not running), so the page says so rather than claim the department was told."""
+        return self.paused_until is None and self.reminders_sent < self.owed
+
+
+LADDER = EscalationPolicy()
+CHUNK = 500  # keep IN lists within every backend's parameter limit
+
+
+def ladder_rung(days_overdue: int, policy: EscalationPolicy = LADDER) -> tuple[int, str]:
+    """How many overdue notices the policy owes by now, and the highest rung reached (scheduler/escalation.py)."""
+    notices = days_overdue // policy.repeat_every_days + 1 if days_overdue > 0 else 0
+    if days_overdue >= policy.tongbao_after_days:
+        return notices, "tongbao"
+    if days_overdue >= policy.department_lead_after_days:
+        return notices, "cuiban"
+    return notices, "notice"
+
+
+def overdue_entries(*, session: Session, reader: Contact, today: dt.date) -> list[OverdueEntry]:
+    """The overdue list with each milestone's ladder: the notices recorded for its current due date (each rung
+    is an EscalationStep, written with the message that tells it) and a pause a coordinator set with /snooze."""
+    lines = overdue(session=session, reader=reader, today=today)
+    ids = sorted({line.view.milestone_id for line in lines})
+    sent: dict[tuple[int, dt.date], int] = {}
+    paused: dict[int, tuple[dt.date | None, str]] = {}
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
+        for milestone_id, due, rungs in session.exec(
+            select(
+                col(EscalationStep.milestone_id),
+                col(EscalationStep.instance_due_on),
+                func.count(func.distinct(EscalationStep.step)),
+            )
+            .where(col(EscalationStep.milestone_id).in_(chunk))
+            .group_by(col(EscalationStep.milestone_id), col(EscalationStep.instance_due_on))
+        ).all():
+            sent[(milestone_id, due)] = rungs
+        for pause_id, until, reason in session.exec(
+            select(
+                col(Milestone.id),
+                col(Milestone.escalation_paused_until),
+                col(Milestone.escalation_pause_reason),
+            ).where(col(Milestone.id).in_(chunk), col(Milestone.escalation_paused_until) >= today)
+        ).all():
+            paused[pause_id or 0] = (until, reason or "")
+    entries = []
+    for line in lines:
+        owed, rung = ladder_rung(line.days_overdue)
+        until, reason = paused.get(line.view.milestone_id, (None, ""))
+        entries.append(
+            OverdueEntry(
+                line=line,
+                reminders_sent=sent.get((line.view.milestone_id, line.view.due_on), 0),
+                rung=rung,
+                owed=owed,
+                paused_until=until,
+                pause_reason=reason,
+            )
+        )
+    return entries
+
+
+# --- 销号 requests waiting for a coordinator --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PendingCloseout:
+    closeout: CloseoutRequest
+    plan_title: str
+    task: Task
+    department: str
+    report: ProgressReport | None
+
+
+def pending(*, session: Session, coordinator: Contact) -> list[PendingCloseout]:
+    require_coordinator(coordinator)
+    result = []
+    for closeout in pending_closeouts(session=session, coordinator=coordinator):
+        milestone = session.get(Milestone, closeout.milestone_id)
+        assert milestone is not None
+        task = session.get(Task, milestone.task_id)
+        requester = session.get(Contact, closeout.requested_by)
+        assert task is not None and requester is not None
+        department = session.get(Department, requester.department_id)
+        result.append(
+            PendingCloseout(
+                closeout,
+                task.plan.title,
+                task,
+                department.name if department else "",
+                session.get(ProgressReport, closeout.report_id),
+            )
+        )
+    return result
+
+
+# --- one milestone, with every report ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportEntry:
+    report: ProgressReport
+    department: str
+    contact_name: str
+
+
+@dataclass(frozen=True)
+class MilestoneDetail:
+    plan: Plan
+    task: Task
+    milestone: Milestone
+    view: MilestoneView
+    departments: Departments
+    reports: list[ReportEntry]
+    pending_closeout: CloseoutRequest | None
+
+
+def milestone_detail(
+    *, session: Session, reader: Contact, milestone_id: int, today: dt.date
+) -> MilestoneDetail:
+    require_reader(reader)
+    milestone = session.get(Milestone, milestone_id)
+    task = session.get(Task, milestone.task_id) if milestone else None
+    if (
+        milestone is None
+        or task is None
+        or task.plan_id not in visible_plan_ids(session=session, contact=reader)
+    ):
+        raise NotFound(str(milestone_id))
+    [view] = [
+        v
+        for v in milestone_views(session=session, today=today, plan_ids=[task.plan_id])
+        if v.milestone_id == milestone_id
+    ]
+    rows = session.exec(
+        select(ProgressReport, Contact, Department)
+        .join(Contact, col(Contact.id) == ProgressReport.contact_id)
+        .join(Department, col(Department.id) == Contact.department_id)
+        .where(ProgressReport.milestone_id == milestone_id)
+        .order_by(col(ProgressReport.reported_at).desc(), col(ProgressReport.id).desc())
+    ).all()
+    pending_closeout = session.exec(
+        select(CloseoutRequest).where(
+            CloseoutRequest.milestone_id == milestone_id, CloseoutRequest.status == "pending"
+        )
+    ).first()
+    return MilestoneDetail(
+        task.plan,
+        task,
+        milestone,
+        view,
+        departments_by_milestone(session=session, plan_ids=[task.plan_id]).get(milestone_id, Departments()),
+        [ReportEntry(report, department.name, contact.name) for report, contact, department in rows],
+        pending_closeout,
+    )
+
+
+def evidence_file_id(*, session: Session, reader: Contact, report_id: int) -> str:
+    """The file id of a report's evidence, if the report is on a plan the reader sees."""
+    require_reader(reader)
+    report = session.get(ProgressReport, report_id)
+    milestone = session.get(Milestone, report.milestone_id) if report else None
+    task = session.get(Task, milestone.task_id) if milestone else None
+    if (
+        report is None
+        or report.evidence_file_id is None
+        or task is None
+        or task.plan_id not in visible_plan_ids(session=session, contact=reader)
+    ):
+        raise NotFound(str(report_id))
+    return report.evidence_file_id
