@@ -366,6 +366,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sent-reminders", type=int, default=100_000)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/duban-bench"))
     parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432")
+    parser.add_argument(
+        "--name",
+        default="duban_bench_handlers",
+        help="database name prefix, so runs side by side do not collide",
+    )
     parser.add_argument("--short", action="store_true", help="2,000 tasks, 20 iterations, for CI")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
@@ -390,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
             if backend == "sqlite":
                 url = f"sqlite:///{args.workdir / f'handlers-{shape}-{args.tasks}.db'}"
             else:
-                url = f"{args.pg_url.rstrip('/')}/duban_bench_handlers_{shape}_{args.tasks}"
+                url = f"{args.pg_url.rstrip('/')}/{args.name}_{shape}_{args.tasks}"
             result = run_shape(
                 url,
                 tasks=args.tasks,
