@@ -22,6 +22,7 @@ from bot.i18n import gettext_for
 from duban.config import Settings
 from duban.services import invites, oversight, progress, reminders, tasks
 from duban.services.errors import DomainError, InvalidInput, InviteInvalid, NotFound
+from duban.services.web_login import LOGIN_TTL, issue_login_link
 from models import Contact, ContactRole, Department, Milestone, Task
 
 # the word a person types -> the command; Chinese first, the Telegram command names too
@@ -39,6 +40,7 @@ WORDS: dict[str, str] = {
     **{w: "find" for w in ("find", "查找", "搜索")},
     **{w: "dept" for w in ("dept", "部门")},
     **{w: "invite" for w in ("invite", "邀请")},
+    **{w: "web" for w in ("web", "网页", "网页版")},
     # a reminder's actions, as the core Message's actions carry them (bot/core/notices.py: /ackall HEAD,
     # /rep ROW, /nc ROW, /snz HEAD DAYS, the ids the Telegram buttons carry) and as people type them
     **{w: "ack" for w in ("ack", "签收")},
@@ -62,6 +64,7 @@ ROLES: dict[str, tuple[ContactRole, ...]] = {
     "reject": (ContactRole.coordinator,),
     "dept": (ContactRole.coordinator, ContactRole.lead),
     "invite": (ContactRole.coordinator,),
+    "web": (ContactRole.coordinator, ContactRole.lead),
     # only the person a reminder went to may act on it; the reminders service checks that
     "ack": (),
     "ackall": (),
@@ -226,6 +229,8 @@ class CommandCore:
             return [self._view(session, contact, _, "dept", self._department_id(session, contact, args))]
         if command == "invite":
             return self._invite(session, contact, _, args)
+        if command == "web":
+            return self._web(session, contact, _)
         if command in ("approve", "reject"):
             return self._decide(session, contact, _, args, approve=command == "approve")
         if command == "find":
@@ -374,6 +379,15 @@ class CommandCore:
             self._message(_, invite_code_created(_, department.name, issued.token, issued.expires_at.date()))
         ]
 
+    def _web(self, session: Session, contact: Contact, _: views.Gettext) -> list[Message]:
+        """网页: the same single-use sign-in link as Telegram's /web, for the dashboard at DUBAN_WEB_BASE_URL."""
+        issued = issue_login_link(session=session, contact=contact, now=self.clock.now())
+        minutes = int(LOGIN_TTL.total_seconds() // 60)
+        text = _("Your link to the web dashboard, for you only, single use, valid {minutes} minutes:\n{link}")
+        return [
+            self._message(_, text.format(minutes=minutes, link=issued.link(self.clock.settings.web_base_url)))
+        ]
+
     def _report(self, session: Session, contact: Contact, _: views.Gettext, args: str) -> list[Message]:
         """汇报 N text: progress on task N of the 任务 list, read like a reply to a reminder (60%, 已完成 …)."""
         match = _NUMBER_FIRST.match(args)
@@ -484,6 +498,7 @@ def commands_for(_: views.Gettext, role: ContactRole) -> list[tuple[str, str, st
         ("silent", "未回复", _("departments that have not answered their last reminder")),
         ("digest", "周报", _("this week's digest")),
         ("dept", "部门", _("one department's milestones: 部门 name")),
+        ("web", "网页", _("a link to the web dashboard (台账, 通报)")),
     ]
     coordinator = [
         ("invite", "邀请", _("invite someone: 邀请 department contact|coordinator|lead")),

@@ -16,6 +16,7 @@ from duban.config import Settings
 from duban.seeding import load_seed
 from duban.services.invites import create_invite, resolve_department
 from duban.services.outbox import enqueue
+from duban.services.web_login import check_login_link
 from models import (
     AuditEntry,
     CloseoutRequest,
@@ -294,3 +295,19 @@ def test_hostile_text_is_refused_or_saved_cleanly_never_raised(
     assert all("\x00" not in n and len(n) <= 2000 for n in notes)
     if typed.startswith("汇报 1 进"):
         assert answer == "消息太长（超过 2000 字），请精简后再发；未保存任何内容。" and notes == []
+
+
+def test_a_coordinator_gets_a_single_use_dashboard_link_and_a_contact_does_not(
+    core: CommandCore, engine: Engine
+) -> None:
+    core.handle(WANG, invite(engine, "区科技局"))
+    core.handle(LI, invite(engine, "区教体局", ContactRole.coordinator))
+    assert text_of(core.handle(WANG, "网页")) == "抱歉，您无权使用此功能。"
+    answer = text_of(core.handle(LI, "网页")).splitlines()
+    assert answer[0] == "您的督办网页端登录链接（仅限本人，只能使用一次，10 分钟内有效）："
+    prefix = "http://127.0.0.1:8080/login/"
+    assert answer[1].startswith(prefix)
+    with Session(engine) as session:
+        login = check_login_link(session=session, token=answer[1].removeprefix(prefix), now=NOW)
+        coordinator = session.exec(select(Contact).where(Contact.dingtalk_user_id == LI.user_id)).one()
+        assert login.contact_id == coordinator.id
