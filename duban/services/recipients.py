@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from enum import StrEnum
 
-from sqlalchemy import and_, exists, or_
+from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
 
 from models import Contact, ContactRole, Department, DepartmentRole, Milestone, Plan, Task, TaskDepartment
@@ -28,31 +28,43 @@ class Because(StrEnum):
 def who_must_hear(
     *, session: Session, milestone_ids: Collection[int]
 ) -> dict[int, list[tuple[Contact, Because]]]:
-    """milestone id -> the people who must hear about it, and why."""
-    in_lead_department = exists().where(
-        col(TaskDepartment.task_id) == col(Milestone.task_id),
-        col(TaskDepartment.department_id) == col(Contact.department_id),
-        col(TaskDepartment.role) == DepartmentRole.lead,
-    )
-    county_coordinator = and_(
-        col(Contact.role) == ContactRole.coordinator,
-        exists().where(
-            col(Department.id) == col(Contact.department_id), col(Department.region) == col(Plan.region)
-        ),
-        or_(col(Contact.plan_id).is_(None), col(Contact.plan_id) == col(Plan.id)),
-    )
-    lead_department = and_(col(Contact.role).in_([ContactRole.contact, ContactRole.lead]), in_lead_department)
-    found: dict[int, list[tuple[Contact, Because]]] = {}
+    """milestone id -> the people who must hear about it, and why (in contact id order).
+
+    Two plain joins rather than one join on an OR of correlated EXISTS: the OR kept every index out, so each
+    milestone was tested against every contact (the ladder's cost grew with milestones x contacts).
+    """
+    found: dict[int, dict[int, Contact]] = {}
     ids = sorted(set(milestone_ids))
     for first in range(0, len(ids), CHUNK):
-        rows = session.exec(
+        chunk = ids[first : first + CHUNK]
+        lead_department = (
+            select(Milestone.id, Contact)
+            .join(
+                TaskDepartment,
+                and_(
+                    col(TaskDepartment.task_id) == col(Milestone.task_id),
+                    col(TaskDepartment.role) == DepartmentRole.lead,
+                ),
+            )
+            .join(Contact, col(Contact.department_id) == col(TaskDepartment.department_id))
+            .where(
+                col(Milestone.id).in_(chunk), col(Contact.role).in_([ContactRole.contact, ContactRole.lead])
+            )
+            .where(reachable())
+        )
+        county_coordinators = (
             select(Milestone.id, Contact)
             .join(Task, col(Task.id) == col(Milestone.task_id))
             .join(Plan, col(Plan.id) == col(Task.plan_id))
-            .join(Contact, or_(lead_department, county_coordinator))
-            .where(col(Milestone.id).in_(ids[first : first + CHUNK]), reachable())
-            .order_by(col(Milestone.id), col(Contact.id))
-        ).all()
-        for milestone_id, contact in rows:
-            found.setdefault(milestone_id or 0, []).append((contact, Because(contact.role)))
-    return found
+            .join(Department, col(Department.region) == col(Plan.region))
+            .join(Contact, col(Contact.department_id) == col(Department.id))
+            .where(col(Milestone.id).in_(chunk), col(Contact.role) == ContactRole.coordinator)
+            .where(or_(col(Contact.plan_id).is_(None), col(Contact.plan_id) == col(Plan.id)), reachable())
+        )
+        for statement in (lead_department, county_coordinators):
+            for milestone_id, contact in session.exec(statement).all():
+                found.setdefault(milestone_id or 0, {})[contact.id or 0] = contact
+    return {
+        milestone_id: [(people[key], Because(people[key].role)) for key in sorted(people)]
+        for milestone_id, people in sorted(found.items())
+    }
