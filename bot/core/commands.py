@@ -297,18 +297,7 @@ class CommandCore:
             assert row.id is not None and contact.dingtalk_user_id is not None
             self._awaiting[contact.dingtalk_user_id] = (row.id, self.clock.now() + REPORT_PROMPT_WINDOW)
             return [self._message(_, report_prompt(_, task))]
-        parsed = progress.parse_progress_text(note)
-        outcome = progress.record_report(
-            session=session,
-            contact=contact,
-            milestone_id=row.milestone_id,
-            status=parsed.status,
-            percent=parsed.percent,
-            note=parsed.note,
-            now=self.clock.now(),
-            tz=self.clock.settings.tz,
-        )
-        self._notices += outcome.notices
+        outcome = self._record_report(session, contact, row.milestone_id, note)
         return [self._message(_, views.report_confirmation(_, outcome, task))]
 
     def handle_file(self, sender: Sender, file_ref: str) -> list[Message]:
@@ -388,18 +377,15 @@ class CommandCore:
             self._message(_, text.format(minutes=minutes, link=issued.link(self.clock.settings.web_base_url)))
         ]
 
-    def _report(self, session: Session, contact: Contact, _: views.Gettext, args: str) -> list[Message]:
-        """汇报 N text: progress on task N of the 任务 list, read like a reply to a reminder (60%, 已完成 …)."""
-        match = _NUMBER_FIRST.match(args)
-        if match is None:
-            raise InvalidInput("usage_report")
-        number, note = int(match.group(1)), match.group(2)
-        line = tasks.line_by_number(session=session, contact=contact, number=number, today=self.clock.today())
-        parsed = progress.parse_progress_text(note)
+    def _record_report(
+        self, session: Session, contact: Contact, milestone_id: int, text: str
+    ) -> progress.ReportOutcome:
+        """A typed report read like a reply to a reminder; the notices it queued are sent before the answer."""
+        parsed = progress.parse_progress_text(text)
         outcome = progress.record_report(
             session=session,
             contact=contact,
-            milestone_id=line.milestone_id,
+            milestone_id=milestone_id,
             status=parsed.status,
             percent=parsed.percent,
             note=parsed.note,
@@ -407,6 +393,16 @@ class CommandCore:
             tz=self.clock.settings.tz,
         )
         self._notices += outcome.notices
+        return outcome
+
+    def _report(self, session: Session, contact: Contact, _: views.Gettext, args: str) -> list[Message]:
+        """汇报 N text: progress on task N of the 任务 list, read like a reply to a reminder (60%, 已完成 …)."""
+        match = _NUMBER_FIRST.match(args)
+        if match is None:
+            raise InvalidInput("usage_report")
+        number, note = int(match.group(1)), match.group(2)
+        line = tasks.line_by_number(session=session, contact=contact, number=number, today=self.clock.today())
+        outcome = self._record_report(session, contact, line.milestone_id, note)
         task = session.get(Task, outcome.milestone.task_id)
         assert task is not None
         # the coordinators' notice of a 销号 request was queued with the report, in one transaction
