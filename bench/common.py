@@ -12,6 +12,7 @@ import collections
 import contextlib
 import dataclasses
 import datetime as dt
+import json
 import re
 import tempfile
 import uuid
@@ -308,3 +309,12 @@ def inactive_chats(engine: Engine) -> set[int]:
             for c in session.exec(select(Contact).where(Contact.active == False)).all()  # noqa: E712
             if c.telegram_user_id is not None
         }
+
+
+def finish(results: list[dict[str, Any]], failures: list[str], json_path: Path | None) -> int:
+    """The end of every bench script's main: the results as JSON if asked, each failed check, the exit status."""
+    if json_path:
+        json_path.write_text(json.dumps(results, ensure_ascii=False, indent=1))
+    for failure in failures:
+        print("FAIL", failure)
+    return 1 if failures else 0

@@ -35,6 +35,7 @@ from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 from telegram import Update
 
+from bench.common import finish
 from bench.generate import read_expected
 from bot.app import build_application, conversation_persistence
 from bot.runtime import Runtime
@@ -419,11 +420,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"| {r['backend']} | {r['shape']} | {r['total_tasks']} | {r['county_milestones']} | {name} "
                 f"| {e['p50_ms']} | {e['p95_ms']} | {e['p99_ms']} | {e['cpu_p50_ms']}/{e['cpu_p95_ms']} |"
             )
-    if args.json:
-        args.json.write_text(json.dumps(results, ensure_ascii=False, indent=1))
-    for failure in failures:
-        print("FAIL", failure)
-    return 1 if failures else 0
+    return finish(results, failures, args.json)
 
 
 if __name__ == "__main__":

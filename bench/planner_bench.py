@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, and_, func, or_, text
 from sqlmodel import Session, col, select
 
+from bench.common import finish
 from bench.generate import CO_NOTICE_DAYS, LEAD_STEPS, read_expected
 from duban.db import make_engine
 from models import Contact, ContactRole, Milestone, MilestoneStatus, Notification, Recurrence
@@ -348,11 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         f"steps: lead {LEAD_STEPS}, co notice {CO_NOTICE_DAYS}; tick window for plan_outbox: "
         f"{CATCH_UP_DAYS + STALE_LOOKBACK_DAYS} days back"
     )
-    if args.json:
-        args.json.write_text(json.dumps(results, ensure_ascii=False, indent=1))
-    for failure in failures:
-        print("FAIL", failure)
-    return 1 if failures else 0
+    return finish(results, failures, args.json)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ from sqlalchemy import Engine, func, update
 from sqlmodel import Session, col, select
 from telegram import Bot
 
+from bench.common import finish
 from bench.generate import read_expected
 from bench.peer_comparison import NoPacer
 from bench.planner_bench import maxrss_mb
@@ -290,11 +291,7 @@ def main(argv: list[str] | None = None) -> int:
             failures += [f"{backend} {size}: {p}" for p in check(result)]
             print(json.dumps(result, ensure_ascii=False), flush=True)
     print(table(results))
-    if args.json:
-        args.json.write_text(json.dumps(results, ensure_ascii=False, indent=1))
-    for failure in failures:
-        print("FAIL", failure)
-    return 1 if failures else 0
+    return finish(results, failures, args.json)
 
 
 if __name__ == "__main__":

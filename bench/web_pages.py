@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, func, select
 from starlette.testclient import TestClient
 
+from bench.common import finish
 from bench.generate import read_expected
 from duban.config import Settings
 from duban.db import make_engine
@@ -182,11 +183,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"| {r['backend']} | {r['shape']} | {r['total_tasks']} | {r['county_milestones']} | {name} "
                 f"| {e['p50_ms']} | {e['p95_ms']} | {e['p99_ms']} | {e['bytes']} |"
             )
-    if args.json:
-        args.json.write_text(json.dumps(results, ensure_ascii=False, indent=1))
-    for failure in failures:
-        print("FAIL", failure)
-    return 1 if failures else 0
+    return finish(results, failures, args.json)
 
 
 if __name__ == "__main__":
