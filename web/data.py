@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from sqlmodel import Session, col, func, select
 
-from duban.services.access import require_coordinator, require_reader, visible_plan_ids
+from duban.services.access import require_coordinator, require_reader, visible_milestone, visible_plan_ids
 from duban.services.errors import NotFound
 from duban.services.oversight import OverdueLine, department_by_id, overdue
 from duban.services.progress import pending_closeouts
@@ -403,14 +403,7 @@ def milestone_detail(
     *, session: Session, reader: Contact, milestone_id: int, today: dt.date
 ) -> MilestoneDetail:
     require_reader(reader)
-    milestone = session.get(Milestone, milestone_id)
-    task = session.get(Task, milestone.task_id) if milestone else None
-    if (
-        milestone is None
-        or task is None
-        or task.plan_id not in visible_plan_ids(session=session, contact=reader)
-    ):
-        raise NotFound(str(milestone_id))
+    milestone, task = visible_milestone(session=session, reader=reader, milestone_id=milestone_id)
     [view] = [
         v
         for v in milestone_views(session=session, today=today, plan_ids=[task.plan_id])

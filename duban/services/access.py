@@ -29,6 +29,19 @@ def visible_task_ids(*, session: Session, contact: Contact) -> list[int]:
     return [t for t in session.exec(statement).all() if t is not None]
 
 
+def visible_milestone(*, session: Session, reader: Contact, milestone_id: int) -> tuple[Milestone, Task]:
+    """A milestone of a plan the reader sees, with its task; another county's answers NotFound like a missing id."""
+    milestone = session.get(Milestone, milestone_id)
+    task = session.get(Task, milestone.task_id) if milestone else None
+    if (
+        milestone is None
+        or task is None
+        or task.plan_id not in visible_plan_ids(session=session, contact=reader)
+    ):
+        raise NotFound(str(milestone_id))
+    return milestone, task
+
+
 def department_role(*, session: Session, contact: Contact, task_id: int) -> DepartmentRole | None:
     link = session.get(TaskDepartment, (task_id, contact.department_id))
     return DepartmentRole(link.role) if link else None

@@ -8,7 +8,13 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
 
 from duban.services import audit
-from duban.services.access import region_of, require_coordinator, require_reader, visible_plan_ids
+from duban.services.access import (
+    region_of,
+    require_coordinator,
+    require_reader,
+    visible_milestone,
+    visible_plan_ids,
+)
 from duban.services.errors import InvalidInput, NotFound
 from duban.services.text import storable
 from duban.status import (
@@ -153,14 +159,7 @@ def pause_escalation(
         raise InvalidInput("usage_snooze")
     if len(reason) > limits.PAUSE_REASON:
         raise InvalidInput("reason_too_long")
-    milestone = session.get(Milestone, milestone_id)
-    task = session.get(Task, milestone.task_id) if milestone else None
-    if (
-        milestone is None
-        or task is None
-        or task.plan_id not in visible_plan_ids(session=session, contact=coordinator)
-    ):
-        raise NotFound(str(milestone_id))
+    milestone, task = visible_milestone(session=session, reader=coordinator, milestone_id=milestone_id)
     until = today + dt.timedelta(days=days)
     milestone.escalation_paused_until = until
     milestone.escalation_pause_reason = reason
