@@ -276,14 +276,20 @@ class DingTalkStandIn:
         ]
         self.recorded.flow_controlled += throttled
         self._last_sent.update({u: now for u in user_ids if u not in throttled})
+        key = secrets.token_hex(8)
         if len(throttled) < len(user_ids):
-            record = {**body, "userIds": [u for u in user_ids if u not in throttled], "msgParam": param}
+            record = {
+                **body,
+                "userIds": [u for u in user_ids if u not in throttled],
+                "msgParam": param,
+                "processQueryKey": key,
+            }
             self.recorded.sent.append(record)
             self.recorded.sent_at.append(now)
             self._sent_queue.put(record)
         return JSONResponse(
             {
-                "processQueryKey": secrets.token_hex(8),
+                "processQueryKey": key,
                 "invalidStaffIdList": invalid,
                 "flowControlledStaffIdList": throttled,
             }
