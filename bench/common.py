@@ -1,5 +1,6 @@
 """What every benchmark shares: a fresh database, an outbox full of due rows, the production dispatcher wired to
-a real `telegram.Bot`, a drain loop, and the tally of what the stand-in received against what the outbox held.
+a real `telegram.Bot` (or to the DingTalk channel's sender and its OpenAPI client), a drain loop, and the tally of
+what the stand-in received against what the outbox held.
 
 The dispatcher is built through `scheduler.jobs.Jobs.dispatcher` (reminder buttons, blocked-user notices), so the
 benchmarks exercise what `duban run` runs; only the pacer's clock and sleep are swapped when time is virtual.
@@ -16,16 +17,21 @@ import json
 import re
 import tempfile
 import uuid
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import AsyncIterator, Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 from sqlalchemy import Engine, create_engine, insert, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, col, select
 from telegram import Bot
 from telegram.request import HTTPXRequest
 
+from bot.channels import ChannelRouter
+from bot.dingtalk.api import DingTalkApi
+from bot.dingtalk.channel import DingTalkSender, dingtalk_notice_deliver
+from bot.dingtalk.pacing import DingTalkPacer
 from bot.telegram.channel import TelegramChannel
 from duban.config import Settings
 from duban.db import create_schema, make_engine
@@ -88,7 +94,20 @@ def ref_of(i: int) -> str:
     return f"B{i:06d}"
 
 
-def fill_outbox(url: str, *, rows: int, chats: int, due_at: dt.datetime, grouped: bool = False) -> Engine:
+def dingtalk_id(chat: int) -> str:
+    """A bench contact's DingTalk userId, when the run is on DingTalk: the chat number as a staff id."""
+    return f"staff-{chat}"
+
+
+def fill_outbox(
+    url: str,
+    *,
+    rows: int,
+    chats: int,
+    due_at: dt.datetime,
+    grouped: bool = False,
+    channel: str = "telegram",
+) -> Engine:
     """`chats` departments with one contact each, a coordinator, and `rows` due reminders as the planner writes them.
 
     Row i is about milestone i (task `ref_of(i)`, due REMINDER_DAYS after `due_at`'s local day): kind `reminder`,
@@ -97,7 +116,14 @@ def fill_outbox(url: str, *, rows: int, chats: int, due_at: dt.datetime, grouped
     when a long bundle is split), and the tally finds each row in what was delivered by its task number.
     Interleaved (row i to chat i mod M) or grouped (each chat's rows queued one after another, as a planner run
     queues them) decides only the order of the ids; either way a contact's rows go out together.
+    `channel` "dingtalk": every contact joined on DingTalk (userId `dingtalk_id(chat)`), none on Telegram.
     """
+
+    def joined(chat: int) -> dict[str, Any]:
+        if channel == "dingtalk":
+            return {"dingtalk_user_id": dingtalk_id(chat)}
+        return {"telegram_user_id": chat}
+
     engine = make_engine(url)
     create_schema(engine)
     day = due_at.astimezone(COUNTY_TZ).date()
@@ -113,14 +139,14 @@ def fill_outbox(url: str, *, rows: int, chats: int, due_at: dt.datetime, grouped
                 department_id=office.id,
                 name="督办员",
                 role=ContactRole.coordinator,
-                telegram_user_id=COORDINATOR_CHAT,
+                **joined(COORDINATOR_CHAT),
             )
         )
         departments = [Department(name=f"基准局{j:04d}", region=REGION) for j in range(chats)]
         session.add_all(departments)
         session.flush()
         contacts = [
-            Contact(department_id=d.id or 0, name=f"联络员{j:04d}", telegram_user_id=chat)
+            Contact(department_id=d.id or 0, name=f"联络员{j:04d}", **joined(chat))
             for j, (d, chat) in enumerate(zip(departments, chat_ids(chats), strict=True))
         ]
         tasks = [
@@ -196,6 +222,39 @@ def make_dispatcher(
     return dataclasses.replace(dispatcher, sleep=sleep) if sleep is not None else dispatcher
 
 
+@contextlib.asynccontextmanager
+async def dingtalk_dispatcher(
+    engine: Engine,
+    base_url: str,
+    *,
+    client_id: str,
+    client_secret: str,
+    clock: Callable[[], dt.datetime],
+    pacer: DingTalkPacer | None = None,
+    sleep: Callable[[float], Any] | None = None,
+    claim_seconds: int | None = None,
+    timeout: float = 5.0,
+) -> AsyncIterator[Dispatcher]:
+    """The dispatcher `duban run` wires for DingTalk alone: the router with the DingTalk channel's Deliver, its
+    sender and pacer, and the OpenAPI client pointed at the stand-in (closed on the way out)."""
+    settings = Settings(database_url=engine.url.render_as_string(hide_password=False))
+    if claim_seconds is not None:
+        settings.claim_seconds = claim_seconds
+    api = DingTalkApi(
+        client_id=client_id,
+        client_secret=client_secret,
+        base_url=base_url,
+        http=httpx.AsyncClient(timeout=httpx.Timeout(timeout), trust_env=False),
+    )
+    sender = DingTalkSender(api, pacer or DingTalkPacer())
+    router = ChannelRouter({"dingtalk": dingtalk_notice_deliver(sender)})
+    dispatcher = Jobs(engine=engine, settings=settings, clock=clock).dispatcher(router)
+    try:
+        yield dataclasses.replace(dispatcher, sleep=sleep) if sleep is not None else dispatcher
+    finally:
+        await api.aclose()
+
+
 def outstanding(engine: Engine) -> tuple[int, dt.datetime | None]:
     """Rows the dispatcher still owes (unsent, not given up) and the earliest moment one can be claimed."""
     with Session(engine) as session:
@@ -257,20 +316,27 @@ class Tally:
         return self.twice + self.more
 
 
-def tally(engine: Engine, delivered: list[dict[str, Any]], blocked: Collection[int] = ()) -> Tally:
+def tally(
+    engine: Engine,
+    delivered: list[dict[str, Any]],
+    blocked: Collection[int | str] = (),
+    channel: str = "telegram",
+) -> Tally:
     """Compare the stand-in's delivered log with the outbox's reminder rows (other kinds are counted by the caller).
 
     A row counts as delivered once for every message to its chat that lists its task; a message repeated word
-    for word to one chat is a duplicate the user sees, however many rows it carries.
+    for word to one chat is a duplicate the user sees, however many rows it carries. `delivered` holds
+    {chat_id, text, message_id}; on DingTalk the chat is the person's userId and the id batchSend's processQueryKey.
     """
-    counts: collections.Counter[tuple[int | None, str]] = collections.Counter()
+    counts: collections.Counter[tuple[int | str | None, str]] = collections.Counter()
     for d in delivered:
         counts.update((d["chat_id"], ref) for ref in set(_REF.findall(d["text"])))
     copies = collections.Counter((d["chat_id"], d["text"]) for d in delivered)
     message_ids = {(d["chat_id"], str(d["message_id"])) for d in delivered}
+    chat_of = Contact.dingtalk_user_id if channel == "dingtalk" else Contact.telegram_user_id
     with Session(engine) as session:
         rows = session.exec(
-            select(Notification, Task.ref, Contact.telegram_user_id)
+            select(Notification, Task.ref, chat_of)
             .join(Milestone, col(Milestone.id) == Notification.milestone_id)
             .join(Task, col(Task.id) == Milestone.task_id)
             .join(Contact, col(Contact.id) == Notification.contact_id)
@@ -302,13 +368,11 @@ def tally(engine: Engine, delivered: list[dict[str, Any]], blocked: Collection[i
     )
 
 
-def inactive_chats(engine: Engine) -> set[int]:
+def inactive_chats(engine: Engine, channel: str = "telegram") -> set[int | str]:
     with Session(engine) as session:
-        return {
-            c.telegram_user_id
-            for c in session.exec(select(Contact).where(Contact.active == False)).all()  # noqa: E712
-            if c.telegram_user_id is not None
-        }
+        inactive = session.exec(select(Contact).where(Contact.active == False)).all()  # noqa: E712
+    chats = [c.dingtalk_user_id if channel == "dingtalk" else c.telegram_user_id for c in inactive]
+    return {chat for chat in chats if chat is not None}
 
 
 def finish(results: list[dict[str, Any]], failures: list[str], json_path: Path | None) -> int:

@@ -13,7 +13,13 @@ which only moves when the dispatcher waits or when the drain loop jumps to the n
 request before retry_after ran out" and "no retry before backoff(attempts)" are exact, and a run takes seconds
 (hangs alone cost real time: the client's read timeout).
 
+On DingTalk (`--channel dingtalk`) the dispatcher sends through the DingTalk channel's sender and pacer to the
+DingTalk stand-in with the same faults in DingTalk's shapes (bench/dingtalk_standin.py): 429 is its throttling
+(HTTP 429 with Retry-After, or the person in flowControlledStaffIdList), 403 a person who left the organisation
+(invalidStaffIdList), and "over limit" a send that breaks the DingTalk pacer's own promise.
+
     python -m bench.faults [--mode MODE ...] [--rows 2000] [--chats ROWS/2] [--database-url URL] [--short]
+        [--channel telegram|dingtalk]
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ import asyncio
 import collections
 import datetime as dt
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -33,6 +41,8 @@ from bench.common import (
     COORDINATOR_CHAT,
     EPOCH,
     chat_ids,
+    dingtalk_dispatcher,
+    dingtalk_id,
     drain,
     fill_outbox,
     fresh_database,
@@ -41,7 +51,10 @@ from bench.common import (
     make_dispatcher,
     tally,
 )
+from bench.dingtalk_standin import FaultyDingTalk
+from bench.dispatch_worker import STANDIN_CLIENT_ID, STANDIN_CLIENT_SECRET
 from bench.standin import Faults, StandIn
+from bot.dingtalk.pacing import DingTalkPacer
 from models import Contact, Notification
 from scheduler.dispatcher import backoff
 from scheduler.pacing import SendPacer
@@ -113,7 +126,7 @@ class FaultReport:
 
 def early_resends(events: list[dict[str, Any]]) -> int:
     """Resends of one message sooner than backoff(n) after its n-th 5xx or hang."""
-    by_message: dict[tuple[int, str], list[dict[str, Any]]] = collections.defaultdict(list)
+    by_message: dict[tuple[int | str, str], list[dict[str, Any]]] = collections.defaultdict(list)
     for event in events:
         by_message[(event["chat_id"], event["text"])].append(event)
     early = 0
@@ -133,25 +146,63 @@ async def _dispatch(engine: Engine, base_url: str, clock: VirtualClock) -> None:
         await drain(dispatcher, engine, advance=clock.advance_to)
 
 
-def run_mode(mode: str, rows: int, chats: int, database_url: str | None = None) -> FaultReport:
+async def _dispatch_dingtalk(engine: Engine, base_url: str, clock: VirtualClock) -> None:
+    async with dingtalk_dispatcher(
+        engine,
+        base_url,
+        client_id=STANDIN_CLIENT_ID,
+        client_secret=STANDIN_CLIENT_SECRET,
+        clock=clock.now,
+        pacer=DingTalkPacer(clock=clock, sleep=clock.sleep),
+        sleep=clock.sleep,
+        timeout=READ_TIMEOUT,
+    ) as dispatcher:
+        await drain(dispatcher, engine, advance=clock.advance_to)
+
+
+@contextmanager
+def _standin(
+    channel: str, clock: VirtualClock, faults: Faults, chats: int
+) -> Iterator[StandIn | FaultyDingTalk]:
+    if channel == "telegram":
+        with StandIn(clock=clock) as telegram:
+            telegram.configure(faults)
+            yield telegram
+        return
+    staff = {dingtalk_id(chat) for chat in [*chat_ids(chats), COORDINATOR_CHAT]}
+    dingtalk = FaultyDingTalk(
+        clock=clock, faults=faults, staff=staff, blocked={dingtalk_id(chat) for chat in faults.blocked}
+    )
+    dingtalk.start()
+    try:
+        yield dingtalk
+    finally:
+        dingtalk.stop()
+
+
+def run_mode(
+    mode: str, rows: int, chats: int, database_url: str | None = None, channel: str = "telegram"
+) -> FaultReport:
     clock = VirtualClock()
     faults = faults_for(mode, chats)
-    with StandIn(clock=clock) as standin, fresh_database(database_url) as url:
-        standin.configure(faults)
-        engine = fill_outbox(url, rows=rows, chats=chats, due_at=EPOCH)
+    # the blocked people as the channel names them, and the coordinator's
+    blocked: set[int | str] = {dingtalk_id(c) if channel == "dingtalk" else c for c in faults.blocked}
+    coordinator = dingtalk_id(COORDINATOR_CHAT) if channel == "dingtalk" else COORDINATOR_CHAT
+    chat_of = Contact.dingtalk_user_id if channel == "dingtalk" else Contact.telegram_user_id
+    with _standin(channel, clock, faults, chats) as standin, fresh_database(database_url) as url:
+        engine = fill_outbox(url, rows=rows, chats=chats, due_at=EPOCH, channel=channel)
+        dispatch = _dispatch_dingtalk if channel == "dingtalk" else _dispatch
         try:
-            asyncio.run(_dispatch(engine, standin.url, clock))
-            counted = tally(engine, standin.delivered, blocked=faults.blocked)
-            inactive = inactive_chats(engine)
+            asyncio.run(dispatch(engine, standin.url, clock))
+            counted = tally(engine, standin.delivered, blocked=blocked, channel=channel)
+            inactive = inactive_chats(engine, channel)
             with Session(engine) as session:
                 notices = session.exec(select(Notification).where(Notification.kind == "blocked")).all()
-                names = session.exec(
-                    select(Contact.name).where(col(Contact.telegram_user_id).in_(faults.blocked))
-                ).all()
+                names = session.exec(select(Contact.name).where(col(chat_of).in_(blocked))).all()
         finally:
             engine.dispose()
         stats, events = standin.snapshot(), list(standin.events)
-    told = [d["text"] for d in standin.delivered if d["chat_id"] == COORDINATOR_CHAT]
+    told = [d["text"] for d in standin.delivered if d["chat_id"] == coordinator]
     report = FaultReport(
         mode=mode,
         rows=rows,
@@ -171,9 +222,9 @@ def run_mode(mode: str, rows: int, chats: int, database_url: str | None = None) 
         over_limit=stats["rate_limited"],
         early_after_backoff=early_resends(events),
         given_up=counted.given_up,
-        blocked_chats=len(faults.blocked),
-        marked_inactive=len(inactive & faults.blocked),
-        wrongly_inactive=len(inactive - faults.blocked),
+        blocked_chats=len(blocked),
+        marked_inactive=len(inactive & blocked),
+        wrongly_inactive=len(inactive - blocked),
         coordinator_notices=sum(1 for n in notices if n.sent_at is not None),
         coordinator_messages=len(told),
         blocked_named=sum(1 for name in names if sum(text.count(name) for text in told) == 1),
@@ -196,7 +247,7 @@ def problems(report: FaultReport, *, hang_delivers: bool) -> list[str]:
     if report.early_after_429:
         found.append(f"{report.early_after_429} requests before retry_after ran out")
     if report.over_limit:
-        found.append(f"{report.over_limit} sends over Telegram's limits")
+        found.append(f"{report.over_limit} sends over the platform's limits")
     if report.early_after_backoff:
         found.append(f"{report.early_after_backoff} resends before their backoff")
     if report.marked_inactive != report.blocked_chats or report.wrongly_inactive:
@@ -222,11 +273,12 @@ def main() -> None:
         "--database-url", help="postgresql+psycopg://... to use a new database on that server"
     )
     parser.add_argument("--short", action="store_true", help="200 rows over 100 chats, for CI")
+    parser.add_argument("--channel", choices=("telegram", "dingtalk"), default="telegram")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)  # the dispatcher warns on every retry; the report says it all
     rows, chats = (200, 100) if args.short else (args.rows, args.chats or max(1, args.rows // 2))
     for mode in args.mode or MODES:
-        report = run_mode(mode, rows, chats, args.database_url)
+        report = run_mode(mode, rows, chats, args.database_url, args.channel)
         print(f"== {mode}: {'OK' if not report.problems else 'PROBLEMS: ' + '; '.join(report.problems)}")
         for key, value in asdict(report).items():
             if key not in ("mode", "problems"):

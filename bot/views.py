@@ -12,6 +12,7 @@ from duban.services.progress import CloseoutDecision, ReportOutcome
 from duban.services.tasks import TaskDetail, TaskLine
 from duban.status import Counts, MilestoneState, MilestoneView, Pace, StatusReport
 from models import CloseoutRequest, Contact, ContactRole, Milestone, Notification, ProgressReport, Task
+from models.people import channel_of
 
 Gettext = Callable[[str], str]
 
@@ -556,7 +557,7 @@ def member_entries(_: Gettext, members: Sequence[Member]) -> list[str]:
             line += " · " + _("invited, not joined (until {day})").format(
                 day=member.open_invite.expires_at.date().isoformat()
             )
-        elif contact.telegram_user_id is None:
+        elif channel_of(contact) is None:  # joined on neither Telegram nor DingTalk
             line += " · " + _("not joined")
         entries.append(line)
     return entries

@@ -41,11 +41,16 @@ WORDS: dict[str, str] = {
     **{w: "dept" for w in ("dept", "部门")},
     **{w: "invite" for w in ("invite", "邀请")},
     **{w: "web" for w in ("web", "网页", "网页版")},
+    **{w: "contacts" for w in ("contacts", "联系人", "人员")},
+    **{w: "revoke" for w in ("revoke", "停用", "撤销权限")},
+    # the coordinator's pause of the overdue ladder; "snooze" is Telegram's name for it (/snooze #N days reason),
+    # so it means the same here, and a reminder's own "later" is 延后 or the /snz of its link
+    **{w: "pause" for w in ("pause", "snooze", "暂停", "暂停催办")},
     # a reminder's actions, as the core Message's actions carry them (bot/core/notices.py: /ackall HEAD,
     # /rep ROW, /nc ROW, /snz HEAD DAYS, the ids the Telegram buttons carry) and as people type them
     **{w: "ack" for w in ("ack", "签收")},
     **{w: "ackall" for w in ("ackall", "收到", "全部签收")},
-    **{w: "snz" for w in ("snz", "snooze", "延后", "稍后提醒")},
+    **{w: "snz" for w in ("snz", "延后", "稍后提醒")},
     **{w: "nochange" for w in ("nc", "nochange", "无变化", "本月无变化")},
     **{w: "rep" for w in ("rep", "汇报提醒")},
 }
@@ -65,6 +70,9 @@ ROLES: dict[str, tuple[ContactRole, ...]] = {
     "dept": (ContactRole.coordinator, ContactRole.lead),
     "invite": (ContactRole.coordinator,),
     "web": (ContactRole.coordinator, ContactRole.lead),
+    "contacts": (ContactRole.coordinator,),
+    "revoke": (ContactRole.coordinator,),
+    "pause": (ContactRole.coordinator,),
     # only the person a reminder went to may act on it; the reminders service checks that
     "ack": (),
     "ackall": (),
@@ -84,6 +92,8 @@ _COMMAND = re.compile(r"^/?(?P<word>[A-Za-z]+|[\u4e00-\u9fff]+?)(?=[\s\d]|$)\s*(
 _TAG = re.compile(r"<[^>]+>")
 # a number first (a task or request number, ASCII digits as /task takes them), then free text
 _NUMBER_FIRST = re.compile(r"^#?([0-9]{1,9})(?![0-9])\s*(.*)$", re.S)
+# 暂停 N 天数 理由: a milestone number (as 逾期 shows it, [#N]), the days, then the reason
+_PAUSE = re.compile(r"^#?([0-9]{1,9})\s+([0-9]{1,9})(?![0-9])\s*(.*)$", re.S)
 
 
 @dataclass(frozen=True)
@@ -231,6 +241,12 @@ class CommandCore:
             return self._invite(session, contact, _, args)
         if command == "web":
             return self._web(session, contact, _)
+        if command == "contacts":
+            return [self._view(session, contact, _, "contacts")]
+        if command == "revoke":
+            return self._revoke(session, contact, _, args)
+        if command == "pause":
+            return self._pause(session, contact, _, args)
         if command in ("approve", "reject"):
             return self._decide(session, contact, _, args, approve=command == "approve")
         if command == "find":
@@ -377,6 +393,33 @@ class CommandCore:
             self._message(_, text.format(minutes=minutes, link=issued.link(self.clock.settings.web_base_url)))
         ]
 
+    def _revoke(self, session: Session, contact: Contact, _: views.Gettext, args: str) -> list[Message]:
+        """停用 N: person N of 联系人 loses access with their next message; their unused invitation dies."""
+        revoked = invites.deactivate_contact(
+            session=session, contact_id=int(_number(args, "usage_revoke")), now=self.clock.now(), by=contact
+        )
+        department = session.get(Department, revoked.department_id)
+        assert department is not None
+        return [self._message(_, views.contact_revoked(_, revoked, department.name))]
+
+    def _pause(self, session: Session, contact: Contact, _: views.Gettext, args: str) -> list[Message]:
+        """暂停 N 天数 理由: a coordinator stops the overdue ladder of milestone N (from 逾期) for a while."""
+        match = _PAUSE.match(args)
+        if match is None:
+            raise InvalidInput("usage_snooze")
+        milestone, until = oversight.pause_escalation(
+            session=session,
+            coordinator=contact,
+            milestone_id=int(match.group(1)),
+            days=int(match.group(2)),
+            reason=match.group(3),
+            now=self.clock.now(),
+            today=self.clock.today(),
+        )
+        task = session.get(Task, milestone.task_id)
+        assert task is not None
+        return [self._message(_, views.escalation_paused(_, task, until))]
+
     def _record_report(
         self, session: Session, contact: Contact, milestone_id: int, text: str
     ) -> progress.ReportOutcome:
@@ -469,7 +512,13 @@ def _refusal(_: views.Gettext, error: DomainError) -> str:
     if isinstance(error, InvalidInput) and error.reason == "stale":
         return views.stale_button(_)
     if isinstance(error, InvalidInput):
-        return usage_report(_) if error.reason == "usage_report" else views.invalid_input(_, error.reason)
+        dingtalk_usage = {
+            "usage_report": usage_report,
+            "usage_revoke": usage_revoke,
+            "usage_snooze": usage_pause,
+        }
+        usage = dingtalk_usage.get(error.reason)
+        return usage(_) if usage is not None else views.invalid_input(_, error.reason)
     if isinstance(error, NotFound):
         return views.not_found(_)
     return views.not_allowed(_)
@@ -501,6 +550,9 @@ def commands_for(_: views.Gettext, role: ContactRole) -> list[tuple[str, str, st
         ("pending", "待销号", _("close-out requests waiting for you")),
         ("approve", "同意", _("approve close-out request N: 同意 N")),
         ("reject", "驳回", _("reject close-out request N: 驳回 N reason")),
+        ("pause", "暂停", _("pause the overdue escalation of milestone N (from 逾期): 暂停 N days reason")),
+        ("contacts", "联系人", _("everyone with access in your county, and unused invitations")),
+        ("revoke", "停用", _("end someone's access or cancel their invitation: 停用 N")),
     ]
     common = [("help", "帮助", _("what I can do")), ("find", "查找", _("search tasks: 查找 keyword"))]
     if role == ContactRole.contact:
@@ -531,6 +583,16 @@ def report_hint(_: views.Gettext) -> str:
 
 def usage_report(_: views.Gettext) -> str:
     return _("Please give the task number from 任务, e.g. “汇报 2 完成60%”.")
+
+
+def usage_revoke(_: views.Gettext) -> str:
+    return _("Please give the number from 联系人, e.g. “停用 12”.")
+
+
+def usage_pause(_: views.Gettext) -> str:
+    return _(
+        "Usage: 暂停 N days reason, e.g. “暂停 12 7 等待资金到位” (N from 逾期, 1 to {days} days)."
+    ).format(days=oversight.MAX_PAUSE_DAYS)
 
 
 def report_prompt(_: views.Gettext, task: Task) -> str:

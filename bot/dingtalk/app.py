@@ -23,6 +23,7 @@ from sqlmodel import Session
 from bot.core.commands import Clock, CommandCore
 from bot.dingtalk.api import DingTalkApi
 from bot.dingtalk.channel import DingTalkSender, RobotConversation, dingtalk_notice_deliver
+from bot.dingtalk.pacing import DingTalkPacer
 from bot.dingtalk.stream import StreamReceiver
 from duban.config import Settings, get_settings
 from duban.db import make_engine
@@ -57,8 +58,13 @@ class DingTalkChannel:
 
 
 def build_dingtalk_channel(
-    settings: Settings, engine: Engine, *, clock: Callable[[], dt.datetime] = utcnow
+    settings: Settings,
+    engine: Engine,
+    *,
+    clock: Callable[[], dt.datetime] = utcnow,
+    pacer: DingTalkPacer | None = None,
 ) -> DingTalkChannel:
+    """The channel, with one pacer for everything it sends (tests pass one on a hand-set clock)."""
     if not (settings.dingtalk_client_id and settings.dingtalk_client_secret):
         raise ValueError("DUBAN_DINGTALK_CLIENT_ID and DUBAN_DINGTALK_CLIENT_SECRET are needed for DingTalk")
     http = httpx.AsyncClient(timeout=httpx.Timeout(10.0))
@@ -70,7 +76,7 @@ def build_dingtalk_channel(
         legacy_base_url=settings.dingtalk_legacy_api_base,
         http=http,
     )
-    sender = DingTalkSender(api)
+    sender = DingTalkSender(api, pacer or DingTalkPacer())
     core = CommandCore(session=lambda: Session(engine), clock=Clock(settings, clock))
     conversation = RobotConversation(core=core, sender=sender)
     receiver = StreamReceiver(

@@ -18,6 +18,7 @@ from bot.core.commands import CommandCore, Sender
 from bot.core.message import Message
 from bot.core.notices import message_for
 from bot.dingtalk.api import DingTalkApi
+from bot.dingtalk.pacing import DingTalkPacer
 from bot.dingtalk.render import IMAGE_KEY, render
 from bot.dingtalk.stream import IncomingMessage
 from models import Contact, Notification
@@ -36,10 +37,15 @@ def evidence_ref(download_code: str) -> str:
 
 
 class DingTalkSender:
-    """Sends core Messages to people as one-to-one robot messages."""
+    """Sends core Messages to people as one-to-one robot messages, each part paced for its person.
 
-    def __init__(self, api: DingTalkApi) -> None:
+    One sender (and so one pacer) serves the dispatcher and the answers to what people type, so a reply and a
+    reminder to the same person share the limits.
+    """
+
+    def __init__(self, api: DingTalkApi, pacer: DingTalkPacer | None = None) -> None:
         self.api = api
+        self.pacer = pacer or DingTalkPacer()
 
     async def deliver_to_dingtalk(self, user_id: str, message: Message) -> str | None:
         """Every part of the message, in order; returns DingTalk's key of the first part.
@@ -49,10 +55,12 @@ class DingTalkSender:
         """
         first: str | None = None
         for part in render(message):
+            await self.pacer.wait_turn(user_id)
             receipt = await self.api.send_to_user(user_id, part.msg_key, part.msg_param)
             first = first or receipt.process_query_key
         if message.image is not None:
             media_id = await self.api.upload_image(message.image)
+            await self.pacer.wait_turn(user_id)
             await self.api.send_to_user(user_id, IMAGE_KEY, {"photoURL": media_id})
         return first
 

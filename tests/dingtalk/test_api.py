@@ -11,13 +11,21 @@ from sqlmodel import Session
 from bot.core.message import Message, Section
 from bot.dingtalk.api import REFRESH_MARGIN_SECONDS, DingTalkApi, delivery_error
 from bot.dingtalk.channel import DingTalkSender, dingtalk_deliver
+from bot.dingtalk.pacing import DingTalkPacer
 from duban.services.invites import create_invite, redeem_invite, resolve_department
 from duban.services.outbox import enqueue
 from models import ContactRole
 from scheduler.delivery import MessageRejected, RecipientUnreachable, RetryLater, TransientFailure
+from tests.scheduler.conftest import FakeTime
 from tests.standins.dingtalk import DingTalkStandIn
 
 MARKDOWN = {"title": "督办", "text": "#### 督办提醒"}
+
+
+def sender(api: DingTalkApi) -> DingTalkSender:
+    """The DingTalk sender, its pacing on a clock that moves only when it waits."""
+    time = FakeTime()
+    return DingTalkSender(api, DingTalkPacer(clock=time.clock, sleep=time.sleep))
 
 
 async def test_a_message_reaches_the_user_with_the_robot_code_and_markdown(
@@ -147,7 +155,7 @@ async def test_the_digest_chart_follows_the_text_as_an_uploaded_image(
     api.legacy_base_url = standin.url
     digest = Message(title="本周进度摘要", sections=(Section(lines=("🟢 12 · 🔴 3",)),), image=chart)
 
-    await DingTalkSender(api).deliver_to_dingtalk("staff-001", digest)
+    await sender(api).deliver_to_dingtalk("staff-001", digest)
 
     text, image = standin.recorded.sent
     assert text["msgKey"] == "sampleMarkdown" and image["msgKey"] == "sampleImageMsg"
@@ -184,7 +192,7 @@ async def test_an_outbox_row_for_a_dingtalk_contact_goes_to_their_dingtalk_id(
         enqueue(session=seeded, key=f"k{c.id}", kind="reminder", contact=c, due_at=now)
         for c in (contact, telegram_only.contact)
     ]
-    deliver = dingtalk_deliver(DingTalkSender(api), lambda session, row: Message(title="⏰ 提醒"))
+    deliver = dingtalk_deliver(sender(api), lambda session, row: Message(title="⏰ 提醒"))
 
     assert await deliver(seeded, rows[0]) is not None  # type: ignore[arg-type]
     assert (await standin.next_sent())["userIds"] == ["staff-002"]

@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 
 from bot.core.commands import ROLES, WORDS, Clock, CommandCore, Sender, parse
 from bot.core.message import Message
+from bot.dingtalk.render import render
 from duban.config import Settings
 from duban.seeding import load_seed
 from duban.services.invites import create_invite, resolve_department
@@ -60,9 +61,11 @@ def core(engine: Engine) -> Iterator[CommandCore]:
     yield CommandCore(session=lambda: Session(engine), clock=Clock(Settings(), lambda: clock[0]))
 
 
-def invite(engine: Engine, department: str, role: ContactRole = ContactRole.contact) -> str:
+def invite(
+    engine: Engine, department: str, role: ContactRole = ContactRole.contact, region: str = "淄博市淄川区"
+) -> str:
     with Session(engine) as session:
-        dept = resolve_department(session=session, name=department, region="淄博市淄川区")
+        dept = resolve_department(session=session, name=department, region=region)
         return create_invite(
             session=session, department=dept, role=role, now=NOW, ttl=dt.timedelta(days=7)
         ).token
@@ -79,6 +82,11 @@ def invite(engine: Engine, department: str, role: ContactRole = ContactRole.cont
         ("逾期", ("overdue", "")),
         ("同意 4", ("approve", "4")),
         ("驳回 4 缺少佐证", ("reject", "4 缺少佐证")),
+        ("联系人", ("contacts", "")),
+        ("停用12", ("revoke", "12")),
+        ("暂停 45 7 等待资金到位", ("pause", "45 7 等待资金到位")),
+        ("/snooze #45 7 等待资金到位", ("pause", "#45 7 等待资金到位")),  # Telegram's name for the pause
+        ("延后 42 3", ("snz", "42 3")),
         ("完成60%", (None, "完成60%")),
     ],
 )
@@ -311,3 +319,148 @@ def test_a_coordinator_gets_a_single_use_dashboard_link_and_a_contact_does_not(
         login = check_login_link(session=session, token=answer[1].removeprefix(prefix), now=NOW)
         coordinator = session.exec(select(Contact).where(Contact.dingtalk_user_id == LI.user_id)).one()
         assert login.contact_id == coordinator.id
+
+
+# ---- a coordinator's people and pauses: /contacts, /revoke and /snooze of the Telegram bot ---------------------
+
+ZHOU = Sender("dingtalk", "staff-003")  # a coordinator of another county (安丘市)
+
+
+def contact_id(engine: Engine, sender: Sender) -> int:
+    with Session(engine) as session:
+        contact = session.exec(select(Contact).where(Contact.dingtalk_user_id == sender.user_id)).one()
+        assert contact.id is not None
+        return contact.id
+
+
+def test_a_coordinator_lists_the_county_and_ends_a_contacts_access(core: CommandCore, engine: Engine) -> None:
+    core.handle(WANG, invite(engine, "区科技局"))
+    core.handle(LI, invite(engine, "区教体局", ContactRole.coordinator))
+    invite(engine, "区财政局")  # invited, not joined yet
+    wang, li = contact_id(engine, WANG), contact_id(engine, LI)
+
+    listing = text_of(core.handle(LI, "联系人")).splitlines()
+
+    assert listing[0] == "有使用权限的人员（用 /revoke 编号 撤销权限）"
+    # joined on DingTalk is joined: no "尚未加入" beside them
+    assert f"{wang}. 区科技局 · 联络员" in listing and f"{li}. 区教体局 · 督办人员" in listing
+    assert any(
+        line.endswith("区财政局 · 联络员 · 已邀请，尚未加入（邀请有效至 2025-06-09）") for line in listing
+    )
+    assert text_of(core.handle(LI, f"停用 {wang}")) == (
+        f"已撤销 {wang}. 区科技局 · 联络员 的权限；未使用的邀请一并作废。"
+    )
+    # the next message finds a stranger; the list no longer shows them
+    assert text_of(core.handle(WANG, "任务")).startswith("您好！这里是督办提醒机器人。您尚未加入")
+    assert f"{wang}. " not in text_of(core.handle(LI, "/contacts"))
+    assert text_of(core.handle(LI, f"/revoke {wang}")) == "此人已无使用权限。"
+    assert text_of(core.handle(LI, f"停用 {li}")) == "不能撤销自己的权限，请联系其他督办人员。"
+    with Session(engine) as session:
+        [entry] = session.exec(select(AuditEntry).where(AuditEntry.action == "deactivate")).all()
+        assert entry.contact_id == li and entry.detail == f"contact={wang} role=contact"
+
+
+@pytest.mark.parametrize(
+    ("who", "typed", "answer"),
+    [
+        ("WANG", "停用 {li}", "抱歉，您无权使用此功能。"),  # a contact
+        ("WANG", "联系人", "抱歉，您无权使用此功能。"),
+        ("ZHOU", "停用 {wang}", "没有找到相应内容，请检查编号或名称。"),  # another county's coordinator
+        ("LI", "停用", "请给出“联系人”列表中的编号，例如“停用 12”。"),
+        ("LI", "停用 王某", "请给出“联系人”列表中的编号，例如“停用 12”。"),
+        ("LI", "停用 {wang} {li}", "请给出“联系人”列表中的编号，例如“停用 12”。"),
+        ("LI", "停用 99999", "没有找到相应内容，请检查编号或名称。"),
+    ],
+)
+def test_a_refused_revoke_says_why_and_nobody_loses_access(
+    core: CommandCore, engine: Engine, who: str, typed: str, answer: str
+) -> None:
+    core.handle(WANG, invite(engine, "区科技局"))
+    core.handle(LI, invite(engine, "区教体局", ContactRole.coordinator))
+    core.handle(ZHOU, invite(engine, "市教体局", ContactRole.coordinator, region="安丘市"))
+    sender = {"WANG": WANG, "LI": LI, "ZHOU": ZHOU}[who]
+    typed = typed.format(wang=contact_id(engine, WANG), li=contact_id(engine, LI))
+
+    assert text_of(core.handle(sender, typed)) == answer
+    with Session(engine) as session:
+        assert all(c.active for c in session.exec(select(Contact)).all())
+        assert session.exec(select(AuditEntry).where(AuditEntry.action == "deactivate")).all() == []
+    assert "附件-34" in text_of(core.handle(WANG, "任务"))  # still a member
+
+
+def test_the_contacts_list_is_dingtalk_markdown_with_every_name_escaped(
+    core: CommandCore, engine: Engine
+) -> None:
+    core.handle(WANG, invite(engine, "区科技局"))
+    core.handle(LI, invite(engine, "区教体局", ContactRole.coordinator))
+    with Session(engine) as session:
+        wang = session.get(Contact, contact_id(engine, WANG))
+        assert wang is not None
+        wang.name = "*王*<b>[链接](http://x)"
+        session.add(wang)
+        session.commit()
+
+    [part] = render(core.handle(LI, "联系人")[0])
+
+    assert part.msg_key == "sampleMarkdown"
+    blocks = part.msg_param["text"].split("\n\n")
+    assert blocks[0] == "#### 有使用权限的人员（用 /revoke 编号 撤销权限）"
+    assert rf"{contact_id(engine, WANG)}\. 区科技局 · 联络员 · \*王\*&lt;b\>\[链接\]\(http://x\)" in blocks
+
+
+def overdue_number(core: CommandCore, task_ref: str) -> int:
+    """The milestone number 逾期 shows a coordinator ([#N]) for a task."""
+    line = next(line for line in text_of(core.handle(LI, "逾期")).splitlines() if f"] {task_ref} " in line)
+    return int(line.split("]")[0].removeprefix("[#"))
+
+
+def test_a_coordinator_pauses_an_overdue_escalation_with_a_reason(core: CommandCore, engine: Engine) -> None:
+    core.handle(LI, invite(engine, "区教体局", ContactRole.coordinator))
+    number = overdue_number(core, "附件-1")
+
+    answer = text_of(core.handle(LI, f"暂停 {number} 7 等待资金到位"))
+
+    assert answer == "附件-1 乡村全环境立德树人行动 的逾期催办已暂停至 2025-06-09。"
+    # Telegram's form works too, and the latest pause counts
+    assert text_of(core.handle(LI, f"/snooze #{number} 14 等待资金到位")).endswith("已暂停至 2025-06-16。")
+    with Session(engine) as session:
+        milestone = session.get(Milestone, number)
+        assert milestone is not None
+        assert milestone.escalation_paused_until == dt.date(2025, 6, 16)
+        assert milestone.escalation_pause_reason == "等待资金到位"
+        actions = session.exec(select(AuditEntry.action).where(AuditEntry.milestone_id == number)).all()
+        assert actions == ["pause_escalation", "pause_escalation"]
+
+
+USAGE_PAUSE = "用法：暂停 编号 天数 理由，例如“暂停 12 7 等待资金到位”（编号见“逾期”，天数 1 至 90）。"
+
+
+@pytest.mark.parametrize(
+    ("who", "typed", "answer"),
+    [
+        ("WANG", "暂停 {n} 7 等待资金到位", "抱歉，您无权使用此功能。"),  # a contact
+        ("ZHOU", "暂停 {n} 7 等待资金到位", "没有找到相应内容，请检查编号或名称。"),  # another county
+        ("LI", "暂停", USAGE_PAUSE),
+        ("LI", "暂停 {n}", USAGE_PAUSE),
+        ("LI", "暂停 {n} 7", USAGE_PAUSE),  # a reason is kept with every pause
+        ("LI", "暂停 {n} 0 等待资金到位", USAGE_PAUSE),
+        ("LI", "暂停 {n} 91 等待资金到位", USAGE_PAUSE),
+        ("LI", "暂停 {n} 七 等待资金到位", USAGE_PAUSE),
+        ("LI", "暂停 99999 7 等待资金到位", "没有找到相应内容，请检查编号或名称。"),
+        ("LI", "暂停 {n} 7 " + "等" * 501, "理由太长（超过 500 字），请精简后再发；本次未保存。"),
+    ],
+)
+def test_a_refused_pause_says_why_and_the_escalation_goes_on(
+    core: CommandCore, engine: Engine, who: str, typed: str, answer: str
+) -> None:
+    core.handle(WANG, invite(engine, "区科技局"))
+    core.handle(LI, invite(engine, "区教体局", ContactRole.coordinator))
+    core.handle(ZHOU, invite(engine, "市教体局", ContactRole.coordinator, region="安丘市"))
+    sender = {"WANG": WANG, "LI": LI, "ZHOU": ZHOU}[who]
+    number = overdue_number(core, "附件-1")
+
+    assert text_of(core.handle(sender, typed.format(n=number))) == answer
+    with Session(engine) as session:
+        milestone = session.get(Milestone, number)
+        assert milestone is not None and milestone.escalation_paused_until is None
+        assert session.exec(select(AuditEntry).where(AuditEntry.action == "pause_escalation")).all() == []

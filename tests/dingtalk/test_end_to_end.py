@@ -15,11 +15,13 @@ from sqlmodel import Session
 from bot.core.commands import Clock, CommandCore
 from bot.dingtalk.api import DingTalkApi
 from bot.dingtalk.channel import DingTalkSender, RobotConversation
+from bot.dingtalk.pacing import DingTalkPacer
 from bot.dingtalk.stream import StreamReceiver
 from duban.config import Settings
 from duban.seeding import load_seed
 from duban.services.invites import create_invite, resolve_department
 from models import ContactRole
+from tests.scheduler.conftest import FakeTime
 from tests.standins.dingtalk import DingTalkStandIn
 
 NOW = dt.datetime(2025, 6, 2, 2, 0, tzinfo=dt.UTC)
@@ -37,7 +39,9 @@ class Robot:
             http=httpx.AsyncClient(timeout=5, trust_env=False),
         )
         core = CommandCore(session=lambda: Session(engine), clock=Clock(Settings(), lambda: NOW))
-        self.conversation = RobotConversation(core=core, sender=DingTalkSender(self.api))
+        time = FakeTime()  # pacing waits move this clock, not the test's
+        sender = DingTalkSender(self.api, DingTalkPacer(clock=time.clock, sleep=time.sleep))
+        self.conversation = RobotConversation(core=core, sender=sender)
         self.receiver = StreamReceiver(
             client_id=standin.client_id,
             client_secret=standin.client_secret,

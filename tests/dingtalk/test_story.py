@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 
 from bot.channels import ChannelRouter
 from bot.dingtalk.app import DingTalkChannel, build_dingtalk_channel
+from bot.dingtalk.pacing import DingTalkPacer
 from bot.main import notice_sender
 from bot.runtime import Runtime
 from duban.config import Settings
@@ -29,6 +30,7 @@ from duban.seeding import load_seed
 from duban.services.invites import create_invite, resolve_department
 from models import CloseoutRequest, CloseoutStatus, ContactRole, Notification
 from scheduler.jobs import Jobs, dispatch
+from tests.scheduler.conftest import FakeTime
 from tests.standins.dingtalk import DingTalkStandIn
 
 COUNTY = "济南市长清区"
@@ -98,7 +100,12 @@ async def county(standin: DingTalkStandIn, engine: Engine) -> AsyncIterator[Coun
         dingtalk_legacy_api_base=standin.url,
     )
     clock = Clock()
-    channel = build_dingtalk_channel(settings, engine, clock=clock)
+    # the stand-in throttles a person sent to twice within a second; the channel's pacer, on a clock that moves
+    # only when it waits, must keep every answer and reminder of the story clear of that
+    pacing = FakeTime()
+    standin.per_user_gap, standin.flow_clock = 1.0, pacing.clock
+    pacer = DingTalkPacer(clock=pacing.clock, sleep=pacing.sleep)
+    channel = build_dingtalk_channel(settings, engine, clock=clock, pacer=pacer)
     router = ChannelRouter({"dingtalk": channel.deliver})
     channel.conversation.send_notices = notice_sender(Runtime(engine, settings, clock), router)
     running = asyncio.create_task(channel.run())
@@ -172,3 +179,5 @@ async def test_a_county_on_dingtalk_from_joining_to_an_approved_closeout(
     # nothing is left in the outbox for either of them, and a second run sends nothing twice
     await county.nine_oclock()
     assert county.inbox(CONTACT) == [] and county.inbox(COORDINATOR) == []
+    # and DingTalk never had to throttle anyone: every message to a person came a second after the last
+    assert county.standin.recorded.flow_controlled == []

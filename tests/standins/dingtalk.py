@@ -6,7 +6,9 @@ It speaks what duban uses, in the shapes DingTalk documents:
   -> {endpoint, ticket}; the endpoint is this server's WebSocket.
 - WS /connect?ticket=...: pushes Stream frames (SYSTEM ping, CALLBACK robot messages) and records the acks.
 - POST /v1.0/robot/oToMessages/batchSend (header x-acs-dingtalk-access-token) {robotCode, userIds, msgKey,
-  msgParam} -> {processQueryKey, invalidStaffIdList, flowControlledStaffIdList}; records what was sent.
+  msgParam} -> {processQueryKey, invalidStaffIdList, flowControlledStaffIdList}; records what was sent. With
+  `per_user_gap` set, a person sent to again sooner than that (by the injected `flow_clock`) is answered as
+  flow-controlled and gets nothing (DingTalk publishes no figure; tests choose one).
 - POST /v1.0/robot/messageFiles/download {downloadCode, robotCode} -> {downloadUrl}, and GET of that URL.
 - POST /media/upload?access_token=... (the legacy host's media upload, multipart type=image + media) -> media_id,
   which a sampleImageMsg's photoURL must name.
@@ -27,6 +29,7 @@ import secrets
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +58,8 @@ class Recorded:
     token_requests_refused: int = 0
     connections_opened: list[dict[str, Any]] = field(default_factory=list)
     sent: list[dict[str, Any]] = field(default_factory=list)  # batchSend bodies, msgParam parsed
+    sent_at: list[float] = field(default_factory=list)  # flow_clock() of each entry of `sent`
+    flow_controlled: list[str] = field(default_factory=list)  # people answered as flow-controlled
     acks: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -67,11 +72,15 @@ class DingTalkStandIn:
         robot_code: str | None = None,
         staff: set[str] | None = None,
         token_ttl: int = 7200,
+        per_user_gap: float | None = None,
+        flow_clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client_id, self.client_secret = client_id, client_secret
         self.robot_code = robot_code or client_id
         self.staff = staff if staff is not None else set()  # user ids batchSend accepts; others are invalid
         self.token_ttl = token_ttl
+        self.per_user_gap, self.flow_clock = per_user_gap, flow_clock
+        self._last_sent: dict[str, float] = {}
         self.recorded = Recorded()
         self.files: dict[str, bytes] = {}
         self.media: dict[str, bytes] = {}  # media_id -> uploaded image
@@ -259,14 +268,30 @@ class DingTalkStandIn:
             return JSONResponse({"code": "invalidParameter.msgParam.invalid", "message": "msgParam无效"}, 400)
         user_ids = list(body.get("userIds") or [])
         invalid = [u for u in user_ids if u not in self.staff]
-        record = {**body, "msgParam": param}
-        self.recorded.sent.append(record)
-        self._sent_queue.put(record)
+        now = self.flow_clock()
+        throttled = [
+            u
+            for u in user_ids
+            if self.per_user_gap is not None and now - self._last_sent.get(u, -1e18) < self.per_user_gap
+        ]
+        self.recorded.flow_controlled += throttled
+        self._last_sent.update({u: now for u in user_ids if u not in throttled})
+        key = secrets.token_hex(8)
+        if len(throttled) < len(user_ids):
+            record = {
+                **body,
+                "userIds": [u for u in user_ids if u not in throttled],
+                "msgParam": param,
+                "processQueryKey": key,
+            }
+            self.recorded.sent.append(record)
+            self.recorded.sent_at.append(now)
+            self._sent_queue.put(record)
         return JSONResponse(
             {
-                "processQueryKey": secrets.token_hex(8),
+                "processQueryKey": key,
                 "invalidStaffIdList": invalid,
-                "flowControlledStaffIdList": [],
+                "flowControlledStaffIdList": throttled,
             }
         )
 
