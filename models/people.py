@@ -25,6 +25,11 @@ class Contact(SQLModel, table=True):
     language: str = Field(default="zh_CN", max_length=10)
     active: bool = True
     joined_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # on DingTalk, after the 汇报 link of a reminder (/rep N alone), the person's next text is their report on
+    # reminder row N until this moment; in the database so a restart or a second instance keeps the wait. No
+    # foreign key: notification already points at contact, and a wait is short-lived (its row is checked on use)
+    report_prompt_reminder_id: int | None = None
+    report_prompt_until: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
 
     department: Department = Relationship()
     plan: Plan | None = Relationship()

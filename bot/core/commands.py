@@ -144,13 +144,6 @@ class CommandCore:
         self._session = session
         self.clock = clock
         self._notices: list[int] = []
-        # sender's id -> (reminder row the next text reports on, until when); kept in memory like a
-        # Telegram conversation: a restart forgets it and the person taps 汇报 again
-        self._awaiting: dict[str, tuple[int, dt.datetime]] = {}
-
-    def _awaited_report(self, sender: Sender) -> int | None:
-        row_id, until = self._awaiting.pop(sender.user_id, (0, dt.datetime.min.replace(tzinfo=dt.UTC)))
-        return row_id if row_id and self.clock.now() <= until else None
 
     def handle(self, sender: Sender, text: str) -> list[Message]:
         return self.answer(sender, text).messages
@@ -173,9 +166,14 @@ class CommandCore:
                 return [self._message(stranger, not_joined(stranger))]
             _ = gettext_for(contact.language)
             command, args = parse(text)
-            awaited = self._awaited_report(sender)
-            if command is None and awaited is not None and not text.startswith("/"):
+            # after the 汇报 link, the next text ends the wait whatever it is; a report made of it is recorded
+            # in the same transaction as the wait ends (the wait is in the database: restarts and instances)
+            awaited = reminders.take_awaited_report(session=session, contact=contact, now=self.clock.now())
+            reporting = command is None and awaited is not None and not text.startswith("/")
+            if reporting:
                 command, args = "rep", f"{awaited} {text}"
+            else:
+                session.commit()
             if command is None:
                 return [
                     self._message(
@@ -188,6 +186,9 @@ class CommandCore:
                 return self._run(session, contact, _, command, args)
             except DomainError as error:
                 session.rollback()
+                if reporting:  # the refused report still ends the wait, as any next text does
+                    reminders.take_awaited_report(session=session, contact=contact, now=self.clock.now())
+                    session.commit()
                 return [self._message(_, _refusal(_, error))]
 
     # ---- joining --------------------------------------------------------------------------------------
@@ -310,8 +311,13 @@ class CommandCore:
         task = session.get(Task, milestone.task_id)
         assert task is not None
         if not note:
-            assert row.id is not None and contact.dingtalk_user_id is not None
-            self._awaiting[contact.dingtalk_user_id] = (row.id, self.clock.now() + REPORT_PROMPT_WINDOW)
+            assert row.id is not None
+            reminders.await_report(
+                session=session,
+                contact=contact,
+                notification_id=row.id,
+                until=self.clock.now() + REPORT_PROMPT_WINDOW,
+            )
             return [self._message(_, report_prompt(_, task))]
         outcome = self._record_report(session, contact, row.milestone_id, note)
         return [self._message(_, views.report_confirmation(_, outcome, task))]

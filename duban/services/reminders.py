@@ -3,6 +3,7 @@
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import CursorResult, update
 from sqlmodel import Session, col, select
 
 from duban.services import audit
@@ -27,6 +28,43 @@ def own_reminder(*, session: Session, contact: Contact, notification_id: int) ->
     if notification.contact_id != contact.id:
         raise NotAllowed(str(notification_id))
     return notification
+
+
+def await_report(*, session: Session, contact: Contact, notification_id: int, until: dt.datetime) -> None:
+    """The 汇报 link of a reminder item (/rep N alone on DingTalk): the person's next text, until `until`, is
+    their report on it. Kept on the contact, so a restart or another instance knows; it replaces an earlier wait."""
+    own_reminder(session=session, contact=contact, notification_id=notification_id)
+    contact.report_prompt_reminder_id = notification_id
+    contact.report_prompt_until = until
+    session.add(contact)
+    session.commit()
+
+
+def take_awaited_report(*, session: Session, contact: Contact, now: dt.datetime) -> int | None:
+    """End the contact's wait for a report, as any next text of theirs does, and give the reminder row it was
+    for if it is still open at `now`.
+
+    Not committed: the caller commits it with the report the text makes (or at once, when the text is none), so
+    the wait is spent only with its report. One conditional UPDATE takes it: of two instances handed a text each,
+    only the one whose UPDATE still finds the wait gets the row; a newer /rep that replaced it is not taken either.
+    """
+    reminder_id, until = contact.report_prompt_reminder_id, contact.report_prompt_until
+    if reminder_id is None or until is None:
+        return None  # the usual case, and no write
+    taken = session.execute(
+        update(Contact)
+        .where(
+            col(Contact.id) == contact.id,
+            col(Contact.report_prompt_reminder_id) == reminder_id,
+            col(Contact.report_prompt_until) == until,
+        )
+        .values(report_prompt_reminder_id=None, report_prompt_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.expire(contact, ["report_prompt_reminder_id", "report_prompt_until"])
+    if not isinstance(taken, CursorResult) or taken.rowcount != 1:
+        return None
+    return reminder_id if now <= until else None
 
 
 def acknowledge(
