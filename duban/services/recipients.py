@@ -68,3 +68,21 @@ def who_must_hear(
         milestone_id: [(people[key], Because(people[key].role)) for key in sorted(people)]
         for milestone_id, people in sorted(found.items())
     }
+
+
+def lead_department_names(*, session: Session, milestone_ids: Collection[int]) -> dict[int, list[str]]:
+    """milestone id -> the names of its task's lead departments (牵头单位), in department id order."""
+    names: dict[int, list[str]] = {}
+    ids = sorted(set(milestone_ids))
+    for first in range(0, len(ids), CHUNK):
+        for milestone_id, name in session.exec(
+            select(Milestone.id, Department.name)
+            .join(TaskDepartment, col(TaskDepartment.task_id) == Milestone.task_id)
+            .join(Department, col(Department.id) == TaskDepartment.department_id)
+            .where(
+                col(Milestone.id).in_(ids[first : first + CHUNK]), TaskDepartment.role == DepartmentRole.lead
+            )
+            .order_by(col(Milestone.id), col(Department.id))
+        ).all():
+            names.setdefault(milestone_id or 0, []).append(name)
+    return names
