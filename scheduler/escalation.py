@@ -4,7 +4,7 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, and_, cast, exists, literal
+from sqlalchemy import String, and_, cast, exists, insert, literal
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
 
@@ -182,19 +182,22 @@ def plan_escalations(
         ],
         tz=tz,
     )
-    for contact_id, notice in zip(newly, notices, strict=True):
-        # each rung is recorded with the message that tells it, in one commit
-        session.add_all(
-            EscalationStep(
-                milestone_id=milestone_id,
-                instance_due_on=due,
-                step=step,
-                contact_id=contact_id,
-                at=now,
-                notification_id=notice.id if notice else None,
-            )
-            for milestone_id, due, step in rungs[contact_id]
-        )
+    # each rung is recorded with the message that tells it, in one commit; as one INSERT of plain rows, since a
+    # start after a long stop records tens of thousands and an ORM object each cost more than the query
+    recorded = [
+        {
+            "milestone_id": milestone_id,
+            "instance_due_on": due,
+            "step": step,
+            "contact_id": contact_id,
+            "at": now,
+            "notification_id": notice.id if notice else None,
+        }
+        for contact_id, notice in zip(newly, notices, strict=True)
+        for milestone_id, due, step in rungs[contact_id]
+    ]
+    if recorded:
+        session.execute(insert(EscalationStep), recorded)
     session.commit()
     return len(newly)
 
