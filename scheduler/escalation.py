@@ -48,12 +48,17 @@ def plan_rechases(*, session: Session, now: dt.datetime, tz: ZoneInfo, policy: E
     Reads only reminders of the last RECHASE_WINDOW not chased yet, and answers them with one query per batch.
     """
     today = now.astimezone(tz).date()
+    # N working days are at least N days: one sent since the start of the day N-1 days ago cannot be due yet
+    too_recent = dt.datetime.combine(
+        today - dt.timedelta(days=policy.rechase_after_working_days - 1), dt.time(), tzinfo=tz
+    )
     chase = aliased(Notification)
     sent = session.exec(
         select(Notification)
         .where(
             Notification.kind == "reminder",
             col(Notification.sent_at) >= now - RECHASE_WINDOW,  # older ones were settled long ago
+            col(Notification.sent_at) < too_recent,
             col(Notification.acknowledged_at).is_(None),
         )
         .where(
