@@ -153,25 +153,23 @@ def plan_escalations(
     ids = sorted({milestone_id for milestone_id, _due in overdue})
     paused = _paused(session, ids, today)
     hearers = who_must_hear(session=session, milestone_ids=ids)
-    done = _rungs_recorded(session, ids)
+    done = _rungs_recorded(session, overdue, today, policy)
     newly: dict[int, list[dict[str, object]]] = {}  # contact id -> the items of the message they are owed
     rungs: dict[int, list[tuple[int, dt.date, int]]] = {}  # contact id -> (milestone, due, step) it tells
-    recipients_by_id: dict[int, Contact] = {}
     for milestone_id, due in overdue:
         if milestone_id in paused:
             continue
         days = (today - due).days
         step = days // policy.repeat_every_days
         urge = days >= policy.department_lead_after_days
-        for contact, because in hearers.get(milestone_id, []):
-            assert contact.id is not None
-            if (because == Because.lead and not urge) or (milestone_id, due, step, contact.id) in done:
+        for contact_id, because in hearers.get(milestone_id, []):
+            if (because == Because.lead and not urge) or (milestone_id, due, step, contact_id) in done:
                 continue
-            rungs.setdefault(contact.id, []).append((milestone_id, due, step))
-            recipients_by_id[contact.id] = contact
-            newly.setdefault(contact.id, []).append(
+            rungs.setdefault(contact_id, []).append((milestone_id, due, step))
+            newly.setdefault(contact_id, []).append(
                 {"m": milestone_id, "due": due.isoformat(), "days": days, "urge": urge}
             )
+    recipients_by_id = _contacts(session, set(newly))
     notices = enqueue_all(
         session=session,
         owed=[
@@ -267,9 +265,18 @@ def _paused(session: Session, ids: list[int], today: dt.date) -> set[int]:
     return paused
 
 
-def _rungs_recorded(session: Session, ids: list[int]) -> set[tuple[int, dt.date, int, int]]:
+def _rungs_recorded(
+    session: Session, overdue: list[tuple[int, dt.date]], today: dt.date, policy: EscalationPolicy
+) -> set[tuple[int, dt.date, int, int]]:
+    """(milestone, instance due date, step, contact) already recorded, of the steps these milestones are on today;
+    earlier steps' rungs (a milestone overdue for months has dozens per recipient) are not read."""
+    steps_of: dict[int, set[int]] = {}
+    for milestone_id, due in overdue:
+        steps_of.setdefault(milestone_id, set()).add((today - due).days // policy.repeat_every_days)
+    ids = sorted(steps_of)
     recorded: set[tuple[int, dt.date, int, int]] = set()
     for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
         recorded.update(
             session.exec(
                 select(
@@ -277,7 +284,10 @@ def _rungs_recorded(session: Session, ids: list[int]) -> set[tuple[int, dt.date,
                     col(EscalationStep.instance_due_on),
                     col(EscalationStep.step),
                     col(EscalationStep.contact_id),
-                ).where(col(EscalationStep.milestone_id).in_(ids[start : start + CHUNK]))
+                ).where(
+                    col(EscalationStep.milestone_id).in_(chunk),
+                    col(EscalationStep.step).in_(sorted(set().union(*(steps_of[m] for m in chunk)))),
+                )
             ).all()
         )
     return recorded
