@@ -332,10 +332,7 @@ def status_entries(_: Gettext, report: StatusReport) -> list[str]:
     header = _("<b>Progress as of {day}</b>").format(day=report.today.isoformat())
     if report.department:
         header += " · " + escape(report.department)
-    paces: dict[Pace, int] = {}
-    for view in report.milestones:
-        paces[view.pace] = paces.get(view.pace, 0) + 1
-    entries = [header, counts_line(_("All"), report.overall), pace_line(_, paces), _("<b>By plan</b>")]
+    entries = [header, counts_line(_("All"), report.overall), pace_line(_, report.paces), _("<b>By plan</b>")]
     entries += [counts_line(title, counts) for title, counts in report.by_plan.items()]
     entries.append(_("<b>By year</b>"))
     entries += [counts_line(year, counts) for year, counts in report.by_year.items()]

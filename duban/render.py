@@ -21,7 +21,7 @@ def render_status(report: StatusReport) -> str:
     headers = ["", "节点数", *(label for _, label in STATE_COLUMNS)]
     scope = f"部门：{report.department}" if report.department else "全部部门"
     parts = [f"督办进度（截至 {report.today.isoformat()}，{scope}）"]
-    if not report.milestones:
+    if not report.overall.total:
         parts.append("没有需要跟踪的节点。")
         return "\n".join(parts)
     parts += [

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, NamedTuple, Protocol, TypeVar
 
 from sqlalchemy import Date, Float, Integer, Select, and_, bindparam, case, cast, exists, extract, or_
@@ -94,7 +95,7 @@ class StatusReport:
     by_plan: dict[str, Counts]  # plan title -> counts
     by_year: dict[str, Counts]  # "2025" or "每年" etc. -> counts
     overall: Counts
-    milestones: list[MilestoneView]
+    milestones: list[MilestoneView]  # empty when asked for counts only
     paces: dict[Pace, int] = field(default_factory=dict)  # how many milestones of each colour
 
 
@@ -138,6 +139,13 @@ class _Recurring(NamedTuple):
     recurrence: str
     due_on: dt.date
     until: dt.date | None
+
+
+@lru_cache(maxsize=4096)
+def _instance(milestone: _Recurring, today: dt.date) -> tuple[dt.date | None, dt.date]:
+    """current_instance, remembered: a county's duties share a few (recurrence, first date, until) triples, and
+    the walk over a decade of monthly instances would otherwise be repeated for each of thousands of rows."""
+    return current_instance(milestone, today=today)
 
 
 class _Report(NamedTuple):
@@ -186,6 +194,45 @@ def overdue_views(
         states={MilestoneState.overdue},
         due_through=due_through,
     )
+
+
+def overdue_recurring(
+    *, session: Session, today: dt.date, days_overdue: Callable[[int], bool]
+) -> list[tuple[int, dt.date]]:
+    """(milestone id, the unanswered instance's due date) of the open recurring duties overdue today by a number of
+    days that `days_overdue` accepts, in due date and id order.
+
+    Which instance would be the overdue one follows from the dates alone (the period just ended, or a bounded
+    duty's last), so reports are read, and the duty judged, only where that instance's age is accepted: a tick
+    looking for the duties that reach a rung today judges a handful, not every duty of every county.
+    """
+    kinds = [r for r in Recurrence if r != Recurrence.none]
+    rows = _rows(
+        session,
+        select_columns(
+            col(Milestone.id), col(Milestone.due_on), col(Milestone.recurrence), col(Milestone.until)
+        )
+        .add_columns(col(Plan.issued_on))
+        .join(Task, col(Task.id) == Milestone.task_id)
+        .join(Plan, col(Plan.id) == Task.plan_id)
+        .where(col(Milestone.status) == MilestoneStatus.open, col(Milestone.recurrence).in_(kinds)),
+    )
+    candidates: dict[int, tuple[_Recurring, dt.date, dt.date | None, dt.date]] = {}
+    for milestone_id, due_on, recurrence, until, issued_on in rows:
+        milestone = _Recurring(recurrence, due_on, until)
+        previous, due = _instance(milestone, today)
+        unanswered = due if due < today else previous
+        if unanswered is not None and days_overdue((today - unanswered).days):
+            candidates[milestone_id] = (milestone, issued_on, previous, due)
+    reports = _reports_of(session, sorted(candidates), _Scope(today, None, None).cutoff)
+    found = []
+    for milestone_id, (milestone, issued_on, previous, due) in candidates.items():
+        state, instance = _recurring_state(
+            milestone, issued_on, reports.get(milestone_id, []), today, previous=previous, due=due
+        )
+        if state == MilestoneState.overdue:
+            found.append((milestone_id, instance))
+    return sorted(found, key=lambda pair: (pair[1], pair[0]))
 
 
 def tally_milestones(
@@ -449,23 +496,7 @@ class _Scope:
         )
         if not rows:
             return []
-        reports: dict[int, list[_Report]] = defaultdict(list)
-        ids = [row[0] for row in rows]
-        for start in range(0, len(ids), 500):  # IN lists within every backend's parameter limit
-            for milestone_id, report_id, reported_at, status, percent in _rows(
-                session,
-                select_columns(
-                    col(ProgressReport.milestone_id),
-                    col(ProgressReport.id),
-                    col(ProgressReport.reported_at),
-                    col(ProgressReport.status),
-                    col(ProgressReport.percent),
-                )
-                .where(col(ProgressReport.milestone_id).in_(ids[start : start + 500]))
-                .where(col(ProgressReport.reported_at) < self.cutoff)
-                .order_by(col(ProgressReport.reported_at), col(ProgressReport.id)),
-            ):
-                reports[milestone_id].append(_Report(report_id, reported_at, status, percent))
+        reports = _reports_of(session, [row[0] for row in rows], self.cutoff)
         judged = []
         for (
             milestone_id,
@@ -481,7 +512,7 @@ class _Scope:
         ) in rows:
             milestone = _Recurring(recurrence, due_on, until)
             own = reports.get(milestone_id, [])
-            previous, due = current_instance(milestone, today=self.today)
+            previous, due = _instance(milestone, self.today)
             state, due = _recurring_state(milestone, issued_on, own, self.today, previous=previous, due=due)
             view = MilestoneView(
                 milestone_id=milestone_id,
@@ -501,6 +532,27 @@ class _Scope:
             # sorted where the milestone's first instance puts it, as the one query over every milestone did
             judged.append(((plan_key, position, due_on, milestone_id), view))
         return judged
+
+
+def _reports_of(session: Session, ids: list[int], cutoff: dt.datetime) -> dict[int, list[_Report]]:
+    """milestone id -> its reports made before `cutoff`, oldest first."""
+    reports: dict[int, list[_Report]] = defaultdict(list)
+    for start in range(0, len(ids), 500):  # IN lists within every backend's parameter limit
+        for milestone_id, report_id, reported_at, status, percent in _rows(
+            session,
+            select_columns(
+                col(ProgressReport.milestone_id),
+                col(ProgressReport.id),
+                col(ProgressReport.reported_at),
+                col(ProgressReport.status),
+                col(ProgressReport.percent),
+            )
+            .where(col(ProgressReport.milestone_id).in_(ids[start : start + 500]))
+            .where(col(ProgressReport.reported_at) < cutoff)
+            .order_by(col(ProgressReport.reported_at), col(ProgressReport.id)),
+        ):
+            reports[milestone_id].append(_Report(report_id, reported_at, status, percent))
+    return reports
 
 
 def _reported_between(
@@ -546,7 +598,7 @@ def _recurring_state(
 
 def _window_start(milestone: Recurring, due: dt.date, issued_on: dt.date) -> dt.date:
     """The day before the period that ends on `due` begins: the instance before it, or the plan's issue."""
-    before, _ = current_instance(milestone, today=due)
+    before, _ = _instance(_Recurring(milestone.recurrence, milestone.due_on, milestone.until), due)
     return before if before is not None else issued_on - dt.timedelta(days=1)
 
 
@@ -565,22 +617,38 @@ def status_report(
     department: str | None = None,
     plan_ids: list[int] | None = None,
     region: str | None = None,
+    with_milestones: bool = True,
 ) -> StatusReport:
+    """Counts by plan, year, state and pace, and (with_milestones) every milestone's view.
+
+    Without the list, the counts come from a GROUP BY (tally_milestones), so a chat's /status, which shows counts
+    only, costs a few hundred cells and not one view per milestone of a county.
+    """
     department_ids = (
         None
         if department is None
         else department_ids_named(session=session, department=department, region=region)
     )
-    views = milestone_views(session=session, today=today, department_ids=department_ids, plan_ids=plan_ids)
-    # one pass to count cells, then a few hundred cells folded: cheaper than four counters per view
-    cells = Counter((v.plan_title, v.due_on.year, v.state, v.pace) for v in views)
+    views: list[MilestoneView] = []
+    cells: Counter[tuple[str, str, MilestoneState, Pace]] = Counter()
+    if with_milestones:
+        views = milestone_views(
+            session=session, today=today, department_ids=department_ids, plan_ids=plan_ids
+        )
+        # one pass to count cells, then a few hundred cells folded: cheaper than four counters per view
+        cells.update((v.plan_title, str(v.due_on.year), v.state, v.pace) for v in views)
+    else:
+        for tally in tally_milestones(
+            session=session, today=today, plan_ids=plan_ids, department_ids=department_ids
+        ):
+            cells[(tally.plan_title, tally.year, tally.state, tally.pace)] += tally.count
     by_plan: dict[str, Counts] = {}
     by_year: dict[str, Counts] = defaultdict(Counts)
     overall = Counts()
     paces: Counter[Pace] = Counter()
     for (title, year, state, pace), n in cells.items():
         by_plan.setdefault(title, Counts()).add(state, n)
-        by_year[str(year)].add(state, n)
+        by_year[year].add(state, n)
         overall.add(state, n)
         paces[pace] += n
     return StatusReport(

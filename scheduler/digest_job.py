@@ -8,12 +8,13 @@ from collections import Counter, defaultdict
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from duban.services.access import visible_plan_ids
 from duban.services.outbox import enqueue
+from duban.services.recipients import lead_department_names
 from duban.status import Pace, milestone_views
-from models import Contact, ContactRole, Department, DepartmentRole, Milestone, TaskDepartment
+from models import Contact, ContactRole
 from models.people import reachable
 
 if TYPE_CHECKING:
@@ -51,15 +52,7 @@ def chart_rows(*, session: Session, reader: Contact, today: dt.date) -> "list[Ch
     views_ = milestone_views(
         session=session, today=today, plan_ids=visible_plan_ids(session=session, contact=reader)
     )
-    ids = [v.milestone_id for v in views_]
-    leads: dict[int, list[str]] = defaultdict(list)
-    for milestone_id, name in session.exec(
-        select(Milestone.id, Department.name)
-        .join(TaskDepartment, col(TaskDepartment.task_id) == Milestone.task_id)
-        .join(Department, col(Department.id) == TaskDepartment.department_id)
-        .where(col(Milestone.id).in_(ids), TaskDepartment.role == DepartmentRole.lead)
-    ).all():
-        leads[milestone_id or 0].append(name)
+    leads = lead_department_names(session=session, milestone_ids=[v.milestone_id for v in views_])
     counts: dict[str, Counter[Pace]] = defaultdict(Counter)
     for view in views_:
         for name in leads.get(view.milestone_id, ["—"]):

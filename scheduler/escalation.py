@@ -4,19 +4,18 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, and_, cast, exists, literal
+from sqlalchemy import String, and_, cast, exists, insert, literal
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
 
-from duban.services.access import coordinators_for_plan
-from duban.services.outbox import enqueue, is_queued
-from duban.services.recipients import Because, who_must_hear
-from duban.status import MilestoneState, milestone_views
+from duban.services.access import coordinators_by_plan
+from duban.services.outbox import Owed, enqueue, enqueue_all, queued_keys
+from duban.services.recipients import Because, lead_department_names, who_must_hear
+from duban.status import overdue_recurring, overdue_views
 from models import (
     Contact,
     ContactRole,
     Department,
-    DepartmentRole,
     EscalationStep,
     Milestone,
     MilestoneStatus,
@@ -24,8 +23,6 @@ from models import (
     Plan,
     ProgressReport,
     Recurrence,
-    Task,
-    TaskDepartment,
 )
 from models.people import reachable
 from scheduler.workdays import add_working_days
@@ -51,12 +48,17 @@ def plan_rechases(*, session: Session, now: dt.datetime, tz: ZoneInfo, policy: E
     Reads only reminders of the last RECHASE_WINDOW not chased yet, and answers them with one query per batch.
     """
     today = now.astimezone(tz).date()
+    # N working days are at least N days: one sent since the start of the day N-1 days ago cannot be due yet
+    too_recent = dt.datetime.combine(
+        today - dt.timedelta(days=policy.rechase_after_working_days - 1), dt.time(), tzinfo=tz
+    )
     chase = aliased(Notification)
     sent = session.exec(
         select(Notification)
         .where(
             Notification.kind == "reminder",
             col(Notification.sent_at) >= now - RECHASE_WINDOW,  # older ones were settled long ago
+            col(Notification.sent_at) < too_recent,
             col(Notification.acknowledged_at).is_(None),
         )
         .where(
@@ -74,7 +76,7 @@ def plan_rechases(*, session: Session, now: dt.datetime, tz: ZoneInfo, policy: E
     ]
     contacts = _contacts(session, {r.contact_id for r in waited if r.contact_id is not None})
     answered = _latest_reports(session, {r.milestone_id for r in waited if r.milestone_id is not None})
-    queued = 0
+    owed = []
     for reminder in waited:
         contact = contacts.get(reminder.contact_id or 0)
         if contact is None or not contact.active:
@@ -82,19 +84,19 @@ def plan_rechases(*, session: Session, now: dt.datetime, tz: ZoneInfo, policy: E
         latest = answered.get((reminder.milestone_id or 0, contact.department_id))
         if latest is not None and reminder.sent_at is not None and latest >= reminder.sent_at:
             continue  # the department reported on it since: no need to chase
-        if enqueue(
-            session=session,
-            key=f"rechase:n{reminder.id}",
-            kind="rechase",
-            contact=contact,
-            payload={"of": reminder.id, "days": reminder.payload.get("days")},
-            due_at=now,
-            tz=tz,
-            milestone_id=reminder.milestone_id,
-            instance_due_on=reminder.instance_due_on,
-            for_department=True,
-        ):
-            queued += 1
+        owed.append(
+            Owed(
+                key=f"rechase:n{reminder.id}",
+                kind="rechase",
+                contact=contact,
+                payload={"of": reminder.id, "days": reminder.payload.get("days")},
+                due_at=now,
+                milestone_id=reminder.milestone_id,
+                instance_due_on=reminder.instance_due_on,
+                for_department=True,
+            )
+        )
+    queued = sum(row is not None for row in enqueue_all(session=session, owed=owed, tz=tz))
     session.commit()
     return queued
 
@@ -151,43 +153,54 @@ def plan_escalations(
     ids = sorted({milestone_id for milestone_id, _due in overdue})
     paused = _paused(session, ids, today)
     hearers = who_must_hear(session=session, milestone_ids=ids)
-    done = _rungs_recorded(session, ids)
-    newly: dict[int, list[dict[str, object]]] = {}
-    steps: dict[int, list[EscalationStep]] = {}
-    recipients_by_id: dict[int, Contact] = {}
+    done = _rungs_recorded(session, overdue, today, policy)
+    newly: dict[int, list[dict[str, object]]] = {}  # contact id -> the items of the message they are owed
+    rungs: dict[int, list[tuple[int, dt.date, int]]] = {}  # contact id -> (milestone, due, step) it tells
     for milestone_id, due in overdue:
         if milestone_id in paused:
             continue
         days = (today - due).days
         step = days // policy.repeat_every_days
         urge = days >= policy.department_lead_after_days
-        for contact, because in hearers.get(milestone_id, []):
-            assert contact.id is not None
-            if (because == Because.lead and not urge) or (milestone_id, due, step, contact.id) in done:
+        for contact_id, because in hearers.get(milestone_id, []):
+            if (because == Because.lead and not urge) or (milestone_id, due, step, contact_id) in done:
                 continue
-            rung = EscalationStep(
-                milestone_id=milestone_id, instance_due_on=due, step=step, contact_id=contact.id, at=now
-            )
-            session.add(rung)
-            steps.setdefault(contact.id, []).append(rung)
-            recipients_by_id[contact.id] = contact
-            newly.setdefault(contact.id, []).append(
+            rungs.setdefault(contact_id, []).append((milestone_id, due, step))
+            newly.setdefault(contact_id, []).append(
                 {"m": milestone_id, "due": due.isoformat(), "days": days, "urge": urge}
             )
-    for contact_id, items in newly.items():
-        contact = recipients_by_id[contact_id]
-        notice = enqueue(
-            session=session,
-            key=f"overdue:{today.isoformat()}:c{contact_id}:{now.isoformat()}",
-            kind="overdue",
-            contact=contact,
-            payload={"items": items},
-            due_at=now,
-            tz=tz,
-            for_department=contact.role == ContactRole.contact,
-        )
-        for rung in steps[contact_id]:  # the rung is recorded with the message that tells it, in one commit
-            rung.notification_id = notice.id if notice else None
+    recipients_by_id = _contacts(session, set(newly))
+    notices = enqueue_all(
+        session=session,
+        owed=[
+            Owed(
+                key=f"overdue:{today.isoformat()}:c{contact_id}:{now.isoformat()}",
+                kind="overdue",
+                contact=recipients_by_id[contact_id],
+                payload={"items": items},
+                due_at=now,
+                for_department=recipients_by_id[contact_id].role == ContactRole.contact,
+            )
+            for contact_id, items in newly.items()
+        ],
+        tz=tz,
+    )
+    # each rung is recorded with the message that tells it, in one commit; as one INSERT of plain rows, since a
+    # start after a long stop records tens of thousands and an ORM object each cost more than the query
+    recorded = [
+        {
+            "milestone_id": milestone_id,
+            "instance_due_on": due,
+            "step": step,
+            "contact_id": contact_id,
+            "at": now,
+            "notification_id": notice.id if notice else None,
+        }
+        for contact_id, notice in zip(newly, notices, strict=True)
+        for milestone_id, due, step in rungs[contact_id]
+    ]
+    if recorded:
+        session.execute(insert(EscalationStep), recorded)
     session.commit()
     return len(newly)
 
@@ -204,7 +217,8 @@ def _crossed_a_rung(
     """(milestone, instance due date) of the overdue milestones that reached a rung lately, oldest first.
 
     A dated milestone is overdue when it is open and past its date, so an indexed query over the due dates on which
-    a rung falls finds them; a recurring duty's state depends on its reports, so those are judged by milestone_views.
+    a rung falls finds them; a recurring duty's state depends on its reports, so only the duties whose unanswered
+    period would reach a rung are judged (overdue_recurring).
     """
     is_open_dated = and_(
         col(Milestone.status) == MilestoneStatus.open,
@@ -228,21 +242,11 @@ def _crossed_a_rung(
                     .order_by(col(Milestone.due_on), col(Milestone.id))
                 ).all()
             ]
-    recurring_plans = session.exec(
-        select(Task.plan_id)
-        .join(Milestone, col(Milestone.task_id) == Task.id)
-        .where(col(Milestone.status) == MilestoneStatus.open, col(Milestone.recurrence) != Recurrence.none)
-        .distinct()
-    ).all()
-    if recurring_plans:
-        found += [
-            (view.milestone_id, view.due_on)
-            for view in milestone_views(session=session, today=today, plan_ids=list(recurring_plans))
-            if view.recurrence != Recurrence.none
-            and view.state == MilestoneState.overdue
-            and (today - view.due_on).days >= 1
-            and _reached_a_rung((today - view.due_on).days, lookback_days, policy)
-        ]
+    found += overdue_recurring(
+        session=session,
+        today=today,
+        days_overdue=lambda days: days >= 1 and _reached_a_rung(days, lookback_days, policy),
+    )
     return found
 
 
@@ -261,9 +265,18 @@ def _paused(session: Session, ids: list[int], today: dt.date) -> set[int]:
     return paused
 
 
-def _rungs_recorded(session: Session, ids: list[int]) -> set[tuple[int, dt.date, int, int]]:
+def _rungs_recorded(
+    session: Session, overdue: list[tuple[int, dt.date]], today: dt.date, policy: EscalationPolicy
+) -> set[tuple[int, dt.date, int, int]]:
+    """(milestone, instance due date, step, contact) already recorded, of the steps these milestones are on today;
+    earlier steps' rungs (a milestone overdue for months has dozens per recipient) are not read."""
+    steps_of: dict[int, set[int]] = {}
+    for milestone_id, due in overdue:
+        steps_of.setdefault(milestone_id, set()).add((today - due).days // policy.repeat_every_days)
+    ids = sorted(steps_of)
     recorded: set[tuple[int, dt.date, int, int]] = set()
     for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
         recorded.update(
             session.exec(
                 select(
@@ -271,58 +284,77 @@ def _rungs_recorded(session: Session, ids: list[int]) -> set[tuple[int, dt.date,
                     col(EscalationStep.instance_due_on),
                     col(EscalationStep.step),
                     col(EscalationStep.contact_id),
-                ).where(col(EscalationStep.milestone_id).in_(ids[start : start + CHUNK]))
+                ).where(
+                    col(EscalationStep.milestone_id).in_(chunk),
+                    col(EscalationStep.step).in_(sorted(set().union(*(steps_of[m] for m in chunk)))),
+                )
             ).all()
         )
     return recorded
 
 
 def plan_tongbao(*, session: Session, now: dt.datetime, tz: ZoneInfo, policy: EscalationPolicy) -> int:
-    """Once a week, each coordinator gets the list of departments with milestones overdue 30 days or more."""
+    """Once a week, each coordinator gets the list of departments with milestones overdue 30 days or more.
+
+    Every plan at once: one status query for the plans whose 通报 is still owed this week, then one query each for
+    pauses and lead departments, whatever the number of plans and milestones.
+    """
     today = now.astimezone(tz).date()
     year, week, _weekday = today.isocalendar()
-    queued = 0
-    for plan in session.exec(select(Plan)).all():
-        coordinators = coordinators_for_plan(session=session, plan=plan)
-        keys = {c.id: f"tongbao:{plan.key}:{year}-W{week:02d}:c{c.id}" for c in coordinators}
-        waiting = [c for c in coordinators if not is_queued(session, keys[c.id])]
-        if not waiting:  # this week's 通报 is out: skip the status computation on every later tick
-            continue
-        laggards: dict[str, list[int]] = {}
-        for view in milestone_views(session=session, today=today, plan_ids=[plan.id or 0]):
-            if view.state != MilestoneState.overdue or (today - view.due_on).days < policy.tongbao_after_days:
-                continue
-            milestone = session.get(Milestone, view.milestone_id)
-            if milestone and milestone.escalation_paused_until and milestone.escalation_paused_until >= today:
-                continue
-            for name in _lead_department_names(session, view.milestone_id):
-                laggards.setdefault(name, []).append(view.milestone_id)
-        if not laggards:
-            continue
-        for coordinator in waiting:
-            if enqueue(
-                session=session,
-                key=keys[coordinator.id],
-                kind="tongbao",
-                contact=coordinator,
-                payload={"plan_id": plan.id, "departments": laggards},
-                due_at=now,
-                tz=tz,
-            ):
-                queued += 1
+    plans = {plan.id or 0: plan for plan in session.exec(select(Plan)).all()}
+    coordinators_of = coordinators_by_plan(session=session)
+    keys = {
+        (plan_id, coordinator.id or 0): f"tongbao:{plans[plan_id].key}:{year}-W{week:02d}:c{coordinator.id}"
+        for plan_id, coordinators in coordinators_of.items()
+        for coordinator in coordinators
+    }
+    sent = queued_keys(session=session, keys=keys.values())
+    waiting: dict[int, list[Contact]] = {}
+    for plan_id, coordinators in coordinators_of.items():
+        not_yet = [c for c in coordinators if keys[(plan_id, c.id or 0)] not in sent]
+        if not_yet:
+            waiting[plan_id] = not_yet
+    if not waiting:  # this week's 通报 is out: every later tick of the week stops here
+        return 0
+    laggards = _laggards(session, today, policy, [plans[plan_id] for plan_id in sorted(waiting)])
+    owed = [
+        Owed(
+            key=keys[(plan_id, coordinator.id or 0)],
+            kind="tongbao",
+            contact=coordinator,
+            payload={"plan_id": plan_id, "departments": laggards[plan_id]},
+            due_at=now,
+        )
+        for plan_id, coordinators in waiting.items()
+        if laggards.get(plan_id)
+        for coordinator in coordinators
+    ]
+    queued = sum(row is not None for row in enqueue_all(session=session, owed=owed, tz=tz))
     session.commit()
     return queued
 
 
-def _lead_department_names(session: Session, milestone_id: int) -> list[str]:
-    return list(
-        session.exec(
-            select(Department.name)
-            .join(TaskDepartment, col(TaskDepartment.department_id) == Department.id)
-            .join(Milestone, col(Milestone.task_id) == TaskDepartment.task_id)
-            .where(Milestone.id == milestone_id, TaskDepartment.role == DepartmentRole.lead)
-        ).all()
+def _laggards(
+    session: Session, today: dt.date, policy: EscalationPolicy, plans: list[Plan]
+) -> dict[int, dict[str, list[int]]]:
+    """plan id -> lead department name -> its milestones overdue `tongbao_after_days` or more, not paused."""
+    plan_ids = {plan.key: plan.id or 0 for plan in plans}
+    views = overdue_views(
+        session=session,
+        today=today,
+        plan_ids=sorted(plan_ids.values()),
+        due_through=today - dt.timedelta(days=policy.tongbao_after_days),
     )
+    ids = sorted({view.milestone_id for view in views})
+    paused = _paused(session, ids, today)
+    leads = lead_department_names(session=session, milestone_ids=ids)
+    laggards: dict[int, dict[str, list[int]]] = {}
+    for view in views:  # in plan, task and date order, so each department's list reads in that order
+        if view.milestone_id in paused:
+            continue
+        for name in leads.get(view.milestone_id, []):
+            laggards.setdefault(plan_ids[view.plan_key], {}).setdefault(name, []).append(view.milestone_id)
+    return laggards
 
 
 def tell_coordinators_blocked(session: Session, contact: Contact, now: dt.datetime) -> None:

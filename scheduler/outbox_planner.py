@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from duban.services.outbox import allowed_moment
+from duban.services.outbox import allowed_moment, queued_keys
 from models import Contact, ContactRole, Notification
 from models.people import reachable
 from scheduler.dispatcher import MAX_ATTEMPTS
@@ -59,7 +59,7 @@ def plan_outbox(
         for contact in contacts.get(department_id, [])
     ]
     # one query per batch of keys instead of one per reminder: most ticks find everything already queued
-    existing = _existing_keys(session, [key for key, _, _ in wanted])
+    existing = queued_keys(session=session, keys=[key for key, _, _ in wanted])
     queued = skipped = 0
     for key, reminder, contact in wanted:
         if key in existing:
@@ -106,19 +106,6 @@ def _key(reminder: PlannedReminder, contact: Contact) -> str:
         f"{reminder.kind}:m{reminder.milestone_id}:c{contact.id}:d{reminder.days_before}"
         f":{reminder.instance_due.isoformat()}"
     )
-
-
-def _existing_keys(session: Session, keys: list[str], chunk: int = 500) -> set[str]:
-    found: set[str] = set()
-    for first in range(0, len(keys), chunk):
-        found.update(
-            session.exec(
-                select(Notification.idempotency_key).where(
-                    col(Notification.idempotency_key).in_(keys[first : first + chunk])
-                )
-            ).all()
-        )
-    return found
 
 
 def _contacts_by_department(session: Session, department_ids: set[int]) -> dict[int, list[Contact]]:

@@ -86,6 +86,23 @@ def region_of(*, session: Session, contact: Contact) -> str:
     return department.region
 
 
+def coordinators_by_plan(*, session: Session) -> dict[int, list[Contact]]:
+    """plan id -> the coordinators who may hear about it (coordinators_for_plan for every plan, in one query),
+    in contact id order; a plan without one is absent."""
+    statement = (
+        select(Plan.id, Contact)
+        .join(Department, col(Department.region) == Plan.region)
+        .join(Contact, col(Contact.department_id) == Department.id)
+        .where(Contact.role == ContactRole.coordinator, reachable())
+        .where((col(Contact.plan_id).is_(None)) | (col(Contact.plan_id) == Plan.id))
+        .order_by(col(Plan.id), col(Contact.id))
+    )
+    found: dict[int, list[Contact]] = {}
+    for plan_id, contact in session.exec(statement).all():
+        found.setdefault(plan_id or 0, []).append(contact)
+    return found
+
+
 def coordinators_for_plan(*, session: Session, plan: Plan) -> list[Contact]:
     statement = (
         select(Contact)

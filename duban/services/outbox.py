@@ -5,6 +5,8 @@ message, so no path can wake an official at night or on a holiday.
 """
 
 import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,15 +22,40 @@ COUNTY_TZ = ZoneInfo("Asia/Shanghai")  # Settings.timezone's default; the produc
 REJECTED = "rejected: "  # last_error prefix of a message the platform refused as it was
 
 
-def is_queued(session: Session, key: str) -> bool:
-    return (
-        session.exec(select(Notification.id).where(Notification.idempotency_key == key)).first() is not None
-    )
+def queued_keys(*, session: Session, keys: Iterable[str]) -> set[str]:
+    """Which of these keys are in the outbox already (or added to this session), a few hundred per query."""
+    ordered = sorted(set(keys))
+    found: set[str] = set()
+    for start in range(0, len(ordered), 500):
+        found.update(
+            session.exec(
+                select(Notification.idempotency_key).where(
+                    col(Notification.idempotency_key).in_(ordered[start : start + 500])
+                )
+            ).all()
+        )
+    return found
 
 
 def allowed_moment(moment: dt.datetime, tz: dt.tzinfo = COUNTY_TZ) -> dt.datetime:
     """When a message wanted at `moment` may go out: every due moment and every retry passes through here."""
     return next_allowed_moment(moment, tz=tz)
+
+
+@dataclass
+class Owed:
+    """One message owed: what enqueue is given."""
+
+    key: str
+    kind: str
+    contact: Contact
+    due_at: dt.datetime
+    payload: dict[str, Any] | None = None
+    milestone_id: int | None = None
+    instance_due_on: dt.date | None = None
+    # the message is owed to the contact's department, so it follows whoever is the department's contact when it
+    # is sent (a replaced contact's queue moves to the successor)
+    for_department: bool = False
 
 
 def enqueue(
@@ -44,26 +71,40 @@ def enqueue(
     instance_due_on: dt.date | None = None,
     for_department: bool = False,
 ) -> Notification | None:
-    """Add the message unless one with this key exists already; returns the new row or None.
+    """Add the message unless one with this key exists already; returns the new row or None."""
+    owed = Owed(key, kind, contact, due_at, payload, milestone_id, instance_due_on, for_department)
+    return enqueue_all(session=session, owed=[owed], tz=tz)[0]
 
-    for_department: the message is owed to the contact's department, so it follows whoever is the department's
-    contact when it is sent (a replaced contact's queue moves to the successor).
+
+def enqueue_all(
+    *, session: Session, owed: Sequence[Owed], tz: dt.tzinfo = COUNTY_TZ
+) -> list[Notification | None]:
+    """enqueue for many messages: one look-up of their keys and one flush, however many there are.
+
+    Returns, in the order given, each new row (with its id) or None where the key was queued already, earlier in
+    the outbox or earlier in `owed`.
     """
-    if is_queued(session, key):
-        return None
-    notification = Notification(
-        idempotency_key=key,
-        kind=kind,
-        milestone_id=milestone_id,
-        contact_id=contact.id,
-        department_id=contact.department_id if for_department else None,
-        payload=payload or {},
-        due_at=allowed_moment(due_at, tz),
-        instance_due_on=instance_due_on,
-    )
-    session.add(notification)
-    session.flush()
-    return notification
+    known = queued_keys(session=session, keys=[o.key for o in owed])
+    rows: list[Notification | None] = []
+    for item in owed:
+        if item.key in known:
+            rows.append(None)
+            continue
+        known.add(item.key)
+        row = Notification(
+            idempotency_key=item.key,
+            kind=item.kind,
+            milestone_id=item.milestone_id,
+            contact_id=item.contact.id,
+            department_id=item.contact.department_id if item.for_department else None,
+            payload=item.payload or {},
+            due_at=allowed_moment(item.due_at, tz),
+            instance_due_on=item.instance_due_on,
+        )
+        session.add(row)
+        rows.append(row)
+    session.flush()  # one INSERT batch, and every new row has its id for the caller
+    return rows
 
 
 def follow_current_contacts(session: Session) -> int:

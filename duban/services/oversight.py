@@ -47,6 +47,7 @@ def status_for(
         department=storable(department) if department is not None else None,
         plan_ids=visible_plan_ids(session=session, contact=reader),
         region=region_of(session=session, contact=reader),
+        with_milestones=False,  # /status shows counts
     )
 
 

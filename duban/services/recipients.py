@@ -27,18 +27,20 @@ class Because(StrEnum):
 
 def who_must_hear(
     *, session: Session, milestone_ids: Collection[int]
-) -> dict[int, list[tuple[Contact, Because]]]:
-    """milestone id -> the people who must hear about it, and why (in contact id order).
+) -> dict[int, list[tuple[int, Because]]]:
+    """milestone id -> the contact ids of the people who must hear about it, and why (in contact id order).
 
-    Two plain joins rather than one join on an OR of correlated EXISTS: the OR kept every index out, so each
-    milestone was tested against every contact (the ladder's cost grew with milestones x contacts).
+    Ids, not Contact objects: the overdue ladder asks this for every milestone that reached a rung lately (tens of
+    thousands at a million milestones) and needs the people only where a rung is still to be told. Two plain joins
+    rather than one join on an OR of correlated EXISTS: the OR kept every index out, so each milestone was tested
+    against every contact (the ladder's cost grew with milestones x contacts).
     """
-    found: dict[int, dict[int, Contact]] = {}
+    found: dict[int, dict[int, Because]] = {}
     ids = sorted(set(milestone_ids))
     for first in range(0, len(ids), CHUNK):
         chunk = ids[first : first + CHUNK]
         lead_department = (
-            select(Milestone.id, Contact)
+            select(Milestone.id, Contact.id, Contact.role)
             .join(
                 TaskDepartment,
                 and_(
@@ -53,7 +55,7 @@ def who_must_hear(
             .where(reachable())
         )
         county_coordinators = (
-            select(Milestone.id, Contact)
+            select(Milestone.id, Contact.id, Contact.role)
             .join(Task, col(Task.id) == col(Milestone.task_id))
             .join(Plan, col(Plan.id) == col(Task.plan_id))
             .join(Department, col(Department.region) == col(Plan.region))
@@ -62,9 +64,24 @@ def who_must_hear(
             .where(or_(col(Contact.plan_id).is_(None), col(Contact.plan_id) == col(Plan.id)), reachable())
         )
         for statement in (lead_department, county_coordinators):
-            for milestone_id, contact in session.exec(statement).all():
-                found.setdefault(milestone_id or 0, {})[contact.id or 0] = contact
-    return {
-        milestone_id: [(people[key], Because(people[key].role)) for key in sorted(people)]
-        for milestone_id, people in sorted(found.items())
-    }
+            for milestone_id, contact_id, role in session.exec(statement).all():
+                found.setdefault(milestone_id or 0, {})[contact_id or 0] = Because(role)
+    return {milestone_id: sorted(people.items()) for milestone_id, people in sorted(found.items())}
+
+
+def lead_department_names(*, session: Session, milestone_ids: Collection[int]) -> dict[int, list[str]]:
+    """milestone id -> the names of its task's lead departments (牵头单位), in department id order."""
+    names: dict[int, list[str]] = {}
+    ids = sorted(set(milestone_ids))
+    for first in range(0, len(ids), CHUNK):
+        for milestone_id, name in session.exec(
+            select(Milestone.id, Department.name)
+            .join(TaskDepartment, col(TaskDepartment.task_id) == Milestone.task_id)
+            .join(Department, col(Department.id) == TaskDepartment.department_id)
+            .where(
+                col(Milestone.id).in_(ids[first : first + CHUNK]), TaskDepartment.role == DepartmentRole.lead
+            )
+            .order_by(col(Milestone.id), col(Department.id))
+        ).all():
+            names.setdefault(milestone_id or 0, []).append(name)
+    return names

@@ -412,6 +412,28 @@ def test_status_report_counts_what_its_views_say(random_plans: Session) -> None:
     assert report.by_plan["随机方案0"].total == sum(v.plan_title == "随机方案0" for v in views)
 
 
+@pytest.mark.parametrize("today", TODAYS)
+def test_counts_only_status_says_what_the_full_report_says(random_plans: Session, today: dt.date) -> None:
+    """/status asks for counts only (a GROUP BY); they must be the counts of the milestones the full report lists."""
+    for department in (None, "随机局2"):
+        full = status_report(session=random_plans, today=today, department=department)
+        counts = status_report(
+            session=random_plans, today=today, department=department, with_milestones=False
+        )
+        assert counts.milestones == []
+        assert full.overall.total > 0
+        assert counts.paces == full.paces
+        for made, wanted in (
+            (counts.by_plan, full.by_plan),
+            (counts.by_year, full.by_year),
+            ({"": counts.overall}, {"": full.overall}),
+        ):
+            assert list(made) == list(wanted)
+            assert {k: (c.total, dict(c.by_state)) for k, c in made.items()} == {
+                k: (c.total, dict(c.by_state)) for k, c in wanted.items()
+            }
+
+
 def test_silent_departments_are_those_with_no_report_since_their_last_reminder(seeded: Session) -> None:
     plan = seeded.exec(select(Plan).where(Plan.key == "zibo-zichuan-2023")).one()
     milestone = seeded.exec(select(Milestone).join(Task).where(Task.plan_id == plan.id)).first()
