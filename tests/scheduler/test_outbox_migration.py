@@ -23,10 +23,16 @@ NOW = dt.datetime(2025, 12, 2, 2, tzinfo=dt.UTC)
 def test_queued_rows_survive_the_upgrade_and_render_as_they_were(database_url: str) -> None:
     engine = make_engine(database_url)
     upgrade(engine, "0004")
-    # tables other than the outbox are as the models say at 0004, but for the DingTalk id 0007 adds to contact:
-    # it is there while the ORM writes the contact, and gone again before the upgrade
+    # tables other than the outbox are as the models say at 0004, but for the columns later revisions add to
+    # contact (0007's DingTalk id, 0009's report wait): there while the ORM writes the contact, gone before the upgrade
+    added = {
+        "dingtalk_user_id": "VARCHAR(64)",
+        "report_prompt_reminder_id": "INTEGER",
+        "report_prompt_until": "TIMESTAMP",
+    }
     with engine.begin() as connection:
-        connection.exec_driver_sql("ALTER TABLE contact ADD COLUMN dingtalk_user_id VARCHAR(64)")
+        for column, sql_type in added.items():
+            connection.exec_driver_sql(f"ALTER TABLE contact ADD COLUMN {column} {sql_type}")
     with Session(engine) as session:
         load_seed(session=session)
         department = resolve_department(session=session, name="区教体局")
@@ -83,7 +89,8 @@ def test_queued_rows_survive_the_upgrade_and_render_as_they_were(database_url: s
             ],
         )
     with engine.begin() as connection:
-        connection.exec_driver_sql("ALTER TABLE contact DROP COLUMN dingtalk_user_id")
+        for column in added:
+            connection.exec_driver_sql(f"ALTER TABLE contact DROP COLUMN {column}")
     upgrade(engine)
 
     with Session(engine) as session:
