@@ -189,7 +189,9 @@ def test_two_simultaneous_starts_with_one_token_let_exactly_one_join(seeded: Ses
     token = create_invite(
         session=seeded, department=department, role=ContactRole.coordinator, now=now, ttl=dt.timedelta(days=1)
     ).token
-    both_read = threading.Barrier(2, timeout=5)
+    # well under SQLite's busy_timeout (5 s): the winner also waits here alone before UPDATE CONTACT while it holds
+    # the write lock, and a wait as long as the loser's busy_timeout made the loser fail "database is locked"
+    both_read = threading.Barrier(2, timeout=1)
 
     @event.listens_for(engine, "before_cursor_execute")
     def meet_before_writing(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
