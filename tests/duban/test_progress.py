@@ -1,0 +1,154 @@
+"""Reports and 销号 requests: taking a misread report back (撤销) leaves the request as it was before that report."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlmodel import Session, col, select
+
+from duban.services.errors import InvalidInput
+from duban.services.invites import create_invite, redeem_invite, resolve_department
+from duban.services.progress import decide_closeout, record_report, undo_report
+from models import (
+    AuditEntry,
+    CloseoutRequest,
+    CloseoutStatus,
+    Contact,
+    ContactRole,
+    DepartmentRole,
+    Milestone,
+    ProgressReport,
+    ReportStatus,
+    TaskDepartment,
+)
+
+NOW = dt.datetime(2025, 6, 2, 2, tzinfo=dt.UTC)
+
+
+def _join(session: Session, role: ContactRole, user_id: int) -> Contact:
+    department = resolve_department(session=session, name="区教体局")
+    issued = create_invite(
+        session=session, department=department, role=role, now=NOW, ttl=dt.timedelta(days=7)
+    )
+    return redeem_invite(
+        session=session, token=issued.token, telegram_user_id=user_id, language="zh_CN", now=NOW
+    )
+
+
+def _led_milestones(session: Session, contact: Contact) -> list[int]:
+    return [
+        m or 0
+        for m in session.exec(
+            select(Milestone.id)
+            .join(TaskDepartment, col(TaskDepartment.task_id) == Milestone.task_id)
+            .where(
+                TaskDepartment.department_id == contact.department_id,
+                TaskDepartment.role == DepartmentRole.lead,
+            )
+            .order_by(col(Milestone.id))
+        ).all()
+    ]
+
+
+def _report(
+    session: Session,
+    contact: Contact,
+    milestone_id: int,
+    minute: int,
+    status: ReportStatus = ReportStatus.done,
+) -> ProgressReport:
+    return record_report(
+        session=session,
+        contact=contact,
+        milestone_id=milestone_id,
+        status=status,
+        percent=100 if status == ReportStatus.done else 50,
+        note=f"第{minute}分钟",
+        now=NOW + dt.timedelta(minutes=minute),
+    ).report
+
+
+def _undo_entries(session: Session) -> list[tuple[str, int | None, int | None, str]]:
+    return [
+        (e.action, e.contact_id, e.milestone_id, e.detail)
+        for e in session.exec(
+            select(AuditEntry)
+            .where(col(AuditEntry.action).in_(["closeout_withdrawn", "report_undone"]))
+            .order_by(col(AuditEntry.id))
+        ).all()
+    ]
+
+
+def test_undoing_a_second_done_report_points_the_request_back_at_the_previous_one(seeded: Session) -> None:
+    contact = _join(seeded, ContactRole.contact, 1001)
+    first, other = _led_milestones(seeded, contact)[:2]
+    _report(seeded, contact, other, 0)  # a done report on another milestone, older than all below
+    opened = _report(seeded, contact, first, 1)  # opens the request
+    refreshed = _report(seeded, contact, first, 2)  # a second 已完成 refreshes it
+    _report(seeded, contact, first, 3, ReportStatus.on_track)  # progress in between is not a done report
+    last = _report(seeded, contact, first, 4)
+    [request] = seeded.exec(select(CloseoutRequest).where(CloseoutRequest.milestone_id == first)).all()
+    assert (request.report_id, request.requested_at) == (last.id, NOW + dt.timedelta(minutes=1))
+    assert opened.id
+
+    undo_report(session=seeded, contact=contact, report_id=last.id or 0, now=NOW + dt.timedelta(minutes=5))
+
+    seeded.refresh(request)
+    assert (request.status, request.report_id) == (CloseoutStatus.pending, refreshed.id)
+    assert seeded.get(ProgressReport, last.id) is None
+    assert _undo_entries(seeded) == [
+        ("report_undone", contact.id, first, f"report={last.id} status=done percent=100"),
+    ]
+
+
+def test_undoing_the_report_that_opened_a_request_withdraws_it_even_after_an_earlier_rejection(
+    seeded: Session,
+) -> None:
+    contact = _join(seeded, ContactRole.contact, 1001)
+    coordinator = _join(seeded, ContactRole.coordinator, 2002)
+    [milestone_id, *_] = _led_milestones(seeded, contact)
+    _report(seeded, contact, milestone_id, 0)
+    [rejected] = seeded.exec(select(CloseoutRequest)).all()
+    decide_closeout(
+        session=seeded,
+        coordinator=coordinator,
+        closeout_id=rejected.id or 0,
+        approve=False,
+        reason="缺少佐证材料",
+        now=NOW + dt.timedelta(minutes=1),
+    )
+    again = _report(seeded, contact, milestone_id, 2)  # a new request, opened by this report
+    [reopened] = seeded.exec(
+        select(CloseoutRequest).where(CloseoutRequest.status == CloseoutStatus.pending)
+    ).all()
+    assert reopened.report_id == again.id
+
+    undo_report(session=seeded, contact=contact, report_id=again.id or 0, now=NOW + dt.timedelta(minutes=3))
+
+    assert [(c.id, c.status) for c in seeded.exec(select(CloseoutRequest)).all()] == [
+        (rejected.id, CloseoutStatus.rejected)
+    ]
+    assert _undo_entries(seeded) == [
+        ("closeout_withdrawn", contact.id, milestone_id, f"closeout={reopened.id}"),
+        ("report_undone", contact.id, milestone_id, f"report={again.id} status=done percent=100"),
+    ]
+
+
+def test_undo_is_possible_for_exactly_ten_minutes(seeded: Session) -> None:
+    contact = _join(seeded, ContactRole.contact, 1001)
+    first, second = _led_milestones(seeded, contact)[:2]
+    in_time = _report(seeded, contact, first, 0, ReportStatus.on_track)
+    too_late = _report(seeded, contact, second, 0, ReportStatus.on_track)
+    undo_report(
+        session=seeded, contact=contact, report_id=in_time.id or 0, now=NOW + dt.timedelta(minutes=10)
+    )
+    with pytest.raises(InvalidInput) as refused:
+        undo_report(
+            session=seeded,
+            contact=contact,
+            report_id=too_late.id or 0,
+            now=NOW + dt.timedelta(minutes=10, seconds=1),
+        )
+    assert refused.value.reason == "undo_too_late"
+    assert [r.id for r in seeded.exec(select(ProgressReport)).all()] == [too_late.id]
