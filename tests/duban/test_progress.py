@@ -69,9 +69,9 @@ def _report(
     ).report
 
 
-def _undo_entries(session: Session) -> list[tuple[str, int | None, int | None, str]]:
+def _undo_entries(session: Session) -> list[tuple[str, dt.datetime, int | None, int | None, str]]:
     return [
-        (e.action, e.contact_id, e.milestone_id, e.detail)
+        (e.action, e.at, e.contact_id, e.milestone_id, e.detail)
         for e in session.exec(
             select(AuditEntry)
             .where(col(AuditEntry.action).in_(["closeout_withdrawn", "report_undone"]))
@@ -87,6 +87,7 @@ def test_undoing_a_second_done_report_points_the_request_back_at_the_previous_on
     opened = _report(seeded, contact, first, 1)  # opens the request
     refreshed = _report(seeded, contact, first, 2)  # a second 已完成 refreshes it
     _report(seeded, contact, first, 3, ReportStatus.on_track)  # progress in between is not a done report
+    _report(seeded, contact, other, 3)  # nor is a done report on another milestone
     last = _report(seeded, contact, first, 4)
     [request] = seeded.exec(select(CloseoutRequest).where(CloseoutRequest.milestone_id == first)).all()
     assert (request.report_id, request.requested_at) == (last.id, NOW + dt.timedelta(minutes=1))
@@ -98,7 +99,13 @@ def test_undoing_a_second_done_report_points_the_request_back_at_the_previous_on
     assert (request.status, request.report_id) == (CloseoutStatus.pending, refreshed.id)
     assert seeded.get(ProgressReport, last.id) is None
     assert _undo_entries(seeded) == [
-        ("report_undone", contact.id, first, f"report={last.id} status=done percent=100"),
+        (
+            "report_undone",
+            NOW + dt.timedelta(minutes=5),
+            contact.id,
+            first,
+            f"report={last.id} status=done percent=100",
+        ),
     ]
 
 
@@ -124,14 +131,15 @@ def test_undoing_the_report_that_opened_a_request_withdraws_it_even_after_an_ear
     ).all()
     assert reopened.report_id == again.id
 
-    undo_report(session=seeded, contact=contact, report_id=again.id or 0, now=NOW + dt.timedelta(minutes=3))
+    undone_at = NOW + dt.timedelta(minutes=3)
+    undo_report(session=seeded, contact=contact, report_id=again.id or 0, now=undone_at)
 
     assert [(c.id, c.status) for c in seeded.exec(select(CloseoutRequest)).all()] == [
         (rejected.id, CloseoutStatus.rejected)
     ]
     assert _undo_entries(seeded) == [
-        ("closeout_withdrawn", contact.id, milestone_id, f"closeout={reopened.id}"),
-        ("report_undone", contact.id, milestone_id, f"report={again.id} status=done percent=100"),
+        ("closeout_withdrawn", undone_at, contact.id, milestone_id, f"closeout={reopened.id}"),
+        ("report_undone", undone_at, contact.id, milestone_id, f"report={again.id} status=done percent=100"),
     ]
 
 
