@@ -6,10 +6,23 @@ import datetime as dt
 
 from sqlmodel import Session, select
 
+from duban.services.invites import create_invite, deactivate_contact, redeem_invite, resolve_department
 from duban.services.oversight import pause_escalation
 from duban.services.progress import record_report
 from duban.services.reminders import acknowledge, snooze
-from models import ContactRole, EscalationStep, Milestone, Notification, Plan, ReportStatus, Task
+from models import (
+    Contact,
+    ContactRole,
+    Department,
+    DepartmentRole,
+    EscalationStep,
+    Milestone,
+    Notification,
+    Plan,
+    ReportStatus,
+    Task,
+    TaskDepartment,
+)
 from scheduler.escalation import EscalationPolicy, plan_escalations, plan_rechases, plan_tongbao
 from scheduler.outbox_planner import plan_outbox
 from scheduler.policy import ReminderPolicy
@@ -197,3 +210,121 @@ def test_ticking_daily_with_a_short_look_back_reaches_the_same_rungs_as_reading_
 
     incremental = run(2)
     assert incremental and incremental == run(7)
+
+
+# ---------------------------------------------------------------- 通报 of a county of our own
+
+
+def _county_with_laggards(session: Session) -> tuple[Plan, Plan]:
+    """甲县: a plan with nothing overdue (read first), and one whose tasks are overdue 61, 30 and 29 days on
+    2026-01-30, plus one overdue 61 days whose escalation is paused until that day."""
+    quiet = Plan(
+        key="a-quiet", title="甲县无逾期方案", issuer="甲县", issued_on=dt.date(2025, 1, 1), region="甲县"
+    )
+    late = Plan(
+        key="b-late", title="甲县逾期方案", issuer="甲县", issued_on=dt.date(2025, 1, 1), region="甲县"
+    )
+    names = ("教育局", "教体局", "财政局", "住建局")
+    departments = {name: Department(name=name, region="甲县") for name in names}
+    session.add_all([quiet, late, *departments.values()])
+    session.flush()
+
+    def task(plan: Plan, position: int, due: dt.date, lead: str, co: str | None = None) -> Milestone:
+        task = Task(
+            plan_id=plan.id or 0,
+            ref=f"（{'一二三四'[position]}）",
+            section="body",
+            title=f"{lead}的任务",
+            text="…",
+            position=position,
+        )
+        session.add(task)
+        session.flush()
+        for name, role in ((lead, DepartmentRole.lead), (co, DepartmentRole.co)):
+            if name:
+                session.add(
+                    TaskDepartment(
+                        task_id=task.id or 0,
+                        department_id=departments[name].id or 0,
+                        role=role,
+                        printed_as=name,
+                    )
+                )
+        milestone = Milestone(task_id=task.id or 0, due_on=due, target="目标")
+        session.add(milestone)
+        return milestone
+
+    task(quiet, 0, dt.date(2026, 6, 30), "教体局")
+    paused = task(late, 0, dt.date(2025, 11, 30), "住建局")
+    paused.escalation_paused_until = dt.date(2026, 1, 30)  # still paused on that day
+    task(late, 1, dt.date(2025, 12, 31), "教体局", co="财政局")  # 30 days
+    task(late, 2, dt.date(2025, 11, 30), "住建局")  # 61 days
+    task(late, 3, dt.date(2026, 1, 1), "教体局")  # 29 days: not yet
+    session.commit()
+    return quiet, late
+
+
+def _coordinator(session: Session, user_id: int) -> Contact:
+    department = resolve_department(session=session, name="教育局", region="甲县")
+    issued = create_invite(
+        session=session,
+        department=department,
+        role=ContactRole.coordinator,
+        now=local("2025-01-01"),
+        ttl=dt.timedelta(days=7),
+    )
+    return redeem_invite(
+        session=session,
+        token=issued.token,
+        telegram_user_id=user_id,
+        language="zh_CN",
+        now=local("2025-01-01"),
+    )
+
+
+def test_tongbao_lists_lead_departments_from_day_thirty_skips_paused_ones_and_waits_for_morning(
+    session: Session,
+) -> None:
+    quiet, late = _county_with_laggards(session)
+    first, second = _coordinator(session, 2001), _coordinator(session, 2002)
+
+    # 07:00 on the 30th day: the day counts in county time; the message waits for the 08:00 end of quiet hours
+    assert plan_tongbao(session=session, now=local("2026-01-30", 7), tz=SHANGHAI, policy=POLICY) == 2
+
+    rows = _kinds(session, "tongbao")
+    assert sorted((r.contact_id, r.payload["plan_id"]) for r in rows) == [
+        (first.id, late.id),
+        (second.id, late.id),
+    ]
+    assert {r.due_at.astimezone(SHANGHAI) for r in rows} == {local("2026-01-30", 8)}
+    assert shown(session, rows[0]) == (
+        "<b>通报：逾期 30 天以上的时间节点</b>\n"
+        "甲县逾期方案\n"
+        "\n<b>住建局</b>\n· （三） 住建局的任务\n"
+        "\n<b>教体局</b>\n· （二） 教体局的任务"
+    )
+    assert plan_tongbao(session=session, now=local("2026-01-31", 10), tz=SHANGHAI, policy=POLICY) == 0
+    assert quiet.id != late.id
+
+
+def test_a_reminder_to_someone_deactivated_since_is_not_chased(seeded: Session, join) -> None:  # type: ignore[no-untyped-def]
+    contact = join("区教体局", 1001)
+    assert _sent_reminders(seeded, local("2025-12-24", 9))
+    deactivate_contact(session=seeded, contact_id=contact.id, now=local("2025-12-25"))
+    assert plan_rechases(session=seeded, now=local("2025-12-26", 10), tz=SHANGHAI, policy=POLICY) == 0
+    assert _kinds(seeded, "rechase") == []
+
+
+def test_only_reminders_are_chased_and_only_for_thirty_days(seeded: Session, join) -> None:  # type: ignore[no-untyped-def]
+    join("区教体局", 1001)
+    join("区教体局", 2002, ContactRole.coordinator)
+    plan_escalations(session=seeded, now=local("2026-01-01", 10), tz=SHANGHAI, policy=POLICY)
+    for row in _kinds(seeded, "overdue"):  # sent, never acknowledged: an overdue notice has nothing to sign
+        row.sent_at = local("2026-01-01", 10)
+        seeded.add(row)
+    seeded.commit()
+    old = _sent_reminders(seeded, local("2025-11-20", 9))
+    assert old and _kinds(seeded, "overdue")
+    # long past two working days for all of them; the reminders are older than the 30-day window
+    assert plan_rechases(session=seeded, now=local("2026-01-07", 10), tz=SHANGHAI, policy=POLICY) == 0
+    assert _kinds(seeded, "rechase") == []
