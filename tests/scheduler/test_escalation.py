@@ -7,6 +7,7 @@ import datetime as dt
 from sqlmodel import Session, select
 
 from duban.services.invites import create_invite, deactivate_contact, redeem_invite, resolve_department
+from duban.services.outbox import follow_current_contacts
 from duban.services.oversight import pause_escalation
 from duban.services.progress import record_report
 from duban.services.reminders import acknowledge, snooze
@@ -40,6 +41,15 @@ def _sent_reminders(session: Session, now: dt.datetime) -> list[Notification]:
         session.add(row)
     session.commit()
     return list(rows)
+
+
+def _item(session: Session, row: Notification) -> str:
+    """How a message names the milestone of `row`: its task's reference and title."""
+    milestone = session.get(Milestone, row.milestone_id)
+    assert milestone is not None
+    task = session.get(Task, milestone.task_id)
+    assert task is not None
+    return f"{task.ref} {task.title}"
 
 
 def _kinds(session: Session, kind: str) -> list[Notification]:
@@ -307,12 +317,42 @@ def test_tongbao_lists_lead_departments_from_day_thirty_skips_paused_ones_and_wa
     assert quiet.id != late.id
 
 
-def test_a_reminder_to_someone_deactivated_since_is_not_chased(seeded: Session, join) -> None:  # type: ignore[no-untyped-def]
-    contact = join("区教体局", 1001)
-    assert _sent_reminders(seeded, local("2025-12-24", 9))
-    deactivate_contact(session=seeded, contact_id=contact.id, now=local("2025-12-25"))
-    assert plan_rechases(session=seeded, now=local("2025-12-26", 10), tz=SHANGHAI, policy=POLICY) == 0
-    assert _kinds(seeded, "rechase") == []
+def test_a_reminder_to_someone_deactivated_since_is_not_chased_and_the_others_still_are(
+    seeded: Session,
+    join,  # type: ignore[no-untyped-def]
+) -> None:
+    join("区教体局", 1001)
+    join("市教体局", 1002)
+    first, *rest = _sent_reminders(seeded, local("2025-12-24", 9))
+    gone = first.contact_id  # the first reminder's recipient leaves; everyone after them is still chased
+    deactivate_contact(session=seeded, contact_id=gone, now=local("2025-12-25"))
+    plan_rechases(session=seeded, now=local("2025-12-26", 10), tz=SHANGHAI, policy=POLICY)
+    chased = _kinds(seeded, "rechase")
+    assert sorted(r.payload["of"] for r in chased) == sorted(r.id for r in rest if r.contact_id != gone)
+    assert chased and {r.contact_id for r in chased}.isdisjoint({gone})
+
+
+def test_a_rechase_follows_the_departments_new_contact_and_drops_what_was_acknowledged_since(
+    seeded: Session,
+    join,  # type: ignore[no-untyped-def]
+) -> None:
+    old = join("区教体局", 1001)
+    first, second, *_ = _sent_reminders(seeded, local("2025-12-24", 9))
+    plan_rechases(
+        session=seeded, now=local("2025-12-26", 7), tz=SHANGHAI, policy=POLICY
+    )  # queued before 08:00
+    acknowledge(session=seeded, contact=old, notification_id=first.id, now=local("2025-12-26", 7, 30))
+    deactivate_contact(session=seeded, contact_id=old.id, now=local("2025-12-26", 7, 40))
+    new = join("区教体局", 1003)
+    follow_current_contacts(seeded)
+    seeded.commit()
+    chased = _kinds(seeded, "rechase")
+    assert {r.contact_id for r in chased} == {new.id}
+    [second_chase] = [r for r in chased if r.payload["of"] == second.id]
+    assert second_chase.instance_due_on == second.instance_due_on
+    text = shown(seeded, second_chase)
+    assert text.startswith("<b>🔁 再次提醒（尚未签收）</b>")
+    assert _item(seeded, second) in text and _item(seeded, first) not in text
 
 
 def test_only_reminders_are_chased_and_only_for_thirty_days(seeded: Session, join) -> None:  # type: ignore[no-untyped-def]
