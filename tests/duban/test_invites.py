@@ -12,6 +12,7 @@ from duban.services.invites import (
     IssuedInvite,
     cancel_invite,
     create_invite,
+    open_invites,
     redeem_invite,
     resolve_department,
 )
@@ -81,3 +82,24 @@ def test_an_invitation_already_used_cannot_be_cancelled_and_its_contact_keeps_ac
     seeded.refresh(invite)
     assert invite.expires_at == NOW + dt.timedelta(days=7)
     assert seeded.get(Contact, joined.id).active  # type: ignore[union-attr]
+
+
+def test_an_invitation_stops_being_open_and_cancellable_the_moment_it_expires(seeded: Session) -> None:
+    issued = _issue(seeded)
+    expiry = NOW + dt.timedelta(days=7)
+    just_before = expiry - dt.timedelta(seconds=1)
+    assert [m.contact.id for m in open_invites(session=seeded, now=just_before)] == [issued.contact.id]
+    assert open_invites(session=seeded, now=expiry) == []
+    invite = seeded.exec(select(Invite)).one()
+    with pytest.raises(NotFound):
+        cancel_invite(session=seeded, invite_id=invite.id or 0, now=expiry)
+
+
+def test_cancelling_an_invitation_is_audited_as_the_operators(seeded: Session) -> None:
+    issued = _issue(seeded)
+    invite = seeded.exec(select(Invite)).one()
+    later = NOW + dt.timedelta(hours=2)
+    assert cancel_invite(session=seeded, invite_id=invite.id or 0, now=later).id == issued.contact.id
+    [entry] = seeded.exec(select(AuditEntry).where(AuditEntry.action == "cancel_invite")).all()
+    assert (entry.at, entry.contact_id, entry.detail) == (later, None, f"invite={invite.id}")
+    assert open_invites(session=seeded, now=later) == []

@@ -9,7 +9,15 @@ from sqlmodel import Session, col, select
 
 from duban.services.errors import InvalidInput
 from duban.services.invites import create_invite, redeem_invite, resolve_department
-from duban.services.progress import decide_closeout, record_report, undo_report
+from duban.services.outbox import enqueue
+from duban.services.progress import (
+    MAX_NOTE_LENGTH,
+    decide_closeout,
+    milestone_for_reply,
+    parse_progress_text,
+    record_report,
+    undo_report,
+)
 from models import (
     AuditEntry,
     CloseoutRequest,
@@ -160,3 +168,41 @@ def test_undo_is_possible_for_exactly_ten_minutes(seeded: Session) -> None:
         )
     assert refused.value.reason == "undo_too_late"
     assert [r.id for r in seeded.exec(select(ProgressReport)).all()] == [too_late.id]
+
+
+def _sent(session: Session, contact: Contact, milestone_id: int, message_id: str) -> None:
+    row = enqueue(
+        session=session,
+        key=f"reply-test:{contact.id}:{milestone_id}:{message_id}",
+        kind="reminder",
+        contact=contact,
+        payload={"days": 7},
+        due_at=NOW,
+        milestone_id=milestone_id,
+    )
+    assert row is not None
+    row.sent_at, row.platform_message_id = NOW, message_id
+    session.add(row)
+    session.commit()
+
+
+def test_a_reply_names_the_milestone_of_the_repliers_own_message_and_a_bundle_names_none(
+    seeded: Session,
+) -> None:
+    contact = _join(seeded, ContactRole.contact, 1001)
+    other = _join(seeded, ContactRole.contact, 1002)
+    first, second = _led_milestones(seeded, contact)[:2]
+    _sent(seeded, other, second, "77")  # message ids are per chat: another chat's 77 is another message
+    _sent(seeded, contact, first, "77")
+    assert milestone_for_reply(session=seeded, contact=contact, platform_message_id="77") == first
+    _sent(seeded, contact, first, "78")
+    _sent(seeded, contact, second, "78")  # one message listing two milestones
+    with pytest.raises(InvalidInput) as refused:
+        milestone_for_reply(session=seeded, contact=contact, platform_message_id="78")
+    assert refused.value.reason == "reply_to_bundle"
+
+
+def test_a_note_of_exactly_the_limit_is_kept_one_more_character_is_refused() -> None:
+    assert parse_progress_text("完" * MAX_NOTE_LENGTH).note == "完" * MAX_NOTE_LENGTH
+    with pytest.raises(InvalidInput):
+        parse_progress_text("完" * (MAX_NOTE_LENGTH + 1))

@@ -89,6 +89,26 @@ def test_acknowledgement_or_a_report_stops_the_rechase(seeded: Session, join) ->
     assert {f"rechase:n{r.id}" for r in rest if r.milestone_id != second.milestone_id} <= chased_keys
 
 
+def test_reports_on_several_milestones_each_stop_their_own_rechase(seeded: Session, join) -> None:  # type: ignore[no-untyped-def]
+    contact = join("区教体局", 1001)
+    reminders = _sent_reminders(seeded, local("2025-12-24", 9))
+    by_milestone = sorted(reminders, key=lambda r: r.milestone_id or 0)
+    reported = {by_milestone[0].milestone_id, by_milestone[-1].milestone_id}  # the lowest and highest ids
+    for hour, milestone_id in enumerate(sorted(reported, key=lambda m: m or 0), start=11):
+        record_report(
+            session=seeded,
+            contact=contact,
+            milestone_id=milestone_id or 0,
+            status=ReportStatus.on_track,
+            percent=50,
+            note="",
+            now=local("2025-12-24", hour),
+        )
+    plan_rechases(session=seeded, now=local("2025-12-26", 10), tz=SHANGHAI, policy=POLICY)
+    chased = {row.payload["of"] for row in _kinds(seeded, "rechase")}
+    assert chased == {r.id for r in reminders if r.milestone_id not in reported}
+
+
 def test_snooze_sends_the_same_reminder_again_later_and_counts_as_seen(seeded: Session, join) -> None:  # type: ignore[no-untyped-def]
     contact = join("区教体局", 1001)
     first, *_ = _sent_reminders(seeded, local("2025-12-24", 9))
