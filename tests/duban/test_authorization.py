@@ -483,10 +483,11 @@ def test_a_coordinator_limited_to_one_plan_revokes_contacts_and_that_plans_reade
     invites.deactivate_contact(
         session=session, contact_id=limited.id or 0, now=NOW, by=world.actors["coordinator"]
     )
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidInput) as twice:
         invites.deactivate_contact(
             session=session, contact_id=limited.id or 0, now=NOW, by=world.actors["coordinator"]
         )
+    assert twice.value.reason == "already_inactive"  # the msgid the coordinator's reply is looked up by
     assert session.get(Contact, county_wide_lead.id).active  # type: ignore[union-attr]
 
 
