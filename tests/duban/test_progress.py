@@ -193,6 +193,7 @@ def test_a_reply_names_the_milestone_of_the_repliers_own_message_and_a_bundle_na
     other = _join(seeded, ContactRole.contact, 1002)
     first, second = _led_milestones(seeded, contact)[:2]
     _sent(seeded, other, second, "77")  # message ids are per chat: another chat's 77 is another message
+    _sent(seeded, contact, second, "76")  # an earlier message of this chat, about the other milestone
     _sent(seeded, contact, first, "77")
     assert milestone_for_reply(session=seeded, contact=contact, platform_message_id="77") == first
     _sent(seeded, contact, first, "78")
