@@ -171,3 +171,10 @@ def test_a_plan_of_its_own_steps_is_reminded_on_those_steps(session: Session, pl
         ("2025-09-15", "reminder", 10, "monthly", LEAD),
         ("2025-09-20", "reminder", 10, "dated", LEAD),
     ]
+
+
+def test_a_step_as_long_as_the_period_is_not_used_for_that_duty(session: Session, plan: Plan) -> None:
+    """28 days before a monthly duty's 25th is the previous 25th: that reminder would be for the wrong month."""
+    policy = ReminderPolicy(lead_days=(28, 7), co_notice_days=28)
+    monthly = [p for p in _planned(session, "2025-07-01", "2025-07-31", policy) if p[3] == "monthly"]
+    assert monthly == [("2025-07-18", "reminder", 7, "monthly", LEAD)]
