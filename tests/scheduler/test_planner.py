@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from models import (
     Department,
@@ -178,3 +178,21 @@ def test_a_step_as_long_as_the_period_is_not_used_for_that_duty(session: Session
     policy = ReminderPolicy(lead_days=(28, 7), co_notice_days=28)
     monthly = [p for p in _planned(session, "2025-07-01", "2025-07-31", policy) if p[3] == "monthly"]
     assert monthly == [("2025-07-18", "reminder", 7, "monthly", LEAD)]
+
+
+def test_a_task_with_only_co_departments_still_gets_its_co_notice(session: Session, plan: Plan) -> None:
+    task = Task(plan_id=plan.id or 0, ref="（二）", section="body", title="配合任务", text="…", position=1)
+    session.add(task)
+    session.flush()
+    co = session.exec(select(Department).where(Department.name == "财政局")).one()
+    session.add(
+        TaskDepartment(
+            task_id=task.id or 0, department_id=co.id or 0, role=DepartmentRole.co, printed_as="财政局"
+        )
+    )
+    session.add(Milestone(task_id=task.id or 0, due_on=dt.date(2025, 11, 30), target="co only"))
+    session.commit()
+    # no lead department: none of the lead steps has anyone to tell, and the co notice still goes out
+    assert [p for p in _planned(session, "2025-10-31", "2025-10-31") if p[3] == "co only"] == [
+        ("2025-10-31", "co_notice", 30, "co only", CO)
+    ]
