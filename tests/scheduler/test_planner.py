@@ -196,3 +196,11 @@ def test_a_task_with_only_co_departments_still_gets_its_co_notice(session: Sessi
     assert [p for p in _planned(session, "2025-10-31", "2025-10-31") if p[3] == "co only"] == [
         ("2025-10-31", "co_notice", 30, "co only", CO)
     ]
+
+
+def test_a_closed_recurring_duty_is_reminded_of_no_more(session: Session, plan: Plan) -> None:
+    monthly = session.exec(select(Milestone).where(Milestone.target == "monthly")).one()
+    monthly.status = MilestoneStatus.done
+    session.add(monthly)
+    session.commit()
+    assert [p for p in _planned(session, "2025-06-01", "2025-12-31") if p[3] == "monthly"] == []
