@@ -204,3 +204,18 @@ def test_a_closed_recurring_duty_is_reminded_of_no_more(session: Session, plan: 
     session.add(monthly)
     session.commit()
     assert [p for p in _planned(session, "2025-06-01", "2025-12-31") if p[3] == "monthly"] == []
+
+
+@pytest.mark.parametrize(
+    ("day", "target"), [("2025-12-24", "yearly"), ("2026-01-13", "semester"), ("2025-09-18", "monthly")]
+)
+def test_a_single_step_finds_each_kind_of_duty_on_its_calendar_day(
+    session: Session, plan: Plan, day: str, target: str
+) -> None:
+    """With one step, the only due date the query may look for is the duty's own calendar day (12-31, 01-20, the
+    25th): the candidate query must find the duty from that one date."""
+    policy = ReminderPolicy(lead_days=(7,), co_notice_days=7)
+    assert _planned(session, day, day, policy) == [
+        (day, "co_notice", 7, target, CO),
+        (day, "reminder", 7, target, LEAD),
+    ]
