@@ -185,6 +185,36 @@ def test_the_overdue_ladder_day_one_weekly_then_the_department_lead_and_it_stops
     assert steps_for(contact.id) == [0, 1, 2]
 
 
+def test_each_rung_is_reached_on_its_day_ticking_daily_and_the_lead_joins_on_day_fourteen(
+    seeded: Session,
+    join,  # type: ignore[no-untyped-def]
+) -> None:
+    contact = join("区教体局", 1001)
+    leader = join("区教体局", 3003, ContactRole.lead)
+    milestone = _zichuan_task_two(seeded)  # due 2025-12-31
+    day = dt.date(2025, 12, 31)
+    while day <= dt.date(2026, 1, 15):
+        plan_escalations(
+            session=seeded,
+            now=local(day.isoformat(), 10),
+            tz=SHANGHAI,
+            policy=POLICY,
+            lookback_days=7 if day == dt.date(2025, 12, 31) else 1,  # a running process looks back one day
+        )
+        day += dt.timedelta(days=1)
+    reached = sorted(
+        (s.contact_id == leader.id, s.step, s.at)
+        for s in seeded.exec(select(EscalationStep).where(EscalationStep.milestone_id == milestone.id)).all()
+        if s.contact_id in (contact.id, leader.id)
+    )
+    assert reached == [
+        (False, 0, local("2026-01-01", 10)),  # day 1
+        (False, 1, local("2026-01-07", 10)),  # day 7
+        (False, 2, local("2026-01-14", 10)),  # day 14
+        (True, 2, local("2026-01-14", 10)),  # 催办: the department's lead from day 14, not 15
+    ]
+
+
 def test_a_closed_milestone_is_not_escalated(seeded: Session, join) -> None:  # type: ignore[no-untyped-def]
     join("区教体局", 1001)
     milestone = _zichuan_task_two(seeded)
