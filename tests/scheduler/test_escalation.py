@@ -199,7 +199,7 @@ def test_each_rung_is_reached_on_its_day_ticking_daily_and_the_lead_joins_on_day
             now=local(day.isoformat(), 10),
             tz=SHANGHAI,
             policy=POLICY,
-            lookback_days=7 if day == dt.date(2025, 12, 31) else 1,  # a running process looks back one day
+            lookback_days=7 if day == dt.date(2025, 12, 31) else 1,  # the shortest look-back that works daily
         )
         day += dt.timedelta(days=1)
     reached = sorted(
@@ -418,3 +418,25 @@ def test_only_reminders_are_chased_and_only_for_thirty_days(seeded: Session, joi
     # long past two working days for all of them; the reminders are older than the 30-day window
     assert plan_rechases(session=seeded, now=local("2026-01-07", 10), tz=SHANGHAI, policy=POLICY) == 0
     assert _kinds(seeded, "rechase") == []
+
+
+def test_in_our_county_the_oldest_overdue_milestone_is_escalated_on_day_one_and_a_paused_one_holds_up_no_other(
+    session: Session,
+) -> None:
+    _quiet, _late = _county_with_laggards(session)  # two milestones due 2025-11-30, the first one paused
+    department = resolve_department(session=session, name="住建局", region="甲县")
+    issued = create_invite(
+        session=session,
+        department=department,
+        role=ContactRole.contact,
+        now=local("2025-01-01"),
+        ttl=dt.timedelta(days=7),
+    )
+    contact = redeem_invite(
+        session=session, token=issued.token, telegram_user_id=4004, language="zh_CN", now=local("2025-01-01")
+    )
+    assert plan_escalations(session=session, now=local("2025-12-01", 10), tz=SHANGHAI, policy=POLICY) == 1
+    [notice] = _kinds(session, "overdue")
+    assert notice.contact_id == contact.id
+    assert [item["days"] for item in notice.payload["items"]] == [1]
+    assert "（三） 住建局的任务" in shown(session, notice) and "（一）" not in shown(session, notice)
