@@ -24,7 +24,13 @@ from models import (
     Task,
     TaskDepartment,
 )
-from scheduler.escalation import EscalationPolicy, plan_escalations, plan_rechases, plan_tongbao
+from scheduler.escalation import (
+    EscalationPolicy,
+    plan_escalations,
+    plan_rechases,
+    plan_tongbao,
+    tell_coordinators_blocked,
+)
 from scheduler.outbox_planner import plan_outbox
 from scheduler.policy import ReminderPolicy
 from tests.scheduler.conftest import SHANGHAI, local, shown
@@ -440,3 +446,16 @@ def test_in_our_county_the_oldest_overdue_milestone_is_escalated_on_day_one_and_
     assert notice.contact_id == contact.id
     assert [item["days"] for item in notice.payload["items"]] == [1]
     assert "（三） 住建局的任务" in shown(session, notice) and "（一）" not in shown(session, notice)
+
+
+def test_a_contact_who_blocked_the_bot_is_reported_to_their_own_countys_coordinators_only(
+    seeded: Session,
+    join,  # type: ignore[no-untyped-def]
+) -> None:
+    contact = join("区教体局", 1001)  # 淄川区
+    own = join("区教体局", 2002, ContactRole.coordinator)
+    join("市教体局", 2003, ContactRole.coordinator)  # 安丘市: another county
+    tell_coordinators_blocked(seeded, contact, local("2026-01-05"))
+    assert [(r.contact_id, r.payload) for r in _kinds(seeded, "blocked")] == [
+        (own.id, {"contact_id": contact.id})
+    ]
