@@ -459,3 +459,41 @@ def test_a_contact_who_blocked_the_bot_is_reported_to_their_own_countys_coordina
     assert [(r.contact_id, r.payload) for r in _kinds(seeded, "blocked")] == [
         (own.id, {"contact_id": contact.id})
     ]
+
+
+def _zichuan_yearly(session: Session, ref: str) -> Milestone:
+    return session.exec(
+        select(Milestone)
+        .join(Task)
+        .join(Plan)
+        .where(Plan.key == "zibo-zichuan-2023", Task.ref == ref, Milestone.recurrence == "yearly")
+    ).one()
+
+
+def test_an_overdue_yearly_duty_climbs_the_ladder_from_day_one_and_one_reported_on_does_not(
+    seeded: Session,
+    join,  # type: ignore[no-untyped-def]
+) -> None:
+    contact = join("区教体局", 1001)
+    silent, answered = (
+        _zichuan_yearly(seeded, "（五）"),
+        _zichuan_yearly(seeded, "（八）"),
+    )  # each due every 12-31
+    record_report(
+        session=seeded,
+        contact=contact,
+        milestone_id=answered.id or 0,
+        status=ReportStatus.on_track,
+        percent=80,
+        note="",
+        now=local("2025-12-30"),
+    )
+    for day in ("2025-12-31", "2026-01-01"):
+        plan_escalations(session=seeded, now=local(day, 10), tz=SHANGHAI, policy=POLICY)
+    rungs = {
+        (s.milestone_id, s.instance_due_on, s.step, s.at)
+        for s in seeded.exec(select(EscalationStep).where(EscalationStep.contact_id == contact.id)).all()
+        if s.milestone_id in (silent.id, answered.id) and s.at == local("2026-01-01", 10)
+    }
+    # the day after the 2025 instance was due: the silent duty's first rung, nothing for the answered one
+    assert rungs == {(silent.id, dt.date(2025, 12, 31), 0, local("2026-01-01", 10))}
