@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from duban.services.invites import create_invite, deactivate_contact, redeem_invite, resolve_department
 from duban.services.outbox import follow_current_contacts
@@ -446,6 +446,10 @@ def test_in_our_county_the_oldest_overdue_milestone_is_escalated_on_day_one_and_
     assert notice.contact_id == contact.id
     assert [item["days"] for item in notice.payload["items"]] == [1]
     assert "（三） 住建局的任务" in shown(session, notice) and "（一）" not in shown(session, notice)
+    # still paused on the last day of its pause (2026-01-30), and no rung is recorded for it then either
+    plan_escalations(session=session, now=local("2026-01-30", 10), tz=SHANGHAI, policy=POLICY)
+    paused = session.exec(select(Milestone).where(col(Milestone.escalation_paused_until).is_not(None))).one()
+    assert session.exec(select(EscalationStep).where(EscalationStep.milestone_id == paused.id)).all() == []
 
 
 def test_a_contact_who_blocked_the_bot_is_reported_to_their_own_countys_coordinators_only(
