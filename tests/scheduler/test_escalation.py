@@ -494,6 +494,8 @@ def test_an_overdue_yearly_duty_climbs_the_ladder_from_day_one_and_one_reported_
     )
     for day in ("2025-12-31", "2026-01-01"):
         plan_escalations(session=seeded, now=local(day, 10), tz=SHANGHAI, policy=POLICY)
+    # a later tick the same day reaches no new rung and tells nobody again
+    assert plan_escalations(session=seeded, now=local("2026-01-01", 11), tz=SHANGHAI, policy=POLICY) == 0
     rungs = {
         (s.milestone_id, s.instance_due_on, s.step, s.at)
         for s in seeded.exec(select(EscalationStep).where(EscalationStep.contact_id == contact.id)).all()
