@@ -420,6 +420,35 @@ def test_closeout_requests_go_to_the_coordinators_of_the_plans_county_and_plan(w
     )
 
 
+def test_a_coordinators_pending_closeouts_are_their_countys_undecided_requests_oldest_first(
+    world: World,
+) -> None:
+    session, coordinator = world.session, world.actors["coordinator"]
+    decided = world.closeout_id("own")
+    progress.decide_closeout(
+        session=session, coordinator=coordinator, closeout_id=decided, approve=True, reason="", now=NOW
+    )
+    other_department = world.closeout_id("other_department")
+    own = world.closeout_id("own")
+    world.closeout_id("other_county")
+
+    pending = progress.pending_closeouts(session=session, coordinator=coordinator)
+
+    assert [c.id for c in pending] == [other_department, own]
+
+
+def test_a_milestone_that_does_not_exist_is_not_found_like_another_countys(world: World) -> None:
+    reader = world.actors["coordinator"]
+    far = world.milestone("other_county").id or 0
+    for milestone_id in (far, far + 10_000):
+        with pytest.raises(NotFound):
+            access.visible_milestone(session=world.session, reader=reader, milestone_id=milestone_id)
+    milestone, task = access.visible_milestone(
+        session=world.session, reader=reader, milestone_id=world.milestone("own").id or 0
+    )
+    assert task.id == milestone.task_id
+
+
 def test_a_coordinator_sees_the_people_of_their_own_county_only(world: World) -> None:
     waiting = _invited(world.session, world.departments["other_department"], ContactRole.lead)
     members = invites.county_members(session=world.session, coordinator=world.actors["coordinator"], now=NOW)
@@ -454,10 +483,11 @@ def test_a_coordinator_limited_to_one_plan_revokes_contacts_and_that_plans_reade
     invites.deactivate_contact(
         session=session, contact_id=limited.id or 0, now=NOW, by=world.actors["coordinator"]
     )
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidInput) as twice:
         invites.deactivate_contact(
             session=session, contact_id=limited.id or 0, now=NOW, by=world.actors["coordinator"]
         )
+    assert twice.value.reason == "already_inactive"  # the msgid the coordinator's reply is looked up by
     assert session.get(Contact, county_wide_lead.id).active  # type: ignore[union-attr]
 
 

@@ -7,8 +7,15 @@ import datetime as dt
 import pytest
 from sqlmodel import Session, select
 
-from duban.services.errors import InviteInvalid
-from duban.services.invites import IssuedInvite, create_invite, redeem_invite, resolve_department
+from duban.services.errors import InviteInvalid, NotFound
+from duban.services.invites import (
+    IssuedInvite,
+    cancel_invite,
+    create_invite,
+    open_invites,
+    redeem_invite,
+    resolve_department,
+)
 from models import AuditEntry, Contact, ContactRole, Invite
 
 NOW = dt.datetime(2025, 6, 2, 2, tzinfo=dt.UTC)
@@ -64,3 +71,35 @@ def test_one_account_speaks_for_one_contact_the_old_binding_is_released(seeded: 
     assert seeded.get(Contact, old.id).telegram_user_id is None  # type: ignore[union-attr]
     again = _redeem(seeded, _issue(seeded).token, 9)
     assert seeded.get(Contact, new.id).telegram_user_id == 7 and again.telegram_user_id == 9  # type: ignore[union-attr]
+
+
+def test_an_invitation_already_used_cannot_be_cancelled_and_its_contact_keeps_access(seeded: Session) -> None:
+    issued = _issue(seeded)
+    joined = _redeem(seeded, issued.token, 7)
+    invite = seeded.exec(select(Invite)).one()
+    with pytest.raises(NotFound):
+        cancel_invite(session=seeded, invite_id=invite.id or 0, now=NOW + dt.timedelta(hours=1))
+    seeded.refresh(invite)
+    assert invite.expires_at == NOW + dt.timedelta(days=7)
+    assert seeded.get(Contact, joined.id).active  # type: ignore[union-attr]
+
+
+def test_an_invitation_stops_being_open_and_cancellable_the_moment_it_expires(seeded: Session) -> None:
+    issued = _issue(seeded)
+    expiry = NOW + dt.timedelta(days=7)
+    just_before = expiry - dt.timedelta(seconds=1)
+    assert [m.contact.id for m in open_invites(session=seeded, now=just_before)] == [issued.contact.id]
+    assert open_invites(session=seeded, now=expiry) == []
+    invite = seeded.exec(select(Invite)).one()
+    with pytest.raises(NotFound):
+        cancel_invite(session=seeded, invite_id=invite.id or 0, now=expiry)
+
+
+def test_cancelling_an_invitation_is_audited_as_the_operators(seeded: Session) -> None:
+    issued = _issue(seeded)
+    invite = seeded.exec(select(Invite)).one()
+    later = NOW + dt.timedelta(hours=2)
+    assert cancel_invite(session=seeded, invite_id=invite.id or 0, now=later).id == issued.contact.id
+    [entry] = seeded.exec(select(AuditEntry).where(AuditEntry.action == "cancel_invite")).all()
+    assert (entry.at, entry.contact_id, entry.detail) == (later, None, f"invite={invite.id}")
+    assert open_invites(session=seeded, now=later) == []

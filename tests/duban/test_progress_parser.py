@@ -35,6 +35,8 @@ UNDERSTOOD = [
     ("原计划100%，目前已完成60%", ON_TRACK, 60),  # the one after 已完成/目前 is the progress
     ("目前进度为70%，原定100%", ON_TRACK, 70),
     ("年度目标100%，现已达到45%", ON_TRACK, 45),
+    ("计划80%，目前估计已有60%", ON_TRACK, 60),  # four characters between marker and number still count
+    ("进度：本月进度60%，年度计划80%", ON_TRACK, 60),  # the marker nearest the number is the one measured
     ("尚未完成，进度30%", ON_TRACK, 30),
     ("未全部完成", ON_TRACK, None),  # 全部完成 inside a negation is not done
     ("还没完成", ON_TRACK, None),
@@ -60,6 +62,7 @@ REFUSED = [
     ("完成150%", "percent_range"),
     ("计划50%，实际40%", "percent_ambiguous"),  # two percents, nothing says which is the progress
     ("完成50%，完成60%", "percent_ambiguous"),  # both marked: still two
+    ("计划80%，目前估计已有了60%", "percent_ambiguous"),  # five characters: too far to be the progress
     ("5-10%", "percent_ambiguous"),  # a range
     ("50%~60%", "percent_ambiguous"),
     ("", "empty"),

@@ -4,13 +4,33 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
+from duban.services.invites import create_invite, deactivate_contact, redeem_invite, resolve_department
+from duban.services.outbox import follow_current_contacts
 from duban.services.oversight import pause_escalation
 from duban.services.progress import record_report
 from duban.services.reminders import acknowledge, snooze
-from models import ContactRole, EscalationStep, Milestone, Notification, Plan, ReportStatus, Task
-from scheduler.escalation import EscalationPolicy, plan_escalations, plan_rechases, plan_tongbao
+from models import (
+    Contact,
+    ContactRole,
+    Department,
+    DepartmentRole,
+    EscalationStep,
+    Milestone,
+    Notification,
+    Plan,
+    ReportStatus,
+    Task,
+    TaskDepartment,
+)
+from scheduler.escalation import (
+    EscalationPolicy,
+    plan_escalations,
+    plan_rechases,
+    plan_tongbao,
+    tell_coordinators_blocked,
+)
 from scheduler.outbox_planner import plan_outbox
 from scheduler.policy import ReminderPolicy
 from tests.scheduler.conftest import SHANGHAI, local, shown
@@ -27,6 +47,15 @@ def _sent_reminders(session: Session, now: dt.datetime) -> list[Notification]:
         session.add(row)
     session.commit()
     return list(rows)
+
+
+def _item(session: Session, row: Notification) -> str:
+    """How a message names the milestone of `row`: its task's reference and title."""
+    milestone = session.get(Milestone, row.milestone_id)
+    assert milestone is not None
+    task = session.get(Task, milestone.task_id)
+    assert task is not None
+    return f"{task.ref} {task.title}"
 
 
 def _kinds(session: Session, kind: str) -> list[Notification]:
@@ -64,6 +93,26 @@ def test_acknowledgement_or_a_report_stops_the_rechase(seeded: Session, join) ->
     assert f"rechase:n{first.id}" not in chased_keys
     assert f"rechase:n{second.id}" not in chased_keys
     assert {f"rechase:n{r.id}" for r in rest if r.milestone_id != second.milestone_id} <= chased_keys
+
+
+def test_reports_on_several_milestones_each_stop_their_own_rechase(seeded: Session, join) -> None:  # type: ignore[no-untyped-def]
+    contact = join("区教体局", 1001)
+    reminders = _sent_reminders(seeded, local("2025-12-24", 9))
+    by_milestone = sorted(reminders, key=lambda r: r.milestone_id or 0)
+    reported = {by_milestone[0].milestone_id, by_milestone[-1].milestone_id}  # the lowest and highest ids
+    for hour, milestone_id in enumerate(sorted(reported, key=lambda m: m or 0), start=11):
+        record_report(
+            session=seeded,
+            contact=contact,
+            milestone_id=milestone_id or 0,
+            status=ReportStatus.on_track,
+            percent=50,
+            note="",
+            now=local("2025-12-24", hour),
+        )
+    plan_rechases(session=seeded, now=local("2025-12-26", 10), tz=SHANGHAI, policy=POLICY)
+    chased = {row.payload["of"] for row in _kinds(seeded, "rechase")}
+    assert chased == {r.id for r in reminders if r.milestone_id not in reported}
 
 
 def test_snooze_sends_the_same_reminder_again_later_and_counts_as_seen(seeded: Session, join) -> None:  # type: ignore[no-untyped-def]
@@ -142,6 +191,36 @@ def test_the_overdue_ladder_day_one_weekly_then_the_department_lead_and_it_stops
     assert steps_for(contact.id) == [0, 1, 2]
 
 
+def test_each_rung_is_reached_on_its_day_ticking_daily_and_the_lead_joins_on_day_fourteen(
+    seeded: Session,
+    join,  # type: ignore[no-untyped-def]
+) -> None:
+    contact = join("区教体局", 1001)
+    leader = join("区教体局", 3003, ContactRole.lead)
+    milestone = _zichuan_task_two(seeded)  # due 2025-12-31
+    day = dt.date(2025, 12, 31)
+    while day <= dt.date(2026, 1, 15):
+        plan_escalations(
+            session=seeded,
+            now=local(day.isoformat(), 10),
+            tz=SHANGHAI,
+            policy=POLICY,
+            lookback_days=7 if day == dt.date(2025, 12, 31) else 1,  # the shortest look-back that works daily
+        )
+        day += dt.timedelta(days=1)
+    reached = sorted(
+        (s.contact_id == leader.id, s.step, s.at)
+        for s in seeded.exec(select(EscalationStep).where(EscalationStep.milestone_id == milestone.id)).all()
+        if s.contact_id in (contact.id, leader.id)
+    )
+    assert reached == [
+        (False, 0, local("2026-01-01", 10)),  # day 1
+        (False, 1, local("2026-01-07", 10)),  # day 7
+        (False, 2, local("2026-01-14", 10)),  # day 14
+        (True, 2, local("2026-01-14", 10)),  # 催办: the department's lead from day 14, not 15
+    ]
+
+
 def test_a_closed_milestone_is_not_escalated(seeded: Session, join) -> None:  # type: ignore[no-untyped-def]
     join("区教体局", 1001)
     milestone = _zichuan_task_two(seeded)
@@ -197,3 +276,230 @@ def test_ticking_daily_with_a_short_look_back_reaches_the_same_rungs_as_reading_
 
     incremental = run(2)
     assert incremental and incremental == run(7)
+
+
+# ---------------------------------------------------------------- 通报 of a county of our own
+
+
+def _county_with_laggards(session: Session) -> tuple[Plan, Plan]:
+    """甲县: a plan with nothing overdue (read first), and one whose tasks are overdue 61, 30 and 29 days on
+    2026-01-30, plus one overdue 61 days whose escalation is paused until that day."""
+    quiet = Plan(
+        key="a-quiet", title="甲县无逾期方案", issuer="甲县", issued_on=dt.date(2025, 1, 1), region="甲县"
+    )
+    late = Plan(
+        key="b-late", title="甲县逾期方案", issuer="甲县", issued_on=dt.date(2025, 1, 1), region="甲县"
+    )
+    names = ("教育局", "教体局", "财政局", "住建局")
+    departments = {name: Department(name=name, region="甲县") for name in names}
+    session.add_all([quiet, late, *departments.values()])
+    session.flush()
+
+    def task(plan: Plan, position: int, due: dt.date, lead: str, co: str | None = None) -> Milestone:
+        task = Task(
+            plan_id=plan.id or 0,
+            ref=f"（{'一二三四'[position]}）",
+            section="body",
+            title=f"{lead}的任务",
+            text="…",
+            position=position,
+        )
+        session.add(task)
+        session.flush()
+        for name, role in ((lead, DepartmentRole.lead), (co, DepartmentRole.co)):
+            if name:
+                session.add(
+                    TaskDepartment(
+                        task_id=task.id or 0,
+                        department_id=departments[name].id or 0,
+                        role=role,
+                        printed_as=name,
+                    )
+                )
+        milestone = Milestone(task_id=task.id or 0, due_on=due, target="目标")
+        session.add(milestone)
+        return milestone
+
+    task(quiet, 0, dt.date(2026, 6, 30), "教体局")
+    paused = task(late, 0, dt.date(2025, 11, 30), "住建局")
+    paused.escalation_paused_until = dt.date(2026, 1, 30)  # still paused on that day
+    task(late, 1, dt.date(2025, 12, 31), "教体局", co="财政局")  # 30 days
+    task(late, 2, dt.date(2025, 11, 30), "住建局")  # 61 days
+    task(late, 3, dt.date(2026, 1, 1), "教体局")  # 29 days: not yet
+    session.commit()
+    return quiet, late
+
+
+def _coordinator(session: Session, user_id: int) -> Contact:
+    department = resolve_department(session=session, name="教育局", region="甲县")
+    issued = create_invite(
+        session=session,
+        department=department,
+        role=ContactRole.coordinator,
+        now=local("2025-01-01"),
+        ttl=dt.timedelta(days=7),
+    )
+    return redeem_invite(
+        session=session,
+        token=issued.token,
+        telegram_user_id=user_id,
+        language="zh_CN",
+        now=local("2025-01-01"),
+    )
+
+
+def test_tongbao_lists_lead_departments_from_day_thirty_skips_paused_ones_and_waits_for_morning(
+    session: Session,
+) -> None:
+    quiet, late = _county_with_laggards(session)
+    first, second = _coordinator(session, 2001), _coordinator(session, 2002)
+
+    # 07:00 on the 30th day: the day counts in county time; the message waits for the 08:00 end of quiet hours
+    assert plan_tongbao(session=session, now=local("2026-01-30", 7), tz=SHANGHAI, policy=POLICY) == 2
+
+    rows = _kinds(session, "tongbao")
+    assert sorted((r.contact_id, r.payload["plan_id"]) for r in rows) == [
+        (first.id, late.id),
+        (second.id, late.id),
+    ]
+    assert {r.due_at.astimezone(SHANGHAI) for r in rows} == {local("2026-01-30", 8)}
+    assert shown(session, rows[0]) == (
+        "<b>通报：逾期 30 天以上的时间节点</b>\n"
+        "甲县逾期方案\n"
+        "\n<b>住建局</b>\n· （三） 住建局的任务\n"
+        "\n<b>教体局</b>\n· （二） 教体局的任务"
+    )
+    assert plan_tongbao(session=session, now=local("2026-01-31", 10), tz=SHANGHAI, policy=POLICY) == 0
+    assert quiet.id != late.id
+
+
+def test_a_reminder_to_someone_deactivated_since_is_not_chased_and_the_others_still_are(
+    seeded: Session,
+    join,  # type: ignore[no-untyped-def]
+) -> None:
+    join("区教体局", 1001)
+    join("市教体局", 1002)
+    first, *rest = _sent_reminders(seeded, local("2025-12-24", 9))
+    gone = first.contact_id  # the first reminder's recipient leaves; everyone after them is still chased
+    deactivate_contact(session=seeded, contact_id=gone, now=local("2025-12-25"))
+    plan_rechases(session=seeded, now=local("2025-12-26", 10), tz=SHANGHAI, policy=POLICY)
+    chased = _kinds(seeded, "rechase")
+    assert sorted(r.payload["of"] for r in chased) == sorted(r.id for r in rest if r.contact_id != gone)
+    assert chased and {r.contact_id for r in chased}.isdisjoint({gone})
+
+
+def test_a_rechase_follows_the_departments_new_contact_and_drops_what_was_acknowledged_since(
+    seeded: Session,
+    join,  # type: ignore[no-untyped-def]
+) -> None:
+    old = join("区教体局", 1001)
+    first, second, *_ = _sent_reminders(seeded, local("2025-12-24", 9))
+    plan_rechases(
+        session=seeded, now=local("2025-12-26", 7), tz=SHANGHAI, policy=POLICY
+    )  # queued before 08:00
+    acknowledge(session=seeded, contact=old, notification_id=first.id, now=local("2025-12-26", 7, 30))
+    deactivate_contact(session=seeded, contact_id=old.id, now=local("2025-12-26", 7, 40))
+    new = join("区教体局", 1003)
+    follow_current_contacts(seeded)
+    seeded.commit()
+    chased = _kinds(seeded, "rechase")
+    assert {r.contact_id for r in chased} == {new.id}
+    [second_chase] = [r for r in chased if r.payload["of"] == second.id]
+    assert second_chase.instance_due_on == second.instance_due_on
+    text = shown(seeded, second_chase)
+    assert text.startswith("<b>🔁 再次提醒（尚未签收）</b>")
+    assert _item(seeded, second) in text and _item(seeded, first) not in text
+
+
+def test_only_reminders_are_chased_and_only_for_thirty_days(seeded: Session, join) -> None:  # type: ignore[no-untyped-def]
+    join("区教体局", 1001)
+    join("区教体局", 2002, ContactRole.coordinator)
+    plan_escalations(session=seeded, now=local("2026-01-01", 10), tz=SHANGHAI, policy=POLICY)
+    for row in _kinds(seeded, "overdue"):  # sent, never acknowledged: an overdue notice has nothing to sign
+        row.sent_at = local("2026-01-01", 10)
+        seeded.add(row)
+    seeded.commit()
+    old = _sent_reminders(seeded, local("2025-11-20", 9))
+    assert old and _kinds(seeded, "overdue")
+    # long past two working days for all of them; the reminders are older than the 30-day window
+    assert plan_rechases(session=seeded, now=local("2026-01-07", 10), tz=SHANGHAI, policy=POLICY) == 0
+    assert _kinds(seeded, "rechase") == []
+
+
+def test_in_our_county_the_oldest_overdue_milestone_is_escalated_on_day_one_and_a_paused_one_holds_up_no_other(
+    session: Session,
+) -> None:
+    _quiet, _late = _county_with_laggards(session)  # two milestones due 2025-11-30, the first one paused
+    department = resolve_department(session=session, name="住建局", region="甲县")
+    issued = create_invite(
+        session=session,
+        department=department,
+        role=ContactRole.contact,
+        now=local("2025-01-01"),
+        ttl=dt.timedelta(days=7),
+    )
+    contact = redeem_invite(
+        session=session, token=issued.token, telegram_user_id=4004, language="zh_CN", now=local("2025-01-01")
+    )
+    assert plan_escalations(session=session, now=local("2025-12-01", 10), tz=SHANGHAI, policy=POLICY) == 1
+    [notice] = _kinds(session, "overdue")
+    assert notice.contact_id == contact.id
+    assert [item["days"] for item in notice.payload["items"]] == [1]
+    assert "（三） 住建局的任务" in shown(session, notice) and "（一）" not in shown(session, notice)
+    # still paused on the last day of its pause (2026-01-30), and no rung is recorded for it then either
+    plan_escalations(session=session, now=local("2026-01-30", 10), tz=SHANGHAI, policy=POLICY)
+    paused = session.exec(select(Milestone).where(col(Milestone.escalation_paused_until).is_not(None))).one()
+    assert session.exec(select(EscalationStep).where(EscalationStep.milestone_id == paused.id)).all() == []
+
+
+def test_a_contact_who_blocked_the_bot_is_reported_to_their_own_countys_coordinators_only(
+    seeded: Session,
+    join,  # type: ignore[no-untyped-def]
+) -> None:
+    contact = join("区教体局", 1001)  # 淄川区
+    own = join("区教体局", 2002, ContactRole.coordinator)
+    join("市教体局", 2003, ContactRole.coordinator)  # 安丘市: another county
+    tell_coordinators_blocked(seeded, contact, local("2026-01-05"))
+    assert [(r.contact_id, r.payload) for r in _kinds(seeded, "blocked")] == [
+        (own.id, {"contact_id": contact.id})
+    ]
+
+
+def _zichuan_yearly(session: Session, ref: str) -> Milestone:
+    return session.exec(
+        select(Milestone)
+        .join(Task)
+        .join(Plan)
+        .where(Plan.key == "zibo-zichuan-2023", Task.ref == ref, Milestone.recurrence == "yearly")
+    ).one()
+
+
+def test_an_overdue_yearly_duty_climbs_the_ladder_from_day_one_and_one_reported_on_does_not(
+    seeded: Session,
+    join,  # type: ignore[no-untyped-def]
+) -> None:
+    contact = join("区教体局", 1001)
+    silent, answered = (
+        _zichuan_yearly(seeded, "（五）"),
+        _zichuan_yearly(seeded, "（八）"),
+    )  # each due every 12-31
+    record_report(
+        session=seeded,
+        contact=contact,
+        milestone_id=answered.id or 0,
+        status=ReportStatus.on_track,
+        percent=80,
+        note="",
+        now=local("2025-12-30"),
+    )
+    for day in ("2025-12-31", "2026-01-01"):
+        plan_escalations(session=seeded, now=local(day, 10), tz=SHANGHAI, policy=POLICY)
+    # a later tick the same day reaches no new rung and tells nobody again
+    assert plan_escalations(session=seeded, now=local("2026-01-01", 11), tz=SHANGHAI, policy=POLICY) == 0
+    rungs = {
+        (s.milestone_id, s.instance_due_on, s.step, s.at)
+        for s in seeded.exec(select(EscalationStep).where(EscalationStep.contact_id == contact.id)).all()
+        if s.milestone_id in (silent.id, answered.id) and s.at == local("2026-01-01", 10)
+    }
+    # the day after the 2025 instance was due: the silent duty's first rung, nothing for the answered one
+    assert rungs == {(silent.id, dt.date(2025, 12, 31), 0, local("2026-01-01", 10))}

@@ -1,0 +1,209 @@
+"""Reports and 销号 requests: taking a misread report back (撤销) leaves the request as it was before that report."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlmodel import Session, col, select
+
+from duban.services.errors import InvalidInput
+from duban.services.invites import create_invite, redeem_invite, resolve_department
+from duban.services.outbox import enqueue
+from duban.services.progress import (
+    MAX_NOTE_LENGTH,
+    decide_closeout,
+    milestone_for_reply,
+    parse_progress_text,
+    record_report,
+    undo_report,
+)
+from models import (
+    AuditEntry,
+    CloseoutRequest,
+    CloseoutStatus,
+    Contact,
+    ContactRole,
+    DepartmentRole,
+    Milestone,
+    ProgressReport,
+    ReportStatus,
+    TaskDepartment,
+)
+
+NOW = dt.datetime(2025, 6, 2, 2, tzinfo=dt.UTC)
+
+
+def _join(session: Session, role: ContactRole, user_id: int) -> Contact:
+    department = resolve_department(session=session, name="区教体局")
+    issued = create_invite(
+        session=session, department=department, role=role, now=NOW, ttl=dt.timedelta(days=7)
+    )
+    return redeem_invite(
+        session=session, token=issued.token, telegram_user_id=user_id, language="zh_CN", now=NOW
+    )
+
+
+def _led_milestones(session: Session, contact: Contact) -> list[int]:
+    return [
+        m or 0
+        for m in session.exec(
+            select(Milestone.id)
+            .join(TaskDepartment, col(TaskDepartment.task_id) == Milestone.task_id)
+            .where(
+                TaskDepartment.department_id == contact.department_id,
+                TaskDepartment.role == DepartmentRole.lead,
+            )
+            .order_by(col(Milestone.id))
+        ).all()
+    ]
+
+
+def _report(
+    session: Session,
+    contact: Contact,
+    milestone_id: int,
+    minute: int,
+    status: ReportStatus = ReportStatus.done,
+) -> ProgressReport:
+    return record_report(
+        session=session,
+        contact=contact,
+        milestone_id=milestone_id,
+        status=status,
+        percent=100 if status == ReportStatus.done else 50,
+        note=f"第{minute}分钟",
+        now=NOW + dt.timedelta(minutes=minute),
+    ).report
+
+
+def _undo_entries(session: Session) -> list[tuple[str, dt.datetime, int | None, int | None, str]]:
+    return [
+        (e.action, e.at, e.contact_id, e.milestone_id, e.detail)
+        for e in session.exec(
+            select(AuditEntry)
+            .where(col(AuditEntry.action).in_(["closeout_withdrawn", "report_undone"]))
+            .order_by(col(AuditEntry.id))
+        ).all()
+    ]
+
+
+def test_undoing_a_second_done_report_points_the_request_back_at_the_previous_one(seeded: Session) -> None:
+    contact = _join(seeded, ContactRole.contact, 1001)
+    first, other = _led_milestones(seeded, contact)[:2]
+    _report(seeded, contact, other, 0)  # a done report on another milestone, older than all below
+    opened = _report(seeded, contact, first, 1)  # opens the request
+    refreshed = _report(seeded, contact, first, 2)  # a second 已完成 refreshes it
+    _report(seeded, contact, first, 3, ReportStatus.on_track)  # progress in between is not a done report
+    _report(seeded, contact, other, 3)  # nor is a done report on another milestone
+    last = _report(seeded, contact, first, 4)
+    [request] = seeded.exec(select(CloseoutRequest).where(CloseoutRequest.milestone_id == first)).all()
+    assert (request.report_id, request.requested_at) == (last.id, NOW + dt.timedelta(minutes=1))
+    assert opened.id
+
+    undo_report(session=seeded, contact=contact, report_id=last.id or 0, now=NOW + dt.timedelta(minutes=5))
+
+    seeded.refresh(request)
+    assert (request.status, request.report_id) == (CloseoutStatus.pending, refreshed.id)
+    assert seeded.get(ProgressReport, last.id) is None
+    assert _undo_entries(seeded) == [
+        (
+            "report_undone",
+            NOW + dt.timedelta(minutes=5),
+            contact.id,
+            first,
+            f"report={last.id} status=done percent=100",
+        ),
+    ]
+
+
+def test_undoing_the_report_that_opened_a_request_withdraws_it_even_after_an_earlier_rejection(
+    seeded: Session,
+) -> None:
+    contact = _join(seeded, ContactRole.contact, 1001)
+    coordinator = _join(seeded, ContactRole.coordinator, 2002)
+    [milestone_id, *_] = _led_milestones(seeded, contact)
+    _report(seeded, contact, milestone_id, 0)
+    [rejected] = seeded.exec(select(CloseoutRequest)).all()
+    decide_closeout(
+        session=seeded,
+        coordinator=coordinator,
+        closeout_id=rejected.id or 0,
+        approve=False,
+        reason="缺少佐证材料",
+        now=NOW + dt.timedelta(minutes=1),
+    )
+    again = _report(seeded, contact, milestone_id, 2)  # a new request, opened by this report
+    [reopened] = seeded.exec(
+        select(CloseoutRequest).where(CloseoutRequest.status == CloseoutStatus.pending)
+    ).all()
+    assert reopened.report_id == again.id
+
+    undone_at = NOW + dt.timedelta(minutes=3)
+    undo_report(session=seeded, contact=contact, report_id=again.id or 0, now=undone_at)
+
+    assert [(c.id, c.status) for c in seeded.exec(select(CloseoutRequest)).all()] == [
+        (rejected.id, CloseoutStatus.rejected)
+    ]
+    assert _undo_entries(seeded) == [
+        ("closeout_withdrawn", undone_at, contact.id, milestone_id, f"closeout={reopened.id}"),
+        ("report_undone", undone_at, contact.id, milestone_id, f"report={again.id} status=done percent=100"),
+    ]
+
+
+def test_undo_is_possible_for_exactly_ten_minutes(seeded: Session) -> None:
+    contact = _join(seeded, ContactRole.contact, 1001)
+    first, second = _led_milestones(seeded, contact)[:2]
+    in_time = _report(seeded, contact, first, 0, ReportStatus.on_track)
+    too_late = _report(seeded, contact, second, 0, ReportStatus.on_track)
+    undo_report(
+        session=seeded, contact=contact, report_id=in_time.id or 0, now=NOW + dt.timedelta(minutes=10)
+    )
+    with pytest.raises(InvalidInput) as refused:
+        undo_report(
+            session=seeded,
+            contact=contact,
+            report_id=too_late.id or 0,
+            now=NOW + dt.timedelta(minutes=10, seconds=1),
+        )
+    assert refused.value.reason == "undo_too_late"
+    assert [r.id for r in seeded.exec(select(ProgressReport)).all()] == [too_late.id]
+
+
+def _sent(session: Session, contact: Contact, milestone_id: int, message_id: str) -> None:
+    row = enqueue(
+        session=session,
+        key=f"reply-test:{contact.id}:{milestone_id}:{message_id}",
+        kind="reminder",
+        contact=contact,
+        payload={"days": 7},
+        due_at=NOW,
+        milestone_id=milestone_id,
+    )
+    assert row is not None
+    row.sent_at, row.platform_message_id = NOW, message_id
+    session.add(row)
+    session.commit()
+
+
+def test_a_reply_names_the_milestone_of_the_repliers_own_message_and_a_bundle_names_none(
+    seeded: Session,
+) -> None:
+    contact = _join(seeded, ContactRole.contact, 1001)
+    other = _join(seeded, ContactRole.contact, 1002)
+    first, second = _led_milestones(seeded, contact)[:2]
+    _sent(seeded, other, second, "77")  # message ids are per chat: another chat's 77 is another message
+    _sent(seeded, contact, second, "76")  # an earlier message of this chat, about the other milestone
+    _sent(seeded, contact, first, "77")
+    assert milestone_for_reply(session=seeded, contact=contact, platform_message_id="77") == first
+    _sent(seeded, contact, first, "78")
+    _sent(seeded, contact, second, "78")  # one message listing two milestones
+    with pytest.raises(InvalidInput) as refused:
+        milestone_for_reply(session=seeded, contact=contact, platform_message_id="78")
+    assert refused.value.reason == "reply_to_bundle"
+
+
+def test_a_note_of_exactly_the_limit_is_kept_one_more_character_is_refused() -> None:
+    assert parse_progress_text("完" * MAX_NOTE_LENGTH).note == "完" * MAX_NOTE_LENGTH
+    with pytest.raises(InvalidInput):
+        parse_progress_text("完" * (MAX_NOTE_LENGTH + 1))
