@@ -24,12 +24,16 @@ from models import (
     CloseoutStatus,
     Contact,
     ContactRole,
+    Department,
     DepartmentRole,
     Milestone,
+    MilestoneStatus,
+    Notification,
     ProgressReport,
     ReportStatus,
     TaskDepartment,
 )
+from models.limits import CLOSEOUT_REASON
 
 NOW = dt.datetime(2025, 6, 2, 2, tzinfo=dt.UTC)
 
@@ -207,3 +211,210 @@ def test_a_note_of_exactly_the_limit_is_kept_one_more_character_is_refused() -> 
     assert parse_progress_text("完" * MAX_NOTE_LENGTH).note == "完" * MAX_NOTE_LENGTH
     with pytest.raises(InvalidInput):
         parse_progress_text("完" * (MAX_NOTE_LENGTH + 1))
+
+
+def _join_department(session: Session, department_id: int, role: ContactRole, user_id: int) -> Contact:
+    department = session.get(Department, department_id)
+    assert department is not None
+    issued = create_invite(
+        session=session, department=department, role=role, now=NOW, ttl=dt.timedelta(days=7)
+    )
+    return redeem_invite(
+        session=session, token=issued.token, telegram_user_id=user_id, language="zh_CN", now=NOW
+    )
+
+
+def _closeouts(session: Session, milestone_id: int) -> list[CloseoutRequest]:
+    return list(
+        session.exec(select(CloseoutRequest).where(CloseoutRequest.milestone_id == milestone_id)).all()
+    )
+
+
+def test_only_the_lead_departments_done_report_opens_a_closeout_request(seeded: Session) -> None:
+    """已完成 from a co department, or progress from the lead, is a report and no 销号 request."""
+    co_link, shared = seeded.exec(
+        select(TaskDepartment, Milestone.id)
+        .join(Milestone, col(Milestone.task_id) == TaskDepartment.task_id)
+        .where(TaskDepartment.role == DepartmentRole.co)
+        .order_by(col(Milestone.id))
+    ).first() or (None, None)
+    assert co_link is not None and shared is not None
+    co_contact = _join_department(seeded, co_link.department_id, ContactRole.contact, 2001)
+    _join_department(
+        seeded, co_link.department_id, ContactRole.coordinator, 2004
+    )  # someone a request would go to
+    co_report = _report(seeded, co_contact, shared, 1)
+    assert co_report.status == ReportStatus.done
+    assert _closeouts(seeded, shared) == []
+
+    lead = _join(seeded, ContactRole.contact, 2002)
+    _join(seeded, ContactRole.coordinator, 2003)
+    first, second = _led_milestones(seeded, lead)[:2]
+    _report(seeded, lead, first, 2, status=ReportStatus.on_track)
+    assert _closeouts(seeded, first) == []
+    _report(seeded, lead, second, 3)
+    (request,) = _closeouts(seeded, second)
+    assert (request.status, request.requested_by) == (CloseoutStatus.pending, lead.id)
+
+
+def test_an_approval_closes_the_milestone_and_records_who_decided_and_when(seeded: Session) -> None:
+    lead = _join(seeded, ContactRole.contact, 2101)
+    coordinator = _join(seeded, ContactRole.coordinator, 2102)
+    approved_id, rejected_id = _led_milestones(seeded, lead)[:2]
+    _report(seeded, lead, approved_id, 1)
+    _report(seeded, lead, rejected_id, 2)
+    (to_approve,) = _closeouts(seeded, approved_id)
+    (to_reject,) = _closeouts(seeded, rejected_id)
+    decided_at = NOW + dt.timedelta(hours=3)
+
+    approval = decide_closeout(
+        session=seeded,
+        coordinator=coordinator,
+        closeout_id=to_approve.id or 0,
+        approve=True,
+        reason="",
+        now=decided_at,
+    )
+    assert (approval.closeout.status, approval.closeout.decided_by, approval.closeout.decided_at) == (
+        CloseoutStatus.approved,
+        coordinator.id,
+        decided_at,
+    )
+    assert approval.closeout.reason is None
+    assert (approval.milestone.id, approval.requester.id) == (approved_id, lead.id)
+    milestone = seeded.get(Milestone, approved_id)
+    assert milestone is not None
+    assert (milestone.status, milestone.done_at) == (MilestoneStatus.done, decided_at)
+
+    rejection = decide_closeout(
+        session=seeded,
+        coordinator=coordinator,
+        closeout_id=to_reject.id or 0,
+        approve=False,
+        reason=" 缺少佐证材料 ",
+        now=decided_at,
+    )
+    assert (rejection.closeout.status, rejection.closeout.reason) == (CloseoutStatus.rejected, "缺少佐证材料")
+    still_open = seeded.get(Milestone, rejected_id)
+    assert still_open is not None
+    assert (still_open.status, still_open.done_at) == (MilestoneStatus.open, None)
+
+    decisions = seeded.exec(
+        select(AuditEntry.action, AuditEntry.contact_id, AuditEntry.milestone_id, AuditEntry.detail)
+        .where(col(AuditEntry.action).in_(["approve", "reject"]))
+        .order_by(col(AuditEntry.id))
+    ).all()
+    assert decisions == [
+        ("approve", coordinator.id, approved_id, f"closeout={to_approve.id} reason="),
+        ("reject", coordinator.id, rejected_id, f"closeout={to_reject.id} reason=缺少佐证材料"),
+    ]
+    told = seeded.exec(
+        select(Notification.kind, Notification.contact_id, Notification.milestone_id)
+        .where(col(Notification.kind).like("closeout_%"), Notification.contact_id == lead.id)
+        .order_by(col(Notification.id))
+    ).all()
+    assert [contact for _, contact, _ in told] == [lead.id, lead.id]
+    assert {milestone for _, _, milestone in told} == {approved_id, rejected_id}
+
+
+def test_a_report_and_its_closeout_request_are_audited_with_what_was_reported(seeded: Session) -> None:
+    lead = _join(seeded, ContactRole.contact, 2201)
+    _join(seeded, ContactRole.coordinator, 2202)
+    milestone_id = _led_milestones(seeded, lead)[0]
+    report = _report(seeded, lead, milestone_id, 4)
+    (request,) = _closeouts(seeded, milestone_id)
+    entries = seeded.exec(
+        select(AuditEntry)
+        .where(col(AuditEntry.action).in_(["report", "closeout_request"]))
+        .order_by(col(AuditEntry.id))
+    ).all()
+    at = NOW + dt.timedelta(minutes=4)
+    assert [(e.action, e.contact_id, e.milestone_id, e.detail, e.at) for e in entries] == [
+        ("report", lead.id, milestone_id, f"status=done percent=100 report={report.id}", at),
+        ("closeout_request", lead.id, milestone_id, f"closeout={request.id}", at),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("percent", "note", "refusal"),
+    [
+        (0, "", None),
+        (100, "", None),
+        (101, "", "percent_range"),
+        (-1, "", "percent_range"),
+        (50, "完" * MAX_NOTE_LENGTH, None),
+        (50, "完" * (MAX_NOTE_LENGTH + 1), "too_long"),
+    ],
+)
+def test_the_service_keeps_percent_and_note_within_bounds(
+    seeded: Session, percent: int, note: str, refusal: str | None
+) -> None:
+    """Behind the parser the service checks again: whatever calls it cannot store 101 % or an endless note."""
+    lead = _join(seeded, ContactRole.contact, 2301)
+    milestone_id = _led_milestones(seeded, lead)[0]
+
+    def report() -> ProgressReport:
+        return record_report(
+            session=seeded,
+            contact=lead,
+            milestone_id=milestone_id,
+            status=ReportStatus.on_track,
+            percent=percent,
+            note=note,
+            now=NOW,
+        ).report
+
+    if refusal is None:
+        stored = report()
+        assert (stored.percent, len(stored.note)) == (percent, len(note))
+        return
+    with pytest.raises(InvalidInput) as refused:
+        report()
+    assert refused.value.reason == refusal
+    assert seeded.exec(select(ProgressReport)).all() == []
+
+
+def test_a_decided_or_self_made_request_is_refused_with_its_reason(seeded: Session) -> None:
+    lead = _join(seeded, ContactRole.contact, 2401)
+    coordinator = _join(seeded, ContactRole.coordinator, 2402)
+    milestone_id = _led_milestones(seeded, lead)[0]
+    _report(seeded, lead, milestone_id, 1)
+    (request,) = _closeouts(seeded, milestone_id)
+    with pytest.raises(InvalidInput) as no_reason:
+        decide_closeout(
+            session=seeded,
+            coordinator=coordinator,
+            closeout_id=request.id or 0,
+            approve=False,
+            reason=" ",
+            now=NOW,
+        )
+    assert no_reason.value.reason == "reason_required"
+    with pytest.raises(InvalidInput) as too_long:
+        decide_closeout(
+            session=seeded,
+            coordinator=coordinator,
+            closeout_id=request.id or 0,
+            approve=False,
+            reason="理" * (CLOSEOUT_REASON + 1),
+            now=NOW,
+        )
+    assert too_long.value.reason == "too_long"
+    decide_closeout(
+        session=seeded,
+        coordinator=coordinator,
+        closeout_id=request.id or 0,
+        approve=False,
+        reason="理" * CLOSEOUT_REASON,
+        now=NOW,
+    )
+    with pytest.raises(InvalidInput) as again:
+        decide_closeout(
+            session=seeded,
+            coordinator=coordinator,
+            closeout_id=request.id or 0,
+            approve=True,
+            reason="",
+            now=NOW,
+        )
+    assert again.value.reason == "already_decided"
