@@ -374,47 +374,33 @@ def test_the_service_keeps_percent_and_note_within_bounds(
     assert seeded.exec(select(ProgressReport)).all() == []
 
 
-def test_a_decided_or_self_made_request_is_refused_with_its_reason(seeded: Session) -> None:
+def test_a_rejection_without_reason_or_too_long_and_a_second_decision_are_refused_by_name(
+    seeded: Session,
+) -> None:
     lead = _join(seeded, ContactRole.contact, 2401)
     coordinator = _join(seeded, ContactRole.coordinator, 2402)
     milestone_id = _led_milestones(seeded, lead)[0]
     _report(seeded, lead, milestone_id, 1)
     (request,) = _closeouts(seeded, milestone_id)
-    with pytest.raises(InvalidInput) as no_reason:
+
+    def decide(approve: bool, reason: str) -> None:
         decide_closeout(
             session=seeded,
             coordinator=coordinator,
             closeout_id=request.id or 0,
-            approve=False,
-            reason=" ",
+            approve=approve,
+            reason=reason,
             now=NOW,
         )
-    assert no_reason.value.reason == "reason_required"
-    with pytest.raises(InvalidInput) as too_long:
-        decide_closeout(
-            session=seeded,
-            coordinator=coordinator,
-            closeout_id=request.id or 0,
-            approve=False,
-            reason="理" * (CLOSEOUT_REASON + 1),
-            now=NOW,
-        )
-    assert too_long.value.reason == "too_long"
-    decide_closeout(
-        session=seeded,
-        coordinator=coordinator,
-        closeout_id=request.id or 0,
-        approve=False,
-        reason="理" * CLOSEOUT_REASON,
-        now=NOW,
-    )
+
+    for approve, reason, refusal in (
+        (False, " ", "reason_required"),
+        (False, "理" * (CLOSEOUT_REASON + 1), "too_long"),
+    ):
+        with pytest.raises(InvalidInput) as refused:
+            decide(approve, reason)
+        assert refused.value.reason == refusal
+    decide(False, "理" * CLOSEOUT_REASON)  # exactly the limit is kept
     with pytest.raises(InvalidInput) as again:
-        decide_closeout(
-            session=seeded,
-            coordinator=coordinator,
-            closeout_id=request.id or 0,
-            approve=True,
-            reason="",
-            now=NOW,
-        )
+        decide(True, "")
     assert again.value.reason == "already_decided"
