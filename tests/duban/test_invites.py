@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from duban.services.errors import InviteInvalid, NotFound
+from duban.services.errors import InvalidInput, InviteInvalid, NotFound
 from duban.services.invites import (
     IssuedInvite,
     cancel_invite,
@@ -17,6 +17,7 @@ from duban.services.invites import (
     resolve_department,
 )
 from models import AuditEntry, Contact, ContactRole, Invite
+from models.limits import CONTACT_NAME
 
 NOW = dt.datetime(2025, 6, 2, 2, tzinfo=dt.UTC)
 
@@ -103,3 +104,79 @@ def test_cancelling_an_invitation_is_audited_as_the_operators(seeded: Session) -
     [entry] = seeded.exec(select(AuditEntry).where(AuditEntry.action == "cancel_invite")).all()
     assert (entry.at, entry.contact_id, entry.detail) == (later, None, f"invite={invite.id}")
     assert open_invites(session=seeded, now=later) == []
+
+
+def test_an_invitation_is_audited_as_its_inviter_with_role_department_and_county(seeded: Session) -> None:
+    department = resolve_department(session=seeded, name="区教体局")
+    coordinator = _redeem(seeded, _issue(seeded, ContactRole.coordinator).token, 31)
+    create_invite(
+        session=seeded,
+        department=department,
+        role=ContactRole.contact,
+        now=NOW + dt.timedelta(hours=2),
+        ttl=dt.timedelta(days=7),
+        invited_by=coordinator,
+    )
+    entries = seeded.exec(
+        select(AuditEntry).where(AuditEntry.action == "invite").order_by(col(AuditEntry.id))
+    ).all()
+    expected_detail = f"{{role}} for 区教体局 ({department.region})"
+    assert [(e.contact_id, e.at, e.detail) for e in entries] == [
+        (None, NOW, expected_detail.format(role="coordinator")),  # the operator's, from the CLI
+        (coordinator.id, NOW + dt.timedelta(hours=2), expected_detail.format(role="contact")),
+    ]
+
+
+def test_a_contact_name_of_exactly_the_limit_is_kept_one_more_character_is_refused(seeded: Session) -> None:
+    department = resolve_department(session=seeded, name="区教体局")
+
+    def invite(name: str) -> IssuedInvite:
+        return create_invite(
+            session=seeded,
+            department=department,
+            role=ContactRole.contact,
+            now=NOW,
+            ttl=dt.timedelta(days=7),
+            name=name,
+        )
+
+    assert invite("王" * CONTACT_NAME).contact.name == "王" * CONTACT_NAME
+    before = len(seeded.exec(select(Contact)).all())
+    with pytest.raises(InvalidInput) as refused:
+        invite("王" * (CONTACT_NAME + 1))
+    assert refused.value.reason == "too_long"
+    assert len(seeded.exec(select(Contact)).all()) == before
+
+
+def test_a_join_is_audited_with_the_channel_it_came_by(seeded: Session) -> None:
+    on_telegram, on_dingtalk = _issue(seeded), _issue(seeded)
+    _redeem(seeded, on_telegram.token, 41)
+    joined = redeem_invite(
+        session=seeded, token=on_dingtalk.token, dingtalk_user_id="staff-41", language="zh_CN", now=NOW
+    )
+    assert joined.dingtalk_user_id == "staff-41"
+    joins = seeded.exec(
+        select(AuditEntry).where(AuditEntry.action == "join").order_by(col(AuditEntry.id))
+    ).all()
+    assert [(e.contact_id, e.detail) for e in joins] == [
+        (on_telegram.contact.id, ""),
+        (on_dingtalk.contact.id, "dingtalk"),
+    ]
+
+
+def test_one_dingtalk_account_speaks_for_one_contact_and_other_accounts_keep_theirs(seeded: Session) -> None:
+    def join_on_dingtalk(issued: IssuedInvite, staff_id: str) -> Contact:
+        return redeem_invite(
+            session=seeded, token=issued.token, dingtalk_user_id=staff_id, language="zh_CN", now=NOW
+        )
+
+    colleague = join_on_dingtalk(_issue(seeded), "staff-1")
+    old = join_on_dingtalk(_issue(seeded), "staff-2")
+    new = join_on_dingtalk(_issue(seeded, ContactRole.coordinator), "staff-2")
+    seeded.expire_all()
+    bound = {
+        c.id: c.dingtalk_user_id for c in seeded.exec(select(Contact)).all() if c.dingtalk_user_id is not None
+    }
+    assert bound == {colleague.id: "staff-1", new.id: "staff-2"}
+    released = seeded.get(Contact, old.id)
+    assert released is not None and released.dingtalk_user_id is None  # released, not emptied
