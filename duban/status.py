@@ -224,7 +224,7 @@ def overdue_recurring(
         unanswered = due if due < today else previous
         if unanswered is not None and days_overdue((today - unanswered).days):
             candidates[milestone_id] = (milestone, issued_on, previous, due)
-    reports = _reports_of(session, sorted(candidates), _Scope(today, None, None).cutoff)
+    reports = _reports_of(session, sorted(candidates), _report_cutoff(today))
     found = []
     for milestone_id, (milestone, issued_on, previous, due) in candidates.items():
         state, instance = _recurring_state(
@@ -306,8 +306,7 @@ class _Scope:
 
     @property
     def cutoff(self) -> dt.datetime:
-        """Reports made up to the end of `today` (UTC day) count, so a view of last week ignores this week's."""
-        return dt.datetime.combine(self.today + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+        return _report_cutoff(self.today)
 
     def where(self, statement: _Statement, *, recurring: bool) -> _Statement:
         """Restrict a statement that joins Milestone and Task to this scope and to one kind of milestone."""
@@ -532,6 +531,11 @@ class _Scope:
             # sorted where the milestone's first instance puts it, as the one query over every milestone did
             judged.append(((plan_key, position, due_on, milestone_id), view))
         return judged
+
+
+def _report_cutoff(today: dt.date) -> dt.datetime:
+    """Reports made up to the end of `today` (UTC day) count, so a view of last week ignores this week's."""
+    return dt.datetime.combine(today + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
 
 
 def _reports_of(session: Session, ids: list[int], cutoff: dt.datetime) -> dict[int, list[_Report]]:
