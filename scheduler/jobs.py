@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from duban.config import Settings
 from models import Contact
+from models.planning import inputs_version
 from scheduler.delivery import Deliver
 from scheduler.digest_job import plan_digests
 from scheduler.dispatcher import Dispatcher, DispatchResult
@@ -24,7 +25,7 @@ from scheduler.escalation import (
     plan_tongbao,
     tell_coordinators_blocked,
 )
-from scheduler.outbox_planner import STALE_LOOKBACK_DAYS, plan_outbox
+from scheduler.outbox_planner import STALE_LOOKBACK_DAYS, PlanningResult, plan_outbox
 from scheduler.policy import ReminderPolicy
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,9 @@ class Jobs:
     escalation: EscalationPolicy = EscalationPolicy()
     _planned_once: bool = False
     _tongbao_week: tuple[int, int] | None = None
+    _planned_as_of: tuple[dt.date, int] | None = (
+        None  # the day and planning_inputs.version last planned in full
+    )
 
     @property
     def policy(self) -> ReminderPolicy:
@@ -51,39 +55,53 @@ class Jobs:
     def plan(self) -> None:
         """Reminders, re-chases, the overdue ladder and 通报 into the outbox; safe to run any number of times.
 
-        A running process reads only what can have changed: the catch-up window of reminders, the milestones that
-        reached a rung of the ladder in the last two days, and the 通报 once a week; its first tick after a start
-        looks back further, so nothing missed while it was down is lost.
+        What they owe changes with the day or with a row they read (models/planning.py), so a tick that finds the
+        day and the planning-inputs version it last planned adds nothing and reads nothing more; otherwise it reads
+        only what can have changed: the catch-up window of reminders, the milestones that reached a rung of the
+        ladder in the last two days, and the 通报 once a week. Its first tick after a start looks back further, so
+        nothing missed while it was down is lost.
         """
         now, tz = self.clock(), self.settings.tz
         first = not self._planned_once
-        week = now.astimezone(tz).isocalendar()[:2]
+        local = now.astimezone(tz)
+        week = local.isocalendar()[:2]
+        planned, rechased, escalated, named = PlanningResult(0, 0), 0, 0, 0
         with Session(self.engine) as session:
-            planned = plan_outbox(
-                session=session,
-                now=now,
-                policy=self.policy,
-                tz=tz,
-                catch_up_days=self.settings.catch_up_days,
-                # the first tick after a start also records what went stale while the service was down
-                stale_lookback_days=STALE_LOOKBACK_DAYS if first else 0,
-            )
-            self._planned_once = True
-            rechased = plan_rechases(session=session, now=now, tz=tz, policy=self.escalation)
-            escalated = plan_escalations(
-                session=session,
-                now=now,
-                tz=tz,
-                policy=self.escalation,
-                lookback_days=FULL_LOOKBACK_DAYS if first else STEADY_LOOKBACK_DAYS,
-            )
-            named = 0
+            # read before what it guards: a change committed while this tick plans moves it past what is kept
+            version = inputs_version(session)
+            as_of = (local.date(), version) if version is not None else None
+            if first or as_of is None or as_of != self._planned_as_of:
+                planned, rechased, escalated = self._plan_day(session, now, first)
+                self._planned_as_of = as_of
             if self._tongbao_week != week:  # computed once a week (and once after a start)
                 named = plan_tongbao(session=session, now=now, tz=tz, policy=self.escalation)
                 self._tongbao_week = week
         log.info(
             "planned %s reminders, %d re-chases, %d escalations, %d 通报", planned, rechased, escalated, named
         )
+
+    def _plan_day(self, session: Session, now: dt.datetime, first: bool) -> tuple[PlanningResult, int, int]:
+        """Reminders, re-chases and the ladder: what the day and the rows they read owe."""
+        tz = self.settings.tz
+        planned = plan_outbox(
+            session=session,
+            now=now,
+            policy=self.policy,
+            tz=tz,
+            catch_up_days=self.settings.catch_up_days,
+            # the first tick after a start also records what went stale while the service was down
+            stale_lookback_days=STALE_LOOKBACK_DAYS if first else 0,
+        )
+        self._planned_once = True
+        rechased = plan_rechases(session=session, now=now, tz=tz, policy=self.escalation)
+        escalated = plan_escalations(
+            session=session,
+            now=now,
+            tz=tz,
+            policy=self.escalation,
+            lookback_days=FULL_LOOKBACK_DAYS if first else STEADY_LOOKBACK_DAYS,
+        )
+        return planned, rechased, escalated
 
     def digest(self) -> None:
         """Monday 09:00: the weekly digest for every lead, text and chart."""

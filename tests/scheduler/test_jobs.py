@@ -25,8 +25,10 @@ def test_only_the_first_tick_looks_back_for_stale_reminders(
         return real(**kwargs)
 
     monkeypatch.setattr(jobs_module, "plan_outbox", recording)
-    jobs = Jobs(engine=engine, settings=Settings(), clock=lambda: dt.datetime(2026, 1, 5, 2, tzinfo=dt.UTC))
+    clock = [dt.datetime(2026, 1, 5, 2, tzinfo=dt.UTC)]
+    jobs = Jobs(engine=engine, settings=Settings(), clock=lambda: clock[0])
     jobs.plan()
+    clock[0] += dt.timedelta(days=1)
     jobs.plan()
     assert [c["stale_lookback_days"] for c in calls] == [STALE_LOOKBACK_DAYS, 0]
 
@@ -43,5 +45,6 @@ def test_later_ticks_read_only_recent_rungs_and_the_tongbao_once_a_week(
     for hours in (0, 1, 30, 24 * 7):  # Monday twice, Tuesday, the next Monday
         clock[0] = dt.datetime(2026, 1, 5, 2, tzinfo=dt.UTC) + dt.timedelta(hours=hours)
         jobs.plan()
-    assert ladder == [jobs_module.FULL_LOOKBACK_DAYS] + [jobs_module.STEADY_LOOKBACK_DAYS] * 3
+    # the second tick on Monday finds nothing changed since the first and does not climb the ladder again
+    assert ladder == [jobs_module.FULL_LOOKBACK_DAYS] + [jobs_module.STEADY_LOOKBACK_DAYS] * 2
     assert [t.date() for t in tongbao] == [dt.date(2026, 1, 5), dt.date(2026, 1, 12)]

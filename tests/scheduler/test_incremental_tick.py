@@ -1,0 +1,232 @@
+"""A tick plans again only when the day or what planning reads has changed, and then misses nothing.
+
+Between the day's first tick and the next change, a tick reads one row. A change made anywhere (here: a session
+of its own, as the bot, `duban web` or a second instance would make it) is planned on the next tick, not the next
+day; a change planning does not read (a report, an acknowledgement, DingTalk's wait for a report) costs no
+re-planning.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine, event
+from sqlmodel import Session, col, select
+
+from duban.config import Settings
+from duban.services.invites import create_invite, deactivate_contact, redeem_invite, resolve_department
+from duban.services.oversight import pause_escalation
+from duban.services.progress import record_report, undo_report
+from duban.services.recipients import lead_department_names
+from duban.services.reminders import acknowledge, await_report
+from models import Contact, ContactRole, Milestone, Notification, ReportStatus, Task
+from models.planning import inputs_version
+from scheduler.jobs import Jobs
+from tests.scheduler.conftest import local
+
+
+@contextmanager
+def statements(engine: Engine) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, _params, _context, _many) -> None:  # type: ignore[no-untyped-def]
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def _reminders_to(engine: Engine, contact_id: int) -> set[str]:
+    """The keys of what will be sent to the contact (a restart also records stale ones, never sent, as skipped)."""
+    with Session(engine) as session:
+        return set(
+            session.exec(
+                select(Notification.idempotency_key).where(
+                    Notification.contact_id == contact_id, col(Notification.last_error).is_(None)
+                )
+            ).all()
+        )
+
+
+def _join_elsewhere(engine: Engine, department: str, user_id: int, now: dt.datetime) -> int:
+    """An invitation redeemed in a session of its own, as the bot process does it."""
+    with Session(engine) as session:
+        dept = resolve_department(session=session, name=department)
+        issued = create_invite(
+            session=session, department=dept, role=ContactRole.contact, now=now, ttl=dt.timedelta(days=7)
+        )
+        contact = redeem_invite(
+            session=session, token=issued.token, telegram_user_id=user_id, language="zh_CN", now=now
+        )
+        return contact.id or 0
+
+
+def test_a_second_tick_on_the_same_day_reads_one_row_when_nothing_changed(
+    engine: Engine, seeded: Session, join: Callable[..., Contact]
+) -> None:
+    join("区教体局", 1001)
+    clock = [local("2025-12-24", 9)]
+    jobs = Jobs(engine=engine, settings=Settings(), clock=lambda: clock[0])
+    jobs.plan()
+    queued = seeded.exec(select(Notification.idempotency_key)).all()
+    assert queued  # the 7-day step of the 2025-12-31 milestones
+    clock[0] = local("2025-12-24", 9, 5)
+    with statements(engine) as seen:
+        jobs.plan()
+    assert len(seen) == 1 and "planning_inputs" in seen[0]
+    assert seeded.exec(select(Notification.idempotency_key)).all() == queued
+
+
+def test_a_contact_who_joins_after_the_days_first_tick_gets_todays_reminders_on_the_next_tick(
+    engine: Engine, seeded: Session
+) -> None:
+    clock = [local("2025-12-24", 9)]
+    jobs = Jobs(engine=engine, settings=Settings(), clock=lambda: clock[0])
+    jobs.plan()
+    clock[0] = local("2025-12-24", 10)
+    contact_id = _join_elsewhere(engine, "区教体局", 1001, clock[0])
+    clock[0] = local("2025-12-24", 10, 5)
+    jobs.plan()
+    got = _reminders_to(engine, contact_id)
+    assert got
+    # everything a process started now would queue for them: a fresh start finds nothing more owed
+    Jobs(engine=engine, settings=Settings(), clock=lambda: clock[0]).plan()
+    assert _reminders_to(engine, contact_id) == got
+
+
+def test_a_milestone_reopened_in_another_session_climbs_the_ladder_on_the_next_tick(
+    engine: Engine, seeded: Session, join: Callable[..., Contact]
+) -> None:
+    contact = join("区教体局", 1001)
+    due = seeded.exec(
+        select(Milestone.id).where(Milestone.due_on == dt.date(2025, 12, 31), Milestone.recurrence == "none")
+    ).all()
+    leads = lead_department_names(session=seeded, milestone_ids=[m or 0 for m in due])
+    milestone = seeded.get(Milestone, next(m for m in due if "区教体局" in leads.get(m or 0, [])))
+    assert milestone is not None
+    milestone.status = "done"  # type: ignore[assignment]
+    seeded.add(milestone)
+    seeded.commit()
+    clock = [local("2026-01-01", 9)]  # day one of the ladder for the milestones due 2025-12-31
+    jobs = Jobs(engine=engine, settings=Settings(), clock=lambda: clock[0])
+    jobs.plan()
+
+    def told(milestone_id: int) -> bool:
+        with Session(engine) as session:
+            rows = session.exec(
+                select(Notification).where(
+                    Notification.kind == "overdue", Notification.contact_id == contact.id
+                )
+            ).all()
+            return any(item["m"] == milestone_id for row in rows for item in row.payload["items"])
+
+    assert not told(milestone.id or 0)
+    with Session(engine) as session:  # a 销号 taken back, as an operator would
+        reopened = session.get(Milestone, milestone.id)
+        assert reopened is not None
+        reopened.status = "open"  # type: ignore[assignment]
+        session.add(reopened)
+        session.commit()
+    clock[0] = local("2026-01-01", 9, 5)
+    jobs.plan()
+    assert told(milestone.id or 0)
+
+
+def _version(engine: Engine) -> int:
+    with Session(engine) as session:
+        version = inputs_version(session)
+        assert version is not None
+        return version
+
+
+def test_what_planning_reads_moves_the_counter_and_what_it_does_not_read_leaves_it(
+    engine: Engine, seeded: Session, join: Callable[..., Contact]
+) -> None:
+    now = dt.datetime(2025, 12, 24, 2, tzinfo=dt.UTC)
+    coordinator = join("区教体局", 2001, role=ContactRole.coordinator)
+    contact = join("区教体局", 1001)
+    Jobs(engine=engine, settings=Settings(), clock=lambda: now).plan()
+    reminder = seeded.exec(select(Notification).where(Notification.contact_id == contact.id)).first()
+    assert reminder is not None and reminder.milestone_id is not None
+    milestone_id = reminder.milestone_id
+
+    def moved(change: Callable[[], object]) -> bool:
+        before = _version(engine)
+        change()
+        return _version(engine) != before
+
+    # read by the planner or the ladder: each may make something owed that was not
+    assert moved(
+        lambda: pause_escalation(
+            session=seeded,
+            coordinator=coordinator,
+            milestone_id=milestone_id,
+            days=3,
+            reason="等批复",
+            now=now,
+            today=now.date(),
+        )
+    )
+    assert moved(lambda: _join_elsewhere(engine, "区教体局", 1002, now))
+    outcome = record_report(
+        session=seeded,
+        contact=contact,
+        milestone_id=milestone_id,
+        status=ReportStatus.on_track,
+        percent=40,
+        note="进行中",
+        now=now,
+    )
+    assert moved(
+        lambda: undo_report(session=seeded, contact=contact, report_id=outcome.report.id or 0, now=now)
+    )
+    assert moved(
+        lambda: deactivate_contact(session=seeded, by=coordinator, contact_id=contact.id or 0, now=now)
+    )
+    task = seeded.exec(select(Task)).first()
+    assert task is not None
+    task.title = task.title + "（修订）"
+    assert moved(lambda: (seeded.add(task), seeded.commit()))
+
+    # not read by planning: a report only answers, an acknowledgement and a report wait change no plan
+    other = join("区教体局", 1003)
+    mine = seeded.exec(select(Notification).where(Notification.contact_id == contact.id)).all()
+    assert not moved(
+        lambda: record_report(
+            session=seeded,
+            contact=other,
+            milestone_id=milestone_id,
+            status=ReportStatus.on_track,
+            percent=60,
+            note="过半",
+            now=now,
+        )
+    )
+    theirs = Notification(
+        idempotency_key="t:1",
+        kind="reminder",
+        milestone_id=milestone_id,
+        contact_id=other.id,
+        department_id=other.department_id,
+        payload={"days": 7},
+        due_at=now,
+    )
+    seeded.add(theirs)
+    seeded.commit()
+    assert mine  # the revoked contact's rows stay; the acknowledgement below is the new contact's own
+    assert not moved(
+        lambda: acknowledge(session=seeded, contact=other, notification_id=theirs.id or 0, now=now)
+    )
+    assert not moved(
+        lambda: await_report(
+            session=seeded,
+            contact=other,
+            notification_id=theirs.id or 0,
+            until=now + dt.timedelta(minutes=30),
+        )
+    )
