@@ -13,6 +13,8 @@ on the tick day at every size), one measuring subprocess per size runs, with a c
   3. drain    the dispatcher sends what the due tick queued, to a Bot whose requests are answered in memory,
               pacing off (Telegram's 30 msg/s would otherwise be what is measured).
   4. steady   09:35, 09:40, 09:45: nothing new; the median is what every tick of a running bot costs.
+  5. changed  10:00, after a new contact joined a department (one ORM write to a row planning reads, so
+              planning_inputs moves): the tick plans the day again, as it does after any such change.
 
 Wall time of each phase, the peak RSS of the subprocess (VmHWM), and the peak of Python allocations during one
 steady tick (tracemalloc) are reported with the rows each phase wrote. Counts are checked; times never are.
@@ -45,7 +47,7 @@ from bench.planner_bench import maxrss_mb
 from bot.telegram.channel import TelegramChannel
 from duban.config import Settings
 from duban.db import make_engine
-from models import EscalationStep, Notification
+from models import Contact, ContactRole, EscalationStep, Notification
 from scheduler.jobs import Jobs, dispatch
 from tests.telegram_fakes import TOKEN, RecordingRequest
 
@@ -154,17 +156,40 @@ def measure(url: str) -> dict[str, Any]:
 
     steady = [timed_plan(local(tick, 9, 35 + 5 * n)) for n in range(STEADY_TICKS)]
     result["steady"] = {
-        "seconds_median": round(statistics.median(s for s, _ in steady), 3),
-        "seconds_max": round(max(s for s, _ in steady), 3),
+        "seconds_median": round(statistics.median(s for s, _ in steady), 4),
+        "seconds_max": round(max(s for s, _ in steady), 4),
         "added": sum(rows["total"] + rows["escalation_steps"] for _, rows in steady),
     }
     tracemalloc.start()
     timed_plan(local(tick, 9, 35 + 5 * STEADY_TICKS))
     result["steady"]["traced_peak_mb"] = round(tracemalloc.get_traced_memory()[1] / 2**20, 1)
     tracemalloc.stop()
+    join_one_contact(engine, moment[0])
+    seconds, rows = timed_plan(local(tick, 10))
+    result["changed"] = {"seconds": round(seconds, 3), "added": rows}
     result["peak_rss_mb"] = round(maxrss_mb(), 1)
     engine.dispose()
     return result
+
+
+def join_one_contact(engine: Engine, now: dt.datetime) -> None:
+    """A second contact joins a department that has one, written as redeeming an invitation writes it (ORM)."""
+    with Session(engine) as session:
+        first = session.exec(
+            select(Contact)
+            .where(Contact.role == ContactRole.contact, col(Contact.telegram_user_id).is_not(None))
+            .order_by(col(Contact.id))
+        ).first()
+        assert first is not None
+        session.add(
+            Contact(
+                department_id=first.department_id,
+                name="新联络员",
+                telegram_user_id=9_900_000_001,
+                joined_at=now,
+            )
+        )
+        session.commit()
 
 
 def owed_messages(engine: Engine) -> int:
@@ -250,8 +275,8 @@ def database_url(
 def table(results: list[dict[str, Any]]) -> str:
     lines = [
         "| backend | milestones | start s (rows) | due s (rows: kind) | drain s (sent) | steady s median/max"
-        " (rows) | steady traced MB | peak RSS MB |",
-        "|---|---|---|---|---|---|---|---|",
+        " (rows) | steady traced MB | after a change s (rows) | peak RSS MB |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         due_kinds = ", ".join(f"{k} {v}" for k, v in r["due"]["added"].items() if k != "total" and v)
@@ -259,7 +284,8 @@ def table(results: list[dict[str, Any]]) -> str:
             f"| {r['backend']} | {r['milestones']:,} | {r['start']['seconds']} ({r['start']['added']['total']})"
             f" | {r['due']['seconds']} ({due_kinds}) | {r['drain']['seconds']} ({r['drain']['sent']})"
             f" | {r['steady']['seconds_median']}/{r['steady']['seconds_max']} ({r['steady']['added']})"
-            f" | {r['steady']['traced_peak_mb']} | {r['peak_rss_mb']} |"
+            f" | {r['steady']['traced_peak_mb']} | {r['changed']['seconds']} ({r['changed']['added']['total']})"
+            f" | {r['peak_rss_mb']} |"
         )
     return "\n".join(lines)
 

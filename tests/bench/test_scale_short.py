@@ -111,6 +111,9 @@ def test_tick_bench_queues_the_days_reminders_sends_them_once_and_then_adds_noth
         # sent and owed are rows; a recipient receives its due rows of one kind as one message
         assert result["drain"]["messages"] == result["drain"]["owed_messages"] < result["drain"]["sent"]
         assert result["drain"]["left"] == 0 and result["steady"]["added"] == 0
+        # a contact who joins mid-day is planned on the next tick, not the next day: the day's reminders of their
+        # department (the tick day's are sent; those of the catch-up window are owed to the newcomer)
+        assert result["changed"]["added"]["reminder"] > 0
     # the reminders of the tick day are the same at every size: only what is not due differs
     reminder_kinds = [
         {k: v for k, v in r["due"]["added"].items() if k in ("reminder", "co_notice")} for r in results
