@@ -7,16 +7,24 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from sqlalchemy import ColumnElement, and_, or_
-from sqlalchemy.orm import selectinload
+from sqlalchemy import select as sa_select  # more columns than sqlmodel.select types
 from sqlmodel import Session, col, select
 
 from duban.recurrence import instance_dates
-from models import DepartmentRole, Milestone, MilestoneStatus, Plan, Recurrence, Task, TaskDepartment
-from models.query import rel
+from models import (
+    Department,
+    DepartmentRole,
+    Milestone,
+    MilestoneStatus,
+    Plan,
+    Recurrence,
+    Task,
+    TaskDepartment,
+)
 from scheduler.policy import ReminderPolicy
 from seed_data.schema import MONTHLY_DAY, SEMESTER_ENDS
 
-PERIOD_DAYS = {Recurrence.yearly: 365, Recurrence.semester: 170, Recurrence.monthly: 28}
+PERIOD_DAYS: dict[str, int] = {Recurrence.yearly: 365, Recurrence.semester: 170, Recurrence.monthly: 28}
 
 
 class ReminderKind(StrEnum):
@@ -41,32 +49,113 @@ class PlannedReminder:
     department_ids: tuple[int, ...]
 
 
+@dataclass(frozen=True)
+class _Candidate:
+    """A milestone that may be reminded of in the window, with what a reminder names: plain columns, no ORM."""
+
+    milestone_id: int
+    due_on: dt.date
+    recurrence: str
+    until: dt.date | None
+    target: str
+    task_ref: str
+    task_title: str
+    plan_key: str
+    plan_title: str
+    plan_issued_on: dt.date
+    departments: dict[
+        str, tuple[tuple[int, str], ...]
+    ]  # role -> (id, name) of each department, in task order
+
+
+CHUNK = 500
+
+
 def plan_reminders(
     *, session: Session, start: dt.date, end: dt.date, policy: ReminderPolicy
 ) -> list[PlannedReminder]:
     """Reminders whose send date lies in [start, end], ordered by send date."""
     horizon = end + dt.timedelta(days=policy.horizon_days)
-    statement = (
-        select(Milestone)
-        # only milestones that can give a reminder inside the window: the cost follows what is due
-        .where(candidate_filter(start, end, policy))
-        .options(
-            selectinload(rel(Milestone.task)).selectinload(rel(Task.plan)),
-            selectinload(rel(Milestone.task))
-            .selectinload(rel(Task.department_links))
-            .selectinload(rel(TaskDepartment.department)),
-        )
-    )
     planned: list[PlannedReminder] = []
-    for milestone in session.exec(statement).all():
-        task = milestone.task
-        plan = task.plan
-        for due in instance_dates(milestone, through=horizon):
+    for candidate in _candidates(session, start, end, policy):
+        for due in instance_dates(candidate, through=horizon):
             if due < start:
                 continue
-            planned.extend(_reminders_for_instance(milestone, task, plan, due, start, end, policy))
+            planned.extend(_reminders_for_instance(candidate, due, start, end, policy))
     planned.sort(key=lambda r: (r.send_on, r.plan_key, r.task_ref, r.kind, r.instance_due, r.milestone_id))
     return planned
+
+
+def _candidates(session: Session, start: dt.date, end: dt.date, policy: ReminderPolicy) -> list[_Candidate]:
+    """The milestones that can give a reminder inside the window (the cost follows what is due), as rows."""
+    rows = session.execute(
+        sa_select(
+            col(Milestone.id),
+            col(Milestone.due_on),
+            col(Milestone.recurrence),
+            col(Milestone.until),
+            col(Milestone.target),
+            col(Task.id),
+            col(Task.ref),
+            col(Task.title),
+            col(Plan.key),
+            col(Plan.title),
+            col(Plan.issued_on),
+        )
+        .join(Task, col(Task.id) == Milestone.task_id)
+        .join(Plan, col(Plan.id) == Task.plan_id)
+        .where(candidate_filter(start, end, policy))
+    ).all()
+    departments = _departments_of(session, sorted({row[5] or 0 for row in rows}))
+    return [
+        _Candidate(
+            milestone_id=milestone_id or 0,
+            due_on=due_on,
+            recurrence=recurrence,
+            until=until,
+            target=target,
+            task_ref=task_ref,
+            task_title=task_title,
+            plan_key=plan_key,
+            plan_title=plan_title,
+            plan_issued_on=issued_on,
+            departments=departments.get(task_id or 0, {}),
+        )
+        for (
+            milestone_id,
+            due_on,
+            recurrence,
+            until,
+            target,
+            task_id,
+            task_ref,
+            task_title,
+            plan_key,
+            plan_title,
+            issued_on,
+        ) in rows
+    ]
+
+
+def _departments_of(
+    session: Session, task_ids: list[int]
+) -> dict[int, dict[str, tuple[tuple[int, str], ...]]]:
+    """task id -> role -> (department id, name), in the order the plan lists them."""
+    found: dict[int, dict[str, list[tuple[int, str]]]] = {}
+    for first in range(0, len(task_ids), CHUNK):
+        for task_id, role, department_id, name in session.exec(
+            select(
+                col(TaskDepartment.task_id),
+                col(TaskDepartment.role),
+                col(Department.id),
+                col(Department.name),
+            )
+            .join(Department, col(Department.id) == TaskDepartment.department_id)
+            .where(col(TaskDepartment.task_id).in_(task_ids[first : first + CHUNK]))
+            .order_by(col(TaskDepartment.task_id), col(TaskDepartment.position))
+        ).all():
+            found.setdefault(task_id, {}).setdefault(role, []).append((department_id or 0, name))
+    return {task: {role: tuple(ds) for role, ds in roles.items()} for task, roles in found.items()}
 
 
 def candidate_filter(start: dt.date, end: dt.date, policy: ReminderPolicy) -> ColumnElement[bool]:
@@ -114,18 +203,14 @@ def _on_calendar(recurrence: str, due: dt.date) -> bool:
 
 
 def _reminders_for_instance(
-    milestone: Milestone,
-    task: Task,
-    plan: Plan,
-    due: dt.date,
-    start: dt.date,
-    end: dt.date,
-    policy: ReminderPolicy,
+    candidate: _Candidate, due: dt.date, start: dt.date, end: dt.date, policy: ReminderPolicy
 ) -> list[PlannedReminder]:
     # a step as long as the period itself would remind of the next instance before the current one is due
-    period = PERIOD_DAYS.get(milestone.recurrence)
+    period = PERIOD_DAYS.get(candidate.recurrence)
     steps = [
-        (ReminderKind.reminder, d) for d in policy.lead_days_for(plan.key) if period is None or d < period
+        (ReminderKind.reminder, d)
+        for d in policy.lead_days_for(candidate.plan_key)
+        if period is None or d < period
     ]
     if period is None or policy.co_notice_days < period:
         steps.append((ReminderKind.co_notice, policy.co_notice_days))
@@ -133,28 +218,27 @@ def _reminders_for_instance(
     for kind, days in steps:
         send_on = due - dt.timedelta(days=days)
         # nothing is sent before the plan was issued, nor outside the window asked for
-        if not start <= send_on <= end or send_on < plan.issued_on:
+        if not start <= send_on <= end or send_on < candidate.plan_issued_on:
             continue
         role = DepartmentRole.lead if kind == ReminderKind.reminder else DepartmentRole.co
-        responsible = task.departments(role)
-        departments = tuple(d.name for d in responsible)
-        if not departments:
+        responsible = candidate.departments.get(role, ())
+        if not responsible:
             continue
         result.append(
             PlannedReminder(
                 send_on=send_on,
                 kind=kind,
                 days_before=days,
-                milestone_id=milestone.id or 0,
+                milestone_id=candidate.milestone_id,
                 instance_due=due,
-                recurrence=milestone.recurrence,
-                plan_key=plan.key,
-                plan_title=plan.title,
-                task_ref=task.ref,
-                task_title=task.title,
-                target=milestone.target,
-                departments=departments,
-                department_ids=tuple(d.id or 0 for d in responsible),
+                recurrence=candidate.recurrence,
+                plan_key=candidate.plan_key,
+                plan_title=candidate.plan_title,
+                task_ref=candidate.task_ref,
+                task_title=candidate.task_title,
+                target=candidate.target,
+                departments=tuple(name for _id, name in responsible),
+                department_ids=tuple(department_id for department_id, _name in responsible),
             )
         )
     return result
