@@ -148,61 +148,79 @@ def plan_escalations(
     """
     today = now.astimezone(tz).date()
     overdue = _crossed_a_rung(session, today, lookback_days, policy)
-    if not overdue:
-        return 0
-    ids = sorted({milestone_id for milestone_id, _due in overdue})
-    paused = _paused(session, ids, today)
-    hearers = who_must_hear(session=session, milestone_ids=ids)
-    done = _rungs_recorded(session, overdue, today, policy)
-    newly: dict[int, list[dict[str, object]]] = {}  # contact id -> the items of the message they are owed
-    rungs: dict[int, list[tuple[int, dt.date, int]]] = {}  # contact id -> (milestone, due, step) it tells
-    for milestone_id, due in overdue:
-        if milestone_id in paused:
-            continue
-        days = (today - due).days
-        step = days // policy.repeat_every_days
-        urge = days >= policy.department_lead_after_days
-        for contact_id, because in hearers.get(milestone_id, []):
-            if (because == Because.lead and not urge) or (milestone_id, due, step, contact_id) in done:
+    owed = _rungs_owed(session, overdue, today, policy)
+    contact_ids = sorted(owed)
+    # a recipient's message and its rungs are committed together; a few hundred recipients a commit, so that what
+    # a start after a long stop writes (tens of thousands of messages) is never all in memory at once
+    for first in range(0, len(contact_ids), CHUNK):
+        chunk = contact_ids[first : first + CHUNK]
+        recipients = _contacts(session, set(chunk))
+        notices = enqueue_all(
+            session=session,
+            owed=[
+                Owed(
+                    key=f"overdue:{today.isoformat()}:c{contact_id}:{now.isoformat()}",
+                    kind="overdue",
+                    contact=recipients[contact_id],
+                    payload={
+                        "items": [
+                            {"m": m, "due": due.isoformat(), "days": days, "urge": urge}
+                            for m, due, _step, days, urge in owed[contact_id]
+                        ]
+                    },
+                    due_at=now,
+                    for_department=recipients[contact_id].role == ContactRole.contact,
+                )
+                for contact_id in chunk
+            ],
+            tz=tz,
+        )
+        # as one INSERT of plain rows: an ORM object per rung cost more than the query
+        session.execute(
+            insert(EscalationStep),
+            [
+                {
+                    "milestone_id": m,
+                    "instance_due_on": due,
+                    "step": step,
+                    "contact_id": contact_id,
+                    "at": now,
+                    "notification_id": notice.id if notice else None,
+                }
+                for contact_id, notice in zip(chunk, notices, strict=True)
+                for m, due, step, _days, _urge in owed[contact_id]
+            ],
+        )
+        session.commit()
+    return len(owed)
+
+
+def _rungs_owed(
+    session: Session, overdue: list[tuple[int, dt.date]], today: dt.date, policy: EscalationPolicy
+) -> dict[int, list[tuple[int, dt.date, int, int, bool]]]:
+    """contact id -> (milestone, instance due date, step, days overdue, urged) of each rung still to tell them.
+
+    Read a few thousand milestones at a time: who must hear and what they were told are large per milestone, what
+    is still owed is as large as what will be written.
+    """
+    owed: dict[int, list[tuple[int, dt.date, int, int, bool]]] = {}
+    for first in range(0, len(overdue), CHUNK * 4):
+        part = overdue[first : first + CHUNK * 4]
+        ids = sorted({milestone_id for milestone_id, _due in part})
+        paused = _paused(session, ids, today)
+        hearers = who_must_hear(session=session, milestone_ids=ids)
+        done = _rungs_recorded(session, part, today, policy)
+        for milestone_id, due in part:
+            if milestone_id in paused:
                 continue
-            rungs.setdefault(contact_id, []).append((milestone_id, due, step))
-            newly.setdefault(contact_id, []).append(
-                {"m": milestone_id, "due": due.isoformat(), "days": days, "urge": urge}
-            )
-    recipients_by_id = _contacts(session, set(newly))
-    notices = enqueue_all(
-        session=session,
-        owed=[
-            Owed(
-                key=f"overdue:{today.isoformat()}:c{contact_id}:{now.isoformat()}",
-                kind="overdue",
-                contact=recipients_by_id[contact_id],
-                payload={"items": items},
-                due_at=now,
-                for_department=recipients_by_id[contact_id].role == ContactRole.contact,
-            )
-            for contact_id, items in newly.items()
-        ],
-        tz=tz,
-    )
-    # each rung is recorded with the message that tells it, in one commit; as one INSERT of plain rows, since a
-    # start after a long stop records tens of thousands and an ORM object each cost more than the query
-    recorded = [
-        {
-            "milestone_id": milestone_id,
-            "instance_due_on": due,
-            "step": step,
-            "contact_id": contact_id,
-            "at": now,
-            "notification_id": notice.id if notice else None,
-        }
-        for contact_id, notice in zip(newly, notices, strict=True)
-        for milestone_id, due, step in rungs[contact_id]
-    ]
-    if recorded:
-        session.execute(insert(EscalationStep), recorded)
-    session.commit()
-    return len(newly)
+            days = (today - due).days
+            step = days // policy.repeat_every_days
+            urge = days >= policy.department_lead_after_days
+            for contact_id, because in hearers.get(milestone_id, []):
+                if (because == Because.lead and not urge) or (milestone_id, due, step, contact_id) in done:
+                    continue
+                owed.setdefault(contact_id, []).append((milestone_id, due, step, days, urge))
+    return owed
 
 
 def _reached_a_rung(days: int, lookback_days: int, policy: EscalationPolicy) -> bool:

@@ -26,6 +26,7 @@ class PlanningResult:
 
 
 STALE_LOOKBACK_DAYS = 30  # how far back a restart looks for reminders it missed
+DAYS_PER_COMMIT = 8  # a running process's whole catch-up window (7 days and today) in one read and one commit
 
 
 def plan_outbox(
@@ -45,12 +46,31 @@ def plan_outbox(
     stale_lookback_days=0 after its first tick, so a steady tick only checks the catch-up window.
     """
     today = now.astimezone(tz).date()
-    due = plan_reminders(
-        session=session,
-        start=today - dt.timedelta(days=catch_up_days + stale_lookback_days),
-        end=today,
-        policy=policy,
-    )
+    first = today - dt.timedelta(days=catch_up_days + stale_lookback_days)
+    result = PlanningResult(queued=0, skipped_stale=0)
+    # a few days of send dates at a time, each committed: a start after a long stop plans weeks, never all at once
+    while first <= today:
+        last = min(today, first + dt.timedelta(days=DAYS_PER_COMMIT - 1))
+        part = _queue_days(session, first, last, now=now, policy=policy, tz=tz, catch_up_days=catch_up_days)
+        result = PlanningResult(result.queued + part.queued, result.skipped_stale + part.skipped_stale)
+        first = last + dt.timedelta(days=1)
+    return result
+
+
+def _queue_days(
+    session: Session,
+    first: dt.date,
+    last: dt.date,
+    *,
+    now: dt.datetime,
+    policy: ReminderPolicy,
+    tz: dt.tzinfo,
+    catch_up_days: int,
+) -> PlanningResult:
+    today = now.astimezone(tz).date()
+    due = plan_reminders(session=session, start=first, end=last, policy=policy)
+    if not due:
+        return PlanningResult(queued=0, skipped_stale=0)
     contacts = _contacts_by_department(session, {d for r in due for d in r.department_ids})
     wanted = [
         (_key(reminder, contact), reminder, contact)
