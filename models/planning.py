@@ -35,7 +35,7 @@ event.listen(
 )
 
 # The columns planning reads, per table; None: any change. A change elsewhere (a contact's DingTalk report wait,
-# a milestone's pause reason, a new report, which can only answer what was owed) leaves the plan as it was.
+# a milestone's pause reason) leaves the plan as it was.
 WATCHED: dict[type[SQLModel], frozenset[str] | None] = {
     Contact: frozenset(
         {"department_id", "plan_id", "role", "telegram_user_id", "dingtalk_user_id", "active"}
@@ -45,9 +45,10 @@ WATCHED: dict[type[SQLModel], frozenset[str] | None] = {
     TaskDepartment: None,
     Plan: None,
     Department: None,
+    ProgressReport: None,
 }
-# a new report only answers; a withdrawn (deleted) or edited one can make a duty owed again
-WATCHED_BUT_INSERTS = (ProgressReport,)
+# a new report only answers what was owed; a withdrawn (deleted) or edited one can make a duty owed again
+NEW_ROWS_CHANGE_NOTHING = frozenset({ProgressReport})
 
 
 def inputs_version(session: Session) -> int | None:
@@ -56,21 +57,15 @@ def inputs_version(session: Session) -> int | None:
 
 
 def _changes_planning(session: Session) -> bool:
-    for row in session.deleted:
-        if type(row) in WATCHED or isinstance(row, WATCHED_BUT_INSERTS):
-            return True
-    for row in session.new:
-        if type(row) in WATCHED:
-            return True
+    if any(type(row) in WATCHED for row in session.deleted):
+        return True
+    if any(type(row) in WATCHED and type(row) not in NEW_ROWS_CHANGE_NOTHING for row in session.new):
+        return True
     for row in session.dirty:
-        if isinstance(row, WATCHED_BUT_INSERTS):
-            columns: frozenset[str] | None = None
-        elif type(row) in WATCHED:
-            columns = WATCHED[type(row)]
-        else:
+        if type(row) not in WATCHED:
             continue
         state = inspect(row)
-        names = state.mapper.column_attrs.keys() if columns is None else columns
+        names = WATCHED[type(row)] or state.mapper.column_attrs.keys()
         if any(state.attrs[name].history.has_changes() for name in names):
             return True
     return False

@@ -42,9 +42,8 @@ class Jobs:
     escalation: EscalationPolicy = EscalationPolicy()
     _planned_once: bool = False
     _tongbao_week: tuple[int, int] | None = None
-    _planned_as_of: tuple[dt.date, int] | None = (
-        None  # the day and planning_inputs.version last planned in full
-    )
+    # the day and planning_inputs.version last planned in full
+    _planned_as_of: tuple[dt.date, int] | None = None
 
     @property
     def policy(self) -> ReminderPolicy:
@@ -72,6 +71,7 @@ class Jobs:
             as_of = (local.date(), version) if version is not None else None
             if first or as_of is None or as_of != self._planned_as_of:
                 planned, rechased, escalated = self._plan_day(session, now, first)
+                self._planned_once = True
                 self._planned_as_of = as_of
             if self._tongbao_week != week:  # computed once a week (and once after a start)
                 named = plan_tongbao(session=session, now=now, tz=tz, policy=self.escalation)
@@ -92,7 +92,6 @@ class Jobs:
             # the first tick after a start also records what went stale while the service was down
             stale_lookback_days=STALE_LOOKBACK_DAYS if first else 0,
         )
-        self._planned_once = True
         rechased = plan_rechases(session=session, now=now, tz=tz, policy=self.escalation)
         escalated = plan_escalations(
             session=session,

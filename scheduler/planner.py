@@ -58,14 +58,14 @@ class _Candidate:
     recurrence: str
     until: dt.date | None
     target: str
+    task_id: int
     task_ref: str
     task_title: str
     plan_key: str
     plan_title: str
     plan_issued_on: dt.date
-    departments: dict[
-        str, tuple[tuple[int, str], ...]
-    ]  # role -> (id, name) of each department, in task order
+    # role -> (id, name) of each department, in the order the task lists them
+    departments: dict[str, tuple[tuple[int, str], ...]]
 
 
 CHUNK = 500
@@ -90,51 +90,25 @@ def _candidates(session: Session, start: dt.date, end: dt.date, policy: Reminder
     """The milestones that can give a reminder inside the window (the cost follows what is due), as rows."""
     rows = session.execute(
         sa_select(
-            col(Milestone.id),
+            col(Milestone.id).label("milestone_id"),
             col(Milestone.due_on),
             col(Milestone.recurrence),
             col(Milestone.until),
             col(Milestone.target),
-            col(Task.id),
-            col(Task.ref),
-            col(Task.title),
-            col(Plan.key),
-            col(Plan.title),
-            col(Plan.issued_on),
+            col(Task.id).label("task_id"),
+            col(Task.ref).label("task_ref"),
+            col(Task.title).label("task_title"),
+            col(Plan.key).label("plan_key"),
+            col(Plan.title).label("plan_title"),
+            col(Plan.issued_on).label("plan_issued_on"),
         )
         .join(Task, col(Task.id) == Milestone.task_id)
         .join(Plan, col(Plan.id) == Task.plan_id)
         .where(candidate_filter(start, end, policy))
     ).all()
-    departments = _departments_of(session, sorted({row[5] or 0 for row in rows}))
-    return [
-        _Candidate(
-            milestone_id=milestone_id or 0,
-            due_on=due_on,
-            recurrence=recurrence,
-            until=until,
-            target=target,
-            task_ref=task_ref,
-            task_title=task_title,
-            plan_key=plan_key,
-            plan_title=plan_title,
-            plan_issued_on=issued_on,
-            departments=departments.get(task_id or 0, {}),
-        )
-        for (
-            milestone_id,
-            due_on,
-            recurrence,
-            until,
-            target,
-            task_id,
-            task_ref,
-            task_title,
-            plan_key,
-            plan_title,
-            issued_on,
-        ) in rows
-    ]
+    # the columns are labelled as _Candidate's fields: a row is a candidate once its departments are added
+    departments = _departments_of(session, sorted({row.task_id for row in rows}))
+    return [_Candidate(**row._asdict(), departments=departments.get(row.task_id, {})) for row in rows]
 
 
 def _departments_of(
