@@ -1,4 +1,4 @@
-"""One counter that says when something the scheduler's planning reads has changed.
+"""One counter that says when something the scheduler's planning reads has changed, and a log of what changed.
 
 The planner, the re-chase and the overdue ladder are days: what they owe changes when the day changes, or when
 a row they read changes in a way that can make more owed (a contact joins or is reactivated, a task is imported,
@@ -10,9 +10,13 @@ moves the counter, because the counter lives in the database.
 A single row, incremented with UPDATE … SET version = version + 1: the row lock orders the writers, so a tick that
 read version v and planned is always told by v + 1 about a change it could not have seen (a sequence would not:
 its numbers are handed out before their transactions commit).
+
+Beside the counter, `planning_change` records what each such flush touched (a milestone, a task, a contact, or
+"all" for a plan or a department), under the version the flush moved the counter to, so a tick that planned
+version v re-plans only the milestones the changes after v touch, not the day.
 """
 
-from sqlalchemy import DDL, event, inspect, update
+from sqlalchemy import DDL, event, insert, inspect, update
 from sqlalchemy.orm import Session, UOWTransaction
 from sqlmodel import Field, SQLModel, col, select
 
@@ -25,6 +29,29 @@ class PlanningInputs(SQLModel, table=True):
 
     id: int = Field(default=1, primary_key=True, sa_column_kwargs={"autoincrement": False})
     version: int = 0
+
+
+class PlanningChange(SQLModel, table=True):
+    """One row a flush touched that planning reads, under the counter's version that flush set."""
+
+    __tablename__ = "planning_change"
+
+    id: int | None = Field(default=None, primary_key=True)
+    version: int = Field(index=True)
+    kind: str  # Touched
+    row_id: int  # 0 for Touched.all
+
+
+class Touched:
+    """What a change touched, from the narrowest to the widest re-plan it asks for."""
+
+    milestone = "milestone"
+    task = "task"  # its milestones
+    contact = "contact"  # the milestones the contact must hear about
+    all = "all"  # a plan or a department changed: plan everything
+
+
+MAX_TOUCHED = 1000  # a flush touching more (an import, a bulk edit) asks for one plan of everything
 
 
 # a new database (create_all) starts with its one row; migration 0010 inserts it into an existing one
@@ -56,27 +83,63 @@ def inputs_version(session: Session) -> int | None:
     return session.execute(select(col(PlanningInputs.version)).where(col(PlanningInputs.id) == 1)).scalar()
 
 
-def _changes_planning(session: Session) -> bool:
-    if any(type(row) in WATCHED for row in session.deleted):
-        return True
-    if any(type(row) in WATCHED and type(row) not in NEW_ROWS_CHANGE_NOTHING for row in session.new):
-        return True
+def _touched(session: Session) -> set[tuple[str, int]]:
+    """What this flush wrote that planning reads, as (Touched kind, row id)."""
+    touched: set[tuple[str, int]] = set()
+    for row in session.deleted:
+        if type(row) in WATCHED:
+            touched |= _what(row)
+    for row in session.new:
+        if type(row) in WATCHED and type(row) not in NEW_ROWS_CHANGE_NOTHING:
+            touched |= _what(row)
     for row in session.dirty:
         if type(row) not in WATCHED:
             continue
         state = inspect(row)
         names = WATCHED[type(row)] or state.mapper.column_attrs.keys()
         if any(state.attrs[name].history.has_changes() for name in names):
-            return True
-    return False
+            touched |= _what(row)
+    return touched
+
+
+def _what(row: SQLModel) -> set[tuple[str, int]]:
+    """The re-plan one written row asks for; a moved foreign key asks for where it was and where it is."""
+
+    def now_and_before(name: str) -> set[int]:
+        history = inspect(row).attrs[name].history
+        return {
+            value for value in (*history.unchanged, *history.added, *history.deleted) if value is not None
+        }
+
+    if isinstance(row, Contact):
+        return {(Touched.contact, row.id or 0)}
+    if isinstance(row, Milestone):
+        return {(Touched.milestone, row.id or 0)}
+    if isinstance(row, Task):
+        return {(Touched.task, row.id or 0)}
+    if isinstance(row, TaskDepartment):
+        return {(Touched.task, task_id) for task_id in now_and_before("task_id")}
+    if isinstance(row, ProgressReport):
+        return {(Touched.milestone, milestone_id) for milestone_id in now_and_before("milestone_id")}
+    return {(Touched.all, 0)}  # a plan or a department: who hears about what may have changed anywhere
 
 
 @event.listens_for(Session, "after_flush")
 def _count_planning_change(session: Session, _flush: UOWTransaction) -> None:
     # after_flush still sees what the flush wrote as new, dirty and deleted, with each attribute's history
-    if not _changes_planning(session):
+    touched = _touched(session)
+    if not touched:
         return
     connection = session.connection()
     # a database still at an older revision (an upgrade writing rows there) has no counter to move yet
-    if inspect(connection).has_table(PlanningInputs.__tablename__):
-        connection.execute(update(PlanningInputs).values(version=col(PlanningInputs.version) + 1))
+    if not inspect(connection).has_table(PlanningChange.__tablename__):
+        return
+    connection.execute(update(PlanningInputs).values(version=col(PlanningInputs.version) + 1))
+    # read under the row lock the UPDATE holds: no other writer can take this version
+    version = connection.execute(select(col(PlanningInputs.version))).scalar_one()
+    if len(touched) > MAX_TOUCHED:
+        touched = {(Touched.all, 0)}
+    connection.execute(
+        insert(PlanningChange),
+        [{"version": version, "kind": kind, "row_id": row_id} for kind, row_id in touched],
+    )
