@@ -14,7 +14,8 @@ on the tick day at every size), one measuring subprocess per size runs, with a c
               pacing off (Telegram's 30 msg/s would otherwise be what is measured).
   4. steady   09:35, 09:40, 09:45: nothing new; the median is what every tick of a running bot costs.
   5. changed  10:00, after a new contact joined a department (one ORM write to a row planning reads, so
-              planning_inputs moves): the tick plans the day again, as it does after any such change.
+              planning_inputs moves and planning_change names the contact): the tick plans again the milestones
+              the newcomer must hear about, not the day.
 
 Wall time of each phase, the peak RSS of the subprocess (VmHWM), and the peak of Python allocations during one
 steady tick (tracemalloc) are reported with the rows each phase wrote. Counts are checked; times never are.

@@ -51,6 +51,7 @@ class Pace(StrEnum):
 
 
 PACE_TOLERANCE = 25
+_ID_CHUNK = 500  # ids per IN list, within every backend's parameter limit
 
 
 class MilestoneState(StrEnum):
@@ -197,7 +198,11 @@ def overdue_views(
 
 
 def overdue_recurring(
-    *, session: Session, today: dt.date, days_overdue: Callable[[int], bool]
+    *,
+    session: Session,
+    today: dt.date,
+    days_overdue: Callable[[int], bool],
+    milestone_ids: Sequence[int] | None = None,
 ) -> list[tuple[int, dt.date]]:
     """(milestone id, the unanswered instance's due date) of the open recurring duties overdue today by a number of
     days that `days_overdue` accepts, in due date and id order.
@@ -207,16 +212,25 @@ def overdue_recurring(
     looking for the duties that reach a rung today judges a handful, not every duty of every county.
     """
     kinds = [r for r in Recurrence if r != Recurrence.none]
-    rows = _rows(
-        session,
+    duties = (
         select_columns(
             col(Milestone.id), col(Milestone.due_on), col(Milestone.recurrence), col(Milestone.until)
         )
         .add_columns(col(Plan.issued_on))
         .join(Task, col(Task.id) == Milestone.task_id)
         .join(Plan, col(Plan.id) == Task.plan_id)
-        .where(col(Milestone.status) == MilestoneStatus.open, col(Milestone.recurrence).in_(kinds)),
+        .where(col(Milestone.status) == MilestoneStatus.open, col(Milestone.recurrence).in_(kinds))
     )
+    if milestone_ids is None:
+        rows = list(_rows(session, duties))
+    else:  # a few milestones a change touched
+        rows = [
+            row
+            for first in range(0, len(milestone_ids), _ID_CHUNK)
+            for row in _rows(
+                session, duties.where(col(Milestone.id).in_(milestone_ids[first : first + _ID_CHUNK]))
+            )
+        ]
     candidates: dict[int, tuple[_Recurring, dt.date, dt.date | None, dt.date]] = {}
     for milestone_id, due_on, recurrence, until, issued_on in rows:
         milestone = _Recurring(recurrence, due_on, until)
@@ -541,7 +555,7 @@ def _report_cutoff(today: dt.date) -> dt.datetime:
 def _reports_of(session: Session, ids: list[int], cutoff: dt.datetime) -> dict[int, list[_Report]]:
     """milestone id -> its reports made before `cutoff`, oldest first."""
     reports: dict[int, list[_Report]] = defaultdict(list)
-    for start in range(0, len(ids), 500):  # IN lists within every backend's parameter limit
+    for start in range(0, len(ids), _ID_CHUNK):
         for milestone_id, report_id, reported_at, status, percent in _rows(
             session,
             select_columns(
@@ -551,7 +565,7 @@ def _reports_of(session: Session, ids: list[int], cutoff: dt.datetime) -> dict[i
                 col(ProgressReport.status),
                 col(ProgressReport.percent),
             )
-            .where(col(ProgressReport.milestone_id).in_(ids[start : start + 500]))
+            .where(col(ProgressReport.milestone_id).in_(ids[start : start + _ID_CHUNK]))
             .where(col(ProgressReport.reported_at) < cutoff)
             .order_by(col(ProgressReport.reported_at), col(ProgressReport.id)),
         ):

@@ -1,6 +1,7 @@
 """Silence is noticed: re-chase unacknowledged reminders, escalate overdue milestones, and name laggards (通报)."""
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -138,6 +139,7 @@ def plan_escalations(
     tz: ZoneInfo,
     policy: EscalationPolicy,
     lookback_days: int = FULL_LOOKBACK_DAYS,
+    milestone_ids: Sequence[int] | None = None,
 ) -> int:
     """The ladder for each overdue milestone: day 1, then weekly; the department's lead joins after 14 days.
 
@@ -145,9 +147,13 @@ def plan_escalations(
     look-back, the first tick after a start the full week, so a rung missed while the service was down still
     happens. Each rung reached is recorded once per recipient (EscalationStep) in the same commit as the message
     that tells it; a recipient gets one bundled message listing the milestones that reached a rung in this run.
+    Given milestone_ids (what a change touched), only those are read.
     """
     today = now.astimezone(tz).date()
-    overdue = _crossed_a_rung(session, today, lookback_days, policy)
+    if milestone_ids is None:
+        overdue = _crossed_a_rung(session, today, lookback_days, policy)
+    else:
+        overdue = _of_these_crossed_a_rung(session, milestone_ids, today, lookback_days, policy)
     owed = _rungs_owed(session, overdue, today, policy)
     contact_ids = sorted(owed)
     # a recipient's message and its rungs are committed together; a few hundred recipients a commit, so that what
@@ -266,6 +272,37 @@ def _crossed_a_rung(
         days_overdue=lambda days: days >= 1 and _reached_a_rung(days, lookback_days, policy),
     )
     return found
+
+
+def _of_these_crossed_a_rung(
+    session: Session,
+    milestone_ids: Sequence[int],
+    today: dt.date,
+    lookback_days: int,
+    policy: EscalationPolicy,
+) -> list[tuple[int, dt.date]]:
+    """_crossed_a_rung for a few milestones, read by id."""
+    found: list[tuple[int, dt.date]] = []
+    for first in range(0, len(milestone_ids), CHUNK):
+        found += [
+            (milestone_id or 0, due)
+            for milestone_id, due in session.exec(
+                select(col(Milestone.id), col(Milestone.due_on)).where(
+                    col(Milestone.id).in_(milestone_ids[first : first + CHUNK]),
+                    col(Milestone.status) == MilestoneStatus.open,
+                    col(Milestone.recurrence) == Recurrence.none,
+                    col(Milestone.due_on) < today,
+                )
+            ).all()
+            if _reached_a_rung((today - due).days, lookback_days, policy)
+        ]
+    found += overdue_recurring(
+        session=session,
+        today=today,
+        days_overdue=lambda days: days >= 1 and _reached_a_rung(days, lookback_days, policy),
+        milestone_ids=milestone_ids,
+    )
+    return sorted(found, key=lambda pair: (pair[1], pair[0]))
 
 
 def _paused(session: Session, ids: list[int], today: dt.date) -> set[int]:

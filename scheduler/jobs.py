@@ -27,6 +27,7 @@ from scheduler.escalation import (
 )
 from scheduler.outbox_planner import STALE_LOOKBACK_DAYS, PlanningResult, plan_outbox
 from scheduler.policy import ReminderPolicy
+from scheduler.replan import forget_changes, touched_milestones
 
 log = logging.getLogger(__name__)
 STEADY_LOOKBACK_DAYS = (
@@ -42,7 +43,7 @@ class Jobs:
     escalation: EscalationPolicy = EscalationPolicy()
     _planned_once: bool = False
     _tongbao_week: tuple[int, int] | None = None
-    # the day and planning_inputs.version last planned in full
+    # the day and planning_inputs.version last planned (in full, or what the changes up to it touched)
     _planned_as_of: tuple[dt.date, int] | None = None
 
     @property
@@ -54,11 +55,12 @@ class Jobs:
     def plan(self) -> None:
         """Reminders, re-chases, the overdue ladder and 通报 into the outbox; safe to run any number of times.
 
-        What they owe changes with the day or with a row they read (models/planning.py), so a tick that finds the
-        day and the planning-inputs version it last planned adds nothing and reads nothing more; otherwise it reads
-        only what can have changed: the catch-up window of reminders, the milestones that reached a rung of the
-        ladder in the last two days, and the 通报 once a week. Its first tick after a start looks back further, so
-        nothing missed while it was down is lost.
+        What they owe changes with the day or with a row they read (models/planning.py). The day's first tick (and
+        the first after a start, which looks back further, so nothing missed while it was down is lost) plans
+        everything the day owes: the catch-up window of reminders and the milestones that reached a rung of the
+        ladder in the last two days. A later tick that finds the planning-inputs version it last planned reads
+        that one row and stops; one that finds it moved plans again only the milestones the changes touched
+        (scheduler/replan.py). The 通报 is computed once a week.
         """
         now, tz = self.clock(), self.settings.tz
         first = not self._planned_once
@@ -68,11 +70,19 @@ class Jobs:
         with Session(self.engine) as session:
             # read before what it guards: a change committed while this tick plans moves it past what is kept
             version = inputs_version(session)
-            as_of = (local.date(), version) if version is not None else None
-            if first or as_of is None or as_of != self._planned_as_of:
-                planned, rechased, escalated = self._plan_day(session, now, first)
+            last = self._planned_as_of
+            touched: list[int] | None = None
+            if not first and version is not None and last is not None and last[0] == local.date():
+                if version == last[1]:
+                    touched = []
+                else:
+                    touched = touched_milestones(session=session, since=last[1], upto=version)
+            if touched is None or touched:
+                planned, rechased, escalated = self._plan_day(session, now, first, touched)
                 self._planned_once = True
-                self._planned_as_of = as_of
+            if version is not None and (local.date(), version) != last:
+                forget_changes(session=session, upto=version)  # planned now, by this tick or another instance
+                self._planned_as_of = (local.date(), version)
             if self._tongbao_week != week:  # computed once a week (and once after a start)
                 named = plan_tongbao(session=session, now=now, tz=tz, policy=self.escalation)
                 self._tongbao_week = week
@@ -80,8 +90,11 @@ class Jobs:
             "planned %s reminders, %d re-chases, %d escalations, %d 通报", planned, rechased, escalated, named
         )
 
-    def _plan_day(self, session: Session, now: dt.datetime, first: bool) -> tuple[PlanningResult, int, int]:
-        """Reminders, re-chases and the ladder: what the day and the rows they read owe."""
+    def _plan_day(
+        self, session: Session, now: dt.datetime, first: bool, milestone_ids: list[int] | None
+    ) -> tuple[PlanningResult, int, int]:
+        """Reminders, re-chases and the ladder: what the day and the rows they read owe (of these milestones only,
+        if given)."""
         tz = self.settings.tz
         planned = plan_outbox(
             session=session,
@@ -91,7 +104,9 @@ class Jobs:
             catch_up_days=self.settings.catch_up_days,
             # the first tick after a start also records what went stale while the service was down
             stale_lookback_days=STALE_LOOKBACK_DAYS if first else 0,
+            milestone_ids=milestone_ids,
         )
+        # re-chases read the reminders of the last weeks, few however large the plans: never scoped
         rechased = plan_rechases(session=session, now=now, tz=tz, policy=self.escalation)
         escalated = plan_escalations(
             session=session,
@@ -99,6 +114,7 @@ class Jobs:
             tz=tz,
             policy=self.escalation,
             lookback_days=FULL_LOOKBACK_DAYS if first else STEADY_LOOKBACK_DAYS,
+            milestone_ids=milestone_ids,
         )
         return planned, rechased, escalated
 

@@ -4,6 +4,7 @@ moment as one message."""
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
@@ -37,8 +38,9 @@ def plan_outbox(
     tz: dt.tzinfo,
     catch_up_days: int = 7,
     stale_lookback_days: int = STALE_LOOKBACK_DAYS,
+    milestone_ids: Sequence[int] | None = None,
 ) -> PlanningResult:
-    """Queue every reminder whose day has come.
+    """Queue every reminder whose day has come (of these milestones only, if given).
 
     One missed while the service was down is sent once, late, saying so, if it is at most catch_up_days old; an
     older one is recorded as skipped (a row the dispatcher never sends), so it is logged once and never sent in a
@@ -51,7 +53,16 @@ def plan_outbox(
     # a few days of send dates at a time, each committed: a start after a long stop plans weeks, never all at once
     while first <= today:
         last = min(today, first + dt.timedelta(days=DAYS_PER_COMMIT - 1))
-        part = _queue_days(session, first, last, now=now, policy=policy, tz=tz, catch_up_days=catch_up_days)
+        part = _queue_days(
+            session,
+            first,
+            last,
+            now=now,
+            policy=policy,
+            tz=tz,
+            catch_up_days=catch_up_days,
+            milestone_ids=milestone_ids,
+        )
         result = PlanningResult(result.queued + part.queued, result.skipped_stale + part.skipped_stale)
         first = last + dt.timedelta(days=1)
     return result
@@ -66,9 +77,10 @@ def _queue_days(
     policy: ReminderPolicy,
     tz: dt.tzinfo,
     catch_up_days: int,
+    milestone_ids: Sequence[int] | None,
 ) -> PlanningResult:
     today = now.astimezone(tz).date()
-    due = plan_reminders(session=session, start=first, end=last, policy=policy)
+    due = plan_reminders(session=session, start=first, end=last, policy=policy, milestone_ids=milestone_ids)
     if not due:
         return PlanningResult(queued=0, skipped_stale=0)
     contacts = _contacts_by_department(session, {d for r in due for d in r.department_ids})

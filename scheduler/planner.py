@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -72,12 +73,31 @@ CHUNK = 500
 
 
 def plan_reminders(
-    *, session: Session, start: dt.date, end: dt.date, policy: ReminderPolicy
+    *,
+    session: Session,
+    start: dt.date,
+    end: dt.date,
+    policy: ReminderPolicy,
+    milestone_ids: Sequence[int] | None = None,
 ) -> list[PlannedReminder]:
-    """Reminders whose send date lies in [start, end], ordered by send date."""
+    """Reminders whose send date lies in [start, end], ordered by send date; of these milestones only, if given."""
     horizon = end + dt.timedelta(days=policy.horizon_days)
     planned: list[PlannedReminder] = []
-    for candidate in _candidates(session, start, end, policy):
+    if milestone_ids is None:
+        candidates = _candidates(session, candidate_filter(start, end, policy))
+    else:
+        candidates = [
+            candidate
+            for first in range(0, len(milestone_ids), CHUNK)
+            for candidate in _candidates(
+                session,
+                and_(
+                    candidate_filter(start, end, policy),
+                    col(Milestone.id).in_(milestone_ids[first : first + CHUNK]),
+                ),
+            )
+        ]
+    for candidate in candidates:
         for due in instance_dates(candidate, through=horizon):
             if due < start:
                 continue
@@ -86,7 +106,7 @@ def plan_reminders(
     return planned
 
 
-def _candidates(session: Session, start: dt.date, end: dt.date, policy: ReminderPolicy) -> list[_Candidate]:
+def _candidates(session: Session, where: ColumnElement[bool]) -> list[_Candidate]:
     """The milestones that can give a reminder inside the window (the cost follows what is due), as rows."""
     rows = session.execute(
         sa_select(
@@ -104,7 +124,7 @@ def _candidates(session: Session, start: dt.date, end: dt.date, policy: Reminder
         )
         .join(Task, col(Task.id) == Milestone.task_id)
         .join(Plan, col(Plan.id) == Task.plan_id)
-        .where(candidate_filter(start, end, policy))
+        .where(where)
     ).all()
     # the columns are labelled as _Candidate's fields: a row is a candidate once its departments are added
     departments = _departments_of(session, sorted({row.task_id for row in rows}))

@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, insert
 from sqlmodel import Session, col, select
 
 from duban.config import Settings
@@ -21,9 +21,22 @@ from duban.services.oversight import pause_escalation
 from duban.services.progress import record_report, undo_report
 from duban.services.recipients import lead_department_names
 from duban.services.reminders import acknowledge, await_report
-from models import Contact, ContactRole, Milestone, Notification, ReportStatus, Task
+from models import (
+    Contact,
+    ContactRole,
+    Department,
+    DepartmentRole,
+    Milestone,
+    Notification,
+    Plan,
+    ReportStatus,
+    Task,
+    TaskDepartment,
+)
 from models.planning import inputs_version
 from scheduler.jobs import Jobs
+from scheduler.planner import plan_reminders
+from scheduler.policy import ReminderPolicy
 from tests.scheduler.conftest import local
 
 
@@ -195,7 +208,6 @@ def test_what_planning_reads_moves_the_counter_and_what_it_does_not_read_leaves_
 
     # not read by planning: a report only answers, an acknowledgement and a report wait change no plan
     other = join("区教体局", 1003)
-    mine = seeded.exec(select(Notification).where(Notification.contact_id == contact.id)).all()
     assert not moved(
         lambda: record_report(
             session=seeded,
@@ -218,7 +230,6 @@ def test_what_planning_reads_moves_the_counter_and_what_it_does_not_read_leaves_
     )
     seeded.add(theirs)
     seeded.commit()
-    assert mine  # the revoked contact's rows stay; the acknowledgement below is the new contact's own
     assert not moved(
         lambda: acknowledge(session=seeded, contact=other, notification_id=theirs.id or 0, now=now)
     )
@@ -230,3 +241,121 @@ def test_what_planning_reads_moves_the_counter_and_what_it_does_not_read_leaves_
             until=now + dt.timedelta(minutes=30),
         )
     )
+
+
+def _department_owed_a_reminder_on(session: Session, day: dt.date, besides: str) -> Department:
+    """A department other than `besides` whose tasks give a reminder on `day`."""
+    due = plan_reminders(session=session, start=day, end=day, policy=ReminderPolicy())
+    skip = resolve_department(session=session, name=besides).id
+    department = session.get(Department, next(d for r in due for d in r.department_ids if d != skip))
+    assert department is not None
+    return department
+
+
+def _joined_behind_the_counter(engine: Engine, department: Department, user_id: int) -> int:
+    """A contact written with a Core INSERT, which no ORM flush sees: only a plan of everything finds them."""
+    with Session(engine) as session:
+        inserted = session.execute(
+            insert(Contact).values(
+                department_id=department.id, name="旁路", telegram_user_id=user_id, role=ContactRole.contact
+            )
+        )
+        session.commit()
+        return int(inserted.inserted_primary_key[0])
+
+
+def test_the_tick_after_a_change_plans_what_the_change_touched_and_a_plan_edit_plans_everything(
+    engine: Engine, seeded: Session
+) -> None:
+    day = dt.date(2025, 12, 24)
+    clock = [local(day.isoformat(), 9)]
+    jobs = Jobs(engine=engine, settings=Settings(), clock=lambda: clock[0])
+    jobs.plan()
+    elsewhere = _department_owed_a_reminder_on(seeded, day, besides="区教体局")
+    unseen = _joined_behind_the_counter(engine, elsewhere, 3001)
+
+    clock[0] = local(day.isoformat(), 10)
+    joined = _join_elsewhere(engine, "区教体局", 1001, clock[0])
+    clock[0] = local(day.isoformat(), 10, 5)
+    jobs.plan()
+    assert _reminders_to(engine, joined)  # what the change touched: the newcomer's department's milestones
+    assert not _reminders_to(engine, unseen)  # another department's were not read again
+
+    with Session(engine) as session:  # an edit to a plan may change who hears about anything in it
+        plan = session.exec(select(Plan)).first()
+        assert plan is not None
+        plan.title = plan.title + "（修订）"
+        session.add(plan)
+        session.commit()
+    clock[0] = local(day.isoformat(), 10, 10)
+    jobs.plan()
+    assert _reminders_to(engine, unseen)
+
+
+def test_a_department_added_to_a_task_hears_about_it_on_the_next_tick(
+    engine: Engine, seeded: Session, join: Callable[..., Contact]
+) -> None:
+    day = dt.date(2025, 12, 24)
+    owed = plan_reminders(session=seeded, start=day, end=day, policy=ReminderPolicy())
+    task_id = seeded.get(Milestone, owed[0].milestone_id).task_id  # type: ignore[union-attr]
+    on_task = {d for r in owed if r.milestone_id == owed[0].milestone_id for d in r.department_ids}
+    newcomer = seeded.exec(select(Department).where(col(Department.id).not_in(on_task))).first()
+    assert newcomer is not None and newcomer.id is not None
+    contact = join(newcomer.name, 1001, region=newcomer.region)
+    clock = [local(day.isoformat(), 9)]
+    jobs = Jobs(engine=engine, settings=Settings(), clock=lambda: clock[0])
+    jobs.plan()
+    assert not _reminders_to(engine, contact.id or 0)
+    with Session(engine) as session:  # a second 牵头单位 added to the task, in a session of its own
+        session.add(
+            TaskDepartment(
+                task_id=task_id,
+                department_id=newcomer.id,
+                role=DepartmentRole.lead,
+                printed_as=newcomer.name,
+                position=9,
+            )
+        )
+        session.commit()
+    clock[0] = local(day.isoformat(), 9, 5)
+    jobs.plan()
+    assert {key.split(":")[1] for key in _reminders_to(engine, contact.id or 0)} == {
+        f"m{owed[0].milestone_id}"
+    }
+
+
+def test_a_coordinator_who_joins_mid_day_is_told_of_the_countys_overdue_milestones_on_the_next_tick(
+    engine: Engine, seeded: Session
+) -> None:
+    clock = [local("2026-01-01", 9)]  # day one of the ladder for the milestones due 2025-12-31
+    jobs = Jobs(engine=engine, settings=Settings(), clock=lambda: clock[0])
+    jobs.plan()
+    with Session(engine) as session:
+        dept = resolve_department(session=session, name="区教体局")
+        issued = create_invite(
+            session=session,
+            department=dept,
+            role=ContactRole.coordinator,
+            now=clock[0],
+            ttl=dt.timedelta(days=7),
+        )
+        coordinator = redeem_invite(
+            session=session, token=issued.token, telegram_user_id=2001, language="zh_CN", now=clock[0]
+        ).id
+    clock[0] = local("2026-01-01", 9, 5)
+    jobs.plan()
+
+    def told() -> set[tuple[int, str]]:
+        with Session(engine) as session:
+            rows = session.exec(
+                select(Notification).where(
+                    Notification.kind == "overdue", Notification.contact_id == coordinator
+                )
+            ).all()
+            return {(item["m"], item["due"]) for row in rows for item in row.payload["items"]}
+
+    got = told()
+    assert "2025-12-31" in {due for _, due in got}
+    # all a process started now would tell them: a fresh start finds nothing more owed
+    Jobs(engine=engine, settings=Settings(), clock=lambda: clock[0]).plan()
+    assert told() == got
