@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine, func, text
 from sqlmodel import Session, col, select
 from telegram import Update
 
@@ -314,6 +314,7 @@ def run_shape(
     first_county_tasks: int | None,
     iterations: int,
     sent_reminders: int,
+    random_page_cost: float | None = None,
 ) -> dict[str, Any]:
     milestones = tasks * 3
     first_county = ["--first-county-tasks", str(first_county_tasks)] if first_county_tasks else []
@@ -336,6 +337,16 @@ def run_shape(
         capture_output=True,
         text=True,
     )
+    if random_page_cost is not None and url.startswith("postgresql"):
+        # a setting of the database, as an operator would make it (README, "Several instances")
+        engine = make_engine(url)
+        with engine.connect() as connection:
+            name = connection.execute(text("SELECT current_database()")).scalar_one()
+            connection.execute(
+                text(f'ALTER DATABASE "{name}" SET random_page_cost = {float(random_page_cost)}')
+            )
+            connection.commit()
+        engine.dispose()
     measured = subprocess.run(
         [
             sys.executable,
@@ -372,6 +383,11 @@ def main(argv: list[str] | None = None) -> int:
         default="duban_bench_handlers",
         help="database name prefix, so runs side by side do not collide",
     )
+    parser.add_argument(
+        "--random-page-cost",
+        type=float,
+        help="PostgreSQL: set the database's random_page_cost before measuring (1.1 is the usual SSD setting)",
+    )
     parser.add_argument("--short", action="store_true", help="2,000 tasks, 20 iterations, for CI")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
@@ -404,8 +420,10 @@ def main(argv: list[str] | None = None) -> int:
                 first_county_tasks=FIRST_COUNTY_TASKS.get(shape),
                 iterations=args.iterations,
                 sent_reminders=args.sent_reminders,
+                random_page_cost=args.random_page_cost,
             )
             result["shape"] = shape
+            result["random_page_cost"] = args.random_page_cost
             results.append(result)
             failures += [f"{backend} {shape}: {p}" for p in check(result)]
             print(json.dumps(result, ensure_ascii=False), flush=True)
