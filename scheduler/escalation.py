@@ -33,6 +33,7 @@ RECHASE_WINDOW = dt.timedelta(
 )  # 2 working days after a sent reminder, even across the longest holiday
 FULL_LOOKBACK_DAYS = 7  # one whole week: every overdue milestone reached a rung in it
 CHUNK = 500
+TONGBAO_PLANS_PER_COMMIT = 200  # plans whose overdue milestones are read, judged and queued at once
 
 
 @dataclass(frozen=True)
@@ -351,8 +352,8 @@ def _rungs_recorded(
 def plan_tongbao(*, session: Session, now: dt.datetime, tz: ZoneInfo, policy: EscalationPolicy) -> int:
     """Once a week, each coordinator gets the list of departments with milestones overdue 30 days or more.
 
-    Every plan at once: one status query for the plans whose 通报 is still owed this week, then one query each for
-    pauses and lead departments, whatever the number of plans and milestones.
+    A few hundred plans at once: one status query for those whose 通报 is still owed this week, then one query
+    each for pauses and lead departments, whatever the number of milestones.
     """
     today = now.astimezone(tz).date()
     year, week, _weekday = today.isocalendar()
@@ -371,21 +372,26 @@ def plan_tongbao(*, session: Session, now: dt.datetime, tz: ZoneInfo, policy: Es
             waiting[plan_id] = not_yet
     if not waiting:  # this week's 通报 is out: every later tick of the week stops here
         return 0
-    laggards = _laggards(session, today, policy, [plans[plan_id] for plan_id in sorted(waiting)])
-    owed = [
-        Owed(
-            key=keys[(plan_id, coordinator.id or 0)],
-            kind="tongbao",
-            contact=coordinator,
-            payload={"plan_id": plan_id, "departments": laggards[plan_id]},
-            due_at=now,
-        )
-        for plan_id, coordinators in waiting.items()
-        if laggards.get(plan_id)
-        for coordinator in coordinators
-    ]
-    queued = sum(row is not None for row in enqueue_all(session=session, owed=owed, tz=tz))
-    session.commit()
+    queued = 0
+    owed_plans = sorted(waiting)
+    # a part at a time, each committed, so memory follows a part and not every overdue milestone of the province
+    for first in range(0, len(owed_plans), TONGBAO_PLANS_PER_COMMIT):
+        part = owed_plans[first : first + TONGBAO_PLANS_PER_COMMIT]
+        laggards = _laggards(session, today, policy, [plans[plan_id] for plan_id in part])
+        owed = [
+            Owed(
+                key=keys[(plan_id, coordinator.id or 0)],
+                kind="tongbao",
+                contact=coordinator,
+                payload={"plan_id": plan_id, "departments": laggards[plan_id]},
+                due_at=now,
+            )
+            for plan_id in part
+            if laggards.get(plan_id)
+            for coordinator in waiting[plan_id]
+        ]
+        queued += sum(row is not None for row in enqueue_all(session=session, owed=owed, tz=tz))
+        session.commit()
     return queued
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from sqlmodel import Session, col, select
 
 from duban.services.invites import create_invite, deactivate_contact, redeem_invite, resolve_department
@@ -24,6 +25,7 @@ from models import (
     Task,
     TaskDepartment,
 )
+from scheduler import escalation
 from scheduler.escalation import (
     EscalationPolicy,
     plan_escalations,
@@ -243,6 +245,34 @@ def test_tongbao_names_departments_overdue_thirty_days_once_a_week(seeded: Sessi
     text = shown(seeded, message)
     assert text.startswith("<b>通报：逾期 30 天以上的时间节点</b>\n淄川区推进乡村教育振兴工作方案\n")
     assert "\n<b>区教体局</b>\n" in text and "· （二） 实施教育强镇筑基行动" in text
+
+
+def test_tongbao_written_a_plan_at_a_time_tells_every_county_what_one_pass_would(
+    seeded: Session,
+    join,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for user_id, (department, region) in enumerate(
+        [
+            ("市教体局", "安丘市"),
+            ("区教育体育局", "济南市长清区"),
+            ("教育和体育分局", "聊城高新区"),
+            ("教育科", "重庆市彭水县"),
+            ("区教体局", "淄博市淄川区"),
+        ],
+        start=2100,
+    ):
+        join(department, user_id, ContactRole.coordinator, region=region)
+    one_pass = plan_tongbao(session=seeded, now=local("2026-02-02"), tz=SHANGHAI, policy=POLICY)
+    told = {(n.contact_id, shown(seeded, n)) for n in _kinds(seeded, "tongbao")}
+    for row in _kinds(seeded, "tongbao"):
+        seeded.delete(row)
+    seeded.commit()
+
+    monkeypatch.setattr(escalation, "TONGBAO_PLANS_PER_COMMIT", 2)  # five plans: parts of 2, 2 and 1
+    assert plan_tongbao(session=seeded, now=local("2026-02-02"), tz=SHANGHAI, policy=POLICY) == one_pass
+    assert {(n.contact_id, shown(seeded, n)) for n in _kinds(seeded, "tongbao")} == told
+    assert one_pass == len({contact for contact, _ in told}) >= 3  # counties with milestones 30 days overdue
 
 
 def test_ticking_daily_with_a_short_look_back_reaches_the_same_rungs_as_reading_everything(
