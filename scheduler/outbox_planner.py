@@ -28,6 +28,7 @@ class PlanningResult:
 
 STALE_LOOKBACK_DAYS = 30  # how far back a restart looks for reminders it missed
 DAYS_PER_COMMIT = 8  # a running process's whole catch-up window (7 days and today) in one read and one commit
+ROWS_PER_FLUSH = 1000
 
 
 def plan_outbox(
@@ -119,6 +120,8 @@ def _queue_days(
         else:
             queued += 1
         session.add(row)
+        if (queued + skipped) % ROWS_PER_FLUSH == 0:
+            session.flush()  # written rows are let go: memory follows a flush, not a start's whole backlog
     session.commit()
     return PlanningResult(queued=queued, skipped_stale=skipped)
 
