@@ -213,14 +213,16 @@ async def _drain(jobs: Jobs) -> tuple[int, int]:
     # the channel `duban run` wires, pacing off as bench/common.py swaps pacers: the drain measures the
     # machinery (rendering included), not Telegram's limits
     dispatcher = jobs.dispatcher(TelegramChannel(bot, pacer=NoPacer()))
-    sent = 0
+    sent = requests = 0
     while True:
         batch = await dispatch(dispatcher)
         sent += batch.sent
+        requests += sum(1 for endpoint, _ in request.calls if endpoint in ("sendMessage", "sendPhoto"))
+        request.calls.clear()  # counted: the fake's record of every text sent is not the bot's memory
         if not (batch.sent or batch.failed or batch.retried):
             break
     await bot.shutdown()
-    return sent, sum(1 for endpoint, _ in request.calls if endpoint in ("sendMessage", "sendPhoto"))
+    return sent, requests
 
 
 def check(result: dict[str, Any]) -> list[str]:
