@@ -16,6 +16,8 @@ on the tick day at every size), one measuring subprocess per size runs, with a c
   5. changed  10:00, after a new contact joined a department (one ORM write to a row planning reads, so
               planning_inputs moves and planning_change names the contact): the tick plans again the milestones
               the newcomer must hear about, not the day.
+  6. policy   10:05, a restart whose reminder policy adds a step (14 days before): its first tick queues what the
+              new step owes today and everything a first tick re-reads (stale look-back, the ladder's week).
 
 Wall time of each phase, the peak RSS of the subprocess (VmHWM), and the peak of Python allocations during one
 steady tick (tracemalloc) are reported with the rows each phase wrote. Counts are checked; times never are.
@@ -56,6 +58,7 @@ TZ = ZoneInfo("Asia/Shanghai")
 SIZES = (10_000, 100_000, 1_000_000)
 SHORT_SIZES = (2_000, 8_000)
 STEADY_TICKS = 3
+NEW_POLICY_DAYS = [180, 90, 30, 14, 7, 1]  # the default steps and one more
 
 
 def outbox_counts(engine: Engine) -> dict[str, Any]:
@@ -168,6 +171,15 @@ def measure(url: str) -> dict[str, Any]:
     join_one_contact(engine, moment[0])
     seconds, rows = timed_plan(local(tick, 10))
     result["changed"] = {"seconds": round(seconds, 3), "added": rows}
+    # a reminder-policy change is a restart with new settings: its first tick plans what the new step owes
+    moment[0] = local(tick, 10, 5)
+    jobs = Jobs(
+        engine=engine,
+        settings=Settings(database_url=url, reminder_days=NEW_POLICY_DAYS),
+        clock=lambda: moment[0],
+    )
+    seconds, rows = timed_plan(moment[0])
+    result["policy"] = {"seconds": round(seconds, 3), "added": rows}
     result["peak_rss_mb"] = round(maxrss_mb(), 1)
     engine.dispose()
     return result
@@ -245,6 +257,8 @@ def check(result: dict[str, Any]) -> list[str]:
         problems.append(f"{drain['requests']} requests for {drain['messages']} messages")
     if result["drain"]["duplicate_message_ids"]:
         problems.append(f"{result['drain']['duplicate_message_ids']} message ids recorded twice")
+    if not result["policy"]["added"]["reminder"]:
+        problems.append("a restart with a new reminder step queued no reminder")
     if result["steady"]["added"]:
         problems.append(f"steady ticks added {result['steady']['added']} rows")
     return problems
@@ -278,8 +292,8 @@ def database_url(
 def table(results: list[dict[str, Any]]) -> str:
     lines = [
         "| backend | milestones | start s (rows) | due s (rows: kind) | drain s (sent) | steady s median/max"
-        " (rows) | steady traced MB | after a change s (rows) | peak RSS MB |",
-        "|---|---|---|---|---|---|---|---|---|",
+        " (rows) | steady traced MB | after a change s (rows) | new policy s (rows) | peak RSS MB |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         due_kinds = ", ".join(f"{k} {v}" for k, v in r["due"]["added"].items() if k != "total" and v)
@@ -288,7 +302,7 @@ def table(results: list[dict[str, Any]]) -> str:
             f" | {r['due']['seconds']} ({due_kinds}) | {r['drain']['seconds']} ({r['drain']['sent']})"
             f" | {r['steady']['seconds_median']}/{r['steady']['seconds_max']} ({r['steady']['added']})"
             f" | {r['steady']['traced_peak_mb']} | {r['changed']['seconds']} ({r['changed']['added']['total']})"
-            f" | {r['peak_rss_mb']} |"
+            f" | {r['policy']['seconds']} ({r['policy']['added']['total']}) | {r['peak_rss_mb']} |"
         )
     return "\n".join(lines)
 
