@@ -163,14 +163,16 @@ def measure(url: str) -> dict[str, Any]:
         "seconds_median": round(statistics.median(s for s, _ in steady), 4),
         "seconds_max": round(max(s for s, _ in steady), 4),
         "added": sum(rows["total"] + rows["escalation_steps"] for _, rows in steady),
+        "rss_mb": round(maxrss_mb(), 1),
     }
     tracemalloc.start()
     timed_plan(local(tick, 9, 35 + 5 * STEADY_TICKS))
     result["steady"]["traced_peak_mb"] = round(tracemalloc.get_traced_memory()[1] / 2**20, 1)
     tracemalloc.stop()
+    result["steady"]["traced_rss_mb"] = round(maxrss_mb(), 1)
     join_one_contact(engine, moment[0])
     seconds, rows = timed_plan(local(tick, 10))
-    result["changed"] = {"seconds": round(seconds, 3), "added": rows}
+    result["changed"] = {"seconds": round(seconds, 3), "added": rows, "rss_mb": round(maxrss_mb(), 1)}
     # a reminder-policy change is a restart with new settings: its first tick plans what the new step owes
     moment[0] = local(tick, 10, 5)
     jobs = Jobs(
@@ -179,7 +181,7 @@ def measure(url: str) -> dict[str, Any]:
         clock=lambda: moment[0],
     )
     seconds, rows = timed_plan(moment[0])
-    result["policy"] = {"seconds": round(seconds, 3), "added": rows}
+    result["policy"] = {"seconds": round(seconds, 3), "added": rows, "rss_mb": round(maxrss_mb(), 1)}
     result["peak_rss_mb"] = round(maxrss_mb(), 1)
     engine.dispose()
     return result
@@ -192,6 +194,7 @@ def join_one_contact(engine: Engine, now: dt.datetime) -> None:
             select(Contact)
             .where(Contact.role == ContactRole.contact, col(Contact.telegram_user_id).is_not(None))
             .order_by(col(Contact.id))
+            .limit(1)  # an ORM result is built whole before .first() picks from it
         ).first()
         assert first is not None
         session.add(
