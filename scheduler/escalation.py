@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, and_, cast, exists, insert, literal
+from sqlalchemy import ColumnElement, String, and_, cast, exists, insert, literal
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
 
@@ -236,6 +236,15 @@ def _reached_a_rung(days: int, lookback_days: int, policy: EscalationPolicy) -> 
     return any(d == 1 or d % policy.repeat_every_days == 0 for d in window)
 
 
+def _open_dated_past(today: dt.date) -> ColumnElement[bool]:
+    """An open one-off milestone past its date: overdue whatever its reports say."""
+    return and_(
+        col(Milestone.status) == MilestoneStatus.open,
+        col(Milestone.recurrence) == Recurrence.none,
+        col(Milestone.due_on) < today,
+    )
+
+
 def _crossed_a_rung(
     session: Session, today: dt.date, lookback_days: int, policy: EscalationPolicy
 ) -> list[tuple[int, dt.date]]:
@@ -245,11 +254,7 @@ def _crossed_a_rung(
     a rung falls finds them; a recurring duty's state depends on its reports, so only the duties whose unanswered
     period would reach a rung are judged (overdue_recurring).
     """
-    is_open_dated = and_(
-        col(Milestone.status) == MilestoneStatus.open,
-        col(Milestone.recurrence) == Recurrence.none,
-        col(Milestone.due_on) < today,
-    )
+    is_open_dated = _open_dated_past(today)
     found: list[tuple[int, dt.date]] = []
     first = session.exec(select(func.min(Milestone.due_on)).where(is_open_dated)).one()
     if first is not None:
@@ -282,28 +287,26 @@ def _of_these_crossed_a_rung(
     lookback_days: int,
     policy: EscalationPolicy,
 ) -> list[tuple[int, dt.date]]:
-    """_crossed_a_rung for a few milestones, read by id."""
+    """_crossed_a_rung for a few milestones, read by id, in the same order."""
     found: list[tuple[int, dt.date]] = []
     for first in range(0, len(milestone_ids), CHUNK):
         found += [
             (milestone_id or 0, due)
             for milestone_id, due in session.exec(
                 select(col(Milestone.id), col(Milestone.due_on)).where(
-                    col(Milestone.id).in_(milestone_ids[first : first + CHUNK]),
-                    col(Milestone.status) == MilestoneStatus.open,
-                    col(Milestone.recurrence) == Recurrence.none,
-                    col(Milestone.due_on) < today,
+                    col(Milestone.id).in_(milestone_ids[first : first + CHUNK]), _open_dated_past(today)
                 )
             ).all()
             if _reached_a_rung((today - due).days, lookback_days, policy)
         ]
+    found.sort(key=lambda pair: (pair[1], pair[0]))
     found += overdue_recurring(
         session=session,
         today=today,
         days_overdue=lambda days: days >= 1 and _reached_a_rung(days, lookback_days, policy),
         milestone_ids=milestone_ids,
     )
-    return sorted(found, key=lambda pair: (pair[1], pair[0]))
+    return found
 
 
 def _paused(session: Session, ids: list[int], today: dt.date) -> set[int]:
