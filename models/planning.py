@@ -2,8 +2,8 @@
 
 The planner, the re-chase and the overdue ladder are days: what they owe changes when the day changes, or when
 a row they read changes in a way that can make more owed (a contact joins or is reactivated, a task is imported,
-a milestone is reopened or its pause lifted, a report is withdrawn). Every ORM flush that writes such a row adds
-one to `planning_inputs.version` in its own transaction, so a tick that finds the day and the version it planned
+a milestone is reopened or its pause lifted, a report is withdrawn). Every transaction whose ORM flushes write such
+a row adds one to `planning_inputs.version`, so a tick that finds the day and the version it planned
 last can skip re-reading a million milestones; any process (the bot, `duban web`, the CLI, a second instance)
 moves the counter, because the counter lives in the database.
 
@@ -12,12 +12,12 @@ read version v and planned is always told by v + 1 about a change it could not h
 its numbers are handed out before their transactions commit).
 
 Beside the counter, `planning_change` records what each such flush touched (a milestone, a task, a contact, or
-"all" for a plan or a department), under the version the flush moved the counter to, so a tick that planned
+"all" for a plan or a department), under the version its transaction moved the counter to, so a tick that planned
 version v re-plans only the milestones the changes after v touch, not the day.
 """
 
 from sqlalchemy import DDL, event, insert, inspect, update
-from sqlalchemy.orm import Session, UOWTransaction
+from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
 from sqlmodel import Field, SQLModel, col, select
 
 from models.people import Contact, ProgressReport
@@ -124,22 +124,45 @@ def _what(row: SQLModel) -> set[tuple[str, int]]:
     return {(Touched.all, 0)}  # a plan or a department: who hears about what may have changed anywhere
 
 
+_VERSION_KEY = "planning_inputs.version"  # session.info: the version this transaction moved the counter to
+_NO_COUNTER = -1  # ... or: this database has no counter yet
+
+
 @event.listens_for(Session, "after_flush")
 def _count_planning_change(session: Session, _flush: UOWTransaction) -> None:
     # after_flush still sees what the flush wrote as new, dirty and deleted, with each attribute's history
     touched = _touched(session)
     if not touched:
         return
-    connection = session.connection()
-    # a database still at an older revision (an upgrade writing rows there) has no counter to move yet
-    if not inspect(connection).has_table(PlanningChange.__tablename__):
+    version = session.info.get(_VERSION_KEY)
+    if version is None:
+        version = _move_counter(session)
+        # one move per transaction: its later flushes (an import flushes hundreds of times) log under the same
+        # version, which no other writer can take while this transaction holds the row lock
+        session.info[_VERSION_KEY] = version
+    if version == _NO_COUNTER:
         return
-    connection.execute(update(PlanningInputs).values(version=col(PlanningInputs.version) + 1))
-    # read under the row lock the UPDATE holds: no other writer can take this version
-    version = connection.execute(select(col(PlanningInputs.version))).scalar_one()
     if len(touched) > MAX_TOUCHED:
         touched = {(Touched.all, 0)}
-    connection.execute(
+    session.connection().execute(
         insert(PlanningChange),
         [{"version": version, "kind": kind, "row_id": row_id} for kind, row_id in touched],
     )
+
+
+def _move_counter(session: Session) -> int:
+    connection = session.connection()
+    # a database still at an older revision (an upgrade writing rows there) has no counter to move yet
+    if not inspect(connection).has_table(PlanningChange.__tablename__):
+        return _NO_COUNTER
+    connection.execute(update(PlanningInputs).values(version=col(PlanningInputs.version) + 1))
+    # read under the row lock the UPDATE holds: no other writer can take this version
+    return int(connection.execute(select(col(PlanningInputs.version))).scalar_one())
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_version(session: Session, transaction: SessionTransaction) -> None:
+    # a commit, a rollback or a savepoint's end: the next change moves the counter again (each flush runs in a
+    # subtransaction of its own, neither root nor savepoint, whose end changes nothing)
+    if transaction.parent is None or transaction.nested:
+        session.info.pop(_VERSION_KEY, None)

@@ -33,7 +33,7 @@ from models import (
     Task,
     TaskDepartment,
 )
-from models.planning import inputs_version
+from models.planning import PlanningChange, inputs_version
 from scheduler.jobs import Jobs
 from scheduler.planner import plan_reminders
 from scheduler.policy import ReminderPolicy
@@ -241,6 +241,30 @@ def test_what_planning_reads_moves_the_counter_and_what_it_does_not_read_leaves_
             until=now + dt.timedelta(minutes=30),
         )
     )
+
+
+def test_a_transaction_moves_the_counter_once_however_often_it_flushes(
+    engine: Engine, seeded: Session
+) -> None:
+    before = _version(engine)
+    tasks = list(seeded.exec(select(Task).order_by(col(Task.id)).limit(3)))
+    for task in tasks:  # an import flushes like this, hundreds of times in one transaction
+        task.title = task.title + "（修订）"
+        seeded.add(task)
+        seeded.flush()
+    seeded.commit()
+    assert _version(engine) == before + 1
+    logged = seeded.exec(select(PlanningChange).where(col(PlanningChange.version) > before)).all()
+    assert {(change.version, change.row_id) for change in logged} == {(before + 1, task.id) for task in tasks}
+
+    tasks[0].title = tasks[0].title + "（再修订）"
+    seeded.add(tasks[0])
+    seeded.flush()
+    seeded.rollback()  # the counter's move is undone with it: the next transaction must move it again
+    tasks[1].title = tasks[1].title + "（再修订）"
+    seeded.add(tasks[1])
+    seeded.commit()
+    assert _version(engine) == before + 2
 
 
 def _department_owed_a_reminder_on(session: Session, day: dt.date, besides: str) -> Department:
