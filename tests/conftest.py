@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -14,38 +16,115 @@ from sqlmodel import Session
 
 from duban.config import get_settings
 from duban.db import create_schema, make_engine
+from duban.migrate import has_tables
 from duban.seeding import load_seed
 
 EXTERNAL_URL = os.environ.get("DUBAN_TEST_DATABASE_URL") or os.environ.get("DUBAN_DATABASE_URL")
 
 
-def _fresh_database_url(tmp_path: Path) -> Iterator[str]:
-    """A new empty database for one test: a temp SQLite file, or a new database on the given server."""
-    if not EXTERNAL_URL or make_url(EXTERNAL_URL).get_backend_name() == "sqlite":
-        yield f"sqlite:///{tmp_path / 'duban-test.db'}"
-        return
-    server = make_url(EXTERNAL_URL)
-    name = f"duban_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+class DatabaseTemplates:
+    """Databases built once per run and copied for each test: empty, at the newest schema, or seeded too.
+
+    Seeding writes some 450 flushes; copying a seeded database (a file on SQLite, CREATE DATABASE … TEMPLATE on
+    PostgreSQL) takes a few milliseconds, and the copy is the same database a test would have seeded itself.
+    """
+
+    kinds = ("schema", "seeded")
+
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+        self._server = None if _on_sqlite() else make_url(EXTERNAL_URL or "")
+        self._prefix = f"duban_test_{uuid.uuid4().hex[:8]}"
+        self._built: dict[str, str] = {}  # kind -> the template's URL
+        self._made: list[str] = []  # PostgreSQL databases to drop at the end
+        self.seeded_urls: set[str] = set()
+
+    def fresh(self, tmp_path: Path, kind: str | None) -> str:
+        """A new database for one test: empty where kind is None, else a copy of that template."""
+        if self._server is None:
+            target = tmp_path / "duban-test.db"
+            if kind is not None:
+                template = self._template(kind)
+                with closing(sqlite3.connect(template)) as source, closing(sqlite3.connect(target)) as copy:
+                    source.backup(copy)
+            url = f"sqlite:///{target}"
+        else:
+            name = f"{self._prefix}_{len(self._made)}"
+            template = "" if kind is None else f' TEMPLATE "{make_url(self._template(kind)).database}"'
+            self._admin(f'CREATE DATABASE "{name}"{template}')
+            self._made.append(name)
+            url = self._server.set(database=name).render_as_string(hide_password=False)
+        if kind == "seeded":
+            self.seeded_urls.add(url)
+        return url
+
+    def drop(self, url: str) -> None:
+        if self._server is not None:
+            self._admin(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+            self._made.remove(make_url(url).database or "")
+
+    def close(self) -> None:
+        for name in list(self._made):
+            self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def _template(self, kind: str) -> str:
+        if kind not in self._built:
+            if self._server is None:
+                url = f"sqlite:///{self._directory / f'{kind}.db'}"
+            else:
+                name = f"{self._prefix}_{kind}"
+                self._admin(f'CREATE DATABASE "{name}"')
+                self._made.append(name)
+                url = self._server.set(database=name).render_as_string(hide_password=False)
+            engine = make_engine(url)
+            create_schema(engine)
+            if kind == "seeded":
+                with Session(engine) as session:
+                    load_seed(session=session)
+            engine.dispose()  # a template must have no connection open while it is copied
+            self._built[kind] = url
+        built = self._built[kind]
+        return built if self._server is not None else make_url(built).database or ""
+
+    def _admin(self, statement: str) -> None:
+        assert self._server is not None
+        admin = create_engine(self._server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(statement))
+        finally:
+            admin.dispose()
+
+
+def _on_sqlite() -> bool:
+    return not EXTERNAL_URL or make_url(EXTERNAL_URL).get_backend_name() == "sqlite"
+
+
+@pytest.fixture(scope="session")
+def database_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseTemplates]:
+    templates = DatabaseTemplates(tmp_path_factory.mktemp("templates"))
+    yield templates
+    templates.close()
 
 
 @pytest.fixture
-def database_url(tmp_path: Path) -> Iterator[str]:
-    yield from _fresh_database_url(tmp_path)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, database_templates: DatabaseTemplates
+) -> Iterator[str]:
+    """A new database for one test: seeded where the test asks for `seeded`, at the newest schema where it asks
+    for `engine`, else empty (the CLI and migration tests make their own)."""
+    wanted = set(request.fixturenames)
+    kind = "seeded" if "seeded" in wanted else "schema" if "engine" in wanted else None
+    url = database_templates.fresh(tmp_path, kind)
+    yield url
+    database_templates.drop(url)
 
 
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
     engine = make_engine(database_url)
-    create_schema(engine)
+    if not has_tables(engine):
+        create_schema(engine)
     yield engine
     engine.dispose()
 
@@ -57,8 +136,9 @@ def session(engine: Engine) -> Iterator[Session]:
 
 
 @pytest.fixture
-def seeded(session: Session) -> Session:
-    load_seed(session=session)
+def seeded(session: Session, database_url: str, database_templates: DatabaseTemplates) -> Session:
+    if database_url not in database_templates.seeded_urls:
+        load_seed(session=session)
     return session
 
 
