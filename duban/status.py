@@ -25,6 +25,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement, func
 from sqlmodel import Session, col, select
 
+from duban.chunks import in_parts
 from duban.recurrence import Recurring, current_instance
 from models import (
     Department,
@@ -51,7 +52,6 @@ class Pace(StrEnum):
 
 
 PACE_TOLERANCE = 25
-_ID_CHUNK = 500  # ids per IN list, within every backend's parameter limit
 
 
 class MilestoneState(StrEnum):
@@ -226,10 +226,8 @@ def overdue_recurring(
     else:  # a few milestones a change touched
         rows = [
             row
-            for first in range(0, len(milestone_ids), _ID_CHUNK)
-            for row in _rows(
-                session, duties.where(col(Milestone.id).in_(milestone_ids[first : first + _ID_CHUNK]))
-            )
+            for chunk in in_parts(milestone_ids)
+            for row in _rows(session, duties.where(col(Milestone.id).in_(chunk)))
         ]
     candidates: dict[int, tuple[_Recurring, dt.date, dt.date | None, dt.date]] = {}
     for milestone_id, due_on, recurrence, until, issued_on in rows:
@@ -555,7 +553,7 @@ def _report_cutoff(today: dt.date) -> dt.datetime:
 def _reports_of(session: Session, ids: list[int], cutoff: dt.datetime) -> dict[int, list[_Report]]:
     """milestone id -> its reports made before `cutoff`, oldest first."""
     reports: dict[int, list[_Report]] = defaultdict(list)
-    for start in range(0, len(ids), _ID_CHUNK):
+    for chunk in in_parts(ids):
         for milestone_id, report_id, reported_at, status, percent in _rows(
             session,
             select_columns(
@@ -565,7 +563,7 @@ def _reports_of(session: Session, ids: list[int], cutoff: dt.datetime) -> dict[i
                 col(ProgressReport.status),
                 col(ProgressReport.percent),
             )
-            .where(col(ProgressReport.milestone_id).in_(ids[start : start + _ID_CHUNK]))
+            .where(col(ProgressReport.milestone_id).in_(chunk))
             .where(col(ProgressReport.reported_at) < cutoff)
             .order_by(col(ProgressReport.reported_at), col(ProgressReport.id)),
         ):

@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, String, and_, cast, exists, insert, litera
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
 
+from duban.chunks import in_parts
 from duban.services.access import coordinators_by_plan
 from duban.services.outbox import Owed, enqueue, enqueue_all, queued_keys
 from duban.services.recipients import Because, lead_department_names, who_must_hear
@@ -32,7 +33,8 @@ RECHASE_WINDOW = dt.timedelta(
     days=30
 )  # 2 working days after a sent reminder, even across the longest holiday
 FULL_LOOKBACK_DAYS = 7  # one whole week: every overdue milestone reached a rung in it
-CHUNK = 500
+RECIPIENTS_PER_COMMIT = 500  # a recipient's message and its rungs are written together
+MILESTONES_PER_PART = 2000  # overdue milestones whose hearers and recorded rungs are read at once
 TONGBAO_PLANS_PER_COMMIT = 200  # plans whose overdue milestones are read, judged and queued at once
 
 
@@ -106,10 +108,8 @@ def plan_rechases(*, session: Session, now: dt.datetime, tz: ZoneInfo, policy: E
 def _contacts(session: Session, ids: set[int]) -> dict[int, Contact]:
     found: dict[int, Contact] = {}
     ordered = sorted(ids)
-    for start in range(0, len(ordered), CHUNK):
-        for contact in session.exec(
-            select(Contact).where(col(Contact.id).in_(ordered[start : start + CHUNK]))
-        ):
+    for chunk in in_parts(ordered):
+        for contact in session.exec(select(Contact).where(col(Contact.id).in_(chunk))):
             found[contact.id or 0] = contact
     return found
 
@@ -118,7 +118,7 @@ def _latest_reports(session: Session, milestone_ids: set[int]) -> dict[tuple[int
     """(milestone, department) -> when that department last reported on it."""
     latest: dict[tuple[int, int], dt.datetime] = {}
     ordered = sorted(milestone_ids)
-    for start in range(0, len(ordered), CHUNK):
+    for chunk in in_parts(ordered):
         for milestone_id, department_id, at in session.exec(
             select(
                 col(ProgressReport.milestone_id),
@@ -126,7 +126,7 @@ def _latest_reports(session: Session, milestone_ids: set[int]) -> dict[tuple[int
                 func.max(ProgressReport.reported_at),
             )
             .join(Contact, col(Contact.id) == ProgressReport.contact_id)
-            .where(col(ProgressReport.milestone_id).in_(ordered[start : start + CHUNK]))
+            .where(col(ProgressReport.milestone_id).in_(chunk))
             .group_by(col(ProgressReport.milestone_id), col(Contact.department_id))
         ).all():
             latest[(milestone_id, department_id)] = at
@@ -159,8 +159,7 @@ def plan_escalations(
     contact_ids = sorted(owed)
     # a recipient's message and its rungs are committed together; a few hundred recipients a commit, so that what
     # a start after a long stop writes (tens of thousands of messages) is never all in memory at once
-    for first in range(0, len(contact_ids), CHUNK):
-        chunk = contact_ids[first : first + CHUNK]
+    for chunk in in_parts(contact_ids, RECIPIENTS_PER_COMMIT):
         recipients = _contacts(session, set(chunk))
         notices = enqueue_all(
             session=session,
@@ -211,8 +210,7 @@ def _rungs_owed(
     is still owed is as large as what will be written.
     """
     owed: dict[int, list[tuple[int, dt.date, int, int, bool]]] = {}
-    for first in range(0, len(overdue), CHUNK * 4):
-        part = overdue[first : first + CHUNK * 4]
+    for part in in_parts(overdue, MILESTONES_PER_PART):
         ids = sorted({milestone_id for milestone_id, _due in part})
         paused = _paused(session, ids, today)
         hearers = who_must_hear(session=session, milestone_ids=ids)
@@ -263,12 +261,12 @@ def _crossed_a_rung(
             for days in range(1, (today - first).days + 1)
             if _reached_a_rung(days, lookback_days, policy)
         ]
-        for start in range(0, len(dates), CHUNK):
+        for chunk in in_parts(dates):
             found += [
                 (milestone_id or 0, due)
                 for milestone_id, due in session.exec(
                     select(col(Milestone.id), col(Milestone.due_on))
-                    .where(is_open_dated, col(Milestone.due_on).in_(dates[start : start + CHUNK]))
+                    .where(is_open_dated, col(Milestone.due_on).in_(chunk))
                     .order_by(col(Milestone.due_on), col(Milestone.id))
                 ).all()
             ]
@@ -289,12 +287,12 @@ def _of_these_crossed_a_rung(
 ) -> list[tuple[int, dt.date]]:
     """_crossed_a_rung for a few milestones, read by id, in the same order."""
     found: list[tuple[int, dt.date]] = []
-    for first in range(0, len(milestone_ids), CHUNK):
+    for chunk in in_parts(milestone_ids):
         found += [
             (milestone_id or 0, due)
             for milestone_id, due in session.exec(
                 select(col(Milestone.id), col(Milestone.due_on)).where(
-                    col(Milestone.id).in_(milestone_ids[first : first + CHUNK]), _open_dated_past(today)
+                    col(Milestone.id).in_(chunk), _open_dated_past(today)
                 )
             ).all()
             if _reached_a_rung((today - due).days, lookback_days, policy)
@@ -311,12 +309,12 @@ def _of_these_crossed_a_rung(
 
 def _paused(session: Session, ids: list[int], today: dt.date) -> set[int]:
     paused: set[int] = set()
-    for start in range(0, len(ids), CHUNK):
+    for chunk in in_parts(ids):
         paused.update(
             m or 0
             for m in session.exec(
                 select(Milestone.id).where(
-                    col(Milestone.id).in_(ids[start : start + CHUNK]),
+                    col(Milestone.id).in_(chunk),
                     col(Milestone.escalation_paused_until) >= today,
                 )
             ).all()
@@ -334,8 +332,7 @@ def _rungs_recorded(
         steps_of.setdefault(milestone_id, set()).add((today - due).days // policy.repeat_every_days)
     ids = sorted(steps_of)
     recorded: set[tuple[int, dt.date, int, int]] = set()
-    for start in range(0, len(ids), CHUNK):
-        chunk = ids[start : start + CHUNK]
+    for chunk in in_parts(ids):
         recorded.update(
             session.exec(
                 select(

@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, and_, or_
 from sqlalchemy import select as sa_select  # more columns than sqlmodel.select types
 from sqlmodel import Session, col, select
 
+from duban.chunks import in_parts
 from duban.recurrence import instance_dates
 from models import (
     Department,
@@ -69,9 +70,6 @@ class _Candidate:
     departments: dict[str, tuple[tuple[int, str], ...]]
 
 
-CHUNK = 500
-
-
 def plan_reminders(
     *,
     session: Session,
@@ -88,12 +86,12 @@ def plan_reminders(
     else:
         candidates = [
             candidate
-            for first in range(0, len(milestone_ids), CHUNK)
+            for chunk in in_parts(milestone_ids)
             for candidate in _candidates(
                 session,
                 and_(
                     candidate_filter(start, end, policy),
-                    col(Milestone.id).in_(milestone_ids[first : first + CHUNK]),
+                    col(Milestone.id).in_(chunk),
                 ),
             )
         ]
@@ -136,7 +134,7 @@ def _departments_of(
 ) -> dict[int, dict[str, tuple[tuple[int, str], ...]]]:
     """task id -> role -> (department id, name), in the order the plan lists them."""
     found: dict[int, dict[str, list[tuple[int, str]]]] = {}
-    for first in range(0, len(task_ids), CHUNK):
+    for chunk in in_parts(task_ids):
         for task_id, role, department_id, name in session.exec(
             select(
                 col(TaskDepartment.task_id),
@@ -145,7 +143,7 @@ def _departments_of(
                 col(Department.name),
             )
             .join(Department, col(Department.id) == TaskDepartment.department_id)
-            .where(col(TaskDepartment.task_id).in_(task_ids[first : first + CHUNK]))
+            .where(col(TaskDepartment.task_id).in_(chunk))
             .order_by(col(TaskDepartment.task_id), col(TaskDepartment.position))
         ).all():
             found.setdefault(task_id, {}).setdefault(role, []).append((department_id or 0, name))

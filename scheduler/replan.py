@@ -12,10 +12,10 @@ from __future__ import annotations
 from sqlalchemy import CompoundSelect, delete, or_, union
 from sqlmodel import Session, col, select
 
+from duban.chunks import in_parts
 from models import Contact, ContactRole, Department, Milestone, Plan, Task, TaskDepartment
 from models.planning import PlanningChange, Touched
 
-CHUNK = 500
 MAX_SCOPED = 20_000  # milestones; past this, one plan of everything reads less than the IN lists would
 
 
@@ -35,14 +35,19 @@ def touched_milestones(*, session: Session, since: int, upto: int) -> list[int] 
     if Touched.all in of_kind:
         return None
     found = set(of_kind.get(Touched.milestone, set()))
-    ids: list[int | None]
-    for task_ids in _chunks(of_kind.get(Touched.task, set())):
-        ids = list(session.exec(select(Milestone.id).where(col(Milestone.task_id).in_(task_ids))).all())
-        found.update(m for m in ids if m is not None)
-    for contact_ids in _chunks(of_kind.get(Touched.contact, set())):
-        ids = list(session.execute(_milestones_heard_by(contact_ids)).scalars().all())
-        found.update(m for m in ids if m is not None)
-        if len(found) > MAX_SCOPED:
+    parts = [
+        *(
+            select(Milestone.id).where(col(Milestone.task_id).in_(task_ids))
+            for task_ids in in_parts(sorted(of_kind.get(Touched.task, set())))
+        ),
+        *(
+            _milestones_heard_by(contact_ids)
+            for contact_ids in in_parts(sorted(of_kind.get(Touched.contact, set())))
+        ),
+    ]
+    for statement in parts:
+        found.update(m for m in session.execute(statement).scalars() if m is not None)
+        if len(found) > MAX_SCOPED:  # stop reading: one plan of everything is cheaper
             return None
     return None if len(found) > MAX_SCOPED else sorted(found)
 
@@ -74,8 +79,3 @@ def forget_changes(*, session: Session, upto: int) -> None:
     """Drop the log up to a version just planned: whatever it touched is in the outbox now."""
     session.execute(delete(PlanningChange).where(col(PlanningChange.version) <= upto))
     session.commit()
-
-
-def _chunks(ids: set[int]) -> list[list[int]]:
-    ordered = sorted(ids)
-    return [ordered[first : first + CHUNK] for first in range(0, len(ordered), CHUNK)]

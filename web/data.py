@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from sqlmodel import Session, col, func, select
 
+from duban.chunks import in_parts
 from duban.services.access import require_coordinator, require_reader, visible_milestone, visible_plan_ids
 from duban.services.errors import NotFound
 from duban.services.oversight import OverdueLine, department_by_id, overdue
@@ -287,7 +288,6 @@ class OverdueEntry:
 
 
 LADDER = EscalationPolicy()
-CHUNK = 500  # keep IN lists within every backend's parameter limit
 
 
 def ladder_rung(days_overdue: int, policy: EscalationPolicy = LADDER) -> tuple[int, str]:
@@ -307,8 +307,7 @@ def overdue_entries(*, session: Session, reader: Contact, today: dt.date) -> lis
     ids = sorted({line.view.milestone_id for line in lines})
     sent: dict[tuple[int, dt.date], int] = {}
     paused: dict[int, tuple[dt.date | None, str]] = {}
-    for start in range(0, len(ids), CHUNK):
-        chunk = ids[start : start + CHUNK]
+    for chunk in in_parts(ids):
         for milestone_id, due, rungs in session.exec(
             select(
                 col(EscalationStep.milestone_id),

@@ -13,10 +13,9 @@ from enum import StrEnum
 from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
 
+from duban.chunks import in_parts
 from models import Contact, ContactRole, Department, DepartmentRole, Milestone, Plan, Task, TaskDepartment
 from models.people import reachable
-
-CHUNK = 500  # ids per IN list, well inside every database's limit on bound parameters
 
 
 class Because(StrEnum):
@@ -37,8 +36,7 @@ def who_must_hear(
     """
     found: dict[int, dict[int, Because]] = {}
     ids = sorted(set(milestone_ids))
-    for first in range(0, len(ids), CHUNK):
-        chunk = ids[first : first + CHUNK]
+    for chunk in in_parts(ids):
         lead_department = (
             select(Milestone.id, Contact.id, Contact.role)
             .join(
@@ -73,14 +71,12 @@ def lead_department_names(*, session: Session, milestone_ids: Collection[int]) -
     """milestone id -> the names of its task's lead departments (牵头单位), in department id order."""
     names: dict[int, list[str]] = {}
     ids = sorted(set(milestone_ids))
-    for first in range(0, len(ids), CHUNK):
+    for chunk in in_parts(ids):
         for milestone_id, name in session.exec(
             select(Milestone.id, Department.name)
             .join(TaskDepartment, col(TaskDepartment.task_id) == Milestone.task_id)
             .join(Department, col(Department.id) == TaskDepartment.department_id)
-            .where(
-                col(Milestone.id).in_(ids[first : first + CHUNK]), TaskDepartment.role == DepartmentRole.lead
-            )
+            .where(col(Milestone.id).in_(chunk), TaskDepartment.role == DepartmentRole.lead)
             .order_by(col(Milestone.id), col(Department.id))
         ).all():
             names.setdefault(milestone_id or 0, []).append(name)
