@@ -3,7 +3,7 @@
 from models.outbox import Notification
 from models.people import Contact, ProgressReport
 from models.plan import Department, DepartmentAlias, Milestone, Plan, Task, TaskDepartment
-from models.planning import PlanningChange, PlanningInputs
+from models.planning import PlannedThrough, PlanningChange, PlanningInputs
 from models.robots import GroupRobot, RobotPlatform
 from models.types import (
     ContactRole,
@@ -34,6 +34,7 @@ __all__ = [
     "MilestoneStatus",
     "Notification",
     "Plan",
+    "PlannedThrough",
     "PlanningChange",
     "PlanningInputs",
     "ProgressReport",

@@ -16,6 +16,8 @@ Beside the counter, `planning_change` records what each such flush touched (a mi
 version v re-plans only the milestones the changes after v touch, not the day.
 """
 
+import datetime as dt
+
 from sqlalchemy import DDL, event, insert, inspect, update
 from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
 from sqlmodel import Field, SQLModel, col, select
@@ -40,6 +42,19 @@ class PlanningChange(SQLModel, table=True):
     version: int = Field(index=True)
     kind: str  # Touched
     row_id: int  # 0 for Touched.all
+
+
+class PlannedThrough(SQLModel, table=True):
+    """The last local day a job planned in full, by any instance: a start looks back only to it.
+
+    Without it a start cannot tell a restart a minute after the last tick from a month's stop, and looks back
+    over the whole stale window (a month of reminder dates and a week of the ladder) every time.
+    """
+
+    __tablename__ = "planned_through"
+
+    job: str = Field(primary_key=True, max_length=40)
+    day: dt.date
 
 
 class Touched:
@@ -81,6 +96,25 @@ NEW_ROWS_CHANGE_NOTHING = frozenset({ProgressReport})
 def inputs_version(session: Session) -> int | None:
     """The counter, or None where the row is missing (then every tick plans in full)."""
     return session.execute(select(col(PlanningInputs.version)).where(col(PlanningInputs.id) == 1)).scalar()
+
+
+def planned_through(session: Session, job: str) -> dt.date | None:
+    """The last local day `job` planned in full, or None where it never did (or the table is older)."""
+    return session.execute(
+        select(col(PlannedThrough.day)).where(col(PlannedThrough.job) == job)
+    ).scalar_one_or_none()
+
+
+def record_planned(session: Session, job: str, day: dt.date) -> None:
+    """`job` planned `day` in full; never moves the day back (a clock set back, an instance behind)."""
+    moved = session.execute(
+        update(PlannedThrough)
+        .where(col(PlannedThrough.job) == job, col(PlannedThrough.day) < day)
+        .values(day=day)
+    )
+    if not moved.rowcount and planned_through(session, job) is None:  # type: ignore[attr-defined]
+        session.execute(insert(PlannedThrough).values(job=job, day=day))
+    session.commit()
 
 
 def _touched(session: Session) -> set[tuple[str, int]]:

@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from duban.config import Settings
 from models import Contact
-from models.planning import inputs_version
+from models.planning import inputs_version, planned_through, record_planned
 from scheduler.delivery import Deliver
 from scheduler.digest_job import plan_digests
 from scheduler.dispatcher import Dispatcher, DispatchResult
@@ -30,6 +30,7 @@ from scheduler.policy import ReminderPolicy
 from scheduler.replan import forget_changes, touched_milestones
 
 log = logging.getLogger(__name__)
+PLAN_JOB = "plan"  # its row in planned_through
 STEADY_LOOKBACK_DAYS = (
     2  # a running process ticks every few minutes; two days cover a tick missed at midnight
 )
@@ -78,7 +79,11 @@ class Jobs:
                 else:
                     touched = touched_milestones(session=session, since=last[1], upto=version)
             if touched is None or touched:
-                planned, rechased, escalated = self._plan_day(session, now, first, touched)
+                # a start looks back to the last day any instance planned in full
+                since = planned_through(session, PLAN_JOB) if first else None
+                planned, rechased, escalated = self._plan_day(session, now, first, since, touched)
+                if touched is None:
+                    record_planned(session, PLAN_JOB, local.date())
                 self._planned_once = True
             if version is not None and (local.date(), version) != last:
                 forget_changes(session=session, upto=version)  # planned now, by this tick or another instance
@@ -91,19 +96,34 @@ class Jobs:
         )
 
     def _plan_day(
-        self, session: Session, now: dt.datetime, first: bool, milestone_ids: list[int] | None
+        self,
+        session: Session,
+        now: dt.datetime,
+        first: bool,
+        since: dt.date | None,
+        milestone_ids: list[int] | None,
     ) -> tuple[PlanningResult, int, int]:
         """Reminders, re-chases and the ladder: what the day and the rows they read owe (of these milestones only,
-        if given)."""
-        tz = self.settings.tz
+        if given). `since`: the last day planned in full, if known; a start looks back no further than it."""
+        tz, catch_up = self.settings.tz, self.settings.catch_up_days
+        # a running process: today's send dates and the catch-up window, the rungs reached today and yesterday
+        stale_lookback, ladder_lookback = 0, STEADY_LOOKBACK_DAYS
+        if first and since is None:  # no day on record: as far back as anything can be owed
+            stale_lookback, ladder_lookback = STALE_LOOKBACK_DAYS, FULL_LOOKBACK_DAYS
+        elif first and since is not None:
+            unplanned = (now.astimezone(tz).date() - since).days  # 0 for a restart the same day
+            # what went stale while the service was down: the send dates after `since` that lie before the
+            # catch-up window (every tick plans that window)
+            stale_lookback = min(STALE_LOOKBACK_DAYS, max(0, unplanned - 1 - catch_up))
+            # the rungs reached since `since`
+            ladder_lookback = min(FULL_LOOKBACK_DAYS, max(STEADY_LOOKBACK_DAYS, unplanned + 1))
         planned = plan_outbox(
             session=session,
             now=now,
             policy=self.policy,
             tz=tz,
-            catch_up_days=self.settings.catch_up_days,
-            # the first tick after a start also records what went stale while the service was down
-            stale_lookback_days=STALE_LOOKBACK_DAYS if first else 0,
+            catch_up_days=catch_up,
+            stale_lookback_days=stale_lookback,
             milestone_ids=milestone_ids,
         )
         # re-chases read the reminders of the last weeks, few however large the plans: never scoped
@@ -113,7 +133,7 @@ class Jobs:
             now=now,
             tz=tz,
             policy=self.escalation,
-            lookback_days=FULL_LOOKBACK_DAYS if first else STEADY_LOOKBACK_DAYS,
+            lookback_days=ladder_lookback,
             milestone_ids=milestone_ids,
         )
         return planned, rechased, escalated
