@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import sqlite3
 import uuid
@@ -29,14 +30,13 @@ class DatabaseTemplates:
     PostgreSQL) takes a few milliseconds, and the copy is the same database a test would have seeded itself.
     """
 
-    kinds = ("schema", "seeded")
-
     def __init__(self, directory: Path) -> None:
         self._directory = directory
         self._server = None if _on_sqlite() else make_url(EXTERNAL_URL or "")
         self._prefix = f"duban_test_{uuid.uuid4().hex[:8]}"
         self._built: dict[str, str] = {}  # kind -> the template's URL
         self._made: list[str] = []  # PostgreSQL databases to drop at the end
+        self._numbers = itertools.count(1)
         self.seeded_urls: set[str] = set()
 
     def fresh(self, tmp_path: Path, kind: str | None) -> str:
@@ -49,7 +49,7 @@ class DatabaseTemplates:
                     source.backup(copy)
             url = f"sqlite:///{target}"
         else:
-            name = f"{self._prefix}_{len(self._made)}"
+            name = f"{self._prefix}_{next(self._numbers)}"
             template = "" if kind is None else f' TEMPLATE "{make_url(self._template(kind)).database}"'
             self._admin(f'CREATE DATABASE "{name}"{template}')
             self._made.append(name)
