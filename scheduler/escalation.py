@@ -11,7 +11,7 @@ from sqlmodel import Session, col, func, select
 
 from duban.chunks import in_parts
 from duban.services.access import coordinators_by_plan
-from duban.services.outbox import Owed, enqueue, enqueue_all, queued_keys
+from duban.services.outbox import ContactRef, Owed, enqueue, enqueue_all, queued_keys
 from duban.services.recipients import Because, lead_department_names, who_must_hear
 from duban.status import overdue_recurring, overdue_views
 from models import (
@@ -191,9 +191,9 @@ def plan_escalations(
                     "step": step,
                     "contact_id": contact_id,
                     "at": now,
-                    "notification_id": notice.id if notice else None,
+                    "notification_id": notice_id,
                 }
-                for contact_id, notice in zip(chunk, notices, strict=True)
+                for contact_id, notice_id in zip(chunk, notices, strict=True)
                 for m, due, step, _days, _urge in owed[contact_id]
             ],
         )
@@ -365,9 +365,14 @@ def plan_tongbao(*, session: Session, now: dt.datetime, tz: ZoneInfo, policy: Es
         for coordinator in coordinators
     }
     sent = queued_keys(session=session, keys=keys.values())
-    waiting: dict[int, list[Contact]] = {}
+    # their ids, read once: the parts below commit, and a committed Contact would be read again for each use
+    waiting: dict[int, list[ContactRef]] = {}
     for plan_id, coordinators in coordinators_of.items():
-        not_yet = [c for c in coordinators if keys[(plan_id, c.id or 0)] not in sent]
+        not_yet = [
+            ContactRef(c.id or 0, c.department_id)
+            for c in coordinators
+            if keys[(plan_id, c.id or 0)] not in sent
+        ]
         if not_yet:
             waiting[plan_id] = not_yet
     if not waiting:  # this week's 通报 is out: every later tick of the week stops here
@@ -380,7 +385,7 @@ def plan_tongbao(*, session: Session, now: dt.datetime, tz: ZoneInfo, policy: Es
         laggards = _laggards(session, today, policy, [plans[plan_id] for plan_id in part])
         owed = [
             Owed(
-                key=keys[(plan_id, coordinator.id or 0)],
+                key=keys[(plan_id, coordinator.id)],
                 kind="tongbao",
                 contact=coordinator,
                 payload={"plan_id": plan_id, "departments": laggards[plan_id]},

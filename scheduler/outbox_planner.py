@@ -6,12 +6,14 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlmodel import Session, col, select
 
-from duban.services.outbox import allowed_moment, queued_keys
-from models import Contact, ContactRole, Notification
+from duban.services.outbox import allowed_moment, queued_keys, write_rows
+from models import Contact, ContactRole
 from models.people import reachable
+from models.types import utcnow
 from scheduler.dispatcher import MAX_ATTEMPTS
 from scheduler.planner import PlannedReminder, plan_reminders
 from scheduler.policy import ReminderPolicy
@@ -28,7 +30,7 @@ class PlanningResult:
 
 STALE_LOOKBACK_DAYS = 30  # how far back a restart looks for reminders it missed
 DAYS_PER_COMMIT = 8  # a running process's whole catch-up window (7 days and today) in one read and one commit
-ROWS_PER_FLUSH = 1000
+ROWS_PER_WRITE = 1000
 
 
 def plan_outbox(
@@ -94,34 +96,43 @@ def _queue_days(
     # one query per batch of keys instead of one per reminder: most ticks find everything already queued
     existing = queued_keys(session=session, keys=[key for key, _, _ in wanted])
     queued = skipped = 0
+    created = utcnow()
+    rows: list[dict[str, Any]] = []
     for key, reminder, contact in wanted:
         if key in existing:
             continue
         existing.add(key)
         late = reminder.send_on < today
-        row = Notification(
-            idempotency_key=key,
-            kind=reminder.kind.value,
-            milestone_id=reminder.milestone_id,
-            contact_id=contact.id,
-            department_id=contact.department_id,  # follows the department's contact if it changes
-            instance_due_on=reminder.instance_due,
-            payload={
-                "days": reminder.days_before,
-                "late_since": reminder.send_on.isoformat() if late else None,
-            },
-            due_at=send_moment(reminder.send_on, now, tz),
-        )
-        if (today - reminder.send_on).days > catch_up_days:
-            row.attempts = MAX_ATTEMPTS
-            row.last_error = f"skipped: {(today - reminder.send_on).days} days stale when planned"
-            log.warning("reminder %s skipped: %s", key, row.last_error)
+        stale_days = (today - reminder.send_on).days
+        stale = stale_days > catch_up_days
+        if stale:
+            log.warning("reminder %s skipped: %d days stale when planned", key, stale_days)
             skipped += 1
         else:
             queued += 1
-        session.add(row)
-        if (queued + skipped) % ROWS_PER_FLUSH == 0:
-            session.flush()  # written rows are let go: memory follows a flush, not a start's whole backlog
+        rows.append(
+            {
+                "idempotency_key": key,
+                "kind": reminder.kind.value,
+                "milestone_id": reminder.milestone_id,
+                "contact_id": contact.id,
+                "department_id": contact.department_id,  # follows the department's contact if it changes
+                "instance_due_on": reminder.instance_due,
+                "payload": {
+                    "days": reminder.days_before,
+                    "late_since": reminder.send_on.isoformat() if late else None,
+                },
+                "due_at": send_moment(reminder.send_on, now, tz),
+                "created_at": created,
+                # a stale one is recorded as spent, never sent: logged once, never a burst after an outage
+                "attempts": MAX_ATTEMPTS if stale else 0,
+                "last_error": f"skipped: {stale_days} days stale when planned" if stale else None,
+            }
+        )
+        if len(rows) == ROWS_PER_WRITE:
+            write_rows(session, rows)  # memory follows a part, not a start's whole backlog
+            rows = []
+    write_rows(session, rows)
     session.commit()
     return PlanningResult(queued=queued, skipped_stale=skipped)
 

@@ -7,31 +7,31 @@ message, so no path can wake an official at night or on a holiday.
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import insert, update
 from sqlalchemy import select as sa_select
-from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from duban.chunks import in_parts
 from duban.workdays import next_allowed_moment
 from models import Contact, ContactRole, Department, Notification
 from models.people import reachable
+from models.types import utcnow
 
 COUNTY_TZ = ZoneInfo("Asia/Shanghai")  # Settings.timezone's default; the product serves Chinese counties
 REJECTED = "rejected: "  # last_error prefix of a message the platform refused as it was
+ROWS_PER_INSERT = 1000  # outbox rows per INSERT: 11 columns each, within every backend's parameter limit
 
 
 def queued_keys(*, session: Session, keys: Iterable[str]) -> set[str]:
     """Which of these keys are in the outbox already (or added to this session), a few hundred per query."""
-    ordered = sorted(set(keys))
     found: set[str] = set()
-    for start in range(0, len(ordered), 500):
+    for chunk in in_parts(sorted(set(keys))):
         found.update(
             session.exec(
-                select(Notification.idempotency_key).where(
-                    col(Notification.idempotency_key).in_(ordered[start : start + 500])
-                )
+                select(Notification.idempotency_key).where(col(Notification.idempotency_key).in_(chunk))
             ).all()
         )
     return found
@@ -42,13 +42,32 @@ def allowed_moment(moment: dt.datetime, tz: dt.tzinfo = COUNTY_TZ) -> dt.datetim
     return next_allowed_moment(moment, tz=tz)
 
 
+class Addressee(Protocol):
+    """Whom a message is owed to: a Contact, or a ContactRef read before a commit expired the Contact."""
+
+    @property
+    def id(self) -> int | None: ...
+
+    @property
+    def department_id(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class ContactRef:
+    """A contact's ids as plain values: a job that commits in parts keeps these, not Contacts a commit expires
+    (each expired Contact is read again, one query apiece)."""
+
+    id: int
+    department_id: int
+
+
 @dataclass
 class Owed:
     """One message owed: what enqueue is given."""
 
     key: str
     kind: str
-    contact: Contact
+    contact: Addressee
     due_at: dt.datetime
     payload: dict[str, Any] | None = None
     milestone_id: int | None = None
@@ -73,38 +92,53 @@ def enqueue(
 ) -> Notification | None:
     """Add the message unless one with this key exists already; returns the new row or None."""
     owed = Owed(key, kind, contact, due_at, payload, milestone_id, instance_due_on, for_department)
-    return enqueue_all(session=session, owed=[owed], tz=tz)[0]
+    new_id = enqueue_all(session=session, owed=[owed], tz=tz)[0]
+    return None if new_id is None else session.get(Notification, new_id)
 
 
-def enqueue_all(
-    *, session: Session, owed: Sequence[Owed], tz: dt.tzinfo = COUNTY_TZ
-) -> list[Notification | None]:
-    """enqueue for many messages: one look-up of their keys and one flush, however many there are.
+def enqueue_all(*, session: Session, owed: Sequence[Owed], tz: dt.tzinfo = COUNTY_TZ) -> list[int | None]:
+    """enqueue for many messages: one look-up of their keys and one INSERT, however many there are.
 
-    Returns, in the order given, each new row (with its id) or None where the key was queued already, earlier in
-    the outbox or earlier in `owed`.
+    Returns, in the order given, each new row's id or None where the key was queued already, earlier in the
+    outbox or earlier in `owed`. Plain rows, not ORM objects: building a Notification cost more than writing it.
     """
     known = queued_keys(session=session, keys=[o.key for o in owed])
-    rows: list[Notification | None] = []
+    created = utcnow()
+    rows: list[dict[str, Any]] = []
+    new: list[bool] = []
     for item in owed:
-        if item.key in known:
-            rows.append(None)
+        new.append(item.key not in known)
+        if not new[-1]:
             continue
         known.add(item.key)
-        row = Notification(
-            idempotency_key=item.key,
-            kind=item.kind,
-            milestone_id=item.milestone_id,
-            contact_id=item.contact.id,
-            department_id=item.contact.department_id if item.for_department else None,
-            payload=item.payload or {},
-            due_at=allowed_moment(item.due_at, tz),
-            instance_due_on=item.instance_due_on,
+        rows.append(
+            {
+                "idempotency_key": item.key,
+                "kind": item.kind,
+                "milestone_id": item.milestone_id,
+                "contact_id": item.contact.id,
+                "department_id": item.contact.department_id if item.for_department else None,
+                "payload": item.payload or {},
+                "due_at": allowed_moment(item.due_at, tz),
+                "instance_due_on": item.instance_due_on,
+                "created_at": created,
+                "attempts": 0,
+            }
         )
-        session.add(row)
-        rows.append(row)
-    session.flush()  # one INSERT batch, and every new row has its id for the caller
-    return rows
+    ids = iter(write_rows(session, rows, returning_ids=True))
+    return [next(ids) if is_new else None for is_new in new]
+
+
+def write_rows(session: Session, rows: list[dict[str, Any]], *, returning_ids: bool = False) -> list[int]:
+    """Outbox rows as one INSERT (in parts, for a backend's parameter limit); their ids in order, if asked."""
+    ids: list[int] = []
+    for part in in_parts(rows, ROWS_PER_INSERT):
+        if returning_ids:
+            statement = insert(Notification).returning(col(Notification.id), sort_by_parameter_order=True)
+            ids += session.execute(statement, part).scalars().all()
+        else:
+            session.execute(insert(Notification), part)
+    return ids
 
 
 def follow_current_contacts(session: Session) -> int:
