@@ -12,8 +12,7 @@ T = TypeVar("T")
 IDS_PER_QUERY = 500
 
 
-def in_parts(items: Sequence[T], size: int | None = None) -> Iterator[list[T]]:
-    """`items` in consecutive slices of at most `size` (IDS_PER_QUERY, as it is at the call), in order."""
-    size = size or IDS_PER_QUERY
+def in_parts(items: Sequence[T], size: int = IDS_PER_QUERY) -> Iterator[list[T]]:
+    """`items` in consecutive slices of at most `size`, in order."""
     for first in range(0, len(items), size):
         yield list(items[first : first + size])

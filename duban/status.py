@@ -331,22 +331,17 @@ class _Scope:
             )
         else:
             statement = statement.where(col(Milestone.recurrence) == Recurrence.none)
-        return statement.where(*self._task_conditions())
-
-    def _task_conditions(self) -> list[ColumnElement[bool]]:
-        """The scope as conditions on Task: its plans, its departments' tasks."""
-        conditions: list[ColumnElement[bool]] = []
         if self.plan_ids is not None:
-            conditions.append(col(Task.plan_id).in_(self.plan_ids))
+            statement = statement.where(col(Task.plan_id).in_(self.plan_ids))
         if self.department_ids is not None:
-            conditions.append(
+            statement = statement.where(
                 col(Task.id).in_(
                     select(TaskDepartment.task_id).where(
                         col(TaskDepartment.department_id).in_(self.department_ids)
                     )
                 )
             )
-        return conditions
+        return statement
 
     def _judged_one_off(self, *columns: Any) -> tuple[Select[Any], ColumnElement[str], ColumnElement[str]]:
         """One-off milestones in scope with `columns`, their latest report (up to the cutoff), state and pace.
@@ -489,44 +484,27 @@ class _Scope:
         return cells
 
     def recurring_views(self, session: Session) -> list[tuple[_SortKey, MilestoneView]]:
-        """Recurring duties judged by their current period, in Python: few rows, and a walk over instances.
-
-        In no particular order: callers sort by the key, on every backend alike."""
-        columns = (
-            select_columns(
-                col(Milestone.id),
-                col(Milestone.due_on),
-                col(Milestone.recurrence),
-                col(Milestone.until),
-                col(Plan.key),
-                col(Plan.title),
-                col(Plan.issued_on),
-                col(Task.position),
-                col(Task.ref),
-                col(Task.title),
-            )
-            .join(Task, col(Task.id) == Milestone.task_id)
-            .join(Plan, col(Plan.id) == Task.plan_id)
-        )
-        rows: Sequence[Any]
-        if self.plan_ids is None and self.department_ids is None:
-            rows = _rows(session, self.where(columns, recurring=True))
-        else:
-            # read from the scope's tasks, a few hundred ids a statement: PostgreSQL then reads them through
-            # milestone's task_id index whatever its random_page_cost; joined on the scope, it read every
-            # recurring row of the table (12k to find a 2,000-task county's 216 at 100k tasks) or all of it
-            task_ids = list(
-                session.exec(select(Task.id).where(*self._task_conditions()).order_by(col(Task.id)))
-            )
-            kinds = [r for r in Recurrence if r != Recurrence.none]
-            rows = [
-                row
-                for chunk in in_parts(task_ids)
-                for row in _rows(
-                    session,
-                    columns.where(col(Milestone.recurrence).in_(kinds), col(Milestone.task_id).in_(chunk)),
+        """Recurring duties judged by their current period, in Python: few rows, and a walk over instances."""
+        rows = _rows(
+            session,
+            self.where(
+                select_columns(
+                    col(Milestone.id),
+                    col(Milestone.due_on),
+                    col(Milestone.recurrence),
+                    col(Milestone.until),
+                    col(Plan.key),
+                    col(Plan.title),
+                    col(Plan.issued_on),
+                    col(Task.position),
+                    col(Task.ref),
+                    col(Task.title),
                 )
-            ]
+                .join(Task, col(Task.id) == Milestone.task_id)
+                .join(Plan, col(Plan.id) == Task.plan_id),
+                recurring=True,
+            ).order_by(col(Plan.key), col(Task.position), col(Milestone.due_on), col(Milestone.id)),
+        )
         if not rows:
             return []
         reports = _reports_of(session, [row[0] for row in rows], self.cutoff)

@@ -10,7 +10,6 @@ import pytest
 from freezegun import freeze_time
 from sqlmodel import Session, col, select
 
-import duban.chunks
 from duban.cli import main
 from duban.recurrence import current_instance
 from duban.seeding import read_seed_files
@@ -375,12 +374,8 @@ def test_tallies_grouped_in_sql_equal_counting_the_plain_views(random_plans: Ses
     assert [t.plan_key for t in tallies] == sorted(t.plan_key for t in tallies)
 
 
-@pytest.mark.parametrize("ids_per_query", [500, 7])  # 7: a scope's tasks are read in many parts
 @pytest.mark.parametrize("today", TODAYS[1:3])
-def test_filtered_views_are_the_plain_views_filtered(
-    random_plans: Session, today: dt.date, ids_per_query: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(duban.chunks, "IDS_PER_QUERY", ids_per_query)
+def test_filtered_views_are_the_plain_views_filtered(random_plans: Session, today: dt.date) -> None:
     everything = _reference_views(random_plans, today)
     plan_ids = [
         p.id or 0 for p in random_plans.exec(select(Plan).where(col(Plan.key).in_(["rand-1", "rand-3"])))
