@@ -43,6 +43,10 @@ def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEn
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
+    # in WAL mode NORMAL syncs at checkpoints, not at every commit (SQLite's own advice for WAL): a crash of
+    # duban loses nothing; a power cut may lose the last commits. The dispatcher commits twice a message, and
+    # with FULL each commit's fsync was a quarter of a message's cost (bench/README.md, 2026-12-07)
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
 
