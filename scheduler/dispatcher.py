@@ -148,7 +148,9 @@ class Dispatcher:
     async def run_once(self, limit: int = 100, only: Sequence[int] | None = None) -> DispatchResult:
         result = DispatchResult()
         for head_id in self.claim(limit, only):
-            with Session(self.engine) as session:
+            # the hold's commit keeps what was read: the rows and the contact are not read again to render and
+            # send (the hold's UPDATE sets the rows' new claim and attempt count on them as well)
+            with Session(self.engine, expire_on_commit=False) as session:
                 rows = list(
                     session.exec(
                         select(Notification)
@@ -191,8 +193,6 @@ class Dispatcher:
         if not self._hold(session, ids):
             self._finish(session, rows, {})  # let the rows we still hold go; the next claim regroups them
             return
-        for row in rows:
-            session.refresh(row)
         head = rows[0]
         values: dict[str, Any]
         try:

@@ -135,15 +135,23 @@ async def test_a_server_error_is_retried_later_with_backoff_and_nothing_is_lost(
 ) -> None:
     contact = join("区教体局", 1001)
     [row_id] = _queue(seeded, contact, 1)
-    fake_bot.request.failures["sendMessage"] = [server_error()]  # type: ignore[attr-defined]
+    fake_bot.request.failures["sendMessage"] = [server_error(), server_error()]  # type: ignore[attr-defined]
     result = await _dispatcher(engine, fake_bot, fake_time).run_once()
     assert (result.sent, result.retried) == (0, 1)
     with Session(engine) as session:
         row = session.get(Notification, row_id)
         assert row is not None and row.sent_at is None and row.due_at == NOW + backoff(1)
         assert "Bad Gateway" in (row.last_error or "")
-    later = _dispatcher(engine, fake_bot, fake_time, clock=NOW + dt.timedelta(minutes=1))
-    assert (await later.run_once()).sent == 1
+    # the second failure waits twice as long: the wait follows the attempts counted so far
+    later = NOW + dt.timedelta(minutes=1)
+    assert (await _dispatcher(engine, fake_bot, fake_time, clock=later).run_once()).retried == 1
+    with Session(engine) as session:
+        row = session.get(Notification, row_id)
+        assert (
+            row is not None and row.sent_at is None and row.due_at == later + backoff(2) != later + backoff(1)
+        )
+    last = _dispatcher(engine, fake_bot, fake_time, clock=later + dt.timedelta(minutes=2))
+    assert (await last.run_once()).sent == 1
 
 
 async def test_a_retry_that_would_fall_at_night_waits_for_the_next_working_morning(
