@@ -28,6 +28,7 @@ from sqlalchemy import true
 from sqlalchemy.orm import selectinload
 from sqlmodel import Session, col, select
 
+from duban.chunks import in_parts
 from duban.render import STATE_COLUMNS
 from duban.status import Counts, MilestoneState, MilestoneView, Pace, milestone_views
 from duban.textfmt import display_width
@@ -106,11 +107,10 @@ def build_ledger(
 
 def _latest_reports(*, session: Session, report_ids: list[int], tz: dt.tzinfo) -> dict[int, LatestReport]:
     found: dict[int, LatestReport] = {}
-    chunk = 500  # keep IN lists within every backend's parameter limit
-    for start in range(0, len(report_ids), chunk):
+    for chunk in in_parts(report_ids):
         for report in session.exec(
             select(ProgressReport)
-            .where(col(ProgressReport.id).in_(report_ids[start : start + chunk]))
+            .where(col(ProgressReport.id).in_(chunk))
             .options(selectinload(rel(ProgressReport.contact)).selectinload(rel(Contact.department)))
         ).all():
             found[report.milestone_id] = LatestReport(

@@ -23,6 +23,7 @@ from docx.oxml.ns import qn
 from docx.shared import Pt
 from sqlmodel import Session, col, select
 
+from duban.chunks import in_parts
 from duban.status import MilestoneState, MilestoneView, Pace, milestone_views
 from models import Contact, Department, DepartmentRole, Milestone, Plan, ProgressReport, Task, TaskDepartment
 
@@ -159,14 +160,14 @@ def _with_pauses(
 ) -> list[LaggingMilestone]:
     """`late[i]` is milestone `ids[i]`; those whose escalation a coordinator paused (still in force) say so."""
     paused: dict[int, tuple[dt.date, str]] = {}
-    for start in range(0, len(ids), 500):  # keep IN lists within every backend's parameter limit
+    for chunk in in_parts(ids):
         for milestone_id, until, reason in session.exec(
             select(
                 col(Milestone.id),
                 col(Milestone.escalation_paused_until),
                 col(Milestone.escalation_pause_reason),
             ).where(
-                col(Milestone.id).in_(ids[start : start + 500]),
+                col(Milestone.id).in_(chunk),
                 col(Milestone.escalation_paused_until) >= today,
             )
         ).all():

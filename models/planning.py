@@ -99,7 +99,7 @@ def inputs_version(session: Session) -> int | None:
 
 
 def planned_through(session: Session, job: str) -> dt.date | None:
-    """The last local day `job` planned in full, or None where it never did (or the table is older)."""
+    """The last local day `job` planned in full, or None where it never did."""
     return session.execute(
         select(col(PlannedThrough.day)).where(col(PlannedThrough.job) == job)
     ).scalar_one_or_none()

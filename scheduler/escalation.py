@@ -380,8 +380,7 @@ def plan_tongbao(*, session: Session, now: dt.datetime, tz: ZoneInfo, policy: Es
     queued = 0
     owed_plans = sorted(waiting)
     # a part at a time, each committed, so memory follows a part and not every overdue milestone of the province
-    for first in range(0, len(owed_plans), TONGBAO_PLANS_PER_COMMIT):
-        part = owed_plans[first : first + TONGBAO_PLANS_PER_COMMIT]
+    for part in in_parts(owed_plans, TONGBAO_PLANS_PER_COMMIT):
         laggards = _laggards(session, today, policy, [plans[plan_id] for plan_id in part])
         owed = [
             Owed(

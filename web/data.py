@@ -175,11 +175,10 @@ class Ledger:
 def _latest_reports(session: Session, milestone_ids: list[int]) -> tuple[dict[int, LatestReport], set[int]]:
     latest: dict[int, LatestReport] = {}
     with_evidence: set[int] = set()
-    chunk = 500  # within every backend's parameter limit
-    for start in range(0, len(milestone_ids), chunk):
+    for chunk in in_parts(milestone_ids):
         for report in session.exec(
             select(ProgressReport)
-            .where(col(ProgressReport.milestone_id).in_(milestone_ids[start : start + chunk]))
+            .where(col(ProgressReport.milestone_id).in_(chunk))
             .order_by(col(ProgressReport.reported_at), col(ProgressReport.id))
         ).all():
             latest[report.milestone_id] = LatestReport(
