@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from duban.services.outbox import allowed_moment, queued_keys, write_rows
+from duban.services.outbox import ROWS_PER_INSERT, allowed_moment, queued_keys, write_rows
 from models import Contact, ContactRole
 from models.people import reachable
 from models.types import utcnow
@@ -30,7 +30,6 @@ class PlanningResult:
 
 STALE_LOOKBACK_DAYS = 30  # how far back a restart looks for reminders it missed
 DAYS_PER_COMMIT = 8  # a running process's whole catch-up window (7 days and today) in one read and one commit
-ROWS_PER_WRITE = 1000
 
 
 def plan_outbox(
@@ -129,7 +128,7 @@ def _queue_days(
                 "last_error": f"skipped: {stale_days} days stale when planned" if stale else None,
             }
         )
-        if len(rows) == ROWS_PER_WRITE:
+        if len(rows) == ROWS_PER_INSERT:
             write_rows(session, rows)  # memory follows a part, not a start's whole backlog
             rows = []
     write_rows(session, rows)

@@ -44,7 +44,7 @@ class DatabaseTemplates:
         if self._server is None:
             target = tmp_path / "duban-test.db"
             if kind is not None:
-                template = self._template(kind)
+                template = make_url(self._template(kind)).database or ""
                 with closing(sqlite3.connect(template)) as source, closing(sqlite3.connect(target)) as copy:
                     source.backup(copy)
             url = f"sqlite:///{target}"
@@ -68,6 +68,7 @@ class DatabaseTemplates:
             self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def _template(self, kind: str) -> str:
+        """The URL of the template of this kind, built on first use."""
         if kind not in self._built:
             if self._server is None:
                 url = f"sqlite:///{self._directory / f'{kind}.db'}"
@@ -83,8 +84,7 @@ class DatabaseTemplates:
                     load_seed(session=session)
             engine.dispose()  # a template must have no connection open while it is copied
             self._built[kind] = url
-        built = self._built[kind]
-        return built if self._server is not None else make_url(built).database or ""
+        return self._built[kind]
 
     def _admin(self, statement: str) -> None:
         assert self._server is not None
