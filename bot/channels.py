@@ -8,7 +8,7 @@ transient failure, so the row waits with backoff and is not lost while the opera
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from sqlmodel import Session
 
@@ -25,18 +25,19 @@ class ChannelRouter:
     def __init__(self, channels: Mapping[str, Deliver]) -> None:
         self.channels = dict(channels)
 
-    async def __call__(self, session: Session, notification: Notification) -> str | None:
-        contact = session.get(Contact, notification.contact_id) if notification.contact_id else None
+    async def __call__(self, session: Session, rows: Sequence[Notification]) -> str | None:
+        head = rows[0]
+        contact = session.get(Contact, head.contact_id) if head.contact_id else None
         channel = channel_of(contact) if contact is not None else None
         if channel is None:
-            raise RecipientUnreachable(f"notification {notification.id}: the recipient joined on no channel")
+            raise RecipientUnreachable(f"notification {head.id}: the recipient joined on no channel")
         deliver = self.channels.get(channel)
         if deliver is None:
             log.warning(
                 "notification %s is for a %s contact, but %s is not configured",
-                notification.id,
+                head.id,
                 channel,
                 channel,
             )
             raise TransientFailure(f"the {channel} channel is not running in this process")
-        return await deliver(session, notification)
+        return await deliver(session, rows)

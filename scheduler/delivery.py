@@ -7,7 +7,7 @@ decides what a failure means for the outbox row (retry, give up and say so, mark
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from sqlmodel import Session
 
@@ -42,5 +42,6 @@ class NothingToSay(DeliveryError):
     """Everything the message was about was settled before it went out (acknowledged, closed): send nothing."""
 
 
+# given the rows of one message (a bundle, its head first, as the dispatcher read them), renders and sends it;
 # returns the platform's id of the (first) message sent, so replies to it can be mapped back
-Deliver = Callable[[Session, Notification], Awaitable[str | None]]
+Deliver = Callable[[Session, Sequence[Notification]], Awaitable[str | None]]

@@ -17,9 +17,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, exists, func, or_, update
+from sqlalchemy import Connection, Engine, and_, bindparam, exists, func, or_, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import aliased
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from duban.services.outbox import COUNTY_TZ, REJECTED, allowed_moment, follow_current_contacts
@@ -41,6 +43,27 @@ ONE_MINUTE = dt.timedelta(minutes=1)
 # recording a sent message is retried this often when the database is locked: giving up would send it again
 RECORD_RETRIES = 12
 
+_outbox = Notification.__table__  # type: ignore[attr-defined]
+# built once: these run once per message (or per row) on the dispatcher's hot path
+NAME_BUNDLE = update(_outbox).where(_outbox.c.id == bindparam("row")).values(bundle_id=bindparam("head"))
+HOLD = (
+    update(_outbox)
+    .where(_outbox.c.id.in_(bindparam("ids", expanding=True)), _outbox.c.claimed_by == bindparam("worker"))
+    .where(_outbox.c.sent_at.is_(None))
+    .values(claimed_until=bindparam("until"), attempts=_outbox.c.attempts + 1)
+)
+RECORD_SENT = (
+    update(_outbox)
+    .where(_outbox.c.id.in_(bindparam("ids", expanding=True)), _outbox.c.claimed_by == bindparam("worker"))
+    .values(
+        claimed_by=None,
+        claimed_until=None,
+        sent_at=bindparam("at"),
+        platform_message_id=bindparam("message_id"),
+        last_error=None,
+    )
+)
+
 
 def take_turns(rows: Sequence[tuple[int, int]]) -> list[int]:
     """(id, recipient) rows in due order -> each recipient's first row, then each one's second, and so on."""
@@ -55,6 +78,14 @@ def take_turns(rows: Sequence[tuple[int, int]]) -> list[int]:
 def backoff(attempts: int) -> dt.timedelta:
     """30 s, 1 min, 2 min, ... capped at an hour: network errors and 5xx are usually brief."""
     return dt.timedelta(seconds=min(3600, 30 * 2 ** max(0, attempts - 1)))
+
+
+@dataclass(frozen=True)
+class Sent:
+    """The outcome of a send that went out."""
+
+    at: dt.datetime
+    message_id: str | None
 
 
 @dataclass
@@ -138,27 +169,24 @@ class Dispatcher:
             bundles: dict[tuple[int, str], list[int]] = {}
             for row_id, contact_id, kind in claimed:
                 bundles.setdefault((contact_id or 0, kind), []).append(row_id or 0)
-            for ids in bundles.values():
-                session.execute(
-                    update(Notification).where(col(Notification.id).in_(ids)).values(bundle_id=min(ids))
-                )
+            session.execute(
+                NAME_BUNDLE,
+                [{"row": row_id, "head": min(ids)} for ids in bundles.values() for row_id in ids],
+            )
             session.commit()
             return take_turns([(min(ids), contact_id) for (contact_id, _), ids in bundles.items()])
 
     async def run_once(self, limit: int = 100, only: Sequence[int] | None = None) -> DispatchResult:
         result = DispatchResult()
-        for head_id in self.claim(limit, only):
-            # the hold's commit keeps what was read: the rows and the contact are not read again to render and
-            # send (the hold's UPDATE sets the rows' new claim and attempt count on them as well)
-            with Session(self.engine, expire_on_commit=False) as session:
-                rows = list(
-                    session.exec(
-                        select(Notification)
-                        .where(Notification.bundle_id == head_id, col(Notification.sent_at).is_(None))
-                        .where(col(Notification.claimed_by) == self.worker)
-                        .order_by(col(Notification.id))
-                    ).all()
-                )
+        heads = self.claim(limit, only)
+        if not heads:
+            return result
+        # one session for the batch: its rows and their recipients are read in two queries, and kept across each
+        # send's commits (the hold and the outcome write only columns this module sets in memory as well)
+        with Session(self.engine, expire_on_commit=False) as session:
+            bundles, _recipients = self._read_claimed(session, heads)
+            for head_id in heads:
+                rows = bundles.get(head_id, [])
                 if not rows or rows[0].id != head_id:
                     continue
                 contact = session.get(Contact, rows[0].contact_id) if rows[0].contact_id else None
@@ -171,32 +199,47 @@ class Dispatcher:
                 await self._send(session, rows, result)
         return result
 
-    def _hold(self, session: Session, ids: list[int]) -> bool:
+    def _read_claimed(
+        self, session: Session, heads: list[int]
+    ) -> tuple[dict[int, list[Notification]], list[Contact]]:
+        """The rows we hold, by bundle (head first), and their recipients.
+
+        Holding the recipients keeps them in the session's identity map (it holds objects weakly), so every
+        `session.get(Contact, ...)` while sending finds them there instead of querying.
+        """
+        bundles: dict[int, list[Notification]] = {}
+        for row in session.exec(
+            select(Notification)
+            .where(col(Notification.bundle_id).in_(heads), col(Notification.sent_at).is_(None))
+            .where(col(Notification.claimed_by) == self.worker)
+            .order_by(col(Notification.id))
+        ).all():
+            bundles.setdefault(row.bundle_id or 0, []).append(row)
+        recipients = {row.contact_id for rows in bundles.values() for row in rows if row.contact_id}
+        return bundles, list(session.exec(select(Contact).where(col(Contact.id).in_(recipients))).all())
+
+    def _hold(self, session: Session, rows: list[Notification]) -> bool:
         """Renew our claim and count the attempt in one committed UPDATE; False if another dispatcher took a row.
 
         Committing here means no write lock is held while the channel waits for its pacer or its platform.
         """
-        held: int = session.exec(
-            update(Notification)
-            .where(col(Notification.id).in_(ids), col(Notification.claimed_by) == self.worker)
-            .where(col(Notification.sent_at).is_(None))
-            .values(
-                claimed_until=self.clock() + dt.timedelta(seconds=self.claim_seconds),
-                attempts=Notification.attempts + 1,
-            )
-        ).rowcount
+        until = self.clock() + dt.timedelta(seconds=self.claim_seconds)
+        held = session.execute(HOLD, {"ids": [row.id for row in rows], "worker": self.worker, "until": until})
+        assert isinstance(held, CursorResult)
         session.commit()
-        return held == len(ids)
+        for row in rows:  # as the UPDATE wrote them, without reading them back (the wait doubles per attempt)
+            set_committed_value(row, "attempts", row.attempts + 1)
+            set_committed_value(row, "claimed_until", until)
+        return held.rowcount == len(rows)
 
     async def _send(self, session: Session, rows: list[Notification], result: DispatchResult) -> None:
-        ids = [row.id or 0 for row in rows]
-        if not self._hold(session, ids):
+        if not self._hold(session, rows):
             self._finish(session, rows, {})  # let the rows we still hold go; the next claim regroups them
             return
         head = rows[0]
-        values: dict[str, Any]
+        values: dict[str, Any] | Sent
         try:
-            message_id = await self.deliver(session, head)
+            message_id = await self.deliver(session, rows)
         except RetryLater as error:  # the platform says how long to wait: the row waits, nobody else does
             values = self._retry_at(str(error), self.clock() + dt.timedelta(seconds=error.seconds))
             values["attempts"] = Notification.attempts - 1  # being asked to wait is not a failed attempt
@@ -220,7 +263,7 @@ class Dispatcher:
             values = self._retry_at(f"{type(error).__name__}: {error}", self.clock() + backoff(head.attempts))
             result.retried += 1
         else:
-            values = {"sent_at": self.clock(), "platform_message_id": message_id, "last_error": None}
+            values = Sent(self.clock(), message_id)
             result.sent += 1
         await self._record(session, rows, values)
 
@@ -229,16 +272,25 @@ class Dispatcher:
         log.warning("notification failed (%s); retrying at %s", error, due)
         return {"last_error": error[:500], "due_at": due, "bundle_id": None}
 
-    def _finish(self, session: Session, rows: list[Notification], values: dict[str, Any]) -> None:
-        session.exec(
-            update(Notification)
-            .where(col(Notification.id).in_([row.id for row in rows]))
-            .where(col(Notification.claimed_by) == self.worker)
-            .values(claimed_by=None, claimed_until=None, **values)
-        )
+    def _finish(self, session: Session, rows: list[Notification], values: dict[str, Any] | Sent) -> None:
+        """Let the rows go, writing the outcome (a dict of columns, or Sent: the commonest, by a statement built once)."""
+        ids = [row.id for row in rows]
+        if isinstance(values, Sent):
+            params = {"ids": ids, "worker": self.worker, "at": values.at, "message_id": values.message_id}
+            session.execute(RECORD_SENT, params)
+        else:
+            session.exec(
+                update(Notification)
+                .where(col(Notification.id).in_(ids), col(Notification.claimed_by) == self.worker)
+                .values(claimed_by=None, claimed_until=None, **values)
+                # nothing this session reads later depends on the outcome: the rows in memory are left as they are
+                .execution_options(synchronize_session=False)
+            )
         session.commit()
 
-    async def _record(self, session: Session, rows: list[Notification], values: dict[str, Any]) -> None:
+    async def _record(
+        self, session: Session, rows: list[Notification], values: dict[str, Any] | Sent
+    ) -> None:
         """Write the outcome; a locked database is waited out, since a sent row left unrecorded is sent again."""
         for attempt in range(RECORD_RETRIES):
             try:

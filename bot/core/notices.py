@@ -9,9 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from bot import views
@@ -52,11 +53,14 @@ def bundle(session: Session, head: Notification) -> list[Notification]:
     return list(rows) or [head]
 
 
-def message_for(session: Session, head: Notification) -> Message:
-    """The message for `head`'s bundle, for its recipient; raises NothingToSay if nothing is left to tell."""
+def message_for(session: Session, head: Notification, rows: Sequence[Notification] | None = None) -> Message:
+    """The message for `head`'s bundle, for its recipient; raises NothingToSay if nothing is left to tell.
+
+    `rows` is the bundle as the dispatcher read it (head first); without it the bundle is read here.
+    """
     reader = session.get(Contact, head.contact_id) if head.contact_id else None
     _ = gettext_for(reader.language if reader else "zh_CN")
-    rows = bundle(session, head)
+    rows = list(rows) if rows is not None else bundle(session, head)
     today = head.due_at.astimezone(COUNTY_TZ).date()
     legacy = [row for row in rows if "legacy_text" in row.payload]
     current = [row for row in rows if "legacy_text" not in row.payload]
@@ -105,18 +109,34 @@ class Item:
     milestone: Milestone
     task: Task
     plan: Plan
+    report: ProgressReport | None  # the latest, for the pace line
+
+
+_LATEST_REPORT = (
+    select(ProgressReport.id)
+    .where(ProgressReport.milestone_id == Milestone.id)
+    .order_by(col(ProgressReport.reported_at).desc(), col(ProgressReport.id).desc())
+    .limit(1)
+    .correlate(Milestone)
+    .scalar_subquery()
+)
+# built once: every reminder the dispatcher sends runs it
+_ITEM_FACTS = (
+    select(Milestone, Task, Plan, ProgressReport)
+    .join(Task, col(Task.id) == Milestone.task_id)
+    .join(Plan, col(Plan.id) == Task.plan_id)
+    .outerjoin(ProgressReport, col(ProgressReport.id) == _LATEST_REPORT)
+    .where(col(Milestone.id).in_(bindparam("milestones", expanding=True)))
+)
 
 
 def _items(ctx: Context, rows: Iterable[Notification]) -> list[Item]:
-    """The milestones the rows are about, once each, ordered by plan, due date and task."""
+    """The milestones the rows are about, once each, with their latest reports, by plan, due date and task."""
     rows = [row for row in rows if row.milestone_id is not None]
     found = {
-        milestone.id: (milestone, task, plan)
-        for milestone, task, plan in ctx.session.exec(
-            select(Milestone, Task, Plan)
-            .join(Task, col(Task.id) == Milestone.task_id)
-            .join(Plan, col(Plan.id) == Task.plan_id)
-            .where(col(Milestone.id).in_([row.milestone_id for row in rows]))
+        milestone.id: (milestone, task, plan, report)
+        for milestone, task, plan, report in ctx.session.execute(
+            _ITEM_FACTS, {"milestones": list({row.milestone_id for row in rows})}
         ).all()
     }
     items: dict[tuple[int | None, dt.date | None], Item] = {}
@@ -127,17 +147,6 @@ def _items(ctx: Context, rows: Iterable[Notification]) -> list[Item]:
         items.values(),
         key=lambda i: (i.plan.key, i.row.instance_due_on or i.milestone.due_on, i.task.position, i.row.id),
     )
-
-
-def _latest_reports(session: Session, milestone_ids: list[int]) -> dict[int, ProgressReport]:
-    latest: dict[int, ProgressReport] = {}
-    for report in session.exec(
-        select(ProgressReport)
-        .where(col(ProgressReport.milestone_id).in_(milestone_ids))
-        .order_by(col(ProgressReport.reported_at), col(ProgressReport.id))
-    ).all():
-        latest[report.milestone_id] = report
-    return latest
 
 
 def _pace(_: Gettext, report: ProgressReport | None) -> str:
@@ -173,7 +182,6 @@ def reminder_bundle(ctx: Context) -> Message:
     items = _items(ctx, rows)
     if not items:
         raise NothingToSay("every item was acknowledged or closed before it was sent")
-    reports = _latest_reports(ctx.session, [i.milestone.id or 0 for i in items])
     title = {
         "reminder": _("⏰ Work-plan reminder (督办提醒)"),
         "co_notice": _("📌 For cooperating departments"),
@@ -193,7 +201,7 @@ def reminder_bundle(ctx: Context) -> Message:
                 due=due.isoformat(),
                 recurrence=recurrence,
                 days=(due - ctx.today).days,
-                pace=_pace(_, reports.get(item.milestone.id or 0)),
+                pace=_pace(_, item.report),
             )
         lines = [f"{number}. {item.task.ref} {item.task.title}", f"   {when}"]
         if item.milestone.target:

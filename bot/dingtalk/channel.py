@@ -66,26 +66,27 @@ class DingTalkSender:
 
 
 def dingtalk_deliver(
-    sender: DingTalkSender, message_for: Callable[[Session, Notification], Message]
+    sender: DingTalkSender, message_for: Callable[[Session, Sequence[Notification]], Message]
 ) -> Deliver:
     """The dispatcher's Deliver for notifications whose recipient's channel is DingTalk.
 
-    `message_for` turns the outbox row into a core Message (the message model's job); this only finds the
+    `message_for` turns a bundle's outbox rows into a core Message (the message model's job); this only finds the
     person's DingTalk id and sends.
     """
 
-    async def deliver(session: Session, notification: Notification) -> str | None:
-        contact = session.get(Contact, notification.contact_id) if notification.contact_id else None
+    async def deliver(session: Session, rows: Sequence[Notification]) -> str | None:
+        head = rows[0]
+        contact = session.get(Contact, head.contact_id) if head.contact_id else None
         if contact is None or contact.dingtalk_user_id is None:
-            raise RecipientUnreachable(f"notification {notification.id}: no DingTalk recipient")
-        return await sender.deliver_to_dingtalk(contact.dingtalk_user_id, message_for(session, notification))
+            raise RecipientUnreachable(f"notification {head.id}: no DingTalk recipient")
+        return await sender.deliver_to_dingtalk(contact.dingtalk_user_id, message_for(session, rows))
 
     return deliver
 
 
 def dingtalk_notice_deliver(sender: DingTalkSender) -> Deliver:
     """The DingTalk channel's Deliver: outbox rows rendered by bot/core/notices.py, as the Telegram channel's are."""
-    return dingtalk_deliver(sender, message_for)
+    return dingtalk_deliver(sender, lambda session, rows: message_for(session, rows[0], rows))
 
 
 class RobotConversation:

@@ -7,6 +7,7 @@ BadRequest → MessageRejected, anything else (network, timeout, 5xx) → Transi
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlmodel import Session
@@ -30,11 +31,12 @@ class TelegramChannel:
     bot: Bot
     pacer: SendPacer = field(default_factory=lambda: PROCESS_PACER)
 
-    async def __call__(self, session: Session, notification: Notification) -> str | None:
-        contact = session.get(Contact, notification.contact_id) if notification.contact_id else None
+    async def __call__(self, session: Session, rows: Sequence[Notification]) -> str | None:
+        head = rows[0]
+        contact = session.get(Contact, head.contact_id) if head.contact_id else None
         if contact is None or contact.telegram_user_id is None:
             raise RecipientUnreachable("recipient has no Telegram account")
-        message = message_for(session, notification)
+        message = message_for(session, head, rows)
         chat = contact.telegram_user_id
         try:
             last: TelegramMessage | None = None

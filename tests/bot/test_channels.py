@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import pytest
 from sqlmodel import Session
@@ -29,9 +30,9 @@ def row_for(session: Session, **ids: object) -> Notification:
 
 
 def recorder(name: str, calls: list[tuple[str, int | None]]):  # type: ignore[no-untyped-def]
-    async def deliver(session: Session, notification: Notification) -> str:
-        calls.append((name, notification.id))
-        return f"{name}-{notification.id}"
+    async def deliver(session: Session, rows: Sequence[Notification]) -> str:
+        calls.append((name, rows[0].id))
+        return f"{name}-{rows[0].id}"
 
     return deliver
 
@@ -46,7 +47,7 @@ async def test_a_row_goes_out_on_its_recipients_channel(
     calls: list[tuple[str, int | None]] = []
     router = ChannelRouter({"telegram": recorder("telegram", calls), "dingtalk": recorder("dingtalk", calls)})
     row = row_for(session, **ids)
-    assert await router(session, row) == f"{channel}-{row.id}"
+    assert await router(session, [row]) == f"{channel}-{row.id}"
     assert calls == [(channel, row.id)]
 
 
@@ -56,7 +57,7 @@ async def test_a_channel_this_process_does_not_run_is_retried_later_not_a_blocke
     calls: list[tuple[str, int | None]] = []
     router = ChannelRouter({"telegram": recorder("telegram", calls)})  # no DingTalk settings
     with pytest.raises(TransientFailure):
-        await router(session, row_for(session, dingtalk_user_id="staff-1"))
+        await router(session, [row_for(session, dingtalk_user_id="staff-1")])
     with pytest.raises(RecipientUnreachable):  # joined nowhere
-        await router(session, row_for(session))
+        await router(session, [row_for(session)])
     assert calls == []

@@ -192,9 +192,10 @@ async def test_an_outbox_row_for_a_dingtalk_contact_goes_to_their_dingtalk_id(
         enqueue(session=seeded, key=f"k{c.id}", kind="reminder", contact=c, due_at=now)
         for c in (contact, telegram_only.contact)
     ]
-    deliver = dingtalk_deliver(sender(api), lambda session, row: Message(title="⏰ 提醒"))
+    assert rows[0] is not None and rows[1] is not None
+    deliver = dingtalk_deliver(sender(api), lambda session, rows: Message(title="⏰ 提醒"))
 
-    assert await deliver(seeded, rows[0]) is not None  # type: ignore[arg-type]
+    assert await deliver(seeded, [rows[0]]) is not None
     assert (await standin.next_sent())["userIds"] == ["staff-002"]
     with pytest.raises(RecipientUnreachable):
-        await deliver(seeded, rows[1])  # type: ignore[arg-type]
+        await deliver(seeded, [rows[1]])

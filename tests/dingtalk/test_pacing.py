@@ -90,7 +90,7 @@ async def test_the_dispatcher_keeps_the_pace_so_dingtalk_throttles_nobody(
         http=httpx.AsyncClient(timeout=5, trust_env=False),
     )
     pacer = DingTalkPacer(clock=time.clock, sleep=time.sleep, per_person_seconds=1.0 if paced else 0.0)
-    deliver = dingtalk_deliver(DingTalkSender(api, pacer), lambda session, row: LONG)
+    deliver = dingtalk_deliver(DingTalkSender(api, pacer), lambda session, rows: LONG)
     dispatcher = Dispatcher(engine=engine, deliver=deliver, clock=lambda: NOW, sleep=time.sleep)
     assert len(render(LONG)) == 3
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -257,8 +258,8 @@ async def test_a_locked_database_after_a_send_does_not_send_the_message_again(
     blocker = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
     deliveries: list[int] = []
 
-    async def deliver(session: Session, notification: Notification) -> str:
-        deliveries.append(notification.id or 0)
+    async def deliver(session: Session, rows: Sequence[Notification]) -> str:
+        deliveries.append(rows[0].id or 0)
         blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock while the send is recorded
         return "77"
 
@@ -284,7 +285,7 @@ async def test_an_unexpected_error_while_rendering_is_retried_not_lost(
     contact = join("区教体局", 1001)
     [row_id] = _queue(seeded, contact, 1)
 
-    async def broken(session: Session, notification: Notification) -> str:
+    async def broken(session: Session, rows: Sequence[Notification]) -> str:
         raise TransientFailure("timed out")
 
     result = await Dispatcher(engine=engine, deliver=broken, clock=lambda: NOW).run_once()
