@@ -9,13 +9,19 @@ moment go out together as one message: the dispatcher marks them with the id of 
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Column
+from sqlalchemy import JSON, Column, Index
 from sqlmodel import Field, SQLModel
 
 from models.types import UTCDateTime, utcnow
 
 
 class Notification(SQLModel, table=True):
+    __table_args__ = (
+        # the dispatcher's claim reads the rows still owed (sent_at IS NULL) in due order and stops at its batch,
+        # so its cost follows the batch, not the backlog; the re-chase reads a range of sent_at
+        Index("ix_notification_sent_at_due_at", "sent_at", "due_at", "id"),
+    )
+
     id: int | None = Field(default=None, primary_key=True)
     # e.g. "reminder:m42:c7:d30:2025-12-31" — a second planner run finds the row and adds nothing
     idempotency_key: str = Field(unique=True, index=True, max_length=200)
@@ -29,7 +35,7 @@ class Notification(SQLModel, table=True):
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     due_at: dt.datetime = Field(sa_type=UTCDateTime, index=True)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    sent_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    sent_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     attempts: int = 0
     last_error: str | None = Field(default=None, max_length=500)
     # the message this row went out in: the id of its first row; replies and "acknowledge all" use it

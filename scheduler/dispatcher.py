@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, exists, func, or_, update
+from sqlalchemy import ColumnElement, Connection, Engine, and_, bindparam, exists, or_, tuple_, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import aliased
@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 CLAIM_SECONDS = 120
 ONE_MINUTE = dt.timedelta(minutes=1)
+# a claim reads the owed rows this many at a time until it has found its batch's recipients
+SCAN_ROWS = 1000
 # recording a sent message is retried this often when the database is locked: giving up would send it again
 RECORD_RETRIES = 12
 
@@ -135,24 +137,12 @@ class Dispatcher:
                     col(just_sent.platform_message_id).is_not(None),
                 ),
             )
-            first = func.min(Notification.due_at)
-            groups = session.exec(
-                select(Notification.contact_id, Notification.kind)
-                .where(claimable)
-                .group_by(col(Notification.contact_id), col(Notification.kind))
-                .order_by(first, func.min(Notification.id))
-                .limit(limit)
-            ).all()
+            groups = self._first_groups(session, claimable, limit)
             if not groups:
                 session.commit()
                 return []
-            in_groups = or_(
-                *(
-                    and_(col(Notification.contact_id) == c, col(Notification.kind) == kind)
-                    for c, kind in groups
-                )
-            )
-            session.execute(
+            in_groups = tuple_(col(Notification.contact_id), col(Notification.kind)).in_(groups)
+            claimed = session.execute(
                 update(Notification)
                 .where(claimable, in_groups)
                 .values(
@@ -160,14 +150,16 @@ class Dispatcher:
                     claimed_until=now + dt.timedelta(seconds=self.claim_seconds),
                     bundle_id=None,
                 )
-            )
-            claimed = session.exec(
-                select(Notification.id, Notification.contact_id, Notification.kind)
-                .where(col(Notification.claimed_by) == self.worker, col(Notification.sent_at).is_(None))
-                .order_by(col(Notification.due_at), col(Notification.id))
+                .returning(
+                    col(Notification.id),
+                    col(Notification.contact_id),
+                    col(Notification.kind),
+                    col(Notification.due_at),
+                )
+                .execution_options(synchronize_session=False)
             ).all()
             bundles: dict[tuple[int, str], list[int]] = {}
-            for row_id, contact_id, kind in claimed:
+            for row_id, contact_id, kind, _due in sorted(claimed, key=lambda row: (row.due_at, row.id)):
                 bundles.setdefault((contact_id or 0, kind), []).append(row_id or 0)
             session.execute(
                 NAME_BUNDLE,
@@ -175,6 +167,31 @@ class Dispatcher:
             )
             session.commit()
             return take_turns([(min(ids), contact_id) for (contact_id, _), ids in bundles.items()])
+
+    @staticmethod
+    def _first_groups(session: Session, claimable: ColumnElement[bool], limit: int) -> list[tuple[int, str]]:
+        """The first `limit` (contact, kind) pairs with claimable rows, earliest due first.
+
+        Reads the owed rows in due order a page at a time (ix_notification_sent_at_due_at) and stops once it has found
+        enough pairs, so a claim costs what its batch holds, not what the whole backlog does.
+        """
+        groups: dict[tuple[int, str], None] = {}
+        after = None
+        while len(groups) < limit:
+            page = select(
+                Notification.id, Notification.due_at, Notification.contact_id, Notification.kind
+            ).where(claimable)
+            if after is not None:
+                page = page.where(tuple_(col(Notification.due_at), col(Notification.id)) > tuple_(*after))
+            rows = session.exec(
+                page.order_by(col(Notification.due_at), col(Notification.id)).limit(SCAN_ROWS)
+            ).all()
+            for _id, _due, contact_id, kind in rows:
+                groups.setdefault((contact_id or 0, kind), None)
+            if len(rows) < SCAN_ROWS:
+                break
+            after = (rows[-1][1], rows[-1][0])
+        return list(groups)[:limit]
 
     async def run_once(self, limit: int = 100, only: Sequence[int] | None = None) -> DispatchResult:
         result = DispatchResult()
