@@ -88,6 +88,42 @@ async def test_a_contacts_due_reminders_go_out_as_one_message_with_buttons_per_i
     assert (await _dispatcher(engine, fake_bot, fake_time).run_once()).sent == 0  # nothing left
 
 
+async def test_a_claim_pages_through_the_backlog_yet_sends_each_contacts_rows_as_one_message(
+    seeded: Session,
+    engine: Engine,
+    join: Any,
+    fake_bot: Bot,
+    fake_time: FakeTime,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("scheduler.dispatcher.SCAN_ROWS", 1)  # one owed row a page: every claim turns pages
+    first, second, third = (join("区教体局", 1001 + n) for n in range(3))
+    # due in this order: first, second, first again, third
+    _queue(seeded, first, 1, at=NOW - dt.timedelta(minutes=5))
+    _queue(seeded, second, 1, at=NOW - dt.timedelta(minutes=4))
+    milestone = seeded.exec(select(Milestone).order_by(Milestone.id).offset(1)).first()
+    assert milestone is not None
+    enqueue(
+        session=seeded,
+        key="t:first:later",
+        kind="reminder",
+        contact=first,
+        payload={"days": 30},
+        due_at=NOW - dt.timedelta(minutes=3),
+        milestone_id=milestone.id,
+        instance_due_on=milestone.due_on,
+    )
+    _queue(seeded, third, 1, at=NOW - dt.timedelta(minutes=2))
+
+    result = await _dispatcher(engine, fake_bot, fake_time).run_once(limit=2)
+    assert result.sent == 2  # the first two recipients in due order, each in one message
+    to_first, to_second = _sent(fake_bot)
+    assert (to_first["chat_id"], to_second["chat_id"]) == (1001, 1002)
+    assert to_first["text"].count("到期，还有") == 2  # its later row, found by no page read, went along
+    assert (await _dispatcher(engine, fake_bot, fake_time).run_once(limit=2)).sent == 1
+    assert _sent(fake_bot)[-1]["chat_id"] == 1003
+
+
 async def test_messages_to_one_chat_are_paced_one_per_second(
     seeded: Session, engine: Engine, join: Any, fake_bot: Bot, fake_time: FakeTime
 ) -> None:
