@@ -20,13 +20,16 @@ class Notification(SQLModel, table=True):
         # the dispatcher's claim reads the rows still owed (sent_at IS NULL) in due order and stops at its batch,
         # so its cost follows the batch, not the backlog; the re-chase reads a range of sent_at
         Index("ix_notification_sent_at_due_at", "sent_at", "due_at", "id"),
+        # "was this contact sent a message of this kind in the last minute?", asked for every row a claim reads,
+        # answered by one index range whatever the database's statistics say (contact_id alone: its first column)
+        Index("ix_notification_contact_id_kind_sent_at", "contact_id", "kind", "sent_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     # e.g. "reminder:m42:c7:d30:2025-12-31" — a second planner run finds the row and adds nothing
     idempotency_key: str = Field(unique=True, index=True, max_length=200)
     kind: str = Field(max_length=30, index=True)
-    contact_id: int | None = Field(default=None, foreign_key="contact.id", index=True)
+    contact_id: int | None = Field(default=None, foreign_key="contact.id")
     # set when the message is owed to a department: it goes to the department's contact at send time
     department_id: int | None = Field(default=None, foreign_key="department.id", index=True)
     milestone_id: int | None = Field(default=None, foreign_key="milestone.id", index=True)
