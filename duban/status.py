@@ -219,7 +219,15 @@ def overdue_recurring(
         .add_columns(col(Plan.issued_on))
         .join(Task, col(Task.id) == Milestone.task_id)
         .join(Plan, col(Plan.id) == Task.plan_id)
-        .where(col(Milestone.status) == MilestoneStatus.open, col(Milestone.recurrence).in_(kinds))
+        # the duties by their index first, as an IN list: joined, SQLite's statistics can make it walk every
+        # plan and task instead (0.2 s at 1M milestones to find none)
+        .where(
+            col(Milestone.id).in_(
+                select_columns(col(Milestone.id)).where(
+                    col(Milestone.status) == MilestoneStatus.open, col(Milestone.recurrence).in_(kinds)
+                )
+            )
+        )
     )
     if milestone_ids is None:
         rows = list(_rows(session, duties))

@@ -25,6 +25,7 @@ from models import (
     Plan,
     ProgressReport,
     Recurrence,
+    Task,
 )
 from models.people import reachable
 from scheduler.workdays import add_working_days
@@ -352,26 +353,34 @@ def _rungs_recorded(
 def plan_tongbao(*, session: Session, now: dt.datetime, tz: ZoneInfo, policy: EscalationPolicy) -> int:
     """Once a week, each coordinator gets the list of departments with milestones overdue 30 days or more.
 
-    A few hundred plans at once: one status query for those whose 通报 is still owed this week, then one query
-    each for pauses and lead departments, whatever the number of milestones.
+    Only the plans that may have such a milestone are read (an open one-off milestone due by then, or an open
+    recurring duty: two index ranges), so a province whose past is closed out costs two empty reads. Then a few
+    hundred plans at once: one status query for those whose 通报 is still owed this week, then one query each
+    for pauses and lead departments, whatever the number of milestones.
     """
     today = now.astimezone(tz).date()
     year, week, _weekday = today.isocalendar()
-    plans = {plan.id or 0: plan for plan in session.exec(select(Plan)).all()}
-    coordinators_of = coordinators_by_plan(session=session)
+    due_through = today - dt.timedelta(days=policy.tongbao_after_days)
+    candidates = _plans_maybe_lagging(session, due_through)
+    plan_keys: dict[int, str] = {}
+    for part in in_parts(candidates):
+        plan_keys.update(
+            (plan_id or 0, key)
+            for plan_id, key in session.exec(select(Plan.id, Plan.key).where(col(Plan.id).in_(part))).all()
+        )
+    coordinators_of = coordinators_by_plan(session=session, plan_ids=candidates)
     keys = {
-        (plan_id, coordinator.id or 0): f"tongbao:{plans[plan_id].key}:{year}-W{week:02d}:c{coordinator.id}"
+        (plan_id, contact_id): f"tongbao:{plan_keys[plan_id]}:{year}-W{week:02d}:c{contact_id}"
         for plan_id, coordinators in coordinators_of.items()
-        for coordinator in coordinators
+        for contact_id, _department_id in coordinators
     }
     sent = queued_keys(session=session, keys=keys.values())
-    # their ids, read once: the parts below commit, and a committed Contact would be read again for each use
     waiting: dict[int, list[ContactRef]] = {}
     for plan_id, coordinators in coordinators_of.items():
         not_yet = [
-            ContactRef(c.id or 0, c.department_id)
-            for c in coordinators
-            if keys[(plan_id, c.id or 0)] not in sent
+            ContactRef(contact_id, department_id)
+            for contact_id, department_id in coordinators
+            if keys[(plan_id, contact_id)] not in sent
         ]
         if not_yet:
             waiting[plan_id] = not_yet
@@ -381,7 +390,7 @@ def plan_tongbao(*, session: Session, now: dt.datetime, tz: ZoneInfo, policy: Es
     owed_plans = sorted(waiting)
     # a part at a time, each committed, so memory follows a part and not every overdue milestone of the province
     for part in in_parts(owed_plans, TONGBAO_PLANS_PER_COMMIT):
-        laggards = _laggards(session, today, policy, [plans[plan_id] for plan_id in part])
+        laggards = _laggards(session, today, due_through, {plan_keys[plan_id]: plan_id for plan_id in part})
         owed = [
             Owed(
                 key=keys[(plan_id, coordinator.id)],
@@ -399,16 +408,30 @@ def plan_tongbao(*, session: Session, now: dt.datetime, tz: ZoneInfo, policy: Es
     return queued
 
 
+def _plans_maybe_lagging(session: Session, due_through: dt.date) -> list[int]:
+    """The plans with an open one-off milestone due by `due_through` or an open recurring duty, in id order: a
+    superset of those with a milestone overdue since then (whether a duty's instance is, only its dates tell)."""
+    is_open = col(Milestone.status) == MilestoneStatus.open
+    one_off = and_(
+        is_open, col(Milestone.recurrence) == Recurrence.none, col(Milestone.due_on) <= due_through
+    )
+    recurring = and_(is_open, col(Milestone.recurrence).in_([r for r in Recurrence if r != Recurrence.none]))
+    found: set[int] = set()
+    for which in (one_off, recurring):
+        # milestones first (an IN list, not a join): SQLite would otherwise walk every task for the DISTINCT
+        tasks = select(Milestone.task_id).where(which)
+        found.update(session.exec(select(Task.plan_id).distinct().where(col(Task.id).in_(tasks))).all())
+    return sorted(found)
+
+
 def _laggards(
-    session: Session, today: dt.date, policy: EscalationPolicy, plans: list[Plan]
+    session: Session, today: dt.date, due_through: dt.date, plan_ids: dict[str, int]
 ) -> dict[int, dict[str, list[int]]]:
-    """plan id -> lead department name -> its milestones overdue `tongbao_after_days` or more, not paused."""
-    plan_ids = {plan.key: plan.id or 0 for plan in plans}
+    """plan id -> lead department name -> its milestones overdue since `due_through` or before, not paused.
+
+    `plan_ids`: plan key -> plan id, of the plans to read."""
     views = overdue_views(
-        session=session,
-        today=today,
-        plan_ids=sorted(plan_ids.values()),
-        due_through=today - dt.timedelta(days=policy.tongbao_after_days),
+        session=session, today=today, plan_ids=sorted(plan_ids.values()), due_through=due_through
     )
     ids = sorted({view.milestone_id for view in views})
     paused = _paused(session, ids, today)

@@ -10,7 +10,8 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from duban.services.outbox import ROWS_PER_INSERT, allowed_moment, queued_keys, write_rows
+from duban.chunks import in_parts
+from duban.services.outbox import ROWS_PER_INSERT, ContactRef, allowed_moment, queued_keys, write_rows
 from models import Contact, ContactRole
 from models.people import reachable
 from models.types import utcnow
@@ -146,22 +147,25 @@ def send_moment(send_on: dt.date, now: dt.datetime, tz: dt.tzinfo) -> dt.datetim
     return due
 
 
-def _key(reminder: PlannedReminder, contact: Contact) -> str:
+def _key(reminder: PlannedReminder, contact: ContactRef) -> str:
     return (
         f"{reminder.kind}:m{reminder.milestone_id}:c{contact.id}:d{reminder.days_before}"
         f":{reminder.instance_due.isoformat()}"
     )
 
 
-def _contacts_by_department(session: Session, department_ids: set[int]) -> dict[int, list[Contact]]:
-    contacts = session.exec(
-        select(Contact)
-        .where(col(Contact.department_id).in_(department_ids), Contact.role == ContactRole.contact)
-        .where(reachable())
-    ).all()
-    grouped: dict[int, list[Contact]] = {}
-    for contact in contacts:
-        grouped.setdefault(contact.department_id, []).append(contact)
+def _contacts_by_department(session: Session, department_ids: set[int]) -> dict[int, list[ContactRef]]:
+    """department id -> its reachable contacts, as plain ids (a day at 1M milestones names thousands of
+    departments: building a Contact for each cost more than the query)."""
+    grouped: dict[int, list[ContactRef]] = {}
+    for part in in_parts(sorted(department_ids)):
+        for contact_id, department_id in session.exec(
+            select(Contact.id, Contact.department_id)
+            .where(col(Contact.department_id).in_(part), Contact.role == ContactRole.contact)
+            .where(reachable())
+            .order_by(col(Contact.id))
+        ).all():
+            grouped.setdefault(department_id, []).append(ContactRef(contact_id or 0, department_id))
     return grouped
 
 

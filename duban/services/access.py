@@ -3,6 +3,7 @@
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from duban.chunks import in_parts
 from duban.services.errors import NotAllowed, NotFound
 from models import Contact, ContactRole, Department, DepartmentRole, Milestone, Plan, Task, TaskDepartment
 from models.people import reachable
@@ -86,20 +87,22 @@ def region_of(*, session: Session, contact: Contact) -> str:
     return department.region
 
 
-def coordinators_by_plan(*, session: Session) -> dict[int, list[Contact]]:
-    """plan id -> the coordinators who may hear about it (coordinators_for_plan for every plan, in one query),
-    in contact id order; a plan without one is absent."""
-    statement = (
-        select(Plan.id, Contact)
-        .join(Department, col(Department.region) == Plan.region)
-        .join(Contact, col(Contact.department_id) == Department.id)
-        .where(Contact.role == ContactRole.coordinator, reachable())
-        .where((col(Contact.plan_id).is_(None)) | (col(Contact.plan_id) == Plan.id))
-        .order_by(col(Plan.id), col(Contact.id))
-    )
-    found: dict[int, list[Contact]] = {}
-    for plan_id, contact in session.exec(statement).all():
-        found.setdefault(plan_id or 0, []).append(contact)
+def coordinators_by_plan(*, session: Session, plan_ids: list[int]) -> dict[int, list[tuple[int, int]]]:
+    """plan id -> (contact id, department id) of the coordinators who may hear about it (coordinators_for_plan
+    for many plans, a few hundred per query), in contact id order; a plan without one is absent. Plain ids: a
+    weekly job over every plan of a province keeps these, not Contacts each of its commits would expire."""
+    found: dict[int, list[tuple[int, int]]] = {}
+    for part in in_parts(plan_ids):
+        statement = (
+            select(Plan.id, Contact.id, Contact.department_id)
+            .join(Department, col(Department.region) == Plan.region)
+            .join(Contact, col(Contact.department_id) == Department.id)
+            .where(col(Plan.id).in_(part), Contact.role == ContactRole.coordinator, reachable())
+            .where((col(Contact.plan_id).is_(None)) | (col(Contact.plan_id) == Plan.id))
+            .order_by(col(Plan.id), col(Contact.id))
+        )
+        for plan_id, contact_id, department_id in session.exec(statement).all():
+            found.setdefault(plan_id or 0, []).append((contact_id or 0, department_id))
     return found
 
 

@@ -19,6 +19,7 @@ from models import (
     DepartmentRole,
     EscalationStep,
     Milestone,
+    MilestoneStatus,
     Notification,
     Plan,
     ReportStatus,
@@ -533,3 +534,30 @@ def test_an_overdue_yearly_duty_climbs_the_ladder_from_day_one_and_one_reported_
     }
     # the day after the 2025 instance was due: the silent duty's first rung, nothing for the answered one
     assert rungs == {(silent.id, dt.date(2025, 12, 31), 0, local("2026-01-01", 10))}
+
+
+def test_tongbao_names_a_county_whose_only_late_milestones_are_yearly_duties(
+    seeded: Session,
+    join,  # type: ignore[no-untyped-def]
+) -> None:
+    coordinator = join("区教体局", 2002, ContactRole.coordinator)
+    one_offs = seeded.exec(
+        select(Milestone)
+        .join(Task)
+        .join(Plan)
+        .where(Plan.key == "zibo-zichuan-2023", Milestone.recurrence == "none")
+    ).all()
+    for milestone in one_offs:  # every dated target of 淄川 closed out (销号)
+        milestone.status = MilestoneStatus.done
+        milestone.done_at = local("2025-01-01")
+        seeded.add(milestone)
+    seeded.commit()
+    silent = _zichuan_yearly(seeded, "（五）")  # due every 12-31: the 2025 instance is 33 days late on 02-02
+
+    assert plan_tongbao(session=seeded, now=local("2026-02-02"), tz=SHANGHAI, policy=POLICY) == 1
+    [message] = [n for n in _kinds(seeded, "tongbao") if n.contact_id == coordinator.id]
+    text = shown(seeded, message)
+    task = seeded.get(Task, silent.task_id)
+    assert task is not None
+    assert f"· {task.ref} {task.title}" in text
+    assert "（二） 实施教育强镇筑基行动" not in text  # closed out
