@@ -107,6 +107,7 @@ def build_rows(
     tasks_per_county: int = TASKS_PER_COUNTY,
     reports_share: float = 0.0,
     first_county_tasks: int | None = None,
+    closed_share: float = 0.5,
 ) -> tuple[Rows, Expected]:
     rng = random.Random(seed)
     # background dates never produce a reminder on the tick, so the probe alone is due there
@@ -197,8 +198,9 @@ def build_rows(
                     continue
                 used.add((due, recurrence))
                 milestone_id += 1
-                # about half of what fell due before the tick has been closed out (销号)
-                done = recurrence == "none" and due < tick and rng.random() < 0.5
+                # by default about half of what fell due before the tick has been closed out (销号); the rest is
+                # overdue, and the ladder re-notifies a seventh of it every day
+                done = recurrence == "none" and due < tick and rng.random() < closed_share
                 rows.milestone.append(
                     {
                         "id": milestone_id,
@@ -363,6 +365,7 @@ def generate(
     tasks_per_county: int = TASKS_PER_COUNTY,
     reports_share: float = 0.0,
     first_county_tasks: int | None = None,
+    closed_share: float = 0.5,
     fresh: bool = True,
 ) -> dict[str, Any]:
     """Build the data set at `url`; returns the expected counts and how long each phase took."""
@@ -377,6 +380,7 @@ def generate(
         tasks_per_county=tasks_per_county,
         reports_share=reports_share,
         first_county_tasks=first_county_tasks,
+        closed_share=closed_share,
     )
     built = time.perf_counter()
     ensure_database(url, fresh=fresh)
@@ -413,6 +417,12 @@ def main(argv: Iterable[str] | None = None) -> int:
         "--first-county-tasks", type=int, help="tasks of the first county (default: --tasks-per-county)"
     )
     parser.add_argument("--reports-share", type=float, default=0.0, help="share of milestones with a report")
+    parser.add_argument(
+        "--closed-share",
+        type=float,
+        default=0.5,
+        help="share of the one-off milestones due before the tick that are closed out (the rest are overdue)",
+    )
     parser.add_argument("--seed", type=int, default=2023)
     args = parser.parse_args(list(argv) if argv is not None else None)
     summary = generate(
@@ -426,6 +436,7 @@ def main(argv: Iterable[str] | None = None) -> int:
         tasks_per_county=args.tasks_per_county,
         reports_share=args.reports_share,
         first_county_tasks=args.first_county_tasks,
+        closed_share=args.closed_share,
     )
     print(json.dumps(summary, ensure_ascii=False))
     return 0

@@ -59,6 +59,9 @@ SIZES = (10_000, 100_000, 1_000_000)
 SHORT_SIZES = (2_000, 8_000)
 STEADY_TICKS = 3
 NEW_POLICY_DAYS = [180, 90, 30, 14, 7, 1]  # the default steps and one more
+# --closed-out: every milestone due before the tick closed out (销号) and no recurring duty, so the ladder and the
+# 通报 owe nothing and the due tick owes the probe's ~250 reminders alone, at every size
+CLOSED_OUT = ["--closed-share", "1", "--recurring-share", "0"]
 
 
 def outbox_counts(engine: Engine) -> dict[str, Any]:
@@ -264,13 +267,16 @@ def check(result: dict[str, Any]) -> list[str]:
         problems.append("a restart with a new reminder step queued no reminder")
     if result["steady"]["added"]:
         problems.append(f"steady ticks added {result['steady']['added']} rows")
+    if result.get("data_set") == "closed-out" and (due.get("overdue") or due.get("tongbao")):
+        problems.append(f"a closed-out data set's due tick queued ladder or 通报 rows: {due}")
     return problems
 
 
-def run_size(url: str, milestones: int) -> dict[str, Any]:
+def run_size(url: str, milestones: int, *, closed_out: bool = False) -> dict[str, Any]:
     """Generate, then measure in a fresh subprocess, so each size's peak memory is its own."""
+    data_set = CLOSED_OUT if closed_out else []
     generated = subprocess.run(
-        [sys.executable, "-m", "bench.generate", "--url", url, "--milestones", str(milestones)],
+        [sys.executable, "-m", "bench.generate", "--url", url, "--milestones", str(milestones), *data_set],
         check=True,
         capture_output=True,
         text=True,
@@ -281,6 +287,7 @@ def run_size(url: str, milestones: int) -> dict[str, Any]:
     )
     result = json.loads(measured.stdout.strip().splitlines()[-1])
     result["generate_seconds"] = round(summary["build_seconds"] + summary["write_seconds"], 1)
+    result["data_set"] = "closed-out" if closed_out else "default"
     return result
 
 
@@ -294,14 +301,14 @@ def database_url(
 
 def table(results: list[dict[str, Any]]) -> str:
     lines = [
-        "| backend | milestones | start s (rows) | due s (rows: kind) | drain s (sent) | steady s median/max"
+        "| backend | data set | milestones | start s (rows) | due s (rows: kind) | drain s (sent) | steady s median/max"
         " (rows) | steady traced MB | after a change s (rows) | new policy s (rows) | peak RSS MB |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         due_kinds = ", ".join(f"{k} {v}" for k, v in r["due"]["added"].items() if k != "total" and v)
         lines.append(
-            f"| {r['backend']} | {r['milestones']:,} | {r['start']['seconds']} ({r['start']['added']['total']})"
+            f"| {r['backend']} | {r.get('data_set', 'default')} | {r['milestones']:,} | {r['start']['seconds']} ({r['start']['added']['total']})"
             f" | {r['due']['seconds']} ({due_kinds}) | {r['drain']['seconds']} ({r['drain']['sent']})"
             f" | {r['steady']['seconds_median']}/{r['steady']['seconds_max']} ({r['steady']['added']})"
             f" | {r['steady']['traced_peak_mb']} | {r['changed']['seconds']} ({r['changed']['added']['total']})"
@@ -322,6 +329,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--short", action="store_true", help=f"small sizes {SHORT_SIZES}, for CI")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--closed-out",
+        action="store_true",
+        help="the past closed out and no recurring duty: ~250 due on the tick day and nothing else",
+    )
     args = parser.parse_args(argv)
     logging.getLogger("scheduler").setLevel(logging.ERROR)  # stale-skip warnings are expected here
     if args.one:
@@ -332,7 +344,9 @@ def main(argv: list[str] | None = None) -> int:
     results, failures = [], []
     for backend in args.backends.split(","):
         for size in sizes:
-            result = run_size(database_url(backend, size, args.workdir, args.pg_url, args.name), size)
+            name = f"{args.name}_closed" if args.closed_out else args.name
+            url = database_url(backend, size, args.workdir, args.pg_url, name)
+            result = run_size(url, size, closed_out=args.closed_out)
             results.append(result)
             failures += [f"{backend} {size}: {p}" for p in check(result)]
             print(json.dumps(result, ensure_ascii=False), flush=True)

@@ -121,6 +121,32 @@ def test_tick_bench_queues_the_days_reminders_sends_them_once_and_then_adds_noth
     assert reminder_kinds[0] and all(kinds == reminder_kinds[0] for kinds in reminder_kinds)
 
 
+def test_tick_bench_closed_out_owes_only_the_days_reminders(tmp_path: Path) -> None:
+    out = tmp_path / "tick.json"
+    _run(
+        "bench.tick_bench",
+        "--backends",
+        "sqlite",
+        "--closed-out",
+        "--workdir",
+        str(tmp_path),
+        "--json",
+        str(out),
+    )
+    results = json.loads(out.read_text())
+    assert [r["data_set"] for r in results] == ["closed-out"] * len(tick_bench.SHORT_SIZES)
+    for result in results:
+        assert tick_bench.check(result) == []
+        owed = {
+            kind
+            for kind, n in result["due"]["added"].items()
+            if n and kind not in ("total", "escalation_steps")
+        }
+        # the past is closed out: no ladder, no 通报, only the probe's reminders and co-department notices
+        assert owed == {"reminder", "co_notice"}
+        assert result["due"]["added"]["escalation_steps"] == 0
+
+
 @pytest.mark.parametrize(
     "module", ["bench.generate", "bench.planner_bench", "bench.handler_latency", "bench.tick_bench"]
 )
