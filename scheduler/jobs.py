@@ -56,10 +56,11 @@ class Jobs:
     def plan(self) -> None:
         """Reminders, re-chases, the overdue ladder and 通报 into the outbox; safe to run any number of times.
 
-        What they owe changes with the day or with a row they read (models/planning.py). The day's first tick (and
-        the first after a start, which looks back further, so nothing missed while it was down is lost) plans
-        everything the day owes: the catch-up window of reminders and the milestones that reached a rung of the
-        ladder in the last two days. A later tick that finds the planning-inputs version it last planned reads
+        What they owe changes with the day or with a row they read (models/planning.py). The first tick after a
+        start plans everything owed: the catch-up window of reminders (and further back, so nothing missed while
+        it was down is lost) and the milestones that reached a rung of the ladder lately. A running process's
+        first tick of a new day reads in full only the send days after the last day planned in full, the window
+        only for the milestones changed since its last tick, and the rungs of the last two days. A later tick that finds the planning-inputs version it last planned reads
         that one row and stops; one that finds it moved plans again only the milestones the changes touched
         (scheduler/replan.py). The 通报 is computed once a week.
         """
@@ -73,15 +74,21 @@ class Jobs:
             version = inputs_version(session)
             last = self._planned_as_of
             touched: list[int] | None = None
-            if not first and version is not None and last is not None and last[0] == local.date():
-                if version == last[1]:
-                    touched = []
-                else:
-                    touched = touched_milestones(session=session, since=last[1], upto=version)
+            known = not first and version is not None and last is not None
+            # the milestones changes touched since this process's last tick (None: plan everything)
+            changed: list[int] | None = []
+            if known and last is not None and version != last[1]:
+                changed = touched_milestones(session=session, since=last[1], upto=version or 0)
+            new_day = known and last is not None and last[0] != local.date()
+            if known and not new_day:
+                touched = changed
             if touched is None or touched:
-                # a start looks back to the last day any instance planned in full
-                since = planned_through(session, PLAN_JOB) if first else None
-                planned, rechased, escalated = self._plan_day(session, now, first, since, touched)
+                # a start looks back to the last day any instance planned in full; a running process on a new
+                # day reads in full only the send days after it, and the earlier ones for what changed
+                since = planned_through(session, PLAN_JOB) if touched is None else None
+                planned, rechased, escalated = self._plan_day(
+                    session, now, first, since, touched, changed if new_day else None
+                )
                 if touched is None:
                     record_planned(session, PLAN_JOB, local.date())
                 self._planned_once = True
@@ -102,9 +109,13 @@ class Jobs:
         first: bool,
         since: dt.date | None,
         milestone_ids: list[int] | None,
+        changed: list[int] | None,
     ) -> tuple[PlanningResult, int, int]:
         """Reminders, re-chases and the ladder: what the day and the rows they read owe (of these milestones only,
-        if given). `since`: the last day planned in full, if known; a start looks back no further than it."""
+        if given). `since`: the last day planned in full, if known; a start looks back no further than it.
+        `changed`, on a running process's new day: the milestones changes touched since its last tick, which the
+        days planned before did not see; then only the send days after `since` are read in full, and the catch-up
+        window for those milestones (None: the whole window is read, for every milestone)."""
         tz, catch_up = self.settings.tz, self.settings.catch_up_days
         # a running process: today's send dates and the catch-up window, the rungs reached today and yesterday
         stale_lookback, ladder_lookback = 0, STEADY_LOOKBACK_DAYS
@@ -125,7 +136,21 @@ class Jobs:
             catch_up_days=catch_up,
             stale_lookback_days=stale_lookback,
             milestone_ids=milestone_ids,
+            # a running process planned the earlier send days of the window in full already: at 1M milestones
+            # the window's eight days cost eight times what the new day does
+            after=since if changed is not None and milestone_ids is None else None,
         )
+        if changed and milestone_ids is None:
+            more = plan_outbox(
+                session=session,
+                now=now,
+                policy=self.policy,
+                tz=tz,
+                catch_up_days=catch_up,
+                stale_lookback_days=0,
+                milestone_ids=changed,
+            )
+            planned = PlanningResult(planned.queued + more.queued, planned.skipped_stale + more.skipped_stale)
         # re-chases read the reminders of the last weeks, few however large the plans: never scoped
         rechased = plan_rechases(session=session, now=now, tz=tz, policy=self.escalation)
         escalated = plan_escalations(

@@ -42,8 +42,10 @@ def plan_outbox(
     catch_up_days: int = 7,
     stale_lookback_days: int = STALE_LOOKBACK_DAYS,
     milestone_ids: Sequence[int] | None = None,
+    after: dt.date | None = None,
 ) -> PlanningResult:
-    """Queue every reminder whose day has come (of these milestones only, if given).
+    """Queue every reminder whose day has come (of these milestones only, if given; with `after`, a day planned
+    in full already, only those whose send day is later, or today).
 
     One missed while the service was down is sent once, late, saying so, if it is at most catch_up_days old; an
     older one is recorded as skipped (a row the dispatcher never sends), so it is logged once and never sent in a
@@ -52,6 +54,8 @@ def plan_outbox(
     """
     today = now.astimezone(tz).date()
     first = today - dt.timedelta(days=catch_up_days + stale_lookback_days)
+    if after is not None:
+        first = max(first, min(today, after + dt.timedelta(days=1)))
     result = PlanningResult(queued=0, skipped_stale=0)
     # a few days of send dates at a time, each committed: a start after a long stop plans weeks, never all at once
     while first <= today:

@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine, event, insert
+from sqlalchemy import Engine, delete, event, insert
 from sqlmodel import Session, col, select
 
 from duban.config import Settings
@@ -110,6 +110,65 @@ def test_a_contact_who_joins_after_the_days_first_tick_gets_todays_reminders_on_
     # everything a process started now would queue for them: a fresh start finds nothing more owed
     Jobs(engine=engine, settings=Settings(), clock=lambda: clock[0]).plan()
     assert _reminders_to(engine, contact_id) == got
+
+
+def test_a_contact_who_joins_after_the_days_last_tick_gets_its_reminders_on_the_next_days_first_tick(
+    engine: Engine, seeded: Session
+) -> None:
+    clock = [local("2025-12-24", 9)]
+    jobs = Jobs(engine=engine, settings=Settings(), clock=lambda: clock[0])
+    jobs.plan()
+    clock[0] = local("2025-12-24", 23, 58)
+    contact_id = _join_elsewhere(engine, "区教体局", 1001, clock[0])
+    clock[0] = local("2025-12-25", 0, 3)  # a new day: its first tick reads in full only the new send day
+    jobs.plan()
+    got = _reminders_to(engine, contact_id)
+    # the 24th's reminders (the 7-day step of 2025-12-31), late, were owed to the newcomer all the same
+    assert any(key.endswith(":d7:2025-12-31") for key in got)
+    # everything a process started now would queue for them: a fresh start finds nothing more owed
+    Jobs(engine=engine, settings=Settings(), clock=lambda: clock[0]).plan()
+    assert _reminders_to(engine, contact_id) == got
+
+
+def _reminders_by_send_day(engine: Engine, first: dt.date, last: dt.date) -> set[str]:
+    """Keys of the reminders and co-department notices whose send day (due date less the step) is in range."""
+    with Session(engine) as session:
+        keys = session.exec(
+            select(Notification.idempotency_key).where(col(Notification.kind).in_(["reminder", "co_notice"]))
+        ).all()
+    found = set()
+    for key in keys:  # "reminder:m42:c7:d30:2025-12-31"
+        *_, days, due = key.split(":")
+        if first <= dt.date.fromisoformat(due) - dt.timedelta(days=int(days[1:])) <= last:
+            found.add(key)
+    return found
+
+
+def test_a_running_process_plans_each_new_day_as_starts_would(
+    engine: Engine, seeded: Session, join: Callable[..., Contact]
+) -> None:
+    join("区教体局", 1001)
+    join("区教育体育局", 1002)  # 济南市长清区
+    clock = [local("2025-12-20", 9)]
+    running = Jobs(engine=engine, settings=Settings(), clock=lambda: clock[0])
+    day = dt.date(2025, 12, 20)
+    asleep = {dt.date(2025, 12, 21), dt.date(2025, 12, 30)}  # send days without a tick (a suspended VM)
+    while day <= dt.date(2026, 1, 10):  # a new day reads in full only the send days since the last it planned
+        if day not in asleep:
+            clock[0] = local(day.isoformat(), 9)
+            running.plan()
+        day += dt.timedelta(days=1)
+    first, last = dt.date(2025, 12, 21), dt.date(2026, 1, 10)
+    kept = _reminders_by_send_day(engine, first, last)
+    with Session(engine) as session:
+        session.execute(delete(Notification).where(col(Notification.kind).in_(["reminder", "co_notice"])))
+        session.commit()
+    # starts a week apart: each reads its catch-up window of 7 days and today in full
+    for start in ("2025-12-28", "2026-01-05", "2026-01-10"):
+        clock[0] = local(start, 9)
+        Jobs(engine=engine, settings=Settings(), clock=lambda: clock[0]).plan()
+    assert len({key.split(":")[-1] for key in kept}) > 1  # several due dates, on several send days
+    assert _reminders_by_send_day(engine, first, last) == kept
 
 
 def test_a_milestone_reopened_in_another_session_climbs_the_ladder_on_the_next_tick(
