@@ -341,6 +341,13 @@ class _Scope:
             statement = statement.where(col(Milestone.recurrence) == Recurrence.none)
         if self.plan_ids is not None:
             statement = statement.where(col(Task.plan_id).in_(self.plan_ids))
+            if not recurring:
+                # the plans' task ids as a list for milestone's task_id index too: given only the join, PostgreSQL
+                # hashes the tasks and reads every milestone of the table (42 ms for a 2,000-task county at 100k
+                # tasks, 13 ms this way)
+                statement = statement.where(
+                    col(Milestone.task_id).in_(select(Task.id).where(col(Task.plan_id).in_(self.plan_ids)))
+                )
         if self.department_ids is not None:
             statement = statement.where(
                 col(Task.id).in_(
