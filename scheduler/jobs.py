@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -128,12 +129,10 @@ class Jobs:
             stale_lookback = min(STALE_LOOKBACK_DAYS, max(0, unplanned - 1 - catch_up))
             # the rungs reached since `since`
             ladder_lookback = min(FULL_LOOKBACK_DAYS, max(STEADY_LOOKBACK_DAYS, unplanned + 1))
-        planned = plan_outbox(
-            session=session,
-            now=now,
-            policy=self.policy,
-            tz=tz,
-            catch_up_days=catch_up,
+        queue = partial(
+            plan_outbox, session=session, now=now, policy=self.policy, tz=tz, catch_up_days=catch_up
+        )
+        planned = queue(
             stale_lookback_days=stale_lookback,
             milestone_ids=milestone_ids,
             # a running process planned the earlier send days of the window in full already: at 1M milestones
@@ -141,15 +140,7 @@ class Jobs:
             after=since if changed is not None and milestone_ids is None else None,
         )
         if changed and milestone_ids is None:
-            more = plan_outbox(
-                session=session,
-                now=now,
-                policy=self.policy,
-                tz=tz,
-                catch_up_days=catch_up,
-                stale_lookback_days=0,
-                milestone_ids=changed,
-            )
+            more = queue(stale_lookback_days=0, milestone_ids=changed)
             planned = PlanningResult(planned.queued + more.queued, planned.skipped_stale + more.skipped_stale)
         # re-chases read the reminders of the last weeks, few however large the plans: never scoped
         rechased = plan_rechases(session=session, now=now, tz=tz, policy=self.escalation)

@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import pytest
 from sqlalchemy import Engine, delete, event, insert
 from sqlmodel import Session, col, select
 
@@ -95,35 +96,28 @@ def test_a_second_tick_on_the_same_day_reads_one_row_when_nothing_changed(
     assert seeded.exec(select(Notification.idempotency_key)).all() == queued
 
 
-def test_a_contact_who_joins_after_the_days_first_tick_gets_todays_reminders_on_the_next_tick(
-    engine: Engine, seeded: Session
+@pytest.mark.parametrize(
+    ("joins", "next_tick"),
+    [
+        # after the day's first tick: the next tick plans what the change touched
+        (("2025-12-24", 10, 0), ("2025-12-24", 10, 5)),
+        # after the day's last tick: the next day's first tick reads in full only its own send day, and the
+        # catch-up window for what changed
+        (("2025-12-24", 23, 58), ("2025-12-25", 0, 3)),
+    ],
+)
+def test_a_contact_who_joins_between_ticks_gets_the_days_reminders_on_the_next_tick(
+    engine: Engine, seeded: Session, joins: tuple[str, int, int], next_tick: tuple[str, int, int]
 ) -> None:
     clock = [local("2025-12-24", 9)]
     jobs = Jobs(engine=engine, settings=Settings(), clock=lambda: clock[0])
     jobs.plan()
-    clock[0] = local("2025-12-24", 10)
+    clock[0] = local(*joins)
     contact_id = _join_elsewhere(engine, "区教体局", 1001, clock[0])
-    clock[0] = local("2025-12-24", 10, 5)
+    clock[0] = local(*next_tick)
     jobs.plan()
     got = _reminders_to(engine, contact_id)
-    assert got
-    # everything a process started now would queue for them: a fresh start finds nothing more owed
-    Jobs(engine=engine, settings=Settings(), clock=lambda: clock[0]).plan()
-    assert _reminders_to(engine, contact_id) == got
-
-
-def test_a_contact_who_joins_after_the_days_last_tick_gets_its_reminders_on_the_next_days_first_tick(
-    engine: Engine, seeded: Session
-) -> None:
-    clock = [local("2025-12-24", 9)]
-    jobs = Jobs(engine=engine, settings=Settings(), clock=lambda: clock[0])
-    jobs.plan()
-    clock[0] = local("2025-12-24", 23, 58)
-    contact_id = _join_elsewhere(engine, "区教体局", 1001, clock[0])
-    clock[0] = local("2025-12-25", 0, 3)  # a new day: its first tick reads in full only the new send day
-    jobs.plan()
-    got = _reminders_to(engine, contact_id)
-    # the 24th's reminders (the 7-day step of 2025-12-31), late, were owed to the newcomer all the same
+    # the 24th's reminders (the 7-day step of 2025-12-31), late on the 25th, are owed to the newcomer all the same
     assert any(key.endswith(":d7:2025-12-31") for key in got)
     # everything a process started now would queue for them: a fresh start finds nothing more owed
     Jobs(engine=engine, settings=Settings(), clock=lambda: clock[0]).plan()
