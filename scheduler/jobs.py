@@ -61,9 +61,10 @@ class Jobs:
         start plans everything owed: the catch-up window of reminders (and further back, so nothing missed while
         it was down is lost) and the milestones that reached a rung of the ladder lately. A running process's
         first tick of a new day reads in full only the send days after the last day planned in full, the window
-        only for the milestones changed since its last tick, and the rungs of the last two days. A later tick that finds the planning-inputs version it last planned reads
-        that one row and stops; one that finds it moved plans again only the milestones the changes touched
-        (scheduler/replan.py). The 通报 is computed once a week.
+        only for the milestones changed since its last tick, and the rungs of the last two days. A later tick
+        that finds the planning-inputs version it last planned reads that one row and stops; one that finds it
+        moved plans again only the milestones the changes touched (scheduler/replan.py). The 通报 is computed
+        once a week.
         """
         now, tz = self.clock(), self.settings.tz
         first = not self._planned_once
@@ -75,14 +76,15 @@ class Jobs:
             version = inputs_version(session)
             last = self._planned_as_of
             touched: list[int] | None = None
-            known = not first and version is not None and last is not None
             # the milestones changes touched since this process's last tick (None: plan everything)
             changed: list[int] | None = []
-            if known and last is not None and version != last[1]:
-                changed = touched_milestones(session=session, since=last[1], upto=version or 0)
-            new_day = known and last is not None and last[0] != local.date()
-            if known and not new_day:
-                touched = changed
+            new_day = False
+            if not first and version is not None and last is not None:
+                if version != last[1]:
+                    changed = touched_milestones(session=session, since=last[1], upto=version)
+                new_day = last[0] != local.date()
+                if not new_day:
+                    touched = changed
             if touched is None or touched:
                 # a start looks back to the last day any instance planned in full; a running process on a new
                 # day reads in full only the send days after it, and the earlier ones for what changed
