@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, select
 
 from duban.services.access import visible_plan_ids
-from duban.services.outbox import enqueue
+from duban.services.outbox import ContactRef, Owed, enqueue_all
 from duban.services.recipients import lead_department_names
 from duban.status import Pace, milestone_views
 from models import Contact, ContactRole
@@ -24,23 +24,25 @@ CHART_KIND = "digest_chart"
 
 
 def plan_digests(*, session: Session, now: dt.datetime, tz: ZoneInfo) -> int:
+    """This week's digest (text and chart) for every reachable lead not yet queued one: one key look-up and one
+    INSERT for the province, however many leads it has."""
     today = now.astimezone(tz).date()
     year, week, _ = today.isocalendar()
-    queued = 0
-    leads = session.exec(select(Contact).where(Contact.role == ContactRole.lead, reachable())).all()
-    for lead in leads:
-        key = f"digest:{year}-W{week:02d}:c{lead.id}"
-        for kind, suffix in ((CHART_KIND, ":chart"), ("digest", "")):
-            if enqueue(
-                session=session,
-                key=f"{key}{suffix}",
-                kind=kind,
-                contact=lead,
-                payload={"today": today.isoformat()},
-                due_at=now,
-                tz=tz,
-            ):
-                queued += 1
+    leads = session.exec(
+        select(Contact.id, Contact.department_id).where(Contact.role == ContactRole.lead, reachable())
+    )
+    owed = [
+        Owed(
+            key=f"digest:{year}-W{week:02d}:c{lead_id}{suffix}",
+            kind=kind,
+            contact=ContactRef(lead_id or 0, department_id),
+            payload={"today": today.isoformat()},
+            due_at=now,
+        )
+        for lead_id, department_id in leads.all()
+        for kind, suffix in ((CHART_KIND, ":chart"), ("digest", ""))
+    ]
+    queued = sum(row is not None for row in enqueue_all(session=session, owed=owed, tz=tz))
     session.commit()
     return queued
 
