@@ -342,9 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     sizes = SHORT_SIZES if args.short else tuple(int(s) for s in args.sizes.split(","))
     args.workdir.mkdir(parents=True, exist_ok=True)
     results, failures = [], []
+    name = f"{args.name}_closed" if args.closed_out else args.name
     for backend in args.backends.split(","):
         for size in sizes:
-            name = f"{args.name}_closed" if args.closed_out else args.name
             url = database_url(backend, size, args.workdir, args.pg_url, name)
             result = run_size(url, size, closed_out=args.closed_out)
             results.append(result)

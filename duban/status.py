@@ -39,6 +39,7 @@ from models import (
     Task,
     TaskDepartment,
 )
+from models.types import RECURRING
 
 
 class Pace(StrEnum):
@@ -211,7 +212,6 @@ def overdue_recurring(
     duty's last), so reports are read, and the duty judged, only where that instance's age is accepted: a tick
     looking for the duties that reach a rung today judges a handful, not every duty of every county.
     """
-    kinds = [r for r in Recurrence if r != Recurrence.none]
     duties = (
         select_columns(
             col(Milestone.id), col(Milestone.due_on), col(Milestone.recurrence), col(Milestone.until)
@@ -224,7 +224,7 @@ def overdue_recurring(
         .where(
             col(Milestone.id).in_(
                 select_columns(col(Milestone.id)).where(
-                    col(Milestone.status) == MilestoneStatus.open, col(Milestone.recurrence).in_(kinds)
+                    col(Milestone.status) == MilestoneStatus.open, col(Milestone.recurrence).in_(RECURRING)
                 )
             )
         )
@@ -333,9 +333,8 @@ class _Scope:
         if recurring:
             # every status and kind listed, so the (status, recurrence, due_on) index can find the few
             # recurring rows without reading the rest of the table
-            kinds = [r for r in Recurrence if r != Recurrence.none]
             statement = statement.where(
-                col(Milestone.status).in_(list(MilestoneStatus)), col(Milestone.recurrence).in_(kinds)
+                col(Milestone.status).in_(list(MilestoneStatus)), col(Milestone.recurrence).in_(RECURRING)
             )
         else:
             statement = statement.where(col(Milestone.recurrence) == Recurrence.none)

@@ -49,6 +49,10 @@ class Recurrence(StrEnum):
     monthly = "monthly"
 
 
+# every kind of recurring duty, listed so that (status, recurrence, due_on) can be read as index ranges ("!=" cannot)
+RECURRING = tuple(r for r in Recurrence if r != Recurrence.none)
+
+
 class MilestoneStatus(StrEnum):
     open = "open"
     done = "done"  # closed out (销号) after a coordinator's approval

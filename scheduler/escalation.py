@@ -28,6 +28,7 @@ from models import (
     Task,
 )
 from models.people import reachable
+from models.types import RECURRING
 from scheduler.workdays import add_working_days
 
 RECHASE_WINDOW = dt.timedelta(
@@ -415,7 +416,7 @@ def _plans_maybe_lagging(session: Session, due_through: dt.date) -> list[int]:
     one_off = and_(
         is_open, col(Milestone.recurrence) == Recurrence.none, col(Milestone.due_on) <= due_through
     )
-    recurring = and_(is_open, col(Milestone.recurrence).in_([r for r in Recurrence if r != Recurrence.none]))
+    recurring = and_(is_open, col(Milestone.recurrence).in_(RECURRING))
     found: set[int] = set()
     for which in (one_off, recurring):
         # milestones first (an IN list, not a join): SQLite would otherwise walk every task for the DISTINCT
