@@ -16,7 +16,7 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any, NamedTuple, Protocol, TypeVar
 
-from sqlalchemy import Date, Float, Integer, Select, and_, bindparam, case, cast, exists, extract, or_
+from sqlalchemy import Date, Float, Integer, Select, and_, bindparam, case, cast, exists, extract, or_, text
 from sqlalchemy import select as select_columns  # sqlmodel's select is typed for at most four columns
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
@@ -39,7 +39,7 @@ from models import (
     Task,
     TaskDepartment,
 )
-from models.types import RECURRING
+from models.types import RECURRING, RECURRING_ONLY
 
 
 class Pace(StrEnum):
@@ -330,23 +330,25 @@ class _Scope:
 
     def where(self, statement: _Statement, *, recurring: bool) -> _Statement:
         """Restrict a statement that joins Milestone and Task to this scope and to one kind of milestone."""
-        if recurring:
+        if self.plan_ids is not None:
+            # the plans' task ids as a list for an index on milestone's task_id too: given only the join,
+            # PostgreSQL hashes the plans' tasks against every milestone (one-off) or every recurring duty of the
+            # table (42 ms and 5 ms for a 2,000-task county at 100k tasks; 13 ms and 2.5 ms this way)
+            statement = statement.where(
+                col(Task.plan_id).in_(self.plan_ids),
+                col(Milestone.task_id).in_(select(Task.id).where(col(Task.plan_id).in_(self.plan_ids))),
+            )
+        if not recurring:
+            statement = statement.where(col(Milestone.recurrence) == Recurrence.none)
+        elif self.plan_ids is not None:
+            # the partial index's predicate, word for word, so both backends may read that index
+            statement = statement.where(text(f"milestone.{RECURRING_ONLY}"))
+        else:
             # every status and kind listed, so the (status, recurrence, due_on) index can find the few
             # recurring rows without reading the rest of the table
             statement = statement.where(
                 col(Milestone.status).in_(list(MilestoneStatus)), col(Milestone.recurrence).in_(RECURRING)
             )
-        else:
-            statement = statement.where(col(Milestone.recurrence) == Recurrence.none)
-        if self.plan_ids is not None:
-            statement = statement.where(col(Task.plan_id).in_(self.plan_ids))
-            if not recurring:
-                # the plans' task ids as a list for milestone's task_id index too: given only the join, PostgreSQL
-                # hashes the tasks and reads every milestone of the table (42 ms for a 2,000-task county at 100k
-                # tasks, 13 ms this way)
-                statement = statement.where(
-                    col(Milestone.task_id).in_(select(Task.id).where(col(Task.plan_id).in_(self.plan_ids)))
-                )
         if self.department_ids is not None:
             statement = statement.where(
                 col(Task.id).in_(
@@ -482,19 +484,26 @@ class _Scope:
 
     def one_off_tallies(self, session: Session) -> Counter[tuple[str, str, str, MilestoneState, Pace]]:
         statement, _, _ = self._judged_one_off(
-            col(Plan.key).label("plan_key"),
-            col(Plan.title).label("plan_title"),
-            extract("year", col(Milestone.due_on)).label("year"),
+            col(Plan.id).label("plan_id"), cast(extract("year", col(Milestone.due_on)), Integer).label("year")
         )
         judged = statement.subquery("judged")
         # grouped outside, by the subquery's columns: PostgreSQL will not match a CASE in GROUP BY whose bound
-        # parameters are numbered apart from the same CASE in the select list
-        grouped = select_columns(
-            judged.c.plan_key, judged.c.plan_title, judged.c.year, judged.c.state, judged.c.pace, func.count()
-        ).group_by(judged.c.plan_key, judged.c.plan_title, judged.c.year, judged.c.state, judged.c.pace)
+        # parameters are numbered apart from the same CASE in the select list; grouped by the plan's id and named
+        # after, since sorting thousands of rows by a title in the database's collation cost PostgreSQL a quarter
+        # of the query (4 of 17 ms for a 2,000-task county)
+        grouped = (
+            select_columns(
+                judged.c.plan_id, judged.c.year, judged.c.state, judged.c.pace, func.count().label("n")
+            )
+            .group_by(judged.c.plan_id, judged.c.year, judged.c.state, judged.c.pace)
+            .subquery("grouped")
+        )
+        named = select_columns(
+            col(Plan.key), col(Plan.title), grouped.c.year, grouped.c.state, grouped.c.pace, grouped.c.n
+        ).join(Plan, col(Plan.id) == grouped.c.plan_id)
         cells: Counter[tuple[str, str, str, MilestoneState, Pace]] = Counter()
-        for plan_key, plan_title, year, row_state, row_pace, n in _rows(session, grouped):
-            cells[(plan_key, plan_title, str(int(year)), _STATES[row_state], _PACES[row_pace])] += n
+        for plan_key, plan_title, year, row_state, row_pace, n in _rows(session, named):
+            cells[(plan_key, plan_title, str(year), _STATES[row_state], _PACES[row_pace])] += n
         return cells
 
     def recurring_views(self, session: Session) -> list[tuple[_SortKey, MilestoneView]]:

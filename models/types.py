@@ -52,6 +52,10 @@ class Recurrence(StrEnum):
 # every kind of recurring duty, listed so that (status, recurrence, due_on) can be read as index ranges ("!=" cannot)
 RECURRING = tuple(r for r in Recurrence if r != Recurrence.none)
 
+# the predicate of the partial index of recurring duties' task ids, as SQL: a query that means to read that index
+# repeats it with the literal, not a bound parameter (SQLite matches the terms, it does not evaluate them)
+RECURRING_ONLY = f"recurrence <> '{Recurrence.none.value}'"
+
 
 class MilestoneStatus(StrEnum):
     open = "open"

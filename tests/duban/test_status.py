@@ -384,6 +384,9 @@ def test_filtered_views_are_the_plain_views_filtered(random_plans: Session, toda
     assert overdue_views(session=random_plans, today=today, plan_ids=plan_ids) == [
         v for v in everything if v.state == MilestoneState.overdue and v.plan_key in keys
     ]
+    assert milestone_views(session=random_plans, today=today, plan_ids=plan_ids) == [
+        v for v in everything if v.plan_key in keys
+    ]
     window = (today, today + dt.timedelta(days=90))
     assert milestone_views(session=random_plans, today=today, due_from=window[0], due_through=window[1]) == [
         v for v in everything if window[0] <= v.due_on <= window[1]
@@ -415,10 +418,13 @@ def test_status_report_counts_what_its_views_say(random_plans: Session) -> None:
 @pytest.mark.parametrize("today", TODAYS)
 def test_counts_only_status_says_what_the_full_report_says(random_plans: Session, today: dt.date) -> None:
     """/status asks for counts only (a GROUP BY); they must be the counts of the milestones the full report lists."""
-    for department in (None, "随机局2"):
-        full = status_report(session=random_plans, today=today, department=department)
+    two_plans = [
+        p.id or 0 for p in random_plans.exec(select(Plan).where(col(Plan.key).in_(["rand-0", "rand-2"])))
+    ]
+    for department, plan_ids in ((None, None), ("随机局2", None), (None, two_plans), ("随机局2", two_plans)):
+        full = status_report(session=random_plans, today=today, department=department, plan_ids=plan_ids)
         counts = status_report(
-            session=random_plans, today=today, department=department, with_milestones=False
+            session=random_plans, today=today, department=department, plan_ids=plan_ids, with_milestones=False
         )
         assert counts.milestones == []
         assert full.overall.total > 0
