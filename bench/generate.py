@@ -213,14 +213,15 @@ def build_rows(
                         "done_at": dt.datetime.combine(due, dt.time(8), tzinfo=dt.UTC) if done else None,
                         "escalation_paused_until": None,
                         "escalation_pause_reason": None,
+                        **_latest_report(None),
                     }
                 )
                 if reports_share and linked[0] in first_contact and rng.random() < reports_share:
-                    rows.progressreport.append(
-                        _report(
-                            len(rows.progressreport) + 1, milestone_id, first_contact[linked[0]], rng, tick
-                        )
+                    report = _report(
+                        len(rows.progressreport) + 1, milestone_id, first_contact[linked[0]], rng, tick
                     )
+                    rows.progressreport.append(report)
+                    rows.milestone[-1].update(_latest_report(report))
     expected = Expected(
         tick=tick,
         milestones=len(rows.milestone),
@@ -264,6 +265,16 @@ def _report(
         "note": "按计划推进",
         "evidence_file_id": None,
         "reported_at": reported,
+    }
+
+
+def _latest_report(report: dict[str, Any] | None) -> dict[str, Any]:
+    """The copy of its newest report a milestone keeps (written by the ORM's events in the product)."""
+    return {
+        "latest_report_id": report["id"] if report else None,
+        "latest_reported_at": report["reported_at"] if report else None,
+        "latest_report_status": report["status"] if report else None,
+        "latest_report_percent": report["percent"] if report else None,
     }
 
 

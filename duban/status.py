@@ -16,7 +16,7 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any, NamedTuple, Protocol, TypeVar
 
-from sqlalchemy import Date, Float, Integer, Select, and_, bindparam, case, cast, exists, extract, or_, text
+from sqlalchemy import Date, Float, Integer, Select, and_, bindparam, case, cast, extract, or_, text
 from sqlalchemy import select as select_columns  # sqlmodel's select is typed for at most four columns
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
@@ -362,29 +362,34 @@ class _Scope:
     def _judged_one_off(self, *columns: Any) -> tuple[Select[Any], ColumnElement[str], ColumnElement[str]]:
         """One-off milestones in scope with `columns`, their latest report (up to the cutoff), state and pace.
 
-        The latest report is joined as a row of progressreport with no later one, so both backends read it
-        through the milestone_id index; state and pace are `_reference` rules written as CASE expressions.
+        The latest report is the copy on the milestone's own row (Milestone.latest_*), unless that copy is newer
+        than the cutoff (a view of a past day): then, for that milestone only, the reports before the cutoff are
+        searched. State and pace are `_reference` rules written as CASE expressions.
         """
-        latest, later = aliased(ProgressReport, name="latest"), aliased(ProgressReport, name="later")
-        is_latest = and_(
-            col(latest.milestone_id) == Milestone.id,
-            col(latest.reported_at) < self.cutoff,
-            ~exists().where(
-                col(later.milestone_id) == col(latest.milestone_id),
-                col(later.reported_at) < self.cutoff,
-                or_(
-                    col(later.reported_at) > col(latest.reported_at),
-                    and_(col(later.reported_at) == col(latest.reported_at), col(later.id) > col(latest.id)),
-                ),
-            ),
-        )
+        earlier = aliased(ProgressReport, name="earlier")
+        copy_too_new = col(Milestone.latest_reported_at) >= self.cutoff
+
+        def latest(reported: Any, copied: Any) -> ColumnElement[Any]:
+            before_cutoff = (
+                select_columns(reported)
+                .where(col(earlier.milestone_id) == Milestone.id, col(earlier.reported_at) < self.cutoff)
+                .order_by(col(earlier.reported_at).desc(), col(earlier.id).desc())
+                .limit(1)
+                .scalar_subquery()
+            )
+            # CASE evaluates the search only where its branch is taken, on both backends
+            return case((copy_too_new, before_cutoff), else_=copied)
+
+        report_id = latest(earlier.id, Milestone.latest_report_id)
+        percent = latest(earlier.percent, Milestone.latest_report_percent)
+        status = latest(earlier.status, Milestone.latest_report_status)
         today = bindparam("status_today", self.today, type_=Date)
         closed = and_(
             col(Milestone.status) == MilestoneStatus.done,
             or_(col(Milestone.done_at).is_(None), col(Milestone.done_at) < self.cutoff),
         )
         late = col(Milestone.due_on) < today
-        reported = col(latest.id).is_not(None)
+        reported = report_id.is_not(None)
         state = case(
             (closed, MilestoneState.done.value),
             (late, MilestoneState.overdue.value),
@@ -399,7 +404,6 @@ class _Scope:
         elapsed = case(
             (days <= 0, cast(0.0, Float)), (days >= span, cast(1.0, Float)), else_=cast(days, Float) / span
         )
-        percent, status = col(latest.percent), col(latest.status)
         behind = and_(percent.is_not(None), percent < elapsed * 100 - PACE_TOLERANCE)
         pace = case(
             (closed, Pace.done.value),
@@ -413,13 +417,12 @@ class _Scope:
             select_columns(
                 *columns,
                 percent.label("percent"),
-                col(latest.id).label("report_id"),
+                report_id.label("report_id"),
                 state.label("state"),
                 pace.label("pace"),
             )
             .join(Task, col(Task.id) == Milestone.task_id)
-            .join(Plan, col(Plan.id) == Task.plan_id)
-            .outerjoin(latest, is_latest),
+            .join(Plan, col(Plan.id) == Task.plan_id),
             recurring=False,
         )
         return statement, state, pace

@@ -9,7 +9,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, MetaData, inspect, select, text
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, col
 from sqlmodel import select as sqlmodel_select
 
 from duban.cli import main
@@ -18,7 +18,7 @@ from duban.migrate import current_revision, head_revision, upgrade
 from duban.seeding import load_seed
 from duban.services.invites import create_invite, redeem_invite, resolve_department
 from duban.services.progress import record_report
-from models import ContactRole, Department, Milestone, Plan, ReportStatus, Task
+from models import ContactRole, Department, Milestone, Plan, ProgressReport, ReportStatus, Task
 
 
 def test_the_newest_revision_matches_the_models(database_url: str) -> None:
@@ -67,25 +67,20 @@ def _fill_with_real_data(engine: Engine) -> None:
         session.commit()
 
 
-def test_upgrading_from_the_previous_revision_keeps_every_row(database_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    # the data is made with today's code, then copied into a database at revision 0001, column by column
-    source = make_engine(f"sqlite:///{tmp_path / 'source.db'}")
-    SQLModel.metadata.create_all(source)
-    _fill_with_real_data(source)
-
-    old = make_engine(database_url)
-    upgrade(old, "0001")
+def _copy_into_revision(
+    source: Engine, target: Engine, revision: str, *, skip: tuple[str, ...] = ()
+) -> tuple[MetaData, dict[str, list[tuple[object, ...]]]]:
+    """Bring `target` to `revision` and copy `source`'s rows into its tables, column by column (the columns that
+    revision has); returns its tables and the rows copied, sorted."""
+    upgrade(target, revision)
     old_tables = MetaData()
-    old_tables.reflect(old)
+    old_tables.reflect(target)
     source_tables = MetaData()
     source_tables.reflect(source)
     copied: dict[str, list[tuple[object, ...]]] = {}
-    with source.connect() as read, old.begin() as write:
+    with source.connect() as read, target.begin() as write:
         for table in old_tables.sorted_tables:
-            if table.name in (
-                "alembic_version",
-                "notification",
-            ):  # 0006 reshapes the outbox: see its own test
+            if table.name == "alembic_version" or table.name in skip:
                 continue
             columns = [c.name for c in table.columns]
             rows = [
@@ -95,6 +90,18 @@ def test_upgrading_from_the_previous_revision_keeps_every_row(database_url: str,
             if rows:
                 write.execute(table.insert(), rows)
             copied[table.name] = sorted((tuple(r[c] for c in columns) for r in rows), key=repr)
+    return old_tables, copied
+
+
+def test_upgrading_from_the_previous_revision_keeps_every_row(database_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # the data is made with today's code, then copied into a database at revision 0001, column by column
+    source = make_engine(f"sqlite:///{tmp_path / 'source.db'}")
+    SQLModel.metadata.create_all(source)
+    _fill_with_real_data(source)
+
+    old = make_engine(database_url)
+    # 0006 reshapes the outbox: see its own test
+    old_tables, copied = _copy_into_revision(source, old, "0001", skip=("notification",))
     assert sum(len(rows) for rows in copied.values()) > 500
 
     upgrade(old)
@@ -105,6 +112,55 @@ def test_upgrading_from_the_previous_revision_keeps_every_row(database_url: str,
             after = sorted((tuple(r) for r in connection.execute(select(old_tables.tables[name]))), key=repr)
             assert after == rows, name
     assert "escalationstep" in inspect(old).get_table_names()
+    old.dispose()
+    source.dispose()
+
+
+def test_the_upgrade_to_0015_copies_each_milestones_newest_report_onto_it(
+    database_url: str, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """Reports stored before 0015 end up on their milestones as today's code puts them there as they arrive."""
+    source = make_engine(f"sqlite:///{tmp_path / 'source.db'}")
+    SQLModel.metadata.create_all(source)
+    _fill_with_real_data(source)
+    with Session(source) as session:
+        first, second = session.exec(sqlmodel_select(Milestone).order_by(col(Milestone.id)).limit(2)).all()
+        contact_id = session.exec(sqlmodel_select(ProgressReport.contact_id)).first()
+        at = dt.datetime(2025, 6, 3, 2, tzinfo=dt.UTC)
+        for milestone, minutes, status, percent in (
+            (first, 0, ReportStatus.on_track, 40),
+            (first, 0, ReportStatus.at_risk, 45),  # same moment, later id: the newer
+            (first, -60, ReportStatus.blocked, 10),  # stored last but made earlier: not the newest
+            (second, 5, ReportStatus.blocked, None),
+        ):
+            session.add(
+                ProgressReport(
+                    milestone_id=milestone.id or 0,
+                    contact_id=contact_id,
+                    status=status,
+                    percent=percent,
+                    reported_at=at + dt.timedelta(minutes=minutes),
+                )
+            )
+            session.commit()
+    newest = sqlmodel_select(
+        Milestone.id,
+        Milestone.latest_report_id,
+        Milestone.latest_reported_at,
+        Milestone.latest_report_status,
+        Milestone.latest_report_percent,
+    ).order_by(col(Milestone.id))
+    with Session(source) as session:
+        expected = session.exec(newest).all()
+    assert expected[0][3:] == (ReportStatus.at_risk, 45) and expected[1][3:] == (ReportStatus.blocked, None)
+    assert sum(row[1] is not None for row in expected) == 3  # these two and _fill_with_real_data's one
+
+    old = make_engine(database_url)
+    _copy_into_revision(source, old, "0014", skip=("planning_inputs",))  # 0010 made its one row
+    upgrade(old)
+
+    with Session(old) as session:
+        assert session.exec(newest).all() == expected
     old.dispose()
     source.dispose()
 

@@ -20,6 +20,7 @@ from models import (
     TaskDepartment,
     limits,
 )
+from tests.later_columns import add_later_columns, drop_later_columns
 
 NOW = dt.datetime(2025, 6, 2, 2, tzinfo=dt.UTC)
 
@@ -27,8 +28,9 @@ NOW = dt.datetime(2025, 6, 2, 2, tzinfo=dt.UTC)
 def test_upgrading_to_0005_widens_the_reason_and_keeps_the_rows(database_url: str) -> None:
     engine = make_engine(database_url)
     upgrade(engine, "0004")
+    add_later_columns(engine)  # while today's seeding reads and writes milestones
     with Session(engine) as session:
-        load_seed(session=session)  # plan tables are the same at 0004 as now
+        load_seed(session=session)
         department = resolve_department(session=session, name="区教体局")
         milestone_ids = session.exec(
             select(Milestone.id)
@@ -73,6 +75,7 @@ def test_upgrading_to_0005_widens_the_reason_and_keeps_the_rows(database_url: st
                 },
             )
 
+    drop_later_columns(engine)
     upgrade(engine)
 
     assert current_revision(engine) == head_revision()

@@ -18,6 +18,7 @@ from duban.services.progress import (
     record_report,
     undo_report,
 )
+from duban.status import milestone_views
 from models import (
     AuditEntry,
     CloseoutRequest,
@@ -404,3 +405,33 @@ def test_a_rejection_without_reason_or_too_long_and_a_second_decision_are_refuse
     with pytest.raises(InvalidInput) as again:
         decide(True, "")
     assert again.value.reason == "already_decided"
+
+
+def test_status_shows_the_report_before_an_undone_one_and_nothing_after_the_last(seeded: Session) -> None:
+    """The milestone keeps a copy of its newest report for /status; an undo hands it back to the one before."""
+    contact = _join(seeded, ContactRole.contact, 1001)
+    milestone_id = _led_milestones(seeded, contact)[0]
+    today = NOW.date()
+
+    def shown() -> tuple[int | None, int | None]:
+        (view,) = [v for v in milestone_views(session=seeded, today=today) if v.milestone_id == milestone_id]
+        return view.latest_percent, view.latest_report_id
+
+    reports = [
+        record_report(
+            session=seeded,
+            contact=contact,
+            milestone_id=milestone_id,
+            status=ReportStatus.on_track,
+            percent=percent,
+            note="",
+            now=NOW + dt.timedelta(minutes=minute),
+        ).report
+        for minute, percent in ((0, 30), (1, 60))
+    ]
+    assert shown() == (60, reports[1].id)
+    for report, left in zip(reversed(reports), ((30, reports[0].id), (None, None)), strict=True):
+        undo_report(
+            session=seeded, contact=contact, report_id=report.id or 0, now=NOW + dt.timedelta(minutes=2)
+        )
+        assert shown() == left

@@ -16,6 +16,7 @@ from duban.seeding import load_seed
 from duban.services.invites import create_invite, redeem_invite, resolve_department
 from duban.services.progress import milestone_for_reply
 from models import Contact, ContactRole, Milestone, Notification, Plan, Task
+from tests.later_columns import add_later_columns, drop_later_columns
 
 NOW = dt.datetime(2025, 12, 2, 2, tzinfo=dt.UTC)
 
@@ -23,16 +24,9 @@ NOW = dt.datetime(2025, 12, 2, 2, tzinfo=dt.UTC)
 def test_queued_rows_survive_the_upgrade_and_render_as_they_were(database_url: str) -> None:
     engine = make_engine(database_url)
     upgrade(engine, "0004")
-    # tables other than the outbox are as the models say at 0004, but for the columns later revisions add to
-    # contact (0007's DingTalk id, 0009's report wait): there while the ORM writes the contact, gone before the upgrade
-    added = {
-        "dingtalk_user_id": "VARCHAR(64)",
-        "report_prompt_reminder_id": "INTEGER",
-        "report_prompt_until": "TIMESTAMP",
-    }
-    with engine.begin() as connection:
-        for column, sql_type in added.items():
-            connection.exec_driver_sql(f"ALTER TABLE contact ADD COLUMN {column} {sql_type}")
+    # tables other than the outbox are as the models say at 0004, but for the columns later revisions add (contact's
+    # DingTalk id and report wait, milestone's latest report): there while the ORM writes, gone before the upgrade
+    add_later_columns(engine)
     with Session(engine) as session:
         load_seed(session=session)
         department = resolve_department(session=session, name="区教体局")
@@ -88,9 +82,7 @@ def test_queued_rows_survive_the_upgrade_and_render_as_they_were(database_url: s
                 },
             ],
         )
-    with engine.begin() as connection:
-        for column in added:
-            connection.exec_driver_sql(f"ALTER TABLE contact DROP COLUMN {column}")
+    drop_later_columns(engine)
     upgrade(engine)
 
     with Session(engine) as session:
