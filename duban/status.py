@@ -13,7 +13,9 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import lru_cache
+from functools import cache, lru_cache
+from itertools import groupby
+from operator import itemgetter
 from typing import Any, NamedTuple, Protocol, TypeVar
 
 from sqlalchemy import Date, Float, Integer, Select, and_, bindparam, case, cast, extract, or_, text
@@ -21,7 +23,7 @@ from sqlalchemy import select as select_columns  # sqlmodel's select is typed fo
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sqlalchemy.sql.functions import FunctionElement, func
 from sqlmodel import Session, col, select
 
@@ -39,7 +41,7 @@ from models import (
     Task,
     TaskDepartment,
 )
-from models.types import RECURRING, RECURRING_ONLY
+from models.types import RECURRING, RECURRING_ONLY, UTCDateTime
 
 
 class Pace(StrEnum):
@@ -311,14 +313,203 @@ _Statement = TypeVar("_Statement", bound="Select[*tuple[Any, ...]]")
 _SortKey = tuple[str, int, dt.date, int]
 
 
-def _rows(session: Session, statement: Select[*tuple[Any, ...]]) -> Sequence[Any]:
+def _rows(
+    session: Session, statement: Select[*tuple[Any, ...]], params: dict[str, Any] | None = None
+) -> Sequence[Any]:
     """Plain column rows through Core: the ORM's result machinery costs more than these queries do."""
-    return session.connection().execute(statement).all()  # plan key, task position, due date, milestone id
+    return session.connection().execute(statement, params).all()
+
+
+# The statements a status runs are built once per shape of question (scoped by plans or not, by departments or
+# not) with the day, the cutoff and the ids as parameters: building one anew took 2 ms of a county's /status.
+_TODAY = bindparam("status_today", type_=Date)
+_CUTOFF = bindparam("status_cutoff", type_=UTCDateTime())
+_PLAN_IDS: BindParameter[list[int]] = bindparam("status_plan_ids", expanding=True)
+_DEPARTMENT_IDS: BindParameter[list[int]] = bindparam("status_department_ids", expanding=True)
+
+
+class _Shape(NamedTuple):
+    by_plan: bool
+    by_department: bool
+
+
+def _where(statement: _Statement, shape: _Shape, *, recurring: bool) -> _Statement:
+    """Restrict a statement that joins Milestone and Task to a scope and to one kind of milestone."""
+    if shape.by_plan:
+        # the plans' task ids as a list for an index on milestone's task_id too: given only the join, PostgreSQL
+        # hashes the plans' tasks against every milestone (one-off) or every recurring duty of the table (42 ms
+        # and 5 ms for a 2,000-task county at 100k tasks; 13 ms and 2.5 ms this way)
+        statement = statement.where(
+            col(Task.plan_id).in_(_PLAN_IDS),
+            col(Milestone.task_id).in_(select(Task.id).where(col(Task.plan_id).in_(_PLAN_IDS))),
+        )
+    if not recurring:
+        statement = statement.where(col(Milestone.recurrence) == Recurrence.none)
+    elif shape.by_plan:
+        # the partial index's predicate, word for word, so both backends may read that index
+        statement = statement.where(text(f"milestone.{RECURRING_ONLY}"))
+    else:
+        # every status and kind listed, so the (status, recurrence, due_on) index can find the few recurring
+        # rows without reading the rest of the table
+        statement = statement.where(
+            col(Milestone.status).in_(list(MilestoneStatus)), col(Milestone.recurrence).in_(RECURRING)
+        )
+    if shape.by_department:
+        statement = statement.where(
+            col(Task.id).in_(
+                select(TaskDepartment.task_id).where(col(TaskDepartment.department_id).in_(_DEPARTMENT_IDS))
+            )
+        )
+    return statement
+
+
+def _judged_one_off(
+    shape: _Shape, *columns: Any
+) -> tuple[Select[Any], ColumnElement[str], ColumnElement[str]]:
+    """One-off milestones in scope with `columns`, their latest report (up to the cutoff), state and pace.
+
+    The latest report is the copy on the milestone's own row (Milestone.latest_*), unless that copy is newer than
+    the cutoff (a view of a past day): then, for that milestone only, the reports before the cutoff are searched.
+    State and pace are `_reference` rules written as CASE expressions.
+    """
+    earlier = aliased(ProgressReport, name="earlier")
+    copy_too_new = col(Milestone.latest_reported_at) >= _CUTOFF
+
+    def latest(reported: Any, copied: Any) -> ColumnElement[Any]:
+        before_cutoff = (
+            select_columns(reported)
+            .where(col(earlier.milestone_id) == Milestone.id, col(earlier.reported_at) < _CUTOFF)
+            .order_by(col(earlier.reported_at).desc(), col(earlier.id).desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        # CASE evaluates the search only where its branch is taken, on both backends
+        return case((copy_too_new, before_cutoff), else_=copied)
+
+    report_id = latest(earlier.id, Milestone.latest_report_id)
+    percent = latest(earlier.percent, Milestone.latest_report_percent)
+    status = latest(earlier.status, Milestone.latest_report_status)
+    closed = and_(
+        col(Milestone.status) == MilestoneStatus.done,
+        or_(col(Milestone.done_at).is_(None), col(Milestone.done_at) < _CUTOFF),
+    )
+    late = col(Milestone.due_on) < _TODAY
+    reported = report_id.is_not(None)
+    state = case(
+        (closed, MilestoneState.done.value),
+        (late, MilestoneState.overdue.value),
+        (reported, MilestoneState.reported.value),
+        else_=MilestoneState.silent.value,
+    )
+    # elapsed = min(1.0, max(0.0, days since issue / max(1, days from issue to due))), in floating point exactly
+    # as pace_of computes it, so the comparison with the percent agrees to the last bit
+    span_days = _days_between(Milestone.due_on, Plan.issued_on)
+    span = case((span_days < 1, 1), else_=span_days)
+    days = _days_between(_TODAY, Plan.issued_on)
+    elapsed = case(
+        (days <= 0, cast(0.0, Float)), (days >= span, cast(1.0, Float)), else_=cast(days, Float) / span
+    )
+    behind = and_(percent.is_not(None), percent < elapsed * 100 - PACE_TOLERANCE)
+    pace = case(
+        (closed, Pace.done.value),
+        (late, Pace.red.value),
+        (status == ReportStatus.blocked.value, Pace.red.value),
+        (~reported, Pace.grey.value),
+        (or_(behind, status == ReportStatus.at_risk.value), Pace.amber.value),
+        else_=Pace.green.value,
+    )
+    statement = _where(
+        select_columns(
+            *columns,
+            percent.label("percent"),
+            report_id.label("report_id"),
+            state.label("state"),
+            pace.label("pace"),
+        )
+        .join(Task, col(Task.id) == Milestone.task_id)
+        .join(Plan, col(Plan.id) == Task.plan_id),
+        shape,
+        recurring=False,
+    )
+    return statement, state, pace
+
+
+@cache
+def _one_off_views_statement(shape: _Shape) -> tuple[Select[Any], ColumnElement[str]]:
+    statement, state, _ = _judged_one_off(
+        shape,
+        col(Milestone.id),
+        col(Plan.key),
+        col(Plan.title),
+        col(Task.position),
+        col(Task.ref),
+        col(Task.title),
+        col(Milestone.due_on),
+    )
+    return statement.order_by(
+        col(Plan.key), col(Task.position), col(Milestone.due_on), col(Milestone.id)
+    ), state
+
+
+@cache
+def _one_off_tallies_statement(shape: _Shape) -> Select[Any]:
+    statement, _, _ = _judged_one_off(
+        shape,
+        col(Plan.id).label("plan_id"),
+        cast(extract("year", col(Milestone.due_on)), Integer).label("year"),
+    )
+    judged = statement.subquery("judged")
+    # grouped outside, by the subquery's columns: PostgreSQL will not match a CASE in GROUP BY whose bound
+    # parameters are numbered apart from the same CASE in the select list; grouped by the plan's id and named
+    # after, since sorting thousands of rows by a title in the database's collation cost PostgreSQL a quarter of
+    # the query (4 of 17 ms for a 2,000-task county)
+    grouped = (
+        select_columns(
+            judged.c.plan_id, judged.c.year, judged.c.state, judged.c.pace, func.count().label("n")
+        )
+        .group_by(judged.c.plan_id, judged.c.year, judged.c.state, judged.c.pace)
+        .subquery("grouped")
+    )
+    return select_columns(
+        col(Plan.key), col(Plan.title), grouped.c.year, grouped.c.state, grouped.c.pace, grouped.c.n
+    ).join(Plan, col(Plan.id) == grouped.c.plan_id)
+
+
+@cache
+def _recurring_statement(shape: _Shape) -> Select[*tuple[Any, ...]]:
+    """Each duty in scope with its reports up to the cutoff, one row per report (one row without, for a duty that
+    has none): read in one statement, not by a second one listing every duty's id."""
+    return _where(
+        select_columns(
+            col(Milestone.id),
+            col(Milestone.due_on),
+            col(Milestone.recurrence),
+            col(Milestone.until),
+            col(Plan.key),
+            col(Plan.title),
+            col(Plan.issued_on),
+            col(Task.position),
+            col(Task.ref),
+            col(Task.title),
+            col(ProgressReport.id),
+            col(ProgressReport.reported_at),
+            col(ProgressReport.status),
+            col(ProgressReport.percent),
+        )
+        .join(Task, col(Task.id) == Milestone.task_id)
+        .join(Plan, col(Plan.id) == Task.plan_id)
+        .outerjoin(
+            ProgressReport,
+            and_(col(ProgressReport.milestone_id) == Milestone.id, col(ProgressReport.reported_at) < _CUTOFF),
+        ),
+        shape,
+        recurring=True,
+    ).order_by(col(Milestone.id), col(ProgressReport.reported_at), col(ProgressReport.id))
 
 
 @dataclass(frozen=True)
 class _Scope:
-    """The milestones one question covers, as of one day; builds the queries that answer it."""
+    """The milestones one question covers, as of one day; runs the statements that answer it."""
 
     today: dt.date
     plan_ids: list[int] | None
@@ -328,104 +519,18 @@ class _Scope:
     def cutoff(self) -> dt.datetime:
         return _report_cutoff(self.today)
 
-    def where(self, statement: _Statement, *, recurring: bool) -> _Statement:
-        """Restrict a statement that joins Milestone and Task to this scope and to one kind of milestone."""
-        if self.plan_ids is not None:
-            # the plans' task ids as a list for an index on milestone's task_id too: given only the join,
-            # PostgreSQL hashes the plans' tasks against every milestone (one-off) or every recurring duty of the
-            # table (42 ms and 5 ms for a 2,000-task county at 100k tasks; 13 ms and 2.5 ms this way)
-            statement = statement.where(
-                col(Task.plan_id).in_(self.plan_ids),
-                col(Milestone.task_id).in_(select(Task.id).where(col(Task.plan_id).in_(self.plan_ids))),
-            )
-        if not recurring:
-            statement = statement.where(col(Milestone.recurrence) == Recurrence.none)
-        elif self.plan_ids is not None:
-            # the partial index's predicate, word for word, so both backends may read that index
-            statement = statement.where(text(f"milestone.{RECURRING_ONLY}"))
-        else:
-            # every status and kind listed, so the (status, recurrence, due_on) index can find the few
-            # recurring rows without reading the rest of the table
-            statement = statement.where(
-                col(Milestone.status).in_(list(MilestoneStatus)), col(Milestone.recurrence).in_(RECURRING)
-            )
-        if self.department_ids is not None:
-            statement = statement.where(
-                col(Task.id).in_(
-                    select(TaskDepartment.task_id).where(
-                        col(TaskDepartment.department_id).in_(self.department_ids)
-                    )
-                )
-            )
-        return statement
+    @property
+    def shape(self) -> _Shape:
+        return _Shape(self.plan_ids is not None, self.department_ids is not None)
 
-    def _judged_one_off(self, *columns: Any) -> tuple[Select[Any], ColumnElement[str], ColumnElement[str]]:
-        """One-off milestones in scope with `columns`, their latest report (up to the cutoff), state and pace.
-
-        The latest report is the copy on the milestone's own row (Milestone.latest_*), unless that copy is newer
-        than the cutoff (a view of a past day): then, for that milestone only, the reports before the cutoff are
-        searched. State and pace are `_reference` rules written as CASE expressions.
-        """
-        earlier = aliased(ProgressReport, name="earlier")
-        copy_too_new = col(Milestone.latest_reported_at) >= self.cutoff
-
-        def latest(reported: Any, copied: Any) -> ColumnElement[Any]:
-            before_cutoff = (
-                select_columns(reported)
-                .where(col(earlier.milestone_id) == Milestone.id, col(earlier.reported_at) < self.cutoff)
-                .order_by(col(earlier.reported_at).desc(), col(earlier.id).desc())
-                .limit(1)
-                .scalar_subquery()
-            )
-            # CASE evaluates the search only where its branch is taken, on both backends
-            return case((copy_too_new, before_cutoff), else_=copied)
-
-        report_id = latest(earlier.id, Milestone.latest_report_id)
-        percent = latest(earlier.percent, Milestone.latest_report_percent)
-        status = latest(earlier.status, Milestone.latest_report_status)
-        today = bindparam("status_today", self.today, type_=Date)
-        closed = and_(
-            col(Milestone.status) == MilestoneStatus.done,
-            or_(col(Milestone.done_at).is_(None), col(Milestone.done_at) < self.cutoff),
-        )
-        late = col(Milestone.due_on) < today
-        reported = report_id.is_not(None)
-        state = case(
-            (closed, MilestoneState.done.value),
-            (late, MilestoneState.overdue.value),
-            (reported, MilestoneState.reported.value),
-            else_=MilestoneState.silent.value,
-        )
-        # elapsed = min(1.0, max(0.0, days since issue / max(1, days from issue to due))), in floating point
-        # exactly as pace_of computes it, so the comparison with the percent agrees to the last bit
-        span_days = _days_between(Milestone.due_on, Plan.issued_on)
-        span = case((span_days < 1, 1), else_=span_days)
-        days = _days_between(today, Plan.issued_on)
-        elapsed = case(
-            (days <= 0, cast(0.0, Float)), (days >= span, cast(1.0, Float)), else_=cast(days, Float) / span
-        )
-        behind = and_(percent.is_not(None), percent < elapsed * 100 - PACE_TOLERANCE)
-        pace = case(
-            (closed, Pace.done.value),
-            (late, Pace.red.value),
-            (status == ReportStatus.blocked.value, Pace.red.value),
-            (~reported, Pace.grey.value),
-            (or_(behind, status == ReportStatus.at_risk.value), Pace.amber.value),
-            else_=Pace.green.value,
-        )
-        statement = self.where(
-            select_columns(
-                *columns,
-                percent.label("percent"),
-                report_id.label("report_id"),
-                state.label("state"),
-                pace.label("pace"),
-            )
-            .join(Task, col(Task.id) == Milestone.task_id)
-            .join(Plan, col(Plan.id) == Task.plan_id),
-            recurring=False,
-        )
-        return statement, state, pace
+    @property
+    def params(self) -> dict[str, Any]:
+        return {
+            "status_today": self.today,
+            "status_cutoff": self.cutoff,
+            "status_plan_ids": self.plan_ids or [],
+            "status_department_ids": self.department_ids or [],
+        }
 
     def one_off_views(
         self,
@@ -435,18 +540,7 @@ class _Scope:
         due_from: dt.date | None,
         due_through: dt.date | None,
     ) -> list[tuple[_SortKey, MilestoneView]]:
-        statement, state, _ = self._judged_one_off(
-            col(Milestone.id),
-            col(Plan.key),
-            col(Plan.title),
-            col(Task.position),
-            col(Task.ref),
-            col(Task.title),
-            col(Milestone.due_on),
-        )
-        statement = statement.order_by(
-            col(Plan.key), col(Task.position), col(Milestone.due_on), col(Milestone.id)
-        )
+        statement, state = _one_off_views_statement(self.shape)
         if states is not None:
             statement = statement.where(state.in_([s.value for s in states]))
         if due_from is not None:
@@ -482,73 +576,26 @@ class _Scope:
                 report_id,
                 row_state,
                 row_pace,
-            ) in _rows(session, statement)
+            ) in _rows(session, statement, self.params)
         ]
 
     def one_off_tallies(self, session: Session) -> Counter[tuple[str, str, str, MilestoneState, Pace]]:
-        statement, _, _ = self._judged_one_off(
-            col(Plan.id).label("plan_id"), cast(extract("year", col(Milestone.due_on)), Integer).label("year")
-        )
-        judged = statement.subquery("judged")
-        # grouped outside, by the subquery's columns: PostgreSQL will not match a CASE in GROUP BY whose bound
-        # parameters are numbered apart from the same CASE in the select list; grouped by the plan's id and named
-        # after, since sorting thousands of rows by a title in the database's collation cost PostgreSQL a quarter
-        # of the query (4 of 17 ms for a 2,000-task county)
-        grouped = (
-            select_columns(
-                judged.c.plan_id, judged.c.year, judged.c.state, judged.c.pace, func.count().label("n")
-            )
-            .group_by(judged.c.plan_id, judged.c.year, judged.c.state, judged.c.pace)
-            .subquery("grouped")
-        )
-        named = select_columns(
-            col(Plan.key), col(Plan.title), grouped.c.year, grouped.c.state, grouped.c.pace, grouped.c.n
-        ).join(Plan, col(Plan.id) == grouped.c.plan_id)
         cells: Counter[tuple[str, str, str, MilestoneState, Pace]] = Counter()
-        for plan_key, plan_title, year, row_state, row_pace, n in _rows(session, named):
+        for plan_key, plan_title, year, row_state, row_pace, n in _rows(
+            session, _one_off_tallies_statement(self.shape), self.params
+        ):
             cells[(plan_key, plan_title, str(year), _STATES[row_state], _PACES[row_pace])] += n
         return cells
 
     def recurring_views(self, session: Session) -> list[tuple[_SortKey, MilestoneView]]:
         """Recurring duties judged by their current period, in Python: few rows, and a walk over instances."""
-        rows = _rows(
-            session,
-            self.where(
-                select_columns(
-                    col(Milestone.id),
-                    col(Milestone.due_on),
-                    col(Milestone.recurrence),
-                    col(Milestone.until),
-                    col(Plan.key),
-                    col(Plan.title),
-                    col(Plan.issued_on),
-                    col(Task.position),
-                    col(Task.ref),
-                    col(Task.title),
-                )
-                .join(Task, col(Task.id) == Milestone.task_id)
-                .join(Plan, col(Plan.id) == Task.plan_id),
-                recurring=True,
-            ).order_by(col(Plan.key), col(Task.position), col(Milestone.due_on), col(Milestone.id)),
-        )
-        if not rows:
-            return []
-        reports = _reports_of(session, [row[0] for row in rows], self.cutoff)
+        rows = _rows(session, _recurring_statement(self.shape), self.params)
         judged = []
-        for (
-            milestone_id,
-            due_on,
-            recurrence,
-            until,
-            plan_key,
-            plan_title,
-            issued_on,
-            position,
-            ref,
-            title,
-        ) in rows:
+        for milestone_id, duty_rows in groupby(rows, key=itemgetter(0)):
+            first, *rest = duty_rows
+            _, due_on, recurrence, until, plan_key, plan_title, issued_on, position, ref, title = first[:10]
+            own = [_Report(*row[10:]) for row in (first, *rest) if row[10] is not None]
             milestone = _Recurring(recurrence, due_on, until)
-            own = reports.get(milestone_id, [])
             previous, due = _instance(milestone, self.today)
             state, due = _recurring_state(milestone, issued_on, own, self.today, previous=previous, due=due)
             view = MilestoneView(
