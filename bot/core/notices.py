@@ -112,20 +112,13 @@ class Item:
     report: ProgressReport | None  # the latest, for the pace line
 
 
-_LATEST_REPORT = (
-    select(ProgressReport.id)
-    .where(ProgressReport.milestone_id == Milestone.id)
-    .order_by(col(ProgressReport.reported_at).desc(), col(ProgressReport.id).desc())
-    .limit(1)
-    .correlate(Milestone)
-    .scalar_subquery()
-)
-# built once: every reminder the dispatcher sends runs it
+# built once: every reminder the dispatcher sends runs it; the latest report is the one its milestone keeps a copy
+# of (models/people.py), found by its id
 _ITEM_FACTS = (
     select(Milestone, Task, Plan, ProgressReport)
     .join(Task, col(Task.id) == Milestone.task_id)
     .join(Plan, col(Plan.id) == Task.plan_id)
-    .outerjoin(ProgressReport, col(ProgressReport.id) == _LATEST_REPORT)
+    .outerjoin(ProgressReport, col(ProgressReport.id) == Milestone.latest_report_id)
     .where(col(Milestone.id).in_(bindparam("milestones", expanding=True)))
 )
 

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from bot.core.notices import RENDERERS, message_for
 from bot.telegram.render import TELEGRAM_LIMIT, parts, utf16_length
 from duban.services.outbox import enqueue
-from duban.services.progress import decide_closeout, record_report
+from duban.services.progress import decide_closeout, record_report, undo_report
 from models import Contact, ContactRole, Milestone, Notification, Plan, ReportStatus, Task
 from scheduler.digest_job import plan_digests
 from scheduler.escalation import tell_coordinators_blocked
@@ -139,6 +139,30 @@ def test_notices_written_by_the_services_read_right(seeded: Session, join: Any) 
     assert shown(seeded, digest).startswith("<b>每周简报（2025-12-30 至 2026-01-06）</b>")
     chart = seeded.exec(select(Notification).where(Notification.kind == "digest_chart")).one()
     assert (message_for(seeded, chart).image or b"").startswith(b"\x89PNG")
+
+
+def test_a_reminder_shows_the_latest_report_and_after_an_undo_the_one_before(
+    seeded: Session, join: Any
+) -> None:
+    contact = join("区教体局", 1001)
+    first = next(m for m in _milestones(seeded) if m.due_on > NOW.date() and m.recurrence == "none")
+    row = _row(seeded, contact, "reminder", {"days": 30, "late_since": None}, first)
+    assert "尚未汇报" in shown(seeded, row)
+    reports = [
+        record_report(
+            session=seeded,
+            contact=contact,
+            milestone_id=first.id or 0,
+            status=status,
+            percent=percent,
+            note="",
+            now=NOW - dt.timedelta(days=days),
+        ).report
+        for days, status, percent in ((3, ReportStatus.on_track, 40), (1, ReportStatus.at_risk, 55))
+    ]
+    assert "最近汇报 2026-01-05：存在风险 55%" in shown(seeded, row)
+    undo_report(session=seeded, contact=contact, report_id=reports[1].id or 0, now=NOW - dt.timedelta(days=1))
+    assert "最近汇报 2026-01-03：正常推进 40%" in shown(seeded, row)
 
 
 def test_every_kind_that_is_queued_has_a_view() -> None:
