@@ -71,7 +71,9 @@ _LATEST = ("latest_report_id", "latest_reported_at", "latest_report_status", "la
 
 
 @event.listens_for(ProgressReport, "after_insert")
-def _copy_a_newer_report_to_its_milestone(_mapper: Mapper[Any], connection: Connection, report: Any) -> None:
+def _copy_a_newer_report_to_its_milestone(
+    _mapper: Mapper[Any], connection: Connection, report: ProgressReport
+) -> None:
     newer = or_(
         col(Milestone.latest_reported_at).is_(None),
         col(Milestone.latest_reported_at) < report.reported_at,
@@ -90,7 +92,7 @@ def _copy_a_newer_report_to_its_milestone(_mapper: Mapper[Any], connection: Conn
 
 @event.listens_for(ProgressReport, "after_delete")
 def _copy_the_next_newest_report_to_its_milestone(
-    _mapper: Mapper[Any], connection: Connection, report: Any
+    _mapper: Mapper[Any], connection: Connection, report: ProgressReport
 ) -> None:
     """A deleted (undone) report that was the newest gives way to the newest of the rest, or to none."""
     rest = connection.execute(
