@@ -190,10 +190,16 @@ def reminder_bundle(ctx: Context) -> Message:
                 due=due.isoformat(), recurrence=recurrence
             )
         else:
-            when = _("due {due}{recurrence}: {days} days left · {pace}").format(
+            days_left = (due - ctx.today).days
+            # a re-chase can fall after the due date (a reminder the day before, chased two working days later)
+            when = (
+                _("due {due}{recurrence}: {days} days left · {pace}")
+                if days_left >= 0
+                else _("due {due}{recurrence}: {days} days overdue · {pace}")
+            ).format(
                 due=due.isoformat(),
                 recurrence=recurrence,
-                days=(due - ctx.today).days,
+                days=abs(days_left),
                 pace=_pace(_, item.report),
             )
         lines = [f"{number}. {item.task.ref} {item.task.title}", f"   {when}"]

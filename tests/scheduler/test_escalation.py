@@ -78,6 +78,17 @@ def test_an_unacknowledged_reminder_is_chased_once_after_two_working_days(seeded
     )
 
 
+def test_a_rechase_after_the_due_date_says_how_many_days_overdue(seeded: Session, join) -> None:  # type: ignore[no-untyped-def]
+    join("区教体局", 1001)
+    _sent_reminders(seeded, local("2025-12-30", 9))  # the day before 2025-12-31
+    # two working days later: 31 December, then 4 January (a Sunday worked for the New Year holiday)
+    assert plan_rechases(session=seeded, now=local("2026-01-04", 10), tz=SHANGHAI, policy=POLICY) > 0
+    late = [row for row in _kinds(seeded, "rechase") if row.instance_due_on == dt.date(2025, 12, 31)]
+    assert late
+    for text in (shown(seeded, row) for row in late):
+        assert "到期，已逾期 4 天" in text and "还有 -" not in text, text  # 2025-12-31, or 2025-12-31（每年）
+
+
 def test_acknowledgement_or_a_report_stops_the_rechase(seeded: Session, join) -> None:  # type: ignore[no-untyped-def]
     contact = join("区教体局", 1001)
     first, second, *rest = _sent_reminders(seeded, local("2025-12-24", 9))

@@ -55,11 +55,17 @@ def _speaker(join: Any, seeded: Session, language: str, role: ContactRole = Cont
 
 
 EXPECTED = {
-    ("reminder", "zh_CN"): ["<b>⏰ 督办提醒</b>", "1. （一） ", "到期，还有", "请直接回复本消息汇报进度"],
+    # the milestone fell due on 2025-12-31, six days before NOW (a reminder before it: see the latest-report test)
+    ("reminder", "zh_CN"): [
+        "<b>⏰ 督办提醒</b>",
+        "1. （一） ",
+        "到期，已逾期 6 天",
+        "请直接回复本消息汇报进度",
+    ],
     ("reminder", "en"): [
         "<b>⏰ Work-plan reminder (督办提醒)</b>",
         "1. （一） ",
-        "days left",
+        "6 days overdue",
         "Reply to this message",
     ],
     ("co_notice", "zh_CN"): ["<b>📌 配合事项提示</b>", "请及时向牵头部门报送材料"],
@@ -147,7 +153,7 @@ def test_a_reminder_shows_the_latest_report_and_after_an_undo_the_one_before(
     contact = join("区教体局", 1001)
     first = next(m for m in _milestones(seeded) if m.due_on > NOW.date() and m.recurrence == "none")
     row = _row(seeded, contact, "reminder", {"days": 30, "late_since": None}, first)
-    assert "尚未汇报" in shown(seeded, row)
+    assert f"{first.due_on}到期，还有 {(first.due_on - NOW.date()).days} 天 · 尚未汇报" in shown(seeded, row)
     reports = [
         record_report(
             session=seeded,
