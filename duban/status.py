@@ -41,6 +41,7 @@ from models import (
     Task,
     TaskDepartment,
 )
+from models.people import newest_first
 from models.types import RECURRING, RECURRING_ONLY, UTCDateTime
 
 
@@ -379,7 +380,7 @@ def _judged_one_off(shape: _Shape, *columns: Any) -> tuple[Select[Any], ColumnEl
         before_cutoff = (
             select_columns(reported)
             .where(col(earlier.milestone_id) == Milestone.id, col(earlier.reported_at) < _CUTOFF)
-            .order_by(col(earlier.reported_at).desc(), col(earlier.id).desc())
+            .order_by(*newest_first(earlier))
             .limit(1)
             .scalar_subquery()
         )

@@ -63,6 +63,12 @@ class ProgressReport(SQLModel, table=True):
     contact: Contact = Relationship()
 
 
+def newest_first(report: Any = ProgressReport) -> tuple[Any, Any]:
+    """ORDER BY for reports newest first: latest reported_at, then highest id (`report` may be an alias). The one
+    order "latest report" means everywhere, Milestone.latest_* included."""
+    return col(report.reported_at).desc(), col(report.id).desc()
+
+
 # Milestone.latest_* copy the newest report, so that a status reads one row per milestone. Kept here, on every
 # insert and delete of a report through the ORM (the product's only way to write one), by SQL that only status
 # reads: a Milestone object loaded earlier in the transaction keeps the old copy until the commit expires it. Rows
@@ -103,7 +109,7 @@ def _copy_the_next_newest_report_to_its_milestone(
             col(ProgressReport.percent),
         )
         .where(col(ProgressReport.milestone_id) == report.milestone_id)
-        .order_by(col(ProgressReport.reported_at).desc(), col(ProgressReport.id).desc())
+        .order_by(*newest_first())
         .limit(1)
     ).first()
     values = tuple(rest) if rest is not None else (None, None, None, None)

@@ -32,6 +32,7 @@ from models import (
     ReportStatus,
     Task,
 )
+from models.people import newest_first
 from scheduler.escalation import EscalationPolicy
 
 WEEK = dt.timedelta(days=7)
@@ -412,7 +413,7 @@ def milestone_detail(
         .join(Contact, col(Contact.id) == ProgressReport.contact_id)
         .join(Department, col(Department.id) == Contact.department_id)
         .where(ProgressReport.milestone_id == milestone_id)
-        .order_by(col(ProgressReport.reported_at).desc(), col(ProgressReport.id).desc())
+        .order_by(*newest_first())
     ).all()
     pending_closeout = session.exec(
         select(CloseoutRequest).where(

@@ -32,6 +32,7 @@ from models import (
     Task,
     limits,
 )
+from models.people import newest_first
 
 MAX_NOTE_LENGTH = limits.NOTE
 UNDO_WINDOW = dt.timedelta(minutes=10)
@@ -255,7 +256,7 @@ def attach_evidence(
     latest = session.exec(
         select(ProgressReport)
         .where(ProgressReport.milestone_id == milestone_id, ProgressReport.contact_id == contact.id)
-        .order_by(col(ProgressReport.reported_at).desc(), col(ProgressReport.id).desc())
+        .order_by(*newest_first())
     ).first()
     if latest is not None and latest.evidence_file_id is None:
         latest.evidence_file_id = file_id
@@ -387,7 +388,7 @@ def latest_report_since(*, session: Session, contact: Contact, since: dt.datetim
     return session.exec(
         select(ProgressReport)
         .where(ProgressReport.contact_id == contact.id, col(ProgressReport.reported_at) >= since)
-        .order_by(col(ProgressReport.reported_at).desc(), col(ProgressReport.id).desc())
+        .order_by(*newest_first())
     ).first()
 
 
