@@ -25,7 +25,15 @@ from bot.notify import send_now
 from bot.pages import page_markup, paginate
 from bot.runtime import runtime
 from duban.services import invites, oversight, progress, tasks
-from duban.services.errors import DomainError, InvalidInput, InviteInvalid, NotAllowed, NotFound
+from duban.services.errors import (
+    DomainError,
+    InvalidInput,
+    InviteInvalid,
+    NotAllowed,
+    NotFound,
+    NumberNoLongerOpen,
+    NumberNotListed,
+)
 from duban.services.text import number_in
 from duban.services.web_login import LOGIN_TTL, issue_login_link
 from models import Contact, ContactRole, Department, Milestone, Task
@@ -82,6 +90,10 @@ def member(
 
 
 def refusal(_: views.Gettext, error: DomainError) -> str:
+    if isinstance(error, NumberNotListed):
+        return views.number_not_listed(_, error, "/tasks")
+    if isinstance(error, NumberNoLongerOpen):
+        return views.number_no_longer_open(_, error, "/tasks")
     if isinstance(error, InvalidInput):
         return views.invalid_input(_, error.reason)
     if isinstance(error, NotAllowed):

@@ -5,6 +5,7 @@ from collections.abc import Callable, Sequence
 from html import escape
 
 from duban.services.digest import Digest
+from duban.services.errors import NumberNoLongerOpen, NumberNotListed
 from duban.services.invites import IssuedInvite, Member
 from duban.services.outbox import COUNTY_TZ
 from duban.services.oversight import OverdueLine, SilentDepartment
@@ -201,6 +202,33 @@ def task_lines(_: Gettext, lines: list[TaskLine]) -> list[str]:
     return entries
 
 
+def number_not_listed(_: Gettext, error: NumberNotListed, list_command: str) -> str:
+    """A task number the person was never shown: nothing is guessed, they are sent to the list."""
+    return _(
+        "Number {number} is not in any task list you were shown. Send {command} to see your open tasks and "
+        "their numbers."
+    ).format(number=error.number, command=list_command)
+
+
+def number_no_longer_open(_: Gettext, error: NumberNoLongerOpen, list_command: str) -> str:
+    """A number whose milestone is no longer open: named, so the person sees what they meant, and refused."""
+    why = {
+        "done": _("has been closed out (销号)"),
+        "withdrawn": _("has been withdrawn from the plan"),
+        "not_yours": _("is no longer your department's"),
+    }[error.reason]
+    return _(
+        "Number {number} is {ref} {title} (due {due}), which {why}. Send {command} to see your open tasks."
+    ).format(
+        number=error.number,
+        ref=escape(error.task_ref),
+        title=escape(error.task_title),
+        due=error.due_on.isoformat(),
+        why=why,
+        command=list_command,
+    )
+
+
 def no_tasks(_: Gettext) -> str:
     return _("Your department has no open milestones.")
 
@@ -253,6 +281,9 @@ def report_confirmation(_: Gettext, outcome: ReportOutcome, task: Task) -> str:
     report = outcome.report
     lines = [
         _("Saved for {ref} {title}:").format(ref=escape(task.ref), title=escape(task.title)),
+        _("Milestone: due {due}{recurrence}").format(
+            due=outcome.due_on.isoformat(), recurrence=recurrence_label(_, outcome.milestone.recurrence)
+        ),
         _("Status: {status}").format(status=status_label(_, report.status)),
         _("Progress: {percent}").format(percent=f"{report.percent}%" if report.percent is not None else "—"),
         _("Note: {note}").format(note=escape(report.note) if report.note else "—"),

@@ -1,7 +1,7 @@
 """SQLModel tables. Import from here so every table is registered with the metadata."""
 
 from models.outbox import Notification
-from models.people import Contact, ProgressReport
+from models.people import Contact, ListedMilestone, ProgressReport
 from models.plan import Department, DepartmentAlias, Milestone, Plan, Task, TaskDepartment
 from models.planning import PlannedThrough, PlanningChange, PlanningInputs
 from models.robots import GroupRobot, RobotPlatform
@@ -25,6 +25,7 @@ __all__ = [
     "GroupRobot",
     "Invite",
     "Lease",
+    "ListedMilestone",
     "Contact",
     "ContactRole",
     "Department",

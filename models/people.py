@@ -10,6 +10,7 @@ from sqlalchemy import (
     Connection,
     String,
     Text,
+    UniqueConstraint,
     and_,
     event,
     or_,
@@ -36,6 +37,10 @@ class Contact(SQLModel, table=True):
     dingtalk_user_id: str | None = Field(
         default=None, sa_column=Column(String(64), unique=True, index=True, nullable=True)
     )
+    # the first contact row of the person this row belongs to, or None where this row is their first: a person who
+    # takes up a new invitation (a contact made coordinator) gets a new row, and a 销号 must not be approved by the
+    # person who asked for it under their old row
+    person_id: int | None = Field(default=None, foreign_key="contact.id", index=True)
     language: str = Field(default="zh_CN", max_length=10)
     active: bool = True
     joined_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -47,6 +52,29 @@ class Contact(SQLModel, table=True):
 
     department: Department = Relationship()
     plan: Plan | None = Relationship()
+
+
+def person_of(contact: Contact) -> int:
+    """The person a contact row speaks for: rows linked by taking up a new invitation are one person."""
+    assert contact.id is not None
+    return contact.person_id if contact.person_id is not None else contact.id
+
+
+class ListedMilestone(SQLModel, table=True):
+    """The number a contact was shown for a milestone in their 任务 list; to them it means that milestone for good.
+
+    A list numbered 1..n afresh each time renumbers when a milestone is closed out, and "汇报 2" typed from the
+    list seen before would land on whatever is second now. So a number, once shown to a contact, is never given to
+    another milestone for them, and a number they were never shown is refused. The milestone is empty only where
+    its plan was removed: the number stays taken.
+    """
+
+    __table_args__ = (UniqueConstraint("contact_id", "milestone_id"),)
+
+    contact_id: int = Field(foreign_key="contact.id", primary_key=True)
+    number: int = Field(primary_key=True)
+    milestone_id: int | None = Field(default=None, foreign_key="milestone.id", index=True)
+    listed_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class ProgressReport(SQLModel, table=True):

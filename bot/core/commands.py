@@ -17,11 +17,18 @@ from dataclasses import dataclass
 from sqlmodel import Session
 
 from bot import paged_views, views
-from bot.core.message import Message, Section
+from bot.core.message import Action, Message, Section
 from bot.i18n import gettext_for
 from duban.config import Settings
 from duban.services import invites, oversight, progress, reminders, tasks
-from duban.services.errors import DomainError, InvalidInput, InviteInvalid, NotFound
+from duban.services.errors import (
+    DomainError,
+    InvalidInput,
+    InviteInvalid,
+    NotFound,
+    NumberNoLongerOpen,
+    NumberNotListed,
+)
 from duban.services.web_login import LOGIN_TTL, issue_login_link
 from models import Contact, ContactRole, Department, Milestone, Task
 
@@ -53,6 +60,8 @@ WORDS: dict[str, str] = {
     **{w: "snz" for w in ("snz", "延后", "稍后提醒")},
     **{w: "nochange" for w in ("nc", "nochange", "无变化", "本月无变化")},
     **{w: "rep" for w in ("rep", "汇报提醒")},
+    # the 撤销 link under a report's confirmation (/undo REPORT), as Telegram's 撤销 button
+    **{w: "undo" for w in ("undo", "撤销", "撤回")},
 }
 # who may run what: the same roles as the Telegram handlers' @member(...) (empty: every joined user)
 ROLES: dict[str, tuple[ContactRole, ...]] = {
@@ -79,6 +88,7 @@ ROLES: dict[str, tuple[ContactRole, ...]] = {
     "snz": (),
     "nochange": (),
     "rep": (),
+    "undo": (ContactRole.contact,),  # and only their own report, as the progress service checks
 }
 # after "/rep N" alone (the 汇报 link under item N), the person's next plain text is the report on it
 REPORT_PROMPT_WINDOW = dt.timedelta(minutes=30)
@@ -256,6 +266,8 @@ class CommandCore:
             return self._report_on_reminder(session, contact, _, args)
         if command in ("ack", "ackall", "snz", "nochange"):
             return self._reminder_action(session, contact, _, command, args)
+        if command == "undo":
+            return self._undo(session, contact, _, args)
         raise AssertionError(command)
 
     def _reminder_action(
@@ -290,7 +302,7 @@ class CommandCore:
         )
         task = session.get(Task, outcome.milestone.task_id)
         assert task is not None
-        return [self._message(_, views.report_confirmation(_, outcome, task))]
+        return [self._confirmation(_, outcome, task)]
 
     def _report_on_reminder(
         self, session: Session, contact: Contact, _: views.Gettext, args: str
@@ -319,8 +331,8 @@ class CommandCore:
                 until=self.clock.now() + REPORT_PROMPT_WINDOW,
             )
             return [self._message(_, report_prompt(_, task))]
-        outcome = self._record_report(session, contact, row.milestone_id, note)
-        return [self._message(_, views.report_confirmation(_, outcome, task))]
+        outcome = self._record_report(session, contact, row.milestone_id, progress.parse_progress_text(note))
+        return [self._confirmation(_, outcome, task)]
 
     def handle_file(self, sender: Sender, file_ref: str) -> list[Message]:
         """A picture or file: evidence for the sender's report of the last half hour (DingTalk has no replies)."""
@@ -427,10 +439,9 @@ class CommandCore:
         return [self._message(_, views.escalation_paused(_, task, until))]
 
     def _record_report(
-        self, session: Session, contact: Contact, milestone_id: int, text: str
+        self, session: Session, contact: Contact, milestone_id: int, parsed: progress.ParsedProgress
     ) -> progress.ReportOutcome:
         """A typed report read like a reply to a reminder; the notices it queued are sent before the answer."""
-        parsed = progress.parse_progress_text(text)
         outcome = progress.record_report(
             session=session,
             contact=contact,
@@ -445,17 +456,17 @@ class CommandCore:
         return outcome
 
     def _report(self, session: Session, contact: Contact, _: views.Gettext, args: str) -> list[Message]:
-        """汇报 N text: progress on task N of the 任务 list, read like a reply to a reminder (60%, 已完成 …)."""
+        """汇报 N text: progress on task N as this person's 任务 list showed it, read like a reply to a reminder."""
         match = _NUMBER_FIRST.match(args)
         if match is None:
             raise InvalidInput("usage_report")
-        number, note = int(match.group(1)), match.group(2)
+        number, parsed = int(match.group(1)), progress.parse_progress_text(match.group(2))
         line = tasks.line_by_number(session=session, contact=contact, number=number, today=self.clock.today())
-        outcome = self._record_report(session, contact, line.milestone_id, note)
+        outcome = self._record_report(session, contact, line.milestone_id, parsed)
         task = session.get(Task, outcome.milestone.task_id)
         assert task is not None
         # the coordinators' notice of a 销号 request was queued with the report, in one transaction
-        return [self._message(_, views.report_confirmation(_, outcome, task))]
+        return [self._confirmation(_, outcome, task)]
 
     def _decide(
         self, session: Session, contact: Contact, _: views.Gettext, args: str, *, approve: bool
@@ -490,6 +501,28 @@ class CommandCore:
             return report_hint(_)
         return _("Send 帮助 (help) to see what you can do.")
 
+    def _undo(self, session: Session, contact: Contact, _: views.Gettext, args: str) -> list[Message]:
+        """撤销 (the link under a confirmation carries the report's id; typed alone: the person's last report)."""
+        now = self.clock.now()
+        if args:
+            report_id = int(_number(args, "stale"))
+        else:
+            last = progress.latest_report_since(
+                session=session, contact=contact, since=now - progress.UNDO_WINDOW
+            )
+            if last is None or last.id is None:
+                raise InvalidInput("undo_too_late")
+            report_id = last.id
+        report = progress.undo_report(session=session, contact=contact, report_id=report_id, now=now)
+        return [self._message(_, views.report_undone(_, report))]
+
+    def _confirmation(self, _: views.Gettext, outcome: progress.ReportOutcome, task: Task) -> Message:
+        """What was saved, on which milestone, with a 撤销 link for the undo window (as Telegram's button)."""
+        text = views.report_confirmation(_, outcome, task) + "\n" + views.undo_hint(_, progress.UNDO_WINDOW)
+        message = self._message(_, text)
+        undo = Action(label=views.undo_button(_), command=f"/undo {outcome.report.id}")
+        return Message(title=message.title, sections=message.sections, actions=(undo,))
+
     @staticmethod
     def _message(_: views.Gettext, text: str, *sections: Section) -> Message:
         """A reply whose first line is its title and whose other lines are its first section."""
@@ -515,6 +548,10 @@ def _number(text: str, usage: str) -> str:
 
 def _refusal(_: views.Gettext, error: DomainError) -> str:
     """A refusal in the words the Telegram bot uses (bot/views.py), plus the DingTalk-only usage line."""
+    if isinstance(error, NumberNotListed):
+        return views.number_not_listed(_, error, "任务")
+    if isinstance(error, NumberNoLongerOpen):
+        return views.number_no_longer_open(_, error, "任务")
     if isinstance(error, InvalidInput) and error.reason == "stale":
         return views.stale_button(_)
     if isinstance(error, InvalidInput):
@@ -542,6 +579,13 @@ def commands_for(_: views.Gettext, role: ContactRole) -> list[tuple[str, str, st
     contact = [
         ("tasks", "任务", _("your department's open milestones; 任务 N shows task N in full")),
         ("report", "汇报", _("report progress on task N: 汇报 N 完成60%，已开工")),
+        (
+            "undo",
+            "撤销",
+            _(
+                "take back your last report within {minutes} minutes: 撤销, or the link under its confirmation"
+            ).format(minutes=int(progress.UNDO_WINDOW.total_seconds() // 60)),
+        ),
     ]
     readers = [
         ("status", "状态", _("progress by plan and by year")),

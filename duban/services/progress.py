@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
+from duban.recurrence import current_instance
 from duban.services import audit
 from duban.services.access import (
     coordinators_for_plan,
@@ -123,6 +124,7 @@ class ReportOutcome:
     report: ProgressReport
     milestone: Milestone
     closeout: CloseoutRequest | None
+    due_on: dt.date  # the milestone's due date in force when reported (a recurring duty's current period)
     notices: tuple[int, ...] = ()  # outbox rows this report queued (the 销号 request to coordinators)
 
 
@@ -176,7 +178,13 @@ def record_report(
             session=session, closeout=closeout, milestone=milestone, now=now, tz=tz
         )
     session.commit()  # the report, the request and the notices it owes, together
-    return ReportOutcome(report=report, milestone=milestone, closeout=closeout, notices=notices)
+    return ReportOutcome(
+        report=report,
+        milestone=milestone,
+        closeout=closeout,
+        due_on=current_instance(milestone, today=now.astimezone(tz).date())[1],
+        notices=notices,
+    )
 
 
 def _queue_closeout_request(

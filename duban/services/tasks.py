@@ -5,17 +5,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import func
 from sqlalchemy import select as select_columns  # sqlmodel's select is typed for at most four columns
 from sqlmodel import Session, col, or_, select
 
 from duban.recurrence import current_instance
 from duban.services.access import require_role, visible_task_ids
-from duban.services.errors import InvalidInput, NotFound
+from duban.services.errors import InvalidInput, NotFound, NumberNoLongerOpen, NumberNotListed
 from duban.services.text import storable
 from models import (
     Contact,
     ContactRole,
     DepartmentRole,
+    ListedMilestone,
     Milestone,
     MilestoneStatus,
     Plan,
@@ -48,12 +50,12 @@ class TaskDetail:
     reports: list[ProgressReport]
 
 
-def open_task_lines(*, session: Session, contact: Contact, today: dt.date) -> list[TaskLine]:
-    """Open milestones of the contact's department: lead tasks first, then co, nearest due first."""
-    require_role(contact, ContactRole.contact)
+def _open_rows(*, session: Session, contact: Contact, milestone_id: int | None = None) -> Sequence[Any]:
+    """The open milestones of the contact's department, with what a list line shows (one milestone's alone)."""
     # plain columns, not ORM objects: a department that leads hundreds of tasks made every few /tasks pay a full
     # garbage collection of the process for the objects its identity map kept alive (p95 3x the median)
-    rows: Sequence[Any] = (
+    one = () if milestone_id is None else (col(Milestone.id) == milestone_id,)
+    return (
         session.connection()
         .execute(
             select_columns(
@@ -75,38 +77,101 @@ def open_task_lines(*, session: Session, contact: Contact, today: dt.date) -> li
             .where(
                 col(TaskDepartment.department_id) == contact.department_id,
                 col(Milestone.status) == MilestoneStatus.open,
+                *one,
             )
         )
         .all()
     )
-    lines = sorted(
-        (
-            (0 if row.role == DepartmentRole.lead else 1, current_instance(row, today=today)[1], row)
-            for row in rows
-        ),
-        key=lambda line: (line[0], line[1], line[2].key, line[2].position),
+
+
+def _line(row: Any, *, number: int, today: dt.date) -> TaskLine:
+    return TaskLine(
+        number=number,
+        milestone_id=row.id,
+        task_id=row.task_id,
+        task_ref=row.ref,
+        task_title=row.title,
+        plan_title=row.plan_title,
+        due_on=current_instance(row, today=today)[1],
+        recurrence=row.recurrence,
+        role=DepartmentRole(row.role),
     )
-    return [
-        TaskLine(
-            number=index,
-            milestone_id=row.id,
-            task_id=row.task_id,
-            task_ref=row.ref,
-            task_title=row.title,
-            plan_title=row.plan_title,
-            due_on=due,
-            recurrence=row.recurrence,
-            role=DepartmentRole(row.role),
+
+
+def open_task_lines(*, session: Session, contact: Contact, today: dt.date) -> list[TaskLine]:
+    """Open milestones of the contact's department, lead tasks first, then co, nearest due first, each under the
+    number it was first shown to this contact with (a new one takes the next number never used for them).
+
+    Numbers given here are committed before the list is shown: a number on the person's screen is in the database.
+    """
+    require_role(contact, ContactRole.contact)
+    rows = sorted(
+        _open_rows(session=session, contact=contact),
+        key=lambda row: (
+            0 if row.role == DepartmentRole.lead else 1,
+            current_instance(row, today=today)[1],
+            row.key,
+            row.position,
+        ),
+    )
+    numbers = _numbers(session=session, contact=contact, milestone_ids=[row.id for row in rows])
+    return [_line(row, number=numbers[row.id], today=today) for row in rows]
+
+
+def _numbers(*, session: Session, contact: Contact, milestone_ids: list[int]) -> dict[int, int]:
+    """milestone id -> the contact's number for it; milestones never listed to them get the next unused numbers,
+    in list order, so a first list reads 1, 2, 3 and a number once shown never changes its meaning."""
+    listed = dict(
+        session.connection()
+        .execute(
+            select_columns(col(ListedMilestone.milestone_id), col(ListedMilestone.number)).where(
+                col(ListedMilestone.contact_id) == contact.id
+            )
         )
-        for index, (_, due, row) in enumerate(lines, start=1)
-    ]
+        .all()
+    )
+    new = [milestone_id for milestone_id in milestone_ids if milestone_id not in listed]
+    if new:
+        assert contact.id is not None
+        highest = (
+            session.connection()
+            .execute(
+                select_columns(func.max(ListedMilestone.number)).where(
+                    col(ListedMilestone.contact_id) == contact.id
+                )
+            )
+            .scalar_one()
+        )
+        for number, milestone_id in enumerate(new, start=(highest or 0) + 1):
+            session.add(ListedMilestone(contact_id=contact.id, number=number, milestone_id=milestone_id))
+            listed[milestone_id] = number
+        session.commit()
+    return {milestone_id: listed[milestone_id] for milestone_id in milestone_ids}
 
 
 def line_by_number(*, session: Session, contact: Contact, number: int, today: dt.date) -> TaskLine:
-    for line in open_task_lines(session=session, contact=contact, today=today):
-        if line.number == number:
-            return line
-    raise NotFound(str(number))
+    """The open milestone this contact was shown as `number`. A number never shown to them, or one whose
+    milestone has since been closed out, withdrawn or taken from their department, is refused, never read as
+    whatever the list holds at that place now."""
+    require_role(contact, ContactRole.contact)
+    listed = session.get(ListedMilestone, (contact.id, number))
+    if listed is None or listed.milestone_id is None:
+        raise NumberNotListed(number)
+    rows = _open_rows(session=session, contact=contact, milestone_id=listed.milestone_id)
+    if rows:
+        return _line(rows[0], number=number, today=today)
+    milestone = session.get(Milestone, listed.milestone_id)
+    assert milestone is not None  # a foreign key
+    task = session.get(Task, milestone.task_id)
+    assert task is not None
+    reason = "not_yours" if milestone.status == MilestoneStatus.open else str(milestone.status.value)
+    raise NumberNoLongerOpen(
+        number,
+        task_ref=task.ref,
+        task_title=task.title,
+        due_on=current_instance(milestone, today=today)[1],
+        reason=reason,
+    )
 
 
 def task_detail(*, session: Session, contact: Contact, task_id: int, today: dt.date) -> TaskDetail:

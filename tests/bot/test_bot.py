@@ -4,8 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 
-from models import AuditEntry, Contact, ContactRole, Department, Milestone, MilestoneStatus, ProgressReport
-from tests.bot.conftest import FakeUser, Harness
+from sqlmodel import Session
+
+from duban.services.progress import record_report
+from duban.services.tasks import line_by_number
+from models import (
+    AuditEntry,
+    Contact,
+    ContactRole,
+    Department,
+    Milestone,
+    MilestoneStatus,
+    ProgressReport,
+    ReportStatus,
+)
+from tests.bot.conftest import NOW, FakeUser, Harness
 
 CONTACT = FakeUser(1001)
 COORDINATOR = FakeUser(2002)
@@ -55,6 +68,7 @@ async def test_tasks_lists_lead_tasks_first_then_co_nearest_due_first(harness: H
 
 async def test_task_shows_text_departments_milestones_and_history(harness: Harness) -> None:
     harness.join(CONTACT, "区科技局")
+    await harness.say(CONTACT, "/tasks")
     answer = (await harness.say(CONTACT, "/task 1"))[0]
     assert "附件-34" in answer and "牵头：区教体局、区科技局" in answer
     assert "<b>时间节点</b>" in answer and "<b>汇报记录</b>" in answer and "（暂无）" in answer
@@ -63,7 +77,10 @@ async def test_task_shows_text_departments_milestones_and_history(harness: Harne
 async def test_task_with_a_bad_number_says_how_to_use_it(harness: Harness) -> None:
     harness.join(CONTACT, "区科技局")
     assert await harness.say(CONTACT, "/task abc") == ["请提供 /tasks 中的编号，例如 /task 2"]
-    assert await harness.say(CONTACT, "/task 999") == ["没有找到相应内容，请检查编号或名称。"]
+    await harness.say(CONTACT, "/tasks")
+    assert await harness.say(CONTACT, "/task 999") == [
+        "编号 999 不在您看到过的任务列表中。请发送 /tasks 查看您的未完成任务及其编号。"
+    ]
 
 
 async def test_find_searches_only_what_the_user_may_see(harness: Harness) -> None:
@@ -82,7 +99,7 @@ async def test_replying_to_a_reminder_records_the_report_and_confirms_it(harness
     reports = harness.rows(ProgressReport)
     assert [(r.milestone_id, r.status, r.percent) for r in reports] == [(milestone_id, "on_track", 60)]
     assert answers == [
-        "已为 （二） 实施教育强镇筑基行动 保存：\n状态：正常推进\n进度：60%\n备注：已完成60%，&lt;b&gt;已开工&lt;/b&gt;\n识别有误？请在 10 分钟内点击“撤销”。"
+        "已为 （二） 实施教育强镇筑基行动 保存：\n节点：2025-12-31到期\n状态：正常推进\n进度：60%\n备注：已完成60%，&lt;b&gt;已开工&lt;/b&gt;\n识别有误？请在 10 分钟内点击“撤销”。"
     ]
     assert [a.action for a in harness.rows(AuditEntry)][-1] == "report"
 
@@ -264,6 +281,39 @@ async def test_department_pages_carry_the_department_id_and_refuse_another_count
 async def test_a_long_task_is_paged(harness: Harness, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr("bot.pages.PAGE_BUDGET", 120)
     harness.join(CONTACT, "区科技局")
+    await harness.say(CONTACT, "/tasks")
     await harness.say(CONTACT, "/task 1")
     assert harness.buttons() == ["noop", "pg:task:1:1"]
     assert "附件-34" not in (await harness.press(CONTACT, "pg:task:1:1"))[-1]
+
+
+async def test_a_task_number_keeps_meaning_what_the_contact_saw_after_a_closeout(harness: Harness) -> None:
+    contact = harness.join(CONTACT, "区教体局")
+    harness.join(COORDINATOR, "区教体局", ContactRole.coordinator)
+    listing = (await harness.say(CONTACT, "/tasks"))[0]
+    seen = {
+        int(line.split(".")[0]): line.split("] ")[1].split(" ")[0]
+        for line in listing.splitlines()
+        if line[:1].isdigit()
+    }
+    with Session(harness.engine) as session:
+        first = line_by_number(session=session, contact=contact, number=1, today=NOW.date())
+        record_report(
+            session=session,
+            contact=contact,
+            milestone_id=first.milestone_id,
+            status=ReportStatus.done,
+            percent=100,
+            note="",
+            now=NOW,
+        )
+    assert await harness.say(COORDINATOR, "/approve 1") == ["申请 1 已批准，该节点已销号。"]
+
+    second = (await harness.say(CONTACT, "/task 2"))[0]
+    assert second.startswith(f"<b>{seen[2]} ")
+    [refused] = await harness.say(CONTACT, "/task 1")
+    assert refused.startswith(f"编号 1 是 {seen[1]} ") and refused.endswith(
+        "该节点已销号。请发送 /tasks 查看您的未完成任务。"
+    )
+    relisted = (await harness.say(CONTACT, "/tasks"))[0]
+    assert not relisted.splitlines()[1].startswith("1. ") and "\n2. " in relisted

@@ -132,8 +132,15 @@ def test_tasks_and_one_task_in_full(core: CommandCore, engine: Engine) -> None:
 
 def test_a_progress_report_is_recorded_and_confirmed(core: CommandCore, engine: Engine) -> None:
     core.handle(WANG, invite(engine, "区科技局"))
+    core.handle(WANG, "任务")
     answer = text_of(core.handle(WANG, "汇报 1 完成60%，已开工"))
-    assert answer.splitlines()[1:] == ["状态：正常推进", "进度：60%", "备注：完成60%，已开工"]
+    assert answer.splitlines()[1:] == [
+        "节点：2025-12-31到期",
+        "状态：正常推进",
+        "进度：60%",
+        "备注：完成60%，已开工",
+        "识别有误？请在 10 分钟内点击“撤销”。",
+    ]
     with Session(engine) as session:
         [report] = session.exec(select(ProgressReport)).all()
         assert (report.percent, report.note) == (60, "完成60%，已开工")
@@ -143,7 +150,10 @@ def test_a_progress_report_is_recorded_and_confirmed(core: CommandCore, engine: 
     ("typed", "answer"),
     [
         ("汇报", "请给出“任务”列表中的编号，例如“汇报 2 完成60%”。"),
-        ("汇报 99 完成60%", "没有找到相应内容，请检查编号或名称。"),
+        (
+            "汇报 99 完成60%",
+            "编号 99 不在您看到过的任务列表中。请发送 任务 查看您的未完成任务及其编号。",
+        ),
         ("汇报 1 完成160%", "百分比应在 0 到 100 之间，未保存任何内容。"),
     ],
 )
@@ -151,6 +161,7 @@ def test_a_bad_report_changes_nothing_and_says_why(
     core: CommandCore, engine: Engine, typed: str, answer: str
 ) -> None:
     core.handle(WANG, invite(engine, "区科技局"))
+    core.handle(WANG, "任务")
     assert text_of(core.handle(WANG, typed)) == answer
     with Session(engine) as session:
         assert session.exec(select(ProgressReport)).all() == []
@@ -229,6 +240,7 @@ def test_a_picture_after_a_report_is_its_evidence(core: CommandCore, engine: Eng
     assert text_of(core.handle_file(WANG, "dingtalk:code-1")) == (
         "如需上传佐证材料，请先发送进度（汇报 编号 …），再发送图片或文件。"
     )
+    core.handle(WANG, "任务")
     core.handle(WANG, "汇报 1 完成60%")
     assert text_of(core.handle_file(WANG, "dingtalk:code-1")).startswith("已为 附件-34 ")
     assert text_of(core.handle_file(STRANGER, "dingtalk:code-2")).startswith("您好！这里是督办提醒机器人。")
@@ -464,3 +476,56 @@ def test_a_refused_pause_says_why_and_the_escalation_goes_on(
         milestone = session.get(Milestone, number)
         assert milestone is not None and milestone.escalation_paused_until is None
         assert session.exec(select(AuditEntry).where(AuditEntry.action == "pause_escalation")).all() == []
+
+
+def _numbered(listing: str) -> dict[int, str]:
+    """number -> the task ref a 任务 list shows under it."""
+    return {
+        int(line.split(".")[0]): line.split("] ")[1].split(" ")[0]
+        for line in listing.splitlines()
+        if line[:1].isdigit() and ". [" in line
+    }
+
+
+def test_a_number_means_the_milestone_the_person_saw_after_the_list_changes(
+    core: CommandCore, engine: Engine
+) -> None:
+    """The story that put reports on the wrong milestone: 2 and 3 on the list, 1 closed out, then 汇报 2."""
+    core.handle(WANG, invite(engine, "区教体局"))
+    core.handle(LI, invite(engine, "区教体局", ContactRole.coordinator))
+    seen = _numbered(text_of(core.handle(WANG, "任务")))
+    assert sorted(seen)[:3] == [1, 2, 3]
+    core.handle(WANG, "汇报 1 已完成")
+    assert text_of(core.handle(LI, "同意 1")) == "申请 1 已批准，该节点已销号。"
+
+    answer = text_of(core.handle(WANG, "汇报 2 完成50%"))
+
+    assert answer.startswith(
+        f"已为 {seen[2]} "
+    )  # the milestone shown as 2, not the one second on the list now
+    assert text_of(core.handle(WANG, "汇报 1 完成50%")).startswith(f"编号 1 是 {seen[1]} ")
+    assert "该节点已销号。请发送 任务 查看您的未完成任务。" in text_of(core.handle(WANG, "任务 1"))
+    relisted = _numbered(text_of(core.handle(WANG, "任务")))
+    assert 1 not in relisted and {n: seen[n] for n in relisted} == relisted  # the others keep their numbers
+    with Session(engine) as session:
+        milestone_refs = [
+            session.get(Task, session.get(Milestone, r.milestone_id).task_id).ref  # type: ignore[union-attr]
+            for r in session.exec(select(ProgressReport).order_by(ProgressReport.id)).all()  # type: ignore[arg-type]
+        ]
+    assert milestone_refs == [seen[1], seen[2]]
+
+
+def test_the_undo_link_and_the_word_take_a_report_back(core: CommandCore, engine: Engine) -> None:
+    core.handle(WANG, invite(engine, "区科技局"))
+    core.handle(WANG, "任务")
+    [confirmation] = core.handle(WANG, "汇报 1 完成60%")
+    [undo] = confirmation.actions
+    assert (undo.label, undo.command) == ("↩️ 撤销", "/undo 1")
+    assert (
+        text_of(core.handle(WANG, undo.command)) == "已撤销这条汇报（正常推进，60%），不作保留。请重新汇报。"
+    )
+    core.handle(WANG, "汇报 1 完成70%")
+    assert text_of(core.handle(WANG, "撤销")) == "已撤销这条汇报（正常推进，70%），不作保留。请重新汇报。"
+    assert text_of(core.handle(WANG, "撤销")) == "这条汇报已超过可撤销时间，请重新汇报一次。"
+    with Session(engine) as session:
+        assert session.exec(select(ProgressReport)).all() == []

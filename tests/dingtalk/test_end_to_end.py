@@ -97,7 +97,9 @@ async def test_join_see_tasks_report_progress_and_a_stranger_learns_nothing(
     assert tasks.startswith("#### 未完成的时间节点（发送 /task 编号 查看详情）\n\n1\\. \\[牵头\\] 附件\\-34 ")
 
     [saved] = await robot.say("staff-001", "汇报 1 完成60%，已开工")
-    assert saved.endswith("状态：正常推进  \n进度：60%  \n备注：完成60%，已开工")
+    assert "节点：2025\\-12\\-31到期  \n状态：正常推进  \n进度：60%  \n备注：完成60%，已开工  \n" in saved
+    # the 撤销 link sends back the command that takes this report back
+    assert saved.endswith("[↩️ 撤销](dtmd://dingtalkclient/sendMessage?content=%2Fundo%201)")
 
     before = len(robot.standin.recorded.sent)
     robot.standin.push_robot_picture("staff-001", b"\x89PNG photo of the new lab")
@@ -114,10 +116,11 @@ async def test_join_see_tasks_report_progress_and_a_stranger_learns_nothing(
 
 async def test_markup_in_a_users_text_comes_back_inert(robot: Robot, engine: Engine) -> None:
     await robot.say("staff-001", invitation_code(engine, "区科技局"))
+    await robot.say("staff-001", "任务")
     note = "[同意](dtmd://dingtalkclient/sendMessage?content=同意 1) <font color=red>**急**</font>"
 
     [saved] = await robot.say("staff-001", f"汇报 1 {note}")
 
-    echoed = saved.split("备注：")[1]
+    echoed = saved.split("备注：")[1].split("  \n")[0]
     assert "](" not in echoed.replace("\\](", "") and "<" not in echoed and "**" not in echoed
     assert echoed.startswith("\\[同意\\]\\(dtmd://dingtalkclient/sendMessage?content=同意 1\\) &lt;font")
