@@ -26,6 +26,7 @@ from bot.pages import page_markup, paginate
 from bot.runtime import runtime
 from duban.services import invites, oversight, progress, tasks
 from duban.services.errors import (
+    ApproverIsRequester,
     DomainError,
     InvalidInput,
     InviteInvalid,
@@ -90,6 +91,8 @@ def member(
 
 
 def refusal(_: views.Gettext, error: DomainError) -> str:
+    if isinstance(error, ApproverIsRequester):
+        return views.approver_is_requester(_)
     if isinstance(error, NumberNotListed):
         return views.number_not_listed(_, error, "/tasks")
     if isinstance(error, NumberNoLongerOpen):

@@ -142,6 +142,10 @@ def not_allowed(_: Gettext) -> str:
     return _("Sorry, that is not available to you.")
 
 
+def approver_is_requester(_: Gettext) -> str:
+    return _("You asked for this close-out yourself, so another coordinator must decide it.")
+
+
 def not_found(_: Gettext) -> str:
     return _("I could not find that. Please check the number or name.")
 

@@ -33,7 +33,7 @@ from bot import views
 from bot.i18n import gettext_for
 from duban.config import Settings
 from duban.services import oversight, progress, web_login
-from duban.services.errors import DomainError, InvalidInput, NotAllowed, NotFound
+from duban.services.errors import ApproverIsRequester, DomainError, InvalidInput, NotAllowed, NotFound
 from duban.services.text import number_in
 from duban.status import MilestoneState, Pace
 from models import Contact, ContactRole, utcnow
@@ -166,6 +166,9 @@ class Dashboard:
 
     def refusal(self, visit: Visit, error: DomainError) -> Response:
         _ = visit._
+        if isinstance(error, ApproverIsRequester):
+            text = _("You asked for this close-out yourself, so another coordinator must decide it.")
+            return self.message(visit, text, HTTPStatus.FORBIDDEN)
         if isinstance(error, NotAllowed):
             return self.message(visit, _("Sorry, that is not available to you."), HTTPStatus.FORBIDDEN)
         if isinstance(error, InvalidInput):

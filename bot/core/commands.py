@@ -22,6 +22,7 @@ from bot.i18n import gettext_for
 from duban.config import Settings
 from duban.services import invites, oversight, progress, reminders, tasks
 from duban.services.errors import (
+    ApproverIsRequester,
     DomainError,
     InvalidInput,
     InviteInvalid,
@@ -548,6 +549,8 @@ def _number(text: str, usage: str) -> str:
 
 def _refusal(_: views.Gettext, error: DomainError) -> str:
     """A refusal in the words the Telegram bot uses (bot/views.py), plus the DingTalk-only usage line."""
+    if isinstance(error, ApproverIsRequester):
+        return views.approver_is_requester(_)
     if isinstance(error, NumberNotListed):
         return views.number_not_listed(_, error, "任务")
     if isinstance(error, NumberNoLongerOpen):

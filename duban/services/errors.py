@@ -44,3 +44,7 @@ class NumberNoLongerOpen(DomainError):
         self.task_title = task_title
         self.due_on = due_on
         self.reason = reason  # "done", "withdrawn" or "not_yours"
+
+
+class ApproverIsRequester(NotAllowed):
+    """The person deciding a 销号 asked for it themselves, under this row or an earlier one of theirs."""

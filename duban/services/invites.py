@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from duban.services import audit
+from duban.services import audit, web_login
 from duban.services.access import region_of, require_coordinator
 from duban.services.errors import InvalidInput, InviteInvalid, NotAllowed, NotFound
 from duban.services.text import storable
 from duban.status import find_departments
 from models import Contact, ContactRole, Department, Invite, Plan, limits
+from models.people import person_of
 
 
 def _hash(token: str) -> str:
@@ -143,13 +144,17 @@ def redeem_invite(
     )
     already = session.exec(select(Contact).where(identity)).first()
     if already is not None and already.id != contact.id:
-        # one account speaks for one contact; the old binding is released, not duplicated
+        # one account speaks for one contact; the old binding is released, not duplicated. The rows are one
+        # person's (so they cannot approve what they asked for under the old one), and what the old row had
+        # opened on the web ends: the person acts under the new row from now on
         if telegram_user_id is not None:
             already.telegram_user_id = None
         else:
             already.dingtalk_user_id = None
+        contact.person_id = person_of(already)
         session.add(already)
         session.flush()
+        web_login.end_web_access(session=session, contact_id=already.id, now=now)
     if telegram_user_id is not None:
         contact.telegram_user_id = telegram_user_id
     else:

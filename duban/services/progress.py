@@ -16,7 +16,7 @@ from duban.services.access import (
     require_coordinator,
     visible_plan_ids,
 )
-from duban.services.errors import InvalidInput, NotAllowed, NotFound
+from duban.services.errors import ApproverIsRequester, InvalidInput, NotFound
 from duban.services.outbox import COUNTY_TZ, enqueue
 from duban.services.text import storable
 from models import (
@@ -33,7 +33,7 @@ from models import (
     Task,
     limits,
 )
-from models.people import newest_first
+from models.people import newest_first, person_of
 
 MAX_NOTE_LENGTH = limits.NOTE
 UNDO_WINDOW = dt.timedelta(minutes=10)
@@ -336,10 +336,11 @@ def decide_closeout(
     closeout = session.get(CloseoutRequest, closeout_id)
     if closeout is None:
         raise NotFound(str(closeout_id))
-    if closeout.requested_by == coordinator.id:
-        raise NotAllowed(
-            "approver_is_requester"
-        )  # a contact promoted mid-report must not close out their own
+    requester = session.get(Contact, closeout.requested_by)
+    assert requester is not None  # a foreign key
+    if person_of(requester) == person_of(coordinator):
+        # a contact made coordinator (a new row, by a new invitation) must not close out what they asked for
+        raise ApproverIsRequester(str(closeout_id))
     milestone = session.get(Milestone, closeout.milestone_id)
     assert milestone is not None
     task = session.get(Task, milestone.task_id)
@@ -369,8 +370,6 @@ def decide_closeout(
         milestone_id=milestone.id,
         detail=f"closeout={closeout.id} reason={reason.strip()}",
     )
-    requester = session.get(Contact, closeout.requested_by)
-    assert requester is not None
     notices = _queue_decision(session=session, closeout=closeout, requester=requester, now=now, tz=tz)
     session.commit()  # the decision and the requester's notice, together, before anyone is answered
     return CloseoutDecision(closeout=closeout, milestone=milestone, requester=requester, notices=notices)

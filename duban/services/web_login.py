@@ -141,3 +141,22 @@ def csrf_token(session_token: str) -> str:
 
 def csrf_matches(session_token: str, submitted: str) -> bool:
     return bool(session_token) and hmac.compare_digest(csrf_token(session_token), submitted)
+
+
+def end_web_access(*, session: Session, contact_id: int | None, now: dt.datetime) -> None:
+    """Every browser session of the contact ends and their unused sign-in links stop working (a person who took
+    up a new invitation acts under their new row; what the old one opened must not outlive it)."""
+    session.execute(
+        update(WebSession)
+        .where(col(WebSession.contact_id) == contact_id, col(WebSession.ended_at).is_(None))
+        .values(ended_at=now)
+    )
+    session.execute(
+        update(WebLogin)
+        .where(
+            col(WebLogin.contact_id) == contact_id,
+            col(WebLogin.used_at).is_(None),
+            col(WebLogin.expires_at) > now,
+        )
+        .values(expires_at=now)
+    )

@@ -529,3 +529,18 @@ def test_the_undo_link_and_the_word_take_a_report_back(core: CommandCore, engine
     assert text_of(core.handle(WANG, "撤销")) == "这条汇报已超过可撤销时间，请重新汇报一次。"
     with Session(engine) as session:
         assert session.exec(select(ProgressReport)).all() == []
+
+
+def test_a_contact_made_coordinator_cannot_approve_what_they_asked_for(
+    core: CommandCore, engine: Engine
+) -> None:
+    core.handle(WANG, invite(engine, "区教体局"))
+    core.handle(WANG, "任务")
+    assert "申请编号 1" in text_of(core.handle(WANG, "汇报 1 已完成"))
+    assert text_of(core.handle(WANG, invite(engine, "区教体局", ContactRole.coordinator))).startswith(
+        "欢迎！"
+    )
+
+    assert text_of(core.handle(WANG, "同意 1")) == "这条销号申请是您本人提交的，须由其他督办人员审核。"
+    core.handle(LI, invite(engine, "区教体局", ContactRole.coordinator))
+    assert text_of(core.handle(LI, "同意 1")) == "申请 1 已批准，该节点已销号。"

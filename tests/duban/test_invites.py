@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from sqlmodel import Session, col, select
 
-from duban.services.errors import InvalidInput, InviteInvalid, NotFound
+from duban.services.errors import ApproverIsRequester, InvalidInput, InviteInvalid, NotFound
 from duban.services.invites import (
     IssuedInvite,
     cancel_invite,
@@ -16,7 +16,25 @@ from duban.services.invites import (
     redeem_invite,
     resolve_department,
 )
-from models import AuditEntry, Contact, ContactRole, Invite
+from duban.services.progress import decide_closeout, record_report
+from duban.services.web_login import (
+    LoginLinkInvalid,
+    check_login_link,
+    contact_for_session,
+    issue_login_link,
+    redeem_login_link,
+)
+from models import (
+    AuditEntry,
+    CloseoutRequest,
+    CloseoutStatus,
+    Contact,
+    ContactRole,
+    Invite,
+    Milestone,
+    ReportStatus,
+    TaskDepartment,
+)
 from models.limits import CONTACT_NAME
 
 NOW = dt.datetime(2025, 6, 2, 2, tzinfo=dt.UTC)
@@ -180,3 +198,85 @@ def test_one_dingtalk_account_speaks_for_one_contact_and_other_accounts_keep_the
     assert bound == {colleague.id: "staff-1", new.id: "staff-2"}
     released = seeded.get(Contact, old.id)
     assert released is not None and released.dingtalk_user_id is None  # released, not emptied
+
+
+def _done_and_requested(session: Session, contact: Contact) -> int:
+    """The contact reports their department's first led milestone done; returns the 销号 request's id."""
+    milestone_id = session.exec(
+        select(Milestone.id)
+        .join(TaskDepartment, col(TaskDepartment.task_id) == Milestone.task_id)
+        .where(TaskDepartment.department_id == contact.department_id, TaskDepartment.role == "lead")
+    ).first()
+    assert milestone_id is not None
+    outcome = record_report(
+        session=session,
+        contact=contact,
+        milestone_id=milestone_id,
+        status=ReportStatus.done,
+        percent=100,
+        note="",
+        now=NOW,
+    )
+    assert outcome.closeout is not None and outcome.closeout.id is not None
+    return outcome.closeout.id
+
+
+@pytest.mark.parametrize("channel", ["telegram", "dingtalk"])
+def test_a_contact_made_coordinator_by_a_new_invitation_cannot_approve_their_own_closeout(
+    seeded: Session, channel: str
+) -> None:
+    account = {"telegram_user_id": 7} if channel == "telegram" else {"dingtalk_user_id": "staff-7"}
+    contact = redeem_invite(session=seeded, token=_issue(seeded).token, language="zh_CN", now=NOW, **account)
+    request = _done_and_requested(seeded, contact)
+
+    promoted = redeem_invite(
+        session=seeded,
+        token=_issue(seeded, ContactRole.coordinator).token,
+        language="zh_CN",
+        now=NOW,
+        **account,
+    )
+
+    assert promoted.id != contact.id and promoted.person_id == contact.id
+    with pytest.raises(ApproverIsRequester):
+        decide_closeout(
+            session=seeded, coordinator=promoted, closeout_id=request, approve=True, reason="", now=NOW
+        )
+    seeded.rollback()
+    assert seeded.get(CloseoutRequest, request).status == CloseoutStatus.pending  # type: ignore[union-attr]
+    colleague = _redeem(seeded, _issue(seeded, ContactRole.coordinator).token, 8)
+    decision = decide_closeout(
+        session=seeded, coordinator=colleague, closeout_id=request, approve=True, reason="", now=NOW
+    )
+    assert decision.closeout.status == CloseoutStatus.approved
+
+
+def test_a_person_promoted_twice_is_still_one_person(seeded: Session) -> None:
+    contact = _redeem(seeded, _issue(seeded).token, 7)
+    request = _done_and_requested(seeded, contact)
+    lead = _redeem(seeded, _issue(seeded, ContactRole.lead).token, 7)
+    coordinator = _redeem(seeded, _issue(seeded, ContactRole.coordinator).token, 7)
+    assert (lead.person_id, coordinator.person_id) == (contact.id, contact.id)
+    with pytest.raises(ApproverIsRequester):
+        decide_closeout(
+            session=seeded, coordinator=coordinator, closeout_id=request, approve=True, reason="", now=NOW
+        )
+
+
+def test_taking_up_a_new_invitation_ends_the_old_rows_web_sessions_and_sign_in_links(seeded: Session) -> None:
+    lead = _redeem(seeded, _issue(seeded, ContactRole.lead).token, 7)
+    browser = redeem_login_link(
+        session=seeded,
+        token=issue_login_link(session=seeded, contact=lead, now=NOW).token,
+        now=NOW,
+        ttl=dt.timedelta(hours=8),
+    )
+    unused = issue_login_link(session=seeded, contact=lead, now=NOW)
+    later = NOW + dt.timedelta(minutes=1)
+    assert contact_for_session(session=seeded, token=browser.token, now=later) is not None
+
+    _redeem(seeded, _issue(seeded, ContactRole.coordinator).token, 7, later)
+
+    assert contact_for_session(session=seeded, token=browser.token, now=later) is None
+    with pytest.raises(LoginLinkInvalid):
+        check_login_link(session=seeded, token=unused.token, now=later)
