@@ -230,12 +230,20 @@ async def save_report(
     )
     task = session.get(Task, outcome.milestone.task_id)
     assert task is not None
+    text, undo = confirmation_with_undo(_, outcome, task)
+    await send_now(context, outcome.notices)  # the report and its notices are committed already
+    await reply(update, text, reply_markup=undo)
+
+
+def confirmation_with_undo(
+    _: views.Gettext, outcome: progress.ReportOutcome, task: Task
+) -> tuple[str, InlineKeyboardMarkup]:
+    """What was saved, on which milestone, with the 撤销 button for the undo window."""
     text = views.report_confirmation(_, outcome, task) + "\n" + views.undo_hint(_, progress.UNDO_WINDOW)
     undo = InlineKeyboardMarkup(
         [[InlineKeyboardButton(views.undo_button(_), callback_data=f"{UNDO_PREFIX}{outcome.report.id}")]]
     )
-    await send_now(context, outcome.notices)  # the report and its notices are committed already
-    await reply(update, text, reply_markup=undo)
+    return text, undo
 
 
 @member(ContactRole.contact)

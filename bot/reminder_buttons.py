@@ -4,11 +4,11 @@ A button carries the command it stands for ("/ackall 42", "/snz 42 3", "/nc 43")
 before messages were bundled carry "rm:ack:N", "rm:snz:N:D" and "rm:nc:N" and keep working.
 """
 
-from telegram import Update
+from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import ContextTypes
 
 from bot import views
-from bot.handlers import gettext_of, refusal
+from bot.handlers import confirmation_with_undo, gettext_of, refusal
 from bot.runtime import runtime
 from duban.services import invites, reminders
 from duban.services.errors import DomainError, InvalidInput
@@ -37,7 +37,8 @@ async def reminder_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     await query.answer(answer, show_alert=alert)
     if confirmation:
         # sent to the user's private chat: the button's own message may be too old or deleted to reply to
-        await context.bot.send_message(query.from_user.id, confirmation, parse_mode="HTML")
+        text, markup = confirmation
+        await context.bot.send_message(query.from_user.id, text, parse_mode="HTML", reply_markup=markup)
 
 
 async def reminder_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -46,13 +47,18 @@ async def reminder_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     if message is None or not message.text:
         return
     answer, confirmation, _alert = await _act(update, context, message.text.split("@")[0])
-    await message.reply_text(confirmation or answer or "", parse_mode="HTML")
+    if confirmation:
+        text, markup = confirmation
+        await message.reply_text(text, parse_mode="HTML", reply_markup=markup)
+    else:
+        await message.reply_text(answer or "", parse_mode="HTML")
 
 
 async def _act(
     update: Update, context: ContextTypes.DEFAULT_TYPE, data: str
-) -> tuple[str | None, str | None, bool]:
-    """(answer, confirmation message, whether the answer is a refusal); each action re-checks the reminder is theirs."""
+) -> tuple[str | None, tuple[str, InlineKeyboardMarkup] | None, bool]:
+    """(answer, confirmation message with its 撤销 button, whether the answer is a refusal); each action re-checks
+    the reminder is theirs."""
     _ = gettext_of(update)
     verb, notification_id, days = parse(data)
     rt = runtime(context)
@@ -89,7 +95,7 @@ async def _act(
                 )
                 task = session.get(Task, outcome.milestone.task_id)
                 assert task is not None
-                return None, views.report_confirmation(_, outcome, task), False
+                return None, confirmation_with_undo(_, outcome, task), False
             raise InvalidInput("stale")
         except DomainError as error:
             session.rollback()

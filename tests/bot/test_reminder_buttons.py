@@ -52,8 +52,13 @@ async def test_no_change_on_a_monthly_duty_records_a_report(harness: Harness) ->
     harness.reminder_sent_to(contact, "pengshui-2023", "（一）1", telegram_message_id=901)
     [row] = harness.rows(Notification, Notification.platform_message_id == "901")
     answers = await harness.press(CONTACT, f"rm:nc:{row.id}")
-    assert answers[-1].endswith("备注：无变化")
-    assert [r.note for r in harness.rows(ProgressReport)] == ["无变化"]
+    assert "\n备注：无变化\n识别有误？请在 10 分钟内点击“撤销”。" in answers[-1]
+    [report] = harness.rows(ProgressReport)
+    assert report.note == "无变化"
+    # the confirmation carries the same 撤销 as any other report's
+    assert harness.buttons() == [f"ud:{report.id}"]
+    await harness.press(CONTACT, f"ud:{report.id}")
+    assert harness.rows(ProgressReport) == []
 
 
 async def test_someone_elses_reminder_button_changes_nothing(harness: Harness) -> None:
