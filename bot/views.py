@@ -319,9 +319,18 @@ def closeout_requested(_: Gettext, closeout: CloseoutRequest, task: Task, depart
 
 
 def closeout_decided_for_coordinator(_: Gettext, decision: CloseoutDecision) -> str:
+    """The coordinator's confirmation names the milestone decided, so a mistyped number shows at once."""
+    named = {
+        "id": decision.closeout.id,
+        "ref": escape(decision.task.ref),
+        "title": escape(decision.task.title),
+        "due": decision.milestone.due_on.isoformat(),
+    }
     if decision.closeout.status == "approved":
-        return _("Request {id} approved; the milestone is closed out.").format(id=decision.closeout.id)
-    return _("Request {id} rejected; the contact has been told.").format(id=decision.closeout.id)
+        return _("Request {id} ({ref} {title}, due {due}) approved; the milestone is closed out.").format(
+            **named
+        )
+    return _("Request {id} ({ref} {title}, due {due}) rejected; the contact has been told.").format(**named)
 
 
 def closeout_decided_text(_: Gettext, closeout: CloseoutRequest, task: Task) -> str:

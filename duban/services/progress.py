@@ -317,6 +317,7 @@ def milestone_for_reply(*, session: Session, contact: Contact, platform_message_
 class CloseoutDecision:
     closeout: CloseoutRequest
     milestone: Milestone
+    task: Task
     requester: Contact
     notices: tuple[int, ...] = ()  # outbox rows the decision queued (the requester's notice)
 
@@ -372,7 +373,9 @@ def decide_closeout(
     )
     notices = _queue_decision(session=session, closeout=closeout, requester=requester, now=now, tz=tz)
     session.commit()  # the decision and the requester's notice, together, before anyone is answered
-    return CloseoutDecision(closeout=closeout, milestone=milestone, requester=requester, notices=notices)
+    return CloseoutDecision(
+        closeout=closeout, milestone=milestone, task=task, requester=requester, notices=notices
+    )
 
 
 def pending_closeouts(*, session: Session, coordinator: Contact) -> list[CloseoutRequest]:

@@ -153,7 +153,9 @@ async def test_done_on_a_lead_task_needs_a_coordinators_approval(harness: Harnes
     )
     assert harness.rows(Milestone, Milestone.id == milestone_id)[0].status == MilestoneStatus.open
 
-    assert await harness.say(COORDINATOR, "/approve 1") == ["申请 1 已批准，该节点已销号。"]
+    assert await harness.say(COORDINATOR, "/approve 1") == [
+        "申请 1（（二） 实施教育强镇筑基行动，2025-12-31到期）已批准，该节点已销号。"
+    ]
     assert harness.rows(Milestone, Milestone.id == milestone_id)[0].status == MilestoneStatus.done
     assert (
         harness.request.sent(CONTACT.id)[-1]["text"]
@@ -170,7 +172,9 @@ async def test_a_rejection_needs_a_reason_and_tells_the_contact(harness: Harness
     harness.reminder_sent_to(contact, "zibo-zichuan-2023", "（二）", telegram_message_id=777)
     await harness.say(CONTACT, "已完成", reply_to=777)
     assert await harness.say(COORDINATOR, "/reject 1") == ["请说明理由：/reject 编号 理由"]
-    assert await harness.say(COORDINATOR, "/reject 1 缺少<佐证>") == ["申请 1 已驳回，已通知联络员。"]
+    assert await harness.say(COORDINATOR, "/reject 1 缺少<佐证>") == [
+        "申请 1（（二） 实施教育强镇筑基行动，2025-12-31到期）已驳回，已通知联络员。"
+    ]
     assert harness.request.sent(CONTACT.id)[-1]["text"].endswith("未获批准：缺少&lt;佐证&gt;</b>")
 
 
@@ -307,7 +311,9 @@ async def test_a_task_number_keeps_meaning_what_the_contact_saw_after_a_closeout
             note="",
             now=NOW,
         )
-    assert await harness.say(COORDINATOR, "/approve 1") == ["申请 1 已批准，该节点已销号。"]
+    assert await harness.say(COORDINATOR, "/approve 1") == [
+        f"申请 1（{seen[1]} {first.task_title}，{first.due_on}到期）已批准，该节点已销号。"
+    ]
 
     second = (await harness.say(CONTACT, "/task 2"))[0]
     assert second.startswith(f"<b>{seen[2]} ")

@@ -190,7 +190,9 @@ def test_a_closeout_is_approved_on_dingtalk_and_the_requester_is_told_through_th
     assert "已向督办人员提交销号申请（申请编号 1）。" in answer
 
     assert text_of(core.handle(WANG, "同意 1")) == "抱歉，您无权使用此功能。"
-    assert text_of(core.handle(LI, "同意 1")) == "申请 1 已批准，该节点已销号。"
+    assert text_of(core.handle(LI, "同意 1")) == (
+        "申请 1（（二） 实施教育强镇筑基行动，2025-12-31到期）已批准，该节点已销号。"
+    )
     assert text_of(core.handle(LI, "同意 1")) == "该销号申请已处理过。"
     with Session(engine) as session:
         closeout = session.exec(select(CloseoutRequest)).one()
@@ -496,7 +498,9 @@ def test_a_number_means_the_milestone_the_person_saw_after_the_list_changes(
     seen = _numbered(text_of(core.handle(WANG, "任务")))
     assert sorted(seen)[:3] == [1, 2, 3]
     core.handle(WANG, "汇报 1 已完成")
-    assert text_of(core.handle(LI, "同意 1")) == "申请 1 已批准，该节点已销号。"
+    assert text_of(core.handle(LI, "同意 1")) == (
+        "申请 1（附件-1 乡村全环境立德树人行动，2023-12-31到期）已批准，该节点已销号。"
+    )
 
     answer = text_of(core.handle(WANG, "汇报 2 完成50%"))
 
@@ -543,4 +547,6 @@ def test_a_contact_made_coordinator_cannot_approve_what_they_asked_for(
 
     assert text_of(core.handle(WANG, "同意 1")) == "这条销号申请是您本人提交的，须由其他督办人员审核。"
     core.handle(LI, invite(engine, "区教体局", ContactRole.coordinator))
-    assert text_of(core.handle(LI, "同意 1")) == "申请 1 已批准，该节点已销号。"
+    assert text_of(core.handle(LI, "同意 1")) == (
+        "申请 1（附件-1 乡村全环境立德树人行动，2023-12-31到期）已批准，该节点已销号。"
+    )

@@ -170,7 +170,10 @@ async def test_a_county_on_dingtalk_from_joining_to_an_approved_closeout(
 
     # the coordinator approves by typing; the contact is told
     [decided] = await county.say(COORDINATOR, f"同意 {closeout.id}")
-    assert decided == f"#### 申请 {closeout.id} 已批准，该节点已销号。"
+    assert (
+        decided
+        == f"#### 申请 {closeout.id}（（一） 实施乡村全环境立德树人工程，2025\\-12\\-31到期）已批准，该节点已销号。"
+    )
     [notice] = county.inbox(CONTACT)
     assert "销号" in notice and "（一）" in notice
     with Session(engine) as session:

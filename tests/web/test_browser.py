@@ -188,7 +188,9 @@ async def test_a_coordinator_works_through_the_dashboard(
     assert "实施教育强镇筑基行动" in browser.find_element(By.ID, "closeout-1").text
     browser.find_element(By.ID, "approve-1").click()
     WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.ID, "notice"))
-    assert browser.find_element(By.ID, "notice").text == "申请 1 已批准，该节点已销号。"
+    assert browser.find_element(By.ID, "notice").text == (
+        "申请 1（（二） 实施教育强镇筑基行动，2025-12-31到期）已批准，该节点已销号。"
+    )
     assert browser.find_element(By.ID, "none-pending").text == "没有待审批的销号申请。"
     with Session(engine) as session:
         [notice] = session.exec(

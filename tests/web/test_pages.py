@@ -195,7 +195,10 @@ def test_approving_needs_the_forms_csrf_token_and_queues_the_notice(
 
     done = app_client.post(f"/closeouts/{closeout_id}/approve", data={"csrf": csrf})
     assert done.status_code == 200
-    assert f"申请 {closeout_id} 已批准，该节点已销号。" in done.text
+    assert (
+        f"申请 {closeout_id}（（二） 实施教育强镇筑基行动，2025-12-31到期）已批准，该节点已销号。"
+        in done.text
+    )
     assert '<p id="none-pending">没有待审批的销号申请。</p>' in done.text
     [notice] = seeded.exec(select(Notification).where(Notification.kind == "closeout_decided")).all()
     assert notice.contact_id == county.contact.id and said(seeded, notice).endswith(
