@@ -176,6 +176,11 @@ def invalid_input(_: Gettext, reason: str) -> str:
             "I found more than one percentage and cannot tell which is your progress. "
             "Please send it again with just one, e.g. “完成60%”. Nothing was saved."
         ),
+        "done_unclear": _(
+            "I cannot tell whether the whole milestone is done or one step of it. If it is all done, "
+            "send “已完成” (a note may follow after a comma); if not, send how far it is, "
+            "e.g. “完成60%，已完成招标”. Nothing was saved."
+        ),
         "undo_too_late": _("This report can no longer be undone. Please send a new report instead."),
         "reason_too_long": _(
             "The reason is too long (over 500 characters). Please shorten it; nothing was saved."

@@ -99,7 +99,7 @@ async def test_replying_to_a_reminder_records_the_report_and_confirms_it(harness
     reports = harness.rows(ProgressReport)
     assert [(r.milestone_id, r.status, r.percent) for r in reports] == [(milestone_id, "on_track", 60)]
     assert answers == [
-        "已为 （二） 实施教育强镇筑基行动 保存：\n节点：2025-12-31到期\n状态：正常推进\n进度：60%\n备注：已完成60%，&lt;b&gt;已开工&lt;/b&gt;\n识别有误？请在 10 分钟内点击“撤销”。"
+        "已为 （二） 实施教育强镇筑基行动 保存：\n节点：2025-12-31到期\n状态：正常推进\n进度：60%\n备注：&lt;b&gt;已开工&lt;/b&gt;\n识别有误？请在 10 分钟内点击“撤销”。"
     ]
     assert [a.action for a in harness.rows(AuditEntry)][-1] == "report"
 
@@ -149,7 +149,7 @@ async def test_done_on_a_lead_task_needs_a_coordinators_approval(harness: Harnes
     assert "已向督办人员提交销号申请（申请编号 1）。" in answers[0]
     coordinator_messages = [p["text"] for p in harness.request.sent(COORDINATOR.id)]
     assert coordinator_messages and coordinator_messages[-1].startswith(
-        "<b>销号申请 1：区教体局报告 （二） 实施教育强镇筑基行动 已完成。</b>\n备注：已完成\n"
+        "<b>销号申请 1：区教体局报告 （二） 实施教育强镇筑基行动 已完成。</b>\n备注：—\n"
     )
     assert harness.rows(Milestone, Milestone.id == milestone_id)[0].status == MilestoneStatus.open
 
