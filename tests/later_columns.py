@@ -15,6 +15,7 @@ AFTER_0004 = {
         "dingtalk_user_id": "VARCHAR(64)",  # 0007
         "report_prompt_reminder_id": "INTEGER",  # 0009
         "report_prompt_until": "TIMESTAMP",  # 0009
+        "person_id": "INTEGER",  # 0018
     },
     "milestone": {  # 0015
         "latest_report_id": "INTEGER",
