@@ -36,7 +36,9 @@ def upgrade() -> None:
         if op.get_bind().dialect.name != "postgresql":
             # elsewhere the enum is a VARCHAR as long as its longest value (4, now 9): SQLite would store the
             # longer text anyway, but the declared type follows the model, as the schema test wants
-            batch_op.alter_column("status", existing_type=OLD_STATUS, type_=NEW_STATUS, existing_nullable=False)
+            batch_op.alter_column(
+                "status", existing_type=OLD_STATUS, type_=NEW_STATUS, existing_nullable=False
+            )
         batch_op.add_column(sa.Column("withdrawn_at", sa.DateTime(), nullable=True))
         batch_op.add_column(
             sa.Column("withdrawn_by", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True)
