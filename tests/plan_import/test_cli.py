@@ -37,7 +37,7 @@ def test_import_plan_prints_a_seed_file_then_what_to_check(
     assert _run(["import-plan", str(FIXTURES / "heyang-2024.txt")], settings) == 0
     out = capsys.readouterr().out
     plan = SeedPlan.model_validate(yaml.safe_load(out))
-    assert plan.key == "heyang-2024"
+    assert plan.key == "合阳县-2024-7"  # 合政办发〔2024〕7号 of 合阳县, whatever the file is called
     tail = out.rstrip().splitlines()
     assert tail[-7].startswith("# 待核对")
     assert any("（二）2：未找到责任部门" in line for line in tail)

@@ -130,7 +130,7 @@ def test_the_cli_writes_the_document(
     [
         (
             ["--plan", "no-such-plan", "--output", "out.docx"],
-            "没有编号为“no-such-plan”的方案；duban status 列出全部方案",
+            "没有编号为“no-such-plan”的方案；duban plans list 列出全部方案",
             1,
         ),
     ],
