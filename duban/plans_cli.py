@@ -17,7 +17,7 @@ from duban.errors import Refused
 from duban.operations import run_by
 from duban.services.errors import NotFound
 from duban.services.plans import PlanFigures, PlanInUse, list_plans, remove_plan
-from duban.textfmt import table
+from duban.textfmt import display_width, pad, table
 
 
 def register(commands: Any, check: Checks) -> None:
@@ -58,21 +58,15 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def render_plans(plans: list[PlanFigures]) -> str:
-    # the title last: the longest cell, and the others stay in line before it
-    headers = ["编号", "县区", "任务", "节点", "已撤销", "汇报", "方案（文号）"]
+    """One line per plan: the figures in columns, then the title (the longest cell, left as it is)."""
+    headers = ["编号", "县区", "任务", "节点", "已撤销", "汇报"]
     rows = [
-        [
-            p.key,
-            p.region,
-            str(p.tasks),
-            str(p.milestones),
-            str(p.withdrawn),
-            str(p.reports),
-            f"{p.title}（{p.doc_number}）" if p.doc_number else p.title,
-        ]
-        for p in plans
+        [p.key, p.region, str(p.tasks), str(p.milestones), str(p.withdrawn), str(p.reports)] for p in plans
     ]
-    return table(headers, rows)
+    titles = ["方案（文号）", *(f"{p.title}（{p.doc_number}）" if p.doc_number else p.title for p in plans)]
+    lines = table(headers, rows).split("\n")
+    width = max(display_width(line) for line in lines)
+    return "\n".join(f"{pad(line, width)}  {title}" for line, title in zip(lines, titles, strict=True))
 
 
 def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:

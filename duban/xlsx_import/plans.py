@@ -176,6 +176,7 @@ def _note_status_edits(item: SheetTask, old: Task, notices: list[str]) -> None:
             )
 
 
-def write_plans(*, session: Session, plans: list[SeedPlan]) -> SeedSummary:
-    """All plans through the seed loader's upsert, in one transaction."""
-    return seeding.load_plans(session=session, plans=plans)
+def write_plans(*, session: Session, plans: list[SeedPlan], by: str) -> SeedSummary:
+    """All plans through the seed loader's upsert, in one transaction; `by` is who imported, for the record of
+    the milestones the sheets withdrew."""
+    return seeding.load_plans(session=session, plans=plans, by=by)
