@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import sys
 from typing import Any
 
 from sqlmodel import Session
@@ -17,7 +16,7 @@ from duban.errors import Refused
 from duban.operations import run_by
 from duban.services.errors import NotFound
 from duban.services.plans import PlanFigures, PlanInUse, list_plans, remove_plan
-from duban.textfmt import display_width, pad, table
+from duban.textfmt import display_width, pad
 
 
 def register(commands: Any, check: Checks) -> None:
@@ -58,15 +57,30 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def render_plans(plans: list[PlanFigures]) -> str:
-    """One line per plan: the figures in columns, then the title (the longest cell, left as it is)."""
-    headers = ["编号", "县区", "任务", "节点", "已撤销", "汇报"]
+    """One line per plan: key and county, the counts lined up, then the title (the longest cell, left as it is)."""
+    headers = ["编号", "县区", "任务", "节点", "已撤销", "汇报", "方案（文号）"]
     rows = [
-        [p.key, p.region, str(p.tasks), str(p.milestones), str(p.withdrawn), str(p.reports)] for p in plans
+        [
+            p.key,
+            p.region,
+            *(str(n) for n in (p.tasks, p.milestones, p.withdrawn, p.reports)),
+            f"{p.title}（{p.doc_number}）" if p.doc_number else p.title,
+        ]
+        for p in plans
     ]
-    titles = ["方案（文号）", *(f"{p.title}（{p.doc_number}）" if p.doc_number else p.title for p in plans)]
-    lines = table(headers, rows).split("\n")
-    width = max(display_width(line) for line in lines)
-    return "\n".join(f"{pad(line, width)}  {title}" for line, title in zip(lines, titles, strict=True))
+    widths = [max(display_width(row[i]) for row in [headers, *rows]) for i in range(len(headers) - 1)]
+    return "\n".join(
+        "  ".join(
+            [
+                *(
+                    pad(cell, width, right=i >= 2)
+                    for i, (cell, width) in enumerate(zip(row, widths, strict=False))
+                ),
+                row[-1],
+            ]
+        )
+        for row in [headers, *rows]
+    )
 
 
 def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
@@ -96,10 +110,13 @@ def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
                 ) from None
     finally:
         engine.dispose()
+    also = [
+        f"另有已撤销的时间节点 {removed.withdrawn} 个" if removed.withdrawn else "",
+        f"仅限本方案的 {removed.people} 人已停用" if removed.people else "",
+        f"本方案的 {removed.robots} 个群机器人已删除" if removed.robots else "",
+    ]
     print(
-        f"已删除方案 {removed.key}（{removed.title}）：{removed.tasks} 项任务、{removed.milestones} 个时间节点"
-        f"（另有已撤销 {removed.withdrawn} 个）、{removed.reports} 条汇报；"
-        f"仅限本方案的 {removed.people} 人已停用，{removed.robots} 个群机器人已删除。已记入审计日志。",
-        file=sys.stdout,
+        f"已删除方案 {removed.key}（{removed.title}）：{removed.tasks} 项任务、{removed.milestones} 个时间节点、"
+        f"{removed.reports} 条汇报{''.join(f'；{part}' for part in also if part)}。已记入审计日志。"
     )
     return 0

@@ -61,10 +61,9 @@ class PlanInUse(DomainError):
 
 
 def list_plans(*, session: Session) -> list[PlanFigures]:
-    """Every plan with its counts, in key order; counted by GROUP BY, not by loading rows."""
-    return [
-        figures_of(session=session, plan=plan) for plan in session.exec(select(Plan).order_by(col(Plan.key)))
-    ]
+    """Every plan with its counts, in key order (sorted here: backends' collations order Chinese keys apart)."""
+    plans = sorted(session.exec(select(Plan)).all(), key=lambda plan: plan.key)
+    return [figures_of(session=session, plan=plan) for plan in plans]
 
 
 def figures_of(*, session: Session, plan: Plan) -> PlanFigures:

@@ -132,7 +132,7 @@ def _table(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
 
 def _plans(engine: Engine) -> list[tuple[str, str]]:
     with Session(engine) as session:
-        return [(p.key, p.title) for p in session.exec(select(Plan).order_by(col(Plan.key))).all()]
+        return sorted((p.key, p.title) for p in session.exec(select(Plan)).all())
 
 
 def test_two_plans_saved_under_one_file_name_stay_two_plans(
@@ -148,11 +148,7 @@ def test_two_plans_saved_under_one_file_name_stay_two_plans(
         ("淄川区-2023-28", "淄川区推进乡村教育振兴工作方案"),
     ]
     with Session(engine) as session:
-        counts = dict(
-            session.exec(
-                select(Plan.key, func.count()).join(Task).group_by(col(Plan.key)).order_by(col(Plan.key))
-            ).all()
-        )
+        counts = dict(session.exec(select(Plan.key, func.count()).join(Task).group_by(col(Plan.key))).all())
     assert counts == {"安丘市-2023-46": 37, "淄川区-2023-28": 54}
     engine.dispose()
 
