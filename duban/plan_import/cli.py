@@ -3,6 +3,8 @@
 import-plan reads a plan document (.txt or .docx) and writes a seed file for review: to stdout, or
 to --output; --load also loads it into the database as `duban seed` would. What the importer could
 not settle is listed after the seed file (and kept in it as comments), never filled in by guesswork.
+The plan's key comes from the document (assemble.plan_key), or --key; a key that holds another plan
+is refused before anything is written, unless --replace names it.
 
 import-agreement imports the five plan documents of seed_data/sources and prints how far the result
 agrees with the reviewed seed_data files; it exits 1 if any plan falls below 95% on any measure.

@@ -210,7 +210,10 @@ class _Resolver:
             self._refuse(sheet, f"数据库中没有方案“{key}”；{missing_text}")
             return None
         if missing:
-            self._refuse(sheet, f"数据库中没有方案“{key}”；新建方案还需 {'、'.join(missing)}")
+            self._refuse(
+                sheet,
+                f"数据库中没有方案“{key}”（duban plans list 列出已有方案）；新建方案还需 {'、'.join(missing)}",
+            )
             return None
         assert region is not None and options.title is not None and options.issued_on is not None
         self.drafts[key] = Draft(
