@@ -12,7 +12,16 @@ from duban.services.oversight import OverdueLine, SilentDepartment
 from duban.services.progress import CloseoutDecision, ReportOutcome
 from duban.services.tasks import TaskDetail, TaskLine
 from duban.status import Counts, MilestoneState, MilestoneView, Pace, StatusReport
-from models import CloseoutRequest, Contact, ContactRole, Milestone, Notification, ProgressReport, Task
+from models import (
+    CloseoutRequest,
+    Contact,
+    ContactRole,
+    Milestone,
+    MilestoneStatus,
+    Notification,
+    ProgressReport,
+    Task,
+)
 from models.people import channel_of
 
 Gettext = Callable[[str], str]
@@ -158,6 +167,7 @@ def invalid_input(_: Gettext, reason: str) -> str:
         "percent_range": _("A percentage must be between 0 and 100. Nothing was saved."),
         "empty": _("That message has no progress in it. Please write a percentage or a short note."),
         "already_done": _("This milestone is already closed out; nothing was saved."),
+        "withdrawn": _("This milestone was withdrawn from the plan; nothing was saved."),
         "already_decided": _("This close-out request has already been decided."),
         "reason_required": _("Please give a reason: /reject N reason"),
         "usage_task": _("Please give the number from /tasks, e.g. /task 2"),
@@ -259,8 +269,10 @@ def task_detail(_: Gettext, detail: TaskDetail) -> str:
         _("<b>Milestones</b>"),
     ]
     for milestone, due in detail.milestones:
+        # a withdrawn one is listed with its reports below, and said to be no longer the plan's
+        withdrawn = _(" (withdrawn)") if milestone.status == MilestoneStatus.withdrawn else ""
         parts.append(
-            f"· {due.isoformat()}{recurrence_label(_, milestone.recurrence)} {escape(milestone.target)}"
+            f"· {due.isoformat()}{recurrence_label(_, milestone.recurrence)} {escape(milestone.target)}{withdrawn}"
         )
     if not detail.milestones:
         parts.append(_("(no dated milestone)"))

@@ -27,9 +27,11 @@ from duban.db import connect, discard_sqlite_file, new_sqlite_file, open_databas
 from duban.errors import Refused
 from duban.ledger import export_json, export_xlsx, write_json
 from duban.migrate import current_revision, head_revision, upgrade_any
-from duban.operations import configure_logging
+from duban.operations import configure_logging, run_by
 from duban.plan_import.cli import add_commands as add_import_commands
-from duban.render import render_status
+from duban.plans_cli import no_such_plan
+from duban.plans_cli import register as add_plan_commands
+from duban.render import render_changes, render_status
 from duban.robots_cli import register as add_robot_commands
 from duban.seeding import SeedError, load_seed
 from duban.services.errors import InvalidInput, NotAllowed, NotFound
@@ -100,12 +102,16 @@ def _has_plans(session: Session) -> bool:
 
 
 def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
+    files = [Path(f) for f in args.files]
+    command = " ".join(["duban seed", *(f.name for f in files), *(f"--replace {k}" for k in args.replace)])
     with _session(settings, create=True) as session:
-        summary = load_seed(session=session, paths=[Path(f) for f in args.files] or None)
+        summary = load_seed(session=session, paths=files or None, replace=args.replace, by=run_by(command))
     print(
         f"已载入 {summary.plans} 个方案、{summary.tasks} 项任务、{summary.milestones} 个时间节点"
         f"（新增 {summary.created} 条，更新 {summary.updated} 条）。"
     )
+    for line in render_changes(summary):  # moved dates and withdrawn milestones are never silent
+        print(line)
     return 0
 
 
@@ -258,7 +264,7 @@ def _invite_department(args: argparse.Namespace, session: Session) -> Department
     if args.plan:
         plan = session.exec(select(Plan).where(Plan.key == args.plan)).first()
         if plan is None:
-            return f"没有找到方案“{args.plan}”。"
+            raise no_such_plan(args.plan)
         if args.region and args.region != plan.region:
             return f"方案“{args.plan}”属于{plan.region}，不是{args.region}。"
     region = args.region or (plan.region if plan else None)
@@ -420,6 +426,14 @@ def build_parser(gettext: Gettext | None = None) -> argparse.ArgumentParser:
 
     seed = commands.add_parser("seed", help="load seed_data into the database (idempotent)")
     seed.add_argument("files", nargs="*", help="seed files to load (default: seed_data/*.yaml)")
+    seed.add_argument(
+        "--replace",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="load the file with this plan key in the place of the plan there now (another title, issuer or "
+        "document number)",
+    )
     seed.set_defaults(func=cmd_seed)
 
     export = commands.add_parser("export", help="print the plans as JSON or write the 台账 workbook")
@@ -531,7 +545,8 @@ def build_parser(gettext: Gettext | None = None) -> argparse.ArgumentParser:
     )
     demo.set_defaults(func=cmd_demo)
 
-    add_import_commands(commands)
+    add_import_commands(commands, check)
+    add_plan_commands(commands, check)
     add_xlsx_import_commands(commands)
     add_robot_commands(commands)
     web_commands.register(commands, check, _)  # `duban web` and `duban tongbao`

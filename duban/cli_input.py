@@ -6,9 +6,12 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime as dt
+import re
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from seed_data.schema import PLAN_KEY_LENGTH, PLAN_KEY_PATTERN
 
 Gettext = Callable[[str], str]
 
@@ -89,6 +92,17 @@ class Checks:
                 ).format(text=text, most=MAX_DAYS)
             )
         return int(text)
+
+    def plan_key(self, text: str) -> str:
+        """A plan key as the seed files spell them (seed_data.schema): anqiu-2023, 安丘市-2023-46."""
+        if not re.fullmatch(PLAN_KEY_PATTERN, text) or len(text) > PLAN_KEY_LENGTH:
+            raise argparse.ArgumentTypeError(
+                self._(
+                    "“{text}” cannot be a plan key; use lower-case letters, digits, Chinese characters and "
+                    "hyphens, at most {most}, like anqiu-2023"
+                ).format(text=text, most=PLAN_KEY_LENGTH)
+            )
+        return text
 
     def date(self, text: str) -> dt.date:
         try:

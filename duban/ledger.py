@@ -32,12 +32,23 @@ from duban.chunks import in_parts
 from duban.render import STATE_COLUMNS
 from duban.status import Counts, MilestoneState, MilestoneView, Pace, milestone_views
 from duban.textfmt import display_width
-from models import Contact, DepartmentRole, Milestone, Plan, ProgressReport, Task, TaskDepartment
+from models import (
+    Contact,
+    DepartmentRole,
+    Milestone,
+    MilestoneStatus,
+    Plan,
+    ProgressReport,
+    Task,
+    TaskDepartment,
+)
 from models.query import rel
 
 SECTION_LABELS = {"body": "主要任务", "safeguard": "工作保障", "attachment": "附件清单"}
 RECURRENCE_LABELS = {"none": "", "yearly": "每年", "semester": "每学期", "monthly": "每月"}
 STATE_LABELS: dict[MilestoneState, str] = dict(STATE_COLUMNS)  # the words `duban status` prints
+# a milestone the plan no longer has: listed with its reports, in no count; `duban import-xlsx` skips its row
+WITHDRAWN_LABEL = "已撤销"
 # the colours and words of the digest (bot/views.py pace_label in zh_CN); the 台账 is Chinese only
 PACE_LABELS = {
     Pace.green: "🟢 正常",
@@ -84,11 +95,14 @@ class Ledger:
 
     today: dt.date
     plans: list[Plan]
-    views: dict[int, MilestoneView]  # milestone id -> state, pace and current due date
+    views: dict[
+        int, MilestoneView
+    ]  # milestone id -> state, pace and current due date; none for a withdrawn one
     latest: dict[int, LatestReport]  # milestone id -> the latest report up to today
 
-    def view(self, milestone: Milestone) -> MilestoneView:
-        return self.views[milestone.id or 0]
+    def view(self, milestone: Milestone) -> MilestoneView | None:
+        """The milestone's state as of the day; None for a withdrawn one, which has none."""
+        return self.views.get(milestone.id or 0)
 
 
 def build_ledger(
@@ -96,10 +110,19 @@ def build_ledger(
 ) -> Ledger:
     scoped = milestone_views(session=session, today=today, plan_ids=plan_ids)
     views = {view.milestone_id: view for view in scoped}
+    plans = load_plans(session=session, plan_ids=plan_ids)
     report_ids = [view.latest_report_id for view in views.values() if view.latest_report_id is not None]
+    # a withdrawn milestone keeps its reports; its newest is the copy on its row (a past day's view aside)
+    report_ids += [
+        m.latest_report_id
+        for plan in plans
+        for task in plan.tasks
+        for m in task.milestones
+        if m.status == MilestoneStatus.withdrawn and m.latest_report_id is not None
+    ]
     return Ledger(
         today=today,
-        plans=load_plans(session=session, plan_ids=plan_ids),
+        plans=plans,
         views=views,
         latest=_latest_reports(session=session, report_ids=report_ids, tz=tz),
     )
@@ -162,15 +185,15 @@ def _plan_dict(plan: Plan, ledger: Ledger) -> dict[str, Any]:
 
 def _milestone_dict(milestone: Milestone, ledger: Ledger) -> dict[str, Any]:
     view = ledger.view(milestone)
-    latest = ledger.latest.get(view.milestone_id)
+    latest = ledger.latest.get(milestone.id or 0)
     return {
         "due_on": milestone.due_on.isoformat(),
         "target": milestone.target,
         "recurrence": milestone.recurrence,
         "until": milestone.until.isoformat() if milestone.until else None,
-        "current_due_on": view.due_on.isoformat(),
-        "state": view.state.value,
-        "pace": view.pace.value,
+        "current_due_on": (view.due_on if view else milestone.due_on).isoformat(),
+        "state": view.state.value if view else MilestoneStatus.withdrawn.value,
+        "pace": view.pace.value if view else None,
         "latest_report": None
         if latest is None
         else {
@@ -214,6 +237,7 @@ STATE_FILLS = {
     MilestoneState.overdue: PatternFill("solid", fgColor="F8CBAD"),
     MilestoneState.done: PatternFill("solid", fgColor="C6EFCE"),
 }
+WITHDRAWN_FILL = PatternFill("solid", fgColor="D9D9D9")
 
 
 class NoPlans(LookupError):
@@ -256,14 +280,15 @@ def _write_plan_sheet(sheet: Worksheet, plan: Plan, ledger: Ledger) -> int:
     state_column = [name for name, _ in LEDGER_COLUMNS].index("状态") + 1
     rows = 0
     for task in plan.tasks:
-        for cells, view in _task_rows(task, ledger):
+        for cells, milestone in _task_rows(task, ledger):
             sheet.append(cells)
             rows += 1
             # below the header; not sheet.max_row, which scans every cell (quadratic on a big plan)
             row = rows + 1
             _data_row(sheet, row, widths)
-            if view is not None and view.state in STATE_FILLS:
-                sheet.cell(row=row, column=state_column).fill = STATE_FILLS[view.state]
+            fill = _fill(ledger, milestone)
+            if fill is not None:
+                sheet.cell(row=row, column=state_column).fill = fill
     sheet.freeze_panes = "D2"  # the header and the task's number, part and name stay in view
     sheet.auto_filter.ref = sheet.dimensions
     sheet.print_title_rows = "1:1"  # the header on every printed page
@@ -271,18 +296,25 @@ def _write_plan_sheet(sheet: Worksheet, plan: Plan, ledger: Ledger) -> int:
     return rows
 
 
-def _task_rows(task: Task, ledger: Ledger) -> list[tuple[list[Any], MilestoneView | None]]:
+def _task_rows(task: Task, ledger: Ledger) -> list[tuple[list[Any], Milestone | None]]:
     lead = "、".join(d.name for d in task.departments(DepartmentRole.lead))
     co = "、".join(d.name for d in task.departments(DepartmentRole.co))
     head = [task.ref, SECTION_LABELS.get(task.section, task.section), task.title, lead, co]
     if not task.milestones:
         return [([*head, *[None] * (len(LEDGER_COLUMNS) - len(head) - 1), task.text], None)]
-    return [([*head, *_milestone_cells(m, ledger), task.text], ledger.view(m)) for m in task.milestones]
+    return [([*head, *_milestone_cells(m, ledger), task.text], m) for m in task.milestones]
+
+
+def _fill(ledger: Ledger, milestone: Milestone | None) -> PatternFill | None:
+    if milestone is None:
+        return None
+    view = ledger.view(milestone)
+    return WITHDRAWN_FILL if view is None else STATE_FILLS.get(view.state)
 
 
 def _milestone_cells(milestone: Milestone, ledger: Ledger) -> list[Any]:
     view = ledger.view(milestone)
-    latest = ledger.latest.get(view.milestone_id)
+    latest = ledger.latest.get(milestone.id or 0)
     report: list[Any] = [None] * 5
     if latest is not None:
         report = [
@@ -295,10 +327,10 @@ def _milestone_cells(milestone: Milestone, ledger: Ledger) -> list[Any]:
     return [
         milestone.due_on.isoformat(),
         RECURRENCE_LABELS[milestone.recurrence] or None,
-        view.due_on.isoformat(),
+        (view.due_on if view else milestone.due_on).isoformat(),
         milestone.target,
-        STATE_LABELS[view.state],
-        PACE_LABELS[view.pace],
+        STATE_LABELS[view.state] if view else WITHDRAWN_LABEL,
+        PACE_LABELS[view.pace] if view else None,
         *report,
     ]
 
@@ -335,6 +367,7 @@ COVER_NOTE = (
     "（周期性任务为上期未汇报或本期已过时限）；已汇报＝未到期、已有进度汇报；未汇报＝未到期、尚无汇报。"
     "进度颜色：🟢 进度不落后于时间；🟡 落后时间进度25个百分点以上或报告存在风险；🔴 逾期或受阻；⚪ 尚无汇报。"
     "周期性任务按当期计，“本期时限”为当期的完成时限。一项任务有多个牵头部门时，每个牵头部门各计一次。"
+    "已撤销＝方案修订后不再包含的节点，连同汇报列在各方案表中，不计入统计。"
 )
 
 
@@ -350,6 +383,8 @@ def _write_cover(sheet: Worksheet, ledger: Ledger) -> None:
             leads = [d.name for d in task.departments(DepartmentRole.lead)] or [NO_LEAD]
             for milestone in task.milestones:
                 view = ledger.view(milestone)
+                if view is None:  # withdrawn: no longer the plan's, so in no count
+                    continue
                 plan_tally.add(view)
                 overall.add(view)
                 for lead in leads:

@@ -60,9 +60,23 @@ def current_revision(engine: Engine) -> str | None:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     config = alembic_config(engine)
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+    with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # batch mode changes a SQLite column by copying the table, dropping it and renaming the copy; with
+            # foreign keys enforced, dropping a table others point at (milestone, 0016) fails. Alembic's advice:
+            # turn them off around the migration. The pragma is ignored inside a transaction, so it goes first;
+            # the copy keeps every row and id, so nothing points nowhere afterwards.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        try:
+            with connection.begin():
+                config.attributes["connection"] = connection
+                command.upgrade(config, revision)
+        finally:
+            if sqlite:
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
 
 
 def stamp(engine: Engine, revision: str) -> None:

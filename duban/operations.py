@@ -1,10 +1,12 @@
-"""Operations: backups and JSON-lines logs."""
+"""Operations: backups, JSON-lines logs, and who runs a command."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import logging
+import os
+import pwd
 import sqlite3
 from pathlib import Path
 
@@ -64,3 +66,13 @@ def configure_logging(*, verbose: bool, json_lines: bool) -> None:
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler], force=True)
+
+
+def run_by(command: str) -> str:
+    """The command line and the system account running it, for the rows a command changes on nobody's report
+    (a milestone withdrawn by a re-seed): `duban seed anqiu-2023.yaml (alice)`."""
+    try:
+        account = pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:  # an account without a name (a container run with a bare uid)
+        account = f"uid {os.getuid()}"
+    return f"{command} ({account})"

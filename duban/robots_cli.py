@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 from duban.config import Settings
 from duban.db import make_engine
 from duban.migrate import ensure_schema
+from duban.plans_cli import no_such_plan
 from duban.services.errors import InvalidInput, NotFound
 from models import GroupRobot, Plan, RobotPlatform
 
@@ -63,8 +64,7 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
         if args.plan:
             plan = session.exec(select(Plan).where(Plan.key == args.plan)).first()
             if plan is None:
-                print(f"没有找到方案“{args.plan}”。", file=sys.stderr)
-                return 1
+                raise no_such_plan(args.plan)
         elif session.exec(select(Plan.id).where(Plan.region == args.region)).first() is None:
             print(f"没有找到县区“{args.region}”的方案。", file=sys.stderr)
             return 1

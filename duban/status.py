@@ -42,7 +42,7 @@ from models import (
     TaskDepartment,
 )
 from models.people import newest_first
-from models.types import RECURRING, RECURRING_ONLY, UTCDateTime
+from models.types import CURRENT_STATUSES, RECURRING, RECURRING_ONLY, UTCDateTime
 
 
 class Pace(StrEnum):
@@ -345,16 +345,21 @@ def _where(statement: _Statement, shape: _Shape, *, recurring: bool) -> _Stateme
             col(Task.plan_id).in_(_PLAN_IDS),
             col(Milestone.task_id).in_(select(Task.id).where(col(Task.plan_id).in_(_PLAN_IDS))),
         )
+    # a withdrawn milestone (已撤销) is no longer the plan's: no state, no count, no 通报
     if not recurring:
-        statement = statement.where(col(Milestone.recurrence) == Recurrence.none)
+        statement = statement.where(
+            col(Milestone.recurrence) == Recurrence.none, col(Milestone.status).in_(CURRENT_STATUSES)
+        )
     elif shape.by_plan:
         # the partial index's predicate, word for word, so both backends may read that index
-        statement = statement.where(text(f"milestone.{RECURRING_ONLY}"))
+        statement = statement.where(
+            text(f"milestone.{RECURRING_ONLY}"), col(Milestone.status).in_(CURRENT_STATUSES)
+        )
     else:
         # every status and kind listed, so the (status, recurrence, due_on) index can find the few recurring
         # rows without reading the rest of the table
         statement = statement.where(
-            col(Milestone.status).in_(list(MilestoneStatus)), col(Milestone.recurrence).in_(RECURRING)
+            col(Milestone.status).in_(CURRENT_STATUSES), col(Milestone.recurrence).in_(RECURRING)
         )
     if shape.by_department:
         statement = statement.where(

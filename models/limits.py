@@ -11,3 +11,4 @@ CLOSEOUT_REASON = 2000  # a /reject reason: the contact reads it in full, so it 
 PAUSE_REASON = 500  # the reason an overdue escalation is paused (/snooze)
 SEARCH_KEYWORD = 100  # /find
 CONTACT_NAME = 80  # a person's name, for the ledger
+WITHDRAWN_BY = 200  # who withdrew a milestone: the command, its source file and the operator

@@ -117,6 +117,10 @@ class Milestone(SQLModel, table=True):
     until: dt.date | None = None
     status: MilestoneStatus = Field(default=MilestoneStatus.open, max_length=10, index=True)
     done_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # when and by what a milestone the plan no longer has was withdrawn (status withdrawn), e.g.
+    # "duban seed anqiu-2023.yaml (operator)"; cleared if the plan lists it again
+    withdrawn_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    withdrawn_by: str | None = Field(default=None, max_length=limits.WITHDRAWN_BY)
     # a coordinator may pause the overdue escalation, with a reason (/snooze N days reason)
     escalation_paused_until: dt.date | None = None
     escalation_pause_reason: str | None = Field(default=None, max_length=limits.PAUSE_REASON)

@@ -60,6 +60,14 @@ RECURRING_ONLY = f"recurrence <> '{Recurrence.none.value}'"
 class MilestoneStatus(StrEnum):
     open = "open"
     done = "done"  # closed out (销号) after a coordinator's approval
+    # 已撤销: the plan no longer has it (a re-seed, import or replace left it out); kept, with its reports, but
+    # never reminded, escalated or counted again
+    withdrawn = "withdrawn"
+
+
+# the milestones a plan still has: every status but withdrawn, listed so that (status, recurrence, due_on) can be
+# read as index ranges
+CURRENT_STATUSES = (MilestoneStatus.open, MilestoneStatus.done)
 
 
 class ContactRole(StrEnum):

@@ -86,10 +86,17 @@ class SeedTask(BaseModel):
         return self
 
 
+# a plan's key: lower-case letters, digits, hyphens and Chinese characters, so that a key can say which county's
+# plan it is without pinyin (安丘市-2023-46, as `duban import-plan` derives them; the five curated plans keep
+# their pinyin keys)
+PLAN_KEY_PATTERN = r"^[a-z0-9\u3400-\u9fff-]+$"
+PLAN_KEY_LENGTH = 60
+
+
 class SeedPlan(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    key: str = Field(pattern=r"^[a-z0-9-]+$", max_length=60)
+    key: str = Field(pattern=PLAN_KEY_PATTERN, max_length=PLAN_KEY_LENGTH)
     title: str = Field(min_length=1)
     issuer: str = Field(min_length=1)
     doc_number: str | None = None

@@ -22,6 +22,8 @@ AFTER_0004 = {
         "latest_reported_at": "TIMESTAMP",
         "latest_report_status": "VARCHAR(10)",
         "latest_report_percent": "INTEGER",
+        "withdrawn_at": "TIMESTAMP",  # 0016
+        "withdrawn_by": "VARCHAR(200)",
     },
 }
 

@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 from duban.cli_input import Checks, Gettext
 from duban.config import Settings
 from duban.db import open_database
-from duban.errors import Refused
+from duban.plans_cli import no_such_plan
 from web.evidence import TelegramEvidence
 
 if TYPE_CHECKING:
@@ -92,9 +92,7 @@ def cmd_tongbao(args: argparse.Namespace, settings: Settings) -> int:
         with Session(engine) as session:
             plan = session.exec(select(Plan).where(Plan.key == args.plan)).first()
             if plan is None:
-                raise Refused(
-                    "There is no plan with the key {key}; `duban status` lists the plans", key=args.plan
-                )
+                raise no_such_plan(args.plan)
             today = args.date or dt.datetime.now(settings.tz).date()
             figures = tongbao.gather(session=session, plans=[plan], today=today)
     finally:

@@ -392,7 +392,7 @@ class MilestoneDetail:
     plan: Plan
     task: Task
     milestone: Milestone
-    view: MilestoneView
+    view: MilestoneView | None  # None: withdrawn (已撤销), no longer the plan's, so in no state
     departments: Departments
     reports: list[ReportEntry]
     pending_closeout: CloseoutRequest | None
@@ -403,11 +403,14 @@ def milestone_detail(
 ) -> MilestoneDetail:
     require_reader(reader)
     milestone, task = visible_milestone(session=session, reader=reader, milestone_id=milestone_id)
-    [view] = [
-        v
-        for v in milestone_views(session=session, today=today, plan_ids=[task.plan_id])
-        if v.milestone_id == milestone_id
-    ]
+    view = next(
+        (
+            v
+            for v in milestone_views(session=session, today=today, plan_ids=[task.plan_id])
+            if v.milestone_id == milestone_id
+        ),
+        None,
+    )
     rows = session.exec(
         select(ProgressReport, Contact, Department)
         .join(Contact, col(Contact.id) == ProgressReport.contact_id)

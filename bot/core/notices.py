@@ -28,6 +28,7 @@ from models import (
     Department,
     GroupRobot,
     Milestone,
+    MilestoneStatus,
     Notification,
     Plan,
     ProgressReport,
@@ -134,12 +135,17 @@ def _items(ctx: Context, rows: Iterable[Notification]) -> list[Item]:
     }
     items: dict[tuple[int | None, dt.date | None], Item] = {}
     for row in rows:
-        if row.milestone_id in found:
+        if row.milestone_id in found and _still_owed(found[row.milestone_id][0]):
             items.setdefault((row.milestone_id, row.instance_due_on), Item(row, *found[row.milestone_id]))
     return sorted(
         items.values(),
         key=lambda i: (i.plan.key, i.row.instance_due_on or i.milestone.due_on, i.task.position, i.row.id),
     )
+
+
+def _still_owed(milestone: Milestone) -> bool:
+    """A row queued before its milestone was withdrawn (a re-seed or import left it out) is owed no more."""
+    return milestone.status != MilestoneStatus.withdrawn
 
 
 def _pace(_: Gettext, report: ProgressReport | None) -> str:
@@ -250,9 +256,12 @@ def overdue_bundle(ctx: Context) -> Message:
             if key not in facts or int(fact["days"]) > int(facts[key]["days"]):  # type: ignore[call-overload]
                 facts[key] = fact
     found = _tasks_of(ctx.session, [m for m, _due in facts])
+    owed = {(m, due): fact for (m, due), fact in facts.items() if m in found and _still_owed(found[m][2])}
+    if not owed:
+        raise NothingToSay("every milestone was withdrawn, or its plan removed, before the notice was sent")
     sections = []
-    for (milestone_id, due), fact in sorted(facts.items(), key=lambda kv: (found[kv[0][0]][1].key, kv[0][1])):
-        task, plan = found[milestone_id]
+    for (milestone_id, due), fact in sorted(owed.items(), key=lambda kv: (found[kv[0][0]][1].key, kv[0][1])):
+        task, plan, _milestone = found[milestone_id]
         line = _("· {ref} {title} ({plan}) was due on {due}: {days} days overdue").format(
             ref=task.ref, title=task.title, plan=plan.title, due=due, days=fact["days"]
         )
@@ -266,16 +275,17 @@ def overdue_bundle(ctx: Context) -> Message:
     )
 
 
-def _tasks_of(session: Session, milestone_ids: list[int]) -> dict[int, tuple[Task, Plan]]:
+def _tasks_of(session: Session, milestone_ids: list[int]) -> dict[int, tuple[Task, Plan, Milestone]]:
+    """The milestones that still exist (a removed plan's are gone), with their tasks and plans."""
     return {
-        milestone_id: (task, plan)
-        for milestone_id, task, plan in session.exec(
-            select(Milestone.id, Task, Plan)
+        milestone.id: (task, plan, milestone)
+        for milestone, task, plan in session.exec(
+            select(Milestone, Task, Plan)
             .join(Task, col(Task.id) == Milestone.task_id)
             .join(Plan, col(Plan.id) == Task.plan_id)
             .where(col(Milestone.id).in_(milestone_ids))
         ).all()
-        if milestone_id is not None
+        if milestone.id is not None
     }
 
 
@@ -286,10 +296,21 @@ def tongbao(ctx: Context) -> Message:
         plan = ctx.session.get(Plan, row.payload.get("plan_id"))
         departments: dict[str, list[int]] = row.payload.get("departments", {})
         found = _tasks_of(ctx.session, [m for ids in departments.values() for m in ids])
-        sections.append(Section(lines=(plan.title if plan else "",)))
-        for department, ids in sorted(departments.items()):
-            lines = tuple(f"· {found[m][0].ref} {found[m][0].title}" for m in ids if m in found)
-            sections.append(Section(lines=lines, heading=department))
+        # a department is named only for milestones still the plan's when the 通报 goes out
+        named = {
+            department: tuple(
+                f"· {found[m][0].ref} {found[m][0].title}"
+                for m in ids
+                if m in found and _still_owed(found[m][2])
+            )
+            for department, ids in sorted(departments.items())
+        }
+        if plan is None or not any(named.values()):
+            continue
+        sections.append(Section(lines=(plan.title,)))
+        sections += [Section(lines=lines, heading=department) for department, lines in named.items() if lines]
+    if not sections:
+        raise NothingToSay("the 通报's milestones were withdrawn, or its plan removed, before it was sent")
     return Message(title=_("通报: milestones overdue 30 days or more"), sections=tuple(sections))
 
 

@@ -23,7 +23,7 @@ from duban.plan_import.segment import RawItem, split_body
 from duban.plan_import.tables import TableRow, column_role, flat_tables, table_rows
 from duban.plan_import.textnorm import department_form, strip_end
 from duban.plan_import.wholeplan import bound_to_year, leads_from_body, plan_year
-from seed_data.schema import SeedPlan
+from seed_data.schema import PLAN_KEY_LENGTH, SeedPlan
 
 PLACEHOLDER = "（待填写）"
 
@@ -78,7 +78,7 @@ def import_plan(path: Path, *, key: str | None = None, region: str | None = None
         message = f"地区取自发文机关：{header.region or PLACEHOLDER}（可用 --region 指定）"
         findings.append(Finding(None, message))
     data = {
-        "key": key or _key_from(path, header.issued_on.year),
+        "key": key or plan_key(region or header.region or PLACEHOLDER, header.issued_on, header.doc_number),
         "title": header.title or PLACEHOLDER,
         "issuer": header.issuer or PLACEHOLDER,
         "doc_number": header.doc_number,
@@ -276,6 +276,20 @@ def _unique_refs(tasks: list[dict[str, Any]], findings: list[Finding]) -> list[d
     return tasks
 
 
-def _key_from(path: Path, year: int) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", path.stem.lower()).strip("-")[:60]
-    return slug or f"plan-{year}"
+# the year and serial of a document number as read_header writes it: 安政办〔2023〕46号
+DOC_SERIAL = re.compile(r"〔(\d{4})〕(\d{1,4})号$")
+
+
+def plan_key(region: str, issued_on: dt.date, doc_number: str | None) -> str:
+    """What a plan document's own particulars make its key: `<region>-<year>-<serial>` from its document number
+    (安丘市-2023-46 for 安政办〔2023〕46号), or `<region>-<issue date>` (彭水苗族土家族自治县-2023-03-20) for a plan
+    printed without one.
+
+    Never the file name: two counties' plans saved as 实施方案.txt are two plans. Two plans of one county that
+    share a year and serial (different issuers' series) get one key, and the load refuses the second, saying so,
+    until it is given --key.
+    """
+    match = DOC_SERIAL.search(doc_number or "")
+    tail = f"{match[1]}-{match[2]}" if match else issued_on.isoformat()
+    name = re.sub(r"[^a-z0-9\u3400-\u9fff]+", "", region.lower())[: PLAN_KEY_LENGTH - len(tail) - 1]
+    return f"{name or 'plan'}-{tail}"

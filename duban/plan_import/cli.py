@@ -3,6 +3,8 @@
 import-plan reads a plan document (.txt or .docx) and writes a seed file for review: to stdout, or
 to --output; --load also loads it into the database as `duban seed` would. What the importer could
 not settle is listed after the seed file (and kept in it as comments), never filled in by guesswork.
+The plan's key comes from the document (assemble.plan_key), or --key; a key that holds another plan
+is refused before anything is written, unless --replace names it.
 
 import-agreement imports the five plan documents of seed_data/sources and prints how far the result
 agrees with the reviewed seed_data files; it exits 1 if any plan falls below 95% on any measure.
@@ -16,6 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from duban.cli_input import Checks
 from duban.config import Settings
 from duban.plan_import.agreement import MEASURES, measure_all, render
 from duban.plan_import.assemble import ImportFailed, ImportResult, import_plan
@@ -26,14 +29,26 @@ from seed_data import SOURCE_DIR
 THRESHOLD = 0.95
 
 
-def add_commands(subparsers: Any) -> None:
+def add_commands(subparsers: Any, check: Checks | None = None) -> None:
+    check = check or Checks(lambda text: text)
     command = subparsers.add_parser(
         "import-plan", help="read a plan document (.txt/.docx) and write a seed file for review"
     )
     command.add_argument("file", help="the plan document, .txt or .docx")
     command.add_argument("--output", help="seed file to write (default: print it)")
     command.add_argument("--load", action="store_true", help="also load it into the database")
-    command.add_argument("--key", help="plan key (default: from the file name)")
+    which = command.add_mutually_exclusive_group()
+    which.add_argument(
+        "--key",
+        type=check.plan_key,
+        help="plan key (default: from region, year and document number, e.g. 安丘市-2023-46)",
+    )
+    which.add_argument(
+        "--replace",
+        type=check.plan_key,
+        metavar="KEY",
+        help="load it in the place of plan KEY, whose title, issuer or document number differ (implies --load)",
+    )
     command.add_argument("--region", help="region the departments belong to (default: from the issuer)")
     command.set_defaults(func=cmd_import_plan)
 
@@ -45,49 +60,61 @@ def add_commands(subparsers: Any) -> None:
 
 
 def cmd_import_plan(args: argparse.Namespace, settings: Settings) -> int:
+    load = args.load or args.replace is not None
     try:
-        result = import_plan(Path(args.file), key=args.key, region=args.region)
+        result = import_plan(Path(args.file), key=args.replace or args.key, region=args.region)
     except (ImportFailed, UnreadableDocument, OSError) as exc:
         print(f"未能导入：{exc}", file=sys.stderr)
         return 1
-    if args.output is None and not args.load:
+    if args.output is None and not load:
         sys.stdout.write(render_seed(result))
         return 0
-    if args.load and not result.complete_header:
+    if load and not result.complete_header:
         print(
             "方案标题、发文机关或地区未能识别，请先核对种子文件再载入（可用 --region 指定地区）。",
             file=sys.stderr,
         )
         _print_findings(result)
         return 1
-    with tempfile.TemporaryDirectory() as scratch:
-        path = Path(args.output) if args.output else Path(scratch) / f"{result.plan.key}.yaml"
-        write_seed(result, path)
-        _print_summary(result, path if args.output else None)
-        if args.load:
-            return _load(path, settings)
-    return 0
+    if not load:
+        write_seed(result, Path(args.output))
+        _print_summary(result, Path(args.output))
+        return 0
+    return _load(args, result, settings)
 
 
-def _load(path: Path, settings: Settings) -> int:
+def _load(args: argparse.Namespace, result: ImportResult, settings: Settings) -> int:
+    """Load the seed file as `duban seed` would, after making sure its key holds no other plan, so a refusal
+    writes nothing: no seed file, no row."""
     from sqlmodel import Session
 
     from duban.db import open_database
-    from duban.seeding import SeedError, load_seed
+    from duban.operations import run_by
+    from duban.render import render_changes
+    from duban.seeding import SeedError, check_keys, load_seed
 
+    replace = [args.replace] if args.replace else []
+    command = f"duban import-plan {Path(args.file).name}" + (f" --replace {args.replace}" if replace else "")
     engine = open_database(settings.database_url, create=True)
     try:
-        with Session(engine) as session:
-            summary = load_seed(session=session, paths=[path])
-    except SeedError as exc:
-        print(f"种子文件有误，未载入任何内容：\n{exc}", file=sys.stderr)
-        return 1
+        with Session(engine) as session, tempfile.TemporaryDirectory() as scratch:
+            check_keys(session=session, plans=[result.plan], replace=replace)
+            path = Path(args.output) if args.output else Path(scratch) / f"{result.plan.key}.yaml"
+            write_seed(result, path)
+            _print_summary(result, path if args.output else None)
+            try:
+                summary = load_seed(session=session, paths=[path], replace=replace, by=run_by(command))
+            except SeedError as exc:
+                print(f"种子文件有误，未载入任何内容：\n{exc}", file=sys.stderr)
+                return 1
     finally:
         engine.dispose()
     print(
         f"已载入：{summary.tasks} 项任务、{summary.milestones} 个时间节点"
         f"（新增 {summary.created} 条，更新 {summary.updated} 条）。"
     )
+    for line in render_changes(summary):
+        print(line)
     return 0
 
 

@@ -300,6 +300,8 @@ def record_report(
     milestone, role = milestone_for_report(session=session, contact=contact, milestone_id=milestone_id)
     if milestone.status == MilestoneStatus.done:
         raise InvalidInput("already_done")
+    if milestone.status == MilestoneStatus.withdrawn:  # the plan no longer has it (an old reminder's reply)
+        raise InvalidInput("withdrawn")
     assert milestone.id is not None and contact.id is not None  # both are stored rows
     report = ProgressReport(
         milestone_id=milestone.id,

@@ -27,16 +27,19 @@ from sqlmodel import Session
 from duban.config import Settings
 from duban.db import open_database
 from duban.ledger import COVER_SHEET_TITLE, load_plans
+from duban.operations import run_by
+from duban.render import render_changes
 from duban.seeding import SeedSummary
 from duban.xlsx_import.errors import Problem, XlsxImportError, schema_message
 from duban.xlsx_import.plans import Draft, sheet_title, write_plans
 from duban.xlsx_import.sheets import ledger_tasks, list_tasks
 from duban.xlsx_import.workbook import NotAWorkbook, Sheet, open_workbook, read_sheets
 from models import Plan
+from seed_data.schema import PLAN_KEY_LENGTH, PLAN_KEY_PATTERN
 
 __all__ = ["ImportReport", "NotAWorkbook", "Problem", "XlsxImportError", "add_commands", "import_xlsx"]
 
-PLAN_KEY = re.compile(r"^[a-z0-9-]{1,60}$")
+PLAN_KEY = re.compile(PLAN_KEY_PATTERN)
 
 
 @dataclass
@@ -66,6 +69,7 @@ def import_xlsx(
     title: str | None = None,
     issued_on: dt.date | None = None,
     issuer: str | None = None,
+    by: str = "duban import-xlsx",
 ) -> ImportReport:
     """Import the workbook, all or nothing. Raises NotAWorkbook or XlsxImportError (nothing written)."""
     workbook = open_workbook(path)
@@ -114,7 +118,7 @@ def import_xlsx(
             problems += [Problem(sheet_names, None, None, schema_message(e["msg"])) for e in exc.errors()]
     if problems:
         raise XlsxImportError(problems)
-    summary = write_plans(session=session, plans=seeds)
+    summary = write_plans(session=session, plans=seeds, by=by)
     return ImportReport(
         sheets=[name for draft in resolver.drafts.values() for name in draft.sheets],
         plans=list(resolver.drafts),
@@ -201,12 +205,15 @@ class _Resolver:
             )
             if not value
         ]
-        if not PLAN_KEY.match(key):
-            missing_text = "方案编号只能由小写字母、数字和连字符组成（如 anqiu-2023），不超过60个字符"
+        if not PLAN_KEY.match(key) or len(key) > PLAN_KEY_LENGTH:
+            missing_text = "方案编号只能由小写字母、数字、汉字和连字符组成（如 anqiu-2023），不超过60个字符"
             self._refuse(sheet, f"数据库中没有方案“{key}”；{missing_text}")
             return None
         if missing:
-            self._refuse(sheet, f"数据库中没有方案“{key}”；新建方案还需 {'、'.join(missing)}")
+            self._refuse(
+                sheet,
+                f"数据库中没有方案“{key}”（duban plans list 列出已有方案）；新建方案还需 {'、'.join(missing)}",
+            )
             return None
         assert region is not None and options.title is not None and options.issued_on is not None
         self.drafts[key] = Draft(
@@ -262,6 +269,7 @@ def cmd_import_xlsx(args: argparse.Namespace, settings: Settings) -> int:
                 title=args.title,
                 issued_on=args.issued_on,
                 issuer=args.issuer,
+                by=run_by(f"duban import-xlsx {path.name}"),
             )
     except NotAWorkbook as exc:
         print(str(exc), file=sys.stderr)
@@ -283,4 +291,6 @@ def cmd_import_xlsx(args: argparse.Namespace, settings: Settings) -> int:
         f"已从 {path.name} 的 {len(report.sheets)} 个工作表导入 {report.tasks} 项任务到方案 "
         f"{'、'.join(report.plans)}（新增 {summary.created} 条，更新 {summary.updated} 条）。"
     )
+    for line in render_changes(summary):  # dates moved and milestones withdrawn by the sheet
+        print(line)
     return 0

@@ -1,9 +1,11 @@
 """Which plan a sheet belongs to, the plan as it stands merged with the sheet's tasks, and the write.
 
 The plan is rebuilt from the database as a `SeedPlan` (every task, in order, with the names its
-departments were printed as and the `until` of its duties), the sheet's tasks replace those with
-the same ref or are appended, and the whole plan goes through the seed loader's upsert, keyed by
-plan key + task ref. A plan unchanged by the sheet is therefore written back unchanged.
+departments were printed as and the `until` of its duties; no withdrawn milestone), the sheet's tasks
+replace those with the same ref or are appended, and the whole plan goes through the seed loader's
+upsert, keyed by plan key + task ref. A plan unchanged by the sheet is therefore written back
+unchanged; a task the sheet shows with a moved date has that milestone moved, and one of its
+milestones the sheet no longer shows is withdrawn (duban/seeding.py `_match_milestones`).
 """
 
 from __future__ import annotations
@@ -79,7 +81,6 @@ class Draft:
         task = item.task if old is None else _keep_what_the_sheet_omits(item.task, old)
         if old is not None:
             _note_status_edits(item, old, notices)
-            _note_kept_milestones(item, old, notices)
         at = next((i for i, t in enumerate(self.tasks) if t.ref == ref), None)
         if at is None:
             self.tasks.append(task)
@@ -118,20 +119,34 @@ def _seed_task(task: Task) -> SeedTask:
                 due_on=m.due_on, target=m.target, recurrence=Recurrence(m.recurrence), until=m.until
             )
             for m in task.milestones
+            if m.status
+            != MilestoneStatus.withdrawn  # the plan no longer has it: written back, it would return
         ],
     )
 
 
 def _keep_what_the_sheet_omits(task: SeedTask, old: Task) -> SeedTask:
-    """A sheet shows a department by its name and no duty's end: keep the name printed and the `until`."""
+    """A sheet shows a department by its name and no duty's end: keep the name printed and the `until` (of the
+    same duty, or of the task's one duty of that kind, whose first date the sheet may have moved)."""
     printed: dict[str, str] = {}
     for link in old.department_links:
         printed[link.department.name] = link.printed_as
         printed[link.printed_as] = link.printed_as
-    until = {(m.due_on, str(m.recurrence)): m.until for m in old.milestones}
+    live = [m for m in old.milestones if m.status != MilestoneStatus.withdrawn]
+    until = {(m.due_on, str(m.recurrence)): m.until for m in live}
+    # a duty whose first date the sheet moved is still the task's one duty of its kind: its end stays too
+    only = {
+        kind: ends[0]
+        for kind in {str(m.recurrence) for m in live}
+        if len(ends := [m.until for m in live if str(m.recurrence) == kind]) == 1
+    }
+
+    def kept_until(m: SeedMilestone) -> dt.date | None:
+        end = until.get((m.due_on, str(m.recurrence)), only.get(str(m.recurrence)))
+        return end if end is not None and end >= m.due_on else None
+
     milestones = [
-        m if m.until is not None else m.model_copy(update={"until": until.get((m.due_on, str(m.recurrence)))})
-        for m in task.milestones
+        m if m.until is not None else m.model_copy(update={"until": kept_until(m)}) for m in task.milestones
     ]
     return task.model_copy(
         update={
@@ -161,17 +176,7 @@ def _note_status_edits(item: SheetTask, old: Task, notices: list[str]) -> None:
             )
 
 
-def _note_kept_milestones(item: SheetTask, old: Task, notices: list[str]) -> None:
-    wanted = {(m.due_on, str(m.recurrence)) for m in item.task.milestones}
-    left = [m for m in old.milestones if (m.due_on, str(m.recurrence)) not in wanted]
-    if left:
-        dates = "、".join(m.due_on.isoformat() for m in left)
-        notices.append(
-            f"工作表“{item.sheet}”第{item.row}行：任务“{item.ref}”在数据库中还有时间节点 {dates}，"
-            "表格中没有；导入不删除节点，已保留。"
-        )
-
-
-def write_plans(*, session: Session, plans: list[SeedPlan]) -> SeedSummary:
-    """All plans through the seed loader's upsert, in one transaction."""
-    return seeding.load_plans(session=session, plans=plans)
+def write_plans(*, session: Session, plans: list[SeedPlan], by: str) -> SeedSummary:
+    """All plans through the seed loader's upsert, in one transaction; `by` is who imported, for the record of
+    the milestones the sheets withdrew."""
+    return seeding.load_plans(session=session, plans=plans, by=by)

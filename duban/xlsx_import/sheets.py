@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from duban.ledger import RECURRENCE_LABELS, SECTION_LABELS
+from duban.ledger import RECURRENCE_LABELS, SECTION_LABELS, WITHDRAWN_LABEL
 from duban.plan_import.tables import column_role  # one reading of 清单 headers for both importers
 from duban.xlsx_import.cells import (
     Deadline,
@@ -128,6 +128,10 @@ def _ledger_task(
     statuses: list[tuple[int, dt.date, str, str]] = []
     seen: dict[tuple[dt.date, str], int] = {}
     for row in rows:
+        if row.get("状态") == WITHDRAWN_LABEL:
+            # a milestone the plan no longer has, listed for the record: not one the sheet asks for (clearing
+            # the cell asks for it again, and the import restores it)
+            continue
         deadline = _ledger_deadline(sheet, row, issued_on=issued_on, problems=problems)
         if deadline is None:
             continue

@@ -70,7 +70,7 @@ STRANGER_MAY_SEE = (
     | _texts(views.stale_button)
     | _texts(lambda _: views.invalid_input(_, "group"))
 )
-_REASONS = ("too_long", "percent_range", "empty", "already_done", "already_decided", "reason_required",
+_REASONS = ("too_long", "percent_range", "empty", "already_done", "withdrawn", "already_decided", "reason_required",
             "usage_task", "usage_find", "usage_approve", "usage_dept", "usage_invite", "not_a_reply_to_reminder",
             "group", "note_empty", "snooze_days", "usage_snooze", "percent_ambiguous", "undo_too_late",
             "reason_too_long", "usage_revoke", "revoke_self", "already_inactive", "reply_to_bundle", "done_unclear")  # fmt: skip

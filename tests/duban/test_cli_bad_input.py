@@ -497,6 +497,8 @@ def _script(argv: list[str], folder: Path, **env: str) -> subprocess.CompletedPr
         (["status"], {"DUBAN_DATABASE_URL": "sqlite:///dubna.db"}, "dubna.db 还没有 duban 数据库"),
         (["reminders", "--days", "-5"], {}, "“-5”不是有效的天数"),
         (["run"], {"TELEGRAM_BOT_TOKEN": ""}, "没有设置 TELEGRAM_BOT_TOKEN"),
+        (["plans", "remove", "Anqiu 2023"], {}, "“Anqiu 2023”不能作为方案编号"),
+        (["plans", "list"], {"DUBAN_DATABASE_URL": "sqlite:///dubna.db"}, "dubna.db 还没有 duban 数据库"),
     ],
 )
 def test_the_console_script_prints_one_line(

@@ -16,7 +16,7 @@ from duban.cli import main
 from duban.ledger import LEDGER_COLUMNS, export_json, export_xlsx, write_json
 from duban.seeding import read_seed_files
 from duban.status import MilestoneState, status_report
-from models import Contact, Department, Milestone, Plan, ProgressReport, ReportStatus, Task
+from models import Contact, Department, Milestone, MilestoneStatus, Plan, ProgressReport, ReportStatus, Task
 
 TZ = ZoneInfo("Asia/Shanghai")
 AS_OF = dt.date(2026, 1, 5)
@@ -247,6 +247,58 @@ def test_state_and_pace_are_the_status_ones(seeded: Session, workbook: Workbook)
     assert states.count("已逾期") == overall[MilestoneState.overdue] > 0
     assert states.count("未汇报") == overall[MilestoneState.silent]
     assert "推进中" not in states
+
+
+def test_a_withdrawn_milestone_is_listed_as_such_with_its_report_and_counted_nowhere(
+    seeded: Session, tmp_path: Path
+) -> None:
+    milestone = seeded.exec(
+        select(Milestone).join(Task).join(Plan).where(Plan.key == "zibo-zichuan-2023", Task.ref == "（二）")
+    ).one()
+    report(
+        seeded,
+        milestone,
+        at=dt.datetime(2025, 11, 3, 2, tzinfo=dt.UTC),
+        percent=60,
+        note="已完成三所",
+        status=ReportStatus.on_track,
+    )
+    milestone.status = MilestoneStatus.withdrawn
+    seeded.add(milestone)
+    seeded.commit()
+    path = tmp_path / "台账.xlsx"
+    export_xlsx(session=seeded, output=path, today=AS_OF, tz=TZ)
+    workbook = load_workbook(path)
+
+    [row] = [row for row in rows_of(workbook["淄博市淄川区"]) if row[0] == "（二）"]
+    assert cells(row, "完成时限", "本期时限", "状态", "进度", "最近汇报", "完成比例（%）", "汇报说明") == (
+        "2025-12-31",
+        "2025-12-31",
+        "已撤销",
+        None,
+        "2025-11-03",
+        60,
+        "已完成三所",
+    )
+    status = status_report(session=seeded, today=AS_OF)
+    cover = rows_of(workbook.worksheets[0])
+    assert cover[1][0] == f"截至 2026-01-05（共 5 个方案、{status.overall.total} 个时间节点）"
+    assert next(row for row in cover if row[0] == "淄川区推进乡村教育振兴工作方案")[2] == 57
+    assert "已撤销＝方案修订后不再包含的节点" in cover[-1][0]
+
+    [task] = [
+        t
+        for p in export_json(session=seeded, today=AS_OF, tz=TZ)["plans"]
+        if p["key"] == "zibo-zichuan-2023"
+        for t in p["tasks"]
+        if t["ref"] == "（二）"
+    ]
+    [shown] = task["milestones"]
+    assert (shown["state"], shown["pace"], shown["latest_report"]["note"]) == (
+        "withdrawn",
+        None,
+        "已完成三所",
+    )
 
 
 def test_a_recurring_duty_shows_its_current_period_and_latest_report(seeded: Session, tmp_path: Path) -> None:

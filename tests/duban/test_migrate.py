@@ -18,7 +18,16 @@ from duban.migrate import current_revision, head_revision, upgrade
 from duban.seeding import load_seed
 from duban.services.invites import create_invite, redeem_invite, resolve_department
 from duban.services.progress import record_report
-from models import ContactRole, Department, Milestone, Plan, ProgressReport, ReportStatus, Task
+from models import (
+    ContactRole,
+    Department,
+    Milestone,
+    MilestoneStatus,
+    Plan,
+    ProgressReport,
+    ReportStatus,
+    Task,
+)
 
 
 def test_the_newest_revision_matches_the_models(database_url: str) -> None:
@@ -226,3 +235,42 @@ def test_db_upgrade_refuses_tables_that_match_no_revision(cli_env: str, capsys) 
         "数据库有数据表但没有结构版本，且与任何 duban 版本都不一致；请从备份恢复，或把 DUBAN_DATABASE_URL 指向新数据库"
     )
     engine.dispose()
+
+
+def test_the_upgrade_to_0016_lets_a_milestone_be_withdrawn_and_keeps_what_points_at_it(
+    database_url: str, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """0016 adds `withdrawn` to PostgreSQL's enum type and rebuilds SQLite's milestone table, which reports,
+    audit rows and the outbox point at: every row and id survives, and a milestone can then be withdrawn."""
+    source = make_engine(f"sqlite:///{tmp_path / 'source.db'}")
+    SQLModel.metadata.create_all(source)
+    _fill_with_real_data(source)
+    old = make_engine(database_url)
+    # 0010 made the counter's one row; the change log's copied ids would leave PostgreSQL's sequence behind them
+    _, copied = _copy_into_revision(source, old, "0015", skip=("planning_inputs", "planning_change"))
+    upgrade(old)
+    assert current_revision(old) == head_revision()
+
+    with Session(old) as session:
+        report = session.exec(sqlmodel_select(ProgressReport)).one()
+        milestone = session.get(Milestone, report.milestone_id)
+        assert milestone is not None and len(session.exec(sqlmodel_select(Milestone)).all()) == len(
+            copied["milestone"]
+        )
+        milestone.status = MilestoneStatus.withdrawn
+        milestone.withdrawn_at = dt.datetime(2026, 1, 2, tzinfo=dt.UTC)
+        milestone.withdrawn_by = "duban seed (test)"
+        session.add(milestone)
+        session.commit()
+        milestone_id = milestone.id
+    with Session(old) as session:
+        again = session.get(Milestone, milestone_id)
+        assert again is not None
+        assert (again.status, again.withdrawn_by) == (MilestoneStatus.withdrawn, "duban seed (test)")
+        assert session.exec(sqlmodel_select(ProgressReport.milestone_id)).all() == [milestone_id]
+    if old.dialect.name == "sqlite":  # the table was rebuilt with foreign keys off; they are on again
+        with old.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert connection.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+    old.dispose()
+    source.dispose()

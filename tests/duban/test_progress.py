@@ -435,3 +435,18 @@ def test_status_shows_the_report_before_an_undone_one_and_nothing_after_the_last
             session=seeded, contact=contact, report_id=report.id or 0, now=NOW + dt.timedelta(minutes=2)
         )
         assert shown() == left
+
+
+def test_a_report_on_a_withdrawn_milestone_is_refused_and_nothing_is_saved(seeded: Session) -> None:
+    contact = _join(seeded, ContactRole.contact, 1001)
+    milestone_id = _led_milestones(seeded, contact)[0]
+    milestone = seeded.get(Milestone, milestone_id)
+    assert milestone is not None
+    milestone.status = MilestoneStatus.withdrawn  # a reply to a reminder sent before a re-seed left it out
+    seeded.add(milestone)
+    seeded.commit()
+    with pytest.raises(InvalidInput) as refused:
+        _report(seeded, contact, milestone_id, 1, ReportStatus.on_track)
+    assert refused.value.reason == "withdrawn"
+    seeded.rollback()
+    assert seeded.exec(select(ProgressReport)).all() == []

@@ -95,6 +95,30 @@ def test_a_yearly_duty_missed_last_year_is_overdue(seeded: Session) -> None:
     assert {v.due_on for v in yearly} <= {dt.date(2025, 12, 31)}
 
 
+def test_a_withdrawn_milestone_is_in_no_state_no_count_and_no_overdue_list(seeded: Session) -> None:
+    today = dt.date(2026, 1, 5)
+    before = status_report(session=seeded, today=today)
+    milestone = seeded.exec(
+        select(Milestone).join(Task).join(Plan).where(Plan.key == "zibo-zichuan-2023", Task.ref == "（二）")
+    ).one()
+    assert milestone.id in {v.milestone_id for v in overdue_views(session=seeded, today=today)}
+    monthly = seeded.exec(select(Milestone).where(Milestone.recurrence == "monthly")).first()
+    assert monthly is not None
+    for withdrawn in (milestone, monthly):
+        withdrawn.status = MilestoneStatus.withdrawn
+        seeded.add(withdrawn)
+    seeded.commit()
+
+    after = status_report(session=seeded, today=today)
+    assert after.overall.total == before.overall.total - 2
+    assert after.overall[MilestoneState.overdue] == before.overall[MilestoneState.overdue] - 2
+    gone = {milestone.id, monthly.id}
+    assert not gone & {v.milestone_id for v in after.milestones}
+    assert not gone & {v.milestone_id for v in overdue_views(session=seeded, today=today)}
+    counted = sum(t.count for t in tally_milestones(session=seeded, today=today))
+    assert counted == after.overall.total
+
+
 def test_department_filter_counts_only_that_departments_tasks(seeded: Session) -> None:
     report = status_report(session=seeded, today=dt.date(2026, 1, 1), department="区科技局")
     assert sorted({v.task_ref for v in report.milestones}) == ["附件-34", "（七）"]
@@ -208,6 +232,8 @@ def _reference_views(
     linked = {(link.task_id, link.department_id) for link in session.exec(select(TaskDepartment)).all()}
     views = []
     for milestone in session.exec(select(Milestone)).all():
+        if milestone.status == MilestoneStatus.withdrawn:  # no longer the plan's: in no view
+            continue
         task = session.get(Task, milestone.task_id)
         assert task is not None
         if department_ids is not None and not any((task.id, d) in linked for d in department_ids):
@@ -345,6 +371,12 @@ def _random_plans(session: Session, seed: int) -> None:
                             reported_at=at,
                         )
                     )
+    # some of every kind withdrawn (已撤销), reports and all, from a stream of their own so the rest stay as drawn
+    withdrawing = random.Random(seed + 1)
+    for milestone in session.exec(select(Milestone).join(Task).where(Task.section == "body")).all():
+        if withdrawing.random() < 0.1:
+            milestone.status = MilestoneStatus.withdrawn
+            session.add(milestone)
     session.commit()
 
 

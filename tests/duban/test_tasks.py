@@ -110,6 +110,20 @@ def test_numbers_are_each_persons_own_and_a_number_never_shown_is_refused(seeded
         line_by_number(session=seeded, contact=li, number=len(lis) + 1, today=TODAY)
 
 
+def test_a_withdrawn_milestone_is_refused_as_withdrawn(seeded: Session) -> None:
+    contact = _join(seeded, "区科技局", 1)
+    numbers = _numbers(seeded, contact)
+    milestone = seeded.get(Milestone, next(m for m, n in numbers.items() if n == 1))
+    assert milestone is not None
+    milestone.status = MilestoneStatus.withdrawn
+    seeded.add(milestone)
+    seeded.commit()
+    with pytest.raises(NumberNoLongerOpen) as refused:
+        line_by_number(session=seeded, contact=contact, number=1, today=TODAY)
+    assert refused.value.reason == "withdrawn"
+    assert 1 not in _numbers(seeded, contact).values()
+
+
 def test_a_task_taken_from_the_department_is_refused_by_name(seeded: Session) -> None:
     contact = _join(seeded, "区科技局", 1)
     numbers = _numbers(seeded, contact)

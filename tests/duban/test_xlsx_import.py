@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import Engine
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, SQLModel, col, select
 
 import models  # noqa: F401  (every table registered for the snapshot)
 from duban.config import get_settings
@@ -19,7 +19,17 @@ from duban.ledger import export_xlsx
 from duban.seeding import load_seed
 from duban.xlsx_import import NotAWorkbook, XlsxImportError, add_commands, import_xlsx
 from duban.xlsx_import.cells import deadline_milestones, split_names, split_responsibility
-from models import DepartmentRole, Milestone, Plan, Task
+from models import (
+    Contact,
+    Department,
+    DepartmentRole,
+    Milestone,
+    MilestoneStatus,
+    Plan,
+    ProgressReport,
+    ReportStatus,
+    Task,
+)
 
 AS_OF = dt.date(2026, 1, 5)  # after the 2025 milestones fell due: the 状态 column says 已逾期
 TZ = ZoneInfo("Asia/Shanghai")
@@ -138,6 +148,96 @@ def test_the_status_column_is_not_imported(seeded: Session, engine: Engine, ledg
     assert report.notices == [
         "工作表“安丘市”第2行：状态“已销号”未导入——销号须经审批，表格中的状态列仅供查阅。"
     ]
+
+
+def _zichuan(session: Session, ref: str) -> list[Milestone]:
+    session.expire_all()
+    return list(
+        session.exec(
+            select(Milestone)
+            .join(Task)
+            .join(Plan)
+            .where(Plan.key == "zibo-zichuan-2023", Task.ref == ref)
+            .order_by(col(Milestone.id))
+        ).all()
+    )
+
+
+def test_a_moved_date_in_the_ledger_moves_the_milestone_and_its_report_stays(
+    cli_env: str, seeded: Session, engine: Engine, ledger: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    [milestone] = _zichuan(seeded, "（二）")
+    department = seeded.exec(select(Department).where(Department.name == "区教体局")).first()
+    assert department is not None and milestone.id is not None
+    contact = Contact(department_id=department.id or 0, name="王老师")
+    seeded.add(contact)
+    seeded.flush()
+    seeded.add(
+        ProgressReport(
+            milestone_id=milestone.id,
+            contact_id=contact.id or 0,
+            status=ReportStatus.on_track,
+            reported_at=dt.datetime(2025, 10, 9, 2, tzinfo=dt.UTC),
+        )
+    )
+    seeded.commit()
+    workbook = load_workbook(ledger)
+    sheet = workbook["淄博市淄川区"]
+    rows = rows_of(sheet)
+    index = next(i for i, row in enumerate(rows) if row[0] == "（二）") + 1
+    sheet.cell(row=index, column=rows[0].index("完成时限") + 1, value="2026-06-30")
+    workbook.save(ledger)
+
+    assert run(["import-xlsx", str(ledger)]) == 0
+    assert capsys.readouterr().out.splitlines()[-2:] == [
+        "方案 zibo-zichuan-2023 的变化：",
+        "  时限调整 1 个（汇报随节点保留）：（二） 2025-12-31 → 2026-06-30（1 条汇报保留）",
+    ]
+    [moved] = _zichuan(seeded, "（二）")
+    assert (moved.id, moved.due_on, moved.status) == (
+        milestone.id,
+        dt.date(2026, 6, 30),
+        MilestoneStatus.open,
+    )
+    assert seeded.exec(select(ProgressReport.milestone_id)).all() == [milestone.id]
+
+
+def test_a_milestone_row_taken_out_is_withdrawn_and_its_已撤销_row_reads_back_as_nothing(
+    seeded: Session, engine: Engine, ledger: Path, tmp_path: Path
+) -> None:
+    workbook = load_workbook(ledger)
+    sheet = workbook["淄博市淄川区"]
+    rows = rows_of(sheet)
+    due = rows[0].index("完成时限")
+    # (七) has three milestones: a yearly and a semester duty and one due 2025-12-31; its dated row goes
+    [index] = [i for i, row in enumerate(rows) if row[0] == "（七）" and row[due] == "2025-12-31"]
+    sheet.delete_rows(index + 1)
+    workbook.save(ledger)
+    report = import_xlsx(session=seeded, path=ledger)
+    [changes] = [c for c in report.summary.changes if c]
+    assert [(c.task_ref, c.due_on) for c in changes.withdrawn] == [("（七）", dt.date(2025, 12, 31))]
+    statuses = {m.due_on: m.status for m in _zichuan(seeded, "（七）")}
+    assert statuses[dt.date(2025, 12, 31)] == MilestoneStatus.withdrawn
+    assert list(statuses.values()).count(MilestoneStatus.open) == 2
+
+    # exported again it is there, as 已撤销; imported again nothing changes, and it is not brought back
+    again = tmp_path / "again.xlsx"
+    export_xlsx(session=seeded, output=again, today=AS_OF, tz=TZ)
+    sheet_rows = rows_of(load_workbook(again)["淄博市淄川区"])
+    state = sheet_rows[0].index("状态")
+    assert [r[state] for r in sheet_rows if r[0] == "（七）" and r[due] == "2025-12-31"] == ["已撤销"]
+    before = snapshot(engine)
+    repeat = import_xlsx(session=seeded, path=again)
+    assert snapshot(engine) == before and (repeat.summary.created, repeat.summary.updated) == (0, 0)
+
+    # the 状态 cell cleared asks for it again: restored, not duplicated
+    workbook = load_workbook(again)
+    sheet = workbook["淄博市淄川区"]
+    [index] = [i for i, r in enumerate(sheet_rows) if r[0] == "（七）" and r[due] == "2025-12-31"]
+    sheet.cell(row=index + 1, column=state + 1).value = None  # (cell(value=None) would leave it as it was)
+    workbook.save(again)
+    import_xlsx(session=seeded, path=again)
+    assert [m.status for m in _zichuan(seeded, "（七）")] == [MilestoneStatus.open] * 3
 
 
 # ---------------------------------------------------------------- 重点项目清单

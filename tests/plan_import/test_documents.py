@@ -39,7 +39,7 @@ def test_heyang_variations() -> None:
     result = import_plan(FIXTURES / "heyang-2024.txt")
     plan = result.plan
     assert (plan.key, plan.title, plan.issuer, plan.doc_number, plan.issued_on, plan.region) == (
-        "heyang-2024",
+        "合阳县-2024-7",  # region, year and serial of its document number, not its file name
         "合阳县乡村教育提质行动方案",
         "合阳县人民政府办公室",
         "合政办发〔2024〕7号",

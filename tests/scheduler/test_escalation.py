@@ -246,6 +246,30 @@ def test_a_closed_milestone_is_not_escalated(seeded: Session, join) -> None:  # 
     assert not seeded.exec(select(EscalationStep).where(EscalationStep.milestone_id == milestone.id)).all()
 
 
+def test_a_withdrawn_milestone_is_not_escalated_and_a_tongbao_queued_before_names_it_no_more(
+    seeded: Session, join
+) -> None:  # type: ignore[no-untyped-def]
+    join("区教体局", 1001)
+    coordinator = join("区教体局", 2002, ContactRole.coordinator)
+    milestone = _zichuan_task_two(seeded)
+    assert plan_tongbao(session=seeded, now=local("2026-02-02"), tz=SHANGHAI, policy=POLICY) == 1
+    [queued] = [n for n in _kinds(seeded, "tongbao") if n.contact_id == coordinator.id]
+    assert "· （二） 实施教育强镇筑基行动" in shown(seeded, queued)
+
+    milestone.status = MilestoneStatus.withdrawn  # a re-seed left it out before the 通报 went out
+    seeded.add(milestone)
+    seeded.commit()
+    assert "（二） 实施教育强镇筑基行动" not in shown(seeded, queued)
+    plan_escalations(session=seeded, now=local("2026-02-02", 10), tz=SHANGHAI, policy=POLICY)
+    assert not seeded.exec(select(EscalationStep).where(EscalationStep.milestone_id == milestone.id)).all()
+    plan_tongbao(session=seeded, now=local("2026-02-09"), tz=SHANGHAI, policy=POLICY)  # the next week's
+    assert all(
+        "（二） 实施教育强镇筑基行动" not in shown(seeded, n)
+        for n in _kinds(seeded, "tongbao")
+        if n.contact_id == coordinator.id
+    )
+
+
 def test_tongbao_names_departments_overdue_thirty_days_once_a_week(seeded: Session, join) -> None:  # type: ignore[no-untyped-def]
     coordinator = join("区教体局", 2002, ContactRole.coordinator)
     assert plan_tongbao(session=seeded, now=local("2026-01-20"), tz=SHANGHAI, policy=POLICY) == 1

@@ -12,7 +12,8 @@ from bot.core.notices import RENDERERS, message_for
 from bot.telegram.render import TELEGRAM_LIMIT, parts, utf16_length
 from duban.services.outbox import enqueue
 from duban.services.progress import decide_closeout, record_report, undo_report
-from models import Contact, ContactRole, Milestone, Notification, Plan, ReportStatus, Task
+from models import Contact, ContactRole, Milestone, MilestoneStatus, Notification, Plan, ReportStatus, Task
+from scheduler.delivery import NothingToSay
 from scheduler.digest_job import plan_digests
 from scheduler.escalation import tell_coordinators_blocked
 from tests.scheduler.conftest import SHANGHAI, local, shown
@@ -249,3 +250,53 @@ def test_reminder_actions_are_per_item_and_for_the_whole_message(seeded: Session
     assert set(commands[1:-3]) == {f"/rep {ids[0]}", f"/rep {ids[1]}", f"/nc {ids[1]}"}
     assert commands[-3:] == [f"/snz {ids[0]} 1", f"/snz {ids[0]} 3", f"/snz {ids[0]} 7"]
     assert all(len(c.encode()) <= 64 for c in commands)
+
+
+@pytest.mark.parametrize("kind", ["reminder", "overdue"])
+def test_a_row_queued_before_its_milestone_was_withdrawn_says_nothing_of_it(
+    seeded: Session, join: Any, kind: str
+) -> None:
+    contact = _speaker(join, seeded, "zh_CN")
+    gone, kept = _milestones(seeded)[:2]
+    payload: dict[str, Any] = (
+        {"days": 7}
+        if kind == "reminder"
+        else {
+            "items": [
+                {"m": m.id, "due": m.due_on.isoformat(), "days": 6, "urge": False} for m in (gone, kept)
+            ]
+        }
+    )
+    rows = [_row(seeded, contact, kind, payload, gone)]
+    if kind == "reminder":
+        second = enqueue(
+            session=seeded,
+            key="test:reminder:second",
+            kind="reminder",
+            contact=contact,
+            payload={"days": 7},
+            due_at=NOW,
+            milestone_id=kept.id,
+            instance_due_on=kept.due_on,
+        )
+        assert second is not None and rows[0].id is not None
+        second.bundle_id = rows[0].bundle_id = rows[0].id
+        seeded.add_all([second, rows[0]])
+        seeded.commit()
+        rows.append(second)
+    gone_task, kept_task = (seeded.get(Task, m.task_id) for m in (gone, kept))
+    assert gone_task is not None and kept_task is not None
+    assert f"{gone_task.ref} {gone_task.title}" in shown(seeded, rows[0])
+
+    gone.status = MilestoneStatus.withdrawn
+    seeded.add(gone)
+    seeded.commit()
+    text = shown(seeded, rows[0])
+    assert f"{gone_task.ref} {gone_task.title}" not in text
+    assert f"{kept_task.ref} {kept_task.title}" in text
+
+    kept.status = MilestoneStatus.withdrawn
+    seeded.add(kept)
+    seeded.commit()
+    with pytest.raises(NothingToSay):
+        message_for(seeded, rows[0])

@@ -206,6 +206,16 @@ def test_a_closed_recurring_duty_is_reminded_of_no_more(session: Session, plan: 
     assert [p for p in _planned(session, "2025-06-01", "2025-12-31") if p[3] == "monthly"] == []
 
 
+@pytest.mark.parametrize("target", ["dated", "yearly", "monthly"])
+def test_a_withdrawn_milestone_is_reminded_of_no_more(session: Session, plan: Plan, target: str) -> None:
+    assert [p for p in _planned(session, "2025-03-01", "2026-01-20") if p[3] == target]  # reminded while open
+    milestone = session.exec(select(Milestone).where(Milestone.target == target)).one()
+    milestone.status = MilestoneStatus.withdrawn
+    session.add(milestone)
+    session.commit()
+    assert [p for p in _planned(session, "2025-03-01", "2026-01-20") if p[3] == target] == []
+
+
 @pytest.mark.parametrize(
     ("day", "target"), [("2025-12-24", "yearly"), ("2026-01-13", "semester"), ("2025-09-18", "monthly")]
 )

@@ -16,7 +16,8 @@ from starlette.testclient import TestClient
 from duban.services.invites import deactivate_contact
 from duban.services.oversight import pause_escalation
 from duban.services.web_login import issue_login_link
-from models import CloseoutRequest, CloseoutStatus, Department, Notification
+from duban.status import overdue_views
+from models import CloseoutRequest, CloseoutStatus, Department, Milestone, MilestoneStatus, Notification
 from tests.web.conftest import (
     FOREIGN_PLAN,
     HOME_PLAN,
@@ -269,6 +270,27 @@ def test_every_page_renders_for_a_reader(seeded: Session, county: County, app_cl
         assert answer.status_code == 200 and text in answer.text, path
     chart = app_client.get("/chart.png")
     assert chart.headers["content-type"] == "image/png" and chart.content.startswith(b"\x89PNG")
+
+
+def test_a_withdrawn_milestone_is_off_the_lists_and_its_own_page_says_withdrawn(
+    seeded: Session, county: County, app_client: TestClient
+) -> None:
+    sign_in(app_client, seeded, county.coordinator)
+    home = plan_id(seeded, HOME_PLAN)
+    overdue = overdue_views(session=seeded, today=NOW.date(), plan_ids=[home])[0]
+    milestone = seeded.get(Milestone, overdue.milestone_id)
+    assert milestone is not None
+    link = f'href="/milestones/{milestone.id}"'
+    assert link in app_client.get("/overdue").text and link in app_client.get(f"/plans/{home}").text
+    milestone.status = MilestoneStatus.withdrawn
+    milestone.withdrawn_at = dt.datetime(2025, 6, 1, 2, tzinfo=dt.UTC)
+    seeded.add(milestone)
+    seeded.commit()
+    assert link not in app_client.get("/overdue").text
+    assert link not in app_client.get(f"/plans/{home}").text
+    page = app_client.get(f"/milestones/{milestone.id}")
+    assert page.status_code == 200
+    assert '<dd id="withdrawn">已撤销：方案中已没有这个时间节点 (2025-06-01 10:00)</dd>' in page.text
 
 
 def test_the_pager_keeps_the_filters(

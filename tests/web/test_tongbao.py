@@ -14,7 +14,7 @@ from duban.cli import main
 from duban.services.oversight import pause_escalation, status_for
 from duban.services.progress import record_report
 from duban.status import MilestoneState
-from models import Plan, ReportStatus
+from models import Milestone, MilestoneStatus, Plan, ReportStatus, Task
 from tests.web.conftest import HOME_PLAN, NOW, County, milestone_of
 from web import data
 
@@ -130,7 +130,7 @@ def test_the_cli_writes_the_document(
     [
         (
             ["--plan", "no-such-plan", "--output", "out.docx"],
-            "没有编号为“no-such-plan”的方案；duban status 列出全部方案",
+            "没有编号为“no-such-plan”的方案；duban plans list 列出全部方案",
             1,
         ),
     ],
@@ -148,3 +148,20 @@ def test_bad_input_is_one_line_and_writes_nothing(
     assert main(["tongbao", *arguments]) == code
     assert capsys.readouterr().err == line + "\n"
     assert not (tmp_path / "out.docx").exists() and not (tmp_path / "out.txt").exists()
+
+
+def test_a_withdrawn_milestone_is_not_named_in_the_tongbao(seeded: Session, county: County) -> None:
+    before = tongbao.gather(session=seeded, plans=[_plan(seeded)], today=TODAY)
+    first = before.lagging_milestones[0]
+    withdrawn = seeded.exec(
+        select(Milestone)
+        .join(Task)
+        .where(Task.plan_id == _plan(seeded).id, Task.ref == first.task_ref, Milestone.due_on == first.due_on)
+    ).one()
+    withdrawn.status = MilestoneStatus.withdrawn
+    seeded.add(withdrawn)
+    seeded.commit()
+    after = tongbao.gather(session=seeded, plans=[_plan(seeded)], today=TODAY)
+    named = [(m.task_ref, m.due_on) for m in after.lagging_milestones]
+    assert (first.task_ref, first.due_on) not in named
+    assert (after.total, len(named)) == (before.total - 1, len(before.lagging_milestones) - 1)
