@@ -102,22 +102,27 @@ def handled_elsewhere(session: Session) -> bool:
 
 def forget_before(*, session: Session, before: dt.datetime) -> int:
     """Forget the messages received before `before` (nothing redelivers them any more); returns how many."""
-    result = session.execute(delete(InboundMessage).where(col(InboundMessage.received_at) < before))
+    result = session.execute(
+        delete(InboundMessage)
+        .where(col(InboundMessage.received_at) < before)
+        .execution_options(synchronize_session=False)
+    )
     session.commit()
     return result.rowcount if isinstance(result, CursorResult) else 0
 
 
 def _insert(session: OrmSession, delivery: Delivery) -> bool:
-    """INSERT … ON CONFLICT DO NOTHING; True when this delivery's row went in."""
+    """INSERT … ON CONFLICT DO NOTHING; True when this delivery's row went in (psycopg gives no rowcount here, so
+    the row is RETURNING'd)."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = (
         insert(InboundMessage)
         .values(channel=delivery.channel, message_id=delivery.message_id, received_at=delivery.received_at)
         .on_conflict_do_nothing(index_elements=["channel", "message_id"])
+        .returning(col(InboundMessage.channel))
     )
-    result = session.execute(statement)
-    return isinstance(result, CursorResult) and result.rowcount == 1
+    return session.execute(statement).first() is not None
 
 
 def _delivery(session: OrmSession) -> Delivery | None:
