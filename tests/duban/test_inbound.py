@@ -5,9 +5,12 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import Engine
+from alembic.command import downgrade
+from sqlalchemy import Engine, inspect
 from sqlmodel import Session, select
 
+from duban.db import make_engine
+from duban.migrate import alembic_config, current_revision, head_revision, upgrade
 from duban.services import inbound
 from models import AuditEntry, InboundMessage
 
@@ -118,3 +121,18 @@ def test_ids_older_than_the_retention_are_forgotten(engine: Engine) -> None:
         session.commit()
         assert inbound.forget_before(session=session, before=NOW - inbound.RETENTION) == 1
     assert sorted(stored(engine)) == [("dingtalk", "1d"), ("dingtalk", "7d")]
+
+
+def test_0017_adds_the_table_and_its_downgrade_takes_it_away(database_url: str) -> None:
+    engine = make_engine(database_url)
+    try:
+        upgrade(engine, "0015")
+        upgrade(engine)
+        assert current_revision(engine) == head_revision()
+        deliver(engine, "msg-1", "report")
+        assert stored(engine) == [("dingtalk", "msg-1")]
+
+        downgrade(alembic_config(engine), "0015")
+        assert "inboundmessage" not in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
