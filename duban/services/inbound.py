@@ -5,8 +5,8 @@ to another instance; Telegram sends an update again after a crash before the pol
 webhook call. The edge that receives a message (bot/core/commands.py for DingTalk, bot/edge.py and bot/runtime.py
 for Telegram) first asks `handled`: a message whose effect is committed is left alone, so its redelivery changes
 nothing and answers nothing. The session the command then runs in is opened with `record_with_commit`: its first
-commit inserts the message's row, as the transaction's last statement, beside what the command changed (the
-report, the 销号 decision, the ended wait). So:
+commit that changes something inserts the message's row, as the transaction's last statement, beside what the
+command changed (the report, the 销号 decision, the ended wait). So:
 
 - a crash before that commit leaves neither, and the redelivery acts once;
 - a crash after it leaves both, and the redelivery is a no-op;
@@ -17,9 +17,10 @@ report, the 销号 decision, the ended wait). So:
   A second delivery that is refused before it commits (the first's effect made its action stale: the request is
   decided, the code used) finds the row with `handled_elsewhere` and says nothing either.
 
-A command that changes nothing (a list, a view) commits nothing and stores no row: a redelivery of it answers again,
-the same answer with no effect. Services commit only what they changed, so the first commit of a message's session
-is its effect; nothing commits on the way there (bot/core/commands.py keeps it so).
+A command that changes nothing (a list, a view, a refusal rolled back) stores no row: a redelivery of it answers
+again, the same answer with no effect. A change is what the session flushed or ran as UPDATE/INSERT/DELETE through
+session.execute, as every service writes. The first commit with a change must carry the whole of the message's
+effect: nothing commits a part of it on the way there (bot/core/commands.py keeps it so).
 
 The person is not answered again either: a crash after the commit but before the answer went out leaves the effect
 without its confirmation (the report shows in 任务 and /tasks).
