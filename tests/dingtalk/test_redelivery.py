@@ -9,19 +9,28 @@ the commit leaves neither, and the redelivery acts once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, event
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.core.commands import Clock, CommandCore, Sender
 from duban.config import Settings
 from duban.db import make_engine
 from duban.seeding import load_seed
-from models import CloseoutRequest, CloseoutStatus, Contact, ContactRole, InboundMessage, ProgressReport
+from models import (
+    CloseoutRequest,
+    CloseoutStatus,
+    Contact,
+    ContactRole,
+    InboundMessage,
+    Notification,
+    ProgressReport,
+)
 from tests.dingtalk.test_commands import LI, NOW, WANG, invite, reminder_for, text_of
 from tests.dingtalk.test_end_to_end import Robot, invitation_code
 from tests.dingtalk.test_report_wait import reports
@@ -218,6 +227,44 @@ def test_a_crash_before_the_commit_leaves_neither_and_the_redelivery_acts_once(
     assert text_of(restarted.handle(WANG, "汇报 1 完成60%，已开工", "msg-1")).splitlines()[1:] == CONFIRMED
     assert restarted.handle(WANG, "汇报 1 完成60%，已开工", "msg-1") == []
     assert reports(engine) == [("附件-34", "完成60%，已开工")] and stored_ids(engine) == ["msg-1"]
+
+
+def dying_at_the_second_commit(engine: Engine) -> Session:
+    """A session whose process dies at its second commit, if it comes to one."""
+    session = Session(engine)
+    commits: list[int] = []
+
+    def die(session: Session) -> None:
+        commits.append(1)
+        if len(commits) == 2:
+            raise Crash
+
+    event.listen(session, "before_commit", die)
+    return session
+
+
+@pytest.mark.parametrize("typed", ["/ackall {head}", "/snz {head} 3"])
+def test_a_whole_reminder_is_acted_on_in_the_commit_that_stores_the_message(
+    instances: Instances, engine: Engine, typed: str
+) -> None:
+    """全部签收 and 延后 change every item of the 督办提醒 and store the msgId in one commit: a crash after it leaves
+    none of the items undone (the redelivery does nothing)."""
+    instances.start().handle(WANG, invite(engine, "区科技局"))
+    head, other = reminder_for(engine, "staff-001", "附件-34"), reminder_for(engine, "staff-001", "（七）")
+    with Session(engine) as session:
+        for row in session.exec(select(Notification).where(col(Notification.id).in_([head, other]))):
+            row.bundle_id, row.sent_at = head, NOW
+            session.add(row)
+        session.commit()
+
+    with contextlib.suppress(Crash):  # the process dies at its second commit, if it has one
+        instances.start(dying_at_the_second_commit).handle(WANG, typed.format(head=head), "msg-1")
+    assert instances.start().handle(WANG, typed.format(head=head), "msg-1") == []
+
+    with Session(engine) as session:
+        rows = session.exec(select(Notification).where(col(Notification.id).in_([head, other]))).all()
+        assert [row.acknowledged_at is not None for row in rows] == [True, True]
+    assert stored_ids(engine) == ["msg-1"]
 
 
 # ---- two instances at once ------------------------------------------------------------------------------------
