@@ -22,7 +22,7 @@ from telegram.ext import (
 from telegram.request import BaseRequest
 
 from bot import handlers, views
-from bot.edge import SanitizingApplication
+from bot.edge import EdgeApplication
 from bot.i18n import gettext_for
 from bot.redact import keep_token_out_of_logs
 from bot.reminder_buttons import PATTERN as REMINDER_BUTTONS
@@ -49,7 +49,7 @@ def build_application(
     keep_token_out_of_logs(token)
     # Any: the rate limiter below changes the builder's bot type parameter
     builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any] = (
-        Application.builder().application_class(SanitizingApplication).token(token).post_init(_post_init)
+        Application.builder().application_class(EdgeApplication).token(token).post_init(_post_init)
     )
     if base_url:
         builder = builder.base_url(f"{base_url.rstrip('/')}/bot").base_file_url(

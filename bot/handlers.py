@@ -24,7 +24,7 @@ from bot.i18n import gettext_for, language_for
 from bot.notify import send_now
 from bot.pages import page_markup, paginate
 from bot.runtime import runtime
-from duban.services import invites, oversight, progress, tasks
+from duban.services import inbound, invites, oversight, progress, tasks
 from duban.services.errors import (
     ApproverIsRequester,
     DomainError,
@@ -35,6 +35,7 @@ from duban.services.errors import (
     NumberNoLongerOpen,
     NumberNotListed,
 )
+from duban.services.inbound import AlreadyHandled
 from duban.services.text import number_in
 from duban.services.web_login import LOGIN_TTL, issue_login_link
 from models import Contact, ContactRole, Department, Milestone, Task
@@ -71,7 +72,8 @@ def member(
             user = update.effective_user
             if user is None:
                 return
-            with runtime(context).session() as session:
+            # the update's id is stored with what the handler changes (bot/runtime.py)
+            with runtime(context).session(update) as session:
                 contact = invites.contact_for_user(session=session, telegram_user_id=user.id)
                 if contact is None:
                     await reply(update, views.not_joined(_))
@@ -83,6 +85,8 @@ def member(
                     await handler(update, context, session, contact, _)
                 except DomainError as error:
                     session.rollback()
+                    if inbound.handled_elsewhere(session):  # its other delivery acted first: say nothing
+                        return
                     await reply(update, refusal(_, error))
 
         return wrapper
@@ -114,7 +118,7 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if user is None:
         return
     token = context.args[0] if context.args else ""
-    with rt.session() as session:
+    with rt.session(update) as session:
         if not token:
             contact = invites.contact_for_user(session=session, telegram_user_id=user.id)
             await reply(update, views.help_text(_, contact.role) if contact else views.not_joined(_))
@@ -128,7 +132,8 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                 now=rt.now(),
             )
         except InviteInvalid:
-            await reply(update, views.invite_invalid(_))
+            if not inbound.handled_elsewhere(session):  # else its other delivery used the code: say nothing
+                await reply(update, views.invite_invalid(_))
             return
         department = session.get(Department, contact.department_id)
         assert department is not None
@@ -519,6 +524,9 @@ async def group_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
 async def error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log the failure and tell the user something polite; never crash the bot."""
+    if isinstance(context.error, AlreadyHandled):  # another delivery of the update acted first: say nothing
+        log.info("update acted on by its other delivery; this one's change was rolled back")
+        return
     log.error("update failed", exc_info=context.error)
     if isinstance(update, Update) and update.effective_message is not None:
         try:
@@ -541,7 +549,7 @@ async def undo_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     user = update.effective_user
     report_id = number_in((query.data or "").removeprefix(UNDO_PREFIX))
     rt = runtime(context)
-    with rt.session() as session:
+    with rt.session(update) as session:
         contact = invites.contact_for_user(session=session, telegram_user_id=user.id) if user else None
         if contact is None or report_id is None:
             await query.answer(views.stale_button(_), show_alert=True)
@@ -550,7 +558,8 @@ async def undo_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
             report = progress.undo_report(session=session, contact=contact, report_id=report_id, now=rt.now())
         except DomainError as error:
             session.rollback()
-            await query.answer(refusal(_, error), show_alert=True)
+            if not inbound.handled_elsewhere(session):  # else its other delivery took the report back
+                await query.answer(refusal(_, error), show_alert=True)
             return
     await query.answer()
     await query.edit_message_text(views.report_undone(_, report), parse_mode=ParseMode.HTML)

@@ -10,7 +10,7 @@ from telegram.ext import ContextTypes
 from bot import views
 from bot.handlers import confirmation_with_undo, gettext_of, refusal
 from bot.runtime import runtime
-from duban.services import invites, reminders
+from duban.services import inbound, invites, reminders
 from duban.services.errors import DomainError, InvalidInput
 from duban.services.text import number_in
 from models import Task
@@ -33,7 +33,10 @@ async def reminder_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     """A press: the answer pops up over the message (and a 本月无变化 confirmation comes as a message)."""
     query = update.callback_query
     assert query is not None
-    answer, confirmation, alert = await _act(update, context, query.data or "")
+    acted = await _act(update, context, query.data or "")
+    if acted is None:
+        return
+    answer, confirmation, alert = acted
     await query.answer(answer, show_alert=alert)
     if confirmation:
         # sent to the user's private chat: the button's own message may be too old or deleted to reply to
@@ -46,7 +49,10 @@ async def reminder_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     message = update.effective_message
     if message is None or not message.text:
         return
-    answer, confirmation, _alert = await _act(update, context, message.text.split("@")[0])
+    acted = await _act(update, context, message.text.split("@")[0])
+    if acted is None:
+        return
+    answer, confirmation, _alert = acted
     if confirmation:
         text, markup = confirmation
         await message.reply_text(text, parse_mode="HTML", reply_markup=markup)
@@ -56,14 +62,14 @@ async def reminder_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 
 async def _act(
     update: Update, context: ContextTypes.DEFAULT_TYPE, data: str
-) -> tuple[str | None, tuple[str, InlineKeyboardMarkup] | None, bool]:
+) -> tuple[str | None, tuple[str, InlineKeyboardMarkup] | None, bool] | None:
     """(answer, confirmation message with its 撤销 button, whether the answer is a refusal); each action re-checks
-    the reminder is theirs."""
+    the reminder is theirs. None: another delivery of this update acted first, nothing is said."""
     _ = gettext_of(update)
     verb, notification_id, days = parse(data)
     rt = runtime(context)
     user = update.effective_user
-    with rt.session() as session:
+    with rt.session(update) as session:  # the update's id is stored with the action (bot/runtime.py)
         contact = invites.contact_for_user(session=session, telegram_user_id=user.id) if user else None
         if contact is None or notification_id is None:
             return views.stale_button(_), None, True
@@ -99,6 +105,8 @@ async def _act(
             raise InvalidInput("stale")
         except DomainError as error:
             session.rollback()
+            if inbound.handled_elsewhere(session):
+                return None
             text = (
                 views.stale_button(_)
                 if isinstance(error, InvalidInput) and error.reason == "stale"

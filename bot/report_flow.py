@@ -20,7 +20,7 @@ from telegram.ext import (
 from bot import views
 from bot.handlers import gettext_of, refusal, reply, save_report
 from bot.runtime import runtime
-from duban.services import access, invites, reminders, tasks
+from duban.services import access, inbound, invites, reminders, tasks
 from duban.services.errors import DomainError
 from duban.services.progress import MAX_NOTE_LENGTH
 from duban.services.text import number_in
@@ -214,7 +214,7 @@ async def _finish(update: Update, context: ContextTypes.DEFAULT_TYPE, note: str)
     draft = dict(context.user_data or {})
     rt = runtime(context)
     user = update.effective_user
-    with rt.session() as session:
+    with rt.session(update) as session:  # the update's id is stored with the report (bot/runtime.py)
         contact = invites.contact_for_user(session=session, telegram_user_id=user.id) if user else None
         if contact is None or "milestone_id" not in draft:
             await reply(update, views.stale_button(_))
@@ -233,7 +233,8 @@ async def _finish(update: Update, context: ContextTypes.DEFAULT_TYPE, note: str)
             )
         except DomainError as error:
             session.rollback()
-            await reply(update, refusal(_, error))
+            if not inbound.handled_elsewhere(session):  # else its other delivery saved the report
+                await reply(update, refusal(_, error))
     _draft(context).clear()
     return ConversationHandler.END
 

@@ -7,10 +7,14 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlmodel import Session
+from telegram import Update
 from telegram.ext import ContextTypes
 
 from duban.config import Settings
+from duban.services import inbound
 from models import utcnow
+
+TELEGRAM = "telegram"  # the channel of the updates' rows in inboundmessage
 
 
 @dataclass
@@ -26,9 +30,21 @@ class Runtime:
         return self.now().astimezone(self.settings.tz).date()
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
+    def session(self, update: Update | None = None) -> Iterator[Session]:
+        """A handler's session. Given the update, its update_id is stored with the session's first commit that
+        changes something, in that transaction, so the update redelivered (a retried webhook call, a restart
+        before the poller confirmed it) is skipped where updates enter (bot/edge.py; duban/services/inbound.py)."""
         with Session(self.engine) as session:
+            if update is not None:
+                inbound.record_with_commit(
+                    session=session, channel=TELEGRAM, message_id=str(update.update_id), now=self.now()
+                )
             yield session
+
+    def handled(self, update: Update) -> bool:
+        """Whether a delivery of this update changed something already."""
+        with Session(self.engine) as session:
+            return inbound.handled(session=session, channel=TELEGRAM, message_id=str(update.update_id))
 
 
 RUNTIME_KEY = "duban"

@@ -1,5 +1,6 @@
 """SQLModel tables. Import from here so every table is registered with the metadata."""
 
+from models.inbound import InboundMessage
 from models.outbox import Notification
 from models.people import Contact, ListedMilestone, ProgressReport
 from models.plan import Department, DepartmentAlias, Milestone, Plan, Task, TaskDepartment
@@ -23,6 +24,7 @@ __all__ = [
     "CloseoutStatus",
     "EscalationStep",
     "GroupRobot",
+    "InboundMessage",
     "Invite",
     "Lease",
     "ListedMilestone",

@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from duban.config import Settings
+from duban.services import inbound
 from models import Contact
 from models.planning import inputs_version, planned_through, record_planned
 from scheduler.delivery import Deliver
@@ -45,6 +46,7 @@ class Jobs:
     escalation: EscalationPolicy = EscalationPolicy()
     _planned_once: bool = False
     _tongbao_week: tuple[int, int] | None = None
+    _forgot_messages_on: dt.date | None = None
     # the day and planning_inputs.version last planned (in full, or what the changes up to it touched)
     _planned_as_of: tuple[dt.date, int] | None = None
 
@@ -104,6 +106,17 @@ class Jobs:
         log.info(
             "planned %s reminders, %d re-chases, %d escalations, %d 通报", planned, rechased, escalated, named
         )
+        if self._forgot_messages_on != local.date():
+            self._forget_old_messages(now)
+            self._forgot_messages_on = local.date()
+
+    def _forget_old_messages(self, now: dt.datetime) -> None:
+        """Once a day (and once after a start): the ids of messages people sent more than a week ago, which no
+        platform redelivers any more (duban/services/inbound.py); one index range, nothing per message."""
+        with Session(self.engine) as session:
+            forgotten = inbound.forget_before(session=session, before=now - inbound.RETENTION)
+        if forgotten:
+            log.info("forgot %d incoming messages older than %s", forgotten, inbound.RETENTION)
 
     def _plan_day(
         self,

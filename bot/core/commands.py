@@ -20,7 +20,7 @@ from bot import paged_views, views
 from bot.core.message import Action, Message, Section
 from bot.i18n import gettext_for
 from duban.config import Settings
-from duban.services import invites, oversight, progress, reminders, tasks
+from duban.services import inbound, invites, oversight, progress, reminders, tasks
 from duban.services.errors import (
     ApproverIsRequester,
     DomainError,
@@ -156,51 +156,80 @@ class CommandCore:
         self.clock = clock
         self._notices: list[int] = []
 
-    def handle(self, sender: Sender, text: str) -> list[Message]:
-        return self.answer(sender, text).messages
+    def handle(self, sender: Sender, text: str, message_id: str | None = None) -> list[Message]:
+        return self.answer(sender, text, message_id).messages
 
-    def answer(self, sender: Sender, text: str) -> Answer:
+    def answer(self, sender: Sender, text: str, message_id: str | None = None) -> Answer:
         """The replies, and the outbox rows the command queued for other people (committed with its change),
-        which the adapter sends before it replies."""
+        which the adapter sends before it replies.
+
+        `message_id` is the platform's id of the message (DingTalk's msgId): it is stored with what the message
+        changes, in that transaction, and a message whose change is stored already (a redelivery, after a restart
+        or on another instance) does nothing and is not answered (duban/services/inbound.py).
+        """
         self._notices = []
-        messages = self._handle(sender, text)
+        try:
+            messages = self._handle(sender, text, message_id)
+        except inbound.AlreadyHandled:  # another delivery committed first; this one's change was rolled back
+            messages, self._notices = [], []
         return Answer(messages=messages, notices=tuple(self._notices))
 
-    def _handle(self, sender: Sender, text: str) -> list[Message]:
+    def _handle(self, sender: Sender, text: str, message_id: str | None) -> list[Message]:
         with self._session() as session:
+            if not self._first_delivery(session, sender, message_id):
+                return []
             contact = self._contact(session, sender)
             code = join_code(text)
             if code is not None:  # a stranger joining, or someone joined taking up a new invitation
-                return [self._join(session, sender, code)]
+                joined = self._join(session, sender, code)
+                return [] if inbound.handled_elsewhere(session) else [joined]
             if contact is None:
                 stranger = gettext_for(self.clock.settings.language)
                 return [self._message(stranger, not_joined(stranger))]
             _ = gettext_for(contact.language)
             command, args = parse(text)
             # after the 汇报 link, the next text ends the wait whatever it is; a report made of it is recorded
-            # in the same transaction as the wait ends (the wait is in the database: restarts and instances)
+            # in the same transaction as the wait ends (the wait is in the database: restarts and instances).
+            # Nothing is committed before the command: the ended wait and the message's id go with its change
+            # (or are committed alone below when it changes nothing), so a crash leaves all of them or none.
             awaited = reminders.take_awaited_report(session=session, contact=contact, now=self.clock.now())
             reporting = command is None and awaited is not None and not text.startswith("/")
             if reporting:
                 command, args = "rep", f"{awaited} {text}"
-            else:
-                session.commit()
             if command is None:
+                session.commit()
                 return [
                     self._message(
                         _, views.unknown_command(_) if text.startswith("/") else self._hint(_, contact)
                     )
                 ]
             if ROLES[command] and contact.role not in ROLES[command]:
+                session.commit()
                 return [self._message(_, views.not_allowed(_))]
             try:
-                return self._run(session, contact, _, command, args)
+                messages = self._run(session, contact, _, command, args)
             except DomainError as error:
                 session.rollback()
-                if reporting:  # the refused report still ends the wait, as any next text does
-                    reminders.take_awaited_report(session=session, contact=contact, now=self.clock.now())
-                    session.commit()
+                if inbound.handled_elsewhere(session):  # its other delivery acted first: say nothing
+                    return []
+                # the refused text still ends the wait, as any next text does
+                reminders.take_awaited_report(session=session, contact=contact, now=self.clock.now())
+                session.commit()
                 return [self._message(_, _refusal(_, error))]
+            session.commit()  # for a command that changed nothing itself: the wait it ended
+            return messages
+
+    def _first_delivery(self, session: Session, sender: Sender, message_id: str | None) -> bool:
+        """False for a message whose change is stored already: it does nothing a second time. Otherwise its id
+        is stored with the first commit of `session` that changes something."""
+        if message_id is None:
+            return True
+        if inbound.handled(session=session, channel=sender.channel, message_id=message_id):
+            return False
+        inbound.record_with_commit(
+            session=session, channel=sender.channel, message_id=message_id, now=self.clock.now()
+        )
+        return True
 
     # ---- joining --------------------------------------------------------------------------------------
 
@@ -335,9 +364,12 @@ class CommandCore:
         outcome = self._record_report(session, contact, row.milestone_id, progress.parse_progress_text(note))
         return [self._confirmation(_, outcome, task)]
 
-    def handle_file(self, sender: Sender, file_ref: str) -> list[Message]:
-        """A picture or file: evidence for the sender's report of the last half hour (DingTalk has no replies)."""
+    def handle_file(self, sender: Sender, file_ref: str, message_id: str | None = None) -> list[Message]:
+        """A picture or file: evidence for the sender's report of the last half hour (DingTalk has no replies).
+        A redelivered one does nothing, as a text does (`answer`)."""
         with self._session() as session:
+            if not self._first_delivery(session, sender, message_id):
+                return []
             contact = self._contact(session, sender)
             if contact is None:
                 stranger = gettext_for(self.clock.settings.language)
@@ -359,7 +391,9 @@ class CommandCore:
                 )
             except DomainError as error:
                 session.rollback()
-                return [self._message(_, _refusal(_, error))]
+                return [] if inbound.handled_elsewhere(session) else [self._message(_, _refusal(_, error))]
+            except inbound.AlreadyHandled:  # another delivery of it saved the evidence first
+                return []
             milestone = session.get(Milestone, saved.milestone_id)
             assert milestone is not None
             task = session.get(Task, milestone.task_id)

@@ -113,11 +113,14 @@ class RobotConversation:
             log.info("DingTalk message outside a one-to-one chat with a staff member ignored")
             return
         sender = Sender("dingtalk", incoming.sender_staff_id)
+        # DingTalk's msgId: stored with what the message changes, so its redelivery (after a restart, to another
+        # instance) changes nothing and is not answered
+        message_id = incoming.message_id or None
         notices: tuple[int, ...] = ()
         if incoming.download_code is not None:
-            answers = self.core.handle_file(sender, evidence_ref(incoming.download_code))
+            answers = self.core.handle_file(sender, evidence_ref(incoming.download_code), message_id)
         elif incoming.text:
-            answer = self.core.answer(sender, incoming.text)
+            answer = self.core.answer(sender, incoming.text, message_id)
             answers, notices = answer.messages, answer.notices
         else:
             return

@@ -32,7 +32,10 @@ log = logging.getLogger(__name__)
 
 OPEN_CONNECTION_PATH = "/v1.0/gateway/connections/open"
 RECONNECT_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)  # seconds; the last repeats
-SEEN_MESSAGE_IDS = 1000  # DingTalk redelivers an unacked frame with its messageId: handle it once
+# DingTalk redelivers an unacked frame with its messageId: this process hands it on once. Only a shortcut: across
+# restarts and instances the message's msgId, stored with its effect, is what makes a redelivery a no-op
+# (duban/services/inbound.py, through the command core)
+SEEN_MESSAGE_IDS = 1000
 
 
 @dataclass(frozen=True)

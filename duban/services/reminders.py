@@ -70,6 +70,14 @@ def take_awaited_report(*, session: Session, contact: Contact, now: dt.datetime)
 def acknowledge(
     *, session: Session, contact: Contact, notification_id: int, now: dt.datetime
 ) -> Notification:
+    notification = _acknowledge(session=session, contact=contact, notification_id=notification_id, now=now)
+    session.commit()
+    return notification
+
+
+def _acknowledge(
+    *, session: Session, contact: Contact, notification_id: int, now: dt.datetime
+) -> Notification:
     notification = own_reminder(session=session, contact=contact, notification_id=notification_id)
     if notification.acknowledged_at is None:
         notification.acknowledged_at = now
@@ -82,7 +90,6 @@ def acknowledge(
             milestone_id=notification.milestone_id,
             detail=f"notification={notification.id}",
         )
-        session.commit()
     return notification
 
 
@@ -94,6 +101,16 @@ def snooze(
     A reminder has at most one snoozed copy waiting: snoozing again moves it instead of chaining another row
     (whose key grew with every press until PostgreSQL refused it). Once the copy is sent, a new one may wait.
     """
+    again = _snooze(
+        session=session, contact=contact, notification_id=notification_id, days=days, now=now, tz=tz
+    )
+    session.commit()
+    return again
+
+
+def _snooze(
+    *, session: Session, contact: Contact, notification_id: int, days: int, now: dt.datetime, tz: ZoneInfo
+) -> Notification:
     if days not in SNOOZE_CHOICES:
         raise InvalidInput("snooze_days")
     notification = own_reminder(session=session, contact=contact, notification_id=notification_id)
@@ -132,7 +149,6 @@ def snooze(
         milestone_id=notification.milestone_id,
         detail=f"notification={notification.id} days={days}",
     )
-    session.commit()
     return again or notification
 
 
@@ -172,20 +188,24 @@ def _bundle_of(*, session: Session, contact: Contact, notification_id: int) -> l
 
 
 def acknowledge_all(*, session: Session, contact: Contact, notification_id: int, now: dt.datetime) -> int:
-    """签收 for every item of one 督办提醒; returns how many items it covered."""
+    """签收 for every item of one 督办提醒, in one transaction (with the id of the message that asked, if any:
+    a crash part-way leaves none of it, and the message redelivered does it all); returns how many items."""
     rows = _bundle_of(session=session, contact=contact, notification_id=notification_id)
     for row in rows:
-        acknowledge(session=session, contact=contact, notification_id=row.id or 0, now=now)
+        _acknowledge(session=session, contact=contact, notification_id=row.id or 0, now=now)
+    session.commit()
     return len(rows)
 
 
 def snooze_all(
     *, session: Session, contact: Contact, notification_id: int, days: int, now: dt.datetime, tz: ZoneInfo
 ) -> int:
-    """延后 for every item of one 督办提醒: they come back together, as one message again."""
+    """延后 for every item of one 督办提醒: they come back together, as one message again; in one transaction, as
+    `acknowledge_all`."""
     if days not in SNOOZE_CHOICES:
         raise InvalidInput("snooze_days")
     rows = _bundle_of(session=session, contact=contact, notification_id=notification_id)
     for row in rows:
-        snooze(session=session, contact=contact, notification_id=row.id or 0, days=days, now=now, tz=tz)
+        _snooze(session=session, contact=contact, notification_id=row.id or 0, days=days, now=now, tz=tz)
+    session.commit()
     return len(rows)

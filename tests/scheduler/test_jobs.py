@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from duban.config import Settings
-from models import Contact, Notification
+from models import Contact, InboundMessage, Notification
 from scheduler import jobs as jobs_module
 from scheduler.dispatcher import MAX_ATTEMPTS
 from scheduler.jobs import Jobs
@@ -116,3 +116,33 @@ def _thirty_days_before_new_year(session: Session) -> list[Notification]:
     session.expire_all()
     rows = session.exec(select(Notification).where(col(Notification.kind) == "reminder")).all()
     return [row for row in rows if ":d30:2025-12-31" in row.idempotency_key]
+
+
+def test_the_days_first_tick_forgets_the_ids_of_messages_older_than_a_week(engine: Engine) -> None:
+    monday = dt.datetime(2026, 1, 5, 2, tzinfo=dt.UTC)
+
+    def received(*ages: dt.timedelta) -> None:
+        with Session(engine) as session:
+            for age in ages:
+                session.add(InboundMessage(channel="dingtalk", message_id=f"{age}", received_at=monday - age))
+            session.commit()
+
+    def kept() -> set[str]:
+        with Session(engine) as session:
+            return set(session.exec(select(InboundMessage.message_id)).all())
+
+    week, hour = dt.timedelta(days=7), dt.timedelta(hours=1)
+    received(week + hour, week - hour)
+    clock = [monday]
+    jobs = Jobs(engine=engine, settings=Settings(), clock=lambda: clock[0])
+    jobs.plan()
+    assert kept() == {f"{week - hour}"}
+
+    received(week + 2 * hour)  # older, but the day's forgetting is done
+    clock[0] = monday + hour
+    jobs.plan()
+    assert kept() == {f"{week + 2 * hour}", f"{week - hour}"}
+
+    clock[0] = monday + dt.timedelta(days=1)  # Tuesday's first tick: both are over a week old now
+    jobs.plan()
+    assert kept() == set()

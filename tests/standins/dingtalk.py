@@ -61,6 +61,7 @@ class Recorded:
     sent_at: list[float] = field(default_factory=list)  # flow_clock() of each entry of `sent`
     flow_controlled: list[str] = field(default_factory=list)  # people answered as flow-controlled
     acks: list[dict[str, Any]] = field(default_factory=list)
+    connections_accepted: int = 0  # WebSockets accepted, in all: a restarted client's is one more
 
 
 class DingTalkStandIn:
@@ -89,6 +90,8 @@ class DingTalkStandIn:
         self._tickets: set[str] = set()
         self._socket: WebSocket | None = None
         self._connected = threading.Event()
+        self._accepted = threading.Condition()
+        self._robot_frames: dict[str, dict[str, Any]] = {}  # what push_robot_message pushed, by its messageId
         self._sent_queue: queue.Queue[dict[str, Any]] = queue.Queue()
         self._ack_queue: queue.Queue[dict[str, Any]] = queue.Queue()
         self._server: ThreadedServer | None = None
@@ -114,6 +117,18 @@ class DingTalkStandIn:
     async def wait_connected(self, timeout: float = 5) -> None:
         if not await asyncio.to_thread(self._connected.wait, timeout):
             raise AssertionError("the client never opened the Stream WebSocket")
+
+    async def wait_connections(self, count: int, timeout: float = 5) -> None:
+        """Wait until `count` WebSockets were accepted in all, e.g. 2 after a client restarted."""
+
+        def accepted() -> bool:
+            with self._accepted:
+                return self._accepted.wait_for(lambda: self.recorded.connections_accepted >= count, timeout)
+
+        if not await asyncio.to_thread(accepted):
+            raise AssertionError(
+                f"the gateway accepted {self.recorded.connections_accepted} of {count} connections"
+            )
 
     async def next_sent(self, timeout: float = 5) -> dict[str, Any]:
         return await asyncio.to_thread(self._sent_queue.get, True, timeout)
@@ -162,8 +177,15 @@ class DingTalkStandIn:
             "robotCode": self.robot_code,
             **body,
         }
-        self.push_frame(self._frame("CALLBACK", ROBOT_TOPIC, json.dumps(data), message_id=message_id))
+        frame = self._frame("CALLBACK", ROBOT_TOPIC, json.dumps(data), message_id=message_id)
+        self._robot_frames[message_id] = frame
+        self.push_frame(frame)
         return message_id
+
+    def redeliver(self, message_id: str) -> None:
+        """Push a robot message again, the same frame, as DingTalk does when it did not get the ack (a restart, a
+        dropped connection), to whichever connection is open now."""
+        self.push_frame(self._robot_frames[message_id])
 
     # ---- the server ------------------------------------------------------------------------------------
 
@@ -227,6 +249,9 @@ class DingTalkStandIn:
         await websocket.accept()
         self._socket = websocket
         self._connected.set()
+        with self._accepted:
+            self.recorded.connections_accepted += 1
+            self._accepted.notify_all()
         try:
             while True:
                 ack = json.loads(await websocket.receive_text())

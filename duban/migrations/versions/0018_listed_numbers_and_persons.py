@@ -8,7 +8,7 @@ A person who took up a new invitation (a contact made coordinator) got a second 
 not approved by the person who asked compared rows. `contact.person_id` links a person's later rows to their first.
 
 Revision ID: 0018
-Revises: 0016
+Revises: 0017
 Create Date: 2026-12-07
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0018"
-down_revision: str | None = "0016"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
