@@ -21,6 +21,7 @@ from telegram.warnings import PTBUserWarning
 
 from bot.app import build_application, conversation_persistence
 from bot.channels import ChannelRouter
+from bot.dingtalk.api import DingTalkApi
 from bot.dingtalk.app import DingTalkChannel, build_dingtalk_channel
 from bot.robots.senders import GroupRobotSender
 from bot.robots.weekly import post_weekly
@@ -359,6 +360,11 @@ async def connect_to_telegram(
             delay *= 2
 
 
+def _dingtalk_api(service: Service) -> DingTalkApi | None:
+    """The DingTalk channel's API client, for the dashboard to fetch the evidence people sent there."""
+    return service.dingtalk.api if service.dingtalk is not None else None
+
+
 def run_polling(
     settings: Settings,
     *,
@@ -366,7 +372,7 @@ def run_polling(
     base_url: str | None,
     emulator: bool = False,
     poll_interval: float = 0.0,
-    dashboard: Callable[[Engine, Bot], ASGIApp] | None = None,
+    dashboard: Callable[[Engine, Bot, DingTalkApi | None], ASGIApp] | None = None,
     web_listen: str | None = None,
 ) -> None:
     """Poll Telegram; with `dashboard` and `web_listen`, serve the dashboard on that address in the same process
@@ -377,7 +383,7 @@ def run_polling(
     log.info("duban bot starting (polling%s)", " and DingTalk" if service.dingtalk else "")
     try:
         if dashboard is not None and web_listen is not None:
-            app = dashboard(service.engine, service.application.bot)
+            app = dashboard(service.engine, service.application.bot, _dingtalk_api(service))
             asyncio.run(_poll_and_serve(service.application, _server(app, web_listen), poll_interval))
             return
         # connect in the loop run_polling then takes over, so the HTTP clients stay on one loop
@@ -435,7 +441,7 @@ def run_webhook(
     webhook_url: str,
     listen: str,
     emulator: bool = False,
-    dashboard: Callable[[Engine, Bot], ASGIApp] | None = None,
+    dashboard: Callable[[Engine, Bot, DingTalkApi | None], ASGIApp] | None = None,
 ) -> None:
     """Serve /telegram and /healthz; `dashboard` (the wiring passes the web dashboard, which fetches report
     evidence through this bot) is mounted beside them."""
@@ -446,7 +452,7 @@ def run_webhook(
     assert application is not None
     app = webhook_app(application, secret=secret, health=service.health)
     if dashboard is not None:
-        app.mount("/", dashboard(service.engine, application.bot))
+        app.mount("/", dashboard(service.engine, application.bot, _dingtalk_api(service)))
     server = _server(app, listen)
 
     async def main() -> None:

@@ -38,7 +38,7 @@ from duban.services.text import number_in
 from duban.status import MilestoneState, Pace
 from models import Contact, ContactRole, utcnow
 from web import data, downloads
-from web.evidence import EvidenceSource
+from web.evidence import EvidenceSources, channel_of
 
 COOKIE = "duban_session"
 STATIC = Path(__file__).resolve().parent / "static"
@@ -98,9 +98,9 @@ class Dashboard:
         engine: Engine,
         settings: Settings,
         clock: Callable[[], dt.datetime],
-        evidence: EvidenceSource | None,
+        evidence: EvidenceSources,
     ) -> None:
-        self.engine, self.settings, self.clock, self.evidence_source = engine, settings, clock, evidence
+        self.engine, self.settings, self.clock, self.evidence_sources = engine, settings, clock, evidence
         environment = Environment(
             loader=PackageLoader("web", "templates"),
             autoescape=select_autoescape(default=True, default_for_string=True),
@@ -149,7 +149,8 @@ class Dashboard:
             "csrf": visit.csrf if visit else "",
             "today": visit.today if visit else None,
             "is_coordinator": bool(visit and visit.reader.role == ContactRole.coordinator),
-            "evidence_online": self.evidence_source is not None,
+            "evidence_online": self.evidence_sources.online,
+            "evidence_elsewhere": lambda file_id: _evidence_elsewhere(_, file_id),
             "states": list(MilestoneState),
             "pace_mark": lambda pace: _pace_mark(_, pace),
             "state_label": views.state_label,
@@ -360,18 +361,21 @@ class Dashboard:
         if isinstance(found, Response):
             return found
         visit, file_id = found
-        file = await self.evidence_source.fetch(file_id) if self.evidence_source is not None else None
+        file = await self.evidence_sources.fetch(file_id)
         if file is None:
-            return self.message(
-                visit, visit._("Evidence was sent on Telegram; open it there."), HTTPStatus.NOT_FOUND
-            )
-        disposition = "inline" if file.is_image else "attachment"
+            return self.message(visit, _evidence_elsewhere(visit._, file_id), HTTPStatus.NOT_FOUND)
+        # a sender's file is data, never a page of ours: only a raster picture, by its bytes, is shown inline, as
+        # that type; anything else downloads as bytes. The response carries its own CSP, so even a browser that
+        # rendered it would run nothing and reach nothing of the dashboard
+        inline = file.inline_type
+        disposition = "inline" if inline else "attachment"
         return Response(
             file.content,
-            media_type=file.media_type,
+            media_type=inline or "application/octet-stream",
             headers={
                 "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(file.filename)}",
                 "Cache-Control": "private, no-store",
+                "Content-Security-Policy": EVIDENCE_POLICY,
             },
         )
 
@@ -402,6 +406,13 @@ class Dashboard:
         return _attachment(document, DOCX, f"督查通报-{plan.key}-{visit.today.isoformat()}.docx")
 
 
+def _evidence_elsewhere(_: Gettext, file_id: str) -> str:
+    """Where a file the dashboard cannot show was sent, named by the platform it came from."""
+    if channel_of(file_id) == "dingtalk":
+        return _("Evidence was sent on DingTalk; open it there.")
+    return _("Evidence was sent on Telegram; open it there.")
+
+
 def _pace_mark(_: Gettext, pace: str) -> Markup:
     """A coloured dot drawn by CSS and the pace in words: the chat's 🟢🟡🔴⚪ need a colour-emoji font, which
     many office computers lack."""
@@ -427,6 +438,9 @@ def _attachment(body: bytes, media_type: str, filename: str) -> Response:
             "Cache-Control": "private, no-store",
         },
     )
+
+
+EVIDENCE_POLICY = "default-src 'none'; sandbox"
 
 
 class SecurityHeaders:
@@ -458,13 +472,14 @@ def build_web_app(
     engine: Engine,
     settings: Settings,
     clock: Callable[[], dt.datetime] = utcnow,
-    evidence: EvidenceSource | None = None,
+    evidence: EvidenceSources | None = None,
 ) -> Starlette:
     """The dashboard as an ASGI app, for `duban web` alone or mounted beside the webhook in `duban run`.
-    `evidence` fetches report files from the chat platform; without it the pages say where the files are."""
+    `evidence` fetches report files from the platforms they were sent on; where it has no source for a platform,
+    the pages say where the files are."""
     from starlette.middleware import Middleware
 
-    dashboard = Dashboard(engine, settings, clock, evidence)
+    dashboard = Dashboard(engine, settings, clock, evidence or EvidenceSources())
 
     def bound(
         endpoint: Callable[[Dashboard, Request], Awaitable[Response]],

@@ -17,12 +17,14 @@ from duban.cli_input import Checks, Gettext
 from duban.config import Settings
 from duban.db import open_database
 from duban.plans_cli import no_such_plan
-from web.evidence import TelegramEvidence
+from web.evidence import DingTalkEvidence, EvidenceSources, TelegramEvidence
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
     from starlette.types import ASGIApp
     from telegram import Bot
+
+    from bot.dingtalk.api import DingTalkApi
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
 
@@ -105,24 +107,33 @@ def cmd_tongbao(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def dashboard(settings: Settings) -> Callable[[Engine, Bot], ASGIApp]:
-    """The dashboard `duban run` mounts beside its webhook; it fetches report evidence through the running bot."""
+def dashboard(settings: Settings) -> Callable[[Engine, Bot, DingTalkApi | None], ASGIApp]:
+    """The dashboard `duban run` mounts beside its webhook; it fetches report evidence through the running bot and,
+    where DingTalk runs too, through that channel's API client."""
 
-    def build(engine: Engine, bot: Bot) -> ASGIApp:
+    def build(engine: Engine, bot: Bot, dingtalk: DingTalkApi | None) -> ASGIApp:
         from web.app import build_web_app
 
-        return build_web_app(engine, settings, evidence=TelegramEvidence(bot))
+        sources = EvidenceSources(
+            telegram=TelegramEvidence(bot), dingtalk=DingTalkEvidence(dingtalk) if dingtalk else None
+        )
+        return build_web_app(engine, settings, evidence=sources)
 
     return build
 
 
-def _evidence(settings: Settings) -> TelegramEvidence | None:
-    """With the bot's token the dashboard shows report evidence, fetched from Telegram; without, it says where it is."""
+def _evidence(settings: Settings) -> EvidenceSources:
+    """The dashboard alone shows report evidence from the platforms it has credentials for (the bot's token,
+    the DingTalk app); for the others its pages say where the files are."""
     from telegram import Bot
 
-    if not settings.telegram_bot_token:
-        return None
-    base = (settings.telegram_base_url or "https://api.telegram.org").rstrip("/")
-    return TelegramEvidence(
-        Bot(settings.telegram_bot_token, base_url=f"{base}/bot", base_file_url=f"{base}/file/bot")
-    )
+    from bot.dingtalk.app import dingtalk_api
+
+    telegram = None
+    if settings.telegram_bot_token:
+        base = (settings.telegram_base_url or "https://api.telegram.org").rstrip("/")
+        telegram = TelegramEvidence(
+            Bot(settings.telegram_bot_token, base_url=f"{base}/bot", base_file_url=f"{base}/file/bot")
+        )
+    dingtalk = DingTalkEvidence(dingtalk_api(settings)) if settings.dingtalk_enabled else None
+    return EvidenceSources(telegram=telegram, dingtalk=dingtalk)

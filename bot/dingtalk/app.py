@@ -57,6 +57,20 @@ class DingTalkChannel:
         await self.api.aclose()
 
 
+def dingtalk_api(settings: Settings, *, http: httpx.AsyncClient | None = None) -> DingTalkApi:
+    """The app's OpenAPI client, as the settings describe it (the channel's, and the dashboard's alone)."""
+    if not (settings.dingtalk_client_id and settings.dingtalk_client_secret):
+        raise ValueError("DUBAN_DINGTALK_CLIENT_ID and DUBAN_DINGTALK_CLIENT_SECRET are needed for DingTalk")
+    return DingTalkApi(
+        client_id=settings.dingtalk_client_id,
+        client_secret=settings.dingtalk_client_secret,
+        robot_code=settings.dingtalk_robot_code,
+        base_url=settings.dingtalk_api_base,
+        legacy_base_url=settings.dingtalk_legacy_api_base,
+        http=http,
+    )
+
+
 def build_dingtalk_channel(
     settings: Settings,
     engine: Engine,
@@ -68,14 +82,7 @@ def build_dingtalk_channel(
     if not (settings.dingtalk_client_id and settings.dingtalk_client_secret):
         raise ValueError("DUBAN_DINGTALK_CLIENT_ID and DUBAN_DINGTALK_CLIENT_SECRET are needed for DingTalk")
     http = httpx.AsyncClient(timeout=httpx.Timeout(10.0))
-    api = DingTalkApi(
-        client_id=settings.dingtalk_client_id,
-        client_secret=settings.dingtalk_client_secret,
-        robot_code=settings.dingtalk_robot_code,
-        base_url=settings.dingtalk_api_base,
-        legacy_base_url=settings.dingtalk_legacy_api_base,
-        http=http,
-    )
+    api = dingtalk_api(settings, http=http)
     sender = DingTalkSender(api, pacer or DingTalkPacer())
     core = CommandCore(session=lambda: Session(engine), clock=Clock(settings, clock))
     conversation = RobotConversation(core=core, sender=sender)

@@ -10,6 +10,8 @@ Skipped locally without chromium; with CI=true a missing browser fails the run (
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import os
 import re
 import socket
@@ -33,6 +35,7 @@ from models import ContactRole, Department, Notification
 from tests.bot.conftest import NOW, FakeUser, build_harness
 from tests.web.conftest import FOREIGN_PLAN, HOME_PLAN, milestone_of, plan_id, said
 from web.app import build_web_app
+from web.evidence import EvidenceSources
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -53,22 +56,30 @@ def _browser_or_skip() -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture
-def live_server(engine: Engine, seeded: Session) -> Iterator[str]:
+@contextlib.contextmanager
+def _serving(evidence: EvidenceSources | None, engine: Engine) -> Iterator[str]:
     """The dashboard on a real port, in a thread. The socket listens before the thread starts, so the browser's
     first request waits in the backlog instead of racing the start-up."""
     listening = socket.socket()
     listening.bind(("127.0.0.1", 0))
     listening.listen(64)
     base = f"http://127.0.0.1:{listening.getsockname()[1]}"
-    app = build_web_app(engine, Settings(web_base_url=base), lambda: NOW)
+    app = build_web_app(engine, Settings(web_base_url=base), lambda: NOW, evidence=evidence)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
     thread.start()
-    yield base
-    server.should_exit = True
-    thread.join(timeout=10)
-    listening.close()
+    try:
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        listening.close()
+
+
+@pytest.fixture
+def live_server(engine: Engine, seeded: Session) -> Iterator[str]:
+    with _serving(None, engine) as base:
+        yield base
 
 
 @pytest.fixture
@@ -223,3 +234,90 @@ async def test_a_coordinator_works_through_the_dashboard(
     assert not browser.find_elements(By.ID, "sign-in")
     browser.get(f"{live_server}/")
     assert re.search(r"/login$", browser.current_url)
+
+
+# what a contact's two evidence files did to a coordinator's browser before evidence was served as data: the SVG,
+# opened from /pending, loaded the script from the dashboard's own origin, which read the CSRF token and approved
+# the contact's own 销号 request
+ATTACK_JS = (
+    "fetch('/pending').then(r => r.text()).then(page => {"
+    ' const csrf = page.match(/name="csrf" value="([^"]+)"/)[1];'
+    " return fetch('/closeouts/1/approve', {method: 'POST',"
+    " headers: {'Content-Type': 'application/x-www-form-urlencoded'}, body: 'csrf=' + encodeURIComponent(csrf)});"
+    "}).then(() => { document.title = 'approved by the evidence'; });"
+)
+
+
+@pytest.mark.parametrize("channel", ["telegram", "dingtalk"])
+async def test_evidence_that_carries_script_does_nothing_in_a_coordinators_browser(
+    engine: Engine, seeded: Session, browser: webdriver.Chrome, tmp_path: Path, channel: str
+) -> None:
+    from duban.services.invites import create_invite, redeem_invite, resolve_department
+    from duban.services.progress import attach_evidence, record_report
+    from duban.services.web_login import issue_login_link
+    from models import CloseoutRequest, ReportStatus
+    from tests.web.test_evidence import DingTalkFiles, Platform
+    from web.evidence import DingTalkEvidence, EvidenceFile
+
+    def joined(role: ContactRole, user: int):  # type: ignore[no-untyped-def]
+        department = resolve_department(session=seeded, name="区教体局", region="淄博市淄川区")
+        issued = create_invite(
+            session=seeded, department=department, role=role, now=NOW, ttl=dt.timedelta(days=7)
+        )
+        return redeem_invite(
+            session=seeded, token=issued.token, telegram_user_id=user, language="zh_CN", now=NOW
+        )
+
+    contact, coordinator = joined(ContactRole.contact, 1001), joined(ContactRole.coordinator, 2002)
+    milestone_id = milestone_of(seeded, HOME_PLAN, "（二）").id or 0
+    record_report(
+        session=seeded,
+        contact=contact,
+        milestone_id=milestone_id,
+        status=ReportStatus.done,
+        percent=100,
+        note="",
+        now=NOW,
+    )
+    prefix = "dingtalk:" if channel == "dingtalk" else ""
+    # the script as evidence on another milestone; the SVG naming it on the request's own report
+    script = attach_evidence(
+        session=seeded,
+        contact=contact,
+        milestone_id=milestone_of(seeded, HOME_PLAN, "（三）").id or 0,
+        file_id=f"{prefix}js",
+        now=NOW,
+    )
+    svg = f'<svg xmlns="http://www.w3.org/2000/svg"><script href="/evidence/{script.id}"/></svg>'.encode()
+    attach_evidence(
+        session=seeded, contact=contact, milestone_id=milestone_id, file_id=f"{prefix}svg", now=NOW
+    )
+    if channel == "dingtalk":
+        sources = EvidenceSources(
+            dingtalk=DingTalkEvidence(DingTalkFiles({"js": ATTACK_JS.encode(), "svg": svg}))
+        )
+    else:
+        platform = Platform()
+        platform.files = {
+            "js": EvidenceFile(ATTACK_JS.encode(), "text/javascript", "x.js"),
+            "svg": EvidenceFile(svg, "image/svg+xml", "y.svg"),
+        }
+        sources = EvidenceSources(telegram=platform)
+
+    with _serving(sources, engine) as base:
+        link = issue_login_link(session=seeded, contact=coordinator, now=NOW).link(base)
+        browser.get(link)
+        browser.find_element(By.ID, "sign-in").click()
+        WebDriverWait(browser, 10).until(lambda d: d.current_url == f"{base}/")
+        browser.get(f"{base}/pending")
+        browser.find_element(By.LINK_TEXT, "📎 查看佐证材料").click()  # the request's evidence: the SVG
+
+        # the file arrives as a download; no page of the dashboard's origin is made of it
+        _downloaded(browser, "")
+        browser.get(f"{base}/evidence/{script.id}")
+        WebDriverWait(browser, 30).until(lambda d: len(list(d.downloads.iterdir())) == 2)  # type: ignore[attr-defined]
+        browser.get(f"{base}/pending")
+        assert browser.find_element(By.ID, "closeout-1")  # still waiting for a coordinator's decision
+
+    seeded.expire_all()
+    assert seeded.exec(select(CloseoutRequest)).one().status == "pending"

@@ -10,11 +10,12 @@ from starlette.testclient import TestClient
 from telegram import Bot
 
 from duban.services.progress import attach_evidence
+from scheduler.delivery import MessageRejected
 from tests.telegram_fakes import TOKEN, RecordingRequest
 from tests.web.conftest import FOREIGN_PLAN, HOME_PLAN, NOW, County, milestone_of, settings, sign_in
 from tests.web.test_pages import NOT_YOURS, message
 from web.app import build_web_app
-from web.evidence import EvidenceFile, TelegramEvidence
+from web.evidence import DingTalkEvidence, EvidenceFile, EvidenceSources, TelegramEvidence
 
 PHOTO = b"\xff\xd8\xff\xe0 a jpeg"
 PDF = b"%PDF-1.4 a document"
@@ -54,7 +55,11 @@ def test_images_open_in_the_browser_and_documents_download(
     document = _evidence(seeded, county, HOME_PLAN, "（三）", "doc-1")
     platform = Platform()
     client = sign_in(
-        TestClient(build_web_app(engine, settings(), lambda: NOW, evidence=platform)), seeded, county.lead
+        TestClient(
+            build_web_app(engine, settings(), lambda: NOW, evidence=EvidenceSources(telegram=platform))
+        ),
+        seeded,
+        county.lead,
     )
     page = client.get(f"/milestones/{milestone_of(seeded, HOME_PLAN, '（二）').id}").text
     assert f'<a href="/evidence/{photo}" id="evidence-{photo}">📎 查看佐证材料</a>' in page
@@ -73,7 +78,9 @@ def test_another_countys_evidence_is_not_fetched(seeded: Session, county: County
     foreign = _evidence(seeded, county, FOREIGN_PLAN, "（一）1", "photo-1", foreign=True)
     platform = Platform()
     client = sign_in(
-        TestClient(build_web_app(engine, settings(), lambda: NOW, evidence=platform)),
+        TestClient(
+            build_web_app(engine, settings(), lambda: NOW, evidence=EvidenceSources(telegram=platform))
+        ),
         seeded,
         county.coordinator,
     )
@@ -139,3 +146,110 @@ async def test_a_file_telegram_no_longer_has_is_none() -> None:
     ]
     source = TelegramEvidence(Bot(TOKEN, request=request, get_updates_request=RecordingRequest()))
     assert await source.fetch("gone") is None
+
+
+SVG_WITH_SCRIPT = b'<svg xmlns="http://www.w3.org/2000/svg"><script href="/evidence/1"/></svg>'
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR a png"
+
+
+def test_a_file_is_shown_inline_only_when_its_bytes_are_a_raster_picture(
+    seeded: Session, county: County, engine: Engine
+) -> None:
+    """A contact's SVG (it runs script), HTML named .jpg, or script must never be a page of the dashboard's."""
+    platform = Platform()
+    platform.files |= {
+        "svg-1": EvidenceFile(SVG_WITH_SCRIPT, "image/svg+xml", "y.svg"),
+        "fake-jpg": EvidenceFile(b"<html><script>alert(1)</script></html>", "image/jpeg", "photo.jpg"),
+        "js-1": EvidenceFile(b"fetch('/pending')", "text/javascript", "x.js"),
+        "png-named-txt": EvidenceFile(PNG, "text/plain", "scan.txt"),
+    }
+    reports = {
+        file_id: _evidence(seeded, county, HOME_PLAN, ref, file_id)
+        for file_id, ref in (
+            ("svg-1", "（二）"),
+            ("fake-jpg", "（三）"),
+            ("js-1", "（四）"),
+            ("png-named-txt", "（五）"),
+        )
+    }
+    client = sign_in(
+        TestClient(
+            build_web_app(engine, settings(), lambda: NOW, evidence=EvidenceSources(telegram=platform))
+        ),
+        seeded,
+        county.coordinator,
+    )
+    served = {file_id: client.get(f"/evidence/{report}") for file_id, report in reports.items()}
+
+    for file_id in ("svg-1", "fake-jpg", "js-1"):
+        response = served[file_id]
+        assert response.headers["content-type"] == "application/octet-stream", file_id
+        assert response.headers["content-disposition"].startswith("attachment;"), file_id
+    png = served["png-named-txt"]
+    assert (png.headers["content-type"], png.headers["content-disposition"][:7]) == ("image/png", "inline;")
+    for response in served.values():
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert "default-src 'none'; sandbox" in response.headers.get_list("content-security-policy")
+
+
+class DingTalkFiles:
+    """DingTalk's message-file download, by downloadCode (what DingTalkApi.download answers)."""
+
+    def __init__(self, files: dict[str, bytes]) -> None:
+        self.files = files
+        self.asked: list[str] = []
+
+    async def download(self, download_code: str) -> bytes:
+        self.asked.append(download_code)
+        if download_code not in self.files:
+            raise MessageRejected("downloadCode无效")
+        return self.files[download_code]
+
+
+def test_a_picture_sent_on_dingtalk_is_shown_and_a_file_downloads(
+    seeded: Session, county: County, engine: Engine
+) -> None:
+    photo = _evidence(seeded, county, HOME_PLAN, "（二）", "dingtalk:code-photo")
+    script = _evidence(seeded, county, HOME_PLAN, "（三）", "dingtalk:code-svg")
+    gone = _evidence(seeded, county, HOME_PLAN, "（四）", "dingtalk:code-gone")
+    files = DingTalkFiles({"code-photo": PNG, "code-svg": SVG_WITH_SCRIPT})
+    sources = EvidenceSources(telegram=Platform(), dingtalk=DingTalkEvidence(files))
+    client = sign_in(
+        TestClient(build_web_app(engine, settings(), lambda: NOW, evidence=sources)),
+        seeded,
+        county.coordinator,
+    )
+
+    page = client.get(f"/milestones/{milestone_of(seeded, HOME_PLAN, '（二）').id}").text
+    assert f'<a href="/evidence/{photo}" id="evidence-{photo}">📎 查看佐证材料</a>' in page
+    shown = client.get(f"/evidence/{photo}")
+    assert (shown.content, shown.headers["content-type"]) == (PNG, "image/png")
+    assert shown.headers["content-disposition"] == "inline; filename*=UTF-8''evidence.png"
+    downloaded = client.get(f"/evidence/{script}")
+    assert downloaded.headers["content-type"] == "application/octet-stream"
+    assert downloaded.headers["content-disposition"].startswith("attachment;")
+    assert message(client.get(f"/evidence/{gone}").text) == "佐证材料已通过钉钉发送，请在钉钉中查看。"
+    client.get(f"/evidence/{photo}")
+    assert files.asked == [
+        "code-photo",
+        "code-svg",
+        "code-gone",
+    ]  # the picture came from the cache the second time
+
+
+def test_without_dingtalk_the_pages_say_the_evidence_was_sent_there(
+    seeded: Session, county: County, engine: Engine
+) -> None:
+    photo = _evidence(seeded, county, HOME_PLAN, "（二）", "dingtalk:code-photo")
+    platform = Platform()
+    client = sign_in(
+        TestClient(
+            build_web_app(engine, settings(), lambda: NOW, evidence=EvidenceSources(telegram=platform))
+        ),
+        seeded,
+        county.lead,
+    )
+    page = client.get(f"/milestones/{milestone_of(seeded, HOME_PLAN, '（二）').id}").text
+    assert "📎 佐证材料已通过钉钉发送，请在钉钉中查看。" in page and "/evidence/" not in page
+    assert message(client.get(f"/evidence/{photo}").text) == "佐证材料已通过钉钉发送，请在钉钉中查看。"
+    assert platform.asked == []  # a DingTalk file is never asked of Telegram
