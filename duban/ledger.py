@@ -14,7 +14,7 @@ import math
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from sqlmodel import Session, col, select
 
 from duban.chunks import in_parts
 from duban.render import STATE_COLUMNS
+from duban.services.text import xml_text
 from duban.status import Counts, MilestoneState, MilestoneView, Pace, milestone_views
 from duban.textfmt import display_width
 from models import (
@@ -273,6 +274,12 @@ def sheet_title(region: str) -> str:
     return region[:SHEET_TITLE_LIMIT]
 
 
+def _writable(cells: Sequence[object]) -> list[object]:
+    """A row the workbook's XML can hold: a character no XML may carry (a row stored before the sanitizer knew
+    it) is dropped here instead of failing the county's whole download."""
+    return [xml_text(cell) if isinstance(cell, str) else cell for cell in cells]
+
+
 def _write_plan_sheet(sheet: Worksheet, plan: Plan, ledger: Ledger) -> int:
     widths = [width for _, width in LEDGER_COLUMNS]
     sheet.append([name for name, _ in LEDGER_COLUMNS])
@@ -281,7 +288,7 @@ def _write_plan_sheet(sheet: Worksheet, plan: Plan, ledger: Ledger) -> int:
     rows = 0
     for task in plan.tasks:
         for cells, milestone in _task_rows(task, ledger):
-            sheet.append(cells)
+            sheet.append(_writable(cells))
             rows += 1
             # below the header; not sheet.max_row, which scans every cell (quadratic on a big plan)
             row = rows + 1
@@ -408,7 +415,7 @@ def _write_cover(sheet: Worksheet, ledger: Ledger) -> None:
     sheet.append(["方案", "地区", *COVER_COUNT_HEADERS])
     _style_header(sheet, row=sheet.max_row, widths=COVER_WIDTHS)
     for plan in ledger.plans:
-        sheet.append([plan.title, plan.region, *by_plan[plan.id or 0].cells()])
+        sheet.append(_writable([plan.title, plan.region, *by_plan[plan.id or 0].cells()]))
         _data_row(sheet, sheet.max_row, COVER_WIDTHS)
     sheet.append(["合计", "", *overall.cells()])
     for cell in sheet[sheet.max_row]:
@@ -423,7 +430,7 @@ def _write_cover(sheet: Worksheet, ledger: Ledger) -> None:
         by_lead.items(), key=lambda item: (item[0][0], -item[1].states[MilestoneState.overdue], item[0][1])
     )
     for (region, lead), tally in ranked:
-        sheet.append([lead, region, *tally.cells()])
+        sheet.append(_writable([lead, region, *tally.cells()]))
         _data_row(sheet, sheet.max_row, COVER_WIDTHS)
 
     sheet.append([])

@@ -24,6 +24,7 @@ from docx.shared import Pt
 from sqlmodel import Session, col, select
 
 from duban.chunks import in_parts
+from duban.services.text import xml_text
 from duban.status import MilestoneState, MilestoneView, Pace, milestone_views
 from models import Contact, Department, DepartmentRole, Milestone, Plan, ProgressReport, Task, TaskDepartment
 
@@ -238,13 +239,13 @@ def document(tongbao: Tongbao) -> DocxDocument:
     style.font.name = FONT
     style.font.size = Pt(14)
     style.element.rPr.rFonts.set(qn("w:eastAsia"), FONT)
-    heading = doc.add_heading(title(tongbao), level=1)
+    heading = doc.add_heading(xml_text(title(tongbao)), level=1)
     heading.alignment = WD_ALIGN_PARAGRAPH.CENTER
     period = doc.add_paragraph(
-        f"{tongbao.region}　通报期间：{_chinese_date(tongbao.period_start)}至{_chinese_date(tongbao.period_end)}"
+        f"{xml_text(tongbao.region)}　通报期间：{_chinese_date(tongbao.period_start)}至{_chinese_date(tongbao.period_end)}"
     )
     period.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    doc.add_paragraph(summary(tongbao))
+    doc.add_paragraph(xml_text(summary(tongbao)))
 
     doc.add_heading("一、进度滞后的部门", level=2)
     if tongbao.lagging_departments:
@@ -280,7 +281,7 @@ def document(tongbao: Tongbao) -> DocxDocument:
 
     doc.add_heading("三、本期汇报进度的部门", level=2)
     doc.add_paragraph(
-        "、".join(tongbao.reported_departments) + "。" if tongbao.reported_departments else "无。"
+        xml_text("、".join(tongbao.reported_departments)) + "。" if tongbao.reported_departments else "无。"
     )
     return doc
 
@@ -294,7 +295,7 @@ def _table(doc: DocxDocument, header: tuple[str, ...], rows: list[tuple[str, ...
             run.bold = True
     for row in rows:
         for cell, text in zip(table.add_row().cells, row, strict=True):
-            cell.text = text
+            cell.text = xml_text(text)  # a character no XML may carry is dropped, not the document
 
 
 def to_bytes(tongbao: Tongbao) -> bytes:

@@ -438,3 +438,50 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(
         write_json(session=seeded, output=target, today=AS_OF, tz=TZ)
     assert target.read_bytes() == b"last week's ledger"
     assert [p.name for p in folder.iterdir()] == ["台账.xlsx"]
+
+
+def test_a_stored_note_no_xml_can_hold_does_not_break_the_downloads(seeded: Session, tmp_path: Path) -> None:
+    """A note stored before the sanitizer knew U+FFFE/U+FFFF, and a pause reason with one: the xlsx 台账 and the
+    docx 通报 drop the characters, and everything else of the county is there."""
+    from docx import Document
+
+    from duban import tongbao
+
+    milestone = yearly_duty(seeded, "zibo-zichuan-2023", "（五）")
+    at = dt.datetime(2025, 12, 1, 2, tzinfo=dt.UTC)
+    report(
+        seeded,
+        milestone,
+        at=at,
+        percent=50,
+        note="已开工\ufffe\uffff，进展顺利",
+        status=ReportStatus.on_track,
+    )
+    overdue = seeded.exec(
+        select(Milestone)
+        .join(Task)
+        .join(Plan)
+        .where(
+            Plan.key == "zibo-zichuan-2023",
+            Milestone.recurrence == "none",
+            Milestone.due_on < AS_OF - dt.timedelta(days=60),
+        )
+    ).first()
+    assert overdue is not None
+    overdue.escalation_paused_until, overdue.escalation_pause_reason = AS_OF, "等待资金\uffff到位"
+    seeded.add(overdue)
+    seeded.commit()
+
+    output = tmp_path / "台账.xlsx"
+    export_xlsx(session=seeded, output=output, today=AS_OF, tz=TZ)
+    notes = [c for row in rows_of(load_workbook(output)["淄博市淄川区"]) for c in row if isinstance(c, str)]
+    assert "已开工，进展顺利" in notes
+    plan = seeded.exec(select(Plan).where(Plan.key == "zibo-zichuan-2023")).one()
+    figures = tongbao.gather(session=seeded, plans=[plan], today=AS_OF)
+    written = tmp_path / "通报.docx"
+    tongbao.write(figures, written)
+    text = "\n".join(
+        cell.text for table in Document(str(written)).tables for row in table.rows for cell in row.cells
+    )
+    assert "\ufffe" not in text and "\uffff" not in text
+    assert "等待资金到位" in text
