@@ -24,11 +24,11 @@ from telegram.request import BaseRequest
 from bot import handlers, views
 from bot.edge import EdgeApplication
 from bot.i18n import gettext_for
-from bot.redact import keep_token_out_of_logs
 from bot.reminder_buttons import PATTERN as REMINDER_BUTTONS
 from bot.reminder_buttons import reminder_button, reminder_command
 from bot.report_flow import report_conversation
 from bot.runtime import RUNTIME_KEY, Runtime
+from duban.redaction import keep_out_of_logs
 from models import ContactRole
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ def build_application(
     persistence: BasePersistence | None = None,
     rate_limit: bool = True,
 ) -> Application:
-    keep_token_out_of_logs(token)
+    keep_out_of_logs(token)
     # Any: the rate limiter below changes the builder's bot type parameter
     builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any] = (
         Application.builder().application_class(EdgeApplication).token(token).post_init(_post_init)

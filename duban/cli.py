@@ -31,6 +31,7 @@ from duban.operations import configure_logging, run_by
 from duban.plan_import.cli import add_commands as add_import_commands
 from duban.plans_cli import no_such_plan
 from duban.plans_cli import register as add_plan_commands
+from duban.redaction import keep_out_of_logs
 from duban.render import render_changes, render_status
 from duban.robots_cli import register as add_robot_commands
 from duban.seeding import SeedError, load_seed
@@ -562,6 +563,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(verbose=args.verbose, json_lines=args.log_json)
     try:
         settings = get_settings()
+        keep_out_of_logs(
+            settings.telegram_bot_token, settings.dingtalk_client_secret, settings.webhook_secret
+        )
         return _run_command(args, settings)
     except Refused as refusal:
         return _fail(refusal.render(_))

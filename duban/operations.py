@@ -12,6 +12,8 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from duban import redaction
+
 
 def backup(database_url: str, output: Path | None, *, now: dt.datetime) -> str:
     """SQLite: a consistent copy made with the online backup API while the bot runs. PostgreSQL: the pg_dump line.
@@ -60,6 +62,8 @@ class JsonLinesFormatter(logging.Formatter):
 
 
 def configure_logging(*, verbose: bool, json_lines: bool) -> None:
+    """Every command's logging: one handler on stderr, and no secret in any line (duban.redaction)."""
+    redaction.install()
     handler = logging.StreamHandler()
     if json_lines:
         handler.setFormatter(JsonLinesFormatter())

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from duban.redaction import keep_out_of_logs
 from scheduler.delivery import (
     DeliveryError,
     MessageRejected,
@@ -96,6 +97,7 @@ class DingTalkApi:
         token, expires_in = body.get("accessToken"), body.get("expireIn")
         if not isinstance(token, str) or not isinstance(expires_in, int):
             raise TransientFailure(f"DingTalk token answer without accessToken/expireIn: {sorted(body)}")
+        keep_out_of_logs(token, self._client_secret)  # the legacy host takes it in the URL
         return token, self._clock() + max(expires_in - REFRESH_MARGIN_SECONDS, 0)
 
     # ---- calls --------------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from sqlmodel import Session
 from bot.core.message import Message, Section
 from bot.dingtalk.render import escape as escape_markdown
 from bot.dingtalk.render import render as render_dingtalk_markdown
+from duban.redaction import keep_out_of_logs
 from duban.robots import already_posted, disable_robot, record_posted, robots_for_plan
 from models import Contact, GroupRobot, Plan, RobotPlatform
 from scheduler.delivery import (
@@ -195,6 +196,7 @@ class GroupRobotSender:
         assert robot.id is not None
         if not robot.active:
             raise RobotDisabled(robot.disabled_reason or "robot disabled")
+        keep_out_of_logs(robot.secret)  # the webhook's own credentials are masked by pattern
         for request in requests_for(robot, message, now=self._wall_clock()):
             wait = self._limiter.wait_for(robot.id, PER_MINUTE[robot.platform])
             if wait > 0:
