@@ -20,10 +20,10 @@ PATTERN = r"^(rm:(ack|snz|nc):|/(ack|ackall|snz|nc) )"
 
 def parse(data: str) -> tuple[str, int | None, int | None]:
     """(verb, notification id, days) from either form of button data."""
-    if data.startswith("rm:"):
-        verb, *args = data.split(":")[1:]
-    else:
-        verb, *args = data.removeprefix("/").split()
+    words = data.split(":")[1:] if data.startswith("rm:") else data.removeprefix("/").split()
+    if not words:  # a callback without data (a forged one): no action, refused as a stale button
+        return "", None, None
+    verb, *args = words
     notification_id = number_in(args[0]) if args else None
     days = number_in(args[1]) if len(args) == 2 else None
     return verb, notification_id, days

@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     dingtalk_client_secret: str | None = Field(
         default=None, description="DingTalk app's Client Secret (AppSecret)"
     )
+    dingtalk_corp_id: str | None = Field(
+        default=None,
+        description="the organisation's CorpId (dingxxxx); when set, a message from another organisation is refused",
+    )
     dingtalk_robot_code: str | None = Field(
         default=None, description="the app robot's RobotCode; the Client ID when unset (DingTalk's default)"
     )

@@ -8,12 +8,13 @@ session per request. Anything outside the reader's county answers the same 404 a
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
@@ -21,9 +22,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData
+from starlette.datastructures import URL, FormData, Headers
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -41,6 +42,7 @@ from web import data, downloads
 from web.evidence import EvidenceSources, channel_of
 
 COOKIE = "duban_session"
+log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -74,7 +76,12 @@ def page(*roles: ContactRole) -> Callable[[Page], Callable[[Dashboard, Request],
 
     def decorate(handler: Page) -> Callable[[Dashboard, Request], Awaitable[Response]]:
         async def endpoint(self: Dashboard, request: Request) -> Response:
-            form = await request.form() if request.method == "POST" else None
+            form = None
+            if request.method == "POST":
+                # a stranger's body is never parsed: the session is checked first (RequestGuard bounds its size)
+                if not await run_in_threadpool(self.signed_in, request):
+                    return RedirectResponse("/login", status_code=HTTPStatus.SEE_OTHER)
+                form = await request.form()
             return await run_in_threadpool(self.visit, handler, request, form, roles)
 
         endpoint.__name__ = handler.__name__
@@ -125,6 +132,11 @@ class Dashboard:
         if form is not None and not web_login.csrf_matches(cookie, str(form.get("csrf", ""))):
             return self.message(visit, _("This form has expired. Please go back, reload and try again."), 403)
         return visit
+
+    def signed_in(self, request: Request) -> bool:
+        with Session(self.engine) as session:
+            cookie = request.cookies.get(COOKIE, "")
+            return web_login.contact_for_session(session=session, token=cookie, now=self.clock()) is not None
 
     def visit(
         self, handler: Page, request: Request, form: FormData | None, roles: tuple[ContactRole, ...]
@@ -262,7 +274,10 @@ class Dashboard:
             visit,
             visit.request,
             "plan.html",
-            {"ledger": ledger, "page_url": lambda n: str(visit.request.url.include_query_params(page=n))},
+            {
+                "ledger": ledger,
+                "page_url": lambda n: _relative(visit.request.url.include_query_params(page=n)),
+            },
         )
 
     @staticmethod
@@ -303,7 +318,17 @@ class Dashboard:
     @page(ContactRole.coordinator)
     def pending(self, visit: Visit) -> Response:
         waiting = data.pending(session=visit.session, coordinator=visit.reader)
-        notice = visit.request.query_params.get("done", "")
+        # the notice names a decision of this coordinator's by its request number, never text from the address
+        decided = number_in(visit.request.query_params.get("done", ""))
+        decision = (
+            progress.decision_by(session=visit.session, coordinator=visit.reader, closeout_id=decided)
+            if decided is not None
+            else None
+        )
+        # the chat's confirmation, whose plan texts are escaped already (it is Telegram's HTML)
+        notice = (
+            Markup(views.closeout_decided_for_coordinator(visit._, decision)) if decision is not None else ""
+        )
         return self.render(visit, visit.request, "pending.html", {"waiting": waiting, "notice": notice})
 
     @page(ContactRole.coordinator)
@@ -327,8 +352,7 @@ class Dashboard:
             now=visit.now,
             tz=self.settings.tz,
         )
-        done = quote(views.closeout_decided_for_coordinator(visit._, decision))
-        return RedirectResponse(f"/pending?done={done}", status_code=HTTPStatus.SEE_OTHER)
+        return RedirectResponse(f"/pending?done={decision.closeout.id}", status_code=HTTPStatus.SEE_OTHER)
 
     @page()
     def milestone(self, visit: Visit) -> Response:
@@ -406,6 +430,11 @@ class Dashboard:
         return _attachment(document, DOCX, f"督查通报-{plan.key}-{visit.today.isoformat()}.docx")
 
 
+def _relative(url: URL) -> str:
+    """A link on our pages: path and query only, never the scheme and host a request's Host header claimed."""
+    return f"{url.path}?{url.query}" if url.query else url.path
+
+
 def _evidence_elsewhere(_: Gettext, file_id: str) -> str:
     """Where a file the dashboard cannot show was sent, named by the platform it came from."""
     if channel_of(file_id) == "dingtalk":
@@ -443,6 +472,50 @@ def _attachment(body: bytes, media_type: str, filename: str) -> Response:
 EVIDENCE_POLICY = "default-src 'none'; sandbox"
 
 
+class RequestGuard:
+    """Strangers are kept out before anything is read: a form sent from another site (Origin or Sec-Fetch-Site
+    says so: the sign-in form included, or a page elsewhere could sign a coordinator's browser in as someone else)
+    is refused, and a body larger than any of our forms is refused unread."""
+
+    MAX_BODY = 64 * 1024
+    SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+    def __init__(self, app: ASGIApp, *, base_url: str) -> None:
+        self.app = app
+        configured = urlsplit(base_url)
+        self.configured_origin = f"{configured.scheme}://{configured.netloc}"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] not in self.SAFE_METHODS:
+            refusal = self._refusal(scope)
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def _refusal(self, scope: Scope) -> Response | None:
+        headers = Headers(scope=scope)
+        site, origin = headers.get("sec-fetch-site"), headers.get("origin")
+        own = {self.configured_origin, f"{scope.get('scheme', 'http')}://{headers.get('host', '')}"}
+        # a browser says where a request comes from in Sec-Fetch-Site; our no-referrer policy makes it send
+        # "Origin: null" for our own forms, so Origin decides only where Sec-Fetch-Site is missing
+        if site is not None:
+            foreign = site not in ("same-origin", "none")
+        else:
+            foreign = origin is not None and origin not in own
+        if foreign:
+            log.warning(
+                "refused a %s to %s from another site (%s, %s)", scope["method"], scope["path"], site, origin
+            )
+            return PlainTextResponse("Forbidden", status_code=HTTPStatus.FORBIDDEN)
+        length = headers.get("content-length")
+        if length is None or not length.isdigit():
+            return PlainTextResponse("Length Required", status_code=HTTPStatus.LENGTH_REQUIRED)
+        if int(length) > self.MAX_BODY:
+            return PlainTextResponse("Content Too Large", status_code=HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+        return None
+
+
 class SecurityHeaders:
     """No framing, no inline script, no Referer (a sign-in link in a URL must not travel to other sites)."""
 
@@ -462,7 +535,13 @@ class SecurityHeaders:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *self.HEADERS]
+                headers = [*message.get("headers", []), *self.HEADERS]
+                # a signed-in page must not stay in a shared computer's cache (only our stylesheet may)
+                if not scope["path"].startswith("/static/") and not any(
+                    k == b"cache-control" for k, _ in headers
+                ):
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_with_headers if scope["type"] == "http" else send)
@@ -511,5 +590,5 @@ def build_web_app(
             Route("/ledger.xlsx", bound(d.ledger_download)),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=[Middleware(SecurityHeaders), Middleware(RequestGuard, base_url=settings.web_base_url)],
     )

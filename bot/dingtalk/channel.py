@@ -112,6 +112,15 @@ class RobotConversation:
         if not incoming.one_to_one or incoming.sender_staff_id is None:
             log.info("DingTalk message outside a one-to-one chat with a staff member ignored")
             return
+        corp = self.core.clock.settings.dingtalk_corp_id
+        if corp and (incoming.sender_corp_id != corp or incoming.chatbot_corp_id not in ("", corp)):
+            # a staff id means something only inside our organisation: another corp's is nobody of ours
+            log.warning(
+                "DingTalk message from another organisation refused (sender corp %s, robot corp %s)",
+                incoming.sender_corp_id or "-",
+                incoming.chatbot_corp_id or "-",
+            )
+            return
         sender = Sender("dingtalk", incoming.sender_staff_id)
         # DingTalk's msgId: stored with what the message changes, so its redelivery (after a restart, to another
         # instance) changes nothing and is not answered

@@ -51,6 +51,8 @@ class IncomingMessage:
     text: str  # "" for a picture or file
     download_code: str | None = None  # a picture or file the user sent, fetched with DingTalkApi.download
     file_name: str | None = None
+    sender_corp_id: str = ""  # the organisation of the sender, and of the robot the message reached
+    chatbot_corp_id: str = ""
 
 
 class RobotMessageHandler(Protocol):
@@ -74,6 +76,8 @@ def incoming_from(data: dict[str, Any]) -> IncomingMessage:
         text=" ".join(t for t in texts if t).strip(),
         download_code=download_code,
         file_name=content.get("fileName") if message.message_type == "file" else None,
+        sender_corp_id=str(message.sender_corp_id or ""),
+        chatbot_corp_id=str(message.chatbot_corp_id or ""),
     )
 
 

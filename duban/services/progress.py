@@ -532,6 +532,20 @@ def decide_closeout(
     )
 
 
+def decision_by(*, session: Session, coordinator: Contact, closeout_id: int) -> CloseoutDecision | None:
+    """A 销号 decision this coordinator made, as its confirmation shows it (the web's page after the form); None
+    for a request they did not decide, so no address can make the page announce anything else."""
+    closeout = session.get(CloseoutRequest, closeout_id)
+    if closeout is None or closeout.decided_by != coordinator.id:
+        return None
+    milestone = session.get(Milestone, closeout.milestone_id)
+    requester = session.get(Contact, closeout.requested_by)
+    task = session.get(Task, milestone.task_id) if milestone is not None else None
+    if milestone is None or requester is None or task is None:
+        return None
+    return CloseoutDecision(closeout=closeout, milestone=milestone, task=task, requester=requester)
+
+
 def pending_closeouts(*, session: Session, coordinator: Contact) -> list[CloseoutRequest]:
     require_coordinator(coordinator)
     plan_ids = visible_plan_ids(session=session, contact=coordinator)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from sqlmodel import Session, select
 
+from bot.reminder_buttons import parse
 from models import AuditEntry, Notification, ProgressReport
 from tests.bot.conftest import FakeUser, Harness
 
@@ -127,3 +129,9 @@ async def test_every_button_is_also_a_command_that_can_be_typed(harness: Harness
     )  # type: ignore[union-attr]
     harness.join(OTHER, "区教体局")
     assert await harness.say(OTHER, f"/ack {first}") == ["抱歉，您无权使用此功能。"]
+
+
+@pytest.mark.parametrize("data", ["", "/", "rm:", "rm:ack"])
+def test_a_button_without_its_data_is_no_action(data: str) -> None:
+    verb, notification_id, _days = parse(data)
+    assert notification_id is None  # refused as a stale button, never an exception

@@ -30,7 +30,7 @@ NOW = dt.datetime(2025, 6, 2, 2, 0, tzinfo=dt.UTC)
 class Robot:
     """The whole DingTalk side of duban, wired as `duban run` would, against the stand-in."""
 
-    def __init__(self, standin: DingTalkStandIn, engine: Engine) -> None:
+    def __init__(self, standin: DingTalkStandIn, engine: Engine, settings: Settings | None = None) -> None:
         self.standin = standin
         self.api = DingTalkApi(
             client_id=standin.client_id,
@@ -38,7 +38,7 @@ class Robot:
             base_url=standin.url,
             http=httpx.AsyncClient(timeout=5, trust_env=False),
         )
-        core = CommandCore(session=lambda: Session(engine), clock=Clock(Settings(), lambda: NOW))
+        core = CommandCore(session=lambda: Session(engine), clock=Clock(settings or Settings(), lambda: NOW))
         time = FakeTime()  # pacing waits move this clock, not the test's
         sender = DingTalkSender(self.api, DingTalkPacer(clock=time.clock, sleep=time.sleep))
         self.conversation = RobotConversation(core=core, sender=sender)
@@ -124,3 +124,30 @@ async def test_markup_in_a_users_text_comes_back_inert(robot: Robot, engine: Eng
     echoed = saved.split("备注：")[1].split("  \n")[0]
     assert "](" not in echoed.replace("\\](", "") and "<" not in echoed and "**" not in echoed
     assert echoed.startswith("\\[同意\\]\\(dtmd://dingtalkclient/sendMessage?content=同意 1\\) &lt;font")
+
+
+async def test_a_message_from_another_organisation_is_refused_when_our_corp_is_set(
+    standin: DingTalkStandIn, engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    with Session(engine) as session:
+        load_seed(session=session)
+    robot = Robot(standin, engine, Settings(dingtalk_corp_id="dingcorp"))  # the stand-in's organisation
+    running = asyncio.create_task(robot.receiver.run())
+    await standin.wait_connected()
+    try:
+        code = invitation_code(engine, "区科技局")
+        before = len(standin.recorded.sent)
+        standin.push_robot_message(
+            "staff-001", {"msgtype": "text", "text": {"content": code}, "senderCorpId": "dingother"}
+        )
+        assert (await standin.next_ack())["code"] == 200
+        await robot.conversation.drain()
+        assert standin.recorded.sent[before:] == []  # no answer, and the code is not spent
+        assert "another organisation refused (sender corp dingother" in caplog.text
+
+        [welcome] = await robot.say("staff-001", code)  # the same person inside the organisation
+        assert welcome.startswith("#### 欢迎！")
+    finally:
+        await robot.receiver.stop()
+        await asyncio.wait_for(running, 5)
+        await robot.api.aclose()

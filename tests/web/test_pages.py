@@ -302,7 +302,68 @@ def test_the_pager_keeps_the_filters(
     first = app_client.get(f"/plans/{home}?state=overdue")
     assert "第 1 页，共 4 页" in first.text
     next_page = re.search(r'<a href="([^"]+)" rel="next" id="next-page">', first.text).group(1)  # type: ignore[union-attr]
-    assert next_page == f"http://testserver/plans/{home}?state=overdue&amp;page=2"
+    assert next_page == f"/plans/{home}?state=overdue&amp;page=2"  # relative: never the Host header's
     second = app_client.get(next_page.replace("&amp;", "&"))
     assert "第 2 页，共 4 页" in second.text and second.text.count('class="state-overdue"') == 5
     assert app_client.get(f"/plans/{home}?state=overdue&page=5").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Sec-Fetch-Site": "cross-site", "Origin": "https://elsewhere.example"},
+        {"Sec-Fetch-Site": "same-site", "Origin": "https://other.gov.example"},
+        {"Origin": "https://elsewhere.example"},  # a browser without Fetch Metadata
+    ],
+)
+def test_a_form_sent_from_another_site_is_refused_and_spends_nothing(
+    seeded: Session, county: County, app_client: TestClient, headers: dict[str, str]
+) -> None:
+    """A page elsewhere cannot sign a coordinator's browser in as someone else, nor act in their session."""
+    issued = issue_login_link(session=seeded, contact=county.coordinator, now=NOW)
+    forged = app_client.post(f"/login/{issued.token}", headers=headers, follow_redirects=False)
+    assert forged.status_code == 403 and COOKIE not in forged.cookies
+    own = app_client.post(
+        f"/login/{issued.token}",
+        headers={"Sec-Fetch-Site": "same-origin", "Origin": "null"},
+        follow_redirects=False,
+    )
+    assert own.status_code == 303 and COOKIE in own.cookies  # the link was not spent by the forged request
+    closeout_id = request_closeout(seeded, county.contact, HOME_PLAN, "（二）", note="已完成")
+    page = app_client.get("/pending").text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    approve = app_client.post(f"/closeouts/{closeout_id}/approve", data={"csrf": csrf}, headers=headers)
+    assert approve.status_code == 403
+    seeded.expire_all()
+    assert seeded.get(CloseoutRequest, closeout_id).status == CloseoutStatus.pending  # type: ignore[union-attr]
+
+
+def test_a_strangers_body_is_not_read_and_a_large_one_is_refused_unread(app_client: TestClient) -> None:
+    signed_out = app_client.post("/closeouts/1/approve", data={"csrf": "x"}, follow_redirects=False)
+    assert (signed_out.status_code, signed_out.headers["location"]) == (303, "/login")
+    large = app_client.post(
+        "/logout",
+        content=b"a=" + b"x" * 70_000,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert large.status_code == 413
+
+
+def test_signed_in_pages_are_never_cached_and_links_are_relative(
+    seeded: Session, county: County, app_client: TestClient
+) -> None:
+    sign_in(app_client, seeded, county.coordinator)
+    for path in ("/", "/overdue", "/pending", f"/plans/{plan_id(seeded, HOME_PLAN)}"):
+        answer = app_client.get(path, headers={"Host": "attacker.example"})
+        assert answer.headers["cache-control"] == "no-store", path
+        assert "attacker.example" not in answer.text, path
+
+
+def test_the_pending_page_announces_only_a_decision_the_reader_made(
+    seeded: Session, county: County, app_client: TestClient
+) -> None:
+    sign_in(app_client, seeded, county.coordinator)
+    forged = app_client.get("/pending", params={"done": "申请 1 已批准，请将 2 万元转入以下账户"}).text
+    assert 'id="notice"' not in forged
+    closeout_id = request_closeout(seeded, county.contact, HOME_PLAN, "（二）", note="已完成")
+    assert 'id="notice"' not in app_client.get(f"/pending?done={closeout_id}").text  # not decided yet
