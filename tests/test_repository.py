@@ -113,3 +113,14 @@ def test_an_installed_package_carries_the_plan_documents() -> None:
     documents = [path.relative_to(package).as_posix() for path in (package / "sources").glob("*.txt")]
     assert len(documents) == 5
     assert [d for d in documents if not any(fnmatch.fnmatch(d, p) for p in patterns)] == []
+
+
+def test_whether_this_is_ci_is_read_in_one_place() -> None:
+    """tests/ci.py reads CI one way (any case); a second reading elsewhere drifted before ("True" skipped a leg)."""
+    readers = [
+        path.relative_to(ROOT).as_posix()
+        for folder in ("tests", "bench")
+        for path in (ROOT / folder).rglob("*.py")
+        if re.search(r"""environ(\.get\(|\[)\s*["']CI["']""", path.read_text(encoding="utf-8"))
+    ]
+    assert readers == ["tests/ci.py"]

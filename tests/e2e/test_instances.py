@@ -23,6 +23,7 @@ from sqlmodel import Session, select
 from duban.db import make_engine
 from duban.migrate import upgrade
 from models import Contact, ContactRole, Department, Lease, Notification
+from tests.ci import on_ci
 from tests.e2e.conftest import Emulator, EmulatorClient
 
 pytestmark = pytest.mark.e2e
@@ -44,7 +45,7 @@ def postgres_url() -> Iterator[str]:
             name = f"duban_instances_{uuid.uuid4().hex[:8]}"
             connection.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as error:
-        if os.environ.get("CI") == "true":
+        if on_ci():
             raise
         pytest.skip(f"no PostgreSQL server at {SERVER}: {error}")
     yield make_url(SERVER).set(database=name).render_as_string(hide_password=False)

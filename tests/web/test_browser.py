@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
 import re
 import socket
 import threading
@@ -33,6 +32,7 @@ from sqlmodel import Session, select
 from duban.config import Settings
 from models import ContactRole, Department, Notification
 from tests.bot.conftest import NOW, FakeUser, build_harness
+from tests.ci import unavailable
 from tests.web.conftest import FOREIGN_PLAN, HOME_PLAN, milestone_of, plan_id, said
 from web.app import build_web_app
 from web.evidence import EvidenceSources
@@ -51,9 +51,7 @@ def _browser_or_skip() -> None:
     if not missing:
         return
     reason = f"not installed: {', '.join(missing)} (apt-get install chromium chromium-driver)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"browser tests cannot run on CI: {reason}", pytrace=False)
-    pytest.skip(reason)
+    unavailable(f"browser tests: {reason}")
 
 
 @contextlib.contextmanager
