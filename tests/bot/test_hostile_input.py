@@ -306,6 +306,52 @@ def world(seeded: Session, engine: Engine, tmp_path: Path) -> Iterator[World]:
     world.loop.run_until_complete(app.shutdown())
     world.loop.close()
     event.remove(engine, "before_cursor_execute", watch)
+    everything_renders(engine, tmp_path)
+
+
+def everything_renders(engine: Engine, folder: Path) -> None:
+    """What the examples stored (notes, reasons, names) goes out in every document and page: the 台账 workbook,
+    each plan's 通报 and every page of the dashboard render, and a coordinator sees them."""
+    from openpyxl import load_workbook
+    from sqlmodel import select
+    from starlette.testclient import TestClient
+
+    from duban import tongbao
+    from duban.ledger import export_xlsx
+    from models import Contact, Milestone, Plan, Task
+    from tests.web.conftest import settings as web_settings
+    from tests.web.conftest import sign_in
+    from web.app import build_web_app
+
+    today = NOW.date()
+    with Session(engine) as session:
+        export_xlsx(session=session, output=folder / "台账.xlsx", today=today, tz=web_settings().tz)
+        assert load_workbook(folder / "台账.xlsx").sheetnames
+        plans = session.exec(select(Plan)).all()
+        for plan in plans:
+            tongbao.write(
+                tongbao.gather(session=session, plans=[plan], today=today), folder / f"{plan.key}.docx"
+            )
+        coordinator = session.exec(select(Contact).where(Contact.role == ContactRole.coordinator)).first()
+        assert coordinator is not None
+        with TestClient(build_web_app(engine, web_settings(), lambda: NOW)) as client:
+            sign_in(client, session, coordinator)
+            pages = ["/", "/overdue", "/silent", "/pending", "/ledger.xlsx"]
+            pages += [f"/plans/{plan.id}" for plan in plans if plan.region == "淄博市淄川区"]
+            pages += [f"/plans/{plan.id}/tongbao.docx" for plan in plans if plan.region == "淄博市淄川区"]
+            reported = set(
+                session.exec(
+                    select(ProgressReport.milestone_id)
+                    .join(Milestone, Milestone.id == ProgressReport.milestone_id)  # type: ignore[arg-type]
+                    .join(Task, Task.id == Milestone.task_id)  # type: ignore[arg-type]
+                    .join(Plan, Plan.id == Task.plan_id)  # type: ignore[arg-type]
+                    .where(Plan.region == "淄博市淄川区")
+                ).all()
+            )
+            pages += [f"/milestones/{milestone_id}" for milestone_id in sorted(reported)]
+            for path in pages:
+                answer = client.get(path)
+                assert answer.status_code == 200, (path, answer.text[:300])
 
 
 def notification_ids(world: World) -> list[int]:
