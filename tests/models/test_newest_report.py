@@ -1,8 +1,5 @@
-"""Each milestone's copy of its newest report (Milestone.latest_*) equals its source after every kind of write.
-
-The source is a plain query of its own (a window over progressreport, not the triggers' ORDER BY … LIMIT 1): for
-every milestone, the report with the latest reported_at and then the highest id, or none.
-"""
+"""Each milestone's copy of its newest report (Milestone.latest_*) equals its source after every kind of write
+(the source: tests/newest_copies.py)."""
 
 from __future__ import annotations
 
@@ -29,37 +26,9 @@ from models import (
     ReportStatus,
     TaskDepartment,
 )
+from tests.newest_copies import assert_copies_right, copies
 
 NOW = dt.datetime(2025, 6, 2, 2, tzinfo=dt.UTC)
-
-SOURCE = text(
-    """
-    SELECT m.id, n.id, n.reported_at, n.status, n.percent
-    FROM milestone m LEFT JOIN (
-        SELECT id, milestone_id, reported_at, status, percent,
-               ROW_NUMBER() OVER (PARTITION BY milestone_id ORDER BY reported_at DESC, id DESC) AS place
-        FROM progressreport
-    ) n ON n.milestone_id = m.id AND n.place = 1
-    ORDER BY m.id
-    """
-)
-COPY = text(
-    "SELECT id, latest_report_id, latest_reported_at, latest_report_status, latest_report_percent "
-    "FROM milestone ORDER BY id"
-)
-
-
-def copies(session: Session) -> list[tuple[Any, ...]]:
-    return [tuple(row) for row in session.execute(COPY)]
-
-
-def sources(session: Session) -> list[tuple[Any, ...]]:
-    return [tuple(row) for row in session.execute(SOURCE)]
-
-
-def assert_copies_right(session: Session, what: str = "") -> None:
-    wrong = [(c, s) for c, s in zip(copies(session), sources(session), strict=True) if c != s]
-    assert wrong == [], what
 
 
 def join(session: Session, user_id: int = 1001) -> Contact:

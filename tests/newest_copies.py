@@ -1,0 +1,39 @@
+"""Each milestone's copy of its newest report, beside its source: a plain query of its own (a window over
+progressreport, not the triggers' ORDER BY … LIMIT 1) giving, for every milestone, the report with the latest
+reported_at and then the highest id, or none."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import text
+from sqlmodel import Session
+
+SOURCE = text(
+    """
+    SELECT m.id, n.id, n.reported_at, n.status, n.percent
+    FROM milestone m LEFT JOIN (
+        SELECT id, milestone_id, reported_at, status, percent,
+               ROW_NUMBER() OVER (PARTITION BY milestone_id ORDER BY reported_at DESC, id DESC) AS place
+        FROM progressreport
+    ) n ON n.milestone_id = m.id AND n.place = 1
+    ORDER BY m.id
+    """
+)
+COPY = text(
+    "SELECT id, latest_report_id, latest_reported_at, latest_report_status, latest_report_percent "
+    "FROM milestone ORDER BY id"
+)
+
+
+def copies(session: Session) -> list[tuple[Any, ...]]:
+    return [tuple(row) for row in session.execute(COPY)]
+
+
+def sources(session: Session) -> list[tuple[Any, ...]]:
+    return [tuple(row) for row in session.execute(SOURCE)]
+
+
+def assert_copies_right(session: Session, what: str = "") -> None:
+    wrong = [(c, s) for c, s in zip(copies(session), sources(session), strict=True) if c != s]
+    assert wrong == [], what
