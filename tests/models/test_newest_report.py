@@ -14,46 +14,14 @@ import pytest
 from sqlalchemy import Engine, bindparam, delete, insert, text, update
 from sqlmodel import Session, col, select
 
-from duban.services.invites import create_invite, redeem_invite, resolve_department
 from duban.services.progress import UNDO_WINDOW, record_report, undo_report
 from duban.status import milestone_views
 from models import (
     Contact,
-    ContactRole,
-    DepartmentRole,
-    Milestone,
     ProgressReport,
     ReportStatus,
-    TaskDepartment,
 )
-from tests.newest_copies import assert_copies_right, copies
-
-NOW = dt.datetime(2025, 6, 2, 2, tzinfo=dt.UTC)
-
-
-def join(session: Session, user_id: int = 1001) -> Contact:
-    department = resolve_department(session=session, name="区教体局")
-    issued = create_invite(
-        session=session, department=department, role=ContactRole.contact, now=NOW, ttl=dt.timedelta(days=7)
-    )
-    return redeem_invite(
-        session=session, token=issued.token, telegram_user_id=user_id, language="zh_CN", now=NOW
-    )
-
-
-def led_milestones(session: Session, contact: Contact) -> list[int]:
-    return [
-        m or 0
-        for m in session.exec(
-            select(Milestone.id)
-            .join(TaskDepartment, col(TaskDepartment.task_id) == Milestone.task_id)
-            .where(
-                TaskDepartment.department_id == contact.department_id,
-                TaskDepartment.role == DepartmentRole.lead,
-            )
-            .order_by(col(Milestone.id))
-        ).all()
-    ]
+from tests.newest_copies import NOW, assert_copies_right, copies, join, led_milestones
 
 
 def report_ids(session: Session) -> list[int]:
