@@ -24,6 +24,7 @@ from bot.i18n import gettext_for
 from duban.cli_input import Checks, Gettext, parser_class
 from duban.config import Settings, get_settings, interface_language
 from duban.db import connect, discard_sqlite_file, new_sqlite_file, open_database
+from duban.derived import check as check_derived
 from duban.errors import Refused
 from duban.ledger import export_json, export_xlsx, write_json
 from duban.migrate import current_revision, head_revision, upgrade_any
@@ -80,6 +81,11 @@ def _session(
 
 
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    if args.action == "check":
+        return _check_derived(settings, repair=args.repair)
+    if args.repair:
+        print("--repair 只能用于 duban db check。", file=sys.stderr)
+        return 2
     engine = connect(settings.database_url, create=args.action == "upgrade")
     try:
         before = current_revision(engine)
@@ -90,6 +96,26 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
             print(f"当前版本 {before or '（空）'}，最新版本 {head_revision()}。")
     finally:
         engine.dispose()
+    return 0
+
+
+def _check_derived(settings: Settings, *, repair: bool) -> int:
+    """`duban db check [--repair]`: one line per derived value with how many rows differ from their source."""
+    engine = open_database(settings.database_url, create=False)
+    try:
+        drifts = check_derived(engine, repair=repair)
+    finally:
+        engine.dispose()
+    for drift in drifts:
+        done = f"，已修复 {drift.repaired} 个" if drift.repaired else ""
+        print(f"{drift.kind.label}：{drift.kind.counted.format(n=drift.found)}{done}")
+    if not any(drift.found for drift in drifts):
+        print("没有发现不一致。")
+    elif repair:
+        print("已在一个事务中修复。")
+    else:
+        print("发现不一致；运行 duban db check --repair 在一个事务中修复。")
+        return 1
     return 0
 
 
@@ -476,8 +502,14 @@ def build_parser(gettext: Gettext | None = None) -> argparse.ArgumentParser:
     )
     backup.set_defaults(func=cmd_backup)
 
-    db = commands.add_parser("db", help="database schema: upgrade to the newest version, or show the version")
-    db.add_argument("action", choices=["upgrade", "current"])
+    db = commands.add_parser(
+        "db",
+        help="database schema: upgrade to the newest version, show the version, or check derived values",
+    )
+    db.add_argument("action", choices=["upgrade", "current", "check"])
+    db.add_argument(
+        "--repair", action="store_true", help="with check: repair what differs, in one transaction"
+    )
     db.set_defaults(func=cmd_db)
 
     invite = commands.add_parser("invite", help="print a one-time join link for a department's contact")

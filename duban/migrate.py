@@ -15,7 +15,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, inspect
+from sqlalchemy import Connection, Engine, create_engine, inspect
 from sqlmodel import SQLModel
 
 import models  # noqa: F401  (registers every table)
@@ -24,8 +24,9 @@ from duban.errors import DatabaseError
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "alembic_version"
 
-# table -> (columns, index names): what a revision's schema looks like, as far as an unstamped database shows it
-Shape = dict[str, tuple[frozenset[str], frozenset[str]]]
+# table -> (columns, index names, trigger names): what a revision's schema looks like, as far as an unstamped
+# database shows it (0020 adds triggers alone: without them 0018's tables would pass for 0020's and never get them)
+Shape = dict[str, tuple[frozenset[str], frozenset[str], frozenset[str]]]
 
 
 class SchemaOutOfDate(DatabaseError):
@@ -149,6 +150,8 @@ def _revisions_newest_first() -> list[str]:
 
 def _shape(engine: Engine) -> Shape:
     inspector = inspect(engine)
+    with engine.connect() as connection:
+        on = triggers(connection)
     return {
         table: (
             frozenset(column["name"] for column in inspector.get_columns(table)),
@@ -158,10 +161,30 @@ def _shape(engine: Engine) -> Shape:
                 for index in inspector.get_indexes(table)
                 if str(index["name"]).startswith("ix_")
             ),
+            on.get(table, frozenset()),
         )
         for table in inspector.get_table_names()
         if table != VERSION_TABLE
     }
+
+
+def triggers(connection: Connection, *, truncate: bool = False) -> dict[str, frozenset[str]]:
+    """The triggers a database has, by table: those the schema made, not the ones PostgreSQL makes for foreign
+    keys. PostgreSQL's TRUNCATE triggers only where `truncate`: a revision's shape is built on SQLite, which has
+    no TRUNCATE, so a shape leaves them out."""
+    if connection.dialect.name == "sqlite":
+        rows = connection.exec_driver_sql("SELECT tbl_name, name FROM sqlite_master WHERE type = 'trigger'")
+    else:
+        rows = connection.exec_driver_sql(
+            "SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE NOT t.tgisinternal AND n.nspname = current_schema()"
+            + ("" if truncate else " AND (t.tgtype & 32) = 0")  # 32: TRIGGER_TYPE_TRUNCATE
+        )
+    found: dict[str, set[str]] = {}
+    for table, name in rows:
+        found.setdefault(table, set()).add(name)
+    return {table: frozenset(names) for table, names in found.items()}
 
 
 @lru_cache

@@ -1,5 +1,6 @@
 """SQLModel tables. Import from here so every table is registered with the metadata."""
 
+from models import newest_report  # noqa: F401  (the triggers that keep Milestone.latest_*)
 from models.inbound import InboundMessage
 from models.outbox import Notification
 from models.people import Contact, ListedMilestone, ProgressReport

@@ -3,21 +3,7 @@
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    ColumnElement,
-    Connection,
-    String,
-    Text,
-    UniqueConstraint,
-    and_,
-    event,
-    or_,
-    select,
-    update,
-)
-from sqlalchemy.orm import Mapper
+from sqlalchemy import BigInteger, Column, ColumnElement, String, Text, UniqueConstraint, and_, or_
 from sqlmodel import Field, Relationship, SQLModel, col
 
 from models import limits
@@ -93,59 +79,8 @@ class ProgressReport(SQLModel, table=True):
 
 def newest_first(report: Any = ProgressReport) -> tuple[Any, Any]:
     """ORDER BY for reports newest first: latest reported_at, then highest id (`report` may be an alias). The one
-    order "latest report" means everywhere, Milestone.latest_* included."""
+    order "latest report" means everywhere; Milestone.latest_*'s triggers spell it in SQL (models/newest_report.py)."""
     return col(report.reported_at).desc(), col(report.id).desc()
-
-
-# Milestone.latest_* copy the newest report, so that a status reads one row per milestone. Kept here, on every
-# insert and delete of a report through the ORM (the product's only way to write one), by SQL that only status
-# reads: a Milestone object loaded earlier in the transaction keeps the old copy until the commit expires it. Rows
-# written behind the ORM (a bulk load) must fill the copy too, as bench/generate.py and migration 0015 do.
-_LATEST = ("latest_report_id", "latest_reported_at", "latest_report_status", "latest_report_percent")
-
-
-@event.listens_for(ProgressReport, "after_insert")
-def _copy_a_newer_report_to_its_milestone(
-    _mapper: Mapper[Any], connection: Connection, report: ProgressReport
-) -> None:
-    newer = or_(
-        col(Milestone.latest_reported_at).is_(None),
-        col(Milestone.latest_reported_at) < report.reported_at,
-        and_(
-            col(Milestone.latest_reported_at) == report.reported_at,
-            col(Milestone.latest_report_id) < report.id,
-        ),
-    )
-    values = (report.id, report.reported_at, report.status, report.percent)
-    connection.execute(
-        update(Milestone)
-        .where(col(Milestone.id) == report.milestone_id, newer)
-        .values(dict(zip(_LATEST, values, strict=True)))
-    )
-
-
-@event.listens_for(ProgressReport, "after_delete")
-def _copy_the_next_newest_report_to_its_milestone(
-    _mapper: Mapper[Any], connection: Connection, report: ProgressReport
-) -> None:
-    """A deleted (undone) report that was the newest gives way to the newest of the rest, or to none."""
-    rest = connection.execute(
-        select(
-            col(ProgressReport.id),
-            col(ProgressReport.reported_at),
-            col(ProgressReport.status),
-            col(ProgressReport.percent),
-        )
-        .where(col(ProgressReport.milestone_id) == report.milestone_id)
-        .order_by(*newest_first())
-        .limit(1)
-    ).first()
-    values = tuple(rest) if rest is not None else (None, None, None, None)
-    connection.execute(
-        update(Milestone)
-        .where(col(Milestone.id) == report.milestone_id, col(Milestone.latest_report_id) == report.id)
-        .values(dict(zip(_LATEST, values, strict=True)))
-    )
 
 
 def reachable() -> ColumnElement[bool]:

@@ -124,9 +124,9 @@ class Milestone(SQLModel, table=True):
     # a coordinator may pause the overdue escalation, with a reason (/snooze N days reason)
     escalation_paused_until: dt.date | None = None
     escalation_pause_reason: str | None = Field(default=None, max_length=limits.PAUSE_REASON)
-    # a copy of the newest progress report (latest reported_at, then highest id), kept by ProgressReport's insert
-    # and delete events (models/people.py): a county's status reads it from each milestone's own row instead of
-    # searching the reports of thousands of milestones; a status of a past day searches where it is newer
+    # a copy of the newest progress report (latest reported_at, then highest id), kept by triggers on progressreport
+    # (models/newest_report.py) for every write: a county's status reads it from each milestone's own row instead
+    # of searching the reports of thousands of milestones; a status of a past day searches where it is newer
     latest_report_id: int | None = None  # no foreign key: a report already points here, and this is a copy
     latest_reported_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     latest_report_status: ReportStatus | None = Field(default=None, max_length=10)

@@ -10,13 +10,16 @@ import datetime as dt
 import json
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from bench import handler_latency, peer_comparison, planner_bench, tick_bench
-from bench.generate import build_rows
+from bench.generate import build_rows, generate
+from duban import derived
+from duban.db import make_engine
 from tests.ci import on_ci
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432"
@@ -65,6 +68,32 @@ def test_generator_puts_exactly_the_probe_on_the_tick() -> None:
     assert len(ids) == len(set(ids))
     keys = [(m["task_id"], m["due_on"], m["recurrence"]) for m in rows.milestone]
     assert len(keys) == len(set(keys)), "the (task, due_on, recurrence) unique key holds"
+
+
+@pytest.mark.parametrize("backend", BACKENDS.split(","))
+def test_the_generated_reports_are_copied_onto_their_milestones_by_the_database(
+    tmp_path: Path, backend: str
+) -> None:
+    """The generator writes no copy of a milestone's newest report: the triggers fill it as the reports load
+    (executemany on SQLite, COPY on PostgreSQL), and it equals its source."""
+    name = f"duban_test_generate_{uuid.uuid4().hex[:8]}"
+    url = f"sqlite:///{tmp_path / 'generated.db'}" if backend == "sqlite" else f"{PG_URL}/{name}"
+    summary = generate(url, milestones=2_000, due_on_tick=20, reports_share=0.3)
+    engine = make_engine(url)
+    try:
+        assert [drift.found for drift in derived.check(engine, repair=False)] == [0, 0]
+        with engine.connect() as connection:
+            copied = connection.execute(
+                text("SELECT count(*) FROM milestone WHERE latest_report_id IS NOT NULL")
+            ).scalar_one()
+        assert copied == summary["rows"]["progressreport"] > 0  # one report per milestone at most
+    finally:
+        engine.dispose()
+        if backend != "sqlite":
+            admin = create_engine(f"{PG_URL}/postgres", isolation_level="AUTOCOMMIT")
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
 
 
 def test_planner_bench_finds_what_is_due(tmp_path: Path) -> None:

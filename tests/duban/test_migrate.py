@@ -14,7 +14,7 @@ from sqlmodel import select as sqlmodel_select
 
 from duban.cli import main
 from duban.db import make_engine
-from duban.migrate import current_revision, head_revision, upgrade
+from duban.migrate import create_schema, current_revision, head_revision, upgrade
 from duban.seeding import load_seed
 from duban.services.invites import create_invite, redeem_invite, resolve_department
 from duban.services.progress import record_report
@@ -27,7 +27,10 @@ from models import (
     ProgressReport,
     ReportStatus,
     Task,
+    newest_report,
 )
+from tests.conftest import DatabaseTemplates
+from tests.newest_copies import copies, sources
 
 
 def test_the_newest_revision_matches_the_models(database_url: str) -> None:
@@ -274,3 +277,101 @@ def test_the_upgrade_to_0016_lets_a_milestone_be_withdrawn_and_keeps_what_points
             assert connection.exec_driver_sql("PRAGMA foreign_key_check").all() == []
     old.dispose()
     source.dispose()
+
+
+def _trigger_definitions(engine: Engine) -> dict[str, str]:
+    """Every trigger the schema made (and PostgreSQL's function behind them), as the database prints them."""
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            rows = connection.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"))
+        else:
+            rows = connection.execute(
+                text(
+                    "SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger WHERE NOT tgisinternal "
+                    "UNION ALL SELECT proname, prosrc FROM pg_proc "
+                    "WHERE pronamespace = current_schema()::regnamespace AND prokind = 'f'"
+                )
+            )
+        return {name: definition for name, definition in rows}
+
+
+def test_create_schema_and_the_migrations_give_the_same_triggers(
+    database_templates: DatabaseTemplates, tmp_path: Path
+) -> None:
+    """A new database (create_all, stamped) and an upgraded one keep the copy of the newest report alike."""
+    made, migrated = (database_templates.fresh(tmp_path / name, None) for name in ("made", "migrated"))
+    engines = [make_engine(made), make_engine(migrated)]
+    create_schema(engines[0])
+    upgrade(engines[1])
+    made_triggers, migrated_triggers = (_trigger_definitions(engine) for engine in engines)
+    assert made_triggers == migrated_triggers
+    expected = set(newest_report.expected_triggers(engines[0].dialect.name))
+    if engines[0].dialect.name != "sqlite":
+        expected.add(newest_report.POSTGRESQL_FUNCTION)
+    assert set(made_triggers) == expected
+    for engine in engines:
+        engine.dispose()
+    for url in (made, migrated):
+        database_templates.drop(url)
+
+
+def test_the_upgrade_to_0020_recomputes_every_copy_and_installs_the_triggers(
+    database_url: str, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    source = make_engine(f"sqlite:///{tmp_path / 'source.db'}")
+    SQLModel.metadata.create_all(source)
+    _fill_with_real_data(source)
+    old = make_engine(database_url)
+    # explicit ids below: the copied ids leave PostgreSQL's sequence behind them
+    _copy_into_revision(source, old, "0018", skip=("planning_inputs", "planning_change"))
+    with Session(old) as session:
+        milestones = session.exec(sqlmodel_select(Milestone.id).order_by(col(Milestone.id))).all()
+        reported = session.exec(sqlmodel_select(ProgressReport.milestone_id)).one()
+        contact_id = session.exec(sqlmodel_select(ProgressReport.contact_id)).one()
+        others = [m for m in milestones if m != reported][:2]
+        # what 0018's events left behind: a bulk-inserted report never copied, a copy edited by hand, a copy of a
+        # report deleted around the ORM
+        session.execute(
+            text(
+                "INSERT INTO progressreport (id, milestone_id, contact_id, status, percent, note, reported_at) "
+                "VALUES ((SELECT max(id) + 1 FROM progressreport), :m, :c, 'blocked', 5, '', :at)"
+            ),
+            {"m": others[0], "c": contact_id, "at": dt.datetime(2025, 7, 1, 3)},
+        )
+        session.execute(text("UPDATE milestone SET latest_report_percent = 1 WHERE id = :m"), {"m": reported})
+        session.execute(
+            text("UPDATE milestone SET latest_report_id = 4242, latest_report_status = 'done' WHERE id = :m"),
+            {"m": others[1]},
+        )
+        session.commit()
+        assert copies(session) != sources(session)
+
+    upgrade(old)
+
+    assert current_revision(old) == head_revision()
+    with Session(old) as session:
+        assert copies(session) == sources(session)
+        assert sum(copy[1] is not None for copy in copies(session)) == 2
+        # and from now on the database keeps them: a report written by raw SQL is copied at once
+        session.execute(
+            text(
+                "INSERT INTO progressreport (id, milestone_id, contact_id, status, percent, note, reported_at) "
+                "VALUES ((SELECT max(id) + 1 FROM progressreport), :m, :c, 'on_track', 55, '', :at)"
+            ),
+            {"m": others[1], "c": contact_id, "at": dt.datetime(2025, 7, 2, 3)},
+        )
+        session.commit()
+        assert copies(session) == sources(session)
+        assert [c[4] for c in copies(session) if c[0] == others[1]] == [55]
+    old.dispose()
+    source.dispose()
+
+
+def test_db_upgrade_gives_an_unstamped_0018_database_the_triggers(cli_env: str) -> None:
+    """0020 adds triggers alone; a database at 0018's tables without a stamp is taken for 0018, not 0020."""
+    engine = make_engine(cli_env)
+    _unstamped(engine, "0018")
+    assert main(["db", "upgrade"]) == 0
+    assert current_revision(engine) == head_revision()
+    assert set(_trigger_definitions(engine)) >= newest_report.expected_triggers(engine.dialect.name)
+    engine.dispose()
