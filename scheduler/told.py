@@ -55,3 +55,10 @@ def leaders_told(session: Session, notification_ids: Collection[int]) -> set[tup
         )
         found.update((milestone_id, due) for milestone_id, due in session.exec(statement).all())
     return found
+
+
+def sent_or_waiting(sent_at: dt.datetime | None, last_error: str | None, attempts: int) -> str | None:
+    """delivered() and waiting() for a row already read: "sent", "waiting", or None (given up, not sent)."""
+    if sent_at is not None:
+        return "sent" if last_error is None else None
+    return "waiting" if attempts < MAX_ATTEMPTS else None
