@@ -24,7 +24,7 @@ from duban.chunks import in_parts
 from duban.services.digest import build_digest
 from duban.services.outbox import COUNTY_TZ
 from duban.services.recipients import Because, who_must_hear
-from duban.services.reminders import REMINDER_KINDS, SNOOZE_CHOICES
+from duban.services.reminders import REMINDER_KINDS, SNOOZE_CHOICES, SNOOZE_MARK
 from duban.status import overdue_recurring
 from duban.workdays import is_working_day
 from models import (
@@ -240,23 +240,25 @@ def reminder_bundle(ctx: Context) -> Message:
 
 def _why_late(ctx: Context, row: Notification) -> str | None:
     """Why a reminder goes out on a later day than its own, said only from rows that show it; None where it goes
-    out on its day, or where no row says why (a milestone moved, a task given to another department: nothing
-    records that, so nothing is claimed).
+    out on its day, where the reader asked for it later (延后), or where no row says why (a milestone moved, a
+    task given to another department: nothing records that, so nothing is claimed).
 
-    Its own day is the instance's due date less the row's days before, 09:00 (scheduler/outbox_planner.py). The
-    reasons, each from its row: the row was queued before it could go out, so only the day off held it (the
-    row's creation, the working-day calendar); the reader joined after that moment (their contact row); the
-    scheduler was stopped at that moment (the lease takeover that ended the stop, scheduler/lease.py).
+    Its own day is the instance's due date less the row's days before, at 09:00 (scheduler/outbox_planner.py).
+    The reasons, each from its row: the row is due at the first moment that day allowed, so only the day off
+    held it (the working-day calendar); the reader joined after that moment (their contact row); the scheduler
+    was stopped at that moment (the lease takeover that ended the stop, scheduler/lease.py).
     """
     _ = ctx._
     days_before = row.payload.get("days")
-    if row.instance_due_on is None or not isinstance(days_before, int):
+    if row.instance_due_on is None or not isinstance(days_before, int) or SNOOZE_MARK in row.idempotency_key:
         return None
     day = row.instance_due_on - dt.timedelta(days=days_before)
     if row.due_at.astimezone(COUNTY_TZ).date() <= day:
         return None
     meant = dt.datetime.combine(day, SEND_AT, tzinfo=COUNTY_TZ)
-    if row.created_at <= send_moment(day, meant, COUNTY_TZ) and not is_working_day(day):
+    if row.due_at <= send_moment(day, meant, COUNTY_TZ):  # planned in time: the day off alone moved it
+        if is_working_day(day):
+            return None
         return _("(This was due on {day}, a day off: it waited for the next working day.)").format(
             day=day.isoformat()
         )
@@ -325,7 +327,7 @@ def overdue_bundle(ctx: Context) -> Message:
         elif (milestone_id, due) in told:
             line += _(" — 催办: the department's leadership has been informed")
         elif milestone_id in no_leader:
-            line += _(" — the department's leadership was not told: none of it has joined")
+            line += _(" — the department's leadership was not told: none of it can be reached")
         sections.append(Section(lines=(line,)))
     return Message(title=_("⚠️ Overdue milestones"), sections=tuple(sections), footer=_overdue_footer(ctx))
 
