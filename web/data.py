@@ -287,7 +287,7 @@ class OverdueEntry:
     waiting: int
     rung: str  # what the policy calls for by now: "notice", "cuiban" (the leadership too) or "tongbao"
     owed: int  # notices the policy owes by now: the first the day after the due date, then one a week
-    # from 催办 on: "told" (a message to a leader went out), "waiting" (queued), "none_joined" (the department
+    # from 催办 on: "told" (a message to a leader went out), "waiting" (queued), "unreachable" (the department
     # has no leadership a message can reach), "not_told"; "" before 催办
     leadership: str
     tongbao: str  # "sent" or "waiting": on a 通报 of the last week; "" where no 通报 row names it
@@ -368,7 +368,7 @@ def overdue_entries(*, session: Session, reader: Contact, today: dt.date) -> lis
         elif any(why == Because.lead for _id, why in hearers.get(milestone_id, [])):
             leadership = "not_told"
         else:
-            leadership = "none_joined"
+            leadership = "unreachable"
         entries.append(
             OverdueEntry(
                 line=line,
