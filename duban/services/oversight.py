@@ -127,11 +127,12 @@ def silent_departments(*, session: Session, reader: Contact, now: dt.datetime) -
 
 @dataclass(frozen=True)
 class UnreachedDepartment:
-    """A department named on open milestones of the reader's plans with no contact a reminder can reach: it was
-    never asked, so its silence is no answer either way."""
+    """A department leading open milestones of the reader's plans with no contact a reminder can reach: it was
+    never asked, so its silence is no answer either way. (Cooperating departments are asked for their input
+    to the lead, not for an answer here.)"""
 
     department: str
-    open_milestones: int  # open milestones it leads or cooperates on
+    open_milestones: int  # open milestones it leads
     overdue: int  # of those, overdue today
 
 
@@ -152,8 +153,8 @@ def unanswered(*, session: Session, reader: Contact, now: dt.datetime, today: dt
 
 
 def unreached_departments(*, session: Session, reader: Contact, today: dt.date) -> list[UnreachedDepartment]:
-    """Departments named (lead or co) on open milestones of the plans the reader sees that have no reachable
-    contact: most overdue first."""
+    """Departments leading open milestones of the plans the reader sees that have no reachable contact, so no
+    reminder reaches them: most overdue first."""
     require_reader(reader)
     plan_ids = visible_plan_ids(session=session, contact=reader)
     named = session.exec(
@@ -162,6 +163,7 @@ def unreached_departments(*, session: Session, reader: Contact, today: dt.date) 
         .join(Task, col(Task.id) == TaskDepartment.task_id)
         .join(Milestone, col(Milestone.task_id) == Task.id)
         .where(col(Task.plan_id).in_(plan_ids), col(Milestone.status) == MilestoneStatus.open)
+        .where(col(TaskDepartment.role) == DepartmentRole.lead)
     ).all()
     reached = set(
         session.exec(

@@ -282,7 +282,7 @@ def test_the_silent_page_lists_departments_nobody_joined_for_and_never_says_all_
     page = app_client.get("/silent").text
     assert "所有部门均已回复" not in page and "收到提醒的部门都已回复最近一次提醒。" in page
     unreached = page[page.index('<table id="unreached">') :].split("</table>")[0]
-    assert "区委编办" in unreached and "区教体局" not in unreached  # only 区教体局 has a contact
+    assert "区妇联" in unreached and "区教体局" not in unreached  # only 区教体局 has a contact
 
 
 def test_every_page_renders_for_a_reader(seeded: Session, county: County, app_client: TestClient) -> None:
