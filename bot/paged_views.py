@@ -59,7 +59,7 @@ def overdue_view(session: Session, contact: Contact, rt: Any, _: views.Gettext, 
 
 def silent_view(session: Session, contact: Contact, rt: Any, _: views.Gettext, arg: str) -> list[str]:
     return views.silent_entries(
-        _, oversight.silent_departments(session=session, reader=contact, now=rt.now())
+        _, oversight.unanswered(session=session, reader=contact, now=rt.now(), today=rt.today())
     )
 
 

@@ -8,7 +8,7 @@ from duban.services.digest import Digest
 from duban.services.errors import NumberNoLongerOpen, NumberNotListed
 from duban.services.invites import IssuedInvite, Member
 from duban.services.outbox import COUNTY_TZ
-from duban.services.oversight import OverdueLine, SilentDepartment
+from duban.services.oversight import OverdueLine, Unanswered
 from duban.services.progress import CloseoutDecision, ReportOutcome
 from duban.services.tasks import TaskDetail, TaskLine
 from duban.status import Counts, MilestoneState, MilestoneView, Pace, StatusReport
@@ -416,15 +416,30 @@ def overdue_entries(_: Gettext, lines: list[OverdueLine]) -> list[str]:
     ]
 
 
-def silent_entries(_: Gettext, lines: list[SilentDepartment]) -> list[str]:
-    if not lines:
-        return [_("Every department has answered its last reminder.")]
-    return [_("<b>Departments that have not answered</b>")] + [
-        _("{department} — last reminder {day}, {days} days ago").format(
-            department=escape(s.department), day=s.last_reminder_at.date().isoformat(), days=s.days_silent
+def silent_entries(_: Gettext, unanswered: Unanswered) -> list[str]:
+    """The silent departments, then those no reminder reaches: "all have answered" only when both are empty."""
+    if unanswered.silent:
+        entries = [_("<b>Departments that have not answered</b>")] + [
+            _("{department} — last reminder {day}, {days} days ago").format(
+                department=escape(s.department), day=s.last_reminder_at.date().isoformat(), days=s.days_silent
+            )
+            for s in unanswered.silent
+        ]
+    elif unanswered.unreached:
+        entries = [_("Every department that was sent a reminder has answered its last one.")]
+    else:
+        entries = [_("Every department has answered its last reminder.")]
+    if unanswered.unreached:
+        entries.append(
+            _("<b>Departments not reached yet</b> (nobody has joined for them, so no reminder reaches them)")
         )
-        for s in lines
-    ]
+        entries += [
+            _("{department} — {open} open milestones, {overdue} overdue").format(
+                department=escape(u.department), open=u.open_milestones, overdue=u.overdue
+            )
+            for u in unanswered.unreached
+        ]
+    return entries
 
 
 def milestone_entries(_: Gettext, name: str, views: list[MilestoneView]) -> list[str]:

@@ -171,6 +171,8 @@ def plan_escalations(
                     kind="overdue",
                     contact=recipients[contact_id],
                     payload={
+                        # `urge`: a rung where the policy tells the department's leadership too. Not a claim that
+                        # anyone was: the notice says 已告知分管领导 from the leader's own rung (scheduler/told.py)
                         "items": [
                             {"m": m, "due": due.isoformat(), "days": days, "urge": urge}
                             for m, due, _step, days, urge in owed[contact_id]

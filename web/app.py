@@ -168,7 +168,6 @@ class Dashboard:
             "state_label": views.state_label,
             "status_label": views.status_label,
             "recurrence_label": views.recurrence_label,
-            "rung_label": lambda rung: _rung_label(_, rung),
             "local": lambda moment: moment.astimezone(self.settings.tz).strftime("%Y-%m-%d %H:%M"),
             **context,
         }
@@ -312,8 +311,10 @@ class Dashboard:
 
     @page()
     def silent(self, visit: Visit) -> Response:
-        found = oversight.silent_departments(session=visit.session, reader=visit.reader, now=visit.now)
-        return self.render(visit, visit.request, "silent.html", {"departments": found})
+        found = oversight.unanswered(
+            session=visit.session, reader=visit.reader, now=visit.now, today=visit.today
+        )
+        return self.render(visit, visit.request, "silent.html", {"found": found})
 
     @page(ContactRole.coordinator)
     def pending(self, visit: Visit) -> Response:
@@ -448,14 +449,6 @@ def _pace_mark(_: Gettext, pace: str) -> Markup:
     words = views.pace_label(_, Pace(pace))
     words = words.split(" ", 1)[-1] if words[:1] in "🟢🟡🔴⚪" else words
     return Markup('<span class="pace {}"><span class="dot"></span>{}</span>').format(pace, words)
-
-
-def _rung_label(_: Gettext, rung: str) -> str:
-    return {
-        "notice": _("lead contacts and coordinators told"),
-        "cuiban": _("催办: the department's leadership told"),
-        "tongbao": _("on the weekly 通报"),
-    }[rung]
 
 
 def _attachment(body: bytes, media_type: str, filename: str) -> Response:

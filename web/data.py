@@ -11,21 +11,31 @@ import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
 
-from sqlmodel import Session, col, func, select
+from sqlalchemy import select as sa_select  # more columns than sqlmodel.select types
+from sqlmodel import Session, col, select
 
 from duban.chunks import in_parts
-from duban.services.access import require_coordinator, require_reader, visible_milestone, visible_plan_ids
+from duban.services.access import (
+    region_of,
+    require_coordinator,
+    require_reader,
+    visible_milestone,
+    visible_plan_ids,
+)
 from duban.services.errors import NotFound
 from duban.services.oversight import OverdueLine, department_by_id, overdue
 from duban.services.progress import pending_closeouts
+from duban.services.recipients import Because, who_must_hear
 from duban.status import MilestoneState, MilestoneView, Pace, milestone_views
 from duban.tongbao import DepartmentRef, Departments, departments_by_milestone
 from models import (
     CloseoutRequest,
     Contact,
+    ContactRole,
     Department,
     EscalationStep,
     Milestone,
+    Notification,
     Plan,
     ProgressReport,
     Recurrence,
@@ -34,6 +44,7 @@ from models import (
 )
 from models.people import newest_first
 from scheduler.escalation import EscalationPolicy
+from scheduler.told import sent_or_waiting
 
 WEEK = dt.timedelta(days=7)
 COLOURS = (Pace.green, Pace.amber, Pace.red, Pace.grey, Pace.done)
@@ -264,27 +275,30 @@ def department_page(
     return DepartmentPage(department, rows, tally)
 
 
-# --- overdue: where each milestone stands on the ladder, as the scheduler recorded it ---------------------
+# --- overdue: where each milestone stands on the ladder, as the outbox shows it ---------------------------
 
 
 @dataclass(frozen=True)
 class OverdueEntry:
     line: OverdueLine
-    reminders_sent: (
-        int  # overdue notices the scheduler queued for this due date (rungs recorded), not a guess
-    )
-    rung: (
-        str  # "notice", "cuiban" (the department's lead told) or "tongbao" (named in the 通报), by the policy
-    )
+    # rungs whose notice to the department's contacts went out (a rung is an EscalationStep, written with the
+    # message that tells it), and those whose notice is queued and not sent yet (quiet hours, a holiday, a retry)
+    sent: int
+    waiting: int
+    rung: str  # what the policy calls for by now: "notice", "cuiban" (the leadership too) or "tongbao"
     owed: int  # notices the policy owes by now: the first the day after the due date, then one a week
+    # from 催办 on: "told" (a message to a leader went out), "waiting" (queued), "unreachable" (the department
+    # has no leadership a message can reach), "not_told"; "" before 催办
+    leadership: str
+    tongbao: str  # "sent" or "waiting": on a 通报 of the last week; "" where no 通报 row names it
     paused_until: dt.date | None  # /snooze: the ladder stops (no notices, not on the 通报) until then
     pause_reason: str
 
     @property
     def behind(self) -> bool:
-        """Fewer notices went out than the policy owes (nobody reachable in the department, or the bot was
-        not running), so the page says so rather than claim the department was told."""
-        return self.paused_until is None and self.reminders_sent < self.owed
+        """Fewer notices were queued for the department than the policy owes (nobody reachable in it, or the
+        bot was not running), so the page says so rather than claim the department was told."""
+        return self.paused_until is None and self.sent + self.waiting < self.owed
 
 
 LADDER = EscalationPolicy()
@@ -301,23 +315,35 @@ def ladder_rung(days_overdue: int, policy: EscalationPolicy = LADDER) -> tuple[i
 
 
 def overdue_entries(*, session: Session, reader: Contact, today: dt.date) -> list[OverdueEntry]:
-    """The overdue list with each milestone's ladder: the notices recorded for its current due date (each rung
-    is an EscalationStep, written with the message that tells it) and a pause a coordinator set with /snooze."""
+    """The overdue list with each milestone's ladder as the outbox shows it: the notices recorded for its current
+    due date, sent or still waiting, whether a leader's went out, whether a 通报 named it, and a /snooze."""
     lines = overdue(session=session, reader=reader, today=today)
     ids = sorted({line.view.milestone_id for line in lines})
-    sent: dict[tuple[int, dt.date], int] = {}
+    department: dict[tuple[int, dt.date], dict[int, str]] = {}  # step -> "sent" or "waiting"
+    leaders: dict[tuple[int, dt.date], set[str]] = {}
     paused: dict[int, tuple[dt.date | None, str]] = {}
     for chunk in in_parts(ids):
-        for milestone_id, due, rungs in session.exec(
-            select(
+        for milestone_id, due, step, role, sent_at, last_error, attempts in session.execute(
+            sa_select(
                 col(EscalationStep.milestone_id),
                 col(EscalationStep.instance_due_on),
-                func.count(func.distinct(EscalationStep.step)),
+                col(EscalationStep.step),
+                col(Contact.role),
+                col(Notification.sent_at),
+                col(Notification.last_error),
+                col(Notification.attempts),
             )
-            .where(col(EscalationStep.milestone_id).in_(chunk))
-            .group_by(col(EscalationStep.milestone_id), col(EscalationStep.instance_due_on))
+            .join(Contact, col(Contact.id) == EscalationStep.contact_id)
+            .join(Notification, col(Notification.id) == EscalationStep.notification_id)
+            .where(col(EscalationStep.milestone_id).in_(chunk), col(Contact.role) != ContactRole.coordinator)
         ).all():
-            sent[(milestone_id, due)] = rungs
+            state = sent_or_waiting(sent_at, last_error, attempts)
+            if state is None:
+                continue
+            if role == ContactRole.lead:
+                leaders.setdefault((milestone_id, due), set()).add(state)
+            elif department.setdefault((milestone_id, due), {}).get(step) != "sent":
+                department[(milestone_id, due)][step] = state
         for pause_id, until, reason in session.exec(
             select(
                 col(Milestone.id),
@@ -326,21 +352,63 @@ def overdue_entries(*, session: Session, reader: Contact, today: dt.date) -> lis
             ).where(col(Milestone.id).in_(chunk), col(Milestone.escalation_paused_until) >= today)
         ).all():
             paused[pause_id or 0] = (until, reason or "")
+    hearers = who_must_hear(session=session, milestone_ids=ids)
+    on_tongbao = _on_tongbao(session, reader, today)
     entries = []
     for line in lines:
+        milestone_id, due = line.view.milestone_id, line.view.due_on
         owed, rung = ladder_rung(line.days_overdue)
-        until, reason = paused.get(line.view.milestone_id, (None, ""))
+        until, reason = paused.get(milestone_id, (None, ""))
+        steps = list(department.get((milestone_id, due), {}).values())
+        told = leaders.get((milestone_id, due), set())
+        if rung == "notice":
+            leadership = ""
+        elif "sent" in told or "waiting" in told:
+            leadership = "told" if "sent" in told else "waiting"
+        elif any(why == Because.lead for _id, why in hearers.get(milestone_id, [])):
+            leadership = "not_told"
+        else:
+            leadership = "unreachable"
         entries.append(
             OverdueEntry(
                 line=line,
-                reminders_sent=sent.get((line.view.milestone_id, line.view.due_on), 0),
+                sent=steps.count("sent"),
+                waiting=steps.count("waiting"),
                 rung=rung,
                 owed=owed,
+                leadership=leadership,
+                tongbao=on_tongbao.get(milestone_id, ""),
                 paused_until=until,
                 pause_reason=reason,
             )
         )
     return entries
+
+
+def _on_tongbao(session: Session, reader: Contact, today: dt.date) -> dict[int, str]:
+    """milestone id -> "sent" or "waiting": named in a 通报 queued for a coordinator of the reader's county in the
+    last week (the 通报 is weekly), sent where any of those went out."""
+    since = dt.datetime.combine(today - WEEK, dt.time(), tzinfo=dt.UTC)
+    plans = set(visible_plan_ids(session=session, contact=reader))
+    coordinators = select(Contact.id).join(Department, col(Department.id) == Contact.department_id)
+    coordinators = coordinators.where(
+        col(Department.region) == region_of(session=session, contact=reader),
+        col(Contact.role) == ContactRole.coordinator,
+    )
+    found: dict[int, str] = {}
+    for payload, sent_at, last_error, attempts in session.exec(
+        select(Notification.payload, Notification.sent_at, Notification.last_error, Notification.attempts)
+        .where(col(Notification.contact_id).in_(coordinators), col(Notification.kind) == "tongbao")
+        .where(col(Notification.created_at) >= since)
+    ).all():
+        state = sent_or_waiting(sent_at, last_error, attempts)
+        if state is None or payload.get("plan_id") not in plans:
+            continue
+        for ids in payload.get("departments", {}).values():
+            for milestone_id in ids:
+                if found.get(milestone_id) != "sent":
+                    found[milestone_id] = state
+    return found
 
 
 # --- 销号 requests waiting for a coordinator --------------------------------------------------------------

@@ -16,15 +16,22 @@ from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from bot import views
+from bot.core import commands
 from bot.core.message import Action, Message, Section
 from bot.i18n import gettext_for
 from bot.robots.senders import robot_disabled_notice
+from duban.chunks import in_parts
 from duban.services.digest import build_digest
 from duban.services.outbox import COUNTY_TZ
-from duban.services.reminders import REMINDER_KINDS, SNOOZE_CHOICES
+from duban.services.recipients import Because, who_must_hear
+from duban.services.reminders import REMINDER_KINDS, SNOOZE_CHOICES, SNOOZE_MARK
+from duban.status import overdue_recurring
+from duban.workdays import is_working_day
 from models import (
     CloseoutRequest,
+    CloseoutStatus,
     Contact,
+    ContactRole,
     Department,
     GroupRobot,
     Milestone,
@@ -35,10 +42,16 @@ from models import (
     Recurrence,
     Task,
 )
+from models.people import channel_of
 from scheduler.delivery import NothingToSay
 from scheduler.digest_job import CHART_KIND, chart_rows
+from scheduler.escalation import EscalationPolicy
+from scheduler.lease import scheduler_down_at
+from scheduler.outbox_planner import SEND_AT, send_moment
+from scheduler.told import leaders_told
 
 Gettext = views.Gettext
+TONGBAO = EscalationPolicy()  # the 通报's title says 30 days, the policy's default
 
 
 def bundle(session: Session, head: Notification) -> list[Notification]:
@@ -135,17 +148,13 @@ def _items(ctx: Context, rows: Iterable[Notification]) -> list[Item]:
     }
     items: dict[tuple[int | None, dt.date | None], Item] = {}
     for row in rows:
-        if row.milestone_id in found and _still_owed(found[row.milestone_id][0]):
+        # a milestone closed out (or withdrawn) since the row was queued is reminded of no more
+        if row.milestone_id in found and found[row.milestone_id][0].status == MilestoneStatus.open:
             items.setdefault((row.milestone_id, row.instance_due_on), Item(row, *found[row.milestone_id]))
     return sorted(
         items.values(),
         key=lambda i: (i.plan.key, i.row.instance_due_on or i.milestone.due_on, i.task.position, i.row.id),
     )
-
-
-def _still_owed(milestone: Milestone) -> bool:
-    """A row queued before its milestone was withdrawn (a re-seed or import left it out) is owed no more."""
-    return milestone.status != MilestoneStatus.withdrawn
 
 
 def _pace(_: Gettext, report: ProgressReport | None) -> str:
@@ -211,19 +220,59 @@ def reminder_bundle(ctx: Context) -> Message:
         lines = [f"{number}. {item.task.ref} {item.task.title}", f"   {when}"]
         if item.milestone.target:
             lines.append("   " + _("Target: {target}").format(target=item.milestone.target))
-        if late := item.row.payload.get("late_since"):
-            lines.append(
-                "   " + _("(Sent late: this was due on {day} while the service was down.)").format(day=late)
-            )
+        if ctx.head.kind != "rechase" and (late := _why_late(ctx, item.row)):
+            lines.append("   " + late)
         heading = item.plan.title if item.plan.key != previous_plan else None
         previous_plan = item.plan.key
         sections.append(Section(lines=tuple(lines), heading=heading))
-    if len(items) == 1:
+    if len(items) == 1 and ctx.reader is not None and channel_of(ctx.reader) == "dingtalk":
+        # DingTalk has no replies: the 汇报进度 link makes the next text the report
+        footer = _("Tap “{report}” below, then send your progress, e.g. “完成60%，已开工”.").format(
+            report=views.report_button(_)
+        )
+    elif len(items) == 1:
         footer = _("Reply to this message with your progress, e.g. “完成60%，已开工”.")
     else:
         footer = _("Tap “Report n” to report on item n, or “Acknowledge all”.")
     actions = _reminder_actions(_, ctx.head, [(i.row, i.milestone) for i in items])
     return Message(title=title, sections=tuple(sections), actions=actions, footer=footer)
+
+
+def _why_late(ctx: Context, row: Notification) -> str | None:
+    """Why a reminder goes out on a later day than its own, said only from rows that show it; None where it goes
+    out on its day, where the reader asked for it later (延后), or where no row says why (a milestone moved, a
+    task given to another department: nothing records that, so nothing is claimed).
+
+    Its own day is the instance's due date less the row's days before, at 09:00 (scheduler/outbox_planner.py).
+    The reasons, each from its row: the row is due at the first moment that day allowed, so only the day off
+    held it (the working-day calendar); the reader joined after that moment (their contact row); the scheduler
+    was stopped at that moment (the lease takeover that ended the stop, scheduler/lease.py).
+    """
+    _ = ctx._
+    days_before = row.payload.get("days")
+    if row.instance_due_on is None or not isinstance(days_before, int) or SNOOZE_MARK in row.idempotency_key:
+        return None
+    day = row.instance_due_on - dt.timedelta(days=days_before)
+    if row.due_at.astimezone(COUNTY_TZ).date() <= day:
+        return None
+    meant = dt.datetime.combine(day, SEND_AT, tzinfo=COUNTY_TZ)
+    if row.due_at <= send_moment(day, meant, COUNTY_TZ):  # planned in time: the day off alone moved it
+        if is_working_day(day):
+            return None
+        return _("(This was due on {day}, a day off: it waited for the next working day.)").format(
+            day=day.isoformat()
+        )
+    joined = ctx.reader.joined_at if ctx.reader is not None else None
+    if joined is not None and joined > meant:
+        return _("(Sent late: this was due on {day}, before you joined on {joined}.)").format(
+            day=day.isoformat(), joined=joined.astimezone(COUNTY_TZ).date().isoformat()
+        )
+    if (down := scheduler_down_at(ctx.session, meant)) is not None:
+        start, end = (moment.astimezone(COUNTY_TZ).strftime("%Y-%m-%d %H:%M") for moment in down)
+        return _(
+            "(Sent late: this was due on {day}, while the service was stopped, from {start} to {end}.)"
+        ).format(day=day.isoformat(), start=start, end=end)
+    return None
 
 
 def _reminder_actions(
@@ -248,31 +297,97 @@ def _reminder_actions(
 
 
 def overdue_bundle(ctx: Context) -> Message:
+    """The milestones still overdue when it goes out, each with what the rows say of its 催办."""
     _ = ctx._
-    facts: dict[tuple[int, str], dict[str, object]] = {}
+    facts: dict[tuple[int, dt.date], dict[str, object]] = {}
     for row in ctx.rows:
         for fact in row.payload.get("items", []):
-            key = (int(fact["m"]), str(fact["due"]))
+            key = (int(fact["m"]), dt.date.fromisoformat(str(fact["due"])))
             if key not in facts or int(fact["days"]) > int(facts[key]["days"]):  # type: ignore[call-overload]
                 facts[key] = fact
     found = _tasks_of(ctx.session, [m for m, _due in facts])
-    owed = {(m, due): fact for (m, due), fact in facts.items() if m in found and _still_owed(found[m][2])}
+    overdue = _still_overdue(ctx.session, ctx.today, set(facts))
+    owed = {key: fact for key, fact in facts.items() if key in overdue}
     if not owed:
-        raise NothingToSay("every milestone was withdrawn, or its plan removed, before the notice was sent")
+        raise NothingToSay("every milestone was closed out, withdrawn or paused before the notice was sent")
+    role = ctx.reader.role if ctx.reader is not None else ContactRole.contact
+    told = leaders_told(ctx.session, [row.id for row in ctx.rows if row.id is not None])
+    # `urge` says the rung was one where the policy tells the leadership; whether anyone was told, only `told`
+    # says. A coordinator learns where nobody could be, so that they can invite the department's leadership.
+    untold = [key[0] for key, fact in owed.items() if fact.get("urge") and key not in told]
+    no_leader = _without_a_leader(ctx.session, untold) if role == ContactRole.coordinator else set()
     sections = []
-    for (milestone_id, due), fact in sorted(owed.items(), key=lambda kv: (found[kv[0][0]][1].key, kv[0][1])):
+    for milestone_id, due in sorted(owed, key=lambda key: (found[key[0]][1].key, key[1])):
         task, plan, _milestone = found[milestone_id]
         line = _("· {ref} {title} ({plan}) was due on {due}: {days} days overdue").format(
-            ref=task.ref, title=task.title, plan=plan.title, due=due, days=fact["days"]
+            ref=task.ref, title=task.title, plan=plan.title, due=due.isoformat(), days=(ctx.today - due).days
         )
-        if fact.get("urge"):
+        if role == ContactRole.lead:  # the leadership hears of a milestone only from 催办 on
+            line += _(" — 催办: please see that your department deals with it")
+        elif (milestone_id, due) in told:
             line += _(" — 催办: the department's leadership has been informed")
+        elif milestone_id in no_leader:
+            line += _(" — the department's leadership was not told: none of it can be reached")
         sections.append(Section(lines=(line,)))
-    return Message(
-        title=_("⚠️ Overdue milestones"),
-        sections=tuple(sections),
-        footer=_("Please report progress with /report."),
-    )
+    return Message(title=_("⚠️ Overdue milestones"), sections=tuple(sections), footer=_overdue_footer(ctx))
+
+
+def _overdue_footer(ctx: Context) -> str:
+    """Only a command the reader's role may use: a contact reports, a coordinator or a lead reads the list."""
+    if ctx.reader is None or ctx.reader.role == ContactRole.contact:
+        return _report_hint(ctx)
+    return ctx._("Send /overdue for every overdue milestone.")
+
+
+def _report_hint(ctx: Context) -> str:
+    if ctx.reader is not None and channel_of(ctx.reader) == "dingtalk":
+        return commands.report_hint(ctx._)  # 汇报 N …: DingTalk's /report takes the number in the same text
+    return ctx._("Please report progress with /report.")
+
+
+def _still_overdue(
+    session: Session, today: dt.date, pairs: set[tuple[int, dt.date]]
+) -> set[tuple[int, dt.date]]:
+    """Which (milestone, instance due date) are overdue today and not paused: a notice queued before a close-out,
+    a withdrawal, a moved date or a /snooze says nothing of them when it goes out."""
+    now = _overdue_now(session, today, [m for m, _due in pairs])
+    return {(m, due) for m, due in pairs if now.get(m) == due}
+
+
+def _overdue_now(session: Session, today: dt.date, milestone_ids: Iterable[int]) -> dict[int, dt.date]:
+    """milestone -> the due date of its instance overdue today, of those overdue and not paused (the ladder's and
+    the 通报's own rules, scheduler/escalation.py)."""
+    ids = sorted(set(milestone_ids))
+    milestones = {
+        milestone.id: milestone
+        for chunk in in_parts(ids)
+        for milestone in session.exec(select(Milestone).where(col(Milestone.id).in_(chunk))).all()
+        if milestone.status == MilestoneStatus.open
+        and (milestone.escalation_paused_until is None or milestone.escalation_paused_until < today)
+    }
+    overdue = {
+        milestone_id: milestone.due_on
+        for milestone_id, milestone in milestones.items()
+        if milestone_id is not None and milestone.recurrence == Recurrence.none and milestone.due_on < today
+    }
+    recurring = [
+        m for m, milestone in milestones.items() if m is not None and milestone.recurrence != Recurrence.none
+    ]
+    if recurring:
+        overdue.update(
+            overdue_recurring(
+                session=session, today=today, days_overdue=lambda days: days >= 1, milestone_ids=recurring
+            )
+        )
+    return overdue
+
+
+def _without_a_leader(session: Session, milestone_ids: list[int]) -> set[int]:
+    """The milestones whose lead department has no leadership (a contact of role lead) a message can reach."""
+    if not milestone_ids:
+        return set()
+    hearers = who_must_hear(session=session, milestone_ids=milestone_ids)
+    return {m for m in milestone_ids if not any(why == Because.lead for _id, why in hearers.get(m, []))}
 
 
 def _tasks_of(session: Session, milestone_ids: list[int]) -> dict[int, tuple[Task, Plan, Milestone]]:
@@ -296,13 +411,12 @@ def tongbao(ctx: Context) -> Message:
         plan = ctx.session.get(Plan, row.payload.get("plan_id"))
         departments: dict[str, list[int]] = row.payload.get("departments", {})
         found = _tasks_of(ctx.session, [m for ids in departments.values() for m in ids])
-        # a department is named only for milestones still the plan's when the 通报 goes out
+        # a department is named only for milestones still overdue 30 days when the 通报 goes out: not closed out,
+        # withdrawn, moved or paused since it was queued
+        overdue = _overdue_now(ctx.session, ctx.today, found)
+        lagging = {m for m, due in overdue.items() if (ctx.today - due).days >= TONGBAO.tongbao_after_days}
         named = {
-            department: tuple(
-                f"· {found[m][0].ref} {found[m][0].title}"
-                for m in ids
-                if m in found and _still_owed(found[m][2])
-            )
+            department: tuple(f"· {found[m][0].ref} {found[m][0].title}" for m in ids if m in lagging)
             for department, ids in sorted(departments.items())
         }
         if plan is None or not any(named.values()):
@@ -310,7 +424,9 @@ def tongbao(ctx: Context) -> Message:
         sections.append(Section(lines=(plan.title,)))
         sections += [Section(lines=lines, heading=department) for department, lines in named.items() if lines]
     if not sections:
-        raise NothingToSay("the 通报's milestones were withdrawn, or its plan removed, before it was sent")
+        raise NothingToSay(
+            "the 通报's milestones were closed, withdrawn or paused, or its plan removed, since"
+        )
     return Message(title=_("通报: milestones overdue 30 days or more"), sections=tuple(sections))
 
 
@@ -331,7 +447,7 @@ def blocked(ctx: Context) -> Message:
     def paragraph(row: Notification) -> str | None:
         contact = ctx.session.get(Contact, row.payload.get("contact_id"))
         department = ctx.session.get(Department, contact.department_id) if contact else None
-        if contact is None or department is None:
+        if contact is None or department is None or contact.active:  # active again: no longer true
             return None
         return plain(views.contact_blocked(ctx._, contact.name, department.name))
 
@@ -341,7 +457,7 @@ def blocked(ctx: Context) -> Message:
 def closeout_requested(ctx: Context) -> Message:
     def paragraph(row: Notification) -> str | None:
         closeout = ctx.session.get(CloseoutRequest, row.payload.get("closeout_id"))
-        if closeout is None:
+        if closeout is None or closeout.status != CloseoutStatus.pending:  # decided since: nothing to approve
             return None
         report = ctx.session.get(ProgressReport, closeout.report_id)
         requester = ctx.session.get(Contact, closeout.requested_by)
@@ -401,8 +517,8 @@ def digest_chart(ctx: Context) -> Message:
 def robot_disabled(ctx: Context) -> Message:
     """A group robot the platform refused was disabled; its coordinators are told (the latest reason)."""
     robot = ctx.session.get(GroupRobot, ctx.head.payload.get("robot_id"))
-    if robot is None:
-        raise NothingToSay("the robot was removed since")
+    if robot is None or robot.active:
+        raise NothingToSay("the robot was removed, or works again, since")
     return robot_disabled_notice(ctx._, robot, robot.disabled_reason or "")
 
 

@@ -310,7 +310,7 @@ def robot_disabled_notice(_: Callable[[str], str], robot: GroupRobot, reason: st
                 lines=(
                     _("The platform refused it: {reason}").format(reason=reason),
                     _(
-                        "Its group no longer receives the weekly 通报 and digest. Check the webhook and secret, then add it again with duban robot add."
+                        "Its group no longer receives the weekly 通报 and digest. Check the webhook and secret, then ask whoever runs duban to add it again (duban robot add)."
                     ),
                 )
             ),

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlmodel import Session, col, func, select
 
 from duban.services.access import require_reader, visible_plan_ids
-from duban.services.oversight import OverdueLine, SilentDepartment, overdue, silent_departments
+from duban.services.oversight import OverdueLine, Unanswered, overdue, unanswered
 from duban.status import Counts, MilestoneView, Pace, Tally, milestone_views, tally_milestones
 from models import Contact, Milestone, Plan, ProgressReport, Task
 
@@ -30,7 +30,7 @@ class Digest:
     week_start: dt.date
     today: dt.date
     plans: list[PlanDigest]
-    silent: list[SilentDepartment]
+    silent: Unanswered  # the silent departments, and apart those nobody has joined for
 
 
 def build_digest(*, session: Session, reader: Contact, now: dt.datetime, today: dt.date) -> Digest:
@@ -80,7 +80,7 @@ def build_digest(*, session: Session, reader: Contact, now: dt.datetime, today: 
         week_start=week_start,
         today=today,
         plans=plans,
-        silent=silent_departments(session=session, reader=reader, now=now),
+        silent=unanswered(session=session, reader=reader, now=now, today=today),
     )
 
 

@@ -26,15 +26,18 @@ from duban.status import (
 )
 from models import (
     Contact,
+    ContactRole,
     Department,
     DepartmentRole,
     Milestone,
+    MilestoneStatus,
     Notification,
     ProgressReport,
     Task,
     TaskDepartment,
     limits,
 )
+from models.people import reachable
 
 
 def status_for(
@@ -120,6 +123,63 @@ def silent_departments(*, session: Session, reader: Contact, now: dt.datetime) -
     ).all()
     result = [SilentDepartment(name, sent_at, (now - sent_at).days) for name, sent_at in rows]
     return sorted(result, key=lambda s: (s.last_reminder_at, s.department))
+
+
+@dataclass(frozen=True)
+class UnreachedDepartment:
+    """A department leading open milestones of the reader's plans with no contact a reminder can reach: it was
+    never asked, so its silence is no answer either way. (Cooperating departments are asked for their input
+    to the lead, not for an answer here.)"""
+
+    department: str
+    open_milestones: int  # open milestones it leads
+    overdue: int  # of those, overdue today
+
+
+@dataclass(frozen=True)
+class Unanswered:
+    """未回复部门: who stayed silent after a reminder, and apart from them who no reminder can reach."""
+
+    silent: list[SilentDepartment]
+    unreached: list[UnreachedDepartment]
+
+
+def unanswered(*, session: Session, reader: Contact, now: dt.datetime, today: dt.date) -> Unanswered:
+    """The silent departments and, as their own group, the departments nobody has joined for."""
+    silent = silent_departments(session=session, reader=reader, now=now)
+    return Unanswered(
+        silent=silent, unreached=unreached_departments(session=session, reader=reader, today=today)
+    )
+
+
+def unreached_departments(*, session: Session, reader: Contact, today: dt.date) -> list[UnreachedDepartment]:
+    """Departments leading open milestones of the plans the reader sees that have no reachable contact, so no
+    reminder reaches them: most overdue first."""
+    require_reader(reader)
+    plan_ids = visible_plan_ids(session=session, contact=reader)
+    named = session.exec(
+        select(Department.id, Department.name, Milestone.id)
+        .join(TaskDepartment, col(TaskDepartment.department_id) == Department.id)
+        .join(Task, col(Task.id) == TaskDepartment.task_id)
+        .join(Milestone, col(Milestone.task_id) == Task.id)
+        .where(col(Task.plan_id).in_(plan_ids), col(Milestone.status) == MilestoneStatus.open)
+        .where(col(TaskDepartment.role) == DepartmentRole.lead)
+    ).all()
+    reached = set(
+        session.exec(
+            select(Contact.department_id)
+            .where(col(Contact.department_id).in_({department_id for department_id, _n, _m in named}))
+            .where(col(Contact.role) == ContactRole.contact, reachable())
+            .distinct()
+        ).all()
+    )
+    late = {view.milestone_id for view in overdue_views(session=session, today=today, plan_ids=plan_ids)}
+    milestones: dict[tuple[int, str], set[int]] = {}
+    for department_id, name, milestone_id in named:
+        if department_id not in reached:
+            milestones.setdefault((department_id or 0, name), set()).add(milestone_id or 0)
+    found = [UnreachedDepartment(name, len(ids), len(ids & late)) for (_id, name), ids in milestones.items()]
+    return sorted(found, key=lambda u: (-u.overdue, -u.open_milestones, u.department))
 
 
 def department_milestones(

@@ -6,7 +6,7 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from duban.services.errors import InvalidInput, NotAllowed, NotFound
 from duban.services.oversight import pause_escalation, status_for
@@ -211,8 +211,20 @@ def test_the_ladder_rung_follows_the_escalation_policy(days: int, expected: tupl
     assert data.ladder_rung(days) == expected
 
 
-def test_the_overdue_list_shows_the_ladder_the_scheduler_recorded(seeded: Session, county: County) -> None:
-    """Notices counted from the rungs the scheduler recorded, not derived from the days; a /snooze shows."""
+def _dispatched(session: Session) -> None:
+    """Every queued message goes out, as the dispatcher records it."""
+    for row in session.exec(select(Notification).where(col(Notification.sent_at).is_(None))).all():
+        row.sent_at = NOW
+        session.add(row)
+    session.commit()
+
+
+def test_the_overdue_list_counts_notices_sent_and_shows_those_waiting_apart(
+    seeded: Session, county: County
+) -> None:
+    """Notices counted from the rungs the scheduler recorded and the outbox sent, not derived from the days; one
+    queued and not sent yet is shown apart; the leadership is said to be told only where a message to it was; a
+    /snooze shows."""
 
     def entries(today: dt.date) -> dict[int, data.OverdueEntry]:
         found = data.overdue_entries(session=seeded, reader=county.lead, today=today)
@@ -225,15 +237,26 @@ def test_the_overdue_list_shows_the_ladder_the_scheduler_recorded(seeded: Sessio
     for entry in before.values():
         assert entry.line.days_overdue == (TODAY - entry.line.view.due_on).days
         assert (entry.owed, entry.rung) == data.ladder_rung(entry.line.days_overdue)
-        assert entry.reminders_sent == 0 and entry.behind  # nothing went out yet, and the page says so
+        assert (entry.sent, entry.waiting) == (0, 0) and entry.behind  # nothing went out yet, and it says so
 
-    # the scheduler's first tick looks back a week: each overdue milestone reached one rung in it
+    # the scheduler's first tick looks back a week: each overdue milestone reached one rung in it. 2025-06-02 is a
+    # holiday, so the notices wait for the next working morning: queued, not sent
     plan_escalations(session=seeded, now=NOW, tz=SHANGHAI, policy=EscalationPolicy())
     first = entries(TODAY)
-    assert {e.reminders_sent for e in first.values()} == {1}
-    assert all(e.behind == (e.owed > 1) for e in first.values())
+    ours = {m for m, e in first.items() if "区教体局" in e.line.lead_departments}  # the one with a contact
+    assert ours == set(first)
+    for entry in first.values():
+        assert (entry.sent, entry.waiting) == (0, 1)
+        assert entry.behind == (entry.owed > 1)
+        assert entry.leadership == ("" if entry.rung == "notice" else "waiting")
+        assert entry.tongbao == ""  # no 通报 was queued (plan_tongbao did not run)
 
-    paused_id, still_id = sorted(first)[:2]
+    _dispatched(seeded)
+    for entry in entries(TODAY).values():
+        assert (entry.sent, entry.waiting) == (1, 0)
+        assert entry.leadership == ("" if entry.rung == "notice" else "told")
+
+    paused_id, still_id = sorted(ours)[:2]
     pause_escalation(
         session=seeded,
         coordinator=county.coordinator,
@@ -246,9 +269,9 @@ def test_the_overdue_list_shows_the_ladder_the_scheduler_recorded(seeded: Sessio
     week_later = TODAY + dt.timedelta(days=7)
     plan_escalations(session=seeded, now=NOW + dt.timedelta(days=7), tz=SHANGHAI, policy=EscalationPolicy())
     later = entries(week_later)
-    assert (later[paused_id].reminders_sent, later[paused_id].paused_until) == (1, week_later)
+    assert (later[paused_id].sent, later[paused_id].paused_until) == (1, week_later)
     assert later[paused_id].pause_reason == "等待<b>资金</b>" and not later[paused_id].behind
-    assert (later[still_id].reminders_sent, later[still_id].paused_until) == (2, None)
+    assert (later[still_id].sent, later[still_id].waiting, later[still_id].paused_until) == (1, 1, None)
     assert entries(week_later + dt.timedelta(days=1))[paused_id].paused_until is None  # the pause ran out
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
+from zoneinfo import ZoneInfo
 
 import pytest
 from docx import Document
 from openpyxl import load_workbook
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from starlette.testclient import TestClient
 
 from duban.services.invites import deactivate_contact
@@ -18,6 +19,7 @@ from duban.services.oversight import pause_escalation
 from duban.services.web_login import issue_login_link
 from duban.status import overdue_views
 from models import CloseoutRequest, CloseoutStatus, Department, Milestone, MilestoneStatus, Notification
+from scheduler.escalation import EscalationPolicy, plan_escalations
 from tests.web.conftest import (
     FOREIGN_PLAN,
     HOME_PLAN,
@@ -248,6 +250,39 @@ def test_the_tongbao_download_is_a_word_document_for_the_plan(
     document = Document(io.BytesIO(answer.content))
     assert document.paragraphs[0].text == "关于《淄川区推进乡村教育振兴工作方案》推进情况的督查通报"
     assert "通报期间：2025年5月27日至2025年6月2日" in document.paragraphs[1].text
+
+
+def test_the_overdue_page_counts_notices_sent_and_says_the_leadership_was_told_only_when_it_was(
+    seeded: Session, county: County, app_client: TestClient
+) -> None:
+    """已提醒 N 次 counts messages sent; one held for the holiday (2025-06-02) is 待发送, and so is 催办."""
+    plan_escalations(session=seeded, now=NOW, tz=ZoneInfo("Asia/Shanghai"), policy=EscalationPolicy())
+    sign_in(app_client, seeded, county.lead)
+    [entry, *_] = [e for e in data.overdue_entries(session=seeded, reader=county.lead, today=NOW.date())]
+    assert entry.rung != "notice"
+
+    def row() -> str:
+        page = app_client.get("/overdue").text
+        cells = page[page.index(f'href="/milestones/{entry.line.view.milestone_id}"') :].split("</tr>")[0]
+        return re.sub(r"<[^>]*>", "", cells)  # as read
+
+    assert "已提醒 0 次，另有 1 条待发送" in row()
+    assert "催办：告知部门分管领导的消息待发送" in row() and "催办：已告知部门分管领导" not in row()
+    for notice in seeded.exec(select(Notification).where(col(Notification.sent_at).is_(None))).all():
+        notice.sent_at = NOW  # as the dispatcher records them
+        seeded.add(notice)
+    seeded.commit()
+    assert "已提醒 1 次" in row() and "待发送" not in row() and "催办：已告知部门分管领导" in row()
+
+
+def test_the_silent_page_lists_departments_nobody_joined_for_and_never_says_all_answered(
+    seeded: Session, county: County, app_client: TestClient
+) -> None:
+    sign_in(app_client, seeded, county.coordinator)
+    page = app_client.get("/silent").text
+    assert "所有部门均已回复" not in page and "收到提醒的部门都已回复最近一次提醒。" in page
+    unreached = page[page.index('<table id="unreached">') :].split("</table>")[0]
+    assert "区妇联" in unreached and "区教体局" not in unreached  # only 区教体局 has a contact
 
 
 def test_every_page_renders_for_a_reader(seeded: Session, county: County, app_client: TestClient) -> None:
