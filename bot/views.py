@@ -347,7 +347,9 @@ def closeout_decided_for_coordinator(_: Gettext, decision: CloseoutDecision) -> 
         return _("Request {id} ({ref} {title}, due {due}) approved; the milestone is closed out.").format(
             **named
         )
-    return _("Request {id} ({ref} {title}, due {due}) rejected; the contact has been told.").format(**named)
+    # the decision queued the contact's notice in its own transaction (chat sends it before this reply; the web
+    # leaves it to the dispatcher): told is not yet proven, will be is
+    return _("Request {id} ({ref} {title}, due {due}) rejected; the contact will be told.").format(**named)
 
 
 def closeout_decided_text(_: Gettext, closeout: CloseoutRequest, task: Task) -> str:

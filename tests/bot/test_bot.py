@@ -173,7 +173,7 @@ async def test_a_rejection_needs_a_reason_and_tells_the_contact(harness: Harness
     await harness.say(CONTACT, "已完成", reply_to=777)
     assert await harness.say(COORDINATOR, "/reject 1") == ["请说明理由：/reject 编号 理由"]
     assert await harness.say(COORDINATOR, "/reject 1 缺少<佐证>") == [
-        "申请 1（（二） 实施教育强镇筑基行动，2025-12-31到期）已驳回，已通知联络员。"
+        "申请 1（（二） 实施教育强镇筑基行动，2025-12-31到期）已驳回，将通知联络员。"
     ]
     assert harness.request.sent(CONTACT.id)[-1]["text"].endswith("未获批准：缺少&lt;佐证&gt;</b>")
 

@@ -113,7 +113,7 @@ async def test_a_reject_reason_as_long_as_validation_allows_is_stored(harness: H
     await harness.say(CONTACT, "已完成", reply_to=777)
     reason = "缺" * 2000
     assert await harness.say(COORDINATOR, f"/reject 1 {reason}") == [
-        "申请 1（（二） 实施教育强镇筑基行动，2025-12-31到期）已驳回，已通知联络员。"
+        "申请 1（（二） 实施教育强镇筑基行动，2025-12-31到期）已驳回，将通知联络员。"
     ]
     assert harness.rows(CloseoutRequest)[0].reason == reason
     assert await harness.say(COORDINATOR, f"/reject 1 {reason}缺") == ["该销号申请已处理过。"]
