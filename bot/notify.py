@@ -15,4 +15,10 @@ async def send_now(context: ContextTypes.DEFAULT_TYPE, ids: Sequence[int]) -> No
         return
     rt = runtime(context)
     with rt.session() as session:
-        await dispatch_due(session=session, deliver=TelegramChannel(context.bot), now=rt.now(), ids=ids)
+        await dispatch_due(
+            session=session,
+            deliver=TelegramChannel(context.bot, rt.settings.tz),
+            now=rt.now(),
+            tz=rt.settings.tz,
+            ids=ids,
+        )

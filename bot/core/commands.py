@@ -328,7 +328,7 @@ class CommandCore:
             )
             return [self._message(_, views.snoozed(_, days))]
         outcome = reminders.report_no_change(
-            session=session, contact=contact, notification_id=reminder_id, now=now
+            session=session, contact=contact, notification_id=reminder_id, now=now, tz=self.clock.settings.tz
         )
         task = session.get(Task, outcome.milestone.task_id)
         assert task is not None

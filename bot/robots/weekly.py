@@ -109,7 +109,7 @@ async def post_weekly(
             if message is None:
                 continue
             result = await post_to_plan_robots(
-                session=session, plan=plan, message=message, sender=sender, now=now, key=key
+                session=session, plan=plan, message=message, sender=sender, now=now, tz=tz, key=key
             )
             total.posted += len(result.sent)
             total.later += len(result.later)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine
@@ -29,6 +30,8 @@ from models import (
     ProgressReport,
     Task,
 )
+
+TZ = ZoneInfo("Asia/Shanghai")  # the settings' default
 
 NOW = dt.datetime(2025, 6, 2, 2, 0, tzinfo=dt.UTC)
 REMINDER_ACTIONS = {
@@ -214,6 +217,7 @@ def reminder_for(engine: Engine, staff_id: str, task_ref: str) -> int:
             contact=contact,
             due_at=NOW,
             milestone_id=milestone.id,
+            tz=TZ,
         )
         assert row is not None and row.id is not None
         session.commit()
