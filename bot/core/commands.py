@@ -96,7 +96,8 @@ REPORT_PROMPT_WINDOW = dt.timedelta(minutes=30)
 # a picture or file sent this soon after a report is that report's evidence (DingTalk has no replies)
 EVIDENCE_WINDOW = dt.timedelta(minutes=30)
 JOIN_WORDS = ("/start", "start", "join", "加入", "邀请码")
-# an invitation code: secrets.token_urlsafe(24) is 32 characters of [A-Za-z0-9_-]
+# an invitation code: 32 letters and digits (duban/services/invites.py); codes issued before were
+# secrets.token_urlsafe(24), which has - and _ too
 _CODE = re.compile(r"[A-Za-z0-9_-]{24,64}")
 # a command word, then its arguments; a Chinese word may run straight into its number (任务3, 汇报2 完成60%)
 _COMMAND = re.compile(r"^/?(?P<word>[A-Za-z]+|[\u4e00-\u9fff]+?)(?=[\s\d]|$)\s*(?P<rest>.*)$", re.S)
@@ -567,8 +568,12 @@ class CommandCore:
 
 
 def join_code(text: str) -> str | None:
-    """The invitation code in a text: the code alone, or after 加入 / join / /start."""
-    words = text.strip().split()
+    """The invitation code in a text: the code alone, or after 加入 / join / /start.
+
+    A code copied out of a DingTalk message may carry the backslashes its markdown escaping put before - and _
+    (codes issued before they were letters and digits only); no code has a backslash, so they are dropped.
+    """
+    words = text.replace("\\", "").strip().split()
     if words and words[0].lower() in JOIN_WORDS:
         words = words[1:]
     return words[0] if len(words) == 1 and _CODE.fullmatch(words[0]) else None

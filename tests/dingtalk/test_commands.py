@@ -16,7 +16,8 @@ from bot.core.message import Message
 from bot.dingtalk.render import render
 from duban.config import Settings
 from duban.seeding import load_seed
-from duban.services.invites import create_invite, resolve_department
+from duban.services import invites as invites_service
+from duban.services.invites import create_invite, redeem_invite, resolve_department
 from duban.services.outbox import enqueue
 from duban.services.web_login import check_login_link
 from models import (
@@ -257,11 +258,34 @@ def test_a_picture_after_a_report_is_its_evidence(core: CommandCore, engine: Eng
 
 def test_a_coordinator_invites_a_colleague_who_joins_with_the_code(core: CommandCore, engine: Engine) -> None:
     core.handle(LI, invite(engine, "区教体局", ContactRole.coordinator))
-    assert text_of(core.handle(LI, "邀请 区科技局")) == "用法：/invite 部门 contact|coordinator|lead"
+    assert text_of(core.handle(LI, "邀请 区科技局")) == "用法：邀请 部门 contact|coordinator|lead"
     answer = text_of(core.handle(LI, "邀请 区科技局 contact")).splitlines()
     assert answer[0] == "区科技局的邀请码（2025-06-09 前有效，仅可使用一次）："
     assert answer[2] == "请对方在钉钉中把此邀请码发送给机器人。"
     assert text_of(core.handle(WANG, answer[1])).startswith("欢迎！您现在是区科技局的联络员。")
+
+
+@pytest.mark.parametrize(
+    "issued_before",
+    [None, "7NRZiW-Fx_q2LmA9bC8dE7fG6hI5jK4l"],  # a new code; a token_urlsafe one issued before, with - and _
+)
+def test_the_code_a_coordinator_is_sent_on_dingtalk_joins_when_copied_and_pasted_back(
+    core: CommandCore, engine: Engine, monkeypatch: pytest.MonkeyPatch, issued_before: str | None
+) -> None:
+    core.handle(LI, invite(engine, "区教体局", ContactRole.coordinator))
+    if issued_before is not None:
+        monkeypatch.setattr(invites_service, "new_invite_code", lambda: issued_before)
+    [part] = render(core.handle(LI, "邀请 区科技局 contact")[0])
+    # the markdown DingTalk gets: the title block, then the code on a line of its own
+    title, _blank, code_line, *_rest = part.msg_param["text"].split("\n")
+    assert title == "#### 区科技局的邀请码（2025\\-06\\-09 前有效，仅可使用一次）："
+    copied = code_line.strip()
+    if issued_before is None:  # letters and digits: the line is the code, shown and copied alike
+        assert copied.isascii() and copied.isalnum() and len(copied) == 32
+    else:  # the escaping DingTalk shows or copies: the backslashes are dropped on the way back
+        assert copied == r"7NRZiW\-Fx\_q2LmA9bC8dE7fG6hI5jK4l"
+
+    assert text_of(core.handle(WANG, copied)).startswith("欢迎！您现在是区科技局的联络员。")
 
 
 def test_a_coordinator_reads_one_department(core: CommandCore, engine: Engine) -> None:
