@@ -18,6 +18,7 @@ from sqlmodel import Session
 
 from bot import paged_views, views
 from bot.core.message import Action, Message, Section
+from bot.core.vocabulary import DINGTALK, Commands
 from bot.i18n import gettext_for
 from duban.config import Settings
 from duban.services import inbound, invites, oversight, progress, reminders, tasks
@@ -126,10 +127,11 @@ class Answer:
 
 @dataclass(frozen=True)
 class Clock:
-    """What the views need of the bot's runtime: now, and today in the county's time zone."""
+    """What the views need of the bot's runtime: now, today in the county's time zone, and the channel's words."""
 
     settings: Settings
     now: Callable[[], dt.datetime]
+    words: Commands = DINGTALK  # the core serves DingTalk (Sender.channel): its texts teach DingTalk's words
 
     def today(self) -> dt.date:
         return self.now().astimezone(self.settings.tz).date()
@@ -201,7 +203,10 @@ class CommandCore:
                 session.commit()
                 return [
                     self._message(
-                        _, views.unknown_command(_) if text.startswith("/") else self._hint(_, contact)
+                        _,
+                        views.unknown_command(_, self.clock.words)
+                        if text.startswith("/")
+                        else self._hint(_, contact),
                     )
                 ]
             if ROLES[command] and contact.role not in ROLES[command]:
@@ -216,7 +221,7 @@ class CommandCore:
                 # the refused text still ends the wait, as any next text does
                 reminders.take_awaited_report(session=session, contact=contact, now=self.clock.now())
                 session.commit()
-                return [self._message(_, _refusal(_, error))]
+                return [self._message(_, _refusal(_, error, self.clock.words))]
             session.commit()  # for a command that changed nothing itself: the wait it ended
             return messages
 
@@ -255,7 +260,9 @@ class CommandCore:
         department = session.get(Department, contact.department_id)
         assert department is not None
         return self._message(
-            _, views.welcome(_, department.name, contact.role), *_help_sections(_, contact.role)
+            _,
+            views.welcome(_, department.name, contact.role, self.clock.words),
+            *_help_sections(_, contact.role),
         )
 
     # ---- commands -------------------------------------------------------------------------------------
@@ -392,7 +399,11 @@ class CommandCore:
                 )
             except DomainError as error:
                 session.rollback()
-                return [] if inbound.handled_elsewhere(session) else [self._message(_, _refusal(_, error))]
+                return (
+                    []
+                    if inbound.handled_elsewhere(session)
+                    else [self._message(_, _refusal(_, error, self.clock.words))]
+                )
             except inbound.AlreadyHandled:  # another delivery of it saved the evidence first
                 return []
             milestone = session.get(Milestone, saved.milestone_id)
@@ -435,7 +446,15 @@ class CommandCore:
             invited_by=contact,
         )
         return [
-            self._message(_, invite_code_created(_, department.name, issued.token, issued.expires_at.date()))
+            self._message(
+                _,
+                invite_code_created(
+                    _,
+                    department.name,
+                    issued.token,
+                    issued.expires_at.astimezone(self.clock.settings.tz).date(),
+                ),
+            )
         ]
 
     def _web(self, session: Session, contact: Contact, _: views.Gettext) -> list[Message]:
@@ -586,14 +605,15 @@ def _number(text: str, usage: str) -> str:
     return text
 
 
-def _refusal(_: views.Gettext, error: DomainError) -> str:
-    """A refusal in the words the Telegram bot uses (bot/views.py), plus the DingTalk-only usage line."""
+def _refusal(_: views.Gettext, error: DomainError, words: Commands) -> str:
+    """A refusal as the Telegram bot words it (bot/views.py) in the channel's words, plus the usage lines whose
+    DingTalk example reads better than the word alone."""
     if isinstance(error, ApproverIsRequester):
         return views.approver_is_requester(_)
     if isinstance(error, NumberNotListed):
-        return views.number_not_listed(_, error, "任务")
+        return views.number_not_listed(_, error, words["tasks"])
     if isinstance(error, NumberNoLongerOpen):
-        return views.number_no_longer_open(_, error, "任务")
+        return views.number_no_longer_open(_, error, words["tasks"])
     if isinstance(error, InvalidInput) and error.reason == "stale":
         return views.stale_button(_)
     if isinstance(error, InvalidInput):
@@ -603,14 +623,14 @@ def _refusal(_: views.Gettext, error: DomainError) -> str:
             "usage_snooze": usage_pause,
         }
         usage = dingtalk_usage.get(error.reason)
-        return usage(_) if usage is not None else views.invalid_input(_, error.reason)
+        return usage(_) if usage is not None else views.invalid_input(_, error.reason, words)
     if isinstance(error, NotFound):
         return views.not_found(_)
     return views.not_allowed(_)
 
 
 def _help_sections(_: views.Gettext, role: ContactRole) -> tuple[Section, ...]:
-    lines = [f"{word} (/{command}) — {description}" for command, word, description in commands_for(_, role)]
+    lines = [f"{word} — {description}" for _command, word, description in commands_for(_, role)]
     if role == ContactRole.contact:
         lines.append(report_hint(_))
     return (Section(lines=tuple(lines)),)
@@ -668,9 +688,7 @@ def invite_code_invalid(_: views.Gettext) -> str:
 
 
 def report_hint(_: views.Gettext) -> str:
-    return _(
-        "To report progress, send 汇报, the task number from 任务 and your progress, e.g. “汇报 2 完成60%，已开工”."
-    )
+    return DINGTALK.how_to_report(_)
 
 
 def usage_report(_: views.Gettext) -> str:

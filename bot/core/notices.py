@@ -1,7 +1,9 @@
 """What an outbox message says: the rows of one bundle in, a platform-neutral Message out, in the reader's language.
 
 Called at send time by every channel (Telegram, DingTalk), so the text reflects the database as it then stands
-and a row never carries finished markup. Lines here are plain text; the channel escapes and splits them.
+and a row never carries finished markup. Lines here are plain text; the channel escapes and splits them. The channel
+passes the settings' time zone (days left and dates are the county's) and its words (bot/core/vocabulary.py), so a
+notice teaches the commands its reader can type.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ from sqlmodel import Session, col, select
 
 from bot import views
 from bot.core.message import Action, Message, Section
+from bot.core.vocabulary import Commands
 from bot.i18n import gettext_for
 from bot.robots.senders import robot_disabled_notice
 from duban.services.digest import build_digest
-from duban.services.outbox import COUNTY_TZ
 from duban.services.reminders import REMINDER_KINDS, SNOOZE_CHOICES
 from models import (
     CloseoutRequest,
@@ -54,15 +56,23 @@ def bundle(session: Session, head: Notification) -> list[Notification]:
     return list(rows) or [head]
 
 
-def message_for(session: Session, head: Notification, rows: Sequence[Notification] | None = None) -> Message:
+def message_for(
+    session: Session,
+    head: Notification,
+    rows: Sequence[Notification] | None = None,
+    *,
+    tz: dt.tzinfo,
+    words: Commands,
+) -> Message:
     """The message for `head`'s bundle, for its recipient; raises NothingToSay if nothing is left to tell.
 
-    `rows` is the bundle as the dispatcher read it (head first); without it the bundle is read here.
+    `rows` is the bundle as the dispatcher read it (head first); without it the bundle is read here. `tz` is the
+    settings' time zone, `words` the recipient's channel's commands.
     """
     reader = session.get(Contact, head.contact_id) if head.contact_id else None
     _ = gettext_for(reader.language if reader else "zh_CN")
     rows = list(rows) if rows is not None else bundle(session, head)
-    today = head.due_at.astimezone(COUNTY_TZ).date()
+    today = head.due_at.astimezone(tz).date()
     legacy = [row for row in rows if "legacy_text" in row.payload]
     current = [row for row in rows if "legacy_text" not in row.payload]
     if not current:
@@ -70,7 +80,9 @@ def message_for(session: Session, head: Notification, rows: Sequence[Notificatio
     render = RENDERERS.get(head.kind)
     if render is None:
         raise ValueError(f"no view for notification kind {head.kind!r}")
-    message = render(Context(session=session, _=_, head=head, rows=current, today=today, reader=reader))
+    message = render(
+        Context(session=session, _=_, head=head, rows=current, today=today, reader=reader, tz=tz, words=words)
+    )
     if legacy:  # rows queued before the upgrade travel along as they were written
         extra = tuple(Section(lines=tuple(plain(row.payload["legacy_text"]).split("\n"))) for row in legacy)
         message = Message(
@@ -87,6 +99,8 @@ class Context:
     rows: list[Notification]
     today: dt.date
     reader: Contact | None
+    tz: dt.tzinfo
+    words: Commands
 
 
 def plain(markup: str) -> str:
@@ -148,12 +162,12 @@ def _still_owed(milestone: Milestone) -> bool:
     return milestone.status != MilestoneStatus.withdrawn
 
 
-def _pace(_: Gettext, report: ProgressReport | None) -> str:
+def _pace(_: Gettext, report: ProgressReport | None, tz: dt.tzinfo) -> str:
     if report is None:
         return _("no report yet")
     percent = f" {report.percent}%" if report.percent is not None else ""
     return _("last report {day}: {status}{percent}").format(
-        day=report.reported_at.astimezone(COUNTY_TZ).date().isoformat(),
+        day=report.reported_at.astimezone(tz).date().isoformat(),
         status=views.status_label(_, report.status),
         percent=percent,
     )
@@ -206,7 +220,7 @@ def reminder_bundle(ctx: Context) -> Message:
                 due=due.isoformat(),
                 recurrence=recurrence,
                 days=abs(days_left),
-                pace=_pace(_, item.report),
+                pace=_pace(_, item.report, ctx.tz),
             )
         lines = [f"{number}. {item.task.ref} {item.task.title}", f"   {when}"]
         if item.milestone.target:
@@ -219,7 +233,7 @@ def reminder_bundle(ctx: Context) -> Message:
         previous_plan = item.plan.key
         sections.append(Section(lines=tuple(lines), heading=heading))
     if len(items) == 1:
-        footer = _("Reply to this message with your progress, e.g. “完成60%，已开工”.")
+        footer = ctx.words.how_to_answer(_, views.report_button(_))
     else:
         footer = _("Tap “Report n” to report on item n, or “Acknowledge all”.")
     actions = _reminder_actions(_, ctx.head, [(i.row, i.milestone) for i in items])
@@ -271,7 +285,7 @@ def overdue_bundle(ctx: Context) -> Message:
     return Message(
         title=_("⚠️ Overdue milestones"),
         sections=tuple(sections),
-        footer=_("Please report progress with /report."),
+        footer=ctx.words.how_to_report(_),
     )
 
 
@@ -349,7 +363,9 @@ def closeout_requested(ctx: Context) -> Message:
         task = _task_of(ctx.session, closeout.milestone_id)
         note = report.note if report else ""
         return plain(
-            views.closeout_requested(ctx._, closeout, task, department.name if department else "", note)
+            views.closeout_requested(
+                ctx._, closeout, task, department.name if department else "", note, ctx.words
+            )
         )
 
     return _paragraphs(ctx, ctx._("Close-out requests (销号)"), paragraph)
