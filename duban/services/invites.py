@@ -17,7 +17,6 @@ from duban.status import find_departments
 from models import Contact, ContactRole, Department, Invite, Plan, limits
 from models.people import person_of
 
-
 # letters and digits only: nothing in the code is markup anywhere (DingTalk's markdown escaped the - and _ of
 # token_urlsafe codes, and a person who copied the message pasted the backslashes too)
 CODE_ALPHABET = string.ascii_letters + string.digits
