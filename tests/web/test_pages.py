@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 import io
 import re
 
@@ -238,6 +239,32 @@ def test_the_workbook_holds_only_the_readers_county(
     sheet = workbook["淄博市淄川区"]
     assert [c.value for c in sheet[1]][:4] == ["序号", "部分", "任务", "牵头部门"]
     assert sheet.max_row > 10
+
+
+def test_the_web_ledger_lists_the_same_tasks_as_the_workbook_undated_ones_too(
+    seeded: Session, county: County, app_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The workbook has a row for a task the plan gives no date (淄川: 6 of 54); the page once left them out."""
+    monkeypatch.setattr(data, "PAGE_SIZE", 10_000)  # every row on one page
+    sign_in(app_client, seeded, county.lead)
+    sheet = load_workbook(io.BytesIO(app_client.get("/ledger.xlsx").content))["淄博市淄川区"]
+    in_workbook = {
+        f"{ref} {title}" for ref, _part, title, *_rest in sheet.iter_rows(min_row=2, values_only=True)
+    }
+    undated = {
+        f"{ref} {title}"
+        for ref, _part, title, *rest in sheet.iter_rows(min_row=2, values_only=True)
+        if rest[2] is None
+    }
+
+    page = app_client.get(f"/plans/{plan_id(seeded, HOME_PLAN)}").text
+    dated_rows = re.findall(r'<td><a href="/milestones/\d+">([^<]+)</a></td>', page)
+    undated_table = page[page.index('id="undated-tasks"') :]
+    undated_rows = re.findall(r"<tr><td>([^<]+)</td>", undated_table)
+
+    assert len(undated) == 6 and "无时间节点的任务（6 项）" in page
+    assert {html.unescape(row) for row in undated_rows} == undated
+    assert {html.unescape(row) for row in [*dated_rows, *undated_rows]} == in_workbook
 
 
 def test_the_tongbao_download_is_a_word_document_for_the_plan(
