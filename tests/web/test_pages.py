@@ -60,7 +60,7 @@ def test_signing_in_sets_a_strict_httponly_cookie_and_a_reused_link_says_so(
     again = TestClient(app_client.app).post(f"/login/{issued.token}", follow_redirects=False)
     assert again.status_code == 410 and COOKIE not in again.cookies
     assert message(again.text) == "此登录链接已被使用；每个链接只能登录一次。"
-    assert "请在聊天中向机器人发送 /web，获取新的登录链接。" in again.text
+    assert "请向机器人发送 /web（Telegram）或 网页（钉钉），获取新的登录链接。" in again.text
 
 
 def test_the_cookie_is_secure_behind_https(seeded: Session, county: County, engine: Engine) -> None:
@@ -88,7 +88,29 @@ def test_without_a_session_every_page_leads_to_the_sign_in_page(
     for path in ("/", "/plans/1", "/pending", "/ledger.xlsx", "/milestones/1"):
         answer = app_client.get(path, follow_redirects=False)
         assert (answer.status_code, answer.headers["location"]) == (303, "/login")
-    assert message(app_client.get("/login").text) == "请在聊天中向机器人发送 /web，获取登录链接。"
+    assert (
+        message(app_client.get("/login").text)
+        == "请向机器人发送 /web（Telegram）或 网页（钉钉），获取登录链接。"
+    )
+
+
+@pytest.mark.parametrize(
+    ("channels", "hint"),
+    [
+        ({"telegram_bot_token": "123456:ABCdefGhIJKlmnOPQrstUVwxyz0123456789"}, "发送 /web，"),
+        (
+            {"dingtalk_client_id": "dingwebhint0001", "dingtalk_client_secret": "s3cr3t-web-hint-0123"},
+            "发送 网页，",
+        ),
+    ],
+    ids=["telegram", "dingtalk"],
+)
+def test_the_sign_in_page_teaches_the_command_of_the_channel_the_county_uses(
+    engine: Engine, channels: dict[str, str], hint: str
+) -> None:
+    """A DingTalk county's reader cannot send /web; they send 网页."""
+    with TestClient(build_web_app(engine, settings(**channels), lambda: NOW)) as client:
+        assert message(client.get("/login").text) == f"请在聊天中向机器人{hint}获取登录链接。"
 
 
 def test_a_revoked_reader_loses_an_open_dashboard_session_at_once(
