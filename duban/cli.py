@@ -252,9 +252,8 @@ def _members_table(members: list[Member], settings: Settings) -> str:
     lines = []
     for member in members:
         contact = member.contact
-        if (
-            member.open_invite is not None and channel_of(contact) is None
-        ):  # its number is what --cancel takes
+        # not joined with an unused invitation: its number is what --cancel takes
+        if member.open_invite is not None and channel_of(contact) is None:
             until = member.open_invite.expires_at.astimezone(settings.tz)
             state = f"邀请 {member.open_invite.id} 未使用，有效至 {until:%Y-%m-%d %H:%M}"
         else:
