@@ -217,7 +217,7 @@ def make_dispatcher(
         settings.claim_seconds = claim_seconds
     # the channel `duban run` wires (bot/main.py), with a pacer of the benchmark's own (a virtual clock's, or a
     # fresh one instead of the process-wide pacer)
-    channel = TelegramChannel(bot, pacer=pacer or SendPacer())
+    channel = TelegramChannel(bot, pacer=pacer or SendPacer(), tz=settings.tz)
     dispatcher = Jobs(engine=engine, settings=settings, clock=clock).dispatcher(channel)
     return dataclasses.replace(dispatcher, sleep=sleep) if sleep is not None else dispatcher
 
@@ -247,7 +247,7 @@ async def dingtalk_dispatcher(
         http=httpx.AsyncClient(timeout=httpx.Timeout(timeout), trust_env=False),
     )
     sender = DingTalkSender(api, pacer or DingTalkPacer())
-    router = ChannelRouter({"dingtalk": dingtalk_notice_deliver(sender)})
+    router = ChannelRouter({"dingtalk": dingtalk_notice_deliver(sender, settings.tz)})
     dispatcher = Jobs(engine=engine, settings=settings, clock=clock).dispatcher(router)
     try:
         yield dataclasses.replace(dispatcher, sleep=sleep) if sleep is not None else dispatcher

@@ -151,6 +151,7 @@ def plan_and_replan(url: str, workdir: Path, *, sample: int, full: bool) -> dict
                 due_at=dt.datetime.combine(r.send_on, SEND_AT, tzinfo=TZ),
                 milestone_id=r.milestone_id,
                 instance_due_on=r.instance_due,
+                tz=TZ,
             )
         session.commit()
         per_row = (time.perf_counter() - started) / len(chosen)
@@ -257,8 +258,8 @@ def drain_ours(workdir: Path, due: int, batch: int) -> dict[str, Any]:
     # the peer's no-op job does not
     engine = fill_outbox(url, rows=due, chats=due, due_at=now - dt.timedelta(minutes=1))
     bot = NoopBot()
-    channel = TelegramChannel(bot, pacer=NoPacer())  # type: ignore[arg-type]
-    dispatcher = Dispatcher(engine=engine, deliver=channel, clock=lambda: now)
+    channel = TelegramChannel(bot, pacer=NoPacer(), tz=TZ)  # type: ignore[arg-type]
+    dispatcher = Dispatcher(engine=engine, deliver=channel, clock=lambda: now, tz=TZ)
     rss_before = maxrss_mb()
 
     async def drain() -> int:

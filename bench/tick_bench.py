@@ -230,7 +230,7 @@ async def _drain(jobs: Jobs) -> tuple[int, int]:
     await bot.initialize()
     # the channel `duban run` wires, pacing off as bench/common.py swaps pacers: the drain measures the
     # machinery (rendering included), not Telegram's limits
-    dispatcher = jobs.dispatcher(TelegramChannel(bot, pacer=NoPacer()))
+    dispatcher = jobs.dispatcher(TelegramChannel(bot, pacer=NoPacer(), tz=TZ))
     sent = requests = 0
     while True:
         batch = await dispatch(dispatcher)

@@ -34,10 +34,10 @@ class ChannelRouter:
         deliver = self.channels.get(channel)
         if deliver is None:
             log.warning(
-                "notification %s is for a %s contact, but %s is not configured",
+                "notification %s is for a %s contact, but this sender has no %s channel; it waits",
                 head.id,
                 channel,
                 channel,
             )
-            raise TransientFailure(f"the {channel} channel is not running in this process")
+            raise TransientFailure(f"the {channel} channel is not among this sender's")
         return await deliver(session, rows)

@@ -20,6 +20,7 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot import paged_views, views
+from bot.core.vocabulary import TELEGRAM
 from bot.i18n import gettext_for, language_for
 from bot.notify import send_now
 from bot.pages import page_markup, paginate
@@ -95,14 +96,15 @@ def member(
 
 
 def refusal(_: views.Gettext, error: DomainError) -> str:
+    """A refusal on Telegram: usage lines teach /commands."""
     if isinstance(error, ApproverIsRequester):
         return views.approver_is_requester(_)
     if isinstance(error, NumberNotListed):
-        return views.number_not_listed(_, error, "/tasks")
+        return views.number_not_listed(_, error, TELEGRAM["tasks"])
     if isinstance(error, NumberNoLongerOpen):
-        return views.number_no_longer_open(_, error, "/tasks")
+        return views.number_no_longer_open(_, error, TELEGRAM["tasks"])
     if isinstance(error, InvalidInput):
-        return views.invalid_input(_, error.reason)
+        return views.invalid_input(_, error.reason, TELEGRAM)
     if isinstance(error, NotAllowed):
         return views.not_allowed(_)
     if isinstance(error, NotFound):
@@ -137,7 +139,7 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             return
         department = session.get(Department, contact.department_id)
         assert department is not None
-        await reply(update, views.welcome(_, department.name, contact.role))
+        await reply(update, views.welcome(_, department.name, contact.role, TELEGRAM))
         await show_role_commands(context, chat_id=user.id, role=contact.role, _=_)
 
 
@@ -426,7 +428,9 @@ async def invite_command(
         plan=plan,
         invited_by=contact,
     )
-    await reply(update, views.invite_created(_, issued, rt.settings.bot_username, department.name))
+    await reply(
+        update, views.invite_created(_, issued, rt.settings.bot_username, department.name, rt.settings.tz)
+    )
 
 
 @member(ContactRole.coordinator, ContactRole.lead)
@@ -503,7 +507,7 @@ async def unknown_command(
     update: Update, context: ContextTypes.DEFAULT_TYPE, session: Session, contact: Contact, _: views.Gettext
 ) -> None:
     """Any command we do not have."""
-    await reply(update, views.unknown_command(_))
+    await reply(update, views.unknown_command(_, TELEGRAM))
 
 
 @member()
@@ -512,14 +516,14 @@ async def plain_text(
 ) -> None:
     """Text that is neither a command nor a reply to a reminder."""
     if contact.role == ContactRole.contact:
-        await reply(update, views.invalid_input(_, "not_a_reply_to_reminder"))
+        await reply(update, views.invalid_input(_, "not_a_reply_to_reminder", TELEGRAM))
     else:
         await reply(update, views.help_text(_, contact.role))
 
 
 async def group_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """In a group, answer only when addressed, and only to say we talk in private."""
-    await reply(update, views.invalid_input(gettext_of(update), "group"))
+    await reply(update, views.invalid_input(gettext_of(update), "group", TELEGRAM))
 
 
 async def error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -88,7 +88,7 @@ class Service:
         """Each outbox row on its recipient's channel, among the channels this process runs."""
         channels: dict[str, Deliver] = {}
         if self.application is not None:
-            channels["telegram"] = TelegramChannel(self.application.bot)
+            channels["telegram"] = TelegramChannel(self.application.bot, self.settings.tz)
         if self.dingtalk is not None:
             channels["dingtalk"] = self.dingtalk.deliver
         return ChannelRouter(channels)
@@ -168,7 +168,9 @@ def notice_sender(runtime: Runtime, deliver: Deliver) -> Callable[[Sequence[int]
 
     async def send(ids: Sequence[int]) -> int:
         with runtime.session() as session:
-            return await dispatch_due(session=session, deliver=deliver, now=runtime.now(), ids=ids)
+            return await dispatch_due(
+                session=session, deliver=deliver, now=runtime.now(), tz=runtime.settings.tz, ids=ids
+            )
 
     return send
 

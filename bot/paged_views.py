@@ -1,7 +1,8 @@
 """Every answer that may run to several pages, built one way for the command and for its next/previous buttons.
 
 A builder takes the argument the buttons carry (a number or a department id, never free text: callback data is
-limited to 64 bytes) and re-runs the query, so a page always shows the database as it is now.
+limited to 64 bytes) and re-runs the query, so a page always shows the database as it is now. `rt` is the channel's
+runtime: now, today, the settings (their time zone) and the channel's words (bot/core/vocabulary.py).
 """
 
 from collections.abc import Callable
@@ -34,14 +35,14 @@ def tasks_view(session: Session, contact: Contact, rt: Any, _: views.Gettext, ar
     lines = tasks.open_task_lines(session=session, contact=contact, today=rt.today())
     if not lines:
         return [views.no_tasks(_)]
-    return [views.tasks_header(_), *views.task_lines(_, lines)]
+    return [views.tasks_header(_, rt.words), *views.task_lines(_, lines)]
 
 
 def task_view(session: Session, contact: Contact, rt: Any, _: views.Gettext, arg: str) -> list[str]:
     _contact_only(contact)
     line = tasks.line_by_number(session=session, contact=contact, number=_number(arg), today=rt.today())
     detail = tasks.task_detail(session=session, contact=contact, task_id=line.task_id, today=rt.today())
-    return views.task_detail(_, detail).split("\n")
+    return views.task_detail(_, detail, rt.settings.tz).split("\n")
 
 
 def status_view(session: Session, contact: Contact, rt: Any, _: views.Gettext, arg: str) -> list[str]:
@@ -84,11 +85,12 @@ def pending_view(session: Session, contact: Contact, rt: Any, _: views.Gettext, 
         assert milestone is not None
         pairs.append((request, milestone))
     refused = outbox.undelivered_for(session=session, coordinator=contact)
-    return views.pending_lines(_, pairs).split("\n") + views.undelivered_lines(_, refused)
+    return views.pending_lines(_, pairs).split("\n") + views.undelivered_lines(_, refused, rt.settings.tz)
 
 
 def contacts_view(session: Session, contact: Contact, rt: Any, _: views.Gettext, arg: str) -> list[str]:
-    return views.member_entries(_, invites.county_members(session=session, coordinator=contact, now=rt.now()))
+    members = invites.county_members(session=session, coordinator=contact, now=rt.now())
+    return views.member_entries(_, members, rt.words, rt.settings.tz)
 
 
 VIEWS: dict[str, Builder] = {

@@ -97,7 +97,11 @@ async def _act(
                 return views.snoozed(_, days), None, False
             if verb == "nc":
                 outcome = reminders.report_no_change(
-                    session=session, contact=contact, notification_id=notification_id, now=rt.now()
+                    session=session,
+                    contact=contact,
+                    notification_id=notification_id,
+                    now=rt.now(),
+                    tz=rt.settings.tz,
                 )
                 task = session.get(Task, outcome.milestone.task_id)
                 assert task is not None

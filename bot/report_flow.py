@@ -18,6 +18,7 @@ from telegram.ext import (
 )
 
 from bot import views
+from bot.core.vocabulary import TELEGRAM
 from bot.handlers import gettext_of, refusal, reply, save_report
 from bot.runtime import runtime
 from duban.services import access, inbound, invites, reminders, tasks
@@ -201,10 +202,10 @@ async def wrote_note(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
     if message.text and message.text.strip() == "/skip":
         note = ""
     elif not note:
-        await reply(update, views.invalid_input(_, "note_empty"))
+        await reply(update, views.invalid_input(_, "note_empty", TELEGRAM))
         return WRITE_NOTE
     if len(note) > MAX_NOTE_LENGTH:
-        await reply(update, views.invalid_input(_, "too_long"))
+        await reply(update, views.invalid_input(_, "too_long", TELEGRAM))
         return WRITE_NOTE
     return await _finish(update, context, note)
 

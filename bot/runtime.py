@@ -4,12 +4,14 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 from telegram import Update
 from telegram.ext import ContextTypes
 
+from bot.core import vocabulary
 from duban.config import Settings
 from duban.services import inbound
 from models import utcnow
@@ -22,6 +24,7 @@ class Runtime:
     engine: Engine
     settings: Settings
     clock: Callable[[], dt.datetime] = field(default=utcnow)  # injected in tests
+    words: ClassVar[vocabulary.Commands] = vocabulary.TELEGRAM  # the commands Telegram texts teach
 
     def now(self) -> dt.datetime:
         return self.clock()

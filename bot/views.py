@@ -4,10 +4,10 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from html import escape
 
+from bot.core.vocabulary import Commands
 from duban.services.digest import Digest
 from duban.services.errors import NumberNoLongerOpen, NumberNotListed
 from duban.services.invites import IssuedInvite, Member
-from duban.services.outbox import COUNTY_TZ
 from duban.services.oversight import OverdueLine, Unanswered
 from duban.services.progress import CloseoutDecision, ReportOutcome
 from duban.services.tasks import TaskDetail, TaskLine
@@ -90,14 +90,10 @@ def invite_invalid(_: Gettext) -> str:
     )
 
 
-def welcome(_: Gettext, department: str, role: ContactRole) -> str:
-    role_text = {
-        ContactRole.contact: _("contact"),
-        ContactRole.coordinator: _("coordinator"),
-        ContactRole.lead: _("lead"),
-    }[role]
-    return _("Welcome! You are now the {role} for {department}. Send /help to see what you can do.").format(
-        role=role_text, department=escape(department)
+def welcome(_: Gettext, department: str, role: ContactRole, words: Commands) -> str:
+    """A person's role in the county (contact_role_label: 分管领导), never a task's role (role_label: 牵头)."""
+    return _("Welcome! You are now the {role} for {department}. Send {help} to see what you can do.").format(
+        role=contact_role_label(_, role), department=escape(department), help=words["help"]
     )
 
 
@@ -143,8 +139,10 @@ def commands_for(_: Gettext, role: ContactRole) -> list[tuple[str, str]]:
     return [*readers, *common]
 
 
-def unknown_command(_: Gettext) -> str:
-    return _("Sorry, I don't know that command. Send /help to see what you can do.")
+def unknown_command(_: Gettext, words: Commands) -> str:
+    return _("Sorry, I don't know that command. Send {help} to see what you can do.").format(
+        help=words["help"]
+    )
 
 
 def not_allowed(_: Gettext) -> str:
@@ -159,8 +157,13 @@ def not_found(_: Gettext) -> str:
     return _("I could not find that. Please check the number or name.")
 
 
-def invalid_input(_: Gettext, reason: str) -> str:
-    return {
+# refusals only the Telegram bot gives: of a reply, of the /report steps, in a group
+TELEGRAM_ONLY_REASONS = frozenset({"not_a_reply_to_reminder", "note_empty", "group", "reply_to_bundle"})
+
+
+def invalid_input(_: Gettext, reason: str, words: Commands) -> str:
+    """Why an input was refused, with the usage in the channel's words."""
+    text = {
         "too_long": _(
             "That message is too long (over 2,000 characters). Please shorten it; nothing was saved."
         ),
@@ -169,19 +172,19 @@ def invalid_input(_: Gettext, reason: str) -> str:
         "already_done": _("This milestone is already closed out; nothing was saved."),
         "withdrawn": _("This milestone was withdrawn from the plan; nothing was saved."),
         "already_decided": _("This close-out request has already been decided."),
-        "reason_required": _("Please give a reason: /reject N reason"),
-        "usage_task": _("Please give the number from /tasks, e.g. /task 2"),
-        "usage_find": _("Please give a keyword, e.g. /find 午餐"),
-        "usage_approve": _("Please give the request number, e.g. /approve 3"),
-        "usage_dept": _("Please give a department name, e.g. /dept 区教体局"),
-        "usage_invite": _("Usage: /invite department contact|coordinator|lead"),
+        "reason_required": _("Please give a reason: {reject} N reason"),
+        "usage_task": _("Please give the number from {tasks}, e.g. {task} 2"),
+        "usage_find": _("Please give a keyword, e.g. {find} 午餐"),
+        "usage_approve": _("Please give the request number, e.g. {approve} 3"),
+        "usage_dept": _("Please give a department name, e.g. {dept} 区教体局"),
+        "usage_invite": _("Usage: {invite} department contact|coordinator|lead"),
         "not_a_reply_to_reminder": _(
-            "I could not tell which task this is about. Reply to a reminder, or use /report."
+            "I could not tell which task this is about. Reply to a reminder, or use {report}."
         ),
         "group": _("Please talk to me in a private chat."),
         "note_empty": _("The note is empty. Please write a short note, or send /skip."),
         "snooze_days": _("You can snooze for 1, 3 or 7 days."),
-        "usage_snooze": _("Usage: /snooze N days reason (N from /overdue)"),
+        "usage_snooze": _("Usage: {snooze} N days reason (N from {overdue})"),
         "percent_ambiguous": _(
             "I found more than one percentage and cannot tell which is your progress. "
             "Please send it again with just one, e.g. “完成60%”. Nothing was saved."
@@ -195,13 +198,14 @@ def invalid_input(_: Gettext, reason: str) -> str:
         "reason_too_long": _(
             "The reason is too long (over 500 characters). Please shorten it; nothing was saved."
         ),
-        "usage_revoke": _("Please give the number from /contacts, e.g. /revoke 12"),
+        "usage_revoke": _("Please give the number from {contacts}, e.g. {revoke} 12"),
         "revoke_self": _("You cannot revoke your own access. Ask another coordinator."),
         "already_inactive": _("That person no longer has access."),
         "reply_to_bundle": _(
-            "That reminder lists several items: tap “Report n” under it for the one you mean, or use /report."
+            "That reminder lists several items: tap “Report n” under it for the one you mean, or use {report}."
         ),
     }[reason]
+    return text.format_map(words.words)
 
 
 def task_lines(_: Gettext, lines: list[TaskLine]) -> list[str]:
@@ -252,11 +256,11 @@ def no_tasks(_: Gettext) -> str:
     return _("Your department has no open milestones.")
 
 
-def tasks_header(_: Gettext) -> str:
-    return _("<b>Open milestones</b> (send /task N for details)")
+def tasks_header(_: Gettext, words: Commands) -> str:
+    return _("<b>Open milestones</b> (send {task} N for details)").format(task=words["task"])
 
 
-def task_detail(_: Gettext, detail: TaskDetail) -> str:
+def task_detail(_: Gettext, detail: TaskDetail, tz: dt.tzinfo) -> str:
     task = detail.task
     parts = [
         f"<b>{escape(task.ref)} {escape(task.title)}</b>",
@@ -277,17 +281,17 @@ def task_detail(_: Gettext, detail: TaskDetail) -> str:
     if not detail.milestones:
         parts.append(_("(no dated milestone)"))
     parts.append(_("<b>Reports</b>"))
-    parts.extend(report_line(_, r) for r in detail.reports)
+    parts.extend(report_line(_, r, tz) for r in detail.reports)
     if not detail.reports:
         parts.append(_("(none yet)"))
     return "\n".join(parts)
 
 
-def report_line(_: Gettext, report: ProgressReport) -> str:
+def report_line(_: Gettext, report: ProgressReport, tz: dt.tzinfo) -> str:
     percent = f" {report.percent}%" if report.percent is not None else ""
     note = f" — {escape(report.note)}" if report.note else ""
     evidence = _(" [evidence]") if report.evidence_file_id else ""
-    return f"· {report.reported_at:%Y-%m-%d} {status_label(_, report.status)}{percent}{note}{evidence}"
+    return f"· {report.reported_at.astimezone(tz):%Y-%m-%d} {status_label(_, report.status)}{percent}{note}{evidence}"
 
 
 def found_tasks(_: Gettext, keyword: str, tasks: list[Task]) -> str:
@@ -322,11 +326,15 @@ def evidence_saved(_: Gettext, task: Task) -> str:
     return _("Evidence saved for {ref} {title}.").format(ref=escape(task.ref), title=escape(task.title))
 
 
-def closeout_requested(_: Gettext, closeout: CloseoutRequest, task: Task, department: str, note: str) -> str:
+def closeout_requested(
+    _: Gettext, closeout: CloseoutRequest, task: Task, department: str, note: str, words: Commands
+) -> str:
     return _(
         "Close-out request {id}: {department} reports {ref} {title} as done.\nNote: {note}\n"
-        "Approve with /approve {id} or reject with /reject {id} reason."
+        "Approve with {approve} {id} or reject with {reject} {id} reason."
     ).format(
+        approve=words["approve"],
+        reject=words["reject"],
         id=closeout.id,
         department=escape(department),
         ref=escape(task.ref),
@@ -371,7 +379,7 @@ def pending_lines(_: Gettext, requests: list[tuple[CloseoutRequest, Milestone]])
     return "\n".join(lines)
 
 
-def undelivered_lines(_: Gettext, rows: "Sequence[tuple[Notification, str]]") -> list[str]:
+def undelivered_lines(_: Gettext, rows: "Sequence[tuple[Notification, str]]", tz: dt.tzinfo) -> list[str]:
     """Messages the platform refused as they were: never dropped silently, shown to the county's coordinators."""
     if not rows:
         return []
@@ -380,7 +388,7 @@ def undelivered_lines(_: Gettext, rows: "Sequence[tuple[Notification, str]]") ->
         lines.append(
             _("· to {name}, due {day}: {error}").format(
                 name=escape(name) or "—",
-                day=row.due_at.astimezone(COUNTY_TZ).date().isoformat(),
+                day=row.due_at.astimezone(tz).date().isoformat(),
                 error=escape((row.last_error or "").removeprefix("rejected: ")[:200]),
             )
         )
@@ -498,10 +506,12 @@ def digest_entries(_: Gettext, digest: Digest) -> list[str]:
     return entries
 
 
-def invite_created(_: Gettext, invite: IssuedInvite, bot_username: str, department: str) -> str:
+def invite_created(
+    _: Gettext, invite: IssuedInvite, bot_username: str, department: str, tz: dt.tzinfo
+) -> str:
     return _("Invitation for {department} (valid until {until}):\n{link}").format(
         department=escape(department),
-        until=invite.expires_at.date().isoformat(),
+        until=invite.expires_at.astimezone(tz).date().isoformat(),
         link=escape(invite.link(bot_username)),
     )
 
@@ -618,23 +628,51 @@ def contact_role_label(_: Gettext, role: ContactRole) -> str:
     }[ContactRole(role)]
 
 
-def member_entries(_: Gettext, members: Sequence[Member]) -> list[str]:
-    """/contacts: one line per person; the number is what /revoke takes."""
+def channel_label(_: Gettext, channel: str) -> str:
+    return {"telegram": _("Telegram"), "dingtalk": _("DingTalk")}[channel]
+
+
+def account_hint(contact: Contact) -> str:
+    """The end of the account's id on its channel: enough to tell two people of one department apart."""
+    account = contact.dingtalk_user_id if channel_of(contact) == "dingtalk" else contact.telegram_user_id
+    return f"…{str(account)[-4:]}"
+
+
+def person_name(_: Gettext, contact: Contact) -> str:
+    return contact.name or _("no name given")
+
+
+def join_state(_: Gettext, member: Member, tz: dt.tzinfo) -> str:
+    """Joined on which channel (Telegram or DingTalk, with the account's end), invited, or neither."""
+    channel = channel_of(member.contact)
+    if channel is not None:
+        return _("joined on {channel} ({account})").format(
+            channel=channel_label(_, channel), account=account_hint(member.contact)
+        )
+    if member.open_invite is not None:
+        return _("invited, not joined (until {day})").format(
+            day=member.open_invite.expires_at.astimezone(tz).date().isoformat()
+        )
+    return _("not joined")
+
+
+def member_entries(_: Gettext, members: Sequence[Member], words: Commands, tz: dt.tzinfo) -> list[str]:
+    """/contacts: one line per person, named and with where they joined; the number is what /revoke takes."""
     if not members:
         return [_("Nobody has been invited yet.")]
-    entries = [_("<b>People with access</b> (end access with /revoke N)")]
+    entries = [_("<b>People with access</b> (end access with {revoke} N)").format(revoke=words["revoke"])]
     for member in members:
         contact = member.contact
-        line = f"{contact.id}. {escape(member.department)} · {contact_role_label(_, contact.role)}"
-        if contact.name:
-            line += f" · {escape(contact.name)}"
-        if member.open_invite is not None:
-            line += " · " + _("invited, not joined (until {day})").format(
-                day=member.open_invite.expires_at.date().isoformat()
+        entries.append(
+            " · ".join(
+                (
+                    f"{contact.id}. {escape(member.department)}",
+                    contact_role_label(_, contact.role),
+                    escape(person_name(_, contact)),
+                    join_state(_, member, tz),
+                )
             )
-        elif channel_of(contact) is None:  # joined on neither Telegram nor DingTalk
-            line += " · " + _("not joined")
-        entries.append(line)
+        )
     return entries
 
 

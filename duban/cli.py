@@ -20,6 +20,7 @@ from pathlib import Path
 from sqlalchemy import exc as sa_exc
 from sqlmodel import Session, select
 
+from bot import views
 from bot.i18n import gettext_for
 from duban.cli_input import Checks, Gettext, parser_class
 from duban.config import Settings, get_settings, interface_language
@@ -38,6 +39,7 @@ from duban.robots_cli import register as add_robot_commands
 from duban.seeding import SeedError, load_seed
 from duban.services.errors import InvalidInput, NotAllowed, NotFound
 from duban.services.invites import (
+    IssuedInvite,
     Member,
     all_members,
     cancel_invite,
@@ -50,6 +52,7 @@ from duban.services.invites import (
 from duban.status import UnknownDepartment, status_report
 from duban.xlsx_import import add_commands as add_xlsx_import_commands
 from models import ContactRole, Department, Plan, limits
+from models.people import channel_of
 from scheduler.policy import ReminderPolicy
 from scheduler.preview import preview_messages, send_rule
 from scheduler.preview import render_text as render_preview
@@ -268,19 +271,32 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _members_table(members: list[Member], settings: Settings) -> str:
-    """One line per person: the number `contacts deactivate` and `invite --cancel` take, county, department, role."""
+    """One line per person: the number `contacts deactivate` and `invite --cancel` take, county, department, role
+    (分管领导, not a task's 牵头), name, and where they joined (Telegram or DingTalk) or their unused invitation."""
     if not members:
         return "（无）"
+    _ = gettext_for(interface_language())
     lines = []
     for member in members:
         contact = member.contact
-        state = "已加入" if contact.telegram_user_id is not None else "未加入"
-        if member.open_invite is not None:
+        # not joined with an unused invitation: its number is what --cancel takes
+        if member.open_invite is not None and channel_of(contact) is None:
             until = member.open_invite.expires_at.astimezone(settings.tz)
             state = f"邀请 {member.open_invite.id} 未使用，有效至 {until:%Y-%m-%d %H:%M}"
-        name = f"\t{contact.name}" if contact.name else ""
+        else:
+            state = views.join_state(_, member, settings.tz)
+        role = views.contact_role_label(_, contact.role)
         lines.append(
-            f"{contact.id}\t{member.region}\t{member.department}\t{contact.role.value}\t{state}{name}"
+            "\t".join(
+                (
+                    str(contact.id),
+                    member.region,
+                    member.department,
+                    role,
+                    views.person_name(_, contact),
+                    state,
+                )
+            )
         )
     return "\n".join(lines)
 
@@ -349,12 +365,28 @@ def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
         except InvalidInput:
             print(f"姓名太长（最多 {limits.CONTACT_NAME} 字）。", file=sys.stderr)
             return 1
-        print(issued.link(settings.bot_username))
-        print(
-            f"{department.region} {department.name}：有效期至 "
-            f"{issued.expires_at.astimezone(settings.tz):%Y-%m-%d %H:%M}，仅可使用一次。"
-        )
+        for line in _invitation_lines(issued, department, settings):
+            print(line)
     return 0
+
+
+def _invitation_lines(issued: IssuedInvite, department: Department, settings: Settings) -> list[str]:
+    """What to hand the invitee, for the channels this deployment runs: Telegram's join link, DingTalk's code
+    (DingTalk has no links that start a chat with a code), or both. With neither configured here (the bot may run
+    with another environment) both are printed."""
+    telegram = settings.telegram_bot_token is not None
+    dingtalk = settings.dingtalk_enabled
+    valid = (
+        f"{department.region} {department.name}：有效期至 "
+        f"{issued.expires_at.astimezone(settings.tz):%Y-%m-%d %H:%M}，仅可使用一次。"
+    )
+    send_code = "请对方在钉钉中把这个邀请码发给督办机器人（只发邀请码，或发“加入 邀请码”）。"
+    if dingtalk and not telegram:
+        return [issued.token, valid, send_code]
+    lines = [issued.link(settings.bot_username), valid]
+    if telegram and not dingtalk:
+        return lines
+    return [*lines, "钉钉：" + send_code, issued.token]
 
 
 def cmd_contacts(args: argparse.Namespace, settings: Settings) -> int:

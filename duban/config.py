@@ -20,6 +20,8 @@ from duban.errors import ConfigurationError
 
 DEFAULT_DATA_DIR = Path("var")
 DEFAULT_LANGUAGE = "zh_CN"
+# the one place the county's time zone is written: everything else takes Settings.tz (tests/test_repository.py)
+DEFAULT_TIMEZONE = "Asia/Shanghai"
 LANGUAGES = ("zh_CN", "en")
 PLACEHOLDER_TOKENS = {"changeme", "your-token", "xxx", "token"}
 
@@ -43,7 +45,7 @@ class Settings(BaseSettings):
         default=f"sqlite:///{DEFAULT_DATA_DIR / 'duban.db'}",
         description="SQLAlchemy URL; SQLite file by default, postgresql+psycopg://... in production",
     )
-    timezone: str = Field(default="Asia/Shanghai", description="local time zone for dates shown and sent")
+    timezone: str = Field(default=DEFAULT_TIMEZONE, description="local time zone for dates shown and sent")
     reminder_days: Annotated[list[int], NoDecode] = Field(
         default=[180, 90, 30, 7, 1], description="days before a due date when the lead is reminded"
     )
@@ -190,7 +192,7 @@ class Settings(BaseSettings):
 
 # what a valid value looks like, where the default does not show it well
 _EXAMPLES = {
-    "timezone": "Asia/Shanghai",
+    "timezone": DEFAULT_TIMEZONE,
     "reminder_days": "180,90,30,7,1",
     "language": "zh_CN",
 }

@@ -215,6 +215,7 @@ class _History:
             percent=percent,
             note=f"{SAMPLE_MARK}{note}",
             now=self._office_hours(day),
+            tz=self.tz,
         )
 
     def _approve(self, milestone: Milestone, coordinator: Contact, day: dt.date) -> None:
@@ -230,6 +231,7 @@ class _History:
             approve=True,
             reason="",
             now=self._office_hours(day),
+            tz=self.tz,
         )
 
     def _office_hours(self, day: dt.date) -> dt.datetime:

@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 from duban.services import audit
 from duban.services.access import coordinators_for_plan
 from duban.services.errors import InvalidInput, NotFound
-from duban.services.outbox import COUNTY_TZ, enqueue
+from duban.services.outbox import enqueue
 from models import AuditEntry, Contact, ContactRole, Department, GroupRobot, Plan, RobotPlatform
 from models.people import reachable
 
@@ -85,7 +85,7 @@ def robots_for_plan(*, session: Session, plan: Plan) -> list[GroupRobot]:
 
 
 def disable_robot(
-    *, session: Session, robot: GroupRobot, reason: str, now: dt.datetime, tz: dt.tzinfo = COUNTY_TZ
+    *, session: Session, robot: GroupRobot, reason: str, now: dt.datetime, tz: dt.tzinfo
 ) -> list[Contact]:
     """Stop using a robot the platform refuses, and queue the notice to each coordinator who must be told (kind
     robot_disabled, sent on their channel), in the caller's transaction; returns those coordinators."""

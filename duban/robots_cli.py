@@ -145,7 +145,9 @@ def cmd_test(args: argparse.Namespace, settings: Settings) -> int:
         try:
             asyncio.run(send())
         except RobotDisabled as error:
-            disable_robot(session=session, robot=robot, reason=str(error), now=dt.datetime.now(dt.UTC))
+            disable_robot(
+                session=session, robot=robot, reason=str(error), now=dt.datetime.now(dt.UTC), tz=settings.tz
+            )
             session.commit()
             print(
                 f"平台拒绝了该机器人（{error}），已停用。请检查 Webhook 地址和密钥后重新添加。",

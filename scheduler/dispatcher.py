@@ -24,7 +24,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
-from duban.services.outbox import COUNTY_TZ, REJECTED, allowed_moment, follow_current_contacts
+from duban.services.outbox import REJECTED, allowed_moment, follow_current_contacts
 from models import Contact, Notification
 from scheduler.delivery import (
     Deliver,
@@ -104,12 +104,12 @@ class Dispatcher:
     engine: Engine | Connection  # dispatch_due passes the bind of its session, which may be a connection
     deliver: Deliver
     clock: Callable[[], dt.datetime]
+    tz: dt.tzinfo  # the settings' time zone: a retry waits for the county's working hours
     on_blocked: Callable[[Session, Contact, dt.datetime], None] | None = None
     worker: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     # a claim outlives a dispatcher that died mid-send by this long; then another may send the row
     claim_seconds: int = CLAIM_SECONDS
-    tz: dt.tzinfo = COUNTY_TZ
 
     def claim(self, limit: int, only: Sequence[int] | None = None) -> list[int]:
         """Claim the due rows of up to `limit` (contact, kind) pairs; returns one head per bundle, in turns."""
@@ -331,7 +331,9 @@ class Dispatcher:
             self.on_blocked(session, contact, self.clock())
 
 
-async def dispatch_due(*, session: Session, deliver: Deliver, now: dt.datetime, ids: Sequence[int]) -> int:
+async def dispatch_due(
+    *, session: Session, deliver: Deliver, now: dt.datetime, tz: dt.tzinfo, ids: Sequence[int]
+) -> int:
     """Send these rows right away (after a user's action, e.g. telling coordinators of a 销号 request)."""
-    dispatcher = Dispatcher(engine=session.get_bind(), deliver=deliver, clock=lambda: now)
+    dispatcher = Dispatcher(engine=session.get_bind(), deliver=deliver, clock=lambda: now, tz=tz)
     return (await dispatcher.run_once(only=ids)).sent

@@ -31,6 +31,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot import views
+from bot.core.vocabulary import DINGTALK, TELEGRAM
 from bot.i18n import gettext_for
 from duban.config import Settings
 from duban.services import oversight, progress, web_login
@@ -199,12 +200,28 @@ class Dashboard:
 
     async def signed_out(self, request: Request) -> Response:
         _ = gettext_for(self.settings.language)
-        return self.render(
-            None,
-            request,
-            "message.html",
-            {"text": _("Send /web to the bot in chat to get a sign-in link."), "signed_out": True},
+        return self.render(None, request, "message.html", {"text": self.sign_in_hint(_), "signed_out": True})
+
+    def sign_in_hint(self, _: Gettext, *, again: bool = False) -> str:
+        """How to get a sign-in link, in the words of the channels the deployment runs (/web on Telegram, 网页 on
+        DingTalk; both where both run, or where neither is set for this process)."""
+        telegram, dingtalk = self.settings.telegram_bot_token is not None, self.settings.dingtalk_enabled
+        if telegram != dingtalk:
+            words = TELEGRAM if telegram else DINGTALK
+            one = (
+                _("Send {web} to the bot in chat to get a new sign-in link.")
+                if again
+                else _("Send {web} to the bot in chat to get a sign-in link.")
+            )
+            return one.format(web=words["web"])
+        both = (
+            _("Send {telegram} to the bot on Telegram, or {dingtalk} on DingTalk, to get a new sign-in link.")
+            if again
+            else _(
+                "Send {telegram} to the bot on Telegram, or {dingtalk} on DingTalk, to get a sign-in link."
+            )
         )
+        return both.format(telegram=TELEGRAM["web"], dingtalk=DINGTALK["web"])
 
     async def login_form(self, request: Request) -> Response:
         return await run_in_threadpool(self._login, request, False)
@@ -231,7 +248,9 @@ class Dashboard:
                     "used": _("This sign-in link has already been used; each link opens one session."),
                 }.get(error.reason, _("This sign-in link is not valid."))
                 status = HTTPStatus.NOT_FOUND if error.reason == "unknown" else HTTPStatus.GONE
-                return self.render(None, request, "message.html", {"text": text, "signed_out": True}, status)
+                hint = self.sign_in_hint(_, again=True)
+                context = {"text": text, "signed_out": True, "hint": hint}
+                return self.render(None, request, "message.html", context, status)
         response = RedirectResponse("/", status_code=HTTPStatus.SEE_OTHER)
         response.set_cookie(
             COOKIE,

@@ -11,7 +11,9 @@ import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
 
+from sqlalchemy import exists
 from sqlalchemy import select as sa_select  # more columns than sqlmodel.select types
+from sqlalchemy.orm import selectinload
 from sqlmodel import Session, col, select
 
 from duban.chunks import in_parts
@@ -33,6 +35,7 @@ from models import (
     Contact,
     ContactRole,
     Department,
+    DepartmentRole,
     EscalationStep,
     Milestone,
     Notification,
@@ -41,6 +44,7 @@ from models import (
     Recurrence,
     ReportStatus,
     Task,
+    TaskDepartment,
 )
 from models.people import newest_first
 from scheduler.escalation import EscalationPolicy
@@ -174,6 +178,15 @@ class LedgerFilter:
 
 
 @dataclass(frozen=True)
+class UndatedTask:
+    """A task the plan gives no date: it stays in the 台账 without a milestone, as in the workbook's rows."""
+
+    ref: str
+    title: str
+    departments: Departments
+
+
+@dataclass(frozen=True)
 class Ledger:
     plan: Plan
     rows: list[LedgerRow]  # this page's
@@ -182,6 +195,31 @@ class Ledger:
     years: list[int]
     total: int  # rows matching the filter, on every page
     pages: int
+    # the plan's tasks without any milestone, of the chosen department, on the first page; a year or state
+    # chosen leaves them out (they have neither)
+    undated: list[UndatedTask] = field(default_factory=list)
+
+
+def undated_tasks(*, session: Session, plan_id: int) -> list[UndatedTask]:
+    """The plan's tasks with no milestone at all (a withdrawn one is a milestone: its task is not undated), in the
+    plan's order, with their departments as the plan prints them."""
+    tasks = session.exec(
+        select(Task)
+        .where(Task.plan_id == plan_id, ~exists().where(col(Milestone.task_id) == Task.id))
+        .options(selectinload(Task.department_links).selectinload(TaskDepartment.department))  # type: ignore[arg-type]
+        .order_by(col(Task.position))
+    ).all()
+    return [
+        UndatedTask(
+            task.ref,
+            task.title,
+            Departments(
+                tuple(DepartmentRef(d.id or 0, d.name) for d in task.departments(DepartmentRole.lead)),
+                tuple(DepartmentRef(d.id or 0, d.name) for d in task.departments(DepartmentRole.co)),
+            ),
+        )
+        for task in tasks
+    ]
 
 
 def _latest_reports(session: Session, milestone_ids: list[int]) -> tuple[dict[int, LatestReport], set[int]]:
@@ -233,7 +271,9 @@ def plan_ledger(
         plan_ids=[plan_id],
         department_ids=[chosen.department_id] if chosen.department_id is not None else None,
     )
-    choices = sorted({d for ds in departments.values() for d in (*ds.lead, *ds.co)}, key=lambda d: d.name)
+    undated = undated_tasks(session=session, plan_id=plan_id)
+    named = [*departments.values(), *(t.departments for t in undated)]
+    choices = sorted({d for ds in named for d in (*ds.lead, *ds.co)}, key=lambda d: d.name)
     years = sorted({v.due_on.year for v in views})
     views = [
         v
@@ -246,7 +286,15 @@ def plan_ledger(
         raise NotFound(str(chosen.page))
     shown = views[(chosen.page - 1) * PAGE_SIZE : chosen.page * PAGE_SIZE]
     rows = ledger_rows(session=session, views=shown, departments=departments)
-    return Ledger(plan, rows, chosen, choices, years, total=len(views), pages=pages)
+    if chosen.year is not None or chosen.state is not None or chosen.page != 1:
+        undated = []
+    elif chosen.department_id is not None:
+        undated = [
+            t
+            for t in undated
+            if chosen.department_id in {d.id for d in (*t.departments.lead, *t.departments.co)}
+        ]
+    return Ledger(plan, rows, chosen, choices, years, total=len(views), pages=pages, undated=undated)
 
 
 # --- one department -------------------------------------------------------------------------------------

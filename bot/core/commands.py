@@ -18,6 +18,7 @@ from sqlmodel import Session
 
 from bot import paged_views, views
 from bot.core.message import Action, Message, Section
+from bot.core.vocabulary import DINGTALK, Commands
 from bot.i18n import gettext_for
 from duban.config import Settings
 from duban.services import inbound, invites, oversight, progress, reminders, tasks
@@ -96,7 +97,8 @@ REPORT_PROMPT_WINDOW = dt.timedelta(minutes=30)
 # a picture or file sent this soon after a report is that report's evidence (DingTalk has no replies)
 EVIDENCE_WINDOW = dt.timedelta(minutes=30)
 JOIN_WORDS = ("/start", "start", "join", "加入", "邀请码")
-# an invitation code: secrets.token_urlsafe(24) is 32 characters of [A-Za-z0-9_-]
+# an invitation code: 32 letters and digits (duban/services/invites.py); codes issued before were
+# secrets.token_urlsafe(24), which has - and _ too
 _CODE = re.compile(r"[A-Za-z0-9_-]{24,64}")
 # a command word, then its arguments; a Chinese word may run straight into its number (任务3, 汇报2 完成60%)
 _COMMAND = re.compile(r"^/?(?P<word>[A-Za-z]+|[\u4e00-\u9fff]+?)(?=[\s\d]|$)\s*(?P<rest>.*)$", re.S)
@@ -125,10 +127,11 @@ class Answer:
 
 @dataclass(frozen=True)
 class Clock:
-    """What the views need of the bot's runtime: now, and today in the county's time zone."""
+    """What the views need of the bot's runtime: now, today in the county's time zone, and the channel's words."""
 
     settings: Settings
     now: Callable[[], dt.datetime]
+    words: Commands = DINGTALK  # the core serves DingTalk (Sender.channel): its texts teach DingTalk's words
 
     def today(self) -> dt.date:
         return self.now().astimezone(self.settings.tz).date()
@@ -200,7 +203,10 @@ class CommandCore:
                 session.commit()
                 return [
                     self._message(
-                        _, views.unknown_command(_) if text.startswith("/") else self._hint(_, contact)
+                        _,
+                        views.unknown_command(_, self.clock.words)
+                        if text.startswith("/")
+                        else self._hint(_, contact),
                     )
                 ]
             if ROLES[command] and contact.role not in ROLES[command]:
@@ -215,7 +221,7 @@ class CommandCore:
                 # the refused text still ends the wait, as any next text does
                 reminders.take_awaited_report(session=session, contact=contact, now=self.clock.now())
                 session.commit()
-                return [self._message(_, _refusal(_, error))]
+                return [self._message(_, _refusal(_, error, self.clock.words))]
             session.commit()  # for a command that changed nothing itself: the wait it ended
             return messages
 
@@ -254,7 +260,9 @@ class CommandCore:
         department = session.get(Department, contact.department_id)
         assert department is not None
         return self._message(
-            _, views.welcome(_, department.name, contact.role), *_help_sections(_, contact.role)
+            _,
+            views.welcome(_, department.name, contact.role, self.clock.words),
+            *_help_sections(_, contact.role),
         )
 
     # ---- commands -------------------------------------------------------------------------------------
@@ -328,7 +336,7 @@ class CommandCore:
             )
             return [self._message(_, views.snoozed(_, days))]
         outcome = reminders.report_no_change(
-            session=session, contact=contact, notification_id=reminder_id, now=now
+            session=session, contact=contact, notification_id=reminder_id, now=now, tz=self.clock.settings.tz
         )
         task = session.get(Task, outcome.milestone.task_id)
         assert task is not None
@@ -391,7 +399,11 @@ class CommandCore:
                 )
             except DomainError as error:
                 session.rollback()
-                return [] if inbound.handled_elsewhere(session) else [self._message(_, _refusal(_, error))]
+                return (
+                    []
+                    if inbound.handled_elsewhere(session)
+                    else [self._message(_, _refusal(_, error, self.clock.words))]
+                )
             except inbound.AlreadyHandled:  # another delivery of it saved the evidence first
                 return []
             milestone = session.get(Milestone, saved.milestone_id)
@@ -434,7 +446,15 @@ class CommandCore:
             invited_by=contact,
         )
         return [
-            self._message(_, invite_code_created(_, department.name, issued.token, issued.expires_at.date()))
+            self._message(
+                _,
+                invite_code_created(
+                    _,
+                    department.name,
+                    issued.token,
+                    issued.expires_at.astimezone(self.clock.settings.tz).date(),
+                ),
+            )
         ]
 
     def _web(self, session: Session, contact: Contact, _: views.Gettext) -> list[Message]:
@@ -567,8 +587,12 @@ class CommandCore:
 
 
 def join_code(text: str) -> str | None:
-    """The invitation code in a text: the code alone, or after 加入 / join / /start."""
-    words = text.strip().split()
+    """The invitation code in a text: the code alone, or after 加入 / join / /start.
+
+    A code copied out of a DingTalk message may carry the backslashes its markdown escaping put before - and _
+    (codes issued before they were letters and digits only); no code has a backslash, so they are dropped.
+    """
+    words = text.replace("\\", "").strip().split()
     if words and words[0].lower() in JOIN_WORDS:
         words = words[1:]
     return words[0] if len(words) == 1 and _CODE.fullmatch(words[0]) else None
@@ -581,14 +605,15 @@ def _number(text: str, usage: str) -> str:
     return text
 
 
-def _refusal(_: views.Gettext, error: DomainError) -> str:
-    """A refusal in the words the Telegram bot uses (bot/views.py), plus the DingTalk-only usage line."""
+def _refusal(_: views.Gettext, error: DomainError, words: Commands) -> str:
+    """A refusal as the Telegram bot words it (bot/views.py) in the channel's words, plus the usage lines whose
+    DingTalk example reads better than the word alone."""
     if isinstance(error, ApproverIsRequester):
         return views.approver_is_requester(_)
     if isinstance(error, NumberNotListed):
-        return views.number_not_listed(_, error, "任务")
+        return views.number_not_listed(_, error, words["tasks"])
     if isinstance(error, NumberNoLongerOpen):
-        return views.number_no_longer_open(_, error, "任务")
+        return views.number_no_longer_open(_, error, words["tasks"])
     if isinstance(error, InvalidInput) and error.reason == "stale":
         return views.stale_button(_)
     if isinstance(error, InvalidInput):
@@ -598,14 +623,14 @@ def _refusal(_: views.Gettext, error: DomainError) -> str:
             "usage_snooze": usage_pause,
         }
         usage = dingtalk_usage.get(error.reason)
-        return usage(_) if usage is not None else views.invalid_input(_, error.reason)
+        return usage(_) if usage is not None else views.invalid_input(_, error.reason, words)
     if isinstance(error, NotFound):
         return views.not_found(_)
     return views.not_allowed(_)
 
 
 def _help_sections(_: views.Gettext, role: ContactRole) -> tuple[Section, ...]:
-    lines = [f"{word} (/{command}) — {description}" for command, word, description in commands_for(_, role)]
+    lines = [f"{word} — {description}" for _command, word, description in commands_for(_, role)]
     if role == ContactRole.contact:
         lines.append(report_hint(_))
     return (Section(lines=tuple(lines)),)
@@ -663,9 +688,7 @@ def invite_code_invalid(_: views.Gettext) -> str:
 
 
 def report_hint(_: views.Gettext) -> str:
-    return _(
-        "To report progress, send 汇报, the task number from 任务 and your progress, e.g. “汇报 2 完成60%，已开工”."
-    )
+    return DINGTALK.how_to_report(_)
 
 
 def usage_report(_: views.Gettext) -> str:

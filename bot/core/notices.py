@@ -1,7 +1,9 @@
 """What an outbox message says: the rows of one bundle in, a platform-neutral Message out, in the reader's language.
 
 Called at send time by every channel (Telegram, DingTalk), so the text reflects the database as it then stands
-and a row never carries finished markup. Lines here are plain text; the channel escapes and splits them.
+and a row never carries finished markup. Lines here are plain text; the channel escapes and splits them. The channel
+passes the settings' time zone (days left and dates are the county's) and its words (bot/core/vocabulary.py), so a
+notice teaches the commands its reader can type.
 """
 
 from __future__ import annotations
@@ -16,13 +18,12 @@ from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from bot import views
-from bot.core import commands
 from bot.core.message import Action, Message, Section
+from bot.core.vocabulary import Commands
 from bot.i18n import gettext_for
 from bot.robots.senders import robot_disabled_notice
 from duban.chunks import in_parts
 from duban.services.digest import build_digest
-from duban.services.outbox import COUNTY_TZ
 from duban.services.recipients import Because, who_must_hear
 from duban.services.reminders import REMINDER_KINDS, SNOOZE_CHOICES, SNOOZE_MARK
 from duban.status import overdue_recurring
@@ -42,7 +43,6 @@ from models import (
     Recurrence,
     Task,
 )
-from models.people import channel_of
 from scheduler.delivery import NothingToSay
 from scheduler.digest_job import CHART_KIND, chart_rows
 from scheduler.escalation import EscalationPolicy
@@ -67,15 +67,23 @@ def bundle(session: Session, head: Notification) -> list[Notification]:
     return list(rows) or [head]
 
 
-def message_for(session: Session, head: Notification, rows: Sequence[Notification] | None = None) -> Message:
+def message_for(
+    session: Session,
+    head: Notification,
+    rows: Sequence[Notification] | None = None,
+    *,
+    tz: dt.tzinfo,
+    words: Commands,
+) -> Message:
     """The message for `head`'s bundle, for its recipient; raises NothingToSay if nothing is left to tell.
 
-    `rows` is the bundle as the dispatcher read it (head first); without it the bundle is read here.
+    `rows` is the bundle as the dispatcher read it (head first); without it the bundle is read here. `tz` is the
+    settings' time zone, `words` the recipient's channel's commands.
     """
     reader = session.get(Contact, head.contact_id) if head.contact_id else None
     _ = gettext_for(reader.language if reader else "zh_CN")
     rows = list(rows) if rows is not None else bundle(session, head)
-    today = head.due_at.astimezone(COUNTY_TZ).date()
+    today = head.due_at.astimezone(tz).date()
     legacy = [row for row in rows if "legacy_text" in row.payload]
     current = [row for row in rows if "legacy_text" not in row.payload]
     if not current:
@@ -83,7 +91,9 @@ def message_for(session: Session, head: Notification, rows: Sequence[Notificatio
     render = RENDERERS.get(head.kind)
     if render is None:
         raise ValueError(f"no view for notification kind {head.kind!r}")
-    message = render(Context(session=session, _=_, head=head, rows=current, today=today, reader=reader))
+    message = render(
+        Context(session=session, _=_, head=head, rows=current, today=today, reader=reader, tz=tz, words=words)
+    )
     if legacy:  # rows queued before the upgrade travel along as they were written
         extra = tuple(Section(lines=tuple(plain(row.payload["legacy_text"]).split("\n"))) for row in legacy)
         message = Message(
@@ -100,6 +110,8 @@ class Context:
     rows: list[Notification]
     today: dt.date
     reader: Contact | None
+    tz: dt.tzinfo
+    words: Commands
 
 
 def plain(markup: str) -> str:
@@ -157,12 +169,12 @@ def _items(ctx: Context, rows: Iterable[Notification]) -> list[Item]:
     )
 
 
-def _pace(_: Gettext, report: ProgressReport | None) -> str:
+def _pace(_: Gettext, report: ProgressReport | None, tz: dt.tzinfo) -> str:
     if report is None:
         return _("no report yet")
     percent = f" {report.percent}%" if report.percent is not None else ""
     return _("last report {day}: {status}{percent}").format(
-        day=report.reported_at.astimezone(COUNTY_TZ).date().isoformat(),
+        day=report.reported_at.astimezone(tz).date().isoformat(),
         status=views.status_label(_, report.status),
         percent=percent,
     )
@@ -215,7 +227,7 @@ def reminder_bundle(ctx: Context) -> Message:
                 due=due.isoformat(),
                 recurrence=recurrence,
                 days=abs(days_left),
-                pace=_pace(_, item.report),
+                pace=_pace(_, item.report, ctx.tz),
             )
         lines = [f"{number}. {item.task.ref} {item.task.title}", f"   {when}"]
         if item.milestone.target:
@@ -225,13 +237,8 @@ def reminder_bundle(ctx: Context) -> Message:
         heading = item.plan.title if item.plan.key != previous_plan else None
         previous_plan = item.plan.key
         sections.append(Section(lines=tuple(lines), heading=heading))
-    if len(items) == 1 and ctx.reader is not None and channel_of(ctx.reader) == "dingtalk":
-        # DingTalk has no replies: the 汇报进度 link makes the next text the report
-        footer = _("Tap “{report}” below, then send your progress, e.g. “完成60%，已开工”.").format(
-            report=views.report_button(_)
-        )
-    elif len(items) == 1:
-        footer = _("Reply to this message with your progress, e.g. “完成60%，已开工”.")
+    if len(items) == 1:
+        footer = ctx.words.how_to_answer(_, views.report_button(_))
     else:
         footer = _("Tap “Report n” to report on item n, or “Acknowledge all”.")
     actions = _reminder_actions(_, ctx.head, [(i.row, i.milestone) for i in items])
@@ -253,10 +260,10 @@ def _why_late(ctx: Context, row: Notification) -> str | None:
     if row.instance_due_on is None or not isinstance(days_before, int) or SNOOZE_MARK in row.idempotency_key:
         return None
     day = row.instance_due_on - dt.timedelta(days=days_before)
-    if row.due_at.astimezone(COUNTY_TZ).date() <= day:
+    if row.due_at.astimezone(ctx.tz).date() <= day:
         return None
-    meant = dt.datetime.combine(day, SEND_AT, tzinfo=COUNTY_TZ)
-    if row.due_at <= send_moment(day, meant, COUNTY_TZ):  # planned in time: the day off alone moved it
+    meant = dt.datetime.combine(day, SEND_AT, tzinfo=ctx.tz)
+    if row.due_at <= send_moment(day, meant, ctx.tz):  # planned in time: the day off alone moved it
         if is_working_day(day):
             return None
         return _("(This was due on {day}, a day off: it waited for the next working day.)").format(
@@ -265,10 +272,10 @@ def _why_late(ctx: Context, row: Notification) -> str | None:
     joined = ctx.reader.joined_at if ctx.reader is not None else None
     if joined is not None and joined > meant:
         return _("(Sent late: this was due on {day}, before you joined on {joined}.)").format(
-            day=day.isoformat(), joined=joined.astimezone(COUNTY_TZ).date().isoformat()
+            day=day.isoformat(), joined=joined.astimezone(ctx.tz).date().isoformat()
         )
     if (down := scheduler_down_at(ctx.session, meant)) is not None:
-        start, end = (moment.astimezone(COUNTY_TZ).strftime("%Y-%m-%d %H:%M") for moment in down)
+        start, end = (moment.astimezone(ctx.tz).strftime("%Y-%m-%d %H:%M") for moment in down)
         return _(
             "(Sent late: this was due on {day}, while the service was stopped, from {start} to {end}.)"
         ).format(day=day.isoformat(), start=start, end=end)
@@ -333,16 +340,11 @@ def overdue_bundle(ctx: Context) -> Message:
 
 
 def _overdue_footer(ctx: Context) -> str:
-    """Only a command the reader's role may use: a contact reports, a coordinator or a lead reads the list."""
+    """Only a command the reader's role may use, in their channel's words: a contact reports, a coordinator or a
+    lead reads the list."""
     if ctx.reader is None or ctx.reader.role == ContactRole.contact:
-        return _report_hint(ctx)
-    return ctx._("Send /overdue for every overdue milestone.")
-
-
-def _report_hint(ctx: Context) -> str:
-    if ctx.reader is not None and channel_of(ctx.reader) == "dingtalk":
-        return commands.report_hint(ctx._)  # 汇报 N …: DingTalk's /report takes the number in the same text
-    return ctx._("Please report progress with /report.")
+        return ctx.words.how_to_report(ctx._)
+    return ctx._("Send {command} for every overdue milestone.").format(command=ctx.words["overdue"])
 
 
 def _still_overdue(
@@ -465,7 +467,9 @@ def closeout_requested(ctx: Context) -> Message:
         task = _task_of(ctx.session, closeout.milestone_id)
         note = report.note if report else ""
         return plain(
-            views.closeout_requested(ctx._, closeout, task, department.name if department else "", note)
+            views.closeout_requested(
+                ctx._, closeout, task, department.name if department else "", note, ctx.words
+            )
         )
 
     return _paragraphs(ctx, ctx._("Close-out requests (销号)"), paragraph)

@@ -40,11 +40,12 @@ class DingTalkChannel:
     sender: DingTalkSender
     conversation: RobotConversation
     receiver: StreamReceiver
+    tz: dt.tzinfo  # the settings' time zone, for the notices it renders
 
     @property
     def deliver(self) -> Deliver:
         """The dispatcher's Deliver for contacts who joined on DingTalk."""
-        return dingtalk_notice_deliver(self.sender)
+        return dingtalk_notice_deliver(self.sender, self.tz)
 
     async def run(self) -> None:
         await self.receiver.run()
@@ -94,7 +95,9 @@ def build_dingtalk_channel(
         http=http,
         local_ip=lambda: "",  # DingTalk's gateway takes the address it sees; no lookup towards 8.8.8.8
     )
-    return DingTalkChannel(api=api, sender=sender, conversation=conversation, receiver=receiver)
+    return DingTalkChannel(
+        api=api, sender=sender, conversation=conversation, receiver=receiver, tz=settings.tz
+    )
 
 
 async def serve(settings: Settings) -> None:

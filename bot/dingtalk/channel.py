@@ -8,6 +8,7 @@ handler: a person's text goes through the platform-neutral command core, and its
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -17,6 +18,7 @@ from sqlmodel import Session
 from bot.core.commands import CommandCore, Sender
 from bot.core.message import Message
 from bot.core.notices import message_for
+from bot.core.vocabulary import DINGTALK
 from bot.dingtalk.api import DingTalkApi
 from bot.dingtalk.pacing import DingTalkPacer
 from bot.dingtalk.render import IMAGE_KEY, render
@@ -84,9 +86,12 @@ def dingtalk_deliver(
     return deliver
 
 
-def dingtalk_notice_deliver(sender: DingTalkSender) -> Deliver:
-    """The DingTalk channel's Deliver: outbox rows rendered by bot/core/notices.py, as the Telegram channel's are."""
-    return dingtalk_deliver(sender, lambda session, rows: message_for(session, rows[0], rows))
+def dingtalk_notice_deliver(sender: DingTalkSender, tz: dt.tzinfo) -> Deliver:
+    """The DingTalk channel's Deliver: outbox rows rendered by bot/core/notices.py, as the Telegram channel's are,
+    in the settings' time zone and DingTalk's words."""
+    return dingtalk_deliver(
+        sender, lambda session, rows: message_for(session, rows[0], rows, tz=tz, words=DINGTALK)
+    )
 
 
 class RobotConversation:

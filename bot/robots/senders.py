@@ -263,6 +263,7 @@ async def post_to_plan_robots(
     message: Message,
     sender: GroupRobotSender,
     now: dt.datetime,
+    tz: dt.tzinfo,
     key: str | None = None,
 ) -> PostResult:
     """The weekly 通报 or digest into every active group robot of the plan and of its county.
@@ -280,7 +281,7 @@ async def post_to_plan_robots(
         try:
             await sender.send(robot, message)
         except RobotDisabled as error:
-            told = disable_robot(session=session, robot=robot, reason=str(error), now=now)
+            told = disable_robot(session=session, robot=robot, reason=str(error), now=now, tz=tz)
             result.disabled.append(robot.id)
             result.coordinators_to_tell += [c for c in told if c not in result.coordinators_to_tell]
         except (RetryLater, TransientFailure, MessageRejected) as error:

@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 from bot import views
 from bot.core import notices
 from bot.core.message import Message, Section
+from bot.core.vocabulary import DINGTALK
 from bot.i18n import gettext_for
 from bot.robots.senders import GroupRobotSender, post_to_plan_robots
 from duban.robots import already_posted, plans_with_robots, robots_for_plan
@@ -49,7 +50,9 @@ def _waiting(session: Session, plan: Plan, key: str) -> list[GroupRobot]:
     ]
 
 
-def tongbao_message(session: Session, plan: Plan, week: str, language: str, today: dt.date) -> Message | None:
+def tongbao_message(
+    session: Session, plan: Plan, week: str, language: str, today: dt.date, tz: dt.tzinfo
+) -> Message | None:
     """The plan's 通报 of this week, as its coordinators got it; None when the plan job queued none."""
     row = session.exec(
         select(Notification)
@@ -61,7 +64,8 @@ def tongbao_message(session: Session, plan: Plan, week: str, language: str, toda
     ).first()
     if row is None:
         return None
-    context = notices.Context(session, gettext_for(language), row, [row], today, None)
+    # the 通报 names no command, and a group robot takes none: DingTalk's words stand in for the field
+    context = notices.Context(session, gettext_for(language), row, [row], today, None, tz, DINGTALK)
     return notices.tongbao(context)
 
 
@@ -98,7 +102,7 @@ async def post_weekly(
     week, today = week_of(now, tz), now.astimezone(tz).date()
     total = WeeklyPosts()
     for plan in plans_with_robots(session=session):
-        kinds = [("tongbao", lambda p=plan: tongbao_message(session, p, week, language, today))]
+        kinds = [("tongbao", lambda p=plan: tongbao_message(session, p, week, language, today, tz))]
         if digest:
             kinds.append(("digest", lambda p=plan: digest_message(session, p, language, now, today)))
         for kind, build in kinds:
@@ -109,7 +113,7 @@ async def post_weekly(
             if message is None:
                 continue
             result = await post_to_plan_robots(
-                session=session, plan=plan, message=message, sender=sender, now=now, key=key
+                session=session, plan=plan, message=message, sender=sender, now=now, tz=tz, key=key
             )
             total.posted += len(result.sent)
             total.later += len(result.later)

@@ -17,6 +17,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
 from bot.core.notices import message_for
+from bot.core.vocabulary import TELEGRAM
 from bot.telegram import render
 from models import Contact, Notification
 from scheduler.delivery import MessageRejected, RecipientUnreachable, RetryLater, TransientFailure
@@ -29,6 +30,7 @@ PROCESS_PACER = SendPacer()
 @dataclass
 class TelegramChannel:
     bot: Bot
+    tz: dt.tzinfo  # the settings' time zone: the days and dates notices name are the county's
     pacer: SendPacer = field(default_factory=lambda: PROCESS_PACER)
 
     async def __call__(self, session: Session, rows: Sequence[Notification]) -> str | None:
@@ -36,7 +38,7 @@ class TelegramChannel:
         contact = session.get(Contact, head.contact_id) if head.contact_id else None
         if contact is None or contact.telegram_user_id is None:
             raise RecipientUnreachable("recipient has no Telegram account")
-        message = message_for(session, head, rows)
+        message = message_for(session, head, rows, tz=self.tz, words=TELEGRAM)
         chat = contact.telegram_user_id
         try:
             last: TelegramMessage | None = None

@@ -3,6 +3,7 @@
 import datetime as dt
 import hashlib
 import secrets
+import string
 from dataclasses import dataclass
 
 from sqlalchemy import update
@@ -16,9 +17,18 @@ from duban.status import find_departments
 from models import Contact, ContactRole, Department, Invite, Plan, limits
 from models.people import person_of
 
+# letters and digits only: nothing in the code is markup anywhere (DingTalk's markdown escaped the - and _ of
+# token_urlsafe codes, and a person who copied the message pasted the backslashes too)
+CODE_ALPHABET = string.ascii_letters + string.digits
+CODE_LENGTH = 32  # 190 bits; Telegram allows up to 64 characters in a start parameter
+
 
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_invite_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
 
 
 @dataclass(frozen=True)
@@ -87,7 +97,7 @@ def create_invite(
     session.add(contact)
     session.flush()
     assert contact.id is not None  # flushed above
-    token = secrets.token_urlsafe(24)  # 32 characters; Telegram allows up to 64 in a start parameter
+    token = new_invite_code()
     expires_at = now + ttl
     session.add(
         Invite(

@@ -15,12 +15,15 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from duban.chunks import in_parts
+from duban.config import DEFAULT_TIMEZONE
 from duban.workdays import next_allowed_moment
 from models import Contact, ContactRole, Department, Notification
 from models.people import reachable
 from models.types import utcnow
 
-COUNTY_TZ = ZoneInfo("Asia/Shanghai")  # Settings.timezone's default; the product serves Chinese counties
+# Settings.timezone's default, kept only as the default of duban/services/progress.py's `tz` parameters (every
+# caller passes the settings' tz, tests/test_repository.py); nothing here defaults to it
+COUNTY_TZ = ZoneInfo(DEFAULT_TIMEZONE)
 REJECTED = "rejected: "  # last_error prefix of a message the platform refused as it was
 ROWS_PER_INSERT = 1000  # outbox rows per INSERT: 11 columns each, within every backend's parameter limit
 
@@ -37,7 +40,7 @@ def queued_keys(*, session: Session, keys: Iterable[str]) -> set[str]:
     return found
 
 
-def allowed_moment(moment: dt.datetime, tz: dt.tzinfo = COUNTY_TZ) -> dt.datetime:
+def allowed_moment(moment: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
     """When a message wanted at `moment` may go out: every due moment and every retry passes through here."""
     return next_allowed_moment(moment, tz=tz)
 
@@ -84,7 +87,7 @@ def enqueue(
     kind: str,
     contact: Contact,
     due_at: dt.datetime,
-    tz: dt.tzinfo = COUNTY_TZ,
+    tz: dt.tzinfo,
     payload: dict[str, Any] | None = None,
     milestone_id: int | None = None,
     instance_due_on: dt.date | None = None,
@@ -96,7 +99,7 @@ def enqueue(
     return None if new_id is None else session.get(Notification, new_id)
 
 
-def enqueue_all(*, session: Session, owed: Sequence[Owed], tz: dt.tzinfo = COUNTY_TZ) -> list[int | None]:
+def enqueue_all(*, session: Session, owed: Sequence[Owed], tz: dt.tzinfo) -> list[int | None]:
     """enqueue for many messages: one look-up of their keys and one INSERT, however many there are.
 
     Returns, in the order given, each new row's id or None where the key was queued already, earlier in the

@@ -153,7 +153,7 @@ def _snooze(
 
 
 def report_no_change(
-    *, session: Session, contact: Contact, notification_id: int, now: dt.datetime
+    *, session: Session, contact: Contact, notification_id: int, now: dt.datetime, tz: dt.tzinfo
 ) -> ReportOutcome:
     """清零月报: a monthly report is due even when nothing happened; the button records exactly that."""
     notification = own_reminder(session=session, contact=contact, notification_id=notification_id)
@@ -169,6 +169,7 @@ def report_no_change(
         percent=None,
         note=NO_CHANGE_NOTE,
         now=now,
+        tz=tz,
     )
 
 

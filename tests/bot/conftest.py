@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine
@@ -23,6 +24,8 @@ from duban.services.invites import create_invite, redeem_invite, resolve_departm
 from duban.services.outbox import enqueue
 from models import Contact, ContactRole, Milestone, Plan, Task
 from tests.telegram_fakes import BOT_ID, TOKEN, RecordingRequest
+
+TZ = ZoneInfo("Asia/Shanghai")  # the settings' default
 
 
 @dataclass
@@ -193,6 +196,7 @@ class Harness:
                 milestone_id=milestone.id,
                 instance_due_on=milestone.due_on,
                 for_department=True,
+                tz=TZ,
             )
             assert row is not None
             row.sent_at = self.clock_value[0]

@@ -6,6 +6,7 @@ import datetime as dt
 
 from sqlmodel import Session
 
+from duban.services.invites import create_invite, redeem_invite, resolve_department
 from duban.services.progress import record_report
 from duban.services.tasks import line_by_number
 from models import (
@@ -15,9 +16,11 @@ from models import (
     Department,
     Milestone,
     MilestoneStatus,
+    Notification,
     ProgressReport,
     ReportStatus,
 )
+from scheduler.dispatcher import MAX_ATTEMPTS
 from tests.bot.conftest import NOW, FakeUser, Harness
 
 CONTACT = FakeUser(1001)
@@ -323,3 +326,33 @@ async def test_a_task_number_keeps_meaning_what_the_contact_saw_after_a_closeout
     )
     relisted = (await harness.say(CONTACT, "/tasks"))[0]
     assert not relisted.splitlines()[1].startswith("1. ") and "\n2. " in relisted
+
+
+async def test_a_closeout_request_for_a_coordinator_on_dingtalk_waits_for_the_router_and_blocks_nobody(
+    harness: Harness,
+) -> None:
+    """The Telegram handler sends notices at once only to Telegram people; a DingTalk coordinator's waits for
+    the dispatcher, whose router sends it on DingTalk (it once tried Telegram and marked them as blocked)."""
+    harness.set_now(WORKDAY)
+    contact = harness.join(CONTACT, "区教体局")
+    with Session(harness.engine) as session:
+        department = resolve_department(session=session, name="区教体局")
+        issued = create_invite(
+            session=session,
+            department=department,
+            role=ContactRole.coordinator,
+            now=WORKDAY,
+            ttl=dt.timedelta(days=7),
+        )
+        redeem_invite(
+            session=session, token=issued.token, dingtalk_user_id="staff-7", language="zh_CN", now=WORKDAY
+        )
+    harness.reminder_sent_to(contact, "zibo-zichuan-2023", "（二）", telegram_message_id=777)
+
+    answers = await harness.say(CONTACT, "已完成", reply_to=777)
+
+    assert "已向督办人员提交销号申请（申请编号 1）。" in answers[0]
+    [coordinator] = harness.rows(Contact, Contact.dingtalk_user_id == "staff-7")
+    assert coordinator.active
+    [request] = harness.rows(Notification, Notification.kind == "closeout_request")
+    assert request.sent_at is None and request.attempts < MAX_ATTEMPTS  # owed still, to the dispatcher

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import Session
@@ -12,6 +13,8 @@ from bot.channels import ChannelRouter
 from duban.services.outbox import enqueue
 from models import Contact, ContactRole, Department, Notification
 from scheduler.delivery import RecipientUnreachable, TransientFailure
+
+TZ = ZoneInfo("Asia/Shanghai")  # the settings' default
 
 NOW = dt.datetime(2025, 6, 2, 1, tzinfo=dt.UTC)
 
@@ -23,7 +26,7 @@ def row_for(session: Session, **ids: object) -> Notification:
     contact = Contact(department_id=department.id or 0, name="", role=ContactRole.contact, **ids)  # type: ignore[arg-type]
     session.add(contact)
     session.flush()
-    row = enqueue(session=session, key=f"k{contact.id}", kind="reminder", contact=contact, due_at=NOW)
+    row = enqueue(session=session, key=f"k{contact.id}", kind="reminder", contact=contact, due_at=NOW, tz=TZ)
     assert row is not None
     session.commit()
     return row

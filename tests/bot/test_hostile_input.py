@@ -41,6 +41,7 @@ from sqlmodel import Session
 from telegram import Update
 
 from bot import views
+from bot.core.vocabulary import TELEGRAM
 from bot.i18n import gettext_for
 from bot.pages import paginate
 from models import ContactRole, Notification, ProgressReport
@@ -68,7 +69,7 @@ STRANGER_MAY_SEE = (
     NOT_JOINED
     | _texts(views.invite_invalid)
     | _texts(views.stale_button)
-    | _texts(lambda _: views.invalid_input(_, "group"))
+    | _texts(lambda _: views.invalid_input(_, "group", TELEGRAM))
 )
 _REASONS = ("too_long", "percent_range", "empty", "already_done", "withdrawn", "already_decided", "reason_required",
             "usage_task", "usage_find", "usage_approve", "usage_dept", "usage_invite", "not_a_reply_to_reminder",
@@ -79,11 +80,11 @@ REFUSALS = (
     STRANGER_MAY_SEE
     | _texts(views.not_allowed)
     | _texts(views.not_found)
-    | _texts(views.unknown_command)
+    | _texts(lambda _: views.unknown_command(_, TELEGRAM))
     | {
         text
         for reason in _REASONS
-        for text in _texts(lambda _, reason=reason: views.invalid_input(_, reason))
+        for text in _texts(lambda _, reason=reason: views.invalid_input(_, reason, TELEGRAM))
     }
 )
 CONFIRMATION_PREFIXES = tuple(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -18,6 +19,8 @@ from models import ContactRole
 from scheduler.delivery import MessageRejected, RecipientUnreachable, RetryLater, TransientFailure
 from tests.scheduler.conftest import FakeTime
 from tests.standins.dingtalk import DingTalkStandIn
+
+TZ = ZoneInfo("Asia/Shanghai")  # the settings' default
 
 MARKDOWN = {"title": "督办", "text": "#### 督办提醒"}
 
@@ -189,7 +192,7 @@ async def test_an_outbox_row_for_a_dingtalk_contact_goes_to_their_dingtalk_id(
     )
     redeem_invite(session=seeded, token=telegram_only.token, telegram_user_id=5, language="zh_CN", now=now)
     rows = [
-        enqueue(session=seeded, key=f"k{c.id}", kind="reminder", contact=c, due_at=now)
+        enqueue(session=seeded, key=f"k{c.id}", kind="reminder", contact=c, due_at=now, tz=TZ)
         for c in (contact, telegram_only.contact)
     ]
     assert rows[0] is not None and rows[1] is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine
@@ -15,7 +16,8 @@ from bot.core.message import Message
 from bot.dingtalk.render import render
 from duban.config import Settings
 from duban.seeding import load_seed
-from duban.services.invites import create_invite, resolve_department
+from duban.services import invites as invites_service
+from duban.services.invites import create_invite, redeem_invite, resolve_department
 from duban.services.outbox import enqueue
 from duban.services.web_login import check_login_link
 from models import (
@@ -29,6 +31,8 @@ from models import (
     ProgressReport,
     Task,
 )
+
+TZ = ZoneInfo("Asia/Shanghai")  # the settings' default
 
 NOW = dt.datetime(2025, 6, 2, 2, 0, tzinfo=dt.UTC)
 REMINDER_ACTIONS = {
@@ -111,7 +115,9 @@ def test_joining_with_the_code_binds_this_dingtalk_user_once(core: CommandCore, 
     welcome = text_of(core.handle(WANG, token))
 
     assert welcome.startswith("欢迎！您现在是区科技局的联络员。")
-    assert "任务 (/tasks)" in welcome and "汇报 (/report)" in welcome
+    assert "发送 帮助 查看可用功能" in welcome  # DingTalk's word, not Telegram's /help
+    assert "\n任务 — " in welcome and "\n汇报 — " in welcome
+    assert "/" not in welcome
     with Session(engine) as session:
         contact = session.exec(select(Contact).where(Contact.dingtalk_user_id == "staff-001")).one()
         assert contact.telegram_user_id is None and contact.joined_at is not None
@@ -124,7 +130,7 @@ def test_joining_with_the_code_binds_this_dingtalk_user_once(core: CommandCore, 
 def test_tasks_and_one_task_in_full(core: CommandCore, engine: Engine) -> None:
     core.handle(WANG, invite(engine, "区科技局"))
     listing = text_of(core.handle(WANG, "任务"))
-    assert listing.splitlines()[0] == "未完成的时间节点（发送 /task 编号 查看详情）"
+    assert listing.splitlines()[0] == "未完成的时间节点（发送 任务 编号 查看详情）"
     assert listing.splitlines()[1].startswith("1. [牵头] 附件-34 ")
     detail = text_of(core.handle(WANG, "任务1"))
     assert "附件-34" in detail and "牵头：区教体局、区科技局" in detail and "汇报记录" in detail
@@ -214,6 +220,7 @@ def reminder_for(engine: Engine, staff_id: str, task_ref: str) -> int:
             contact=contact,
             due_at=NOW,
             milestone_id=milestone.id,
+            tz=TZ,
         )
         assert row is not None and row.id is not None
         session.commit()
@@ -253,11 +260,34 @@ def test_a_picture_after_a_report_is_its_evidence(core: CommandCore, engine: Eng
 
 def test_a_coordinator_invites_a_colleague_who_joins_with_the_code(core: CommandCore, engine: Engine) -> None:
     core.handle(LI, invite(engine, "区教体局", ContactRole.coordinator))
-    assert text_of(core.handle(LI, "邀请 区科技局")) == "用法：/invite 部门 contact|coordinator|lead"
+    assert text_of(core.handle(LI, "邀请 区科技局")) == "用法：邀请 部门 contact|coordinator|lead"
     answer = text_of(core.handle(LI, "邀请 区科技局 contact")).splitlines()
     assert answer[0] == "区科技局的邀请码（2025-06-09 前有效，仅可使用一次）："
     assert answer[2] == "请对方在钉钉中把此邀请码发送给机器人。"
     assert text_of(core.handle(WANG, answer[1])).startswith("欢迎！您现在是区科技局的联络员。")
+
+
+@pytest.mark.parametrize(
+    "issued_before",
+    [None, "7NRZiW-Fx_q2LmA9bC8dE7fG6hI5jK4l"],  # a new code; a token_urlsafe one issued before, with - and _
+)
+def test_the_code_a_coordinator_is_sent_on_dingtalk_joins_when_copied_and_pasted_back(
+    core: CommandCore, engine: Engine, monkeypatch: pytest.MonkeyPatch, issued_before: str | None
+) -> None:
+    core.handle(LI, invite(engine, "区教体局", ContactRole.coordinator))
+    if issued_before is not None:
+        monkeypatch.setattr(invites_service, "new_invite_code", lambda: issued_before)
+    [part] = render(core.handle(LI, "邀请 区科技局 contact")[0])
+    # the markdown DingTalk gets: the title block, then the code on a line of its own
+    title, _blank, code_line, *_rest = part.msg_param["text"].split("\n")
+    assert title == "#### 区科技局的邀请码（2025\\-06\\-09 前有效，仅可使用一次）："
+    copied = code_line.strip()
+    if issued_before is None:  # letters and digits: the line is the code, shown and copied alike
+        assert copied.isascii() and copied.isalnum() and len(copied) == 32
+    else:  # the escaping DingTalk shows or copies: the backslashes are dropped on the way back
+        assert copied == r"7NRZiW\-Fx\_q2LmA9bC8dE7fG6hI5jK4l"
+
+    assert text_of(core.handle(WANG, copied)).startswith("欢迎！您现在是区科技局的联络员。")
 
 
 def test_a_coordinator_reads_one_department(core: CommandCore, engine: Engine) -> None:
@@ -278,8 +308,10 @@ def test_help_lists_every_command_a_role_may_use_and_the_readme_names_them(
         allowed = [
             c for c, roles in ROLES.items() if (not roles or role in roles) and c not in REMINDER_ACTIONS
         ]
-        for command in allowed:
-            assert f"(/{command})" in shown, command
+        for command in allowed:  # each offered by a Chinese word the parser reads as that command
+            words = [w for w, c in WORDS.items() if c == command and not w.isascii()]
+            assert any(f"\n{word} — " in shown for word in words), command
+        assert "/" not in shown  # no Telegram command taught on DingTalk
     for command in set(WORDS.values()):
         chinese = [w for w, c in WORDS.items() if c == command and not w.isascii()]
         assert any(f"`{word}" in readme for word in chinese), command
@@ -288,8 +320,9 @@ def test_help_lists_every_command_a_role_may_use_and_the_readme_names_them(
 def test_someone_joined_takes_up_a_new_invitation_as_lead(core: CommandCore, engine: Engine) -> None:
     core.handle(WANG, invite(engine, "区科技局"))
     answer = text_of(core.handle(WANG, f"加入 {invite(engine, '区教体局', ContactRole.lead)}"))
-    assert answer.startswith("欢迎！您现在是区教体局的牵头。")  # the catalogue shares "lead" with 牵头
-    assert "逾期 (/overdue)" in answer and "任务 (/tasks)" not in answer
+    # the person's role in the county (分管领导), not a task's lead department (牵头)
+    assert answer.startswith("欢迎！您现在是区教体局的分管领导。发送 帮助 查看可用功能。")
+    assert "\n逾期 — " in answer and "\n任务 — " not in answer
     with Session(engine) as session:
         [contact] = session.exec(select(Contact).where(Contact.dingtalk_user_id == "staff-001")).all()
         assert contact.role == ContactRole.lead
@@ -355,11 +388,13 @@ def test_a_coordinator_lists_the_county_and_ends_a_contacts_access(core: Command
 
     listing = text_of(core.handle(LI, "联系人")).splitlines()
 
-    assert listing[0] == "有使用权限的人员（用 /revoke 编号 撤销权限）"
+    assert listing[0] == "有使用权限的人员（用 停用 编号 撤销权限）"
     # joined on DingTalk is joined: no "尚未加入" beside them
-    assert f"{wang}. 区科技局 · 联络员" in listing and f"{li}. 区教体局 · 督办人员" in listing
+    assert f"{wang}. 区科技局 · 联络员 · 未填姓名 · 已通过钉钉加入（账号 …-001）" in listing
+    assert f"{li}. 区教体局 · 督办人员 · 未填姓名 · 已通过钉钉加入（账号 …-002）" in listing
     assert any(
-        line.endswith("区财政局 · 联络员 · 已邀请，尚未加入（邀请有效至 2025-06-09）") for line in listing
+        line.endswith("区财政局 · 联络员 · 未填姓名 · 已邀请，尚未加入（邀请有效至 2025-06-09）")
+        for line in listing
     )
     assert text_of(core.handle(LI, f"停用 {wang}")) == (
         f"已撤销 {wang}. 区科技局 · 联络员 的权限；未使用的邀请一并作废。"
@@ -402,6 +437,34 @@ def test_a_refused_revoke_says_why_and_nobody_loses_access(
     assert "附件-34" in text_of(core.handle(WANG, "任务"))  # still a member
 
 
+def test_two_people_of_one_department_are_told_apart_by_name_and_where_they_joined(
+    core: CommandCore, engine: Engine
+) -> None:
+    core.handle(WANG, invite(engine, "区科技局"))  # no name given with the invitation
+    core.handle(LI, invite(engine, "区教体局", ContactRole.coordinator))
+    with Session(engine) as session:  # a colleague of the same department, named, who joined on Telegram
+        department = resolve_department(session=session, name="区科技局", region="淄博市淄川区")
+        issued = create_invite(
+            session=session,
+            department=department,
+            role=ContactRole.contact,
+            now=NOW,
+            ttl=dt.timedelta(days=7),
+            name="李四",
+        )
+        redeem_invite(
+            session=session, token=issued.token, telegram_user_id=987654321, language="zh_CN", now=NOW
+        )
+        telegram_colleague = issued.contact.id
+
+    listing = text_of(core.handle(LI, "联系人")).splitlines()
+
+    assert (
+        f"{contact_id(engine, WANG)}. 区科技局 · 联络员 · 未填姓名 · 已通过钉钉加入（账号 …-001）" in listing
+    )
+    assert f"{telegram_colleague}. 区科技局 · 联络员 · 李四 · 已通过Telegram加入（账号 …4321）" in listing
+
+
 def test_the_contacts_list_is_dingtalk_markdown_with_every_name_escaped(
     core: CommandCore, engine: Engine
 ) -> None:
@@ -418,8 +481,11 @@ def test_the_contacts_list_is_dingtalk_markdown_with_every_name_escaped(
 
     assert part.msg_key == "sampleMarkdown"
     blocks = part.msg_param["text"].split("\n\n")
-    assert blocks[0] == "#### 有使用权限的人员（用 /revoke 编号 撤销权限）"
-    assert rf"{contact_id(engine, WANG)}\. 区科技局 · 联络员 · \*王\*&lt;b\>\[链接\]\(http://x\)" in blocks
+    assert blocks[0] == "#### 有使用权限的人员（用 停用 编号 撤销权限）"
+    assert (
+        rf"{contact_id(engine, WANG)}\. 区科技局 · 联络员 · \*王\*&lt;b\>\[链接\]\(http://x\)"
+        r" · 已通过钉钉加入（账号 …\-001）"
+    ) in blocks
 
 
 def overdue_number(core: CommandCore, task_ref: str) -> int:

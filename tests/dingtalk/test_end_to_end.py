@@ -91,10 +91,11 @@ async def test_join_see_tasks_report_progress_and_a_stranger_learns_nothing(
 
     [welcome] = await robot.say("staff-001", code)
     assert welcome.startswith("#### 欢迎！您现在是区科技局的联络员。")
-    assert "任务 \\(/tasks\\)" in welcome  # user-facing text is escaped for DingTalk's markdown
+    assert "\n\n任务 — " in welcome and "/" not in welcome  # DingTalk's words, no Telegram command
 
     [tasks] = await robot.say("staff-001", "任务")
-    assert tasks.startswith("#### 未完成的时间节点（发送 /task 编号 查看详情）\n\n1\\. \\[牵头\\] 附件\\-34 ")
+    # user-facing text is escaped for DingTalk's markdown
+    assert tasks.startswith("#### 未完成的时间节点（发送 任务 编号 查看详情）\n\n1\\. \\[牵头\\] 附件\\-34 ")
 
     [saved] = await robot.say("staff-001", "汇报 1 完成60%，已开工")
     assert "节点：2025\\-12\\-31到期  \n状态：正常推进  \n进度：60%  \n备注：已开工  \n" in saved

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 from collections.abc import AsyncIterator, Iterator
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -19,6 +20,8 @@ from duban.services.invites import create_invite, redeem_invite, resolve_departm
 from models import ContactRole, GroupRobot, Plan, RobotPlatform
 from scheduler.delivery import RetryLater
 from tests.standins.group_robots import GroupRobotStandIn
+
+TZ = ZoneInfo("Asia/Shanghai")  # the settings' default
 
 TONGBAO = Message(
     title="通报：逾期 30 天以上的时间节点",
@@ -197,7 +200,7 @@ def test_a_disabled_robot_names_the_coordinators_to_tell(seeded: Session) -> Non
     seeded.commit()
     assert [r.id for r in robots_for_plan(session=seeded, plan=plan)] == [county.id, own.id]
 
-    told = disable_robot(session=seeded, robot=own, reason="dingtalk 310000: sign not match", now=now)
+    told = disable_robot(session=seeded, robot=own, reason="dingtalk 310000: sign not match", now=now, tz=TZ)
     seeded.commit()
 
     assert [c.id for c in told] == [coordinator.id]
@@ -257,7 +260,9 @@ async def test_a_plans_tongbao_reaches_its_robots_and_a_refused_one_is_disabled(
     seeded.add_all([good, stale])
     seeded.commit()
 
-    result = await post_to_plan_robots(session=seeded, plan=plan, message=TONGBAO, sender=sender, now=now)
+    result = await post_to_plan_robots(
+        session=seeded, plan=plan, message=TONGBAO, sender=sender, now=now, tz=TZ
+    )
 
     assert (result.sent, result.disabled, result.later) == ([good.id], [stale.id], [])
     assert [c.id for c in result.coordinators_to_tell] == [coordinator.id]

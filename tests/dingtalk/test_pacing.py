@@ -4,6 +4,7 @@ second, and the dispatcher sending through the DingTalk channel keeps it (time i
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -21,6 +22,8 @@ from models import ContactRole, Notification
 from scheduler.dispatcher import Dispatcher
 from tests.scheduler.conftest import FakeTime
 from tests.standins.dingtalk import DingTalkStandIn
+
+TZ = ZoneInfo("Asia/Shanghai")  # the settings' default
 
 NOW = dt.datetime(2025, 6, 3, 1, 0, tzinfo=dt.UTC)  # Tuesday 09:00 in the county (the 2nd is 端午)
 # a 督办提醒 long enough for three robot messages
@@ -81,7 +84,7 @@ async def test_the_dispatcher_keeps_the_pace_so_dingtalk_throttles_nobody(
         contact = redeem_invite(
             session=seeded, token=issued.token, dingtalk_user_id=staff_id, language="zh_CN", now=NOW
         )
-        enqueue(session=seeded, key=f"pace:{staff_id}", kind="reminder", contact=contact, due_at=NOW)
+        enqueue(session=seeded, key=f"pace:{staff_id}", kind="reminder", contact=contact, due_at=NOW, tz=TZ)
     seeded.commit()
     api = DingTalkApi(
         client_id=standin.client_id,
@@ -91,7 +94,7 @@ async def test_the_dispatcher_keeps_the_pace_so_dingtalk_throttles_nobody(
     )
     pacer = DingTalkPacer(clock=time.clock, sleep=time.sleep, per_person_seconds=1.0 if paced else 0.0)
     deliver = dingtalk_deliver(DingTalkSender(api, pacer), lambda session, rows: LONG)
-    dispatcher = Dispatcher(engine=engine, deliver=deliver, clock=lambda: NOW, sleep=time.sleep)
+    dispatcher = Dispatcher(engine=engine, deliver=deliver, clock=lambda: NOW, sleep=time.sleep, tz=TZ)
     assert len(render(LONG)) == 3
 
     result = await dispatcher.run_once()

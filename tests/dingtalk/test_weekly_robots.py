@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator, Iterator
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -11,6 +12,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from bot.core.notices import message_for
+from bot.core.vocabulary import TELEGRAM
 from bot.robots.senders import GroupRobotSender
 from bot.robots.weekly import post_weekly
 from duban.config import Settings
@@ -19,6 +21,8 @@ from models import ContactRole, GroupRobot, Notification, Plan, RobotPlatform
 from scheduler.jobs import Jobs
 from tests.dingtalk.test_group_robots import DINGTALK_SECRET, robot
 from tests.standins.group_robots import GroupRobotStandIn
+
+TZ = ZoneInfo("Asia/Shanghai")  # the settings' default
 
 MONDAY = dt.datetime(2025, 12, 1, 1, 0, tzinfo=dt.UTC)  # 09:00 in the county
 
@@ -90,5 +94,5 @@ async def test_the_weeks_tongbao_and_digest_reach_each_robot_once_and_a_refused_
     # the coordinator hears of the refused robot through the outbox, on their own channel
     [notice] = seeded.exec(select(Notification).where(Notification.kind == "robot_disabled")).all()
     assert notice.contact_id == coordinator.id
-    assert message_for(seeded, notice).title == f"群机器人 {stale.id}（钉钉）已停用"
+    assert message_for(seeded, notice, tz=TZ, words=TELEGRAM).title == f"群机器人 {stale.id}（钉钉）已停用"
     assert seeded.get(GroupRobot, stale.id).active is False  # type: ignore[union-attr]

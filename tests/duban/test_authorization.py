@@ -252,6 +252,7 @@ def _snooze(w: World, actor: Contact, scope: str) -> object:
         payload={"days": 30},
         due_at=NOW,
         milestone_id=w.milestone(scope).id,
+        tz=TZ,
     )
     assert row is not None
     w.session.commit()

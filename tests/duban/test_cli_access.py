@@ -76,8 +76,8 @@ def test_unused_invitations_are_listed_and_cancelled(seeded_cli: str, capsys) ->
     token = capsys.readouterr().out.splitlines()[0].rsplit("=", 1)[1]
     assert main(["invite", "--list"]) == 0
     [line] = _lines(capsys)[0]
-    number, region, department, role, state, name = line.split("\t")
-    assert (region, department, role, name) == ("淄博市淄川区", "区教体局", "contact", "张三")
+    number, region, department, role, name, state = line.split("\t")
+    assert (region, department, role, name) == ("淄博市淄川区", "区教体局", "联络员", "张三")
     assert state.startswith("邀请 1 未使用，有效至 ")
 
     assert main(["invite", "--cancel", "1"]) == 0
@@ -101,7 +101,9 @@ def test_contacts_are_listed_and_deactivated(seeded_cli: str, capsys) -> None:  
         )
         number = contact.id
     assert main(["contacts", "list", "--region", "淄博市淄川区"]) == 0
-    assert _lines(capsys)[0] == [f"{number}\t淄博市淄川区\t区教体局\tcontact\t已加入"]
+    assert _lines(capsys)[0] == [
+        f"{number}\t淄博市淄川区\t区教体局\t联络员\t未填姓名\t已通过Telegram加入（账号 …5）"
+    ]
     assert main(["contacts", "deactivate", str(number)]) == 0
     assert _lines(capsys)[0] == [
         f"已撤销联络人 {number} 的权限，自其下一条消息起生效；未使用的邀请一并作废。"
@@ -138,7 +140,7 @@ def test_region_narrows_the_lists_and_a_cancelled_invitee_leaves_them(seeded_cli
     capsys.readouterr()
     assert main(["invite", "--list", "--region", "济南市长清区"]) == 0
     [line] = _lines(capsys)[0]
-    assert line.split("\t")[1:4] == ["济南市长清区", "区财政局", "contact"]
+    assert line.split("\t")[1:4] == ["济南市长清区", "区财政局", "联络员"]
     assert main(["contacts", "list", "--region", "淄博市淄川区"]) == 0
     [line] = _lines(capsys)[0]
     assert line.split("\t")[1:3] == ["淄博市淄川区", "区财政局"]
@@ -148,3 +150,88 @@ def test_region_narrows_the_lists_and_a_cancelled_invitee_leaves_them(seeded_cli
     assert main(["contacts", "list"]) == 0
     [line] = _lines(capsys)[0]  # the never-joined invitee of invite 1 is gone, the other stays
     assert line.split("\t")[1] == "济南市长清区"
+
+
+def test_the_contacts_list_names_each_person_with_their_role_and_the_channel_they_joined_on(
+    seeded_cli: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two people of one department tell apart; a DingTalk member is joined; a leader is 分管领导, not 牵头."""
+    now = dt.datetime.now(dt.UTC)
+    main(["invite", "--department", "区教体局", "--role", "lead", "--name", "王局长"])
+    lead_token = capsys.readouterr().out.splitlines()[0].rsplit("=", 1)[1]
+    main(["invite", "--department", "区教体局"])
+    contact_token = capsys.readouterr().out.splitlines()[0].rsplit("=", 1)[1]
+    main(["invite", "--department", "区教体局", "--name", "赵六"])  # not joined yet
+    capsys.readouterr()
+    with Session(make_engine(seeded_cli)) as session:
+        lead = redeem_invite(
+            session=session, token=lead_token, dingtalk_user_id="manager4221", language="zh_CN", now=now
+        )
+        contact = redeem_invite(
+            session=session, token=contact_token, telegram_user_id=770012345, language="zh_CN", now=now
+        )
+        lead_id, contact_id = lead.id, contact.id
+
+    assert main(["contacts", "list", "--region", "淄博市淄川区"]) == 0
+    lines = _lines(capsys)[0]
+
+    assert f"{lead_id}\t淄博市淄川区\t区教体局\t分管领导\t王局长\t已通过钉钉加入（账号 …4221）" in lines
+    assert (
+        f"{contact_id}\t淄博市淄川区\t区教体局\t联络员\t未填姓名\t已通过Telegram加入（账号 …2345）" in lines
+    )
+    [waiting] = [line for line in lines if "\t赵六\t" in line]
+    assert waiting.split("\t")[3:5] == ["联络员", "赵六"] and waiting.split("\t")[5].startswith(
+        "邀请 3 未使用，有效至 "
+    )
+
+
+@pytest.mark.parametrize(
+    ("telegram", "dingtalk", "shape"),
+    [
+        (True, False, ["link", "valid"]),
+        (False, True, ["code", "valid", "send the code"]),
+        (True, True, ["link", "valid", "send the code", "code"]),
+        (
+            False,
+            False,
+            ["link", "valid", "send the code", "code"],
+        ),  # the bot may run with another environment
+    ],
+)
+def test_an_invitation_is_printed_for_the_channels_the_deployment_runs(
+    seeded_cli: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    telegram: bool,
+    dingtalk: bool,
+    shape: list[str],
+) -> None:
+    from duban.config import get_settings
+
+    if telegram:
+        monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123456:ABCdefGhIJKlmnOPQrstUVwxyz0123456789")
+    if dingtalk:
+        monkeypatch.setenv("DUBAN_DINGTALK_CLIENT_ID", "dingabcdef123456")
+        monkeypatch.setenv("DUBAN_DINGTALK_CLIENT_SECRET", "s3cr3t-of-the-app-0123456789")
+    get_settings.cache_clear()
+    capsys.readouterr()
+
+    assert main(["invite", "--department", "区科技局"]) == 0
+    out = _lines(capsys)[0]
+
+    code = out[0].rsplit("=", 1)[-1]  # the link's code, or the code itself on DingTalk alone
+    expected = {
+        "link": f"https://t.me/duban_bot?start={code}",
+        "code": code,
+        "send the code": "请对方在钉钉中把这个邀请码发给督办机器人（只发邀请码，或发“加入 邀请码”）。",
+    }
+    assert len(out) == len(shape)
+    for line, kind in zip(out, shape, strict=True):
+        if kind == "valid":
+            assert line.startswith("淄博市淄川区 区科技局：有效期至 ") and line.endswith("，仅可使用一次。")
+        elif kind == "send the code" and telegram == dingtalk:
+            assert line == "钉钉：" + expected[kind]
+        else:
+            assert line == expected[kind]
+    if dingtalk and not telegram:  # a DingTalk county gets no Telegram link
+        assert not any("t.me" in line for line in out)

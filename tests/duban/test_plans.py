@@ -4,6 +4,7 @@ hangs on it, unless forced; audited)."""
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine, inspect, text
@@ -28,6 +29,8 @@ from models import (
     ReportStatus,
     Task,
 )
+
+TZ = ZoneInfo("Asia/Shanghai")  # the settings' default
 
 NOW = dt.datetime(2025, 6, 2, 2, tzinfo=dt.UTC)
 SEEDED_LIST = [
@@ -185,6 +188,7 @@ def test_force_removes_a_plan_with_its_reports_stops_its_people_and_keeps_the_re
         due_at=NOW,
         milestone_id=milestone.id,
         instance_due_on=milestone.due_on,
+        tz=TZ,
     )
     assert queued is not None
     seeded.commit()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import Session, col, select
@@ -35,6 +36,8 @@ from models import (
     TaskDepartment,
 )
 from models.limits import CLOSEOUT_REASON
+
+TZ = ZoneInfo("Asia/Shanghai")  # the settings' default
 
 NOW = dt.datetime(2025, 6, 2, 2, tzinfo=dt.UTC)
 
@@ -184,6 +187,7 @@ def _sent(session: Session, contact: Contact, milestone_id: int, message_id: str
         payload={"days": 7},
         due_at=NOW,
         milestone_id=milestone_id,
+        tz=TZ,
     )
     assert row is not None
     row.sent_at, row.platform_message_id = NOW, message_id

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot import views
+from bot.core.vocabulary import TELEGRAM
 from bot.i18n import gettext_for
 from duban.services.errors import InvalidInput
 from duban.services.progress import parse_progress_text
@@ -160,8 +161,8 @@ def test_a_reply_that_cannot_be_read_is_refused_with_its_reason(text: str, reaso
 
 @pytest.mark.parametrize("reason", sorted({reason for _, reason in REFUSED}))
 def test_every_refusal_of_the_parser_is_explained_in_chinese(reason: str) -> None:
-    chinese = views.invalid_input(gettext_for("zh_CN"), reason)
-    assert chinese != views.invalid_input(gettext_for("en"), reason)
+    chinese = views.invalid_input(gettext_for("zh_CN"), reason, TELEGRAM)
+    assert chinese != views.invalid_input(gettext_for("en"), reason, TELEGRAM)
 
 
 def test_the_note_keeps_the_text_without_control_characters() -> None:

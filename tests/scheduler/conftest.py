@@ -11,6 +11,7 @@ from sqlmodel import Session
 from telegram import Bot
 
 from bot.core.notices import message_for
+from bot.core.vocabulary import TELEGRAM
 from bot.telegram.render import parts
 from duban.services.invites import create_invite, redeem_invite, resolve_department
 from models import Contact, ContactRole, Notification
@@ -25,7 +26,7 @@ def local(day: str, hour: int = 10, minute: int = 0) -> dt.datetime:
 
 def shown(session: Session, row: Notification) -> str:
     """The row as its recipient sees it in Telegram (HTML, all parts), rendered as the dispatcher would."""
-    return "\n".join(part.html for part in parts(message_for(session, row)))
+    return "\n".join(part.html for part in parts(message_for(session, row, tz=SHANGHAI, words=TELEGRAM)))
 
 
 @pytest.fixture

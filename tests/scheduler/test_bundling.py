@@ -29,8 +29,12 @@ async def test_a_contacts_reminders_of_one_day_are_one_message(
     while day <= dt.date(2025, 10, 31):
         now = local(day.isoformat(), 9, 1)
         plan_outbox(session=seeded, now=now, policy=ReminderPolicy(), tz=SHANGHAI)
-        channel = TelegramChannel(fake_bot, pacer=SendPacer(clock=fake_time.clock, sleep=fake_time.sleep))
-        await Dispatcher(engine=engine, deliver=channel, clock=lambda moment=now: moment).run_once()
+        channel = TelegramChannel(
+            fake_bot, pacer=SendPacer(clock=fake_time.clock, sleep=fake_time.sleep), tz=SHANGHAI
+        )
+        await Dispatcher(
+            engine=engine, deliver=channel, clock=lambda moment=now: moment, tz=SHANGHAI
+        ).run_once()
         day += dt.timedelta(days=1)
 
     with Session(engine) as session:

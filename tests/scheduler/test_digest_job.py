@@ -8,6 +8,7 @@ from sqlmodel import Session, select
 
 from bot import views
 from bot.core.notices import message_for
+from bot.core.vocabulary import TELEGRAM
 from bot.i18n import gettext_for
 from duban.chart import ChartRow
 from duban.services.digest import build_digest
@@ -57,11 +58,13 @@ def test_each_lead_gets_one_digest_and_one_chart_a_week(seeded: Session, join) -
     assert plan_digests(session=seeded, now=MONDAY, tz=SHANGHAI) == 2
     assert plan_digests(session=seeded, now=MONDAY + dt.timedelta(hours=2), tz=SHANGHAI) == 0
     chart = seeded.exec(select(Notification).where(Notification.kind == "digest_chart")).one()
-    photo = message_for(seeded, chart).image  # drawn when it is sent
+    photo = message_for(seeded, chart, tz=SHANGHAI, words=TELEGRAM).image  # drawn when it is sent
     assert photo is not None and photo.startswith(b"\x89PNG")
     page = seeded.exec(select(Notification).where(Notification.kind == "digest")).one()
     assert page.payload == {"today": "2026-01-05"}
-    assert message_for(seeded, page).title == "每周简报（2025-12-29 至 2026-01-05）"
+    assert (
+        message_for(seeded, page, tz=SHANGHAI, words=TELEGRAM).title == "每周简报（2025-12-29 至 2026-01-05）"
+    )
 
 
 def test_chart_rows_count_pace_by_lead_department(seeded: Session, join) -> None:  # type: ignore[no-untyped-def]

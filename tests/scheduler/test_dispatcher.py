@@ -21,7 +21,7 @@ from scheduler.delivery import TransientFailure
 from scheduler.dispatcher import MAX_ATTEMPTS, Dispatcher, backoff
 from scheduler.escalation import tell_coordinators_blocked
 from scheduler.pacing import SendPacer
-from tests.scheduler.conftest import FakeTime, local
+from tests.scheduler.conftest import SHANGHAI, FakeTime, local
 from tests.telegram_fakes import blocked_by_user, server_error, too_many_requests
 
 NOW = dt.datetime(2025, 6, 3, 2, 0, tzinfo=dt.UTC)  # Tuesday 10:00 in Shanghai, a working day
@@ -43,6 +43,7 @@ def _queue(
             milestone_id=milestone.id,
             instance_due_on=milestone.due_on,
             for_department=True,
+            tz=SHANGHAI,
         )
         assert row is not None
         ids.append(row.id)
@@ -53,8 +54,10 @@ def _queue(
 def _dispatcher(
     engine: Engine, bot: Bot, fake_time: FakeTime, clock: dt.datetime = NOW, **kwargs: Any
 ) -> Dispatcher:
-    channel = TelegramChannel(bot, pacer=SendPacer(clock=fake_time.clock, sleep=fake_time.sleep))
-    return Dispatcher(engine=engine, deliver=channel, clock=lambda: clock, sleep=fake_time.sleep, **kwargs)
+    channel = TelegramChannel(bot, pacer=SendPacer(clock=fake_time.clock, sleep=fake_time.sleep), tz=SHANGHAI)
+    return Dispatcher(
+        engine=engine, deliver=channel, clock=lambda: clock, sleep=fake_time.sleep, **kwargs, tz=SHANGHAI
+    )
 
 
 def _sent(bot: Bot) -> list[dict[str, Any]]:
@@ -112,6 +115,7 @@ async def test_a_claim_pages_through_the_backlog_yet_sends_each_contacts_rows_as
         due_at=NOW - dt.timedelta(minutes=3),
         milestone_id=milestone.id,
         instance_due_on=milestone.due_on,
+        tz=SHANGHAI,
     )
     _queue(seeded, third, 1, at=NOW - dt.timedelta(minutes=2))
 
@@ -304,7 +308,9 @@ async def test_a_locked_database_after_a_send_does_not_send_the_message_again(
             blocker.execute("COMMIT")
 
     clock = [NOW]
-    dispatcher = Dispatcher(engine=engine, deliver=deliver, clock=lambda: clock[0], sleep=release)
+    dispatcher = Dispatcher(
+        engine=engine, deliver=deliver, clock=lambda: clock[0], sleep=release, tz=SHANGHAI
+    )
     assert (await dispatcher.run_once()).sent == 1
     clock[0] = NOW + dt.timedelta(hours=1)  # any claim has long expired
     await dispatcher.run_once()
@@ -324,7 +330,7 @@ async def test_an_unexpected_error_while_rendering_is_retried_not_lost(
     async def broken(session: Session, rows: Sequence[Notification]) -> str:
         raise TransientFailure("timed out")
 
-    result = await Dispatcher(engine=engine, deliver=broken, clock=lambda: NOW).run_once()
+    result = await Dispatcher(engine=engine, deliver=broken, clock=lambda: NOW, tz=SHANGHAI).run_once()
     assert result.retried == 1
     with Session(engine) as session:
         row = session.get(Notification, row_id)
@@ -345,6 +351,7 @@ async def test_a_contact_never_gets_two_messages_of_one_kind_within_a_minute(
         payload={"days": 7},
         due_at=NOW + dt.timedelta(seconds=20),
         milestone_id=2,
+        tz=SHANGHAI,
     )
     seeded.commit()
     assert late is not None

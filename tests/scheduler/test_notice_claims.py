@@ -25,6 +25,7 @@ from bot import views
 from bot.core.commands import ROLES, WORDS
 from bot.core.message import Message
 from bot.core.notices import RENDERERS, message_for
+from bot.core.vocabulary import CHANNELS, TELEGRAM, Commands
 from duban.robots import add_robot, disable_robot
 from duban.services.invites import create_invite, redeem_invite, resolve_department
 from duban.services.oversight import Unanswered, UnreachedDepartment
@@ -47,7 +48,7 @@ from models import (
     Task,
     TaskDepartment,
 )
-from models.people import reachable
+from models.people import channel_of, reachable
 from scheduler.delivery import NothingToSay
 from scheduler.digest_job import plan_digests
 from scheduler.dispatcher import MAX_ATTEMPTS
@@ -75,9 +76,15 @@ def text_of(message: Message) -> str:
     return "\n".join([*lines, message.footer or ""])
 
 
+def words_of(session: Session, row: Notification) -> Commands:
+    """The reader's channel's command words, as the dispatcher's router picks them."""
+    reader = session.get(Contact, row.contact_id) if row.contact_id else None
+    return CHANNELS.get(channel_of(reader) or "telegram", TELEGRAM) if reader is not None else TELEGRAM
+
+
 def render(session: Session, row: Notification) -> str:
     """The notice as its reader gets it, after checking every command it names is theirs to use."""
-    message = message_for(session, row)
+    message = message_for(session, row, tz=SHANGHAI, words=words_of(session, row))
     reader = session.get(Contact, row.contact_id)
     assert reader is not None
     commands_allowed(message, reader)
@@ -341,7 +348,7 @@ def test_a_rechase_names_only_what_is_still_unacknowledged(seeded: Session) -> N
     seeded.add(original)
     seeded.commit()
     with pytest.raises(NothingToSay):
-        message_for(seeded, chase)
+        message_for(seeded, chase, tz=SHANGHAI, words=words_of(seeded, chase))
 
 
 # --- the overdue ladder: 已告知分管领导 only from the leader's own rung and message ------------------------------
@@ -487,7 +494,7 @@ def test_a_blocked_contact_is_reported_only_while_inactive(seeded: Session) -> N
     seeded.add(contact)
     seeded.commit()
     with pytest.raises(NothingToSay):
-        message_for(seeded, notice)
+        message_for(seeded, notice, tz=SHANGHAI, words=words_of(seeded, notice))
 
 
 def closeout(seeded: Session) -> tuple[Contact, Contact, Notification]:
@@ -519,7 +526,7 @@ def test_a_closeout_request_asks_for_a_decision_only_while_one_is_owed(seeded: S
         now=local("2026-01-06", 11),
     )
     with pytest.raises(NothingToSay):  # decided before it reached this coordinator: nothing left to approve
-        message_for(seeded, request)
+        message_for(seeded, request, tz=SHANGHAI, words=words_of(seeded, request))
 
 
 @pytest.mark.parametrize("approve", [True, False])
@@ -552,7 +559,9 @@ def test_a_disabled_robot_is_reported_only_while_disabled(seeded: Session) -> No
         name="督办群",
         now=local("2026-01-06"),
     )
-    disable_robot(session=seeded, robot=robot, reason="invalid webhook url", now=local("2026-01-06"))
+    disable_robot(
+        session=seeded, robot=robot, reason="invalid webhook url", now=local("2026-01-06"), tz=SHANGHAI
+    )
     seeded.commit()
     [notice] = rows(seeded, "robot_disabled", coordinator)
     assert "invalid webhook url" in render(seeded, notice)
@@ -560,7 +569,7 @@ def test_a_disabled_robot_is_reported_only_while_disabled(seeded: Session) -> No
     seeded.add(robot)
     seeded.commit()
     with pytest.raises(NothingToSay):
-        message_for(seeded, notice)
+        message_for(seeded, notice, tz=SHANGHAI, words=words_of(seeded, notice))
 
 
 # --- the digest: 未回复部门 never says all answered while a department is out of reach -------------------------
@@ -585,7 +594,7 @@ def test_the_digest_lists_departments_nobody_joined_for_and_never_says_all_answe
                 Contact.department_id == department.id, Contact.role == ContactRole.contact, reachable()
             )
         ).all()
-    chart_message = message_for(seeded, chart)
+    chart_message = message_for(seeded, chart, tz=SHANGHAI, words=words_of(seeded, chart))
     assert (chart_message.image or b"").startswith(b"\x89PNG")
     assert render(seeded, chart).startswith(f"各牵头部门进度（截至 {chart.payload['today']}）")
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import pytest
 from sqlmodel import Session, select
 
+from bot.core.message import Message
 from bot.core.notices import RENDERERS, message_for
+from bot.core.vocabulary import DINGTALK, TELEGRAM
 from bot.telegram.render import TELEGRAM_LIMIT, parts, utf16_length
 from duban.services.outbox import enqueue
 from duban.services.progress import decide_closeout, record_report, undo_report
@@ -41,6 +44,7 @@ def _row(
         due_at=NOW,
         milestone_id=milestone.id if milestone else None,
         instance_due_on=milestone.due_on if milestone else None,
+        tz=SHANGHAI,
     )
     assert row is not None
     session.commit()
@@ -152,7 +156,107 @@ def test_notices_written_by_the_services_read_right(seeded: Session, join: Any) 
     ).one()
     assert shown(seeded, digest).startswith("<b>每周简报（2025-12-30 至 2026-01-06）</b>")
     chart = seeded.exec(select(Notification).where(Notification.kind == "digest_chart")).one()
-    assert (message_for(seeded, chart).image or b"").startswith(b"\x89PNG")
+    assert (message_for(seeded, chart, tz=SHANGHAI, words=TELEGRAM).image or b"").startswith(b"\x89PNG")
+
+
+def _visible(message: Message) -> str:
+    """What the reader reads: the links' targets (the commands they send back) aside."""
+    lines = [message.title, message.footer or "", *(a.label for a in message.actions)]
+    for section in message.sections:
+        lines += [section.heading or "", *section.lines]
+    return "\n".join(lines)
+
+
+def test_every_notice_teaches_the_commands_of_its_readers_channel(seeded: Session, join: Any) -> None:
+    """DingTalk people type words (任务, 汇报 N …, 同意 N), Telegram people /commands and replies."""
+    contact = join("区教体局", 1001)
+    coordinator = join("区教体局", 2002, ContactRole.coordinator)
+    join("区教体局", 3003, ContactRole.lead)
+    # long overdue one-off milestones: the overdue notice and the 通报 name only what is overdue when they go out
+    first, second = [
+        m for m in _milestones(seeded) if m.recurrence == "none" and (NOW.date() - m.due_on).days >= 30
+    ][:2]
+    payloads = {
+        "reminder": {"days": 30, "late_since": None},
+        "co_notice": {"days": 30, "late_since": None},
+        "rechase": {"of": None, "days": 30},
+        "overdue": {
+            "items": [
+                {
+                    "m": first.id,
+                    "due": first.due_on.isoformat(),
+                    "days": (NOW.date() - first.due_on).days,
+                    "urge": True,
+                }
+            ]
+        },
+        "tongbao": {"plan_id": first.task.plan_id, "departments": {"区教体局": [first.id]}},
+    }
+    for kind, payload in payloads.items():
+        _row(seeded, contact, kind, payload, first if kind in ("reminder", "co_notice", "rechase") else None)
+    outcome = record_report(
+        session=seeded,
+        contact=contact,
+        milestone_id=second.id or 0,
+        status=ReportStatus.done,
+        percent=100,
+        note="已完成",
+        now=NOW,
+        tz=SHANGHAI,
+    )
+    # the request is read before it is decided: a decided request's notice has nothing left to ask
+    [asking] = seeded.exec(select(Notification).where(Notification.kind == "closeout_request")).all()
+    asked = {
+        ("closeout_request", words.channel): _visible(message_for(seeded, asking, tz=SHANGHAI, words=words))
+        for words in (TELEGRAM, DINGTALK)
+    }
+    decide_closeout(
+        session=seeded,
+        coordinator=coordinator,
+        closeout_id=1,
+        approve=False,
+        reason="缺佐证",
+        now=NOW,
+        tz=SHANGHAI,
+    )
+    contact.active = False  # what the dispatcher does to a contact who blocked the bot
+    seeded.add(contact)
+    tell_coordinators_blocked(seeded, contact, NOW, SHANGHAI)
+    plan_digests(session=seeded, now=NOW, tz=SHANGHAI)
+    seeded.commit()
+    rows = seeded.exec(select(Notification).where(Notification.kind != "digest_chart")).all()
+    assert {row.kind for row in rows} == {
+        *payloads,
+        "closeout_request",
+        "closeout_decided",
+        "blocked",
+        "digest",
+    }
+
+    on = asked | {
+        (row.kind, words.channel): _visible(message_for(seeded, row, tz=SHANGHAI, words=words))
+        for row in rows
+        if row.kind != "closeout_request"
+        for words in (TELEGRAM, DINGTALK)
+    }
+
+    slash = re.compile(r"(?<![\w/:.<])/[A-Za-z]+")
+    assert [key for key, text in on.items() if key[1] == "dingtalk" and slash.search(text)] == []
+    assert "请使用 /report 汇报进度。" in on["overdue", "telegram"]
+    assert "汇报进度：发送“汇报”、“任务”列表中的编号和进度" in on["overdue", "dingtalk"]
+    assert "请直接回复本消息汇报进度" in on["reminder", "telegram"]  # a reply reports on Telegram
+    assert (
+        "请点击下方“汇报进度”，再发送进度" in on["reminder", "dingtalk"]
+    )  # DingTalk's robot sees no replies
+    request = outcome.closeout
+    assert request is not None
+    assert (
+        f"批准请发 /approve {request.id}，驳回请发 /reject {request.id} 理由。"
+        in on["closeout_request", "telegram"]
+    )
+    assert (
+        f"批准请发 同意 {request.id}，驳回请发 驳回 {request.id} 理由。" in on["closeout_request", "dingtalk"]
+    )
 
 
 def test_a_reminder_shows_the_latest_report_and_after_an_undo_the_one_before(
@@ -221,10 +325,11 @@ def test_a_long_overdue_bundle_arrives_in_parts_cut_between_items(seeded: Sessio
         contact=contact,
         payload={"items": items},
         due_at=later,
+        tz=SHANGHAI,
     )
     assert row is not None
     seeded.commit()
-    message = message_for(seeded, row)
+    message = message_for(seeded, row, tz=SHANGHAI, words=TELEGRAM)
     assert sum(len(line) for section in message.sections for line in section.lines) > TELEGRAM_LIMIT
     pieces = parts(message)
     assert len(pieces) >= 2
@@ -263,6 +368,7 @@ def test_reminder_actions_are_per_item_and_for_the_whole_message(seeded: Session
             due_at=NOW,
             milestone_id=milestone.id,
             instance_due_on=dt.date(2026, 1, 25),
+            tz=SHANGHAI,
         )
         assert row is not None
         ids.append(row.id)
@@ -274,8 +380,8 @@ def test_reminder_actions_are_per_item_and_for_the_whole_message(seeded: Session
     seeded.commit()
     head = seeded.get(Notification, ids[0])
     assert head is not None
-    commands = [a.command for a in message_for(seeded, head).actions]
-    labels = [a.label for a in message_for(seeded, head).actions]
+    commands = [a.command for a in message_for(seeded, head, tz=SHANGHAI, words=TELEGRAM).actions]
+    labels = [a.label for a in message_for(seeded, head, tz=SHANGHAI, words=TELEGRAM).actions]
     assert commands[0] == f"/ackall {ids[0]}" and labels[0] == "全部签收"
     assert set(commands[1:-3]) == {f"/rep {ids[0]}", f"/rep {ids[1]}", f"/nc {ids[1]}"}
     assert commands[-3:] == [f"/snz {ids[0]} 1", f"/snz {ids[0]} 3", f"/snz {ids[0]} 7"]
@@ -308,6 +414,7 @@ def test_a_row_queued_before_its_milestone_was_withdrawn_says_nothing_of_it(
             due_at=NOW,
             milestone_id=kept.id,
             instance_due_on=kept.due_on,
+            tz=SHANGHAI,
         )
         assert second is not None and rows[0].id is not None
         second.bundle_id = rows[0].bundle_id = rows[0].id
@@ -329,4 +436,4 @@ def test_a_row_queued_before_its_milestone_was_withdrawn_says_nothing_of_it(
     seeded.add(kept)
     seeded.commit()
     with pytest.raises(NothingToSay):
-        message_for(seeded, rows[0])
+        message_for(seeded, rows[0], tz=SHANGHAI, words=TELEGRAM)

@@ -4,11 +4,13 @@ messages sent before it still map back to their milestone."""
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import MetaData
 from sqlmodel import Session, select
 
 from bot.core.notices import message_for
+from bot.core.vocabulary import TELEGRAM
 from bot.telegram.render import parts
 from duban.db import make_engine
 from duban.migrate import upgrade
@@ -17,6 +19,8 @@ from duban.services.invites import create_invite, redeem_invite, resolve_departm
 from duban.services.progress import milestone_for_reply
 from models import Contact, ContactRole, Milestone, Notification, Plan, Task
 from tests.later_columns import add_later_columns, drop_later_columns
+
+TZ = ZoneInfo("Asia/Shanghai")  # the settings' default
 
 NOW = dt.datetime(2025, 12, 2, 2, tzinfo=dt.UTC)
 
@@ -94,10 +98,13 @@ def test_queued_rows_survive_the_upgrade_and_render_as_they_were(database_url: s
         }
         assert overdue.department_id is None
         # the queued notice goes out with the words it had (the markup is the channel's again)
-        [part] = parts(message_for(session, overdue))
+        [part] = parts(message_for(session, overdue, tz=TZ, words=TELEGRAM))
         assert part.html == "⚠️ 以下时间节点已逾期\n· （二） 实施教育强镇筑基行动 &lt;乡镇&gt;"
         # the old reminder is a structured one now: re-chased or snoozed, it renders like any other
-        assert "1. （二） 实施教育强镇筑基行动" in parts(message_for(session, reminder))[0].html
+        assert (
+            "1. （二） 实施教育强镇筑基行动"
+            in parts(message_for(session, reminder, tz=TZ, words=TELEGRAM))[0].html
+        )
         replier = session.get(Contact, contact_id)
         assert replier is not None
         assert (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine
@@ -12,6 +13,7 @@ from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
 from bot.core.notices import message_for
+from bot.core.vocabulary import TELEGRAM
 from duban.config import Settings
 from duban.services.invites import create_invite, redeem_invite, resolve_department
 from duban.services.progress import record_report
@@ -19,6 +21,8 @@ from duban.services.web_login import issue_login_link
 from models import Contact, ContactRole, Milestone, Notification, Plan, ReportStatus, Task
 from tests.bot.conftest import harness  # noqa: F401  (the chat test harness: /web in chat)
 from web.app import COOKIE, build_web_app
+
+TZ = ZoneInfo("Asia/Shanghai")  # the settings' default
 
 NOW = dt.datetime(2025, 6, 2, 2, 0, tzinfo=dt.UTC)  # Monday 10:00 in Asia/Shanghai
 HOME = "淄博市淄川区"
@@ -121,5 +125,5 @@ def sign_in(client: TestClient, session: Session, reader: Contact) -> TestClient
 
 def said(session: Session, notice: Notification) -> str:
     """What the recipient reads: the notice rendered at send time, as every channel does (plain text)."""
-    message = message_for(session, notice)
+    message = message_for(session, notice, tz=TZ, words=TELEGRAM)
     return "\n".join([message.title, *(line for section in message.sections for line in section.lines)])

@@ -153,6 +153,25 @@ def test_the_ledger_filters_by_department_year_and_state(seeded: Session, county
     assert len(overdue.rows) == len([r for r in everything.rows if r.view.state == MilestoneState.overdue])
 
 
+def test_the_ledger_keeps_the_tasks_the_plan_gives_no_date(seeded: Session, county: County) -> None:
+    home = plan_id(seeded, HOME_PLAN)
+
+    def ledger(**chosen: object) -> data.Ledger:
+        return data.plan_ledger(
+            session=seeded, reader=county.lead, plan_id=home, today=TODAY, chosen=data.LedgerFilter(**chosen)
+        )
+
+    undated = ledger().undated
+    assert len(undated) == 6 and all(task.departments.lead for task in undated)
+    # a department's: those naming it, lead or co; a year or a state: none, an undated task has neither
+    lead = undated[0].departments.lead[0]
+    assert ledger(department_id=lead.id).undated == [
+        t for t in undated if lead in (*t.departments.lead, *t.departments.co)
+    ]
+    assert lead in ledger().departments  # a department named only by undated tasks can be chosen too
+    assert ledger(year=ledger().years[0]).undated == [] and ledger(state=MilestoneState.overdue).undated == []
+
+
 def test_the_ledger_shows_the_latest_report_and_whether_there_is_evidence(
     seeded: Session, county: County
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 import io
 import re
 from zoneinfo import ZoneInfo
@@ -61,7 +62,7 @@ def test_signing_in_sets_a_strict_httponly_cookie_and_a_reused_link_says_so(
     again = TestClient(app_client.app).post(f"/login/{issued.token}", follow_redirects=False)
     assert again.status_code == 410 and COOKIE not in again.cookies
     assert message(again.text) == "此登录链接已被使用；每个链接只能登录一次。"
-    assert "请在聊天中向机器人发送 /web，获取新的登录链接。" in again.text
+    assert "请向机器人发送 /web（Telegram）或 网页（钉钉），获取新的登录链接。" in again.text
 
 
 def test_the_cookie_is_secure_behind_https(seeded: Session, county: County, engine: Engine) -> None:
@@ -89,7 +90,29 @@ def test_without_a_session_every_page_leads_to_the_sign_in_page(
     for path in ("/", "/plans/1", "/pending", "/ledger.xlsx", "/milestones/1"):
         answer = app_client.get(path, follow_redirects=False)
         assert (answer.status_code, answer.headers["location"]) == (303, "/login")
-    assert message(app_client.get("/login").text) == "请在聊天中向机器人发送 /web，获取登录链接。"
+    assert (
+        message(app_client.get("/login").text)
+        == "请向机器人发送 /web（Telegram）或 网页（钉钉），获取登录链接。"
+    )
+
+
+@pytest.mark.parametrize(
+    ("channels", "hint"),
+    [
+        ({"telegram_bot_token": "123456:ABCdefGhIJKlmnOPQrstUVwxyz0123456789"}, "发送 /web，"),
+        (
+            {"dingtalk_client_id": "dingwebhint0001", "dingtalk_client_secret": "s3cr3t-web-hint-0123"},
+            "发送 网页，",
+        ),
+    ],
+    ids=["telegram", "dingtalk"],
+)
+def test_the_sign_in_page_teaches_the_command_of_the_channel_the_county_uses(
+    engine: Engine, channels: dict[str, str], hint: str
+) -> None:
+    """A DingTalk county's reader cannot send /web; they send 网页."""
+    with TestClient(build_web_app(engine, settings(**channels), lambda: NOW)) as client:
+        assert message(client.get("/login").text) == f"请在聊天中向机器人{hint}获取登录链接。"
 
 
 def test_a_revoked_reader_loses_an_open_dashboard_session_at_once(
@@ -240,6 +263,32 @@ def test_the_workbook_holds_only_the_readers_county(
     sheet = workbook["淄博市淄川区"]
     assert [c.value for c in sheet[1]][:4] == ["序号", "部分", "任务", "牵头部门"]
     assert sheet.max_row > 10
+
+
+def test_the_web_ledger_lists_the_same_tasks_as_the_workbook_undated_ones_too(
+    seeded: Session, county: County, app_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The workbook has a row for a task the plan gives no date (淄川: 6 of 54); the page once left them out."""
+    monkeypatch.setattr(data, "PAGE_SIZE", 10_000)  # every row on one page
+    sign_in(app_client, seeded, county.lead)
+    sheet = load_workbook(io.BytesIO(app_client.get("/ledger.xlsx").content))["淄博市淄川区"]
+    in_workbook = {
+        f"{ref} {title}" for ref, _part, title, *_rest in sheet.iter_rows(min_row=2, values_only=True)
+    }
+    undated = {
+        f"{ref} {title}"
+        for ref, _part, title, *rest in sheet.iter_rows(min_row=2, values_only=True)
+        if rest[2] is None
+    }
+
+    page = app_client.get(f"/plans/{plan_id(seeded, HOME_PLAN)}").text
+    dated_rows = re.findall(r'<td><a href="/milestones/\d+">([^<]+)</a></td>', page)
+    undated_table = page[page.index('id="undated-tasks"') :]
+    undated_rows = re.findall(r"<tr><td>([^<]+)</td>", undated_table)
+
+    assert len(undated) == 6 and "无时间节点的任务（6 项）" in page
+    assert {html.unescape(row) for row in undated_rows} == undated
+    assert {html.unescape(row) for row in [*dated_rows, *undated_rows]} == in_workbook
 
 
 def test_the_tongbao_download_is_a_word_document_for_the_plan(
