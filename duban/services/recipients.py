@@ -1,8 +1,8 @@
 """Who must hear about a milestone: one query for any number of milestones, used wherever that is asked.
 
 The lead department's contacts, the lead department's own leadership (分管领导, told from 催办 on), and the
-coordinators of the plan's county (all of its plans, or the plan they were invited for); only contacts a message can
-reach.
+coordinators of the plan's county; of each, those limited to no plan or to the milestone's; only contacts a message
+can reach.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 
 from duban.chunks import in_parts
 from models import Contact, ContactRole, Department, DepartmentRole, Milestone, Plan, Task, TaskDepartment
-from models.people import reachable
+from models.people import covers_plan, reachable
 
 
 class Because(StrEnum):
@@ -47,10 +47,11 @@ def who_must_hear(
                 ),
             )
             .join(Contact, col(Contact.department_id) == col(TaskDepartment.department_id))
+            .join(Task, col(Task.id) == col(Milestone.task_id))
             .where(
                 col(Milestone.id).in_(chunk), col(Contact.role).in_([ContactRole.contact, ContactRole.lead])
             )
-            .where(reachable())
+            .where(covers_plan(col(Task.plan_id)), reachable())
         )
         county_coordinators = (
             select(Milestone.id, Contact.id, Contact.role)
