@@ -355,12 +355,18 @@ def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
                 plan=plan,
                 name=args.name,
             )
-        except NotAllowed:
-            assert plan is not None  # the only refusal without an inviter: a plan of another county
-            print(
-                f"方案“{plan.key}”属于{plan.region}，{department.name}属于{department.region}。",
-                file=sys.stderr,
-            )
+        except NotAllowed as refusal:
+            assert plan is not None  # the only refusals without an inviter: the plan's county or its tasks
+            if str(refusal) == "department_outside_plan":
+                print(
+                    f"{department.name}在方案“{plan.key}”中没有任务（牵头或配合），限定于该方案的联络员将看不到任何任务。",
+                    file=sys.stderr,
+                )
+            else:
+                print(
+                    f"方案“{plan.key}”属于{plan.region}，{department.name}属于{department.region}。",
+                    file=sys.stderr,
+                )
             return 1
         except InvalidInput:
             print(f"姓名太长（最多 {limits.CONTACT_NAME} 字）。", file=sys.stderr)
@@ -548,7 +554,10 @@ def build_parser(gettext: Gettext | None = None) -> argparse.ArgumentParser:
     invite.add_argument("--department", help="department name or alias")
     invite.add_argument("--region", help="the county, when the name exists in several (e.g. 淄博市淄川区)")
     invite.add_argument("--role", choices=["contact", "coordinator", "lead"], default="contact")
-    invite.add_argument("--plan", help="limit a coordinator or lead to one plan (plan key)")
+    invite.add_argument(
+        "--plan",
+        help="limit the person to one plan (plan key): a contact sees only its tasks, a reader only it",
+    )
     invite.add_argument("--name", default="", help="the person's name, for the ledger")
     invite.add_argument(
         "--list", action="store_true", help="list unused invitations (with --region: one county)"

@@ -14,7 +14,8 @@ from models.types import ContactRole, ReportStatus, UTCDateTime, utcnow
 class Contact(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     department_id: int = Field(foreign_key="department.id", index=True)
-    # a coordinator or lead may be limited to one plan; empty means every plan of the region
+    # anyone may be limited to one plan: a coordinator or lead reads only it, a department's contact sees, reports on
+    # and is reminded of only their department's tasks in it; empty means every plan of the region
     plan_id: int | None = Field(default=None, foreign_key="plan.id", index=True)
     name: str = Field(default="", max_length=limits.CONTACT_NAME)
     role: ContactRole = Field(default=ContactRole.contact, max_length=12)
@@ -89,6 +90,12 @@ def reachable() -> ColumnElement[bool]:
         col(Contact.active).is_(True),
         or_(col(Contact.telegram_user_id).is_not(None), col(Contact.dingtalk_user_id).is_not(None)),
     )
+
+
+def covers_plan(plan_id: Any) -> ColumnElement[bool]:
+    """Contacts whose scope takes in this plan (a column, such as Task.plan_id on a join already made, or a value):
+    those limited to no plan (every plan of their county) and those limited to this one."""
+    return or_(col(Contact.plan_id).is_(None), col(Contact.plan_id) == plan_id)
 
 
 def channel_of(contact: Contact) -> str | None:

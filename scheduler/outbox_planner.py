@@ -91,11 +91,13 @@ def _queue_days(
     if not due:
         return PlanningResult(queued=0, skipped_stale=0)
     contacts = _contacts_by_department(session, {d for r in due for d in r.department_ids})
+    # a contact limited to one plan hears of that plan's milestones only
     wanted = [
         (_key(reminder, contact), reminder, contact)
         for reminder in due
         for department_id in reminder.department_ids
         for contact in contacts.get(department_id, [])
+        if contact.plan_id in (None, reminder.plan_id)
     ]
     # one query per batch of keys instead of one per reminder: most ticks find everything already queued
     existing = queued_keys(session=session, keys=[key for key, _, _ in wanted])
@@ -159,17 +161,17 @@ def _key(reminder: PlannedReminder, contact: ContactRef) -> str:
 
 
 def _contacts_by_department(session: Session, department_ids: set[int]) -> dict[int, list[ContactRef]]:
-    """department id -> its reachable contacts, as plain ids (a day at 1M milestones names thousands of
-    departments: building a Contact for each cost more than the query)."""
+    """department id -> its reachable contacts, as plain ids with the plan each is limited to (a day at 1M
+    milestones names thousands of departments: building a Contact for each cost more than the query)."""
     grouped: dict[int, list[ContactRef]] = {}
     for part in in_parts(sorted(department_ids)):
-        for contact_id, department_id in session.exec(
-            select(Contact.id, Contact.department_id)
+        for contact_id, department_id, plan_id in session.exec(
+            select(Contact.id, Contact.department_id, Contact.plan_id)
             .where(col(Contact.department_id).in_(part), Contact.role == ContactRole.contact)
             .where(reachable())
             .order_by(col(Contact.id))
         ).all():
-            grouped.setdefault(department_id, []).append(ContactRef(contact_id or 0, department_id))
+            grouped.setdefault(department_id, []).append(ContactRef(contact_id or 0, department_id, plan_id))
     return grouped
 
 

@@ -42,6 +42,7 @@ class PlannedReminder:
     milestone_id: int
     instance_due: dt.date
     recurrence: str
+    plan_id: int  # of a department's contacts limited to one plan, those limited to this one are reminded
     plan_key: str
     plan_title: str
     task_ref: str
@@ -63,6 +64,7 @@ class _Candidate:
     task_id: int
     task_ref: str
     task_title: str
+    plan_id: int
     plan_key: str
     plan_title: str
     plan_issued_on: dt.date
@@ -116,6 +118,7 @@ def _candidates(session: Session, where: ColumnElement[bool]) -> list[_Candidate
             col(Task.id).label("task_id"),
             col(Task.ref).label("task_ref"),
             col(Task.title).label("task_title"),
+            col(Plan.id).label("plan_id"),
             col(Plan.key).label("plan_key"),
             col(Plan.title).label("plan_title"),
             col(Plan.issued_on).label("plan_issued_on"),
@@ -224,6 +227,7 @@ def _reminders_for_instance(
                 milestone_id=candidate.milestone_id,
                 instance_due=due,
                 recurrence=candidate.recurrence,
+                plan_id=candidate.plan_id,
                 plan_key=candidate.plan_key,
                 plan_title=candidate.plan_title,
                 task_ref=candidate.task_ref,

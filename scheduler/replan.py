@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 
 from duban.chunks import in_parts
 from models import Contact, ContactRole, Department, Milestone, Plan, Task, TaskDepartment
+from models.people import covers_plan
 from models.planning import PlanningChange, Touched
 
 MAX_SCOPED = 20_000  # milestones; past this, one plan of everything reads less than the IN lists would
@@ -54,14 +55,17 @@ def touched_milestones(*, session: Session, since: int, upto: int) -> list[int] 
 
 def _milestones_heard_by(contact_ids: list[int]) -> CompoundSelect:
     """The milestones these contacts can be owed something about: their department's tasks' (as lead or co-
-    department, for a contact or a department's leadership), their county's plans' (for a coordinator)."""
+    department, for a contact or a department's leadership), their county's plans' (for a coordinator); of their
+    one plan only, for someone limited to one."""
     departments = (
         select(Milestone.id)
         .join(TaskDepartment, col(TaskDepartment.task_id) == Milestone.task_id)
         .join(Contact, col(Contact.department_id) == TaskDepartment.department_id)
+        .join(Task, col(Task.id) == Milestone.task_id)
         .where(
             col(Contact.id).in_(contact_ids), col(Contact.role).in_([ContactRole.contact, ContactRole.lead])
         )
+        .where(covers_plan(col(Task.plan_id)))
     )
     county = (
         select(Milestone.id)

@@ -18,11 +18,17 @@ def visible_plan_ids(*, session: Session, contact: Contact) -> list[int]:
 
 
 def visible_task_ids(*, session: Session, contact: Contact) -> list[int]:
+    """A department's contact sees their department's tasks (of their one plan, if they were invited for one);
+    a coordinator or lead every task of the plans they see."""
     statement: SelectOfScalar[int] | SelectOfScalar[int | None]
     if contact.role == ContactRole.contact:
         statement = select(TaskDepartment.task_id).where(
             TaskDepartment.department_id == contact.department_id
         )
+        if contact.plan_id is not None:
+            statement = statement.join(Task, col(Task.id) == TaskDepartment.task_id).where(
+                Task.plan_id == contact.plan_id
+            )
     else:
         statement = select(col(Task.id)).where(
             col(Task.plan_id).in_(visible_plan_ids(session=session, contact=contact))
@@ -44,14 +50,22 @@ def visible_milestone(*, session: Session, reader: Contact, milestone_id: int) -
 
 
 def department_role(*, session: Session, contact: Contact, task_id: int) -> DepartmentRole | None:
+    """The contact's department's part in the task (lead or co), or None: not their department's task, or a task
+    of another plan than the one they were invited for."""
     link = session.get(TaskDepartment, (task_id, contact.department_id))
-    return DepartmentRole(link.role) if link else None
+    if link is None:
+        return None
+    if contact.plan_id is not None:
+        task = session.get(Task, task_id)
+        if task is None or task.plan_id != contact.plan_id:
+            return None
+    return DepartmentRole(link.role)
 
 
 def milestone_for_report(
     *, session: Session, contact: Contact, milestone_id: int
 ) -> tuple[Milestone, DepartmentRole]:
-    """A contact reports only where their department is lead or co."""
+    """A contact reports only where their department is lead or co, within their plan if they have one."""
     require_role(contact, ContactRole.contact)
     milestone = session.get(Milestone, milestone_id)
     if milestone is None:

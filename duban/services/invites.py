@@ -14,7 +14,7 @@ from duban.services.access import region_of, require_coordinator
 from duban.services.errors import InvalidInput, InviteInvalid, NotAllowed, NotFound
 from duban.services.text import storable
 from duban.status import find_departments
-from models import Contact, ContactRole, Department, Invite, Plan, limits
+from models import Contact, ContactRole, Department, Invite, Plan, Task, TaskDepartment, limits
 from models.people import person_of
 
 # letters and digits only: nothing in the code is markup anywhere (DingTalk's markdown escaped the - and _ of
@@ -61,16 +61,33 @@ def department_regions(*, session: Session, name: str) -> list[str]:
 def _check_inviter(
     *, session: Session, inviter: Contact, department: Department, role: ContactRole, plan: Plan | None
 ) -> None:
-    """A coordinator invites within their own county; one limited to a plan invites readers for that plan only."""
+    """A coordinator invites within their own county; one limited to a plan invites for that plan only (readers
+    for it, contacts scoped to it), and only into a department with a task in it (lead or co)."""
     require_coordinator(inviter)
     if department.region != region_of(session=session, contact=inviter):
         raise NotAllowed("another_county")
-    if (
-        inviter.plan_id is not None
-        and role != ContactRole.contact
-        and (plan is None or plan.id != inviter.plan_id)
-    ):
+    if inviter.plan_id is None:
+        return
+    # a reader's invitation names the plan; a contact's takes the inviter's when it names none (create_invite)
+    if plan is None and role != ContactRole.contact:
         raise NotAllowed("another_plan")
+    if plan is not None and plan.id != inviter.plan_id:
+        raise NotAllowed("another_plan")
+    if not _has_task_in(session=session, department=department, plan_id=inviter.plan_id):
+        raise NotAllowed("department_outside_plan")
+
+
+def _has_task_in(*, session: Session, department: Department, plan_id: int) -> bool:
+    """Whether the department leads or cooperates on a task of this plan."""
+    return (
+        session.exec(
+            select(TaskDepartment.task_id)
+            .join(Task, col(Task.id) == TaskDepartment.task_id)
+            .where(TaskDepartment.department_id == department.id, Task.plan_id == plan_id)
+            .limit(1)
+        ).first()
+        is not None
+    )
 
 
 def create_invite(
@@ -90,6 +107,15 @@ def create_invite(
         raise NotAllowed("plan_of_another_county")  # it would let the invitee approve another county's 销号
     if invited_by is not None:
         _check_inviter(session=session, inviter=invited_by, department=department, role=role, plan=plan)
+        if plan is None and invited_by.plan_id is not None:  # the scope goes with the invitation
+            plan = session.get(Plan, invited_by.plan_id)
+    # the operator's invitation too: a contact limited to a plan where their department has no task sees nothing
+    if (
+        role == ContactRole.contact
+        and plan is not None
+        and not _has_task_in(session=session, department=department, plan_id=plan.id or 0)
+    ):
+        raise NotAllowed("department_outside_plan")
     name = storable(name).strip()
     if len(name) > limits.CONTACT_NAME:
         raise InvalidInput("too_long")
@@ -109,7 +135,8 @@ def create_invite(
         now=now,
         contact_id=invited_by.id if invited_by else None,
         action="invite",
-        detail=f"{role.value} for {department.name} ({department.region})",
+        detail=f"{role.value} for {department.name} ({department.region})"
+        + (f" plan={plan.key}" if plan is not None else ""),
     )
     session.commit()
     return IssuedInvite(token=token, contact=contact, expires_at=expires_at)

@@ -17,8 +17,8 @@ from sqlmodel import Session, col, select
 from duban.chunks import in_parts
 from duban.config import DEFAULT_TIMEZONE
 from duban.workdays import next_allowed_moment
-from models import Contact, ContactRole, Department, Notification
-from models.people import reachable
+from models import Contact, ContactRole, Department, Milestone, Notification, Task
+from models.people import covers_plan, reachable
 from models.types import utcnow
 
 # Settings.timezone's default, kept only as the default of duban/services/progress.py's `tz` parameters (every
@@ -62,6 +62,7 @@ class ContactRef:
 
     id: int
     department_id: int
+    plan_id: int | None = None  # the one plan the contact is limited to; None: every plan of their county
 
 
 @dataclass
@@ -145,12 +146,22 @@ def write_rows(session: Session, rows: list[dict[str, Any]], *, returning_ids: b
 
 
 def follow_current_contacts(session: Session) -> int:
-    """Unsent department messages whose contact is no longer active go to the department's active contact."""
+    """Unsent department messages whose contact is no longer active go to the department's active contact: one
+    limited to a plan only takes a message about a milestone of that plan (a bundle naming none, such as an
+    overdue notice, goes to one limited to no plan)."""
     gone = sa_select(col(Contact.id)).where(col(Contact.active).is_(False))
+    plan_of_message = (
+        sa_select(col(Task.plan_id))
+        .join(Milestone, col(Milestone.task_id) == Task.id)
+        .where(col(Milestone.id) == col(Notification.milestone_id))
+        .correlate(Notification)  # two levels down: implicit correlation would read the whole outbox here
+        .scalar_subquery()
+    )
     successor = (
         sa_select(col(Contact.id))
         .where(col(Contact.department_id) == col(Notification.department_id))
         .where(col(Contact.role) == ContactRole.contact)
+        .where(covers_plan(plan_of_message))
         .where(reachable())
         .order_by(col(Contact.id).desc())
         .limit(1)

@@ -116,6 +116,17 @@ def silent_departments(*, session: Session, reader: Contact, now: dt.datetime) -
         .where(col(reporter.department_id) == last_sent.c.department_id)
         .where(col(ProgressReport.reported_at) >= last_sent.c.sent_at)
     )
+    if reader.plan_id is not None:
+        # a department answers this reader by reporting on their plan: its contact limited to another plan
+        # reporting there has not answered this plan's reminders
+        answered = answered.where(
+            col(ProgressReport.milestone_id).in_(
+                select(Milestone.id)
+                .join(Task, col(Task.id) == Milestone.task_id)
+                .where(col(Task.plan_id).in_(plan_ids))
+                .correlate(None)
+            )
+        )
     rows = session.exec(
         select(Department.name, last_sent.c.sent_at)
         .join(last_sent, last_sent.c.department_id == Department.id)

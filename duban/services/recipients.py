@@ -1,8 +1,8 @@
 """Who must hear about a milestone: one query for any number of milestones, used wherever that is asked.
 
-The lead department's contacts, the lead department's own leadership (分管领导, told from 催办 on; one invited for a
-plan, of that plan's milestones only), and the coordinators of the plan's county (all of its plans, or the plan they
-were invited for); only contacts a message can reach.
+The lead department's contacts, the lead department's own leadership (分管领导, told from 催办 on), and the
+coordinators of the plan's county; of each, those limited to no plan or to the milestone's; only contacts a message
+can reach.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 
 from duban.chunks import in_parts
 from models import Contact, ContactRole, Department, DepartmentRole, Milestone, Plan, Task, TaskDepartment
-from models.people import reachable
+from models.people import covers_plan, reachable
 
 
 class Because(StrEnum):
@@ -51,9 +51,7 @@ def who_must_hear(
             .where(
                 col(Milestone.id).in_(chunk), col(Contact.role).in_([ContactRole.contact, ContactRole.lead])
             )
-            # a leader invited for one plan hears of that plan only, as they see only it (visible_plan_ids)
-            .where(or_(col(Contact.plan_id).is_(None), col(Contact.plan_id) == col(Task.plan_id)))
-            .where(reachable())
+            .where(covers_plan(col(Task.plan_id)), reachable())
         )
         county_coordinators = (
             select(Milestone.id, Contact.id, Contact.role)

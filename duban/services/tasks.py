@@ -51,10 +51,12 @@ class TaskDetail:
 
 
 def _open_rows(*, session: Session, contact: Contact, milestone_id: int | None = None) -> Sequence[Any]:
-    """The open milestones of the contact's department, with what a list line shows (one milestone's alone)."""
+    """The open milestones of the contact's department (of their one plan, if they were invited for one), with
+    what a list line shows (one milestone's alone)."""
     # plain columns, not ORM objects: a department that leads hundreds of tasks made every few /tasks pay a full
     # garbage collection of the process for the objects its identity map kept alive (p95 3x the median)
     one = () if milestone_id is None else (col(Milestone.id) == milestone_id,)
+    scope = () if contact.plan_id is None else (col(Task.plan_id) == contact.plan_id,)
     return (
         session.connection()
         .execute(
@@ -78,6 +80,7 @@ def _open_rows(*, session: Session, contact: Contact, milestone_id: int | None =
                 col(TaskDepartment.department_id) == contact.department_id,
                 col(Milestone.status) == MilestoneStatus.open,
                 *one,
+                *scope,
             )
         )
         .all()
@@ -99,8 +102,9 @@ def _line(row: Any, *, number: int, today: dt.date) -> TaskLine:
 
 
 def open_task_lines(*, session: Session, contact: Contact, today: dt.date) -> list[TaskLine]:
-    """Open milestones of the contact's department, lead tasks first, then co, nearest due first, each under the
-    number it was first shown to this contact with (a new one takes the next number never used for them).
+    """Open milestones of the contact's department (of their plan, if limited to one), lead tasks first, then co,
+    nearest due first, each under the number it was first shown to this contact with (a new one takes the next
+    number never used for them).
 
     Numbers given here are committed before the list is shown: a number on the person's screen is in the database.
     """

@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 from duban.cli import main
 from duban.db import make_engine
 from duban.services.invites import redeem_invite
-from models import Contact, Invite
+from models import Contact, Department, Invite, Plan
 
 
 @pytest.fixture
@@ -63,6 +63,26 @@ def test_a_plan_of_another_county_is_refused(seeded_cli: str, capsys) -> None:  
     assert _lines(capsys)[1] == ["方案“anqiu-2023”属于安丘市，不是淄博市淄川区。"]
     with Session(make_engine(seeded_cli)) as session:
         assert len(session.exec(select(Invite)).all()) == before
+
+
+def test_plan_limits_a_contact_to_the_plan_where_their_department_has_a_task(seeded_cli: str, capsys) -> None:  # type: ignore[no-untyped-def]
+    with Session(make_engine(seeded_cli)) as session:
+        session.add(Department(name="区档案馆", region="淄博市淄川区"))  # no task in any plan
+        session.commit()
+    capsys.readouterr()
+    plan = ["--role", "contact", "--plan", "zibo-zichuan-2023"]
+    assert main(["invite", "--department", "区科技局", *plan]) == 0
+    token = _lines(capsys)[0][0].rsplit("=", 1)[1]
+    assert main(["invite", "--department", "区档案馆", *plan]) == 1
+    assert _lines(capsys)[1] == [
+        "区档案馆在方案“zibo-zichuan-2023”中没有任务（牵头或配合），限定于该方案的联络员将看不到任何任务。"
+    ]
+    with Session(make_engine(seeded_cli)) as session:
+        contact = redeem_invite(
+            session=session, token=token, telegram_user_id=7, language="zh_CN", now=dt.datetime.now(dt.UTC)
+        )
+        zibo = session.exec(select(Plan).where(Plan.key == "zibo-zichuan-2023")).one()
+        assert (contact.role, contact.plan_id) == ("contact", zibo.id)
 
 
 def test_a_region_without_that_department_says_where_it_is(seeded_cli: str, capsys) -> None:  # type: ignore[no-untyped-def]
