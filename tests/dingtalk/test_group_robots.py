@@ -270,6 +270,10 @@ def test_the_robot_cli(
     groups.dingtalk["dt-token"] = "SECrotated"
     assert main(["robot", "test", "1"]) == 1
     assert "已停用" in capsys.readouterr().err
+    assert main(["robot", "test", "1"]) == 1  # a disabled robot is not tried again
+    assert capsys.readouterr().err == (
+        "机器人 1 已停用（dingtalk 310000: sign not match）。请检查 Webhook 地址和密钥后重新添加。\n"
+    )
     assert main(["robot", "list"]) == 0
     assert capsys.readouterr().out == (
         "1\t钉钉 督办群\t127.0.0.1:" + groups.url.rsplit(":", 1)[1] + "/…oken\t方案 zibo-zichuan-2023"

@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 
 from bot.robots.senders import GroupRobotSender, RobotKeys
 from bot.robots.weekly import post_weekly, robots_at_start
+from duban import redaction
 from duban.cli import main
 from duban.config import Settings, get_settings
 from duban.db import make_engine
@@ -131,6 +132,9 @@ def test_the_database_holds_no_webhook_or_secret_of_the_robots_it_posts_to(
         "",
     )
 
+    assert (
+        redaction.clean(f"key {SECRET_KEY}") == "key <redacted>"
+    )  # main() keeps the key out of every log line
     held = stored(cli_env)
     assert (
         b"feishu-group-name" in held and b"gAAAAA" in held
