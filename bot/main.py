@@ -23,8 +23,8 @@ from bot.app import build_application, conversation_persistence
 from bot.channels import ChannelRouter
 from bot.dingtalk.api import DingTalkApi
 from bot.dingtalk.app import DingTalkChannel, build_dingtalk_channel
-from bot.robots.senders import GroupRobotSender
-from bot.robots.weekly import post_weekly
+from bot.robots.senders import GroupRobotSender, RobotKeys
+from bot.robots.weekly import post_weekly, robots_at_start
 from bot.runtime import Runtime
 from bot.telegram.channel import TelegramChannel
 from bot.webhook import WEBHOOK_PATH, derive_secret, webhook_app
@@ -68,6 +68,7 @@ class Service:
     sending: asyncio.Lock = field(default_factory=asyncio.Lock)
     planning: asyncio.Lock = field(default_factory=asyncio.Lock)
     robots: GroupRobotSender = field(default_factory=GroupRobotSender)
+    robot_keys: RobotKeys = field(default_factory=lambda: RobotKeys(None))
     _dingtalk_task: asyncio.Task[None] | None = None
 
     def health(self) -> dict[str, Any]:
@@ -136,6 +137,7 @@ def build_service(
         scheduler=AsyncIOScheduler(timezone=settings.timezone),
         runtime=runtime,
         dingtalk=channel,
+        robot_keys=RobotKeys(settings.keyring()),
     )
     if application is not None:
         _wire_application(service, application)
@@ -188,6 +190,8 @@ async def start_background(service: Service) -> None:
         assert service.runtime is not None
         service.dingtalk.conversation.send_notices = notice_sender(service.runtime, router)
         service._dingtalk_task = asyncio.create_task(service.dingtalk.run())
+    with Session(service.engine) as session:  # paused without the key (said once, here); plain rows sealed
+        robots_at_start(session=session, keys=service.robot_keys)
 
     def leading() -> bool:
         service.is_leader = service.keeper.acquire()
@@ -209,6 +213,7 @@ async def start_background(service: Service) -> None:
                 await post_weekly(
                     session=session,
                     sender=service.robots,
+                    keys=service.robot_keys,
                     now=service.jobs.clock(),
                     tz=settings.tz,
                     language=settings.language,

@@ -17,8 +17,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from sqlalchemy import Engine
 from sqlalchemy import exc as sa_exc
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot import views
 from bot.i18n import gettext_for
@@ -95,10 +96,45 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
         if args.action == "upgrade":
             upgrade_any(engine)
             print(f"数据库结构已从 {before or '（空）'} 升级到 {current_revision(engine)}。")
+            return _seal_robots(engine, settings)
         else:
             print(f"当前版本 {before or '（空）'}，最新版本 {head_revision()}。")
     finally:
         engine.dispose()
+    return 0
+
+
+def _seal_robots(engine: Engine, settings: Settings) -> int:
+    """After an upgrade: the group robots stored plain (before 0021) sealed when DUBAN_SECRET_KEY is set, or said
+    to be waiting for it (duban.robots.seal_robots, the one write path; a robot command or `duban run` with the key
+    seals them later)."""
+    from duban.robots import seal_robots
+    from models import GroupRobot
+
+    keyring = settings.keyring()
+    with Session(engine) as session:
+        if keyring is None:
+            plain = len(
+                session.exec(select(GroupRobot.id).where(col(GroupRobot.webhook_sealed).is_(None))).all()
+            )
+            if plain:
+                print(
+                    f"{plain} 个群机器人的 Webhook 仍以明文保存：设置 DUBAN_SECRET_KEY 后再运行 duban db upgrade"
+                    "（或 duban robot list、duban run）即加密；在此之前群机器人暂停发送。"
+                )
+            return 0
+        sealing = seal_robots(session=session, keyring=keyring)
+    if sealing.locked:
+        numbers = "、".join(str(i) for i in sealing.locked)
+        print(
+            f"DUBAN_SECRET_KEY 打不开机器人 {numbers} 的 Webhook（用另一个密钥加密的），未加密任何机器人。",
+            file=sys.stderr,
+        )
+        return 1
+    if sealing.sealed or sealing.sealed_again:
+        print(
+            f"已用 DUBAN_SECRET_KEY 加密 {sealing.sealed + sealing.sealed_again} 个群机器人的 Webhook 和密钥。"
+        )
     return 0
 
 
@@ -637,7 +673,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = get_settings()
         keep_out_of_logs(
-            settings.telegram_bot_token, settings.dingtalk_client_secret, settings.webhook_secret
+            settings.telegram_bot_token,
+            settings.dingtalk_client_secret,
+            settings.webhook_secret,
+            *(settings.secret_key or "").split(","),
         )
         return _run_command(args, settings)
     except Refused as refusal:

@@ -17,6 +17,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from duban.errors import ConfigurationError
+from duban.sealing import KEY_COMMAND, Keyring, parse_keys
 
 DEFAULT_DATA_DIR = Path("var")
 DEFAULT_LANGUAGE = "zh_CN"
@@ -109,6 +110,11 @@ class Settings(BaseSettings):
         default=None, description="mark the dashboard's cookie Secure; unset: when web_base_url is https"
     )
     web_session_hours: int = Field(default=8, description="a dashboard session ends after this many hours")
+    secret_key: str | None = Field(
+        default=None,
+        description="Fernet key sealing the group robots' webhooks and secrets (key1,key2: the first seals, any "
+        "opens); group robots are paused without it",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -167,6 +173,15 @@ class Settings(BaseSettings):
             raise ValueError("DUBAN_DINGTALK_CLIENT_SECRET is a placeholder; set the app's Client Secret")
         return secret
 
+    @field_validator("secret_key")
+    @classmethod
+    def _fernet_keys(cls, value: str | None) -> str | None:
+        return None if value is None else ",".join(parse_keys(value))
+
+    def keyring(self) -> Keyring | None:
+        """The keys that seal and open the group robots' webhooks; None when DUBAN_SECRET_KEY is not set."""
+        return Keyring(parse_keys(self.secret_key)) if self.secret_key else None
+
     @property
     def dingtalk_enabled(self) -> bool:
         return bool(self.dingtalk_client_id and self.dingtalk_client_secret)
@@ -196,7 +211,7 @@ _EXAMPLES = {
     "reminder_days": "180,90,30,7,1",
     "language": "zh_CN",
 }
-_SECRETS = {"telegram_bot_token", "webhook_secret"}
+_SECRETS = {"telegram_bot_token", "webhook_secret", "secret_key"}
 
 
 def _variable(field: str) -> str:
@@ -206,6 +221,12 @@ def _variable(field: str) -> str:
 
 
 def _refusal(field: str, value: object) -> ConfigurationError:
+    if field == "secret_key":  # no example to copy: a key must be made, never taken from a document
+        return ConfigurationError(
+            "{variable} is not a key duban can use; make one with {command} and put it in {variable}",
+            variable=_variable(field),
+            command=KEY_COMMAND,
+        )
     default = Settings.model_fields[field].default if field in Settings.model_fields else None
     example = _EXAMPLES.get(field, "" if default is None else str(default))
     shown = "…" if field in _SECRETS else str(value)

@@ -12,3 +12,9 @@ PAUSE_REASON = 500  # the reason an overdue escalation is paused (/snooze)
 SEARCH_KEYWORD = 100  # /find
 CONTACT_NAME = 80  # a person's name, for the ledger
 WITHDRAWN_BY = 200  # who withdrew a milestone: the command, its source file and the operator
+# a group robot's webhook and signing secret, in UTF-8 bytes; sealed (Fernet: 57 bytes of header and MAC around the
+# value padded to 16-byte blocks, in base64) they take 4 * ceil((57 + 16 * (n // 16 + 1)) / 3) characters
+ROBOT_WEBHOOK = 500
+ROBOT_SECRET = 200
+SEALED_WEBHOOK = 1000  # a 500-byte webhook seals to 760 characters
+SEALED_SECRET = 500  # a 200-byte secret seals to 356

@@ -4,6 +4,9 @@ Each platform's signature, payload, size and rate limit, and its error codes map
 the dispatcher understands. A robot whose webhook or secret no longer works raises RobotDisabled: the caller
 marks it inactive (duban.robots.disable_robot) and tells the county's coordinators.
 
+The sender is handed a RobotCredentials value (duban.robots.robot_credentials opens the sealed row with
+DUBAN_SECRET_KEY), never the row itself; a robot the key does not open is not posted to and stays as it is.
+
 Signatures, as each platform documents them:
 - DingTalk (加签): sign = urlencode(base64(HmacSHA256(key=secret, msg=f"{timestamp_ms}\\n{secret}"))), sent as
   &timestamp=...&sign=... on the webhook URL; the timestamp must be within an hour of DingTalk's clock.
@@ -19,6 +22,7 @@ import collections
 import datetime as dt
 import hashlib
 import hmac
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,7 +36,15 @@ from bot.core.message import Message, Section
 from bot.dingtalk.render import escape as escape_markdown
 from bot.dingtalk.render import render as render_dingtalk_markdown
 from duban.redaction import keep_out_of_logs
-from duban.robots import already_posted, disable_robot, record_posted, robots_for_plan
+from duban.robots import (
+    RobotCredentials,
+    already_posted,
+    disable_robot,
+    record_posted,
+    robot_credentials,
+    robots_for_plan,
+)
+from duban.sealing import Keyring, WrongKey
 from models import Contact, GroupRobot, Plan, RobotPlatform
 from scheduler.delivery import (
     DeliveryError,
@@ -41,6 +53,8 @@ from scheduler.delivery import (
     RetryLater,
     TransientFailure,
 )
+
+log = logging.getLogger(__name__)
 
 # DingTalk and WeCom: at most 20 messages a minute per robot; Feishu: 100 a minute (and 5 a second)
 PER_MINUTE = {RobotPlatform.dingtalk: 20, RobotPlatform.wecom: 20, RobotPlatform.feishu: 100}
@@ -74,7 +88,7 @@ def feishu_sign(secret: str, timestamp_s: int) -> str:
     return base64.b64encode(digest).decode()
 
 
-def requests_for(robot: GroupRobot, message: Message, *, now: float) -> list[Request]:
+def requests_for(robot: RobotCredentials, message: Message, *, now: float) -> list[Request]:
     """The webhook calls that post `message` to the robot's group, signed for the time `now` (epoch seconds)."""
     if robot.platform == RobotPlatform.dingtalk:
         url = robot.webhook_url
@@ -191,27 +205,24 @@ class GroupRobotSender:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def send(self, robot: GroupRobot, message: Message) -> None:
+    async def send(self, robot: RobotCredentials, message: Message) -> None:
         """Every part of the message, each within the robot's rate limit; RetryLater when the minute is full."""
-        assert robot.id is not None
-        if not robot.active:
-            raise RobotDisabled(robot.disabled_reason or "robot disabled")
         keep_out_of_logs(robot.secret)  # the webhook's own credentials are masked by pattern
         for request in requests_for(robot, message, now=self._wall_clock()):
-            wait = self._limiter.wait_for(robot.id, PER_MINUTE[robot.platform])
+            wait = self._limiter.wait_for(robot.robot_id, PER_MINUTE[robot.platform])
             if wait > 0:
                 raise RetryLater(
-                    wait, f"robot {robot.id} sent {PER_MINUTE[robot.platform]} messages this minute"
+                    wait, f"robot {robot.robot_id} sent {PER_MINUTE[robot.platform]} messages this minute"
                 )
             await self._post(robot, request)
 
-    async def _post(self, robot: GroupRobot, request: Request) -> None:
+    async def _post(self, robot: RobotCredentials, request: Request) -> None:
         try:
             response = await self._http.post(request.url, json=request.body)
         except httpx.HTTPError as error:
-            raise TransientFailure(f"robot {robot.id}: {error!r}") from error
+            raise TransientFailure(f"robot {robot.robot_id}: {error!r}") from error
         if response.status_code >= 500:
-            raise TransientFailure(f"robot {robot.id}: HTTP {response.status_code}")
+            raise TransientFailure(f"robot {robot.robot_id}: HTTP {response.status_code}")
         try:
             answer = response.json()
         except ValueError:
@@ -247,6 +258,33 @@ def robot_error(platform: RobotPlatform, status: int, answer: dict[str, Any]) ->
 
 
 @dataclass
+class RobotKeys:
+    """The key a running duban opens its group robots with (None: DUBAN_SECRET_KEY is not set, robots are paused).
+
+    A robot the key does not open is not posted to and stays as it is (neither disabled nor changed); it is logged
+    once per process, as the key cannot change while the process runs.
+    """
+
+    keyring: Keyring | None
+    refused: set[int] = field(default_factory=set)
+
+    def open(self, robot: GroupRobot) -> RobotCredentials | None:
+        if self.keyring is None:
+            return None
+        try:
+            return robot_credentials(robot=robot, keyring=self.keyring)
+        except WrongKey:
+            if robot.id not in self.refused:
+                self.refused.add(robot.id or 0)
+                log.warning(
+                    "group robot %s is not posted to: DUBAN_SECRET_KEY does not open its webhook (it was sealed "
+                    "with another key); add that key to DUBAN_SECRET_KEY, or remove the robot and add it again",
+                    robot.id,
+                )
+            return None
+
+
+@dataclass
 class PostResult:
     """What became of one message posted to a plan's group robots."""
 
@@ -254,6 +292,7 @@ class PostResult:
     later: list[tuple[int, DeliveryError]] = field(default_factory=list)  # to try again (rate limit, network)
     disabled: list[int] = field(default_factory=list)
     coordinators_to_tell: list[Contact] = field(default_factory=list)  # of the robots just disabled
+    locked: list[int] = field(default_factory=list)  # the key does not open them (or is not set): not posted
 
 
 async def post_to_plan_robots(
@@ -262,11 +301,12 @@ async def post_to_plan_robots(
     plan: Plan,
     message: Message,
     sender: GroupRobotSender,
+    keys: RobotKeys,
     now: dt.datetime,
     tz: dt.tzinfo,
     key: str | None = None,
 ) -> PostResult:
-    """The weekly 通报 or digest into every active group robot of the plan and of its county.
+    """The weekly 通报 or digest into every active group robot of the plan and of its county that the key opens.
 
     A robot the platform refuses is disabled here (and committed); the caller tells the coordinators named in
     the result, and retries the `later` ones as it retries any delivery. With a `key`, a robot that was sent
@@ -278,8 +318,12 @@ async def post_to_plan_robots(
         assert robot.id is not None
         if key is not None and already_posted(session=session, robot=robot, key=key):
             continue
+        credentials = keys.open(robot)
+        if credentials is None:
+            result.locked.append(robot.id)
+            continue
         try:
-            await sender.send(robot, message)
+            await sender.send(credentials, message)
         except RobotDisabled as error:
             told = disable_robot(session=session, robot=robot, reason=str(error), now=now, tz=tz)
             result.disabled.append(robot.id)

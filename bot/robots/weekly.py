@@ -6,6 +6,9 @@ Posts are keyed in the audit log (`robot_post`, "{robot id} tongbao:{plan}:{week
 second tick posts nothing twice; a crash between a post and its record repeats that one post. A robot the
 platform refuses is disabled and its coordinators' notices are queued in the same transaction
 (duban.robots.disable_robot).
+
+Webhooks are sealed with DUBAN_SECRET_KEY: without it nothing is posted (the start of `duban run` says so once,
+robots_at_start), and a robot the key does not open is left out and left as it is (RobotKeys logs it once).
 """
 
 from __future__ import annotations
@@ -21,8 +24,8 @@ from bot.core import notices
 from bot.core.message import Message, Section
 from bot.core.vocabulary import DINGTALK
 from bot.i18n import gettext_for
-from bot.robots.senders import GroupRobotSender, post_to_plan_robots
-from duban.robots import already_posted, plans_with_robots, robots_for_plan
+from bot.robots.senders import GroupRobotSender, RobotKeys, post_to_plan_robots
+from duban.robots import already_posted, plans_with_robots, robot_count, robots_for_plan, seal_robots
 from duban.services.digest import build_digest
 from models import Contact, ContactRole, GroupRobot, Notification, Plan
 from scheduler.digest_job import chart_rows
@@ -42,12 +45,38 @@ def week_of(now: dt.datetime, tz: dt.tzinfo) -> str:
     return f"{year}-W{week:02d}"
 
 
-def _waiting(session: Session, plan: Plan, key: str) -> list[GroupRobot]:
+def _waiting(session: Session, plan: Plan, key: str, keys: RobotKeys) -> list[GroupRobot]:
+    """The robots of the plan not yet sent this key that the key opens (no message is built for the others)."""
     return [
         r
         for r in robots_for_plan(session=session, plan=plan)
-        if not already_posted(session=session, robot=r, key=key)
+        if not already_posted(session=session, robot=r, key=key) and keys.open(r) is not None
     ]
+
+
+def robots_at_start(*, session: Session, keys: RobotKeys) -> None:
+    """What `duban run` does and says once about its group robots as it starts: without DUBAN_SECRET_KEY, that they
+    are paused; with it, the rows not sealed with its first key are sealed (duban.robots.seal_robots), and each
+    active robot it does not open is named."""
+    count = robot_count(session=session)
+    if not count:
+        return
+    if keys.keyring is None:
+        log.warning(
+            "%d group robot(s) paused until DUBAN_SECRET_KEY is set: their webhooks are stored sealed; "
+            "set the key and restart duban run",
+            count,
+        )
+        return
+    sealing = seal_robots(session=session, keyring=keys.keyring)
+    if sealing.sealed or sealing.sealed_again:
+        log.info(
+            "group robots sealed with DUBAN_SECRET_KEY's first key: %d stored plain, %d sealed with another key",
+            sealing.sealed,
+            sealing.sealed_again,
+        )
+    for robot in session.exec(select(GroupRobot).where(GroupRobot.active == True)).all():  # noqa: E712
+        keys.open(robot)  # logs each robot the key does not open
 
 
 def tongbao_message(
@@ -93,27 +122,31 @@ async def post_weekly(
     *,
     session: Session,
     sender: GroupRobotSender,
+    keys: RobotKeys,
     now: dt.datetime,
     tz: dt.tzinfo,
     language: str,
     digest: bool = False,
 ) -> WeeklyPosts:
-    """This week's 通报 (and with `digest`, the digest) into every group robot not yet sent it."""
+    """This week's 通报 (and with `digest`, the digest) into every group robot not yet sent it; nothing without
+    DUBAN_SECRET_KEY (robots_at_start said so)."""
     week, today = week_of(now, tz), now.astimezone(tz).date()
     total = WeeklyPosts()
+    if keys.keyring is None:
+        return total
     for plan in plans_with_robots(session=session):
         kinds = [("tongbao", lambda p=plan: tongbao_message(session, p, week, language, today, tz))]
         if digest:
             kinds.append(("digest", lambda p=plan: digest_message(session, p, language, now, today)))
         for kind, build in kinds:
             key = f"{kind}:{plan.key}:{week}"
-            if not _waiting(session, plan, key):
+            if not _waiting(session, plan, key, keys):
                 continue
             message = build()
             if message is None:
                 continue
             result = await post_to_plan_robots(
-                session=session, plan=plan, message=message, sender=sender, now=now, tz=tz, key=key
+                session=session, plan=plan, message=message, sender=sender, keys=keys, now=now, tz=tz, key=key
             )
             total.posted += len(result.sent)
             total.later += len(result.later)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator, Iterator
 from zoneinfo import ZoneInfo
@@ -13,9 +14,16 @@ from sqlmodel import Session, select
 
 from bot.core.message import Message, Section
 from bot.i18n import gettext_for
-from bot.robots.senders import GroupRobotSender, RobotDisabled, post_to_plan_robots, robot_disabled_notice
+from bot.robots.senders import (
+    GroupRobotSender,
+    RobotDisabled,
+    RobotKeys,
+    post_to_plan_robots,
+    robot_disabled_notice,
+)
 from duban.cli import main
-from duban.robots import coordinators_to_tell, disable_robot, robots_for_plan
+from duban.robots import RobotCredentials, coordinators_to_tell, disable_robot, robots_for_plan
+from duban.sealing import Keyring
 from duban.services.invites import create_invite, redeem_invite, resolve_department
 from models import ContactRole, GroupRobot, Plan, RobotPlatform
 from scheduler.delivery import RetryLater
@@ -28,6 +36,10 @@ TONGBAO = Message(
     sections=(Section(lines=("区科技局：附件-34 <科普>进校园", "区教体局：（二）实施教育强镇筑基行动")),),
 )
 DINGTALK_SECRET = "SEC0123456789abcdef"
+SECRET_KEY = (
+    "q3c8HnV0t5Yk2wJrXm7bP1sLdZ9fQe4gT6uAoKiRyWc="  # DUBAN_SECRET_KEY in these tests (Fernet.generate_key)
+)
+KEYRING = Keyring([SECRET_KEY])
 
 
 @pytest.fixture
@@ -61,20 +73,34 @@ async def sender(clock: Clock) -> AsyncIterator[GroupRobotSender]:
     await sender.aclose()
 
 
-def robot(
-    groups: GroupRobotStandIn, platform: RobotPlatform, *, robot_id: int | None = 1, secret: str | None = None
-) -> GroupRobot:
-    url, default_secret = {
+def _webhook(groups: GroupRobotStandIn, platform: RobotPlatform) -> tuple[str, str | None]:
+    return {
         RobotPlatform.dingtalk: (f"{groups.url}/robot/send?access_token=dt-token", DINGTALK_SECRET),
         RobotPlatform.wecom: (f"{groups.url}/cgi-bin/webhook/send?key=wecom-key", None),
         RobotPlatform.feishu: (f"{groups.url}/open-apis/bot/v2/hook/fs-token", "feishu-secret"),
     }[platform]
+
+
+def robot(
+    groups: GroupRobotStandIn, platform: RobotPlatform, *, robot_id: int = 1, secret: str | None = None
+) -> RobotCredentials:
+    """What the sender is handed: a stand-in robot's webhook and secret, opened."""
+    url, default_secret = _webhook(groups, platform)
+    return RobotCredentials(robot_id, platform, url, secret or default_secret)
+
+
+def robot_row(
+    groups: GroupRobotStandIn, platform: RobotPlatform, *, plan_id: int | None, secret: str | None = None
+) -> GroupRobot:
+    """A stand-in robot as `duban robot add` stores it: webhook and secret sealed with KEYRING."""
+    url, default_secret = _webhook(groups, platform)
+    secret = secret or default_secret
     return GroupRobot(
-        id=robot_id,
         platform=platform,
-        webhook_url=url,
-        secret=secret or default_secret,
+        webhook_sealed=KEYRING.seal(url),
+        secret_sealed=KEYRING.seal(secret) if secret else None,
         region="淄博市淄川区",
+        plan_id=plan_id,
     )
 
 
@@ -149,7 +175,9 @@ async def test_a_removed_webhook_disables_the_robot(
     groups: GroupRobotStandIn, sender: GroupRobotSender, platform: RobotPlatform
 ) -> None:
     gone = robot(groups, platform)
-    gone.webhook_url = gone.webhook_url.replace("token", "gone").replace("key=wecom-key", "key=gone")
+    gone = dataclasses.replace(
+        gone, webhook_url=gone.webhook_url.replace("token", "gone").replace("key=wecom-key", "key=gone")
+    )
     with pytest.raises(RobotDisabled):
         await sender.send(gone, TONGBAO)
 
@@ -191,11 +219,18 @@ def test_a_disabled_robot_names_the_coordinators_to_tell(seeded: Session) -> Non
     coordinator = redeem_invite(
         session=seeded, token=issued.token, dingtalk_user_id="staff-002", language="zh_CN", now=now
     )
-    county = GroupRobot(platform=RobotPlatform.wecom, webhook_url="https://x", region=plan.region)
-    own = GroupRobot(
-        platform=RobotPlatform.dingtalk, webhook_url="https://y", region=plan.region, plan_id=plan.id
+    county = GroupRobot(
+        platform=RobotPlatform.wecom, webhook_sealed=KEYRING.seal("https://x"), region=plan.region
     )
-    elsewhere = GroupRobot(platform=RobotPlatform.feishu, webhook_url="https://z", region="潍坊市安丘市")
+    own = GroupRobot(
+        platform=RobotPlatform.dingtalk,
+        webhook_sealed=KEYRING.seal("https://y"),
+        region=plan.region,
+        plan_id=plan.id,
+    )
+    elsewhere = GroupRobot(
+        platform=RobotPlatform.feishu, webhook_sealed=KEYRING.seal("https://z"), region="潍坊市安丘市"
+    )
     seeded.add_all([county, own, elsewhere])
     seeded.commit()
     assert [r.id for r in robots_for_plan(session=seeded, plan=plan)] == [county.id, own.id]
@@ -209,7 +244,13 @@ def test_a_disabled_robot_names_the_coordinators_to_tell(seeded: Session) -> Non
     assert own.disabled_reason == "dingtalk 310000: sign not match"
 
 
-def test_the_robot_cli(cli_env: str, groups: GroupRobotStandIn, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_robot_cli(
+    cli_env: str,
+    groups: GroupRobotStandIn,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DUBAN_SECRET_KEY", SECRET_KEY)
     assert main(["seed"]) == 0
     capsys.readouterr()
     webhook = f"{groups.url}/robot/send?access_token=dt-token"
@@ -232,9 +273,14 @@ def test_the_robot_cli(cli_env: str, groups: GroupRobotStandIn, capsys: pytest.C
     groups.dingtalk["dt-token"] = "SECrotated"
     assert main(["robot", "test", "1"]) == 1
     assert "已停用" in capsys.readouterr().err
+    assert main(["robot", "test", "1"]) == 1  # a disabled robot is not tried again
+    assert capsys.readouterr().err == (
+        "机器人 1 已停用（dingtalk 310000: sign not match）。请检查 Webhook 地址和密钥后重新添加。\n"
+    )
     assert main(["robot", "list"]) == 0
     assert capsys.readouterr().out == (
-        "1\t钉钉 督办群\t方案 zibo-zichuan-2023\t已停用：dingtalk 310000: sign not match\n"
+        "1\t钉钉 督办群\t127.0.0.1:" + groups.url.rsplit(":", 1)[1] + "/…oken\t方案 zibo-zichuan-2023"
+        "\t已停用：dingtalk 310000: sign not match\n"
     )
     assert main(["robot", "remove", "1"]) == 0
     assert main(["robot", "remove", "1"]) == 1
@@ -253,15 +299,13 @@ async def test_a_plans_tongbao_reaches_its_robots_and_a_refused_one_is_disabled(
     coordinator = redeem_invite(
         session=seeded, token=issued.token, telegram_user_id=42, language="zh_CN", now=now
     )
-    good = robot(groups, RobotPlatform.wecom, robot_id=None)
-    stale = robot(groups, RobotPlatform.dingtalk, robot_id=None, secret="SECold")
-    for each in (good, stale):
-        each.plan_id = plan.id
+    good = robot_row(groups, RobotPlatform.wecom, plan_id=plan.id)
+    stale = robot_row(groups, RobotPlatform.dingtalk, plan_id=plan.id, secret="SECold")
     seeded.add_all([good, stale])
     seeded.commit()
 
     result = await post_to_plan_robots(
-        session=seeded, plan=plan, message=TONGBAO, sender=sender, now=now, tz=TZ
+        session=seeded, plan=plan, message=TONGBAO, sender=sender, keys=RobotKeys(KEYRING), now=now, tz=TZ
     )
 
     assert (result.sent, result.disabled, result.later) == ([good.id], [stale.id], [])

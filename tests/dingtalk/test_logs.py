@@ -85,6 +85,8 @@ async def test_every_channels_secrets_stay_out_of_a_verbose_log(
 
     written = cli_log.getvalue()
     assert "robot post failed" in written and "/login/<redacted>" in written
+    # the sender registered each signing secret it was handed, opened, as it used it
+    assert redaction.clean(f"{DINGTALK_SECRET} feishu-secret") == "<redacted> <redacted>"
     for secret in (
         TELEGRAM_TOKEN,
         standin.client_secret,

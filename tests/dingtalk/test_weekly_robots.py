@@ -13,13 +13,13 @@ from sqlmodel import Session, select
 
 from bot.core.notices import message_for
 from bot.core.vocabulary import TELEGRAM
-from bot.robots.senders import GroupRobotSender
+from bot.robots.senders import GroupRobotSender, RobotKeys
 from bot.robots.weekly import post_weekly
 from duban.config import Settings
 from duban.services.invites import create_invite, redeem_invite, resolve_department
 from models import ContactRole, GroupRobot, Notification, Plan, RobotPlatform
 from scheduler.jobs import Jobs
-from tests.dingtalk.test_group_robots import DINGTALK_SECRET, robot
+from tests.dingtalk.test_group_robots import DINGTALK_SECRET, KEYRING, robot_row
 from tests.standins.group_robots import GroupRobotStandIn
 
 TZ = ZoneInfo("Asia/Shanghai")  # the settings' default
@@ -62,16 +62,16 @@ async def test_the_weeks_tongbao_and_digest_reach_each_robot_once_and_a_refused_
     coordinator = redeem_invite(
         session=seeded, token=issued.token, dingtalk_user_id="staff-002", language="zh_CN", now=MONDAY
     )
-    good = robot(groups, RobotPlatform.wecom, robot_id=None)
-    stale = robot(groups, RobotPlatform.dingtalk, robot_id=None, secret="SECold")
-    good.plan_id = stale.plan_id = plan.id
+    good = robot_row(groups, RobotPlatform.wecom, plan_id=plan.id)
+    stale = robot_row(groups, RobotPlatform.dingtalk, plan_id=plan.id, secret="SECold")
     seeded.add_all([good, stale])
     seeded.commit()
     settings = Settings()
     Jobs(engine=engine, settings=settings, clock=lambda: MONDAY).plan()  # queues the week's 通报
 
+    keys = RobotKeys(KEYRING)
     first = await post_weekly(
-        session=seeded, sender=sender, now=MONDAY, tz=settings.tz, language="zh_CN", digest=True
+        session=seeded, sender=sender, keys=keys, now=MONDAY, tz=settings.tz, language="zh_CN", digest=True
     )
     posts = list(groups.received["wecom"])
     texts = [p["markdown"]["content"] for p in posts if p.get("msgtype") == "markdown"]
@@ -84,6 +84,7 @@ async def test_the_weeks_tongbao_and_digest_reach_each_robot_once_and_a_refused_
     again = await post_weekly(
         session=seeded,
         sender=sender,
+        keys=keys,
         now=MONDAY + dt.timedelta(hours=2),
         tz=settings.tz,
         language="zh_CN",

@@ -101,6 +101,11 @@ MISTAKES = {
         {"DUBAN_REMINDER_DAYS": "[30,-7]"},
         "DUBAN_REMINDER_DAYS 的值无法使用（[30,-7]）",
     ),
+    "secret-key-placeholder": Mistake(
+        {"DUBAN_SECRET_KEY": "changeme"},
+        'DUBAN_SECRET_KEY 不是可用的密钥；请用 python -c "from cryptography.fernet import Fernet; '
+        'print(Fernet.generate_key().decode())" 生成一个，填入 DUBAN_SECRET_KEY',
+    ),
 }
 
 
@@ -153,7 +158,13 @@ def workspace(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> Iterator[Workspace]:
     monkeypatch.chdir(tmp_path)
-    for name in ("DUBAN_DATABASE_URL", "DUBAN_TIMEZONE", "DUBAN_REMINDER_DAYS", "DUBAN_LANGUAGE"):
+    for name in (
+        "DUBAN_DATABASE_URL",
+        "DUBAN_TIMEZONE",
+        "DUBAN_REMINDER_DAYS",
+        "DUBAN_LANGUAGE",
+        "DUBAN_SECRET_KEY",
+    ):
         monkeypatch.delenv(name, raising=False)
     database = tmp_path / "duban.db"
     monkeypatch.setenv("DUBAN_DATABASE_URL", f"sqlite:///{database}")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
@@ -27,6 +28,7 @@ from bot.core.message import Message
 from bot.core.notices import RENDERERS, message_for
 from bot.core.vocabulary import CHANNELS, TELEGRAM, Commands
 from duban.robots import add_robot, disable_robot
+from duban.sealing import Keyring
 from duban.services.invites import create_invite, redeem_invite, resolve_department
 from duban.services.oversight import Unanswered, UnreachedDepartment
 from duban.services.progress import decide_closeout, record_report
@@ -558,6 +560,7 @@ def test_a_disabled_robot_is_reported_only_while_disabled(seeded: Session) -> No
         plan=None,
         name="督办群",
         now=local("2026-01-06"),
+        keyring=Keyring([Fernet.generate_key().decode()]),
     )
     disable_robot(
         session=seeded, robot=robot, reason="invalid webhook url", now=local("2026-01-06"), tz=SHANGHAI

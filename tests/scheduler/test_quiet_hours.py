@@ -53,7 +53,7 @@ def test_no_kind_of_message_is_due_at_night_or_on_a_holiday(seeded: Session, joi
     plan = seeded.exec(select(Plan).where(Plan.key == "zibo-zichuan-2023")).one()
     robot = GroupRobot(
         platform=RobotPlatform.wecom,
-        webhook_url="https://qyapi.weixin.qq.com/x",
+        webhook_sealed="gAAAAA-never-opened-here",
         region=plan.region,
         plan_id=plan.id,
     )
