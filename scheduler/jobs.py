@@ -59,14 +59,15 @@ class Jobs:
     def plan(self) -> None:
         """Reminders, re-chases, the overdue ladder and 通报 into the outbox; safe to run any number of times.
 
-        What they owe changes with the day or with a row they read (models/planning.py). The first tick after a
-        start plans everything owed: the catch-up window of reminders (and further back, so nothing missed while
-        it was down is lost) and the milestones that reached a rung of the ladder lately. A running process's
-        first tick of a new day reads in full only the send days after the last day planned in full, the window
-        only for the milestones changed since its last tick, and the rungs of the last two days. A later tick
-        that finds the planning-inputs version it last planned reads that one row and stops; one that finds it
-        moved plans again only the milestones the changes touched (scheduler/replan.py). The 通报 is computed
-        once a week.
+        What they owe changes with the day or with a row they read (models/planning.py). The first tick of a day
+        reads back to the last day any instance planned in full, whether the process just started or ran on
+        through a gap (a database outage, a suspended VM): the send days since then (recording as skipped those
+        too old to send late) and the rungs of the ladder reached since. On the ordinary
+        next day that is the day's send days and the rungs of the last two days; a start reads the whole
+        catch-up window besides, a running process that window only for the milestones changed since its last
+        tick. A later tick that finds the planning-inputs version it last planned reads that one row and stops;
+        one that finds it moved plans again only the milestones the changes touched (scheduler/replan.py). The
+        通报 is computed once a week.
         """
         now, tz = self.clock(), self.settings.tz
         first = not self._planned_once
@@ -128,21 +129,24 @@ class Jobs:
         changed: list[int] | None,
     ) -> tuple[PlanningResult, int, int]:
         """Reminders, re-chases and the ladder: what the day and the rows they read owe (of these milestones only,
-        if given). `since`: the last day planned in full, if known; a start looks back no further than it.
-        `changed`, on a running process's new day: the milestones changes touched since its last tick, which the
-        days planned before did not see; then only the send days after `since` are read in full, and the catch-up
-        window for those milestones (None: the whole window is read, for every milestone)."""
+        if given). `since`: the last day planned in full, if known; the day's first tick, in a new process or a
+        running one, reads back to it and no further. `changed`, on a running process's new day: the milestones
+        changes touched since its last tick, which the days planned before did not see; then only the send days
+        after `since` are read in full, and the catch-up window for those milestones (None: the whole window is
+        read, for every milestone)."""
         tz, catch_up = self.settings.tz, self.settings.catch_up_days
-        # a running process: today's send dates and the catch-up window, the rungs reached today and yesterday
-        stale_lookback, ladder_lookback = 0, STEADY_LOOKBACK_DAYS
-        if first and since is None:  # no day on record: as far back as anything can be owed
-            stale_lookback, ladder_lookback = STALE_LOOKBACK_DAYS, FULL_LOOKBACK_DAYS
-        elif first and since is not None:
-            unplanned = (now.astimezone(tz).date() - since).days  # 0 for a restart the same day
-            # what went stale while the service was down: the send dates after `since` that lie before the
-            # catch-up window (every tick plans that window)
+        if since is None:
+            # a start with no day on record: as far back as anything can be owed; else a tick for what changed
+            # since the day was planned: today's send days and the catch-up window, the rungs of the last two days
+            stale_lookback, ladder_lookback = (
+                (STALE_LOOKBACK_DAYS, FULL_LOOKBACK_DAYS) if first else (0, STEADY_LOOKBACK_DAYS)
+            )
+        else:
+            # 1 on the ordinary next day, 0 for a restart the same day
+            unplanned = (now.astimezone(tz).date() - since).days
+            # the send days after `since` that went stale before the catch-up window (every tick plans that
+            # window), and the rungs reached since `since`: 0 and 2 on the ordinary next day
             stale_lookback = min(STALE_LOOKBACK_DAYS, max(0, unplanned - 1 - catch_up))
-            # the rungs reached since `since`
             ladder_lookback = min(FULL_LOOKBACK_DAYS, max(STEADY_LOOKBACK_DAYS, unplanned + 1))
         queue = partial(
             plan_outbox, session=session, now=now, policy=self.policy, tz=tz, catch_up_days=catch_up
