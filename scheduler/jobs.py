@@ -5,6 +5,7 @@ Each job opens its own session and calls plain functions; no APScheduler job per
 
 import datetime as dt
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -15,7 +16,7 @@ from sqlmodel import Session
 from duban.config import Settings
 from duban.services import inbound
 from models import Contact
-from models.planning import inputs_version, planned_through, record_planned
+from models.planning import inputs_version, planned_through, record_gap, record_planned
 from scheduler.delivery import Deliver
 from scheduler.digest_job import plan_digests
 from scheduler.dispatcher import Dispatcher, DispatchResult
@@ -27,7 +28,7 @@ from scheduler.escalation import (
     plan_tongbao,
     tell_coordinators_blocked,
 )
-from scheduler.outbox_planner import STALE_LOOKBACK_DAYS, PlanningResult, plan_outbox
+from scheduler.outbox_planner import STALE_LOOKBACK_DAYS, PlanningResult, plan_outbox, reminders_owed
 from scheduler.policy import ReminderPolicy
 from scheduler.replan import forget_changes, touched_milestones
 
@@ -61,8 +62,8 @@ class Jobs:
 
         What they owe changes with the day or with a row they read (models/planning.py). The first tick of a day
         reads back to the last day any instance planned in full, whether the process just started or ran on
-        through a gap (a database outage, a suspended VM): the send days since then (recording as skipped those
-        too old to send late) and the rungs of the ladder reached since. On the ordinary
+        through a gap (a database outage, a suspended VM): the send days since then (recording as skipped, and
+        in `planning_gap`, those too old to send late) and the rungs of the ladder reached since. On the ordinary
         next day that is the day's send days and the rungs of the last two days; a start reads the whole
         catch-up window besides, a running process that window only for the milestones changed since its last
         tick. A later tick that finds the planning-inputs version it last planned reads that one row and stops;
@@ -96,7 +97,9 @@ class Jobs:
                     session, now, first, since, touched, changed if new_day else None
                 )
                 if touched is None:
-                    record_planned(session, PLAN_JOB, local.date())
+                    if since is not None:
+                        self._record_gap(session, now, since, planned)
+                    record_planned(session, PLAN_JOB, local.date())  # commits the gap with the day
                 self._planned_once = True
             if version is not None and (local.date(), version) != last:
                 forget_changes(session=session, upto=version)  # planned now, by this tick or another instance
@@ -159,8 +162,7 @@ class Jobs:
             after=since if changed is not None and milestone_ids is None else None,
         )
         if changed and milestone_ids is None:
-            more = queue(stale_lookback_days=0, milestone_ids=changed)
-            planned = PlanningResult(planned.queued + more.queued, planned.skipped_stale + more.skipped_stale)
+            planned += queue(stale_lookback_days=0, milestone_ids=changed)
         # re-chases read the reminders of the last weeks, few however large the plans: never scoped
         rechased = plan_rechases(session=session, now=now, tz=tz, policy=self.escalation)
         escalated = plan_escalations(
@@ -172,6 +174,35 @@ class Jobs:
             milestone_ids=milestone_ids,
         )
         return planned, rechased, escalated
+
+    def _record_gap(
+        self, session: Session, now: dt.datetime, since: dt.date, planned: PlanningResult
+    ) -> None:
+        """Days after `since` that no tick planned, more than the catch-up window: their earlier send days' reminders
+        were recorded as skipped; the gap is recorded once, with how many per plan, and logged, so coordinators
+        are told why those reminders never came (the web dashboard)."""
+        today = now.astimezone(self.settings.tz).date()
+        first, last = since + dt.timedelta(days=1), today - dt.timedelta(days=1)
+        window = today - dt.timedelta(days=self.settings.catch_up_days)  # sent late from this send day on
+        if first >= window:
+            return
+        skipped = Counter(planned.stale)
+        read_from = window - dt.timedelta(days=STALE_LOOKBACK_DAYS)  # what _plan_day read back to, row by row
+        if first < read_from:  # a longer stop: the older send days are counted, not written
+            skipped += reminders_owed(
+                session=session, first=first, last=read_from - dt.timedelta(days=1), policy=self.policy
+            )
+        if record_gap(session, PLAN_JOB, first, last, skipped, now):
+            log.warning(
+                "no tick planned %s to %s (%d days, more than the %d-day catch-up window): %d reminders due "
+                "before %s were not sent",
+                first,
+                last,
+                (last - first).days + 1,
+                self.settings.catch_up_days,
+                sum(skipped.values()),
+                window,
+            )
 
     def digest(self) -> None:
         """Monday 09:00: the weekly digest for every lead, text and chart."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,14 +21,19 @@ from models import (
     ContactRole,
     EscalationStep,
     InboundMessage,
+    Milestone,
     Notification,
+    Plan,
+    PlanningGap,
+    Task,
 )
 from scheduler import jobs as jobs_module
 from scheduler.dispatcher import MAX_ATTEMPTS
 from scheduler.jobs import Jobs
-from scheduler.outbox_planner import STALE_LOOKBACK_DAYS
+from scheduler.outbox_planner import STALE_LOOKBACK_DAYS, plan_outbox
+from scheduler.policy import ReminderPolicy
 from tests.conftest import DatabaseTemplates
-from tests.scheduler.conftest import local
+from tests.scheduler.conftest import SHANGHAI, local
 
 
 @pytest.fixture
@@ -113,11 +119,13 @@ def _send_what_is_due(engine: Engine, now: dt.datetime) -> None:
 
 
 def _received(engine: Engine) -> set[tuple[object, ...]]:
-    """What users were (or will be) sent, and the rungs recorded: recipient, kind, milestone, instance, when, what
-    the message says (a re-chase by the reminder it repeats, not its id) and whether it was skipped as stale."""
+    """What users were (or will be) sent, and the rungs and gaps recorded: recipient, kind, milestone, instance,
+    when, what the message says (a re-chase by the reminder it repeats, not its id) and whether it was skipped as
+    stale."""
     with Session(engine) as session:
         rows = session.exec(select(Notification)).all()
         steps = session.exec(select(EscalationStep)).all()
+        gaps = session.exec(select(PlanningGap)).all()
     by_id = {row.id: row for row in rows}
 
     def said(row: Notification) -> str:
@@ -140,7 +148,8 @@ def _received(engine: Engine) -> set[tuple[object, ...]]:
         for row in rows
     }
     rungs = {("rung", s.contact_id, s.milestone_id, s.instance_due_on, s.step, s.at) for s in steps}
-    return told | rungs
+    stops = {("gap", g.first_day, g.last_day, json.dumps(g.skipped, sort_keys=True)) for g in gaps}
+    return told | rungs | stops
 
 
 @pytest.mark.parametrize(
@@ -179,6 +188,74 @@ def test_a_running_process_after_a_gap_sends_what_a_restarted_one_would(
     got = _received(engine)
     assert {row[0] for row in got} >= {"reminder", "overdue", "rung"}
     assert got == _received(twin)
+
+
+def _reminders_by_plan_and_send_day(engine: Engine, first: dt.date, last: dt.date) -> Counter[str]:
+    """plan key -> the reminders and co-department notices in the outbox whose send day is in range."""
+    with Session(engine) as session:
+        rows = session.exec(
+            select(Notification.idempotency_key, Plan.key)
+            .join(Milestone, col(Milestone.id) == Notification.milestone_id)
+            .join(Task, col(Task.id) == Milestone.task_id)
+            .join(Plan, col(Plan.id) == Task.plan_id)
+            .where(col(Notification.kind).in_(["reminder", "co_notice"]))
+        ).all()
+    found: Counter[str] = Counter()
+    for key, plan in rows:  # "reminder:m42:c7:d30:2025-12-31"
+        *_, days, due = key.split(":")
+        if first <= dt.date.fromisoformat(due) - dt.timedelta(days=int(days[1:])) <= last:
+            found[plan] += 1
+    return found
+
+
+@pytest.mark.parametrize("restarted", [False, True], ids=["running", "restarted"])
+def test_a_stop_longer_than_the_catch_up_window_is_recorded_with_the_reminders_it_cost(
+    engine: Engine, seeded: Session, twin: Engine, restarted: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    _join_everyone(engine)
+    _join_everyone(twin)
+    clock = [local("2025-11-20", 9)]
+    jobs = Jobs(engine=engine, settings=Settings(), clock=lambda: clock[0])
+    jobs.plan()
+    clock[0] = local("2026-01-20", 9)  # 60 days without a tick: send days 12-01 to 01-12 are over 7 days old
+    (Jobs(engine=engine, settings=Settings(), clock=lambda: clock[0]) if restarted else jobs).plan()
+    # what a process that never stopped would have sent on those days
+    with Session(twin) as session:
+        plan_outbox(
+            session=session,
+            now=local("2026-01-12", 9),
+            policy=ReminderPolicy(),
+            tz=SHANGHAI,
+            catch_up_days=60,
+            stale_lookback_days=0,
+        )
+    owed = _reminders_by_plan_and_send_day(twin, dt.date(2025, 11, 21), dt.date(2026, 1, 12))
+    assert len(owed) >= 2 and sum(owed.values()) > 100
+    with Session(engine) as session:
+        [gap] = session.exec(select(PlanningGap)).all()
+        rows = session.exec(
+            select(Notification).where(col(Notification.kind).in_(["reminder", "co_notice"]))
+        ).all()
+    assert (gap.first_day, gap.last_day, gap.skipped) == (dt.date(2025, 11, 21), dt.date(2026, 1, 19), owed)
+    # of the stop's send days, those a start reads back to (30 days before the window) are recorded as skipped
+    # and none is sent; 12-01's are only counted; 01-13's and 01-19's go out late
+    since_stop = [
+        row for row in rows if row.payload["late_since"] and row.payload["late_since"] > "2025-11-20"
+    ]
+    assert {r.payload["late_since"] for r in since_stop if r.last_error} == {
+        "2025-12-21",
+        "2025-12-24",
+        "2025-12-30",
+    }
+    assert {r.payload["late_since"] for r in since_stop if not r.last_error} == {"2026-01-13", "2026-01-19"}
+    assert (
+        f"no tick planned 2025-11-21 to 2026-01-19 (60 days, more than the 7-day catch-up window): "
+        f"{sum(owed.values())} reminders due before 2026-01-13 were not sent" in caplog.text
+    )
+    clock[0] = local("2026-01-20", 15)  # a later start finds the gap recorded
+    Jobs(engine=engine, settings=Settings(), clock=lambda: clock[0]).plan()
+    with Session(engine) as session:
+        assert len(session.exec(select(PlanningGap)).all()) == 1
 
 
 def test_a_start_looks_back_only_to_the_last_day_any_instance_planned(
