@@ -836,3 +836,61 @@ def test_ticking_daily_each_rung_is_told_on_its_own_day_to_a_newcomer_and_after_
     ]
     others = {(who, days) for who, m, _on, days in told_on if m != milestone.id and who == newcomer.id}  # type: ignore[union-attr]
     assert {days for _who, days in others} >= {14, 21}
+
+
+@pytest.mark.parametrize("sent_at", [9, 2], ids=["in-the-morning", "at-night-after-a-restart"])
+def test_a_reminder_sent_on_friday_is_chased_on_tuesday_two_working_days_later(
+    seeded: Session,
+    join,  # type: ignore[no-untyped-def]
+    sent_at: int,
+) -> None:
+    """Working days in the county's calendar and time: a message a restarted dispatcher sent at 02:00 on Friday
+    (18:00 UTC on Thursday) was still sent on Friday."""
+    join("区教体局", 1001)
+    sent = _sent_reminders(seeded, local("2025-12-26", sent_at))
+    assert sent
+    for day in ("2025-12-27", "2025-12-28", "2025-12-29"):  # the weekend, then the first working day
+        assert plan_rechases(session=seeded, now=local(day, 10), tz=SHANGHAI, policy=POLICY) == 0, day
+    assert plan_rechases(session=seeded, now=local("2025-12-30", 10), tz=SHANGHAI, policy=POLICY) == len(sent)
+
+
+def test_a_duties_first_period_runs_from_the_plans_issue(session: Session) -> None:
+    """丁县's plan was issued 2025-01-01; three yearly duties first due 2025-06-30: one reported on the issue day,
+    one never, and one that ran only that year (until 2025-06-30), reported done on the issue day."""
+    answered, silent, single = own_county(
+        session, "丁县", [(dt.date(2025, 6, 30), "教体局", None, "yearly")] * 3
+    )
+    single.until = dt.date(2025, 6, 30)
+    session.add(single)
+    session.commit()
+    contact = joined_in(session, "丁县", "教体局", ContactRole.contact, 1001)
+    for milestone, status in ((answered, ReportStatus.on_track), (single, ReportStatus.done)):
+        record_report(
+            session=session,
+            contact=contact,
+            milestone_id=milestone.id or 0,
+            status=status,
+            percent=100 if status == ReportStatus.done else 30,
+            note="",
+            now=local("2025-01-01"),
+        )
+    plan_escalations(session=session, now=local("2025-07-01", 10), tz=SHANGHAI, policy=POLICY)
+    assert {(m, due, days) for _who, m, due, days in _overdue_items(session, contact.id)} == {
+        (silent.id, "2025-06-30", 1)
+    }
+
+
+def test_a_duty_that_has_ended_is_escalated_by_its_last_instance_and_no_later_one(
+    seeded: Session,
+    join,  # type: ignore[no-untyped-def]
+) -> None:
+    contact = join("区教体局", 1001)
+    ended, going_on = (
+        _zichuan_yearly(seeded, "附件-28"),
+        _zichuan_yearly(seeded, "附件-33"),
+    )  # until 2025-12-31, none
+    plan_escalations(session=seeded, now=local("2027-01-01", 10), tz=SHANGHAI, policy=POLICY)
+    told = {
+        (m, due) for _who, m, due, _days in _overdue_items(seeded, contact.id) if m in (ended.id, going_on.id)
+    }
+    assert told == {(ended.id, "2025-12-31"), (going_on.id, "2026-12-31")}

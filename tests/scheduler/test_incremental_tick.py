@@ -477,3 +477,35 @@ def test_a_contact_who_joins_mid_day_hears_of_every_rung_reached_today_and_of_no
     assert got == {(m.id, "2025-12-31", 1) for m in [*dated, duty]}
     Jobs(engine=engine, settings=Settings(), clock=lambda: clock[0]).plan()  # a start finds nothing more owed
     assert told() == got
+
+
+def test_a_contact_who_joins_between_rungs_first_hears_at_the_next_rung(
+    engine: Engine, session: Session
+) -> None:
+    """The ladder is told on day one and every seventh day; someone joining on day ten waits for day fourteen, as
+    everyone else does, for a dated milestone and a recurring duty alike."""
+    dated, duty = own_county(
+        session,
+        "丙县",
+        [(dt.date(2025, 12, 31), "教体局", None, "none"), (dt.date(2024, 12, 31), "教体局", None, "yearly")],
+    )
+    clock = [local("2026-01-10", 9)]  # day 10 of both (the duty's 2025 instance)
+    jobs = Jobs(engine=engine, settings=Settings(), clock=lambda: clock[0])
+    jobs.plan()
+    clock[0] = local("2026-01-10", 10)
+    with Session(engine) as elsewhere:
+        contact = joined_in(elsewhere, "丙县", "教体局", ContactRole.contact, 1001).id
+
+    def told() -> set[tuple[int, int]]:
+        with Session(engine) as reader:
+            rows = reader.exec(
+                select(Notification).where(Notification.kind == "overdue", Notification.contact_id == contact)
+            ).all()
+            return {(item["m"], item["days"]) for row in rows for item in row.payload["items"]}
+
+    day = dt.date(2026, 1, 10)
+    while day <= dt.date(2026, 1, 14):
+        clock[0] = local(day.isoformat(), 10, 5)
+        jobs.plan()
+        assert told() == (set() if day.day < 14 else {(dated.id, 14), (duty.id, 14)}), day
+        day += dt.timedelta(days=1)
