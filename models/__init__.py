@@ -5,7 +5,7 @@ from models.inbound import InboundMessage
 from models.outbox import Notification
 from models.people import Contact, ListedMilestone, ProgressReport
 from models.plan import Department, DepartmentAlias, Milestone, Plan, Task, TaskDepartment
-from models.planning import PlannedThrough, PlanningChange, PlanningInputs
+from models.planning import PlannedThrough, PlanningChange, PlanningGap, PlanningInputs
 from models.robots import GroupRobot, RobotPlatform
 from models.types import (
     ContactRole,
@@ -40,6 +40,7 @@ __all__ = [
     "Plan",
     "PlannedThrough",
     "PlanningChange",
+    "PlanningGap",
     "PlanningInputs",
     "ProgressReport",
     "Recurrence",

@@ -17,13 +17,15 @@ version v re-plans only the milestones the changes after v touch, not the day.
 """
 
 import datetime as dt
+from collections.abc import Mapping
 
-from sqlalchemy import DDL, event, insert, inspect, update
+from sqlalchemy import DDL, JSON, Column, UniqueConstraint, event, insert, inspect, update
 from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
 from sqlmodel import Field, SQLModel, col, select
 
 from models.people import Contact, ProgressReport
 from models.plan import Department, Milestone, Plan, Task, TaskDepartment
+from models.types import UTCDateTime
 
 
 class PlanningInputs(SQLModel, table=True):
@@ -55,6 +57,24 @@ class PlannedThrough(SQLModel, table=True):
 
     job: str = Field(primary_key=True, max_length=40)
     day: dt.date
+
+
+class PlanningGap(SQLModel, table=True):
+    """Days on which no tick planned, more of them than the catch-up window: the reminders due to go out on the
+    days before the window were recorded as skipped, never sent. Written once, by the tick that found the gap, so
+    coordinators can be told (the web dashboard) and the log says it once.
+    """
+
+    __tablename__ = "planning_gap"
+    __table_args__ = (UniqueConstraint("job", "first_day"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    job: str = Field(max_length=40)
+    first_day: dt.date  # the first local day not planned
+    last_day: dt.date = Field(index=True)  # the last, the day before the tick that found the gap
+    # plan key -> the reminders (one per milestone and recipient) of those days never sent
+    skipped: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    recorded_at: dt.datetime = Field(sa_type=UTCDateTime)
 
 
 class Touched:
@@ -115,6 +135,38 @@ def record_planned(session: Session, job: str, day: dt.date) -> None:
     if not moved.rowcount and planned_through(session, job) is None:  # type: ignore[attr-defined]
         session.execute(insert(PlannedThrough).values(job=job, day=day))
     session.commit()
+
+
+def record_gap(
+    session: Session,
+    job: str,
+    first: dt.date,
+    last: dt.date,
+    skipped: Mapping[str, int],
+    now: dt.datetime,
+) -> bool:
+    """`job` planned none of the days `first`..`last`; uncommitted (the day planned is recorded with it). A tick
+    that finds the same gap again (the first crashed before its day was recorded) adds nothing."""
+    known = session.execute(
+        select(col(PlanningGap.id)).where(col(PlanningGap.job) == job, col(PlanningGap.first_day) == first)
+    ).first()
+    if known is not None:
+        return False
+    session.add(
+        PlanningGap(
+            job=job, first_day=first, last_day=last, skipped=dict(sorted(skipped.items())), recorded_at=now
+        )
+    )
+    return True
+
+
+def gaps_ending_since(session: Session, day: dt.date) -> list[PlanningGap]:
+    """The gaps whose last day is `day` or later, oldest first."""
+    return list(
+        session.execute(
+            select(PlanningGap).where(col(PlanningGap.last_day) >= day).order_by(col(PlanningGap.first_day))
+        ).scalars()
+    )
 
 
 def _touched(session: Session) -> set[tuple[str, int]]:

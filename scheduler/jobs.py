@@ -5,6 +5,7 @@ Each job opens its own session and calls plain functions; no APScheduler job per
 
 import datetime as dt
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -15,7 +16,7 @@ from sqlmodel import Session
 from duban.config import Settings
 from duban.services import inbound
 from models import Contact
-from models.planning import inputs_version, planned_through, record_planned
+from models.planning import inputs_version, planned_through, record_gap, record_planned
 from scheduler.delivery import Deliver
 from scheduler.digest_job import plan_digests
 from scheduler.dispatcher import Dispatcher, DispatchResult
@@ -27,7 +28,7 @@ from scheduler.escalation import (
     plan_tongbao,
     tell_coordinators_blocked,
 )
-from scheduler.outbox_planner import STALE_LOOKBACK_DAYS, PlanningResult, plan_outbox
+from scheduler.outbox_planner import STALE_LOOKBACK_DAYS, PlanningResult, plan_outbox, reminders_owed
 from scheduler.policy import ReminderPolicy
 from scheduler.replan import forget_changes, touched_milestones
 
@@ -59,14 +60,15 @@ class Jobs:
     def plan(self) -> None:
         """Reminders, re-chases, the overdue ladder and 通报 into the outbox; safe to run any number of times.
 
-        What they owe changes with the day or with a row they read (models/planning.py). The first tick after a
-        start plans everything owed: the catch-up window of reminders (and further back, so nothing missed while
-        it was down is lost) and the milestones that reached a rung of the ladder lately. A running process's
-        first tick of a new day reads in full only the send days after the last day planned in full, the window
-        only for the milestones changed since its last tick, and the rungs of the last two days. A later tick
-        that finds the planning-inputs version it last planned reads that one row and stops; one that finds it
-        moved plans again only the milestones the changes touched (scheduler/replan.py). The 通报 is computed
-        once a week.
+        What they owe changes with the day or with a row they read (models/planning.py). The first tick of a day
+        reads back to the last day any instance planned in full, whether the process just started or ran on
+        through a gap (a database outage, a suspended VM): the send days since then (recording as skipped, and
+        in `planning_gap`, those too old to send late) and the rungs of the ladder reached since. On the ordinary
+        next day that is the day's send days and the rungs of the last two days; a start reads the whole
+        catch-up window besides, a running process that window only for the milestones changed since its last
+        tick. A later tick that finds the planning-inputs version it last planned reads that one row and stops;
+        one that finds it moved plans again only the milestones the changes touched (scheduler/replan.py). The
+        通报 is computed once a week.
         """
         now, tz = self.clock(), self.settings.tz
         first = not self._planned_once
@@ -95,7 +97,9 @@ class Jobs:
                     session, now, first, since, touched, changed if new_day else None
                 )
                 if touched is None:
-                    record_planned(session, PLAN_JOB, local.date())
+                    if since is not None:
+                        self._record_gap(session, now, since, planned)
+                    record_planned(session, PLAN_JOB, local.date())  # commits the gap with the day
                 self._planned_once = True
             if version is not None and (local.date(), version) != last:
                 forget_changes(session=session, upto=version)  # planned now, by this tick or another instance
@@ -128,21 +132,24 @@ class Jobs:
         changed: list[int] | None,
     ) -> tuple[PlanningResult, int, int]:
         """Reminders, re-chases and the ladder: what the day and the rows they read owe (of these milestones only,
-        if given). `since`: the last day planned in full, if known; a start looks back no further than it.
-        `changed`, on a running process's new day: the milestones changes touched since its last tick, which the
-        days planned before did not see; then only the send days after `since` are read in full, and the catch-up
-        window for those milestones (None: the whole window is read, for every milestone)."""
+        if given). `since`: the last day planned in full, if known; the day's first tick, in a new process or a
+        running one, reads back to it and no further. `changed`, on a running process's new day: the milestones
+        changes touched since its last tick, which the days planned before did not see; then only the send days
+        after `since` are read in full, and the catch-up window for those milestones (None: the whole window is
+        read, for every milestone)."""
         tz, catch_up = self.settings.tz, self.settings.catch_up_days
-        # a running process: today's send dates and the catch-up window, the rungs reached today and yesterday
-        stale_lookback, ladder_lookback = 0, STEADY_LOOKBACK_DAYS
-        if first and since is None:  # no day on record: as far back as anything can be owed
-            stale_lookback, ladder_lookback = STALE_LOOKBACK_DAYS, FULL_LOOKBACK_DAYS
-        elif first and since is not None:
-            unplanned = (now.astimezone(tz).date() - since).days  # 0 for a restart the same day
-            # what went stale while the service was down: the send dates after `since` that lie before the
-            # catch-up window (every tick plans that window)
+        if since is None:
+            # a start with no day on record: as far back as anything can be owed; else a tick for what changed
+            # since the day was planned: today's send days and the catch-up window, the rungs of the last two days
+            stale_lookback, ladder_lookback = (
+                (STALE_LOOKBACK_DAYS, FULL_LOOKBACK_DAYS) if first else (0, STEADY_LOOKBACK_DAYS)
+            )
+        else:
+            # 1 on the ordinary next day, 0 for a restart the same day
+            unplanned = (now.astimezone(tz).date() - since).days
+            # the send days after `since` that went stale before the catch-up window (every tick plans that
+            # window), and the rungs reached since `since`: 0 and 2 on the ordinary next day
             stale_lookback = min(STALE_LOOKBACK_DAYS, max(0, unplanned - 1 - catch_up))
-            # the rungs reached since `since`
             ladder_lookback = min(FULL_LOOKBACK_DAYS, max(STEADY_LOOKBACK_DAYS, unplanned + 1))
         queue = partial(
             plan_outbox, session=session, now=now, policy=self.policy, tz=tz, catch_up_days=catch_up
@@ -155,8 +162,7 @@ class Jobs:
             after=since if changed is not None and milestone_ids is None else None,
         )
         if changed and milestone_ids is None:
-            more = queue(stale_lookback_days=0, milestone_ids=changed)
-            planned = PlanningResult(planned.queued + more.queued, planned.skipped_stale + more.skipped_stale)
+            planned += queue(stale_lookback_days=0, milestone_ids=changed)
         # re-chases read the reminders of the last weeks, few however large the plans: never scoped
         rechased = plan_rechases(session=session, now=now, tz=tz, policy=self.escalation)
         escalated = plan_escalations(
@@ -168,6 +174,35 @@ class Jobs:
             milestone_ids=milestone_ids,
         )
         return planned, rechased, escalated
+
+    def _record_gap(
+        self, session: Session, now: dt.datetime, since: dt.date, planned: PlanningResult
+    ) -> None:
+        """Days after `since` that no tick planned, more than the catch-up window: their earlier send days' reminders
+        were recorded as skipped; the gap is recorded once, with how many per plan, and logged, so coordinators
+        are told why those reminders never came (the web dashboard)."""
+        today = now.astimezone(self.settings.tz).date()
+        first, last = since + dt.timedelta(days=1), today - dt.timedelta(days=1)
+        window = today - dt.timedelta(days=self.settings.catch_up_days)  # sent late from this send day on
+        if first >= window:
+            return
+        skipped = Counter(planned.stale)
+        read_from = window - dt.timedelta(days=STALE_LOOKBACK_DAYS)  # what _plan_day read back to, row by row
+        if first < read_from:  # a longer stop: the older send days are counted, not written
+            skipped += reminders_owed(
+                session=session, first=first, last=read_from - dt.timedelta(days=1), policy=self.policy
+            )
+        if record_gap(session, PLAN_JOB, first, last, skipped, now):
+            log.warning(
+                "no tick planned %s to %s (%d days, more than the %d-day catch-up window): %d reminders due "
+                "before %s were not sent",
+                first,
+                last,
+                (last - first).days + 1,
+                self.settings.catch_up_days,
+                sum(skipped.values()),
+                window,
+            )
 
     def digest(self) -> None:
         """Monday 09:00: the weekly digest for every lead, text and chart."""

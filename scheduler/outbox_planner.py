@@ -4,8 +4,9 @@ moment as one message."""
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -27,6 +28,16 @@ SEND_AT = dt.time(9, 0)  # local time a reminder is meant to go out on its day
 class PlanningResult:
     queued: int
     skipped_stale: int
+    # plan key -> the reminders of send days past the catch-up window that were read, whether recorded as skipped
+    # now or by an earlier tick: what a stop cost, the same however often the tick is retried
+    stale: Mapping[str, int] = field(default_factory=dict)
+
+    def __add__(self, other: "PlanningResult") -> "PlanningResult":
+        return PlanningResult(
+            self.queued + other.queued,
+            self.skipped_stale + other.skipped_stale,
+            Counter(self.stale) + Counter(other.stale),
+        )
 
 
 STALE_LOOKBACK_DAYS = 30  # how far back a restart looks for reminders it missed
@@ -70,9 +81,25 @@ def plan_outbox(
             catch_up_days=catch_up_days,
             milestone_ids=milestone_ids,
         )
-        result = PlanningResult(result.queued + part.queued, result.skipped_stale + part.skipped_stale)
+        result += part
         first = last + dt.timedelta(days=1)
     return result
+
+
+def reminders_owed(
+    *, session: Session, first: dt.date, last: dt.date, policy: ReminderPolicy
+) -> Counter[str]:
+    """plan key -> the reminders (one per milestone and recipient) whose send day is in `first`..`last`, counted
+    as plan_outbox would write them but not written: the send days of a stop longer than a start reads back."""
+    owed: Counter[str] = Counter()
+    while first <= last:
+        end = min(last, first + dt.timedelta(days=DAYS_PER_COMMIT - 1))
+        due = plan_reminders(session=session, start=first, end=end, policy=policy)
+        contacts = _contacts_by_department(session, {d for r in due for d in r.department_ids})
+        for reminder in due:
+            owed[reminder.plan_key] += sum(len(contacts.get(d, [])) for d in reminder.department_ids)
+        first = end + dt.timedelta(days=1)
+    return owed
 
 
 def _queue_days(
@@ -102,6 +129,10 @@ def _queue_days(
     # one query per batch of keys instead of one per reminder: most ticks find everything already queued
     existing = queued_keys(session=session, keys=[key for key, _, _ in wanted])
     queued = skipped = 0
+    stale_keys: dict[str, str] = {}  # key -> plan key, of the stale ones, queued now or before
+    for key, reminder, _contact in wanted:
+        if (today - reminder.send_on).days > catch_up_days:
+            stale_keys[key] = reminder.plan_key
     created = utcnow()
     rows: list[dict[str, Any]] = []
     for key, reminder, contact in wanted:
@@ -140,7 +171,7 @@ def _queue_days(
             rows = []
     write_rows(session, rows)
     session.commit()
-    return PlanningResult(queued=queued, skipped_stale=skipped)
+    return PlanningResult(queued=queued, skipped_stale=skipped, stale=Counter(stale_keys.values()))
 
 
 def send_moment(send_on: dt.date, now: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
@@ -175,4 +206,4 @@ def _contacts_by_department(session: Session, department_ids: set[int]) -> dict[
     return grouped
 
 
-__all__ = ["PlannedReminder", "PlanningResult", "plan_outbox"]
+__all__ = ["PlannedReminder", "PlanningResult", "plan_outbox", "reminders_owed"]

@@ -36,6 +36,7 @@ from bot.i18n import gettext_for
 from duban.config import Settings
 from duban.services import oversight, progress, web_login
 from duban.services.errors import ApproverIsRequester, DomainError, InvalidInput, NotAllowed, NotFound
+from duban.services.missed_days import MissedDays, missed_days
 from duban.services.text import number_in
 from duban.status import MilestoneState, Pace
 from models import Contact, ContactRole, utcnow
@@ -276,7 +277,7 @@ class Dashboard:
     @page()
     def overview(self, visit: Visit) -> Response:
         plans = data.overview(session=visit.session, reader=visit.reader, today=visit.today)
-        return self.render(visit, visit.request, "overview.html", {"plans": plans})
+        return self.render(visit, visit.request, "overview.html", {"plans": plans, **self._missed(visit)})
 
     @page()
     def plan(self, visit: Visit) -> Response:
@@ -326,7 +327,12 @@ class Dashboard:
     @page()
     def overdue(self, visit: Visit) -> Response:
         entries = data.overdue_entries(session=visit.session, reader=visit.reader, today=visit.today)
-        return self.render(visit, visit.request, "overdue.html", {"entries": entries})
+        return self.render(visit, visit.request, "overdue.html", {"entries": entries, **self._missed(visit)})
+
+    @staticmethod
+    def _missed(visit: Visit) -> dict[str, list[MissedDays]]:
+        """A recent stop of the planner, on the pages whose figures it explains (reminders, the ladder's notices)."""
+        return {"missed_days": missed_days(session=visit.session, reader=visit.reader, today=visit.today)}
 
     @page()
     def silent(self, visit: Visit) -> Response:

@@ -12,6 +12,7 @@ from duban.services.outbox import follow_current_contacts
 from duban.services.oversight import pause_escalation
 from duban.services.progress import record_report
 from duban.services.reminders import acknowledge, snooze
+from duban.status import overdue_views
 from models import (
     Contact,
     ContactRole,
@@ -36,7 +37,7 @@ from scheduler.escalation import (
 )
 from scheduler.outbox_planner import plan_outbox
 from scheduler.policy import ReminderPolicy
-from tests.scheduler.conftest import SHANGHAI, local, shown
+from tests.scheduler.conftest import SHANGHAI, joined_in, local, own_county, shown
 
 POLICY = EscalationPolicy()
 
@@ -145,6 +146,12 @@ def test_snooze_sends_the_same_reminder_again_later_and_counts_as_seen(seeded: S
         "2025-12-29", 8
     )  # 12-27 night -> Saturday -> Monday 08:00
     assert seeded.get(Notification, first.id).acknowledged_at is not None  # type: ignore[union-attr]
+
+
+def milestone_plan(session: Session, milestone: Milestone) -> int:
+    task = session.get(Task, milestone.task_id)
+    assert task is not None
+    return task.plan_id
 
 
 def _zichuan_task_two(session: Session) -> Milestone:
@@ -597,3 +604,294 @@ def test_tongbao_names_a_county_whose_only_late_milestones_are_yearly_duties(
     assert task is not None
     assert f"· {task.ref} {task.title}" in text
     assert "（二） 实施教育强镇筑基行动" not in text  # closed out
+
+
+# ---------------------------------------------------------------- who is told, and when (issue 26's survivors)
+
+
+def _overdue_items(session: Session, contact_id: int | None = None) -> set[tuple[int, int, str, int]]:
+    """(recipient, milestone, instance due, days overdue) of every item of every overdue notice queued."""
+    session.expire_all()
+    return {
+        (row.contact_id or 0, item["m"], item["due"], item["days"])
+        for row in _kinds(session, "overdue")
+        if contact_id in (None, row.contact_id)
+        for item in row.payload["items"]
+    }
+
+
+def test_a_department_lead_who_joined_first_holds_up_no_one_on_day_one(seeded: Session, join) -> None:  # type: ignore[no-untyped-def]
+    leader = join(
+        "区教体局", 3003, ContactRole.lead
+    )  # the lowest id: first in line, and not told before day 14
+    contact = join("区教体局", 1001)
+    coordinator = join("区教体局", 2002, ContactRole.coordinator)
+    milestone = _zichuan_task_two(seeded)  # due 2025-12-31
+    plan_escalations(session=seeded, now=local("2026-01-01", 10), tz=SHANGHAI, policy=POLICY)
+    told = {(who, due, days) for who, m, due, days in _overdue_items(seeded) if m == milestone.id}
+    assert told == {(contact.id, "2025-12-31", 1), (coordinator.id, "2025-12-31", 1)}
+    plan_escalations(session=seeded, now=local("2026-01-14", 10), tz=SHANGHAI, policy=POLICY)
+    assert (leader.id, milestone.id, "2025-12-31", 14) in _overdue_items(seeded, leader.id)
+
+
+def test_a_recurring_duty_is_escalated_by_its_unanswered_instance_never_by_its_first_due_date(
+    seeded: Session,
+    join,  # type: ignore[no-untyped-def]
+) -> None:
+    contact = join("区教体局", 1001)
+    silent, answered = (
+        _zichuan_yearly(seeded, "（五）"),
+        _zichuan_yearly(seeded, "（八）"),
+    )  # first due 2023-12-31
+    record_report(
+        session=seeded,
+        contact=contact,
+        milestone_id=answered.id or 0,
+        status=ReportStatus.done,
+        percent=100,
+        note="",
+        now=local("2025-12-30"),
+    )
+    day = dt.date(2026, 1, 1)
+    while day <= dt.date(2026, 1, 8):  # 2026-01-04 is day 735 after 2023-12-31, a multiple of 7
+        plan_escalations(
+            session=seeded, now=local(day.isoformat(), 10), tz=SHANGHAI, policy=POLICY, lookback_days=2
+        )
+        day += dt.timedelta(days=1)
+    duties = {silent.id, answered.id}
+    told = {(m, due, days) for _who, m, due, days in _overdue_items(seeded, contact.id) if m in duties}
+    assert told == {(silent.id, "2025-12-31", 1), (silent.id, "2025-12-31", 7)}
+
+
+def test_a_closed_yearly_duty_is_not_escalated_whatever_its_reports(seeded: Session, join) -> None:  # type: ignore[no-untyped-def]
+    contact = join("区教体局", 1001)
+    duty = _zichuan_yearly(seeded, "（五）")  # nobody reported on its 2025 instance
+    duty.status = MilestoneStatus.done  # 销号: closed for good
+    duty.done_at = local("2025-12-20")
+    seeded.add(duty)
+    seeded.commit()
+    plan_escalations(session=seeded, now=local("2026-01-01", 10), tz=SHANGHAI, policy=POLICY)
+    assert _overdue_items(seeded, contact.id)  # the open milestones due 2025-12-31 ...
+    assert all(m != duty.id for _who, m, _due, _days in _overdue_items(seeded))  # ... not the closed duty
+
+
+def test_a_report_made_today_stops_todays_rung(seeded: Session, join) -> None:  # type: ignore[no-untyped-def]
+    contact = join("区教体局", 1001)
+    duty = _zichuan_yearly(seeded, "（五）")  # its 2025 instance is one day overdue on 2026-01-01
+    record_report(
+        session=seeded,
+        contact=contact,
+        milestone_id=duty.id or 0,
+        status=ReportStatus.done,
+        percent=100,
+        note="2025年度已完成",
+        now=local("2026-01-01", 9, 30),
+    )
+    plan_escalations(session=seeded, now=local("2026-01-01", 10), tz=SHANGHAI, policy=POLICY)
+    assert _overdue_items(seeded, contact.id)
+    assert all(m != duty.id for _who, m, _due, _days in _overdue_items(seeded))
+
+
+def test_at_five_past_midnight_china_time_the_ladder_and_the_rechase_count_the_new_day(
+    seeded: Session,
+    join,  # type: ignore[no-untyped-def]
+) -> None:
+    """00:05 in Shanghai is 16:05 UTC the day before: a running process's first tick of the day plans it."""
+    contact = join("区教体局", 1001)
+    milestone = _zichuan_task_two(seeded)
+    _sent_reminders(seeded, local("2025-12-24", 9))  # the 7-day reminders, sent on Wednesday
+    # two working days later, on Friday: chased at the day's first tick, sent at 08:00
+    assert plan_rechases(session=seeded, now=local("2025-12-26", 0, 5), tz=SHANGHAI, policy=POLICY) > 0
+    assert {row.due_at for row in _kinds(seeded, "rechase")} == {local("2025-12-26", 8)}
+    plan_escalations(session=seeded, now=local("2026-01-01", 10), tz=SHANGHAI, policy=POLICY)  # day one
+    plan_escalations(
+        session=seeded, now=local("2026-01-07", 0, 5), tz=SHANGHAI, policy=POLICY, lookback_days=2
+    )
+    [_, week] = sorted(_kinds(seeded, "overdue"), key=lambda row: row.due_at)
+    assert week.contact_id == contact.id and week.due_at == local("2026-01-07", 8)
+    assert (contact.id, milestone.id, "2025-12-31", 7) in _overdue_items(seeded)
+
+
+def test_an_overdue_notice_follows_the_departments_new_contact_and_a_coordinators_stays_theirs(
+    seeded: Session,
+    join,  # type: ignore[no-untyped-def]
+) -> None:
+    old = join("区教体局", 1001)
+    coordinator = join("区教体局", 2002, ContactRole.coordinator)
+    join("区教体局", 1003)  # another contact of the department, who would inherit a coordinator's notice
+    plan_escalations(session=seeded, now=local("2026-01-01", 0, 5), tz=SHANGHAI, policy=POLICY)  # due 08:00
+    items = {row.contact_id: row.payload["items"] for row in _kinds(seeded, "overdue")}
+    deactivate_contact(session=seeded, contact_id=old.id, now=local("2026-01-01", 7))
+    deactivate_contact(session=seeded, contact_id=coordinator.id, now=local("2026-01-01", 7))
+    new = join("区教体局", 1004)
+    follow_current_contacts(seeded)  # what the dispatcher does before it sends
+    seeded.commit()
+    seeded.expire_all()
+    now_with = {row.contact_id: row.payload["items"] for row in _kinds(seeded, "overdue")}
+    assert now_with[new.id] == items[old.id] and old.id not in now_with
+    # a coordinator's notice names the county's milestones: it stays theirs, never a department contact's
+    assert now_with[coordinator.id] == items[coordinator.id] and len(now_with) == len(items)
+
+
+def test_a_county_whose_only_laggard_is_exactly_thirty_days_overdue_gets_its_tongbao(
+    session: Session,
+) -> None:
+    [milestone] = own_county(session, "乙县", [(dt.date(2025, 12, 31), "教体局", None, "none")])
+    coordinator = joined_in(session, "乙县", "教体局", ContactRole.coordinator, 2001)
+    assert plan_tongbao(session=session, now=local("2026-01-29"), tz=SHANGHAI, policy=POLICY) == 0  # 29 days
+    assert plan_tongbao(session=session, now=local("2026-01-30"), tz=SHANGHAI, policy=POLICY) == 1  # 30 days
+    [row] = _kinds(session, "tongbao")
+    assert (row.contact_id, row.payload["departments"]) == (coordinator.id, {"教体局": [milestone.id]})
+
+
+def test_a_laggard_without_a_lead_department_keeps_no_one_else_off_the_tongbao(session: Session) -> None:
+    """A task printed with co departments only names no department to report; the others are still named."""
+    orphan, named = own_county(
+        session,
+        "乙县",
+        [(dt.date(2025, 11, 30), None, "财政局", "none"), (dt.date(2025, 11, 30), "教体局", None, "none")],
+    )
+    coordinator = joined_in(session, "乙县", "教体局", ContactRole.coordinator, 2001)
+    assert plan_tongbao(session=session, now=local("2026-01-05"), tz=SHANGHAI, policy=POLICY) == 1
+    [row] = _kinds(session, "tongbao")
+    assert (row.contact_id, row.payload["departments"]) == (coordinator.id, {"教体局": [named.id]})
+    assert orphan.id != named.id
+
+
+def test_an_unanswered_monthly_duty_reaches_day_28_on_the_day_its_next_instance_falls_due(
+    session: Session,
+) -> None:
+    """February 2026 has 28 days: the 02-25 report, never made, is 28 days late on 03-25 (a weekly rung), the
+    day the March one is due; the March one is one day late on 03-26."""
+    [duty] = own_county(session, "乙县", [(dt.date(2025, 1, 25), "教体局", None, "monthly")])
+    contact = joined_in(session, "乙县", "教体局", ContactRole.contact, 1001)
+    day = dt.date(2026, 3, 18)
+    while day <= dt.date(2026, 3, 26):
+        plan_escalations(
+            session=session,
+            now=local(day.isoformat(), 10),
+            tz=SHANGHAI,
+            policy=POLICY,
+            lookback_days=7 if day == dt.date(2026, 3, 18) else 2,
+        )
+        day += dt.timedelta(days=1)
+    told = {(due, days) for who, m, due, days in _overdue_items(session, contact.id) if m == duty.id}
+    assert told == {("2026-02-25", 21), ("2026-02-25", 28), ("2026-03-25", 1)}
+
+
+def test_ticking_daily_each_rung_is_told_on_its_own_day_to_a_newcomer_and_after_a_pause_too(
+    seeded: Session,
+    join,  # type: ignore[no-untyped-def]
+) -> None:
+    """Day one, then every seventh day: someone who joins between rungs first hears at the next rung, and a rung
+    that fell in a pause is not made up the day the pause ends, it waits for the next."""
+    contact = join("区教体局", 1001)
+    coordinator = join("区教体局", 2002, ContactRole.coordinator)
+    milestone = _zichuan_task_two(seeded)  # due 2025-12-31
+    day, newcomer = dt.date(2025, 12, 31), None
+    while day <= dt.date(2026, 1, 22):
+        if day == dt.date(2026, 1, 10):  # day 10
+            newcomer = join("区教体局", 1003)
+        if day == dt.date(2026, 1, 12):  # paused to 01-15: over day 14, its rung not told on 01-16
+            pause_escalation(
+                session=seeded,
+                coordinator=coordinator,
+                milestone_id=milestone.id,
+                days=3,
+                reason="等待审批",
+                now=local(day.isoformat()),
+                today=day,
+            )
+        plan_escalations(
+            session=seeded,
+            now=local(day.isoformat(), 10),
+            tz=SHANGHAI,
+            policy=POLICY,
+            lookback_days=7 if day == dt.date(2025, 12, 31) else 2,  # as a running process ticks
+        )
+        day += dt.timedelta(days=1)
+    seeded.expire_all()
+    told_on = {
+        (row.contact_id, item["m"], dt.date.fromisoformat(row.idempotency_key.split(":")[1]), item["days"])
+        for row in _kinds(seeded, "overdue")
+        for item in row.payload["items"]
+    }
+    # the first run, as a start, tells every milestone overdue that day: each reached a rung in the week before
+    overdue = overdue_views(
+        session=seeded, today=dt.date(2025, 12, 31), plan_ids=[milestone_plan(seeded, milestone)]
+    )
+    first = {m for who, m, on, _days in told_on if who == coordinator.id and on == dt.date(2025, 12, 31)}
+    assert first == {view.milestone_id for view in overdue} != set()
+    # after it, only rung days
+    later = [(who, m, on, days) for who, m, on, days in told_on if on > dt.date(2025, 12, 31)]
+    assert later and [told for told in later if not (told[3] == 1 or told[3] % 7 == 0)] == []
+    of_task_two = sorted((who, on.isoformat(), days) for who, m, on, days in told_on if m == milestone.id)
+    assert of_task_two == [
+        (contact.id, "2026-01-01", 1),
+        (contact.id, "2026-01-07", 7),
+        (contact.id, "2026-01-21", 21),
+        (coordinator.id, "2026-01-01", 1),
+        (coordinator.id, "2026-01-07", 7),
+        (coordinator.id, "2026-01-21", 21),
+        (newcomer.id, "2026-01-21", 21),  # type: ignore[union-attr]
+    ]
+    others = {(who, days) for who, m, _on, days in told_on if m != milestone.id and who == newcomer.id}  # type: ignore[union-attr]
+    assert {days for _who, days in others} >= {14, 21}
+
+
+@pytest.mark.parametrize("sent_at", [9, 2], ids=["in-the-morning", "at-night-after-a-restart"])
+def test_a_reminder_sent_on_friday_is_chased_on_tuesday_two_working_days_later(
+    seeded: Session,
+    join,  # type: ignore[no-untyped-def]
+    sent_at: int,
+) -> None:
+    """Working days in the county's calendar and time: a message a restarted dispatcher sent at 02:00 on Friday
+    (18:00 UTC on Thursday) was still sent on Friday."""
+    join("区教体局", 1001)
+    sent = _sent_reminders(seeded, local("2025-12-26", sent_at))
+    assert sent
+    for day in ("2025-12-27", "2025-12-28", "2025-12-29"):  # the weekend, then the first working day
+        assert plan_rechases(session=seeded, now=local(day, 10), tz=SHANGHAI, policy=POLICY) == 0, day
+    assert plan_rechases(session=seeded, now=local("2025-12-30", 10), tz=SHANGHAI, policy=POLICY) == len(sent)
+
+
+def test_a_duties_first_period_runs_from_the_plans_issue(session: Session) -> None:
+    """丁县's plan was issued 2025-01-01; three yearly duties first due 2025-06-30: one reported on the issue day,
+    one never, and one that ran only that year (until 2025-06-30), reported done on the issue day."""
+    answered, silent, single = own_county(
+        session, "丁县", [(dt.date(2025, 6, 30), "教体局", None, "yearly")] * 3
+    )
+    single.until = dt.date(2025, 6, 30)
+    session.add(single)
+    session.commit()
+    contact = joined_in(session, "丁县", "教体局", ContactRole.contact, 1001)
+    for milestone, status in ((answered, ReportStatus.on_track), (single, ReportStatus.done)):
+        record_report(
+            session=session,
+            contact=contact,
+            milestone_id=milestone.id or 0,
+            status=status,
+            percent=100 if status == ReportStatus.done else 30,
+            note="",
+            now=local("2025-01-01"),
+        )
+    plan_escalations(session=session, now=local("2025-07-01", 10), tz=SHANGHAI, policy=POLICY)
+    assert {(m, due, days) for _who, m, due, days in _overdue_items(session, contact.id)} == {
+        (silent.id, "2025-06-30", 1)
+    }
+
+
+def test_a_duty_that_has_ended_is_escalated_by_its_last_instance_and_no_later_one(
+    seeded: Session,
+    join,  # type: ignore[no-untyped-def]
+) -> None:
+    contact = join("区教体局", 1001)
+    ended, going_on = (
+        _zichuan_yearly(seeded, "附件-28"),
+        _zichuan_yearly(seeded, "附件-33"),
+    )  # until 2025-12-31, none
+    plan_escalations(session=seeded, now=local("2027-01-01", 10), tz=SHANGHAI, policy=POLICY)
+    told = {
+        (m, due) for _who, m, due, _days in _overdue_items(seeded, contact.id) if m in (ended.id, going_on.id)
+    }
+    assert told == {(ended.id, "2025-12-31"), (going_on.id, "2026-12-31")}

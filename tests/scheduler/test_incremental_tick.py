@@ -28,6 +28,7 @@ from models import (
     Department,
     DepartmentRole,
     Milestone,
+    MilestoneStatus,
     Notification,
     Plan,
     ReportStatus,
@@ -38,7 +39,7 @@ from models.planning import PlanningChange, inputs_version
 from scheduler.jobs import Jobs
 from scheduler.planner import plan_reminders
 from scheduler.policy import ReminderPolicy
-from tests.scheduler.conftest import local
+from tests.scheduler.conftest import joined_in, local, own_county
 
 
 @contextmanager
@@ -441,3 +442,70 @@ def test_a_coordinator_who_joins_mid_day_is_told_of_the_countys_overdue_mileston
     # all a process started now would tell them: a fresh start finds nothing more owed
     Jobs(engine=engine, settings=Settings(), clock=lambda: clock[0]).plan()
     assert told() == got
+
+
+def test_a_contact_who_joins_mid_day_hears_of_every_rung_reached_today_and_of_nothing_closed(
+    engine: Engine, session: Session
+) -> None:
+    """The tick after the join reads the milestones the newcomer must hear about by id, 500 to a query: a
+    department leading 520 tasks due 2025-12-31, one of them closed, and a yearly duty whose 2025 report is
+    missing. On day one they are told of every open one, each on its instance, as a start would tell them."""
+    tasks = [(dt.date(2025, 12, 31), "教体局", None, "none")] * 521 + [
+        (dt.date(2024, 12, 31), "教体局", None, "yearly")
+    ]
+    *dated, closed, duty = own_county(session, "丙县", tasks)
+    closed.status = MilestoneStatus.done  # type: ignore[assignment]
+    session.add(closed)
+    session.commit()
+    clock = [local("2026-01-01", 9)]
+    jobs = Jobs(engine=engine, settings=Settings(), clock=lambda: clock[0])
+    jobs.plan()  # nobody of 丙县 has joined yet
+    clock[0] = local("2026-01-01", 10)
+    with Session(engine) as elsewhere:
+        contact = joined_in(elsewhere, "丙县", "教体局", ContactRole.contact, 1001).id
+    clock[0] = local("2026-01-01", 10, 5)
+    jobs.plan()
+
+    def told() -> set[tuple[int, str, int]]:
+        with Session(engine) as reader:
+            rows = reader.exec(
+                select(Notification).where(Notification.kind == "overdue", Notification.contact_id == contact)
+            ).all()
+            return {(item["m"], item["due"], item["days"]) for row in rows for item in row.payload["items"]}
+
+    got = told()
+    assert got == {(m.id, "2025-12-31", 1) for m in [*dated, duty]}
+    Jobs(engine=engine, settings=Settings(), clock=lambda: clock[0]).plan()  # a start finds nothing more owed
+    assert told() == got
+
+
+def test_a_contact_who_joins_between_rungs_first_hears_at_the_next_rung(
+    engine: Engine, session: Session
+) -> None:
+    """The ladder is told on day one and every seventh day; someone joining on day ten waits for day fourteen, as
+    everyone else does, for a dated milestone and a recurring duty alike."""
+    dated, duty = own_county(
+        session,
+        "丙县",
+        [(dt.date(2025, 12, 31), "教体局", None, "none"), (dt.date(2024, 12, 31), "教体局", None, "yearly")],
+    )
+    clock = [local("2026-01-10", 9)]  # day 10 of both (the duty's 2025 instance)
+    jobs = Jobs(engine=engine, settings=Settings(), clock=lambda: clock[0])
+    jobs.plan()
+    clock[0] = local("2026-01-10", 10)
+    with Session(engine) as elsewhere:
+        contact = joined_in(elsewhere, "丙县", "教体局", ContactRole.contact, 1001).id
+
+    def told() -> set[tuple[int, int]]:
+        with Session(engine) as reader:
+            rows = reader.exec(
+                select(Notification).where(Notification.kind == "overdue", Notification.contact_id == contact)
+            ).all()
+            return {(item["m"], item["days"]) for row in rows for item in row.payload["items"]}
+
+    day = dt.date(2026, 1, 10)
+    while day <= dt.date(2026, 1, 14):
+        clock[0] = local(day.isoformat(), 10, 5)
+        jobs.plan()
+        assert told() == (set() if day.day < 14 else {(dated.id, 14), (duty.id, 14)}), day
+        day += dt.timedelta(days=1)

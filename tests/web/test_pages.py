@@ -20,6 +20,7 @@ from duban.services.oversight import pause_escalation
 from duban.services.web_login import issue_login_link
 from duban.status import overdue_views
 from models import CloseoutRequest, CloseoutStatus, Department, Milestone, MilestoneStatus, Notification
+from models.planning import record_gap
 from scheduler.escalation import EscalationPolicy, plan_escalations
 from tests.web.conftest import (
     FOREIGN_PLAN,
@@ -152,6 +153,30 @@ def test_the_overdue_page_says_what_went_out_and_shows_a_pause_escaped(
     )
     # the scheduler never ran in this test: every other row says how many notices the rules owe
     assert page.count("（按规则应提醒") == len(_rest) > 0
+
+
+def test_a_stop_of_the_planner_is_told_on_the_overview_and_overdue_pages_with_the_readers_reminders(
+    seeded: Session, county: County, app_client: TestClient
+) -> None:
+    """Rendered from the planning_gap rows the planner writes (scheduler/jobs.py): each reader is told the
+    reminders of the plans they see; a stop that ended more than 30 days ago is no longer told."""
+    for first, last, skipped in (
+        (dt.date(2025, 4, 1), dt.date(2025, 5, 2), {HOME_PLAN: 3}),  # ended 31 days before today
+        (dt.date(2025, 5, 10), dt.date(2025, 5, 25), {HOME_PLAN: 12, FOREIGN_PLAN: 5}),
+        (dt.date(2025, 5, 28), dt.date(2025, 5, 31), {}),  # none of its send days were before the window
+    ):
+        record_gap(seeded, "plan", first, last, skipped, NOW)
+    seeded.commit()
+    home = "系统 2025-05-10 至 2025-05-25 未运行，期间 12 条提醒未发出。"
+    quiet = "系统 2025-05-28 至 2025-05-31 未运行。"
+    sign_in(app_client, seeded, county.coordinator)
+    for path in ("/", "/overdue"):
+        page = app_client.get(path).text
+        assert re.findall(r'<p class="behind missed"[^>]*>(.*?)</p>', page) == [home, quiet], path
+    foreign = TestClient(app_client.app)
+    sign_in(foreign, seeded, county.foreign_coordinator)
+    assert "系统 2025-05-10 至 2025-05-25 未运行，期间 5 条提醒未发出。" in foreign.get("/").text
+    assert "2025-04-01" not in foreign.get("/overdue").text
 
 
 def test_signing_out_ends_the_session(seeded: Session, county: County, app_client: TestClient) -> None:
