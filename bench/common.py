@@ -20,6 +20,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy import Engine, create_engine, insert, text
@@ -33,9 +34,8 @@ from bot.dingtalk.api import DingTalkApi
 from bot.dingtalk.channel import DingTalkSender, dingtalk_notice_deliver
 from bot.dingtalk.pacing import DingTalkPacer
 from bot.telegram.channel import TelegramChannel
-from duban.config import Settings
+from duban.config import DEFAULT_TIMEZONE, Settings
 from duban.db import create_schema, make_engine
-from duban.services.outbox import COUNTY_TZ
 from models import (
     Contact,
     ContactRole,
@@ -126,7 +126,7 @@ def fill_outbox(
 
     engine = make_engine(url)
     create_schema(engine)
-    day = due_at.astimezone(COUNTY_TZ).date()
+    day = due_at.astimezone(ZoneInfo(DEFAULT_TIMEZONE)).date()
     due_on = day + dt.timedelta(days=REMINDER_DAYS)
     with Session(engine) as session:
         plan = Plan(key="bench", title="基准督办计划", issuer="基准县人民政府", issued_on=day, region=REGION)

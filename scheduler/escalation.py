@@ -11,7 +11,7 @@ from sqlmodel import Session, col, func, select
 
 from duban.chunks import in_parts
 from duban.services.access import coordinators_by_plan
-from duban.services.outbox import COUNTY_TZ, ContactRef, Owed, enqueue, enqueue_all, queued_keys
+from duban.services.outbox import ContactRef, Owed, enqueue, enqueue_all, queued_keys
 from duban.services.recipients import Because, lead_department_names, who_must_hear
 from duban.status import overdue_recurring, overdue_views
 from models import (
@@ -448,13 +448,9 @@ def _laggards(
     return laggards
 
 
-def tell_coordinators_blocked(
-    session: Session, contact: Contact, now: dt.datetime, tz: dt.tzinfo = COUNTY_TZ
-) -> None:
-    """A contact who blocked the bot gets nothing more; their county's coordinators are told once.
-
-    `tz` defaults to the settings' default only until scheduler/jobs.py, whose change is in other hands, passes
-    the settings' tz (tests/test_repository.py lists the defaults left)."""
+def tell_coordinators_blocked(session: Session, contact: Contact, now: dt.datetime, tz: dt.tzinfo) -> None:
+    """A contact who blocked the bot gets nothing more; their county's coordinators are told once (`tz`: the
+    settings' zone, as every caller passes it)."""
     department = session.get(Department, contact.department_id)
     if department is None:
         return

@@ -213,7 +213,7 @@ class Jobs:
         """The dispatcher over the channel the wiring chose (Telegram today)."""
 
         def on_blocked(session: Session, contact: Contact, now: dt.datetime) -> None:
-            tell_coordinators_blocked(session, contact, now)
+            tell_coordinators_blocked(session, contact, now, self.settings.tz)
 
         return Dispatcher(
             engine=self.engine,

@@ -8,22 +8,17 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from duban.chunks import in_parts
-from duban.config import DEFAULT_TIMEZONE
 from duban.workdays import next_allowed_moment
 from models import Contact, ContactRole, Department, Milestone, Notification, Task
 from models.people import covers_plan, reachable
 from models.types import utcnow
 
-# Settings.timezone's default, kept only as the default of duban/services/progress.py's `tz` parameters (every
-# caller passes the settings' tz, tests/test_repository.py); nothing here defaults to it
-COUNTY_TZ = ZoneInfo(DEFAULT_TIMEZONE)
 REJECTED = "rejected: "  # last_error prefix of a message the platform refused as it was
 ROWS_PER_INSERT = 1000  # outbox rows per INSERT: 11 columns each, within every backend's parameter limit
 

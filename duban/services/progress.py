@@ -18,7 +18,7 @@ from duban.services.access import (
     visible_plan_ids,
 )
 from duban.services.errors import ApproverIsRequester, InvalidInput, NotFound
-from duban.services.outbox import COUNTY_TZ, enqueue
+from duban.services.outbox import enqueue
 from duban.services.text import storable
 from models import (
     CloseoutRequest,
@@ -290,7 +290,7 @@ def record_report(
     note: str,
     now: dt.datetime,
     evidence_file_id: str | None = None,
-    tz: dt.tzinfo = COUNTY_TZ,
+    tz: dt.tzinfo,
 ) -> ReportOutcome:
     note = storable(note)
     if percent is not None and not 0 <= percent <= 100:
@@ -484,7 +484,7 @@ def decide_closeout(
     approve: bool,
     reason: str,
     now: dt.datetime,
-    tz: dt.tzinfo = COUNTY_TZ,
+    tz: dt.tzinfo,
 ) -> CloseoutDecision:
     require_coordinator(coordinator)
     reason = storable(reason)

@@ -22,6 +22,7 @@ from models import (
 )
 from scheduler.dispatcher import MAX_ATTEMPTS
 from tests.bot.conftest import NOW, FakeUser, Harness
+from tests.zones import DEFAULT_TZ
 
 CONTACT = FakeUser(1001)
 COORDINATOR = FakeUser(2002)
@@ -313,6 +314,7 @@ async def test_a_task_number_keeps_meaning_what_the_contact_saw_after_a_closeout
             percent=100,
             note="",
             now=NOW,
+            tz=DEFAULT_TZ,
         )
     assert await harness.say(COORDINATOR, "/approve 1") == [
         f"申请 1（{seen[1]} {first.task_title}，{first.due_on}到期）已批准，该节点已销号。"

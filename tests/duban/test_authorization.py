@@ -44,6 +44,7 @@ from models.planning import inputs_version
 from scheduler.outbox_planner import plan_outbox
 from scheduler.policy import ReminderPolicy
 from scheduler.replan import touched_milestones
+from tests.zones import DEFAULT_TZ
 
 NOW = dt.datetime(2025, 6, 2, 2, 0, tzinfo=dt.UTC)
 TODAY = dt.date(2025, 6, 2)
@@ -154,6 +155,7 @@ class World:
             percent=100,
             note="已完成",
             now=NOW,
+            tz=DEFAULT_TZ,
         )
         assert outcome.closeout is not None
         return outcome.closeout.id or 0
@@ -200,6 +202,7 @@ def _decide(approve: bool) -> Callable[[World, Contact, str], object]:
             approve=approve,
             reason="理由",
             now=NOW,
+            tz=DEFAULT_TZ,
         )
 
     return decide
@@ -214,6 +217,7 @@ def _report(w: World, actor: Contact, scope: str) -> object:
         percent=50,
         note="进展",
         now=NOW,
+        tz=DEFAULT_TZ,
     )
 
 
@@ -342,6 +346,7 @@ def test_a_requester_cannot_approve_their_own_closeout(world: World) -> None:
             approve=True,
             reason="",
             now=NOW,
+            tz=DEFAULT_TZ,
         )
     milestone = world.milestone("own")
     assert milestone.status == MilestoneStatus.open
@@ -440,7 +445,13 @@ def test_a_coordinators_pending_closeouts_are_their_countys_undecided_requests_o
     session, coordinator = world.session, world.actors["coordinator"]
     decided = world.closeout_id("own")
     progress.decide_closeout(
-        session=session, coordinator=coordinator, closeout_id=decided, approve=True, reason="", now=NOW
+        session=session,
+        coordinator=coordinator,
+        closeout_id=decided,
+        approve=True,
+        reason="",
+        now=NOW,
+        tz=DEFAULT_TZ,
     )
     other_department = world.closeout_id("other_department")
     own = world.closeout_id("own")
@@ -701,6 +712,7 @@ def _report_in_plan(w: PlanWorld, actor: Contact, scope: str) -> object:
         percent=50,
         note="进展",
         now=NOW,
+        tz=DEFAULT_TZ,
     )
 
 
@@ -964,6 +976,7 @@ def test_to_a_plan_limited_reader_a_report_on_another_plan_does_not_answer_that_
         percent=10,
         note="",
         now=later,
+        tz=DEFAULT_TZ,
     )
 
     def silent(reader: str) -> list[str]:
@@ -982,5 +995,6 @@ def test_to_a_plan_limited_reader_a_report_on_another_plan_does_not_answer_that_
         percent=10,
         note="",
         now=later,
+        tz=DEFAULT_TZ,
     )
     assert silent("plan_coordinator") == []

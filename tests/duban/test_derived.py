@@ -14,6 +14,7 @@ from duban.cli import main
 from duban.services.progress import record_report
 from models import ProgressReport, ReportStatus, newest_report
 from tests.newest_copies import NOW, copies, join, led_milestones, sources
+from tests.zones import DEFAULT_TZ
 
 CLEAN = [
     "维护最新汇报副本的触发器（progressreport）：缺失 0 个",
@@ -40,6 +41,7 @@ def _drift(session: Session) -> None:
             percent=40,
             note="",
             now=NOW,
+            tz=DEFAULT_TZ,
         )
     session.execute(text("UPDATE milestone SET latest_report_percent = 41 WHERE id = :m"), {"m": first})
     dropped = newest_report.TRIGGERS[0]  # after insert
@@ -75,6 +77,7 @@ def test_a_database_whose_copies_are_right_passes(seeded: Session, cli_env: str,
         percent=20,
         note="",
         now=NOW,
+        tz=DEFAULT_TZ,
     )
     assert main(["db", "check"]) == 0
     assert _lines(capsys) == CLEAN

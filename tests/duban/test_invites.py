@@ -36,6 +36,7 @@ from models import (
     TaskDepartment,
 )
 from models.limits import CONTACT_NAME
+from tests.zones import DEFAULT_TZ
 
 NOW = dt.datetime(2025, 6, 2, 2, tzinfo=dt.UTC)
 
@@ -216,6 +217,7 @@ def _done_and_requested(session: Session, contact: Contact) -> int:
         percent=100,
         note="",
         now=NOW,
+        tz=DEFAULT_TZ,
     )
     assert outcome.closeout is not None and outcome.closeout.id is not None
     return outcome.closeout.id
@@ -240,13 +242,25 @@ def test_a_contact_made_coordinator_by_a_new_invitation_cannot_approve_their_own
     assert promoted.id != contact.id and promoted.person_id == contact.id
     with pytest.raises(ApproverIsRequester):
         decide_closeout(
-            session=seeded, coordinator=promoted, closeout_id=request, approve=True, reason="", now=NOW
+            session=seeded,
+            coordinator=promoted,
+            closeout_id=request,
+            approve=True,
+            reason="",
+            now=NOW,
+            tz=DEFAULT_TZ,
         )
     seeded.rollback()
     assert seeded.get(CloseoutRequest, request).status == CloseoutStatus.pending  # type: ignore[union-attr]
     colleague = _redeem(seeded, _issue(seeded, ContactRole.coordinator).token, 8)
     decision = decide_closeout(
-        session=seeded, coordinator=colleague, closeout_id=request, approve=True, reason="", now=NOW
+        session=seeded,
+        coordinator=colleague,
+        closeout_id=request,
+        approve=True,
+        reason="",
+        now=NOW,
+        tz=DEFAULT_TZ,
     )
     assert decision.closeout.status == CloseoutStatus.approved
 
@@ -259,7 +273,13 @@ def test_a_person_promoted_twice_is_still_one_person(seeded: Session) -> None:
     assert (lead.person_id, coordinator.person_id) == (contact.id, contact.id)
     with pytest.raises(ApproverIsRequester):
         decide_closeout(
-            session=seeded, coordinator=coordinator, closeout_id=request, approve=True, reason="", now=NOW
+            session=seeded,
+            coordinator=coordinator,
+            closeout_id=request,
+            approve=True,
+            reason="",
+            now=NOW,
+            tz=DEFAULT_TZ,
         )
 
 

@@ -31,6 +31,7 @@ from models import (
 )
 from tests.conftest import DatabaseTemplates
 from tests.newest_copies import copies, sources
+from tests.zones import DEFAULT_TZ
 
 
 def test_the_newest_revision_matches_the_models(database_url: str) -> None:
@@ -75,6 +76,7 @@ def _fill_with_real_data(engine: Engine) -> None:
             percent=100,
             note="已完成",
             now=now,
+            tz=DEFAULT_TZ,
         )
         session.commit()
 

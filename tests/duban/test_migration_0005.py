@@ -21,6 +21,7 @@ from models import (
     limits,
 )
 from tests.later_columns import add_later_columns, drop_later_columns
+from tests.zones import DEFAULT_TZ
 
 NOW = dt.datetime(2025, 6, 2, 2, tzinfo=dt.UTC)
 
@@ -92,6 +93,7 @@ def test_upgrading_to_0005_widens_the_reason_and_keeps_the_rows(database_url: st
             approve=False,
             reason="新" * 2000,
             now=NOW,
+            tz=DEFAULT_TZ,
         )
         assert session.get(CloseoutRequest, 2).reason == "新" * 2000  # type: ignore[union-attr]
     engine.dispose()

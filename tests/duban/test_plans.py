@@ -29,6 +29,7 @@ from models import (
     ReportStatus,
     Task,
 )
+from tests.zones import DEFAULT_TZ
 
 TZ = ZoneInfo("Asia/Shanghai")  # the settings' default
 
@@ -92,6 +93,7 @@ def test_plans_list_shows_every_key_with_its_county_and_counts(
             percent=10,
             note="",
             now=NOW,
+            tz=DEFAULT_TZ,
         )
     second.status = MilestoneStatus.withdrawn
     seeded.add(second)
@@ -151,6 +153,7 @@ def test_a_plan_with_reports_is_not_removed_without_force(
         percent=100,
         note="已完成",
         now=NOW,
+        tz=DEFAULT_TZ,
     )
     before = _rows(engine)
     assert main(["plans", "remove", "zibo-zichuan-2023"]) == 1
@@ -176,6 +179,7 @@ def test_force_removes_a_plan_with_its_reports_stops_its_people_and_keeps_the_re
         percent=100,
         note="已完成",
         now=NOW,
+        tz=DEFAULT_TZ,
     )  # a lead department's 已完成: a 销号 request and its notice to coordinators, in the outbox
     limited = _joined(seeded, ContactRole.coordinator, plan=plan)
     shown = open_task_lines(session=seeded, contact=contact, today=NOW.date())  # the contact saw numbers

@@ -36,6 +36,7 @@ from models import (
     TaskDepartment,
 )
 from models.limits import CLOSEOUT_REASON
+from tests.zones import DEFAULT_TZ
 
 TZ = ZoneInfo("Asia/Shanghai")  # the settings' default
 
@@ -82,6 +83,7 @@ def _report(
         percent=100 if status == ReportStatus.done else 50,
         note=f"第{minute}分钟",
         now=NOW + dt.timedelta(minutes=minute),
+        tz=DEFAULT_TZ,
     ).report
 
 
@@ -140,6 +142,7 @@ def test_undoing_the_report_that_opened_a_request_withdraws_it_even_after_an_ear
         approve=False,
         reason="缺少佐证材料",
         now=NOW + dt.timedelta(minutes=1),
+        tz=DEFAULT_TZ,
     )
     again = _report(seeded, contact, milestone_id, 2)  # a new request, opened by this report
     [reopened] = seeded.exec(
@@ -279,6 +282,7 @@ def test_an_approval_closes_the_milestone_and_records_who_decided_and_when(seede
         approve=True,
         reason="",
         now=decided_at,
+        tz=DEFAULT_TZ,
     )
     assert (approval.closeout.status, approval.closeout.decided_by, approval.closeout.decided_at) == (
         CloseoutStatus.approved,
@@ -298,6 +302,7 @@ def test_an_approval_closes_the_milestone_and_records_who_decided_and_when(seede
         approve=False,
         reason=" 缺少佐证材料 ",
         now=decided_at,
+        tz=DEFAULT_TZ,
     )
     assert (rejection.closeout.status, rejection.closeout.reason) == (CloseoutStatus.rejected, "缺少佐证材料")
     still_open = seeded.get(Milestone, rejected_id)
@@ -367,6 +372,7 @@ def test_the_service_keeps_percent_and_note_within_bounds(
             percent=percent,
             note=note,
             now=NOW,
+            tz=DEFAULT_TZ,
         ).report
 
     if refusal is None:
@@ -396,6 +402,7 @@ def test_a_rejection_without_reason_or_too_long_and_a_second_decision_are_refuse
             approve=approve,
             reason=reason,
             now=NOW,
+            tz=DEFAULT_TZ,
         )
 
     for approve, reason, refusal in (
@@ -430,6 +437,7 @@ def test_status_shows_the_report_before_an_undone_one_and_nothing_after_the_last
             percent=percent,
             note="",
             now=NOW + dt.timedelta(minutes=minute),
+            tz=DEFAULT_TZ,
         ).report
         for minute, percent in ((0, 30), (1, 60))
     ]

@@ -36,6 +36,7 @@ from scheduler.planner import plan_reminders
 from scheduler.policy import ReminderPolicy
 from seed_data import seed_files
 from seed_data.schema import SeedMilestone
+from tests.zones import DEFAULT_TZ
 
 
 def _snapshot(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
@@ -164,6 +165,7 @@ def _report(session: Session, milestone: Milestone) -> ProgressReport:
         percent=40,
         note="已开工",
         now=REPORTED_AT,
+        tz=DEFAULT_TZ,
     ).report
 
 

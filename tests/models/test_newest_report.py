@@ -22,6 +22,7 @@ from models import (
     ReportStatus,
 )
 from tests.newest_copies import NOW, assert_copies_right, copies, join, led_milestones
+from tests.zones import DEFAULT_TZ
 
 
 def report_ids(session: Session) -> list[int]:
@@ -71,6 +72,7 @@ class Mix:
             percent=self.rng.choice((None, 20, 50, 90)),
             note="",
             now=self.clock,
+            tz=DEFAULT_TZ,
         )
 
     def undo(self) -> None:
@@ -187,6 +189,7 @@ def test_undoing_reports_in_any_order_hands_the_copy_to_the_newest_left(
             percent=percent,
             note="",
             now=NOW + dt.timedelta(minutes=minute),
+            tz=DEFAULT_TZ,
         ).report
         for minute, percent in ((0, 100), (1, 97), (2, 98), (2, 99))
     ]
@@ -217,6 +220,7 @@ def test_a_report_bulk_deleted_leaves_no_id_for_another_milestones_report_to_tak
         percent=30,
         note="",
         now=NOW,
+        tz=DEFAULT_TZ,
     ).report
     newest = record_report(
         session=seeded,
@@ -226,6 +230,7 @@ def test_a_report_bulk_deleted_leaves_no_id_for_another_milestones_report_to_tak
         percent=40,
         note="",
         now=NOW + dt.timedelta(minutes=1),
+        tz=DEFAULT_TZ,
     ).report
     seeded.execute(delete(ProgressReport).where(col(ProgressReport.id) == newest.id))
     seeded.commit()
@@ -237,6 +242,7 @@ def test_a_report_bulk_deleted_leaves_no_id_for_another_milestones_report_to_tak
         percent=90,
         note="",
         now=NOW + dt.timedelta(minutes=2),
+        tz=DEFAULT_TZ,
     ).report
     if seeded.get_bind().dialect.name == "sqlite":
         assert other.id == newest.id  # the id came back
@@ -258,6 +264,7 @@ def test_a_copy_that_drifted_is_recomputed_by_the_next_write_to_its_milestone(se
         percent=30,
         note="",
         now=NOW,
+        tz=DEFAULT_TZ,
     ).report
     seeded.execute(
         text(
@@ -275,6 +282,7 @@ def test_a_copy_that_drifted_is_recomputed_by_the_next_write_to_its_milestone(se
         percent=20,
         note="",
         now=NOW - dt.timedelta(minutes=5),  # older than the first: the first stays the newest
+        tz=DEFAULT_TZ,
     )
     (view,) = [v for v in milestone_views(session=seeded, today=NOW.date()) if v.milestone_id == milestone_id]
     assert (view.latest_report_id, view.latest_percent) == (first.id, 30)

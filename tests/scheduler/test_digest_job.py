@@ -16,6 +16,7 @@ from duban.services.progress import record_report
 from models import ContactRole, Milestone, Notification, Plan, ReportStatus, Task
 from scheduler.digest_job import chart_rows, plan_digests
 from tests.scheduler.conftest import SHANGHAI, local
+from tests.zones import DEFAULT_TZ
 
 MONDAY = local("2026-01-05", 9)
 
@@ -37,6 +38,7 @@ def test_the_digest_text_for_a_fixed_dataset(seeded: Session, join) -> None:  # 
         percent=40,
         note="",
         now=local("2026-01-02"),
+        tz=DEFAULT_TZ,
     )
     digest = build_digest(session=seeded, reader=lead, now=MONDAY, today=MONDAY.date())
     text = "\n".join(views.digest_entries(gettext_for("zh_CN"), digest))

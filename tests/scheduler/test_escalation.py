@@ -38,6 +38,7 @@ from scheduler.escalation import (
 from scheduler.outbox_planner import plan_outbox
 from scheduler.policy import ReminderPolicy
 from tests.scheduler.conftest import SHANGHAI, joined_in, local, own_county, shown
+from tests.zones import DEFAULT_TZ
 
 POLICY = EscalationPolicy()
 
@@ -102,6 +103,7 @@ def test_acknowledgement_or_a_report_stops_the_rechase(seeded: Session, join) ->
         percent=50,
         note="",
         now=local("2025-12-24", 12),
+        tz=DEFAULT_TZ,
     )
     plan_rechases(session=seeded, now=local("2025-12-26", 10), tz=SHANGHAI, policy=POLICY)
     chased_keys = {row.idempotency_key for row in _kinds(seeded, "rechase")}
@@ -124,6 +126,7 @@ def test_reports_on_several_milestones_each_stop_their_own_rechase(seeded: Sessi
             percent=50,
             note="",
             now=local("2025-12-24", hour),
+            tz=DEFAULT_TZ,
         )
     plan_rechases(session=seeded, now=local("2025-12-26", 10), tz=SHANGHAI, policy=POLICY)
     chased = {row.payload["of"] for row in _kinds(seeded, "rechase")}
@@ -533,7 +536,7 @@ def test_a_contact_who_blocked_the_bot_is_reported_to_their_own_countys_coordina
     contact = join("区教体局", 1001)  # 淄川区
     own = join("区教体局", 2002, ContactRole.coordinator)
     join("市教体局", 2003, ContactRole.coordinator)  # 安丘市: another county
-    tell_coordinators_blocked(seeded, contact, local("2026-01-05"))
+    tell_coordinators_blocked(seeded, contact, local("2026-01-05"), DEFAULT_TZ)
     assert [(r.contact_id, r.payload) for r in _kinds(seeded, "blocked")] == [
         (own.id, {"contact_id": contact.id})
     ]
@@ -565,6 +568,7 @@ def test_an_overdue_yearly_duty_climbs_the_ladder_from_day_one_and_one_reported_
         percent=80,
         note="",
         now=local("2025-12-30"),
+        tz=DEFAULT_TZ,
     )
     for day in ("2025-12-31", "2026-01-01"):
         plan_escalations(session=seeded, now=local(day, 10), tz=SHANGHAI, policy=POLICY)
@@ -651,6 +655,7 @@ def test_a_recurring_duty_is_escalated_by_its_unanswered_instance_never_by_its_f
         percent=100,
         note="",
         now=local("2025-12-30"),
+        tz=DEFAULT_TZ,
     )
     day = dt.date(2026, 1, 1)
     while day <= dt.date(2026, 1, 8):  # 2026-01-04 is day 735 after 2023-12-31, a multiple of 7
@@ -686,6 +691,7 @@ def test_a_report_made_today_stops_todays_rung(seeded: Session, join) -> None:  
         percent=100,
         note="2025年度已完成",
         now=local("2026-01-01", 9, 30),
+        tz=DEFAULT_TZ,
     )
     plan_escalations(session=seeded, now=local("2026-01-01", 10), tz=SHANGHAI, policy=POLICY)
     assert _overdue_items(seeded, contact.id)
@@ -874,6 +880,7 @@ def test_a_duties_first_period_runs_from_the_plans_issue(session: Session) -> No
             percent=100 if status == ReportStatus.done else 30,
             note="",
             now=local("2025-01-01"),
+            tz=DEFAULT_TZ,
         )
     plan_escalations(session=session, now=local("2025-07-01", 10), tz=SHANGHAI, policy=POLICY)
     assert {(m, due, days) for _who, m, due, days in _overdue_items(session, contact.id)} == {

@@ -40,6 +40,7 @@ from scheduler.jobs import Jobs
 from scheduler.planner import plan_reminders
 from scheduler.policy import ReminderPolicy
 from tests.scheduler.conftest import joined_in, local, own_county
+from tests.zones import DEFAULT_TZ
 
 
 @contextmanager
@@ -253,6 +254,7 @@ def test_what_planning_reads_moves_the_counter_and_what_it_does_not_read_leaves_
         percent=40,
         note="进行中",
         now=now,
+        tz=DEFAULT_TZ,
     )
     assert moved(
         lambda: undo_report(session=seeded, contact=contact, report_id=outcome.report.id or 0, now=now)
@@ -276,6 +278,7 @@ def test_what_planning_reads_moves_the_counter_and_what_it_does_not_read_leaves_
             percent=60,
             note="过半",
             now=now,
+            tz=DEFAULT_TZ,
         )
     )
     theirs = Notification(

@@ -60,6 +60,7 @@ from scheduler.outbox_planner import SEND_AT, plan_outbox
 from scheduler.planner import ReminderKind
 from scheduler.policy import ReminderPolicy
 from tests.scheduler.conftest import SHANGHAI, local
+from tests.zones import DEFAULT_TZ
 
 ROOT = Path(__file__).resolve().parents[2]
 ZICHUAN = "淄博市淄川区"
@@ -488,7 +489,7 @@ def test_a_blocked_contact_is_reported_only_while_inactive(seeded: Session) -> N
     coordinator = join_at(seeded, "区教体局", 2002, role=ContactRole.coordinator)
     contact.active = False  # the dispatcher's mark after a 403
     seeded.add(contact)
-    tell_coordinators_blocked(seeded, contact, local("2026-01-06"))
+    tell_coordinators_blocked(seeded, contact, local("2026-01-06"), DEFAULT_TZ)
     seeded.commit()
     [notice] = rows(seeded, "blocked", coordinator)
     assert "已屏蔽机器人" in render(seeded, notice)
@@ -510,6 +511,7 @@ def closeout(seeded: Session) -> tuple[Contact, Contact, Notification]:
         percent=100,
         note="已完成",
         now=local("2026-01-06"),
+        tz=DEFAULT_TZ,
     )
     [request] = rows(seeded, "closeout_request", coordinator)
     assert outcome.closeout is not None and request.payload == {"closeout_id": outcome.closeout.id}
@@ -526,6 +528,7 @@ def test_a_closeout_request_asks_for_a_decision_only_while_one_is_owed(seeded: S
         approve=True,
         reason="",
         now=local("2026-01-06", 11),
+        tz=DEFAULT_TZ,
     )
     with pytest.raises(NothingToSay):  # decided before it reached this coordinator: nothing left to approve
         message_for(seeded, request, tz=SHANGHAI, words=words_of(seeded, request))
@@ -541,6 +544,7 @@ def test_a_closeout_decision_says_the_decision_recorded(seeded: Session, approve
         approve=approve,
         reason="" if approve else "缺少佐证",
         now=local("2026-01-06", 11),
+        tz=DEFAULT_TZ,
     )
     [told] = rows(seeded, "closeout_decided", contact)
     text = render(seeded, told)

@@ -20,6 +20,7 @@ from scheduler.delivery import NothingToSay
 from scheduler.digest_job import plan_digests
 from scheduler.escalation import tell_coordinators_blocked
 from tests.scheduler.conftest import SHANGHAI, local, shown
+from tests.zones import DEFAULT_TZ
 
 NOW = local("2026-01-06", 10)  # a Tuesday
 
@@ -130,6 +131,7 @@ def test_notices_written_by_the_services_read_right(seeded: Session, join: Any) 
         percent=100,
         note="已完成\x00验收",  # the NUL never reaches the notice: it is made from the stored report (issue 11 #4)
         now=NOW,
+        tz=DEFAULT_TZ,
     )
     [request] = [seeded.get(Notification, i) for i in outcome.notices]
     assert request is not None and request.contact_id == coordinator.id
@@ -137,7 +139,13 @@ def test_notices_written_by_the_services_read_right(seeded: Session, join: Any) 
         "<b>销号申请 1：区教体局报告 （二） 实施教育强镇筑基行动 已完成。</b>\n备注：已完成验收"
     )
     decision = decide_closeout(
-        session=seeded, coordinator=coordinator, closeout_id=1, approve=False, reason="缺<佐证>", now=NOW
+        session=seeded,
+        coordinator=coordinator,
+        closeout_id=1,
+        approve=False,
+        reason="缺<佐证>",
+        now=NOW,
+        tz=DEFAULT_TZ,
     )
     [told] = [seeded.get(Notification, i) for i in decision.notices]
     assert told is not None and told.contact_id == contact.id and told.department_id == contact.department_id
@@ -145,7 +153,7 @@ def test_notices_written_by_the_services_read_right(seeded: Session, join: Any) 
 
     contact.active = False  # as the dispatcher marks a contact who blocked the bot
     seeded.add(contact)
-    tell_coordinators_blocked(seeded, contact, NOW)
+    tell_coordinators_blocked(seeded, contact, NOW, DEFAULT_TZ)
     seeded.commit()
     [blocked] = seeded.exec(select(Notification).where(Notification.kind == "blocked")).all()
     assert shown(seeded, blocked).startswith("<b>—（区教体局）已屏蔽机器人，将不再收到提醒。")
@@ -221,7 +229,7 @@ def test_every_notice_teaches_the_commands_of_its_readers_channel(seeded: Sessio
     )
     contact.active = False  # what the dispatcher does to a contact who blocked the bot
     seeded.add(contact)
-    tell_coordinators_blocked(seeded, contact, NOW, SHANGHAI)
+    tell_coordinators_blocked(seeded, contact, NOW, SHANGHAI, DEFAULT_TZ)
     plan_digests(session=seeded, now=NOW, tz=SHANGHAI)
     seeded.commit()
     rows = seeded.exec(select(Notification).where(Notification.kind != "digest_chart")).all()
@@ -275,6 +283,7 @@ def test_a_reminder_shows_the_latest_report_and_after_an_undo_the_one_before(
             percent=percent,
             note="",
             now=NOW - dt.timedelta(days=days),
+            tz=DEFAULT_TZ,
         ).report
         for days, status, percent in ((3, ReportStatus.on_track, 40), (1, ReportStatus.at_risk, 55))
     ]

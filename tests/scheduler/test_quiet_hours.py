@@ -26,6 +26,7 @@ from scheduler.escalation import (
 from scheduler.outbox_planner import plan_outbox
 from scheduler.policy import ReminderPolicy
 from tests.scheduler.conftest import SHANGHAI, local
+from tests.zones import DEFAULT_TZ
 
 HOLIDAY_NIGHT = local("2025-10-01", 23, 30)
 
@@ -49,7 +50,7 @@ def test_no_kind_of_message_is_due_at_night_or_on_a_holiday(seeded: Session, joi
     plan_escalations(session=seeded, now=night, tz=SHANGHAI, policy=EscalationPolicy())
     plan_tongbao(session=seeded, now=night, tz=SHANGHAI, policy=EscalationPolicy())
     plan_digests(session=seeded, now=night, tz=SHANGHAI)
-    tell_coordinators_blocked(seeded, contact, night)
+    tell_coordinators_blocked(seeded, contact, night, DEFAULT_TZ)
     plan = seeded.exec(select(Plan).where(Plan.key == "zibo-zichuan-2023")).one()
     robot = GroupRobot(
         platform=RobotPlatform.wecom,
@@ -74,9 +75,16 @@ def test_no_kind_of_message_is_due_at_night_or_on_a_holiday(seeded: Session, joi
         percent=100,
         note="",
         now=night,
+        tz=DEFAULT_TZ,
     )
     decide_closeout(
-        session=seeded, coordinator=coordinator, closeout_id=1, approve=True, reason="", now=night
+        session=seeded,
+        coordinator=coordinator,
+        closeout_id=1,
+        approve=True,
+        reason="",
+        now=night,
+        tz=DEFAULT_TZ,
     )
     seeded.commit()
 

@@ -20,6 +20,7 @@ from duban.services.progress import record_report
 from duban.services.web_login import issue_login_link
 from models import Contact, ContactRole, Milestone, Notification, Plan, ReportStatus, Task
 from tests.bot.conftest import harness  # noqa: F401  (the chat test harness: /web in chat)
+from tests.zones import DEFAULT_TZ
 from web.app import COOKIE, build_web_app
 
 TZ = ZoneInfo("Asia/Shanghai")  # the settings' default
@@ -94,6 +95,7 @@ def request_closeout(
         percent=100,
         note=note,
         now=NOW,
+        tz=DEFAULT_TZ,
     )
     assert outcome.closeout is not None and outcome.closeout.id is not None
     return outcome.closeout.id

@@ -34,6 +34,7 @@ from models import ContactRole, Department, Notification
 from tests.bot.conftest import NOW, FakeUser, build_harness
 from tests.ci import unavailable
 from tests.web.conftest import FOREIGN_PLAN, HOME_PLAN, milestone_of, plan_id, said
+from tests.zones import DEFAULT_TZ
 from web.app import build_web_app
 from web.evidence import EvidenceSources
 
@@ -276,6 +277,7 @@ async def test_evidence_that_carries_script_does_nothing_in_a_coordinators_brows
         percent=100,
         note="",
         now=NOW,
+        tz=DEFAULT_TZ,
     )
     prefix = "dingtalk:" if channel == "dingtalk" else ""
     # the script as evidence on another milestone; the SVG naming it on the request's own report

@@ -30,6 +30,7 @@ from tests.web.conftest import (
     request_closeout,
     said,
 )
+from tests.zones import DEFAULT_TZ
 from web import data
 
 TODAY = NOW.date()
@@ -61,6 +62,7 @@ def test_the_overview_shows_the_change_since_last_week(seeded: Session, county: 
         percent=90,
         note="进展顺利",
         now=NOW,
+        tz=DEFAULT_TZ,
     )
     [after] = data.overview(session=seeded, reader=county.lead, today=TODAY)
     assert after.total.now["grey"] == before.total.now["grey"] - 1
@@ -185,6 +187,7 @@ def test_the_ledger_shows_the_latest_report_and_whether_there_is_evidence(
             percent=percent,
             note=note,
             now=NOW,
+            tz=DEFAULT_TZ,
         )
     attach_evidence(
         session=seeded, contact=county.contact, milestone_id=milestone.id or 0, file_id="photo-1", now=NOW
@@ -315,6 +318,7 @@ def test_approving_closes_the_milestone_and_queues_the_contacts_notice(
         approve=True,
         reason="",
         now=NOW,
+        tz=DEFAULT_TZ,
     )
     assert decision.milestone.status == MilestoneStatus.done
     [notice] = seeded.exec(select(Notification).where(Notification.contact_id == county.contact.id)).all()
@@ -330,6 +334,7 @@ def test_approving_closes_the_milestone_and_queues_the_contacts_notice(
             approve=True,
             reason="",
             now=NOW,
+            tz=DEFAULT_TZ,
         )
 
 
@@ -343,6 +348,7 @@ def test_a_rejection_needs_a_reason_and_tells_the_contact_why(seeded: Session, c
             approve=False,
             reason=" ",
             now=NOW,
+            tz=DEFAULT_TZ,
         )
     seeded.rollback()
     decide_closeout(
@@ -352,6 +358,7 @@ def test_a_rejection_needs_a_reason_and_tells_the_contact_why(seeded: Session, c
         approve=False,
         reason="缺少<佐证>",
         now=NOW,
+        tz=DEFAULT_TZ,
     )
     [notice] = seeded.exec(select(Notification).where(Notification.contact_id == county.contact.id)).all()
     assert said(seeded, notice).endswith(

@@ -16,6 +16,7 @@ from duban.services.progress import record_report
 from duban.status import MilestoneState
 from models import Milestone, MilestoneStatus, Plan, ReportStatus, Task
 from tests.web.conftest import HOME_PLAN, NOW, County, milestone_of
+from tests.zones import DEFAULT_TZ
 from web import data
 
 TODAY = NOW.date()
@@ -35,6 +36,7 @@ def test_the_figures_agree_with_status_and_name_the_laggards(seeded: Session, co
         percent=50,
         note="推进中",
         now=NOW - dt.timedelta(days=2),
+        tz=DEFAULT_TZ,
     )
     figures = tongbao.gather(session=seeded, plans=[_plan(seeded)], today=TODAY)
     status = status_for(session=seeded, reader=county.lead, today=TODAY)
@@ -57,6 +59,7 @@ def test_a_report_outside_the_period_does_not_count(seeded: Session, county: Cou
         percent=50,
         note="上上周",
         now=NOW - dt.timedelta(days=8),
+        tz=DEFAULT_TZ,
     )
     figures = tongbao.gather(session=seeded, plans=[_plan(seeded)], today=TODAY)
     assert figures.reported_departments == () and figures.reports_in_period == 0
