@@ -112,8 +112,13 @@ class Dispatcher:
     claim_seconds: int = CLAIM_SECONDS
 
     def claim(self, limit: int, only: Sequence[int] | None = None) -> list[int]:
-        """Claim the due rows of up to `limit` (contact, kind) pairs; returns one head per bundle, in turns."""
+        """Claim the due rows of up to `limit` (contact, kind) pairs; returns one head per bundle, in turns.
+
+        Nothing is claimed at night or on a day off: a row is due at an allowed moment (enqueue), but a dispatcher
+        that was not running then (a restart at 02:00) would otherwise send the evening's rows in the night."""
         now = self.clock()
+        if allowed_moment(now, self.tz) > now:
+            return []
         with Session(self.engine) as session:
             follow_current_contacts(session)
             claimable = and_(

@@ -215,7 +215,12 @@ async def test_a_user_who_blocked_the_bot_is_marked_inactive_and_the_coordinator
     join("区教体局", 2002, ContactRole.coordinator)
     [row_id] = _queue(seeded, contact, 1)
     fake_bot.request.failures["sendMessage"] = [blocked_by_user()]  # type: ignore[attr-defined]
-    dispatcher = _dispatcher(engine, fake_bot, fake_time, on_blocked=tell_coordinators_blocked)
+    dispatcher = _dispatcher(
+        engine,
+        fake_bot,
+        fake_time,
+        on_blocked=lambda s, c, now: tell_coordinators_blocked(s, c, now, SHANGHAI),
+    )
     result = await dispatcher.run_once()
     assert result.blocked_contacts == [contact.id]
     with Session(engine) as session:
@@ -360,3 +365,26 @@ async def test_a_contact_never_gets_two_messages_of_one_kind_within_a_minute(
     later = _dispatcher(engine, fake_bot, fake_time, clock=NOW + dt.timedelta(seconds=61))
     assert (await later.run_once()).sent == 1
     assert [p["chat_id"] for p in _sent(fake_bot)] == [1001, 1001]
+
+
+@pytest.mark.parametrize(
+    ("back_at", "sends"),
+    [
+        (local("2025-06-04", 2), False),  # a restart at 02:00: the evening's rows wait for the morning
+        (local("2025-06-07", 10), False),  # a Saturday
+        (local("2025-06-04", 8), True),  # 08:00, the end of the quiet hours
+    ],
+)
+async def test_a_dispatcher_back_at_night_or_on_a_day_off_sends_nothing_until_it_may(
+    seeded: Session,
+    engine: Engine,
+    join: Any,
+    fake_bot: Bot,
+    fake_time: FakeTime,
+    back_at: dt.datetime,
+    sends: bool,
+) -> None:
+    contact = join("区教体局", 1001)
+    _queue(seeded, contact, 1, at=local("2025-06-03", 21))  # due at 21:00, while no dispatcher ran
+    result = await _dispatcher(engine, fake_bot, fake_time, clock=back_at).run_once()
+    assert (result.sent, len(_sent(fake_bot))) == ((1, 1) if sends else (0, 0))
