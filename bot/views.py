@@ -8,6 +8,7 @@ from bot.core.vocabulary import Commands
 from duban.services.digest import Digest
 from duban.services.errors import NumberNoLongerOpen, NumberNotListed
 from duban.services.invites import IssuedInvite, Member
+from duban.services.missed_days import MissedDays
 from duban.services.oversight import OverdueLine, Unanswered
 from duban.services.progress import CloseoutDecision, ReportOutcome
 from duban.services.tasks import TaskDetail, TaskLine
@@ -471,6 +472,7 @@ def digest_entries(_: Gettext, digest: Digest) -> list[str]:
             start=digest.week_start.isoformat(), end=digest.today.isoformat()
         )
     ]
+    entries += [missed_days_line(_, gap) for gap in digest.missed]
     for plan in digest.plans:
         cells = " · ".join(f"{state_label(_, s)} {plan.counts[s]}" for s in MilestoneState)
         entries.append(
@@ -504,6 +506,17 @@ def digest_entries(_: Gettext, digest: Digest) -> list[str]:
             )
     entries += silent_entries(_, digest.silent)
     return entries
+
+
+def missed_days_line(_: Gettext, gap: MissedDays) -> str:
+    """A stop of the reminder planner, from its planning_gap row: why fewer reminders went out than the rules owe."""
+    if gap.skipped:
+        return _(
+            "The system did not run from {first} to {last}; {n} reminders due in that time were not sent."
+        ).format(first=gap.first_day.isoformat(), last=gap.last_day.isoformat(), n=gap.skipped)
+    return _("The system did not run from {first} to {last}.").format(
+        first=gap.first_day.isoformat(), last=gap.last_day.isoformat()
+    )
 
 
 def invite_created(

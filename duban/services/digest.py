@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlmodel import Session, col, func, select
 
 from duban.services.access import require_reader, visible_plan_ids
+from duban.services.missed_days import MissedDays, missed_days
 from duban.services.oversight import OverdueLine, Unanswered, overdue, unanswered
 from duban.status import Counts, MilestoneView, Pace, Tally, milestone_views, tally_milestones
 from models import Contact, Milestone, Plan, ProgressReport, Task
@@ -31,6 +32,7 @@ class Digest:
     today: dt.date
     plans: list[PlanDigest]
     silent: Unanswered  # the silent departments, and apart those nobody has joined for
+    missed: list[MissedDays]  # stops of the reminder planner lately, with the reminders they cost these plans
 
 
 def build_digest(*, session: Session, reader: Contact, now: dt.datetime, today: dt.date) -> Digest:
@@ -81,6 +83,7 @@ def build_digest(*, session: Session, reader: Contact, now: dt.datetime, today: 
         today=today,
         plans=plans,
         silent=unanswered(session=session, reader=reader, now=now, today=today),
+        missed=missed_days(session=session, reader=reader, today=today),
     )
 
 

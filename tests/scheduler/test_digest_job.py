@@ -14,6 +14,7 @@ from duban.chart import ChartRow
 from duban.services.digest import build_digest
 from duban.services.progress import record_report
 from models import ContactRole, Milestone, Notification, Plan, ReportStatus, Task
+from models.planning import record_gap
 from scheduler.digest_job import chart_rows, plan_digests
 from tests.scheduler.conftest import SHANGHAI, local
 from tests.zones import DEFAULT_TZ
@@ -73,3 +74,31 @@ def test_chart_rows_count_pace_by_lead_department(seeded: Session, join) -> None
     lead = join("区教育体育局", 3003, ContactRole.lead, region="济南市长清区")
     rows = chart_rows(session=seeded, reader=lead, today=MONDAY.date())
     assert rows == [ChartRow(label="区教育体育局", green=0, amber=0, red=2, grey=2, done=0)]
+
+
+def test_the_digest_tells_a_stop_of_the_planner_with_what_it_cost_the_readers_plans(
+    seeded: Session, join
+) -> None:  # type: ignore[no-untyped-def]
+    """A stop longer than the catch-up window cost reminders that never went out: the lead hears of it in the
+    week's digest, counted for their plans only, from the planning_gap row."""
+    lead = join("区教育体育局", 3003, ContactRole.lead, region="济南市长清区")
+    record_gap(
+        seeded,
+        "plan",
+        dt.date(2025, 12, 10),
+        dt.date(2025, 12, 20),
+        {"jinan-changqing-2023": 4, "anqiu-2023": 9},
+        MONDAY,
+    )
+    seeded.commit()
+
+    digest = build_digest(session=seeded, reader=lead, now=MONDAY, today=MONDAY.date())
+
+    lines = views.digest_entries(gettext_for("zh_CN"), digest)
+    assert lines[1] == "系统 2025-12-10 至 2025-12-20 未运行，期间 4 条提醒未发出。"
+    assert "系统" not in "\n".join(
+        views.digest_entries(
+            gettext_for("zh_CN"),
+            build_digest(session=seeded, reader=lead, now=local("2026-03-02", 9), today=dt.date(2026, 3, 2)),
+        )
+    )  # told for 30 days after the stop ended
