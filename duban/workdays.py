@@ -75,6 +75,28 @@ def next_allowed_moment(
     raise RuntimeError(f"no allowed moment within {_MAX_SEARCH_DAYS} days of {moment.isoformat()}")
 
 
+def closed_since(
+    moment: datetime, *, tz: tzinfo, quiet_start: time = time(22), quiet_end: time = time(8)
+) -> datetime | None:
+    """When the stretch of quiet hours and days off that ``moment`` falls in began (UTC), or None when ``moment``
+    is allowed: at 02:00 on a Tuesday, Monday 22:00; on a Sunday, Friday 22:00 (or the last working day's).
+
+    For quiet hours that wrap past midnight (the default 22:00-08:00)."""
+    if quiet_start <= quiet_end:
+        raise ValueError("closed_since knows quiet hours that wrap past midnight")
+    if next_allowed_moment(moment, tz=tz, quiet_start=quiet_start, quiet_end=quiet_end) <= moment:
+        return None
+    local = moment.astimezone(tz)
+    if is_working_day(local.date()) and local.time() >= quiet_start:
+        return datetime.combine(local.date(), quiet_start, tzinfo=tz).astimezone(UTC)
+    day = local.date() - timedelta(days=1)
+    for _ in range(_MAX_SEARCH_DAYS):
+        if is_working_day(day):
+            return datetime.combine(day, quiet_start, tzinfo=tz).astimezone(UTC)
+        day -= timedelta(days=1)
+    raise RuntimeError(f"no working day within {_MAX_SEARCH_DAYS} days before {moment.isoformat()}")
+
+
 def add_working_days(day: date, n: int) -> date:
     """The ``n``-th working day after ``day`` (before it if ``n`` < 0; ``day`` itself if ``n`` == 0).
 

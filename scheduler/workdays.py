@@ -4,6 +4,7 @@ for the scheduler's callers."""
 from duban.workdays import (
     _warn_uncovered_year,
     add_working_days,
+    closed_since,
     is_working_day,
     next_allowed_moment,
     working_days_between,
@@ -12,6 +13,7 @@ from duban.workdays import (
 __all__ = [
     "_warn_uncovered_year",
     "add_working_days",
+    "closed_since",
     "is_working_day",
     "next_allowed_moment",
     "working_days_between",

@@ -388,3 +388,19 @@ async def test_a_dispatcher_back_at_night_or_on_a_day_off_sends_nothing_until_it
     _queue(seeded, contact, 1, at=local("2025-06-03", 21))  # due at 21:00, while no dispatcher ran
     result = await _dispatcher(engine, fake_bot, fake_time, clock=back_at).run_once()
     assert (result.sent, len(_sent(fake_bot))) == ((1, 1) if sends else (0, 0))
+
+
+async def test_a_row_written_due_inside_the_night_goes_out_as_its_writer_asked(
+    seeded: Session, engine: Engine, join: Any, fake_bot: Bot, fake_time: FakeTime
+) -> None:
+    """enqueue never writes one (it moves a due moment out of the night); a bench or a test inserting "due now"
+    at 02:00 means now."""
+    contact = join("区教体局", 1001)
+    [row_id] = _queue(seeded, contact, 1)
+    row = seeded.get(Notification, row_id)
+    assert row is not None
+    row.due_at = local("2025-06-04", 2)
+    seeded.add(row)
+    seeded.commit()
+    result = await _dispatcher(engine, fake_bot, fake_time, clock=local("2025-06-04", 2, 5)).run_once()
+    assert result.sent == 1

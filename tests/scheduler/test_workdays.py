@@ -11,7 +11,13 @@ import chinese_calendar  # type: ignore[import-untyped]
 import pytest
 
 from scheduler import workdays
-from scheduler.workdays import add_working_days, is_working_day, next_allowed_moment, working_days_between
+from scheduler.workdays import (
+    add_working_days,
+    closed_since,
+    is_working_day,
+    next_allowed_moment,
+    working_days_between,
+)
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -240,3 +246,20 @@ def test_working_days_between_inverts_add_working_days() -> None:
         day = start + timedelta(days=offset)
         for n in (-3, 0, 1, 2, 5):
             assert working_days_between(day, add_working_days(day, n)) == n
+
+
+@pytest.mark.parametrize(
+    ("moment", "since"),
+    [
+        (local(2025, 6, 3, 10), None),  # a Tuesday morning: allowed
+        (local(2025, 6, 3, 22), utc(2025, 6, 3, 22)),  # the quiet hours begin
+        (local(2025, 6, 4, 2), utc(2025, 6, 3, 22)),  # 02:00: since 22:00 the evening before
+        (local(2025, 6, 8, 10), utc(2025, 6, 6, 22)),  # a Sunday: since Friday 22:00
+        (local(2025, 10, 5, 12), utc(2025, 9, 30, 22)),  # National Day: since the last working day's evening
+        (local(2025, 10, 11, 9), None),  # the 调休 Saturday after it is a working day
+    ],
+)
+def test_closed_since_is_when_the_stretch_of_quiet_hours_and_days_off_began(
+    moment: datetime, since: datetime | None
+) -> None:
+    assert closed_since(moment, tz=SH) == since
