@@ -20,6 +20,7 @@ from duban.services.progress import record_report
 from models import Contact, ContactRole, Milestone, MilestoneStatus, Plan, ProgressReport, ReportStatus, Task
 from seed_data.check import main as check
 from seed_data.schema import SeedPlan
+from tests.zones import DEFAULT_TZ
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -250,6 +251,7 @@ def test_replace_moves_dates_in_place_withdraws_what_is_gone_keeps_every_report_
                 percent=30,
                 note="推进中",
                 now=dt.datetime(2024, 5, 6, 2, tzinfo=dt.UTC),
+                tz=DEFAULT_TZ,
             )
     capsys.readouterr()
     # reissued: another number and date, a new title, 绿化 a year later, 食堂改造 gone

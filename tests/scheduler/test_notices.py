@@ -229,7 +229,7 @@ def test_every_notice_teaches_the_commands_of_its_readers_channel(seeded: Sessio
     )
     contact.active = False  # what the dispatcher does to a contact who blocked the bot
     seeded.add(contact)
-    tell_coordinators_blocked(seeded, contact, NOW, SHANGHAI, DEFAULT_TZ)
+    tell_coordinators_blocked(seeded, contact, NOW, SHANGHAI)
     plan_digests(session=seeded, now=NOW, tz=SHANGHAI)
     seeded.commit()
     rows = seeded.exec(select(Notification).where(Notification.kind != "digest_chart")).all()
