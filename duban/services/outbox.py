@@ -129,14 +129,23 @@ def enqueue_all(*, session: Session, owed: Sequence[Owed], tz: dt.tzinfo) -> lis
 
 
 def write_rows(session: Session, rows: list[dict[str, Any]], *, returning_ids: bool = False) -> list[int]:
-    """Outbox rows as one INSERT (in parts, for a backend's parameter limit); their ids in order, if asked."""
+    """Outbox rows as one INSERT per part (a backend's parameter limit); their ids in order, if asked.
+
+    The ids are read back by key, one SELECT per part, rather than with INSERT … RETURNING in parameter order: on
+    SQLite that RETURNING form cannot be batched, and SQLAlchemy falls back to one INSERT per row (issue 29).
+    """
     ids: list[int] = []
     for part in in_parts(rows, ROWS_PER_INSERT):
+        session.execute(insert(Notification), part)
         if returning_ids:
-            statement = insert(Notification).returning(col(Notification.id), sort_by_parameter_order=True)
-            ids += session.execute(statement, part).scalars().all()
-        else:
-            session.execute(insert(Notification), part)
+            keys = [row["idempotency_key"] for row in part]
+            found = session.execute(
+                sa_select(col(Notification.idempotency_key), col(Notification.id)).where(
+                    col(Notification.idempotency_key).in_(keys)
+                )
+            ).all()
+            id_of: dict[str, int] = {key: row_id for key, row_id in found}
+            ids += [id_of[key] for key in keys]
     return ids
 
 
