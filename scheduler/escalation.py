@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, String, and_, cast, exists, insert, literal
+from sqlalchemy import select as sa_select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
 
@@ -37,6 +38,7 @@ RECHASE_WINDOW = dt.timedelta(
 FULL_LOOKBACK_DAYS = 7  # one whole week: every overdue milestone reached a rung in it
 RECIPIENTS_PER_COMMIT = 500  # a recipient's message and its rungs are written together
 MILESTONES_PER_PART = 2000  # overdue milestones whose hearers and recorded rungs are read at once
+RECHASES_PER_PART = 5000  # unanswered reminders read, judged and re-chased at once
 TONGBAO_PLANS_PER_COMMIT = 200  # plans whose overdue milestones are read, judged and queued at once
 
 
@@ -51,7 +53,9 @@ class EscalationPolicy:
 def plan_rechases(*, session: Session, now: dt.datetime, tz: ZoneInfo, policy: EscalationPolicy) -> int:
     """A reminder neither acknowledged nor answered within N working days is sent once more.
 
-    Reads only reminders of the last RECHASE_WINDOW not chased yet, and answers them with one query per batch.
+    Reads only reminders of the last RECHASE_WINDOW not chased yet, as plain columns and a part at a time (each
+    part answered with one query and committed with its re-chases), so memory follows a part, not 31 December's
+    tens of thousands of unanswered reminders.
     """
     today = now.astimezone(tz).date()
     # N working days are at least N days: one sent since the start of the day N-1 days ago cannot be due yet
@@ -59,10 +63,17 @@ def plan_rechases(*, session: Session, now: dt.datetime, tz: ZoneInfo, policy: E
         today - dt.timedelta(days=policy.rechase_after_working_days - 1), dt.time(), tzinfo=tz
     )
     chase = aliased(Notification)
-    sent = session.exec(
-        select(Notification)
+    unanswered = (
+        sa_select(
+            col(Notification.id),
+            col(Notification.contact_id),
+            col(Notification.milestone_id),
+            col(Notification.instance_due_on),
+            col(Notification.sent_at),
+            col(Notification.payload),
+        )
         .where(
-            Notification.kind == "reminder",
+            col(Notification.kind) == "reminder",
             col(Notification.sent_at) >= now - RECHASE_WINDOW,  # older ones were settled long ago
             col(Notification.sent_at) < too_recent,
             col(Notification.acknowledged_at).is_(None),
@@ -72,38 +83,43 @@ def plan_rechases(*, session: Session, now: dt.datetime, tz: ZoneInfo, policy: E
                 col(chase.idempotency_key) == literal("rechase:n") + cast(col(Notification.id), String)
             )
         )
-    ).all()
-    waited = [
-        reminder
-        for reminder in sent
-        if reminder.sent_at is not None
-        and add_working_days(reminder.sent_at.astimezone(tz).date(), policy.rechase_after_working_days)
-        <= today
-    ]
-    contacts = _contacts(session, {r.contact_id for r in waited if r.contact_id is not None})
-    answered = _latest_reports(session, {r.milestone_id for r in waited if r.milestone_id is not None})
-    owed = []
-    for reminder in waited:
-        contact = contacts.get(reminder.contact_id or 0)
-        if contact is None or not contact.active:
-            continue
-        latest = answered.get((reminder.milestone_id or 0, contact.department_id))
-        if latest is not None and reminder.sent_at is not None and latest >= reminder.sent_at:
-            continue  # the department reported on it since: no need to chase
-        owed.append(
-            Owed(
-                key=f"rechase:n{reminder.id}",
-                kind="rechase",
-                contact=contact,
-                payload={"of": reminder.id, "days": reminder.payload.get("days")},
-                due_at=now,
-                milestone_id=reminder.milestone_id,
-                instance_due_on=reminder.instance_due_on,
-                for_department=True,
+        .order_by(col(Notification.id))
+        .limit(RECHASES_PER_PART)
+    )
+    queued = 0
+    after_id = 0
+    while part := session.execute(unanswered.where(col(Notification.id) > after_id)).all():
+        after_id = part[-1][0] or 0
+        waited = [
+            row
+            for row in part
+            if row[4] is not None
+            and add_working_days(row[4].astimezone(tz).date(), policy.rechase_after_working_days) <= today
+        ]
+        contacts = _contacts(session, {row[1] for row in waited if row[1] is not None})
+        answered = _latest_reports(session, {row[2] for row in waited if row[2] is not None})
+        owed = []
+        for reminder_id, contact_id, milestone_id, instance_due_on, sent_at, payload in waited:
+            contact = contacts.get(contact_id or 0)
+            if contact is None or not contact.active:
+                continue
+            latest = answered.get((milestone_id or 0, contact.department_id))
+            if latest is not None and sent_at is not None and latest >= sent_at:
+                continue  # the department reported on it since: no need to chase
+            owed.append(
+                Owed(
+                    key=f"rechase:n{reminder_id}",
+                    kind="rechase",
+                    contact=ContactRef(contact.id or 0, contact.department_id),
+                    payload={"of": reminder_id, "days": (payload or {}).get("days")},
+                    due_at=now,
+                    milestone_id=milestone_id,
+                    instance_due_on=instance_due_on,
+                    for_department=True,
+                )
             )
-        )
-    queued = sum(row is not None for row in enqueue_all(session=session, owed=owed, tz=tz))
-    session.commit()
+        queued += sum(row is not None for row in enqueue_all(session=session, owed=owed, tz=tz))
+        session.commit()
     return queued
 
 

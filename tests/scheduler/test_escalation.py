@@ -67,10 +67,19 @@ def _kinds(session: Session, kind: str) -> list[Notification]:
     return list(session.exec(select(Notification).where(Notification.kind == kind)).all())
 
 
-def test_an_unacknowledged_reminder_is_chased_once_after_two_working_days(seeded: Session, join) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture(params=[escalation.RECHASES_PER_PART, 2], ids=["one-part", "parts-of-two"])
+def rechase_parts(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Re-chases are judged a part of the unanswered reminders at a time: the same chases, whatever the part."""
+    monkeypatch.setattr(escalation, "RECHASES_PER_PART", request.param)
+    return int(request.param)
+
+
+def test_an_unacknowledged_reminder_is_chased_once_after_two_working_days(
+    seeded: Session, join, rechase_parts
+) -> None:  # type: ignore[no-untyped-def]
     join("区教体局", 1001)
     reminders = _sent_reminders(seeded, local("2025-12-24", 9))  # Wednesday
-    assert reminders
+    assert len(reminders) > 2  # more than one part of two
     assert plan_rechases(session=seeded, now=local("2025-12-25", 10), tz=SHANGHAI, policy=POLICY) == 0
     chased = plan_rechases(session=seeded, now=local("2025-12-26", 10), tz=SHANGHAI, policy=POLICY)
     assert chased == len(reminders)
@@ -91,7 +100,7 @@ def test_a_rechase_after_the_due_date_says_how_many_days_overdue(seeded: Session
         assert "到期，已逾期 4 天" in text and "还有 -" not in text, text  # 2025-12-31, or 2025-12-31（每年）
 
 
-def test_acknowledgement_or_a_report_stops_the_rechase(seeded: Session, join) -> None:  # type: ignore[no-untyped-def]
+def test_acknowledgement_or_a_report_stops_the_rechase(seeded: Session, join, rechase_parts) -> None:  # type: ignore[no-untyped-def]
     contact = join("区教体局", 1001)
     first, second, *rest = _sent_reminders(seeded, local("2025-12-24", 9))
     acknowledge(session=seeded, contact=contact, notification_id=first.id, now=local("2025-12-24", 11))
@@ -112,7 +121,9 @@ def test_acknowledgement_or_a_report_stops_the_rechase(seeded: Session, join) ->
     assert {f"rechase:n{r.id}" for r in rest if r.milestone_id != second.milestone_id} <= chased_keys
 
 
-def test_reports_on_several_milestones_each_stop_their_own_rechase(seeded: Session, join) -> None:  # type: ignore[no-untyped-def]
+def test_reports_on_several_milestones_each_stop_their_own_rechase(
+    seeded: Session, join, rechase_parts
+) -> None:  # type: ignore[no-untyped-def]
     contact = join("区教体局", 1001)
     reminders = _sent_reminders(seeded, local("2025-12-24", 9))
     by_milestone = sorted(reminders, key=lambda r: r.milestone_id or 0)
@@ -453,6 +464,7 @@ def test_tongbao_lists_lead_departments_from_day_thirty_skips_paused_ones_and_wa
 def test_a_reminder_to_someone_deactivated_since_is_not_chased_and_the_others_still_are(
     seeded: Session,
     join,  # type: ignore[no-untyped-def]
+    rechase_parts: int,
 ) -> None:
     join("区教体局", 1001)
     join("市教体局", 1002)
