@@ -210,3 +210,123 @@ def test_the_build_context_leaves_out_local_state_and_keeps_what_the_wheel_needs
         *(f"{package}/__init__.py" for package in shipped_packages()),
     ):
         assert not _ignored_by_docker(needed), needed
+
+
+# ---------------------------------------------------------------- the settings: example, README, program
+
+ENV_EXAMPLE = REPO / "deploy" / "duban.env.example"
+SERVICE = REPO / "deploy" / "duban.service"
+README = REPO / "README.md"
+SETTING = re.compile(r"\b(?:DUBAN|TELEGRAM)_[A-Z0-9_]*[A-Z0-9]\b")
+
+
+def settings_duban_reads() -> set[str]:
+    """The variable of every field of duban/config.py's Settings: its alias, else the prefix and its name."""
+    from duban.config import Settings
+
+    prefix = Settings.model_config.get("env_prefix", "")
+    return {
+        info.validation_alias if isinstance(info.validation_alias, str) else f"{prefix}{name}".upper()
+        for name, info in Settings.model_fields.items()
+    }
+
+
+def example_settings() -> dict[str, str]:
+    """NAME -> value for every `NAME=` line of the example, set or commented out (`# NAME=default`)."""
+    found: dict[str, str] = {}
+    for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines():
+        match = re.fullmatch(r"#?\s*((?:DUBAN|TELEGRAM)_[A-Z0-9_]+)=(.*)", line.strip())
+        if match:
+            found.setdefault(match.group(1), match.group(2))
+    return found
+
+
+def readme_settings_table() -> list[str]:
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("\n## Settings\n") :]
+    section = section[: section.index("\n## ", 1)]
+    return re.findall(r"^\| `([A-Z0-9_]+)` \|", section, flags=re.MULTILINE)
+
+
+def test_the_env_example_names_only_settings_duban_reads() -> None:
+    read = settings_duban_reads()
+    mentioned = set(SETTING.findall(ENV_EXAMPLE.read_text(encoding="utf-8")))
+
+    assert (
+        sorted(mentioned - read) == []
+    )  # DUBAN_WEBHOOK_URL was one: only the old container's command read it
+    assert sorted(set(example_settings()) - read) == []
+
+
+def test_the_env_example_and_the_readme_settings_table_name_the_same_settings_and_all_of_them() -> None:
+    table = readme_settings_table()
+
+    assert len(table) == len(set(table)), "a setting listed twice in README"
+    assert sorted(set(table) - set(example_settings())) == [], (
+        "in README's settings table, not in the example"
+    )
+    assert sorted(set(example_settings()) - set(table)) == [], (
+        "in the example, not in README's settings table"
+    )
+    assert sorted(settings_duban_reads() - set(table)) == [], "read by duban/config.py, not in README"
+
+
+def test_the_env_example_as_shipped_is_a_working_sqlite_configuration(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Copied unchanged, the example loads without a refusal (empty means unset) and uses SQLite, the default:
+    `duban demo` and `duban web` run with it before anyone has chosen a database server."""
+    from duban.config import Settings
+
+    for name in list(os.environ):
+        if SETTING.fullmatch(name):
+            monkeypatch.delenv(name)
+    settings = Settings(_env_file=ENV_EXAMPLE)
+
+    assert settings.database_url == "sqlite:///var/duban.db" == Settings.model_fields["database_url"].default
+    assert (
+        settings.telegram_bot_token is None and not settings.dingtalk_enabled and settings.secret_key is None
+    )
+    assert settings.web_base_url == example_settings()["DUBAN_WEB_BASE_URL"] == "http://127.0.0.1:8080"
+
+
+def test_the_env_example_says_duban_run_and_duban_web_need_the_same_dashboard_address() -> None:
+    lines = ENV_EXAMPLE.read_text(encoding="utf-8").splitlines()
+    setting = lines.index("DUBAN_WEB_BASE_URL=http://127.0.0.1:8080")
+    start = setting
+    while start > 0 and lines[start - 1].startswith("#"):
+        start -= 1
+    explanation = " ".join(line.lstrip("# ") for line in lines[start:setting])
+
+    assert "Give `duban run` and `duban web` the same value" in explanation
+    assert "sign-in links" in explanation
+
+
+def unit_entries() -> dict[str, list[str]]:
+    """KEY -> values of the systemd unit's active lines (comments aside)."""
+    entries: dict[str, list[str]] = {}
+    for line in SERVICE.read_text(encoding="utf-8").splitlines():
+        key, equals, value = line.partition("=")
+        if equals and not line.startswith(("#", ";", "[")):
+            entries.setdefault(key.strip(), []).append(value.strip())
+    return entries
+
+
+def test_the_systemd_unit_reads_the_example_s_file_and_runs_where_its_paths_land() -> None:
+    unit = unit_entries()
+    example_header = ENV_EXAMPLE.read_text(encoding="utf-8").splitlines()[0]
+
+    (env_file,) = unit["EnvironmentFile"]
+    assert env_file == "/etc/duban/duban.env" and env_file in example_header
+    (workdir,) = unit["WorkingDirectory"]
+    assert workdir == stages()[-1].last("WORKDIR") == "/var/lib/duban"  # the container's too
+    assert workdir in unit["ReadWritePaths"]
+    assert sorted(set(SETTING.findall(SERVICE.read_text(encoding="utf-8"))) - settings_duban_reads()) == []
+
+    (start,) = unit["ExecStart"]
+    (before,) = unit["ExecStartPre"]
+    program = start.split()[0]
+    assert before == f"{program} db upgrade"
+    assert start.split()[1:3] == ["--log-json", "run"]
+    dashboard_port = example_settings()["DUBAN_WEB_BASE_URL"].rpartition(":")[2]
+    assert listen_port(start.split()) == dashboard_port
