@@ -110,6 +110,17 @@ class Settings(BaseSettings):
         default=None, description="mark the dashboard's cookie Secure; unset: when web_base_url is https"
     )
     web_session_hours: int = Field(default=8, description="a dashboard session ends after this many hours")
+    issuing_office: str | None = Field(
+        default=None,
+        max_length=60,
+        description="the office that signs the 督查通报 (落款, the document's author); the plan's issuer when unset",
+    )
+    document_code: str | None = Field(
+        default=None,
+        max_length=20,
+        pattern=r"^[^\s〔〕\[\]]+$",
+        description="the 机关代字 of the 通报's 发文字号 (淄教督 in 淄教督〔2026〕3号); `duban tongbao --number 3`",
+    )
     secret_key: str | None = Field(
         default=None,
         description="Fernet key sealing the group robots' webhooks and secrets (key1,key2: the first seals, any "
@@ -210,6 +221,8 @@ _EXAMPLES = {
     "timezone": DEFAULT_TIMEZONE,
     "reminder_days": "180,90,30,7,1",
     "language": "zh_CN",
+    "issuing_office": "淄博市淄川区教育和体育局",
+    "document_code": "淄教督",
 }
 _SECRETS = {"telegram_bot_token", "webhook_secret", "secret_key"}
 
