@@ -27,7 +27,7 @@ from duban.cli_input import Checks, Gettext, parser_class
 from duban.config import Settings, get_settings, interface_language
 from duban.db import connect, discard_sqlite_file, new_sqlite_file, open_database
 from duban.derived import check as check_derived
-from duban.errors import Refused
+from duban.errors import ArgumentRefused, Refused
 from duban.ledger import export_json, export_xlsx, write_json
 from duban.migrate import current_revision, head_revision, upgrade_any
 from duban.operations import configure_logging, run_by
@@ -191,8 +191,34 @@ WRITE_ERRORS = {  # why a file could not be written, in the interface language
 }
 
 
+EXPORT_SUFFIXES = {".json": "json", ".xlsx": "xlsx"}
+
+
+def _export_format(given: str | None, output: Path | None) -> str:
+    """--format, or the one the file name says; a name that says another format (t.csv for xlsx) is refused, so a
+    file never holds what its name does not."""
+    if output is None:
+        return given or "json"
+    named = EXPORT_SUFFIXES.get(output.suffix.lower())
+    if named is None:
+        raise ArgumentRefused(
+            "duban export writes .json or .xlsx files, not “{name}”; name it like {example}",
+            name=output.name,
+            example=output.with_suffix(f".{given or 'xlsx'}").name,
+        )
+    if given is not None and given != named:
+        raise ArgumentRefused(
+            "--format {given} does not match the file name “{name}”; name it like {example}, or leave out --format",
+            given=given,
+            name=output.name,
+            example=output.with_suffix(f".{given}").name,
+        )
+    return named
+
+
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     output = Path(args.output) if args.output else None
+    args.format = _export_format(args.format, output)
     if args.format == "xlsx" and output is None:
         print("导出 xlsx 需要 --output 文件名，如 --output 台账.xlsx。", file=sys.stderr)
         return 2
@@ -538,7 +564,12 @@ def build_parser(gettext: Gettext | None = None) -> argparse.ArgumentParser:
     seed.set_defaults(func=cmd_seed)
 
     export = commands.add_parser("export", help="print the plans as JSON or write the 台账 workbook")
-    export.add_argument("--format", choices=["json", "xlsx"], default="json")
+    export.add_argument(
+        "--format",
+        choices=["json", "xlsx"],
+        help="json (the default) or xlsx, the 台账 workbook; without it the --output file's ending (.json, .xlsx) "
+        "decides",
+    )
     export.add_argument(
         "--output",
         type=check.output_file("台账.xlsx"),
@@ -679,6 +710,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             *(settings.secret_key or "").split(","),
         )
         return _run_command(args, settings)
+    except ArgumentRefused as refusal:  # a bad argument found after parsing: exit 2, as argparse's own
+        print(refusal.render(_), file=sys.stderr)
+        return 2
     except Refused as refusal:
         return _fail(refusal.render(_))
     except SeedError as exc:

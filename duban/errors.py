@@ -27,3 +27,7 @@ class ConfigurationError(Refused):
 
 class DatabaseError(Refused):
     """The database cannot be used: a malformed URL, a server that does not answer, a missing file, an old schema."""
+
+
+class ArgumentRefused(Refused):
+    """The arguments of a command contradict each other (a format and a file name): exit 2, like argparse's."""
