@@ -611,7 +611,12 @@ def build_parser(gettext: Gettext | None = None) -> argparse.ArgumentParser:
         "db",
         help="database schema: upgrade to the newest version, show the version, or check derived values",
     )
-    db.add_argument("action", choices=["upgrade", "current", "check"])
+    db.add_argument(
+        "action",
+        choices=["upgrade", "current", "check"],
+        help="upgrade: migrate the database to the newest schema; current: show its version and the newest; "
+        "check: compare derived values with their sources",
+    )
     db.add_argument(
         "--repair", action="store_true", help="with check: repair what differs, in one transaction"
     )
@@ -620,7 +625,12 @@ def build_parser(gettext: Gettext | None = None) -> argparse.ArgumentParser:
     invite = commands.add_parser("invite", help="print a one-time join link for a department's contact")
     invite.add_argument("--department", help="department name or alias")
     invite.add_argument("--region", help="the county, when the name exists in several (e.g. 淄博市淄川区)")
-    invite.add_argument("--role", choices=["contact", "coordinator", "lead"], default="contact")
+    invite.add_argument(
+        "--role",
+        choices=["contact", "coordinator", "lead"],
+        default="contact",
+        help="contact: a department's 联络员 (the default); coordinator: 督办人员; lead: 分管领导",
+    )
     invite.add_argument(
         "--plan",
         help="limit the person to one plan (plan key): a contact sees only its tasks, a reader only it",
@@ -635,7 +645,11 @@ def build_parser(gettext: Gettext | None = None) -> argparse.ArgumentParser:
     contacts = commands.add_parser(
         "contacts", help="who has access: list, or deactivate one (takes effect at once)"
     )
-    contacts.add_argument("action", choices=["list", "deactivate"])
+    contacts.add_argument(
+        "action",
+        choices=["list", "deactivate"],
+        help="list: everyone with access; deactivate: end one person's access (give their number)",
+    )
     contacts.add_argument("id", nargs="?", type=int, help="the number from `duban contacts list`")
     contacts.add_argument("--region", help="only this county")
     contacts.set_defaults(func=cmd_contacts)
