@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
@@ -89,16 +90,20 @@ def test_import_plan_refuses_what_it_cannot_read(
 
 def test_import_agreement_prints_the_table(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     assert _run(["import-agreement"], settings) == 0
-    out = capsys.readouterr().out
-    assert "all plans at or above 95% on every measure" in out
-    for key in (
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "方案原文导入结果与审定的 seed_data 比对（占审定任务的比例）："
+    assert lines[1].split() == ["方案", "审定任务", "找到任务", "部门一致", "时间节点一致", "多出任务"]
+    assert [line.split()[0] for line in lines[2:7]] == [
         "anqiu-2023",
         "jinan-changqing-2023",
         "liaocheng-gaoxin-2023",
         "pengshui-2023",
         "zibo-zichuan-2023",
-    ):
-        assert key in out
+    ]
+    assert lines[2].split()[1:] == ["37", "100.0%", "100.0%", "100.0%", "0"]
+    assert lines[-1] == "全部方案各项均不低于 95%。"
+    words = "\n".join([lines[0], lines[1], lines[-1], *(" ".join(line.split()[1:]) for line in lines[2:7])])
+    assert not re.search(r"[A-Za-z]{2,}", words.replace("seed_data", ""))  # plan keys aside, no English
 
 
 # ---------------------------------------------------------------- a plan is one thing: keys, collisions, --replace
