@@ -27,7 +27,7 @@ from duban.cli_input import Checks, Gettext, parser_class
 from duban.config import Settings, get_settings, interface_language
 from duban.db import connect, discard_sqlite_file, new_sqlite_file, open_database
 from duban.derived import check as check_derived
-from duban.errors import ArgumentRefused, Refused
+from duban.errors import ArgumentRefused, Refused, os_reason
 from duban.ledger import export_json, export_xlsx, write_json
 from duban.migrate import current_revision, head_revision, upgrade_any
 from duban.operations import configure_logging, run_by
@@ -240,7 +240,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
                 sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
                 return 0
         except OSError as exc:
-            reason = WRITE_ERRORS.get(exc.errno or 0, exc.strerror or str(exc))
+            reason = WRITE_ERRORS.get(exc.errno or 0) or os_reason(exc).render(gettext_for("zh_CN"))
             print(f"无法写入 {output}：{reason}。未写入任何内容。", file=sys.stderr)
             return 1
     if args.format == "xlsx":
@@ -742,7 +742,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # a file to read or write: permissions, a full disk, a vanished folder
         return _fail(
             _("Cannot use the file {file}: {reason}").format(
-                file=exc.filename or "", reason=exc.strerror or exc
+                file=exc.filename or "", reason=os_reason(exc).render(_)
             )
         )
     except KeyboardInterrupt:

@@ -18,7 +18,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import create_engine
 
 import models  # noqa: F401  (registers every table)
-from duban.errors import DatabaseError
+from duban.errors import DatabaseError, os_reason
 from duban.migrate import create_schema as create_schema  # tests and benches make databases through db
 from duban.migrate import ensure_schema, has_tables
 
@@ -90,7 +90,7 @@ def connect(url: str, *, create: bool) -> Engine:
         engine = make_engine(parsed.render_as_string(hide_password=False))
     except OSError as error:  # the folder for a new SQLite file cannot be made
         raise DatabaseError(
-            "Cannot create the database {path}: {reason}", path=path, reason=error.strerror or error
+            "Cannot create the database {path}: {reason}", path=path, reason=os_reason(error)
         ) from None
     try:
         with engine.connect():

@@ -369,7 +369,8 @@ def test_a_seed_file_with_an_impossible_date_loads_nothing(workspace: Workspace,
 
     assert code == 1
     assert_one_line(
-        err, "种子数据有误，未载入任何内容：bad.yaml: task （一）1 (tasks[0]), field milestones.0.due_on"
+        err,
+        "种子数据有误，未载入任何内容：bad.yaml：任务 （一）1（tasks[0]），字段 milestones.0.due_on：不是有效日期",
     )
     assert workspace.contents() == before
 
