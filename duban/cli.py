@@ -27,7 +27,7 @@ from duban.cli_input import Checks, Gettext, parser_class
 from duban.config import Settings, get_settings, interface_language
 from duban.db import connect, discard_sqlite_file, new_sqlite_file, open_database
 from duban.derived import check as check_derived
-from duban.errors import Refused
+from duban.errors import ArgumentRefused, Refused, os_reason
 from duban.ledger import export_json, export_xlsx, write_json
 from duban.migrate import current_revision, head_revision, upgrade_any
 from duban.operations import configure_logging, run_by
@@ -191,8 +191,34 @@ WRITE_ERRORS = {  # why a file could not be written, in the interface language
 }
 
 
+EXPORT_SUFFIXES = {".json": "json", ".xlsx": "xlsx"}
+
+
+def _export_format(given: str | None, output: Path | None) -> str:
+    """--format, or the one the file name says; a name that says another format (t.csv for xlsx) is refused, so a
+    file never holds what its name does not."""
+    if output is None:
+        return given or "json"
+    named = EXPORT_SUFFIXES.get(output.suffix.lower())
+    if named is None:
+        raise ArgumentRefused(
+            "duban export writes .json or .xlsx files, not “{name}”; name it like {example}",
+            name=output.name,
+            example=output.with_suffix(f".{given or 'xlsx'}").name,
+        )
+    if given is not None and given != named:
+        raise ArgumentRefused(
+            "--format {given} does not match the file name “{name}”; name it like {example}, or leave out --format",
+            given=given,
+            name=output.name,
+            example=output.with_suffix(f".{given}").name,
+        )
+    return named
+
+
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     output = Path(args.output) if args.output else None
+    args.format = _export_format(args.format, output)
     if args.format == "xlsx" and output is None:
         print("导出 xlsx 需要 --output 文件名，如 --output 台账.xlsx。", file=sys.stderr)
         return 2
@@ -214,7 +240,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
                 sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
                 return 0
         except OSError as exc:
-            reason = WRITE_ERRORS.get(exc.errno or 0, exc.strerror or str(exc))
+            reason = WRITE_ERRORS.get(exc.errno or 0) or os_reason(exc).render(gettext_for("zh_CN"))
             print(f"无法写入 {output}：{reason}。未写入任何内容。", file=sys.stderr)
             return 1
     if args.format == "xlsx":
@@ -538,7 +564,12 @@ def build_parser(gettext: Gettext | None = None) -> argparse.ArgumentParser:
     seed.set_defaults(func=cmd_seed)
 
     export = commands.add_parser("export", help="print the plans as JSON or write the 台账 workbook")
-    export.add_argument("--format", choices=["json", "xlsx"], default="json")
+    export.add_argument(
+        "--format",
+        choices=["json", "xlsx"],
+        help="json (the default) or xlsx, the 台账 workbook; without it the --output file's ending (.json, .xlsx) "
+        "decides",
+    )
     export.add_argument(
         "--output",
         type=check.output_file("台账.xlsx"),
@@ -580,7 +611,12 @@ def build_parser(gettext: Gettext | None = None) -> argparse.ArgumentParser:
         "db",
         help="database schema: upgrade to the newest version, show the version, or check derived values",
     )
-    db.add_argument("action", choices=["upgrade", "current", "check"])
+    db.add_argument(
+        "action",
+        choices=["upgrade", "current", "check"],
+        help="upgrade: migrate the database to the newest schema; current: show its version and the newest; "
+        "check: compare derived values with their sources",
+    )
     db.add_argument(
         "--repair", action="store_true", help="with check: repair what differs, in one transaction"
     )
@@ -589,7 +625,12 @@ def build_parser(gettext: Gettext | None = None) -> argparse.ArgumentParser:
     invite = commands.add_parser("invite", help="print a one-time join link for a department's contact")
     invite.add_argument("--department", help="department name or alias")
     invite.add_argument("--region", help="the county, when the name exists in several (e.g. 淄博市淄川区)")
-    invite.add_argument("--role", choices=["contact", "coordinator", "lead"], default="contact")
+    invite.add_argument(
+        "--role",
+        choices=["contact", "coordinator", "lead"],
+        default="contact",
+        help="contact: a department's 联络员 (the default); coordinator: 督办人员; lead: 分管领导",
+    )
     invite.add_argument(
         "--plan",
         help="limit the person to one plan (plan key): a contact sees only its tasks, a reader only it",
@@ -604,7 +645,11 @@ def build_parser(gettext: Gettext | None = None) -> argparse.ArgumentParser:
     contacts = commands.add_parser(
         "contacts", help="who has access: list, or deactivate one (takes effect at once)"
     )
-    contacts.add_argument("action", choices=["list", "deactivate"])
+    contacts.add_argument(
+        "action",
+        choices=["list", "deactivate"],
+        help="list: everyone with access; deactivate: end one person's access (give their number)",
+    )
     contacts.add_argument("id", nargs="?", type=int, help="the number from `duban contacts list`")
     contacts.add_argument("--region", help="only this county")
     contacts.set_defaults(func=cmd_contacts)
@@ -679,6 +724,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             *(settings.secret_key or "").split(","),
         )
         return _run_command(args, settings)
+    except ArgumentRefused as refusal:  # a bad argument found after parsing: exit 2, as argparse's own
+        print(refusal.render(_), file=sys.stderr)
+        return 2
     except Refused as refusal:
         return _fail(refusal.render(_))
     except SeedError as exc:
@@ -694,7 +742,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # a file to read or write: permissions, a full disk, a vanished folder
         return _fail(
             _("Cannot use the file {file}: {reason}").format(
-                file=exc.filename or "", reason=exc.strerror or exc
+                file=exc.filename or "", reason=os_reason(exc).render(_)
             )
         )
     except KeyboardInterrupt:

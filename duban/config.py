@@ -7,6 +7,7 @@ cannot use is refused by `load_settings()` in one line that names the variable a
 from __future__ import annotations
 
 import json
+import os
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -14,7 +15,14 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from duban.errors import ConfigurationError
 from duban.sealing import KEY_COMMAND, Keyring, parse_keys
@@ -27,6 +35,29 @@ LANGUAGES = ("zh_CN", "en")
 PLACEHOLDER_TOKENS = {"changeme", "your-token", "xxx", "token"}
 
 _SOURCES = SettingsConfigDict(env_prefix="DUBAN_", env_file=".env", extra="ignore", env_ignore_empty=True)
+# names the file of settings read beside the environment (.env by default); the tests set it to os.devnull, so a
+# developer's .env never reaches them (tests/conftest.py)
+ENV_FILE_VARIABLE = "DUBAN_ENV_FILE"
+
+
+class _Sources(BaseSettings):
+    """The environment, then the .env file DUBAN_ENV_FILE names."""
+
+    model_config = _SOURCES
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        chosen = os.environ.get(ENV_FILE_VARIABLE, "").strip()
+        if chosen:
+            dotenv_settings = DotEnvSettingsSource(settings_cls, env_file=chosen)
+        return init_settings, env_settings, dotenv_settings, file_secret_settings
 
 
 def _language(value: str) -> str:
@@ -39,9 +70,7 @@ def _language(value: str) -> str:
     raise ValueError("unknown language")
 
 
-class Settings(BaseSettings):
-    model_config = _SOURCES
-
+class Settings(_Sources):
     database_url: str = Field(
         default=f"sqlite:///{DEFAULT_DATA_DIR / 'duban.db'}",
         description="SQLAlchemy URL; SQLite file by default, postgresql+psycopg://... in production",
@@ -110,6 +139,17 @@ class Settings(BaseSettings):
         default=None, description="mark the dashboard's cookie Secure; unset: when web_base_url is https"
     )
     web_session_hours: int = Field(default=8, description="a dashboard session ends after this many hours")
+    issuing_office: str | None = Field(
+        default=None,
+        max_length=60,
+        description="the office that signs the 督查通报 (落款, the document's author); the plan's issuer when unset",
+    )
+    document_code: str | None = Field(
+        default=None,
+        max_length=20,
+        pattern=r"^[^\s〔〕\[\]]+$",
+        description="the 机关代字 of the 通报's 发文字号 (淄教督 in 淄教督〔2026〕3号); `duban tongbao --number 3`",
+    )
     secret_key: str | None = Field(
         default=None,
         description="Fernet key sealing the group robots' webhooks and secrets (key1,key2: the first seals, any "
@@ -210,6 +250,8 @@ _EXAMPLES = {
     "timezone": DEFAULT_TIMEZONE,
     "reminder_days": "180,90,30,7,1",
     "language": "zh_CN",
+    "issuing_office": "淄博市淄川区教育和体育局",
+    "document_code": "淄教督",
 }
 _SECRETS = {"telegram_bot_token", "webhook_secret", "secret_key"}
 
@@ -261,8 +303,7 @@ def get_settings() -> Settings:
     return load_settings()
 
 
-class _LanguageOnly(BaseSettings):
-    model_config = _SOURCES
+class _LanguageOnly(_Sources):
     language: str = DEFAULT_LANGUAGE
 
 

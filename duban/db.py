@@ -7,6 +7,8 @@ schema (stamped, so `duban db upgrade` knows it); commands that only read refuse
 from __future__ import annotations
 
 import fcntl
+import re
+import shlex
 from pathlib import Path
 from typing import IO
 
@@ -18,7 +20,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import create_engine
 
 import models  # noqa: F401  (registers every table)
-from duban.errors import DatabaseError
+from duban.errors import DatabaseError, os_reason
 from duban.migrate import create_schema as create_schema  # tests and benches make databases through db
 from duban.migrate import ensure_schema, has_tables
 
@@ -90,7 +92,7 @@ def connect(url: str, *, create: bool) -> Engine:
         engine = make_engine(parsed.render_as_string(hide_password=False))
     except OSError as error:  # the folder for a new SQLite file cannot be made
         raise DatabaseError(
-            "Cannot create the database {path}: {reason}", path=path, reason=error.strerror or error
+            "Cannot create the database {path}: {reason}", path=path, reason=os_reason(error)
         ) from None
     try:
         with engine.connect():
@@ -167,10 +169,34 @@ def _unreachable(url: URL, error: sa_exc.DBAPIError) -> DatabaseError:
             where=_where(url),
             reason=reason,
         )
+    if _NO_SUCH_DATABASE.search(reason):
+        return _create_it(url)
     return DatabaseError(
         "Cannot reach the PostgreSQL database {where} ({reason}); check that the server runs and DUBAN_DATABASE_URL",
         where=_where(url),
         reason=reason,
+    )
+
+
+# the server's words (English, or Chinese where its lc_messages is zh_CN): psycopg gives no SQLSTATE on connect
+_NO_SUCH_DATABASE = re.compile(r'database "[^"]*" does not exist|数据库 ?"[^"]*" ?不存在')
+
+
+def _create_it(url: URL) -> DatabaseError:
+    """The server answers, the database is not there: the fix is to create it (duban makes no databases on a
+    server; the operator chooses its owner and encoding)."""
+    name = url.database or ""
+    createdb = ["createdb", "-h", url.host or "localhost", "-p", str(url.port or 5432)]
+    if url.username:
+        createdb += ["-U", url.username]
+    quoted = name.replace('"', '""')
+    return DatabaseError(
+        "The PostgreSQL server {server} has no database {name}; create it with {createdb} (or in psql: "
+        'CREATE DATABASE "{quoted}";), then run duban db upgrade',
+        server=f"{url.host or 'localhost'}:{url.port or 5432}",
+        name=name,
+        createdb=shlex.join([*createdb, name]),
+        quoted=quoted,
     )
 
 

@@ -38,7 +38,12 @@ def register(subparsers: Any) -> None:
     actions = robot.add_subparsers(dest="robot_action", required=True)
 
     add = actions.add_parser("add", help="add a group robot to a plan or a county")
-    add.add_argument("--platform", required=True, choices=[p.value for p in RobotPlatform])
+    add.add_argument(
+        "--platform",
+        required=True,
+        choices=[p.value for p in RobotPlatform],
+        help="dingtalk: 钉钉群机器人; wecom: 企业微信群机器人; feishu: 飞书群机器人",
+    )
     add.add_argument("--webhook", required=True, help="the webhook URL the platform gave you")
     add.add_argument("--secret", help="signing secret (DingTalk 加签 SEC..., Feishu 签名校验)")
     scope = add.add_mutually_exclusive_group(required=True)
@@ -51,11 +56,11 @@ def register(subparsers: Any) -> None:
     actions.add_parser("list", help="list the robots and whether they are active").set_defaults(func=cmd_list)
 
     remove = actions.add_parser("remove", help="remove a robot")
-    remove.add_argument("id", type=int)
+    remove.add_argument("id", type=int, help="the robot's number, from `duban robot list`")
     remove.set_defaults(func=cmd_remove)
 
     test = actions.add_parser("test", help="send a test message to a robot's group")
-    test.add_argument("id", type=int)
+    test.add_argument("id", type=int, help="the robot's number, from `duban robot list`")
     test.set_defaults(func=cmd_test)
 
 

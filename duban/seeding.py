@@ -15,6 +15,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from duban.errors import Refused
+from duban.schema_text import error_message
 from duban.services import audit
 from models import (
     CloseoutRequest,
@@ -115,7 +116,9 @@ def read_seed_file(path: Path) -> SeedPlan:
     try:
         raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_SeedLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
-        raise SeedError(f"{path.name}: not valid YAML: {exc}") from exc
+        mark = getattr(exc, "problem_mark", None)
+        where = f"第 {mark.line + 1} 行附近" if mark is not None else "某处"
+        raise SeedError(f"{path.name}：{where}不是有效的 YAML") from exc
     try:
         return SeedPlan.model_validate(raw)
     except ValidationError as exc:
@@ -126,16 +129,16 @@ def _describe_validation_error(path: Path, raw: object, exc: ValidationError) ->
     lines = []
     for error in exc.errors():
         loc = list(error["loc"])
-        where = "plan"
+        where = "方案"
         if len(loc) >= 2 and loc[0] == "tasks" and isinstance(loc[1], int):
             task_ref = "?"
             if isinstance(raw, dict) and isinstance(raw.get("tasks"), list) and loc[1] < len(raw["tasks"]):
                 entry = raw["tasks"][loc[1]]
                 task_ref = str(entry.get("ref", "?")) if isinstance(entry, dict) else "?"
-            where = f"task {task_ref} (tasks[{loc[1]}])"
+            where = f"任务 {task_ref}（tasks[{loc[1]}]）"
             loc = loc[2:]
-        field = ".".join(str(part) for part in loc) or "(whole entry)"
-        lines.append(f"{path.name}: {where}, field {field}: {error['msg']}")
+        field = ".".join(str(part) for part in loc) or "整项"
+        lines.append(f"{path.name}：{where}，字段 {field}：{error_message(error)}")
     return "\n".join(lines)
 
 
@@ -145,7 +148,7 @@ def read_seed_files(paths: Iterable[Path] | None = None) -> list[SeedPlan]:
     keys = [p.key for p in plans]
     if len(set(keys)) != len(keys):
         raise SeedError(
-            f"two seed files share a plan key: {sorted(k for k in set(keys) if keys.count(k) > 1)}"
+            f"多个种子文件使用同一方案编号：{'、'.join(sorted(k for k in set(keys) if keys.count(k) > 1))}"
         )
     return plans
 

@@ -1,4 +1,12 @@
-"""Shared fixtures: a real database (SQLite file, or DUBAN_DATABASE_URL), seeded from seed_data."""
+"""Shared fixtures: a real database (SQLite file, or the server DUBAN_TEST_DATABASE_URL names), seeded from
+seed_data.
+
+The tests run with their own settings, never the developer's: at session start every DUBAN_* variable and
+TELEGRAM_BOT_TOKEN inherited from the shell is removed (but for the test-only ones in TEST_ONLY), and DUBAN_ENV_FILE
+points at os.devnull, so no `.env` is read, in this process or in the `duban` processes the tests start. PostgreSQL
+is chosen with DUBAN_TEST_DATABASE_URL alone (.ci/run sets it): a DUBAN_DATABASE_URL exported for the bot is not
+the tests' server, and no test database is ever made or dropped on it.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +24,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
-from duban.config import get_settings
+from duban.config import ENV_FILE_VARIABLE, get_settings
 from duban.db import create_schema, make_engine
 from duban.migrate import has_tables
 from duban.seeding import load_seed
@@ -27,7 +35,21 @@ settings.register_profile("ci", derandomize=True, database=None)
 if on_ci():
     settings.load_profile("ci")
 
-EXTERNAL_URL = os.environ.get("DUBAN_TEST_DATABASE_URL") or os.environ.get("DUBAN_DATABASE_URL")
+# variables the tests themselves read: the PostgreSQL server to make test databases on, the one the e2e instance
+# test uses, and how many random examples the hostile-input test draws
+TEST_ONLY = frozenset({"DUBAN_TEST_DATABASE_URL", "DUBAN_TEST_POSTGRES_URL", "DUBAN_HYPOTHESIS_EXAMPLES"})
+
+
+def _forget_the_developers_settings() -> None:
+    for name in list(os.environ):
+        if (name.startswith("DUBAN_") and name not in TEST_ONLY) or name == "TELEGRAM_BOT_TOKEN":
+            del os.environ[name]
+    os.environ[ENV_FILE_VARIABLE] = os.devnull
+    get_settings.cache_clear()
+
+
+_forget_the_developers_settings()  # before any test module is imported, so none reads them either
+EXTERNAL_URL = os.environ.get("DUBAN_TEST_DATABASE_URL")
 
 
 class DatabaseTemplates:

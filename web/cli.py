@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from telegram import Bot
 
     from bot.dingtalk.api import DingTalkApi
+    from duban.tongbao import DocumentNumber
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
 
@@ -41,7 +42,53 @@ def register(commands: Any, check: Checks, _: Gettext) -> None:
     tongbao.add_argument("--plan", required=True, help="plan key, e.g. zibo-zichuan-2023")
     tongbao.add_argument("--output", required=True, type=docx_file(check, _), help="the .docx file to write")
     tongbao.add_argument("--date", type=check.date, help="as of this day, YYYY-MM-DD (default: today)")
+    tongbao.add_argument(
+        "--number",
+        type=document_number(_),
+        help="the document number: 3 (with DUBAN_DOCUMENT_CODE and the year) or 淄教督〔2026〕3号",
+    )
+    tongbao.add_argument(
+        "--office",
+        type=bounded_text(_, "--office", 60),
+        help="the issuing office that signs it (default: DUBAN_ISSUING_OFFICE, else the plan's issuer)",
+    )
+    tongbao.add_argument(
+        "--to",
+        type=bounded_text(_, "--to", 200),
+        help="the addressees (主送), e.g. 各镇（街道）、区直有关部门 (default: 各有关部门)",
+    )
     tongbao.set_defaults(func=cmd_tongbao)
+
+
+def document_number(_: Gettext) -> Callable[[str], DocumentNumber]:
+    """`--number`: a serial, or a whole 发文字号; refused while parsing, before anything is written."""
+    from duban.tongbao import parse_document_number
+
+    def number(text: str) -> DocumentNumber:
+        try:
+            return parse_document_number(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                _("“{text}” is not a document number; write a number like 3, or 淄教督〔2026〕3号").format(
+                    text=text
+                )
+            ) from None
+
+    return number
+
+
+def bounded_text(_: Gettext, option: str, most: int) -> Callable[[str], str]:
+    """Text printed in the document: not empty, one line, at most `most` characters."""
+
+    def bounded(text: str) -> str:
+        given = text.strip()
+        if not given or len(given) > most or any(ch in given for ch in "\r\n"):
+            raise argparse.ArgumentTypeError(
+                _("{option} needs one line of 1 to {most} characters").format(option=option, most=most)
+            )
+        return given
+
+    return bounded
 
 
 def docx_file(check: Checks, _: Gettext) -> Callable[[str], str]:
@@ -89,17 +136,24 @@ def cmd_tongbao(args: argparse.Namespace, settings: Settings) -> int:
     from models import Plan
 
     output = Path(args.output)
+    today = args.date or dt.datetime.now(settings.tz).date()
     engine = open_database(settings.database_url, create=False)
     try:
         with Session(engine) as session:
             plan = session.exec(select(Plan).where(Plan.key == args.plan)).first()
             if plan is None:
                 raise no_such_plan(args.plan)
-            today = args.date or dt.datetime.now(settings.tz).date()
             figures = tongbao.gather(session=session, plans=[plan], today=today)
     finally:
         engine.dispose()
-    tongbao.write(figures, output)  # atomic: an OSError leaves no file, and main says why in one line
+    heading = tongbao.Heading(
+        office=args.office or settings.issuing_office or figures.issuer,
+        signed_on=today,
+        number=args.number.text(code=settings.document_code or "", year=today.year) if args.number else None,
+        recipients=args.to or tongbao.DEFAULT_RECIPIENTS,
+    )
+    # atomic: an OSError leaves no file, and main says why in one line
+    tongbao.write(figures, output, heading)
     print(
         f"督查通报已写入 {output}（{len(figures.lagging_milestones)} 个逾期节点，"
         f"{len(figures.reported_departments)} 个部门本期汇报）。"

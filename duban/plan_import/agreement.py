@@ -20,6 +20,7 @@ from pathlib import Path
 from duban.plan_import.assemble import import_plan
 from duban.plan_import.textnorm import department_form
 from duban.seeding import read_seed_file
+from duban.textfmt import table
 from seed_data import SOURCE_DIR, seed_files
 from seed_data.schema import SeedPlan, SeedTask
 
@@ -113,21 +114,25 @@ def _years(task: SeedTask) -> set[tuple[int, str, int | None]]:
     return {(m.due_on.year, m.recurrence.value, m.until.year if m.until else None) for m in task.milestones}
 
 
+MEASURE_HEADERS = {"tasks": "找到任务", "departments": "部门一致", "milestones": "时间节点一致"}
+
+
 def render(results: list[PlanAgreement], *, threshold: float = 0.95) -> str:
-    header = f"{'plan':<24}{'tasks':>8}{'found':>8}{'depts':>8}{'years':>8}{'extra':>7}"
-    lines = [header, "-" * len(header)]
-    for r in results:
-        shares = "".join(f"{r.share(m):>8.1%}" for m in MEASURES)
-        lines.append(f"{r.key:<24}{r.reviewed:>8}{shares}{r.extra:>7}")
+    """The table of shares per plan and measure, what falls below the threshold, and each disagreement."""
+    rows = [[r.key, str(r.reviewed), *(f"{r.share(m):.1%}" for m in MEASURES), str(r.extra)] for r in results]
+    lines = [
+        "方案原文导入结果与审定的 seed_data 比对（占审定任务的比例）：",
+        table(["方案", "审定任务", *(MEASURE_HEADERS[m] for m in MEASURES), "多出任务"], rows),
+        "",
+    ]
     failing = [r.key for r in results if any(r.share(m) < threshold for m in MEASURES)]
-    lines.append("")
     lines.append(
-        f"all plans at or above {threshold:.0%} on every measure"
+        f"全部方案各项均不低于 {threshold:.0%}。"
         if not failing
-        else f"below {threshold:.0%}: {', '.join(failing)}"
+        else f"低于 {threshold:.0%} 的方案：{'、'.join(failing)}。"
     )
     for r in results:
         if r.disagreements:
-            lines.append(f"\n{r.key}:")
+            lines.append(f"\n{r.key}：")
             lines.extend(f"  {d}" for d in r.disagreements)
     return "\n".join(lines)

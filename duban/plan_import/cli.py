@@ -63,9 +63,10 @@ def cmd_import_plan(args: argparse.Namespace, settings: Settings) -> int:
     load = args.load or args.replace is not None
     try:
         result = import_plan(Path(args.file), key=args.replace or args.key, region=args.region)
-    except (ImportFailed, UnreadableDocument, OSError) as exc:
+    except (ImportFailed, UnreadableDocument) as exc:
         print(f"未能导入：{exc}", file=sys.stderr)
         return 1
+    # an OSError (no such file, no permission) goes to duban.cli.main, which says why in the interface language
     if args.output is None and not load:
         sys.stdout.write(render_seed(result))
         return 0

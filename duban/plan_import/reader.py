@@ -44,17 +44,19 @@ def read_document(path: Path) -> Document:
     if suffix == ".docx":
         return _read_docx(path)
     if suffix in {".txt", ".text", ""}:
-        return Document(name=path.name, blocks=_blocks_from_text(_decode(path.read_bytes())))
-    raise UnreadableDocument(f"{path.name}: only .txt and .docx plan documents can be imported")
+        return Document(name=path.name, blocks=_blocks_from_text(_decode(path.read_bytes(), path.name)))
+    raise UnreadableDocument(f"{path.name}：只能导入 .txt 或 .docx 格式的方案原文")
 
 
-def _decode(data: bytes) -> str:
+def _decode(data: bytes, name: str) -> str:
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             return data.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise UnreadableDocument("the text file is neither UTF-8 nor GB18030")
+    raise UnreadableDocument(
+        f"{name}：文本文件既不是 UTF-8 也不是 GB18030（GBK）编码，请另存为 UTF-8 后再导入"
+    )
 
 
 _FIRST_CELL = re.compile(r"^\s*(序号|编号)\s*$")
@@ -128,11 +130,14 @@ def _read_docx(path: Path) -> Document:
         from docx.table import Table as DocxTable
         from docx.text.paragraph import Paragraph
     except ImportError as exc:  # pragma: no cover - python-docx is a dependency
-        raise UnreadableDocument("reading .docx needs python-docx (pip install python-docx)") from exc
+        raise UnreadableDocument("读取 .docx 需要 python-docx（pip install python-docx）") from exc
     try:
         document = docx.Document(str(path))
     except Exception as exc:  # python-docx raises several kinds for a broken package
-        raise UnreadableDocument(f"{path.name}: not a readable .docx file ({exc})") from exc
+        # python-docx's reasons are English and about zip parts; what the user can act on is the file itself
+        raise UnreadableDocument(
+            f"{path.name}：不是可以读取的 .docx 文件（文件已损坏，或不是 Word 文档；.doc 请先另存为 .docx）"
+        ) from exc
     result = Document(name=path.name)
     auto_numbered = 0
     for element in document.element.body.iterchildren():

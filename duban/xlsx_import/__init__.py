@@ -29,8 +29,9 @@ from duban.db import open_database
 from duban.ledger import COVER_SHEET_TITLE, load_plans
 from duban.operations import run_by
 from duban.render import render_changes
+from duban.schema_text import error_message
 from duban.seeding import SeedSummary
-from duban.xlsx_import.errors import Problem, XlsxImportError, schema_message
+from duban.xlsx_import.errors import Problem, XlsxImportError
 from duban.xlsx_import.plans import Draft, sheet_title, write_plans
 from duban.xlsx_import.sheets import ledger_tasks, list_tasks
 from duban.xlsx_import.workbook import NotAWorkbook, Sheet, open_workbook, read_sheets
@@ -115,7 +116,7 @@ def import_xlsx(
             seeds.append(draft.seed(source=path.name))
         except ValidationError as exc:
             sheet_names = "、".join(draft.sheets)
-            problems += [Problem(sheet_names, None, None, schema_message(e["msg"])) for e in exc.errors()]
+            problems += [Problem(sheet_names, None, None, error_message(e)) for e in exc.errors()]
     if problems:
         raise XlsxImportError(problems)
     summary = write_plans(session=session, plans=seeds, by=by)

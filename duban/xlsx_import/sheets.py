@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from duban.ledger import RECURRENCE_LABELS, SECTION_LABELS, WITHDRAWN_LABEL
 from duban.plan_import.tables import column_role  # one reading of 清单 headers for both importers
+from duban.schema_text import error_message
 from duban.xlsx_import.cells import (
     Deadline,
     deadline_milestones,
@@ -23,7 +24,7 @@ from duban.xlsx_import.cells import (
     split_names,
     split_responsibility,
 )
-from duban.xlsx_import.errors import Problem, schema_message
+from duban.xlsx_import.errors import Problem
 from duban.xlsx_import.workbook import Row, Sheet
 from seed_data.schema import Recurrence, SeedMilestone, SeedTask
 
@@ -62,7 +63,7 @@ def _task(
     except ValidationError as exc:
         for error in exc.errors():
             column = fields.get(str(error["loc"][0]), "") if error["loc"] else ""
-            problems.append(Problem(sheet.name, row, column, schema_message(error["msg"])))
+            problems.append(Problem(sheet.name, row, column, error_message(error)))
         return None
 
 
@@ -78,7 +79,7 @@ def _milestone(
         )
     except ValidationError as exc:
         for error in exc.errors():
-            problems.append(Problem(sheet.name, row, column, schema_message(error["msg"])))
+            problems.append(Problem(sheet.name, row, column, error_message(error)))
         return None
 
 

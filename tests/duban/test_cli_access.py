@@ -255,3 +255,14 @@ def test_an_invitation_is_printed_for_the_channels_the_deployment_runs(
             assert line == expected[kind]
     if dingtalk and not telegram:  # a DingTalk county gets no Telegram link
         assert not any("t.me" in line for line in out)
+
+
+def test_the_invitation_list_names_the_roles_in_chinese(
+    seeded_cli: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for role in ("contact", "coordinator", "lead"):
+        assert main(["invite", "--department", "区教体局", "--region", "淄博市淄川区", "--role", role]) == 0
+    capsys.readouterr()
+    assert main(["invite", "--list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[3] for line in lines] == ["联络员", "督办人员", "分管领导"]

@@ -324,6 +324,22 @@ def test_a_command_that_writes_and_fails_leaves_no_new_database(
         (["import-xlsx", "项目.xlsx", "--issued-on", "2024-02-30"], "“2024-02-30”不是日期"),
         (["invite"], "请用 --department 指明部门（或用 --list、--cancel N）。"),
         (["export", "--format", "pdf"], "无效的选项：'pdf'"),
+        (
+            ["export", "--format", "xlsx", "--output", "t.csv"],
+            "duban export 只写 .json 或 .xlsx 文件，不能写“t.csv”；请命名为 t.xlsx 这样。未写入任何内容",
+        ),
+        (
+            ["export", "--output", "台账"],
+            "duban export 只写 .json 或 .xlsx 文件，不能写“台账”；请命名为 台账.xlsx",
+        ),
+        (
+            ["export", "--format", "xlsx", "--output", "t.json"],
+            "--format xlsx 与文件名“t.json”不符；请命名为 t.xlsx，或不写 --format。未写入任何内容",
+        ),
+        (
+            ["export", "--format", "json", "--output", "T.XLSX"],
+            "--format json 与文件名“T.XLSX”不符；请命名为 T.json",
+        ),
         (["nosuch"], "无效的选项：'nosuch'"),
     ],
 )
@@ -353,9 +369,20 @@ def test_a_seed_file_with_an_impossible_date_loads_nothing(workspace: Workspace,
 
     assert code == 1
     assert_one_line(
-        err, "种子数据有误，未载入任何内容：bad.yaml: task （一）1 (tasks[0]), field milestones.0.due_on"
+        err,
+        "种子数据有误，未载入任何内容：bad.yaml：任务 （一）1（tasks[0]），字段 milestones.0.due_on：不是有效日期",
     )
     assert workspace.contents() == before
+
+
+@pytest.mark.parametrize(("name", "magic"), [("台账.xlsx", b"PK"), ("plans.JSON", b"{")])
+def test_without_format_the_file_name_decides(
+    workspace: Workspace, seeded_file: Path, name: str, magic: bytes
+) -> None:
+    shutil.copy(seeded_file, workspace.database)
+    code, _out, err = workspace.duban(["export", "--output", name])
+    assert (code, err) == (0, "")
+    assert (workspace.folder / name).read_bytes().startswith(magic)
 
 
 def test_import_xlsx_for_a_plan_no_sheet_belongs_to_is_refused(

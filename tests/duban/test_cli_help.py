@@ -58,3 +58,37 @@ def test_help_is_english_with_duban_language_en(
     text = _help([], capsys)
     assert text.startswith("usage: duban [-h] [-v] [--log-json] COMMAND ...")
     assert "    seed            load seed_data into the database (idempotent)\n" in text
+
+
+def _without_help(parser: argparse.ArgumentParser, path: str) -> Iterator[str]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            described = {choice.dest for choice in action._choices_actions if choice.help}
+            for name, subparser in action.choices.items():
+                if name not in described:
+                    yield f"{path} {name}"
+                yield from _without_help(subparser, f"{path} {name}")
+        elif not action.help:  # argparse.SUPPRESS is a decision: an option for the tests' stand-ins
+            yield f"{path} {'/'.join(action.option_strings) or action.dest}"
+
+
+def test_every_option_argument_and_subcommand_has_help() -> None:
+    """`duban db --help` says what upgrade, current and check do; `--format`, `--role`, `--platform` say their
+    choices. A new option without help fails here."""
+    assert list(_without_help(build_parser(gettext_for("en")), "duban")) == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["db"], "upgrade：把数据库升级到最新结构"),
+        (["contacts"], "deactivate：撤销某人的使用权限"),
+        (["invite"], "--role {contact,coordinator,lead}"),
+        (["export"], "--format {json,xlsx}"),
+    ],
+)
+def test_the_verbs_and_choices_are_explained_in_chinese(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], argv: list[str], says: str
+) -> None:
+    monkeypatch.delenv("DUBAN_LANGUAGE", raising=False)
+    assert says in _help(argv, capsys)

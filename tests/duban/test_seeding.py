@@ -95,7 +95,7 @@ def test_a_broken_file_is_named_with_task_and_field_and_nothing_is_loaded(
 
     message = str(caught.value)
     assert "zibo-zichuan-2023.yaml" in message
-    assert "task （三）" in message
+    assert "任务 （三）" in message and "不是有效日期" in message
     assert "milestones.0.due_on" in message
     with Session(engine) as session:
         assert session.exec(select(func.count()).select_from(Plan)).one() == 0

@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, select
 
+from duban.config import ENV_FILE_VARIABLE
 from duban.db import make_engine
 from duban.migrate import upgrade
 from models import Contact, ContactRole, Department, Lease, Notification
@@ -92,7 +93,7 @@ def _fill_outbox(url: str) -> None:
 
 def _start(emulator: Emulator, url: str, token: str, tmp_path: Path, n: int) -> subprocess.Popen[bytes]:
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DUBAN_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DUBAN_") or k == ENV_FILE_VARIABLE}
     env.update(
         {
             "DUBAN_DATABASE_URL": url,

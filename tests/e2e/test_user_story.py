@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
+from duban.config import ENV_FILE_VARIABLE
 from duban.db import make_engine
 from models import Contact, ContactRole, Milestone, Notification, Plan, ProgressReport, Task
 from tests.e2e.conftest import Emulator, EmulatorClient
@@ -27,7 +28,7 @@ DUBAN = [sys.executable, "-m", "duban.cli"]
 
 @pytest.fixture
 def duban_env(tmp_path: Path, bot_token: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DUBAN_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DUBAN_") or k == ENV_FILE_VARIABLE}
     env.update(
         {
             "DUBAN_DATABASE_URL": f"sqlite:///{tmp_path / 'story.db'}",

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from duban.config import ENV_FILE_VARIABLE
 from tests.e2e.conftest import Emulator, EmulatorClient, _free_port
 from tests.e2e.test_user_story import DUBAN, _duban, _start_token
 
@@ -39,7 +40,7 @@ def polling_with_dashboard(
 ) -> Iterator[tuple[str, dict[str, str]]]:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DUBAN_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DUBAN_") or k == ENV_FILE_VARIABLE}
     env.update(
         {
             "DUBAN_DATABASE_URL": f"sqlite:///{tmp_path / 'web.db'}",

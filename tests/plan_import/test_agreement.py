@@ -59,3 +59,13 @@ def test_tasks_are_matched_by_text_when_refs_differ() -> None:
         task.ref = f"item-{index}"
     result = compare(renamed, reviewed)
     assert result.found == len(reviewed.tasks)
+
+
+def test_a_plan_below_the_threshold_is_named_in_chinese() -> None:
+    from duban.plan_import.agreement import PlanAgreement
+
+    weak = PlanAgreement(key="demo-2024", reviewed=10, found=9, departments=8, milestones=9, extra=1)
+    weak.disagreements.append("（一）1：未找到（示例任务）")
+    text = render([weak])
+    assert "低于 95% 的方案：demo-2024。" in text
+    assert text.endswith("demo-2024：\n  （一）1：未找到（示例任务）")

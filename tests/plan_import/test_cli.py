@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
@@ -89,16 +90,20 @@ def test_import_plan_refuses_what_it_cannot_read(
 
 def test_import_agreement_prints_the_table(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     assert _run(["import-agreement"], settings) == 0
-    out = capsys.readouterr().out
-    assert "all plans at or above 95% on every measure" in out
-    for key in (
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "方案原文导入结果与审定的 seed_data 比对（占审定任务的比例）："
+    assert lines[1].split() == ["方案", "审定任务", "找到任务", "部门一致", "时间节点一致", "多出任务"]
+    assert [line.split()[0] for line in lines[2:7]] == [
         "anqiu-2023",
         "jinan-changqing-2023",
         "liaocheng-gaoxin-2023",
         "pengshui-2023",
         "zibo-zichuan-2023",
-    ):
-        assert key in out
+    ]
+    assert lines[2].split()[1:] == ["37", "100.0%", "100.0%", "100.0%", "0"]
+    assert lines[-1] == "全部方案各项均不低于 95%。"
+    words = "\n".join([lines[0], lines[1], lines[-1], *(" ".join(line.split()[1:]) for line in lines[2:7])])
+    assert not re.search(r"[A-Za-z]{2,}", words.replace("seed_data", ""))  # plan keys aside, no English
 
 
 # ---------------------------------------------------------------- a plan is one thing: keys, collisions, --replace
@@ -300,3 +305,41 @@ def test_replace_moves_dates_in_place_withdraws_what_is_gone_keeps_every_report_
 def test_replace_needs_a_plan_to_replace(cli_env: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["import-plan", str(FIXTURES / "qishan-2024.txt"), "--replace", "qishan"]) == 1
     assert capsys.readouterr().err == "没有编号为“qishan”的方案可替换；duban plans list 列出全部方案\n"
+
+
+# ---------------------------------------------------------------- a file it cannot read: one Chinese line
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "says"),
+    [
+        (
+            "broken.docx",
+            b"not a zip package",
+            "未能导入：broken.docx：不是可以读取的 .docx 文件（文件已损坏，或不是 Word 文档；.doc 请先另存为 .docx）",
+        ),
+        (
+            "latin.txt",
+            "一、总体要求".encode() + b"\xff\x80\xff",
+            "未能导入：latin.txt：文本文件既不是 UTF-8 也不是 GB18030（GBK）编码，请另存为 UTF-8 后再导入",
+        ),
+        ("plan.pdf", b"%PDF-1.4", "未能导入：plan.pdf：只能导入 .txt 或 .docx 格式的方案原文"),
+        ("nosuch.txt", None, "无法使用文件 nosuch.txt：没有这个文件或文件夹"),
+        ("a-folder.txt", "folder", "无法使用文件 a-folder.txt：这是文件夹，不是文件"),
+    ],
+)
+def test_a_file_it_cannot_read_is_one_chinese_line(
+    cli_env: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    content: bytes | str | None,
+    says: str,
+) -> None:
+    if content == "folder":
+        (tmp_path / name).mkdir()
+    elif isinstance(content, bytes):
+        (tmp_path / name).write_bytes(content)
+    assert main(["import-plan", name]) == 1  # cli_env works in tmp_path
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == ("", says + "\n")
