@@ -16,7 +16,10 @@ from sqlmodel import Session, select
 from duban.cli_input import Checks, Gettext
 from duban.config import Settings
 from duban.db import open_database
+from duban.errors import Refused
 from duban.plans_cli import no_such_plan
+from duban.services.errors import NotFound
+from models import Contact
 from web.evidence import DingTalkEvidence, EvidenceSources, TelegramEvidence
 
 if TYPE_CHECKING:
@@ -36,6 +39,21 @@ def register(commands: Any, check: Checks, _: Gettext) -> None:
         "--listen", type=check.listen, default=DEFAULT_LISTEN, help="host:port the dashboard listens on"
     )
     web.set_defaults(func=cmd_web)
+    actions = web.add_subparsers(dest="web_action", metavar="link")
+    link = actions.add_parser(
+        "link", help="print a one-time sign-in link for a coordinator or lead, without the chat"
+    )
+    link.add_argument(
+        "--coordinator",
+        type=int,
+        metavar="N",
+        help="the coordinator's or lead's number from `duban contacts list`",
+    )
+    link.add_argument("--department", help="the one coordinator or lead of this department (name or alias)")
+    link.add_argument(
+        "--region", help="the county (with --department, or alone: its one coordinator or lead)"
+    )
+    link.set_defaults(func=cmd_web_link)
 
     tongbao = commands.add_parser("tongbao", help="write a plan's 督查通报 as a Word document")
     tongbao.add_argument("--plan", required=True, help="plan key, e.g. zibo-zichuan-2023")
@@ -82,6 +100,111 @@ def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         engine.dispose()
     return 0
+
+
+def cmd_web_link(args: argparse.Namespace, settings: Settings) -> int:
+    """`duban web link`: the chat's /web for an operator at the server, for a reader who has no chat yet (or has
+    lost it): the same service, the same audit row (with the command line in its detail), the same 10 minutes."""
+    from bot import views
+    from bot.i18n import gettext_for
+    from duban.config import interface_language
+    from duban.operations import run_by
+    from duban.services.web_login import LOGIN_TTL, issue_login_link
+
+    if args.coordinator is None and not (args.department or args.region):
+        raise Refused(
+            "Name the person: --coordinator N (the number from duban contacts list), or --department"
+        )
+    if "web_base_url" not in settings.model_fields_set:  # the default points at this machine only
+        raise Refused(
+            "DUBAN_WEB_BASE_URL is not set: a sign-in link must name the dashboard's address, the same one "
+            "duban run or duban web serves, e.g. DUBAN_WEB_BASE_URL=https://duban.example.gov.cn"
+        )
+    _ = gettext_for(interface_language())
+    now = dt.datetime.now(dt.UTC)
+    command = " ".join(["duban web link", *_given(args)])
+    engine = open_database(settings.database_url, create=False)
+    try:
+        with Session(engine) as session:
+            reader = _reader(session, args)
+            department = reader.department.name
+            issued = issue_login_link(session=session, contact=reader, now=now, issued_by=run_by(command))
+            who = _("{name} ({department}, {role}, number {id})").format(
+                name=views.person_name(_, reader),
+                department=department,
+                role=views.contact_role_label(_, reader.role),
+                id=reader.id,
+            )
+    finally:
+        engine.dispose()
+    minutes = int(LOGIN_TTL.total_seconds() // 60)
+    print(
+        _(
+            "Sign-in link to the web dashboard for {who}, for them only, single use, valid {minutes} minutes:"
+        ).format(who=who, minutes=minutes)
+    )
+    print(issued.link(settings.web_base_url))
+    return 0
+
+
+def _given(args: argparse.Namespace) -> list[str]:
+    """The options as typed, for the audit row: who was asked for, by number or by department."""
+    given = [
+        ("--coordinator", args.coordinator),
+        ("--department", args.department),
+        ("--region", args.region),
+    ]
+    return [f"{option} {value}" for option, value in given if value is not None]
+
+
+def _reader(session: Session, args: argparse.Namespace) -> Contact:
+    """The one active coordinator or lead the options name, or the line that says why there is none."""
+    from duban.services.invites import department_regions, resolve_department
+    from duban.services.web_login import READER_ROLES, readers
+
+    if args.coordinator is not None:
+        contact = session.get(Contact, args.coordinator)
+        if contact is None:
+            raise Refused(
+                "There is no contact number {id}; duban contacts list shows the numbers", id=args.coordinator
+            )
+        if not contact.active:
+            raise Refused("Contact {id} no longer has access (deactivated)", id=args.coordinator)
+        if contact.role not in READER_ROLES:
+            raise Refused(
+                "Contact {id} is a department contact; the dashboard is for coordinators and leads only",
+                id=args.coordinator,
+            )
+        return contact
+    department_id = None
+    if args.department:
+        try:
+            department_id = resolve_department(session=session, name=args.department, region=args.region).id
+        except NotFound:
+            regions = department_regions(session=session, name=args.department)
+            if args.region is None and len(regions) > 1:
+                raise Refused(
+                    "“{name}” exists in several counties: {regions}; name one with --region",
+                    name=args.department,
+                    regions="、".join(regions),
+                ) from None
+            raise Refused(
+                "There is no department “{name}”; write its full name", name=args.department
+            ) from None
+    found = readers(session=session, department_id=department_id, region=args.region)
+    where = args.department or args.region
+    if not found:
+        raise Refused(
+            "{where} has no coordinator or lead with access; invite one with duban invite --role coordinator",
+            where=where,
+        )
+    if len(found) > 1:
+        raise Refused(
+            "{where} has several coordinators and leads ({numbers}); choose one with --coordinator N",
+            where=where,
+            numbers="、".join(str(contact.id) for contact in found),
+        )
+    return found[0]
 
 
 def cmd_tongbao(args: argparse.Namespace, settings: Settings) -> int:

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+from starlette.testclient import TestClient
 
 from duban.cli import main
+from models import AuditEntry, ContactRole, WebLogin
+from tests.web.conftest import County, join, settings
+from web.app import build_web_app
 from web.cli import host_and_port
 
 
@@ -91,3 +98,116 @@ def test_run_checks_the_dashboards_address_and_refuses_a_second_dashboard(
     argv = ["run", "--webhook-url", "https://bot.example.gov.cn", "--web-listen", "127.0.0.1:8080"]
     assert main(argv) == 1
     assert capsys.readouterr().err == "使用 --webhook-url 时看板已在 --listen 上提供，请去掉 --web-listen\n"
+
+
+# --- `duban web link`: the chat's /web for an operator at the server -------------------------------------------
+
+BASE = "https://duban.example.gov.cn"
+
+
+@pytest.fixture
+def linked(cli_env: str, seeded: Session, monkeypatch: pytest.MonkeyPatch) -> County:
+    """The CLI on the seeded database, its dashboard at BASE; 淄川's people and 安丘's coordinator."""
+    monkeypatch.delenv("DUBAN_LANGUAGE", raising=False)
+    monkeypatch.setenv("DUBAN_WEB_BASE_URL", BASE)
+    return County(
+        coordinator=join(seeded, "区教体局", ContactRole.coordinator, 2002),
+        lead=join(seeded, "区财政局", ContactRole.lead, 3003),
+        contact=join(seeded, "区教体局", ContactRole.contact, 1001),
+        foreign_coordinator=join(seeded, "市教体局", ContactRole.coordinator, 9002, region="安丘市"),
+        foreign_contact=join(seeded, "市教体局", ContactRole.contact, 9001, region="安丘市"),
+    )
+
+
+def _link_of(out: str) -> str:
+    *_before, link = out.splitlines()
+    assert link.startswith(f"{BASE}/login/")
+    return link
+
+
+def test_web_link_prints_a_link_that_signs_the_coordinator_in_and_is_audited_like_the_chats(
+    linked: County, engine: Engine, seeded: Session, capsys: pytest.CaptureFixture[str]
+) -> None:
+    number = linked.coordinator.id
+    assert main(["web", "link", "--coordinator", str(number)]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert out.splitlines()[0] == (
+        f"未填姓名（区教体局，督办人员，编号 {number}）的网页端登录链接，仅限本人使用，只能使用一次，10 分钟内有效："
+    )
+    link = _link_of(out)
+    with TestClient(
+        build_web_app(engine, settings(web_base_url=BASE), lambda: dt.datetime.now(dt.UTC)),
+        base_url=BASE,  # the cookie is Secure behind https
+    ) as client:
+        path = link.removeprefix(BASE)
+        assert client.post(path, follow_redirects=False).status_code == 303
+        assert "淄川区推进乡村教育振兴工作方案" in client.get("/").text
+    entry = seeded.exec(select(AuditEntry).where(AuditEntry.action == "web_link")).one()
+    assert entry.contact_id == number
+    assert entry.detail.startswith(
+        f"duban web link --coordinator {number} ("
+    )  # the operator's account follows
+
+
+def test_web_link_finds_the_one_reader_of_a_department_or_a_county(
+    linked: County, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["web", "link", "--department", "区财政局", "--region", "淄博市淄川区"]) == 0
+    out = capsys.readouterr().out
+    assert f"（区财政局，分管领导，编号 {linked.lead.id}）" in out.splitlines()[0]
+    _link_of(out)
+    assert main(["web", "link", "--region", "安丘市"]) == 0
+    assert f"（市教体局，督办人员，编号 {linked.foreign_coordinator.id}）" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("arguments", "says"),
+    [
+        (["--coordinator", "999"], "没有编号为 999 的联络人。请用 duban contacts list 查看编号"),
+        (["--coordinator", "{contact}"], "联络人 {contact} 是部门联络员；网页端只对督办人员和分管领导开放"),
+        (
+            ["--region", "淄博市淄川区"],
+            "淄博市淄川区有多位督办人员或分管领导（编号 {coordinator}、{lead}）；请用 --coordinator 编号 选定一位",
+        ),
+        (
+            ["--department", "区财政局"],
+            "“区财政局”在多个县区都有：济南市长清区、淄博市淄川区。请用 --region 指明",
+        ),
+        (["--department", "区档案"], "没有找到部门“区档案”。请写出完整名称"),
+        (
+            ["--department", "区科技局", "--region", "淄博市淄川区"],
+            "区科技局没有可使用的督办人员或分管领导；可用 duban invite --role coordinator 邀请",
+        ),
+        ([], "请指明是谁：--coordinator 编号（编号见 duban contacts list），或 --department 部门"),
+    ],
+)
+def test_web_link_refuses_in_one_line_and_issues_nothing(
+    linked: County, seeded: Session, arguments: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    numbers = {"contact": linked.contact.id, "coordinator": linked.coordinator.id, "lead": linked.lead.id}
+    argv = ["web", "link", *(a.format(**numbers) for a in arguments)]
+    assert main(argv) == 1
+    assert capsys.readouterr() == ("", says.format(**numbers) + "\n")
+    assert seeded.exec(select(WebLogin)).all() == []
+
+
+def test_web_link_refuses_a_deactivated_reader(linked: County, capsys: pytest.CaptureFixture[str]) -> None:
+    number = linked.coordinator.id
+    assert main(["contacts", "deactivate", str(number)]) == 0
+    capsys.readouterr()
+    assert main(["web", "link", "--coordinator", str(number)]) == 1
+    assert capsys.readouterr().err == f"联络人 {number} 已无使用权限（已撤销）\n"
+
+
+def test_web_link_needs_the_dashboards_address(
+    linked: County, seeded: Session, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DUBAN_WEB_BASE_URL")
+    assert main(["web", "link", "--coordinator", str(linked.coordinator.id)]) == 1
+    assert capsys.readouterr() == (
+        "",
+        "未设置 DUBAN_WEB_BASE_URL：登录链接须指向网页端的地址，即 duban run 或 duban web 提供网页端的那个地址，"
+        "例如 DUBAN_WEB_BASE_URL=https://duban.example.gov.cn\n",
+    )
+    assert seeded.exec(select(WebLogin)).all() == []
