@@ -75,7 +75,8 @@ class Visit:
 
 Page = Callable[["Dashboard", Visit], Response]
 ChartDrawer = Callable[[list["ChartRow"], str], bytes]  # rows and caption -> PNG
-CHARTS_KEPT = 64  # drawings kept: a county's plans seen whole and per plan, in two languages, with room to spare
+# drawings kept: a county's plans seen whole and per plan, in two languages, with room to spare
+CHARTS_KEPT = 64
 
 
 def _draw_chart(rows: list[ChartRow], title: str) -> bytes:

@@ -576,7 +576,8 @@ class ChartKey:
     plan_ids: tuple[int, ...]
     today: dt.date
     newest_report_id: int
-    inputs_version: int | None  # None: a database without the counter's row (before migration 0010): never kept
+    # None: a database without the counter's row (before migration 0010); such a drawing is never kept
+    inputs_version: int | None
     language: str
 
 
