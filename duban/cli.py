@@ -229,7 +229,9 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         if not _has_plans(session):
             return 1
         try:
-            report = status_report(session=session, today=_today(settings), department=args.department)
+            report = status_report(
+                session=session, today=args.as_of or _today(settings), department=args.department
+            )
         except UnknownDepartment:
             print(
                 f"没有找到部门“{args.department}”。请检查名称，或用 duban export 查看部门名单。",
@@ -553,6 +555,11 @@ def build_parser(gettext: Gettext | None = None) -> argparse.ArgumentParser:
 
     status = commands.add_parser("status", help="milestones by plan and by year as of today")
     status.add_argument("--department", help="only this department (name or alias)")
+    status.add_argument(
+        "--as-of",
+        type=check.date,
+        help="the day states are computed for, YYYY-MM-DD (default today)",
+    )
     status.set_defaults(func=cmd_status)
 
     reminders = commands.add_parser(

@@ -179,6 +179,8 @@ class Dashboard:
             "reader": visit.reader if visit else None,
             "csrf": visit.csrf if visit else "",
             "today": visit.today if visit else None,
+            "as_of": visit.now.astimezone(self.settings.tz).strftime("%Y-%m-%d %H:%M") if visit else "",
+            "zone": self.settings.timezone,
             "is_coordinator": bool(visit and visit.reader.role == ContactRole.coordinator),
             "evidence_online": self.evidence_sources.online,
             "evidence_elsewhere": lambda file_id: _evidence_elsewhere(_, file_id),

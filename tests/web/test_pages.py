@@ -530,3 +530,13 @@ def test_the_chart_is_drawn_once_per_county_day_and_data_version(
     assert coordinator.get("/chart.png").content == b"\x89PNG drawing 5"
     assert coordinator.get("/chart.png").content == b"\x89PNG drawing 5"
     assert len(drawer.drawn) == 5
+
+
+def test_the_overview_overdue_and_ledger_pages_say_when_their_figures_were_computed(
+    seeded: Session, county: County, app_client: TestClient
+) -> None:
+    sign_in(app_client, seeded, county.coordinator)
+    for path in ("/", "/overdue", f"/plans/{plan_id(seeded, HOME_PLAN)}"):
+        page = app_client.get(path).text
+        # NOW is 02:00 UTC: 10:00 in the county
+        assert '<p class="hint as-of" id="as-of">数据截至 2025-06-02 10:00（Asia/Shanghai）</p>' in page, path
