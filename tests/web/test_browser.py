@@ -13,8 +13,12 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
+import os
 import re
+import signal
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,7 +53,8 @@ from web.evidence import EvidenceSources
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts" / "web"
 CONTACT = FakeUser(1001)
 COORDINATOR = FakeUser(2002)
 FOREIGN_COORDINATOR = FakeUser(9002)
@@ -470,3 +475,59 @@ def test_every_page_fits_a_phone_with_one_card_per_milestone(
             ("sign-in", "overview", "ledger", "overdue", "silent", "milestone", "department", "pending")
         )
     ]
+
+
+def test_the_link_duban_demo_web_prints_opens_the_dashboard(
+    browser: webdriver.Chrome, tmp_path: Path
+) -> None:
+    """What a newcomer does: one command, then the link it prints, in a browser; Ctrl-C stops it in one piece."""
+    with socket.socket() as probe:  # a free port (released for the command to take)
+        probe.bind(("127.0.0.1", 0))
+        base = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("DUBAN_", "TELEGRAM_"))}
+    command = [sys.executable, "-m", "duban.cli", "demo", "--web", "--listen", base.removeprefix("http://")]
+    demo = subprocess.Popen(
+        command,
+        cwd=tmp_path,  # var/demo.db is made here, and no developer's .env is read
+        env={**environment, "PYTHONPATH": str(ROOT), "DUBAN_LANGUAGE": "zh_CN"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = threading.Timer(180, demo.kill)  # a demo that hangs fails the test instead of blocking it
+    deadline.start()
+    try:
+        assert demo.stdout is not None
+        printed = []
+        for line in demo.stdout:
+            printed.append(line.rstrip("\n"))
+            if line.startswith(f"{base}/login/"):
+                break
+        link = printed[-1]
+        assert link.startswith(f"{base}/login/"), printed[-5:]
+        assert printed[-3] == f"演示网页端：{base}/（数据库 var/demo.db），按 Ctrl-C 停止。"
+        assert printed[-2].startswith("打开下面的链接，以演示协调员（淄博市淄川区 ")
+
+        browser.get(link)
+        browser.find_element(By.ID, "sign-in").click()
+        WebDriverWait(browser, 10).until(lambda d: d.current_url == f"{base}/")
+        titles = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "section.plan h2")]
+        assert titles == ["淄川区推进乡村教育振兴工作方案"]
+        assert browser.find_element(By.ID, "as-of").text.startswith("数据截至 ")
+        _screenshot(browser, "demo-overview.png")
+        browser.get(f"{base}/pending")  # the sample history's 销号 requests wait for the demo coordinator
+        assert browser.find_elements(By.CSS_SELECTOR, "section.closeout")
+
+        demo.send_signal(signal.SIGINT)  # Ctrl-C: the requests under way finish, then the exit Ctrl-C means
+        assert demo.wait(timeout=30) == 130
+        assert demo.stderr is not None
+        assert "Traceback" not in demo.stderr.read()
+    finally:
+        deadline.cancel()
+        if demo.poll() is None:
+            demo.kill()
+        demo.wait()
+        for stream in (demo.stdout, demo.stderr):
+            if stream is not None:
+                stream.close()
+    assert (tmp_path / "var" / "demo.db").exists() and not (tmp_path / "var" / "duban.db").exists()
