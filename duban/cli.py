@@ -255,7 +255,9 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         if not _has_plans(session):
             return 1
         try:
-            report = status_report(session=session, today=_today(settings), department=args.department)
+            report = status_report(
+                session=session, today=args.as_of or _today(settings), department=args.department
+            )
         except UnknownDepartment:
             print(
                 f"没有找到部门“{args.department}”。请检查名称，或用 duban export 查看部门名单。",
@@ -296,6 +298,8 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from duban.demo_history import SAMPLE_MARK, load_sample_history
 
     database = Path(args.database)
+    # the address first: one in use is one line, and the demo database is left as it was
+    listening = web_commands.listening_on(args.listen) if args.web else None
     for leftover in (
         database,
         database.with_name(database.name + "-wal"),
@@ -329,6 +333,11 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
             session=session, start=today, end=end, policy=_policy(settings), tz=settings.tz
         )
         print(render_preview(messages))
+    if listening is None:
+        # `duban web` reads DUBAN_DATABASE_URL (var/duban.db by default), not this file
+        print(f"\n在浏览器中查看这些数据：duban demo --web（网页端使用演示数据库 {database}）。")
+        return 0
+    web_commands.serve_demo(settings, database=database, listening=listening)
     return 0
 
 
@@ -584,6 +593,11 @@ def build_parser(gettext: Gettext | None = None) -> argparse.ArgumentParser:
 
     status = commands.add_parser("status", help="milestones by plan and by year as of today")
     status.add_argument("--department", help="only this department (name or alias)")
+    status.add_argument(
+        "--as-of",
+        type=check.date,
+        help="the day states are computed for, YYYY-MM-DD (default today)",
+    )
     status.set_defaults(func=cmd_status)
 
     reminders = commands.add_parser(
@@ -697,6 +711,17 @@ def build_parser(gettext: Gettext | None = None) -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--no-history", action="store_true", help="leave out the sample reports: nobody has reported yet"
+    )
+    demo.add_argument(
+        "--web",
+        action="store_true",
+        help="then serve the web dashboard on the demo database and print a sign-in link for a demo coordinator",
+    )
+    demo.add_argument(
+        "--listen",
+        type=check.listen,
+        default=web_commands.DEFAULT_LISTEN,
+        help="with --web: host:port the dashboard listens on",
     )
     demo.set_defaults(func=cmd_demo)
 

@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from sqlmodel import Session, func, select
+from sqlmodel import Session, col, func, select
 
 from duban.ledger import load_plans
 from duban.recurrence import current_instance, instance_dates
@@ -30,9 +30,12 @@ from models import (
     DepartmentRole,
     Milestone,
     MilestoneStatus,
+    Plan,
     ProgressReport,
     Recurrence,
     ReportStatus,
+    Task,
+    TaskDepartment,
 )
 
 SEED = 20231207
@@ -103,6 +106,44 @@ def load_sample_history(
         closed=_count(session, select(func.count()).where(Milestone.status == MilestoneStatus.done)),
         pending=_count(session, select(func.count()).where(CloseoutRequest.status == CloseoutStatus.pending)),
     )
+
+
+DEMO_COORDINATOR = "演示协调员"
+
+
+def demo_coordinator(*, session: Session) -> Contact:
+    """The reader `duban demo --web` signs in as: a coordinator named 演示协调员, with no chat account (nothing is
+    ever sent to it), in the busiest lead department of the plan with the most milestones, so the dashboard opens
+    on a county in full. A second call finds the first's."""
+    plan_id, region = session.exec(
+        select(Plan.id, Plan.region)
+        .join(Task, col(Task.plan_id) == Plan.id)
+        .join(Milestone, col(Milestone.task_id) == Task.id)
+        .group_by(col(Plan.id), col(Plan.region))
+        .order_by(func.count(col(Milestone.id)).desc(), col(Plan.id))
+    ).first() or (None, None)
+    if plan_id is None:
+        raise ValueError("the demo database has no milestones")  # seeded just before: never
+    department_id = session.exec(
+        select(TaskDepartment.department_id)
+        .join(Task, col(Task.id) == TaskDepartment.task_id)
+        .where(Task.plan_id == plan_id, TaskDepartment.role == DepartmentRole.lead)
+        .group_by(col(TaskDepartment.department_id))
+        .order_by(func.count().desc(), col(TaskDepartment.department_id))
+    ).first()
+    assert department_id is not None and region is not None
+    found = session.exec(
+        select(Contact)
+        .join(Department, col(Department.id) == Contact.department_id)
+        .where(Contact.name == DEMO_COORDINATOR, Department.region == region)
+    ).first()
+    if found is not None:
+        return found
+    coordinator = Contact(department_id=department_id, role=ContactRole.coordinator, name=DEMO_COORDINATOR)
+    session.add(coordinator)
+    session.commit()
+    session.refresh(coordinator)
+    return coordinator
 
 
 def _detached(milestone: Milestone) -> Milestone:

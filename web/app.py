@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -43,6 +44,9 @@ from models import Contact, ContactRole, utcnow
 from web import data, downloads
 from web.evidence import EvidenceSources, channel_of
 
+if TYPE_CHECKING:
+    from duban.chart import ChartRow
+
 COOKIE = "duban_session"
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -70,6 +74,15 @@ class Visit:
 
 
 Page = Callable[["Dashboard", Visit], Response]
+ChartDrawer = Callable[[list["ChartRow"], str], bytes]  # rows and caption -> PNG
+# drawings kept: a county's plans seen whole and per plan, in two languages, with room to spare
+CHARTS_KEPT = 64
+
+
+def _draw_chart(rows: list[ChartRow], title: str) -> bytes:
+    from duban.chart import render_progress_chart  # matplotlib is loaded only when a chart is drawn
+
+    return render_progress_chart(rows, title=title)
 
 
 def page(*roles: ContactRole) -> Callable[[Page], Callable[[Dashboard, Request], Awaitable[Response]]]:
@@ -108,8 +121,12 @@ class Dashboard:
         settings: Settings,
         clock: Callable[[], dt.datetime],
         evidence: EvidenceSources,
+        draw_chart: ChartDrawer | None = None,
     ) -> None:
         self.engine, self.settings, self.clock, self.evidence_sources = engine, settings, clock, evidence
+        self.draw_chart = draw_chart or _draw_chart
+        self.charts: dict[data.ChartKey, bytes] = {}
+        self.charts_lock = threading.Lock()  # pages run in Starlette's thread pool
         environment = Environment(
             loader=PackageLoader("web", "templates"),
             autoescape=select_autoescape(default=True, default_for_string=True),
@@ -162,6 +179,8 @@ class Dashboard:
             "reader": visit.reader if visit else None,
             "csrf": visit.csrf if visit else "",
             "today": visit.today if visit else None,
+            "as_of": visit.now.astimezone(self.settings.tz).strftime("%Y-%m-%d %H:%M") if visit else "",
+            "zone": self.settings.timezone,
             "is_coordinator": bool(visit and visit.reader.role == ContactRole.coordinator),
             "evidence_online": self.evidence_sources.online,
             "evidence_elsewhere": lambda file_id: _evidence_elsewhere(_, file_id),
@@ -431,11 +450,21 @@ class Dashboard:
 
     @page()
     def chart(self, visit: Visit) -> Response:
-        from duban.chart import render_progress_chart  # matplotlib is loaded only when a chart is drawn
+        """The overview's chart, drawn once per plans seen, day and data version (data.chart_key): drawing takes
+        most of the overview's time, and a county's readers look at the same figures all day."""
         from scheduler.digest_job import chart_rows
 
-        rows = chart_rows(session=visit.session, reader=visit.reader, today=visit.today)
-        png = render_progress_chart(rows, title=views.chart_caption(visit._, visit.today))
+        key = data.chart_key(session=visit.session, reader=visit.reader, today=visit.today)
+        with self.charts_lock:
+            png = self.charts.get(key)
+        if png is None:
+            rows = chart_rows(session=visit.session, reader=visit.reader, today=visit.today)
+            png = self.draw_chart(rows, views.chart_caption(visit._, visit.today))
+            if key.inputs_version is not None:
+                with self.charts_lock:
+                    self.charts[key] = png
+                    while len(self.charts) > CHARTS_KEPT:  # the oldest first: yesterday's, other versions
+                        del self.charts[next(iter(self.charts))]
         return Response(png, media_type="image/png", headers={"Cache-Control": "private, no-store"})
 
     @page()
@@ -570,13 +599,14 @@ def build_web_app(
     settings: Settings,
     clock: Callable[[], dt.datetime] = utcnow,
     evidence: EvidenceSources | None = None,
+    draw_chart: ChartDrawer | None = None,
 ) -> Starlette:
     """The dashboard as an ASGI app, for `duban web` alone or mounted beside the webhook in `duban run`.
     `evidence` fetches report files from the platforms they were sent on; where it has no source for a platform,
-    the pages say where the files are."""
+    the pages say where the files are. `draw_chart` draws the overview's chart (tests count the drawings)."""
     from starlette.middleware import Middleware
 
-    dashboard = Dashboard(engine, settings, clock, evidence or EvidenceSources())
+    dashboard = Dashboard(engine, settings, clock, evidence or EvidenceSources(), draw_chart)
 
     def bound(
         endpoint: Callable[[Dashboard, Request], Awaitable[Response]],

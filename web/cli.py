@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import errno
+import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +18,10 @@ from sqlmodel import Session, select
 from duban.cli_input import Checks, Gettext
 from duban.config import Settings
 from duban.db import open_database
+from duban.errors import Refused
 from duban.plans_cli import no_such_plan
+from duban.services.errors import NotFound
+from models import Contact
 from web.evidence import DingTalkEvidence, EvidenceSources, TelegramEvidence
 
 if TYPE_CHECKING:
@@ -37,6 +42,21 @@ def register(commands: Any, check: Checks, _: Gettext) -> None:
         "--listen", type=check.listen, default=DEFAULT_LISTEN, help="host:port the dashboard listens on"
     )
     web.set_defaults(func=cmd_web)
+    actions = web.add_subparsers(dest="web_action", metavar="link")
+    link = actions.add_parser(
+        "link", help="print a one-time sign-in link for a coordinator or lead, without the chat"
+    )
+    link.add_argument(
+        "--coordinator",
+        type=int,
+        metavar="N",
+        help="the coordinator's or lead's number from `duban contacts list`",
+    )
+    link.add_argument("--department", help="the one coordinator or lead of this department (name or alias)")
+    link.add_argument(
+        "--region", help="the county (with --department, or alone: its one coordinator or lead)"
+    )
+    link.set_defaults(func=cmd_web_link)
 
     tongbao = commands.add_parser("tongbao", help="write a plan's 督查通报 as a Word document")
     tongbao.add_argument("--plan", required=True, help="plan key, e.g. zibo-zichuan-2023")
@@ -112,23 +132,232 @@ def host_and_port(listen: str) -> tuple[str, int]:
 
 
 def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
-
     from web.app import build_web_app
 
-    host, port = host_and_port(args.listen)
     engine = open_database(settings.database_url, create=False)  # an empty dashboard helps nobody
     try:
-        print(f"督办网页端：http://{args.listen}/ （在聊天中发送 /web 获取登录链接）", file=sys.stderr)
-        uvicorn.run(
-            build_web_app(engine, settings, evidence=_evidence(settings)),
-            host=host,
-            port=port,
-            log_level="warning",
+        listening = listening_on(args.listen)
+        _ = _gettext()
+        # which database: `duban demo` writes var/demo.db, this reads DUBAN_DATABASE_URL (var/duban.db by default)
+        print(
+            _(
+                "duban web dashboard: {url} (database {database}; sign-in links: /web in chat, or duban web link)"
+            ).format(url=f"{_address(listening)}/", database=database_named(settings.database_url)),
+            file=sys.stderr,
+            flush=True,
         )
+        _serve(build_web_app(engine, settings, evidence=_evidence(settings)), listening)
     finally:
         engine.dispose()
     return 0
+
+
+def serve_demo(settings: Settings, *, database: Path, listening: socket.socket) -> None:
+    """`duban demo --web`: the dashboard on the demo database, with a sign-in link for 演示协调员 (a coordinator
+    with no chat account), so a newcomer sees the dashboard with one command. The address is this machine's: the
+    link and the cookie need no DUBAN_WEB_BASE_URL. `listening` is bound before the demo is made (listening_on), so
+    an address in use is one line and changes nothing."""
+    from duban.demo_history import DEMO_COORDINATOR, demo_coordinator
+    from duban.operations import run_by
+    from duban.services.web_login import LOGIN_TTL, issue_login_link
+    from web.app import build_web_app
+
+    _ = _gettext()
+    base = _address(listening)
+    url = f"sqlite:///{database}"
+    demo = settings.model_copy(update={"database_url": url, "web_base_url": base, "web_secure_cookie": False})
+    engine = open_database(url, create=False)
+    try:
+        with Session(engine) as session:
+            coordinator = demo_coordinator(session=session)
+            issued = issue_login_link(
+                session=session,
+                contact=coordinator,
+                now=dt.datetime.now(dt.UTC),
+                issued_by=run_by("duban demo --web"),
+            )
+            where = f"{coordinator.department.region} {coordinator.department.name}"
+            number = coordinator.id
+        minutes = int(LOGIN_TTL.total_seconds() // 60)
+        for line in (
+            "",
+            _("Web dashboard of the demo: {url} (database {database}); Ctrl-C stops it.").format(
+                url=f"{base}/", database=database
+            ),
+            _(
+                "Open this link to sign in as {name} ({where}, a coordinator made up for the demo); "
+                "it works once, within {minutes} minutes:"
+            ).format(name=DEMO_COORDINATOR, where=where, minutes=minutes),
+            issued.link(base),
+            _("A new link, from another terminal: {command}").format(
+                command=f"DUBAN_DATABASE_URL={url} DUBAN_WEB_BASE_URL={base} duban web link --coordinator {number}"
+            ),
+        ):
+            print(line, flush=True)
+        _serve(build_web_app(engine, demo), listening)
+    finally:
+        engine.dispose()
+
+
+def database_named(url: str) -> str:
+    """The database as a person names it: a SQLite file's path, or the URL without its password."""
+    from duban.db import parse_database_url, sqlite_file
+
+    parsed = parse_database_url(url)
+    path = sqlite_file(parsed)
+    return str(path) if path is not None else parsed.render_as_string(hide_password=True)
+
+
+def _gettext() -> Gettext:
+    from bot.i18n import gettext_for
+    from duban.config import interface_language
+
+    return gettext_for(interface_language())
+
+
+LISTEN_ERRORS = {  # why the dashboard cannot listen, in words the catalogue translates
+    errno.EADDRINUSE: "{listen} is in use by another program (another duban web or duban run?); choose another "
+    "address with --listen",
+    errno.EADDRNOTAVAIL: "This machine has no address {listen}; choose another with --listen",
+    errno.EACCES: "Listening on {listen} is not allowed to this account (ports below 1024 need root); choose "
+    "another with --listen",
+}
+
+
+def listening_on(listen: str) -> socket.socket:
+    """The dashboard's socket, bound before anything is printed or served, so an address in use is one line."""
+    host, port = host_and_port(listen)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family)
+    except OSError as error:
+        reason = LISTEN_ERRORS.get(
+            error.errno or 0, "Cannot listen on {listen}; choose another address with --listen"
+        )
+        raise Refused(reason, listen=listen) from None
+
+
+def _address(listening: socket.socket) -> str:
+    """The dashboard's address as a browser on this machine reaches it (all addresses: this one's loopback)."""
+    host, port = listening.getsockname()[:2]
+    if host in ("0.0.0.0", "::"):
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _serve(app: ASGIApp, listening: socket.socket) -> None:
+    """Until Ctrl-C or SIGTERM (uvicorn's own handlers: requests under way finish)."""
+    import uvicorn
+
+    try:
+        uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[listening])
+    finally:
+        listening.close()
+
+
+def cmd_web_link(args: argparse.Namespace, settings: Settings) -> int:
+    """`duban web link`: the chat's /web for an operator at the server, for a reader who has no chat yet (or has
+    lost it): the same service, the same audit row (with the command line in its detail), the same 10 minutes."""
+    from bot import views
+    from bot.i18n import gettext_for
+    from duban.config import interface_language
+    from duban.operations import run_by
+    from duban.services.web_login import LOGIN_TTL, issue_login_link
+
+    if args.coordinator is None and not (args.department or args.region):
+        raise Refused(
+            "Name the person: --coordinator N (the number from duban contacts list), or --department"
+        )
+    if "web_base_url" not in settings.model_fields_set:  # the default points at this machine only
+        raise Refused(
+            "DUBAN_WEB_BASE_URL is not set: a sign-in link must name the dashboard's address, the same one "
+            "duban run or duban web serves, e.g. DUBAN_WEB_BASE_URL=https://duban.example.gov.cn"
+        )
+    _ = gettext_for(interface_language())
+    now = dt.datetime.now(dt.UTC)
+    command = " ".join(["duban web link", *_given(args)])
+    engine = open_database(settings.database_url, create=False)
+    try:
+        with Session(engine) as session:
+            reader = _reader(session, args)
+            department = reader.department.name
+            issued = issue_login_link(session=session, contact=reader, now=now, issued_by=run_by(command))
+            who = _("{name} ({department}, {role}, number {id})").format(
+                name=views.person_name(_, reader),
+                department=department,
+                role=views.contact_role_label(_, reader.role),
+                id=reader.id,
+            )
+    finally:
+        engine.dispose()
+    minutes = int(LOGIN_TTL.total_seconds() // 60)
+    print(
+        _(
+            "Sign-in link to the web dashboard for {who}, for them only, single use, valid {minutes} minutes:"
+        ).format(who=who, minutes=minutes)
+    )
+    print(issued.link(settings.web_base_url))
+    return 0
+
+
+def _given(args: argparse.Namespace) -> list[str]:
+    """The options as typed, for the audit row: who was asked for, by number or by department."""
+    given = [
+        ("--coordinator", args.coordinator),
+        ("--department", args.department),
+        ("--region", args.region),
+    ]
+    return [f"{option} {value}" for option, value in given if value is not None]
+
+
+def _reader(session: Session, args: argparse.Namespace) -> Contact:
+    """The one active coordinator or lead the options name, or the line that says why there is none."""
+    from duban.services.invites import department_regions, resolve_department
+    from duban.services.web_login import READER_ROLES, readers
+
+    if args.coordinator is not None:
+        contact = session.get(Contact, args.coordinator)
+        if contact is None:
+            raise Refused(
+                "There is no contact number {id}; duban contacts list shows the numbers", id=args.coordinator
+            )
+        if not contact.active:
+            raise Refused("Contact {id} no longer has access (deactivated)", id=args.coordinator)
+        if contact.role not in READER_ROLES:
+            raise Refused(
+                "Contact {id} is a department contact; the dashboard is for coordinators and leads only",
+                id=args.coordinator,
+            )
+        return contact
+    department_id = None
+    if args.department:
+        try:
+            department_id = resolve_department(session=session, name=args.department, region=args.region).id
+        except NotFound:
+            regions = department_regions(session=session, name=args.department)
+            if args.region is None and len(regions) > 1:
+                raise Refused(
+                    "“{name}” exists in several counties: {regions}; name one with --region",
+                    name=args.department,
+                    regions="、".join(regions),
+                ) from None
+            raise Refused(
+                "There is no department “{name}”; write its full name", name=args.department
+            ) from None
+    found = readers(session=session, department_id=department_id, region=args.region)
+    where = args.department or args.region
+    if not found:
+        raise Refused(
+            "{where} has no coordinator or lead with access; invite one with duban invite --role coordinator",
+            where=where,
+        )
+    if len(found) > 1:
+        raise Refused(
+            "{where} has several coordinators and leads ({numbers}); choose one with --coordinator N",
+            where=where,
+            numbers="、".join(str(contact.id) for contact in found),
+        )
+    return found[0]
 
 
 def cmd_tongbao(args: argparse.Namespace, settings: Settings) -> int:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import exists
 from sqlalchemy import select as sa_select  # more columns than sqlmodel.select types
 from sqlalchemy.orm import selectinload
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from duban.chunks import in_parts
 from duban.services.access import (
@@ -564,3 +564,32 @@ def evidence_file_id(*, session: Session, reader: Contact, report_id: int) -> st
     ):
         raise NotFound(str(report_id))
     return report.evidence_file_id
+
+
+@dataclass(frozen=True)
+class ChartKey:
+    """What the overview's chart is drawn from: the plans the reader sees, the day, the data's version (the
+    newest report, and the counter every other write that moves a pace moves: a closed or reopened milestone, a
+    moved date, an edited or withdrawn report, an import), and the caption's language. Two readers of one county
+    share a drawing; any report or milestone change anywhere draws afresh."""
+
+    plan_ids: tuple[int, ...]
+    today: dt.date
+    newest_report_id: int
+    # None: a database without the counter's row (before migration 0010); such a drawing is never kept
+    inputs_version: int | None
+    language: str
+
+
+def chart_key(*, session: Session, reader: Contact, today: dt.date) -> ChartKey:
+    from models.planning import inputs_version
+
+    require_reader(reader)
+    newest = session.exec(select(func.max(ProgressReport.id))).one()
+    return ChartKey(
+        plan_ids=tuple(sorted(visible_plan_ids(session=session, contact=reader))),
+        today=today,
+        newest_report_id=newest or 0,
+        inputs_version=inputs_version(session),
+        language=reader.language,
+    )

@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from duban.services import audit
 from duban.services.access import require_reader
 from duban.services.errors import DomainError
-from models import Contact, ContactRole, WebLogin, WebSession
+from models import Contact, ContactRole, Department, WebLogin, WebSession
 
 LOGIN_TTL = dt.timedelta(minutes=10)
 LOGIN_PATH = "/login/"
@@ -46,8 +46,11 @@ class IssuedLogin:
         return f"{base_url.rstrip('/')}{LOGIN_PATH}{self.token}"
 
 
-def issue_login_link(*, session: Session, contact: Contact, now: dt.datetime) -> IssuedLogin:
-    """Coordinators and leads only: contacts report in chat and get no dashboard."""
+def issue_login_link(
+    *, session: Session, contact: Contact, now: dt.datetime, issued_by: str = ""
+) -> IssuedLogin:
+    """Coordinators and leads only: contacts report in chat and get no dashboard. `issued_by` names an operator who
+    asked for the link on the reader's behalf (`duban web link`); the audit row is the chat's /web one either way."""
     require_reader(contact)
     assert contact.id is not None  # a stored row
     token = secrets.token_urlsafe(32)
@@ -55,9 +58,27 @@ def issue_login_link(*, session: Session, contact: Contact, now: dt.datetime) ->
     session.add(
         WebLogin(token_hash=_digest(token), contact_id=contact.id, created_at=now, expires_at=expires_at)
     )
-    audit.record(session, now=now, contact_id=contact.id, action="web_link")
+    audit.record(session, now=now, contact_id=contact.id, action="web_link", detail=issued_by)
     session.commit()
     return IssuedLogin(token=token, expires_at=expires_at)
+
+
+def readers(
+    *, session: Session, department_id: int | None = None, region: str | None = None
+) -> list[Contact]:
+    """The active coordinators and leads of a department, or of a county, in number order: whom an operator may
+    hand a sign-in link (`duban web link --department/--region`)."""
+    query = (
+        select(Contact)
+        .join(Department, col(Department.id) == Contact.department_id)
+        .where(col(Contact.active).is_(True), col(Contact.role).in_(READER_ROLES))
+        .order_by(col(Contact.id))
+    )
+    if department_id is not None:
+        query = query.where(Contact.department_id == department_id)
+    if region is not None:
+        query = query.where(Department.region == region)
+    return list(session.exec(query).all())
 
 
 def check_login_link(*, session: Session, token: str, now: dt.datetime) -> WebLogin:

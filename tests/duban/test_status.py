@@ -137,6 +137,19 @@ def test_cli_status_prints_counts_in_chinese(cli_env: str, capsys) -> None:  # t
     assert total == overdue and done == reported == silent == 0
 
 
+@freeze_time("2026-01-01 10:00:00", tz_offset=0)
+def test_cli_status_as_of_another_day_counts_that_day(cli_env: str, capsys) -> None:  # type: ignore[no-untyped-def]
+    """--as-of as `duban export` takes it: the states of that day (nothing of 2025 overdue in mid-2024)."""
+    assert main(["seed"]) == 0
+    capsys.readouterr()
+    assert main(["status", "--as-of", "2024-06-30"]) == 0
+    out = capsys.readouterr().out
+    assert "督办进度（截至 2024-06-30，全部部门）" in out
+    row_2025 = next(line for line in out.splitlines() if line.startswith("2025 "))
+    total, done, reported, silent, overdue = (int(x) for x in row_2025.split()[1:])
+    assert total == silent and overdue == 0
+
+
 def test_cli_status_for_an_unknown_department_says_so_politely(cli_env: str, capsys) -> None:  # type: ignore[no-untyped-def]
     assert main(["seed"]) == 0
     capsys.readouterr()

@@ -10,10 +10,15 @@ Skipped locally without chromium; with CI=true a missing browser fails the run (
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime as dt
+import os
 import re
+import signal
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,18 +38,28 @@ from duban.config import Settings
 from models import ContactRole, Department, Notification
 from tests.bot.conftest import NOW, FakeUser, build_harness
 from tests.ci import unavailable
-from tests.web.conftest import FOREIGN_PLAN, HOME_PLAN, milestone_of, plan_id, said
+from tests.web.conftest import (
+    FOREIGN_PLAN,
+    HOME_PLAN,
+    County,
+    milestone_of,
+    plan_id,
+    request_closeout,
+    said,
+)
 from tests.zones import DEFAULT_TZ
 from web.app import build_web_app
 from web.evidence import EvidenceSources
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts" / "web"
 CONTACT = FakeUser(1001)
 COORDINATOR = FakeUser(2002)
 FOREIGN_COORDINATOR = FakeUser(9002)
 NOT_YOURS = "页面不存在，或您无权查看。"
+PHONE_WIDTH = 390
 
 
 def _browser_or_skip() -> None:
@@ -81,8 +96,8 @@ def live_server(engine: Engine, seeded: Session) -> Iterator[str]:
         yield base
 
 
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
+def _chromium(tmp_path: Path, *, phone: bool = False) -> webdriver.Chrome:
+    """Headless chromium, a desktop window or (phone) a 390 px wide phone's screen, downloads into tmp_path."""
     _browser_or_skip()
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
@@ -95,16 +110,35 @@ def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
         "--disable-sync",
         "--no-first-run",
         "--window-size=1280,900",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+        f"--user-data-dir={tmp_path / ('phone-profile' if phone else 'chromium-profile')}",
     ):
         options.add_argument(flag)
+    if phone:  # Chrome's device emulation: the page lays out in a 390 px viewport, as on an iPhone 12-15
+        options.add_experimental_option(
+            "mobileEmulation", {"deviceMetrics": {"width": PHONE_WIDTH, "height": 844, "pixelRatio": 2}}
+        )
     downloads = tmp_path / "downloads"
-    downloads.mkdir()
+    downloads.mkdir(exist_ok=True)
     options.add_experimental_option(
         "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
     )
     driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
     driver.downloads = downloads  # type: ignore[attr-defined]
+    return driver
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
+    driver = _chromium(tmp_path)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture
+def phone(tmp_path: Path) -> Iterator[webdriver.Chrome]:
+    driver = _chromium(tmp_path, phone=True)
     try:
         yield driver
     finally:
@@ -321,3 +355,179 @@ async def test_evidence_that_carries_script_does_nothing_in_a_coordinators_brows
 
     seeded.expire_all()
     assert seeded.exec(select(CloseoutRequest)).one().status == "pending"
+
+
+# --- the dashboard on a phone: 390 px, every page ------------------------------------------------------------------
+
+# every element that reaches past either edge of the screen, as "tag#id.class left..right"
+WIDER_THAN_THE_SCREEN = """
+const width = document.documentElement.clientWidth;
+const wide = [];
+for (const element of document.querySelectorAll('body *')) {
+  const box = element.getBoundingClientRect();
+  if (box.width > 0 && (box.right > width + 0.5 || box.left < -0.5)) {
+    const id = element.id ? '#' + element.id : '';
+    const cls = typeof element.className === 'string' && element.className ? '.' + element.className : '';
+    wide.push(`${element.tagName.toLowerCase()}${id}${cls} ${Math.round(box.left)}..${Math.round(box.right)}`);
+  }
+}
+return [width, document.documentElement.scrollWidth, wide];
+"""
+# a department name laid out on more than one line (an inline box broken across lines has several rectangles)
+BROKEN_NAMES = "return [...document.querySelectorAll('.dept')].filter(e => e.getClientRects().length > 1).map(e => e.textContent);"
+
+
+def _whole_page(driver: webdriver.Chrome, path: Path) -> None:
+    """A screenshot of the whole page, below the fold too (Chrome's DevTools call), for a person to look at."""
+    size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    shot = driver.execute_cdp_cmd(
+        "Page.captureScreenshot",
+        {
+            "format": "png",
+            "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1},
+        },
+    )
+    path.write_bytes(base64.b64decode(shot["data"]))
+
+
+def _fits_a_phone(driver: webdriver.Chrome, name: str, screenshots: Path) -> None:
+    """Nothing wider than the 390 px screen, no department name broken inside; the page kept as a screenshot."""
+    _whole_page(driver, screenshots / f"{name}.png")
+    width, scroll_width, wide = driver.execute_script(WIDER_THAN_THE_SCREEN)
+    assert width == PHONE_WIDTH, name
+    assert wide == [] and scroll_width <= PHONE_WIDTH, (name, wide)
+    assert driver.execute_script(BROKEN_NAMES) == [], name
+
+
+def _card_texts(driver: webdriver.Chrome, table: str) -> list[str]:
+    """The table's rows as a phone shows them: its head hidden, each row a block (a card) of labelled lines."""
+    assert not driver.find_element(By.CSS_SELECTOR, f"#{table} thead").is_displayed()
+    rows = driver.find_elements(By.CSS_SELECTOR, f"#{table} tbody tr")
+    assert {driver.execute_script("return getComputedStyle(arguments[0]).display", r) for r in rows} == {
+        "block"
+    }
+    return [str(r.text) for r in rows]
+
+
+def test_every_page_fits_a_phone_with_one_card_per_milestone(
+    engine: Engine, seeded: Session, county: County, phone: webdriver.Chrome, tmp_path: Path
+) -> None:
+    from duban.services.progress import record_report
+    from duban.services.web_login import issue_login_link
+    from models import ReportStatus
+
+    screenshots = tmp_path / "phone-screenshots"
+    screenshots.mkdir()
+    print(f"phone screenshots: {screenshots}")
+    reported = milestone_of(seeded, HOME_PLAN, "（三）")
+    record_report(
+        session=seeded,
+        contact=county.contact,
+        milestone_id=reported.id or 0,
+        status=ReportStatus.at_risk,
+        percent=40,
+        note="资金尚未全部到位，进度可能滞后。已与区财政局对接，预计下月拨付到位后恢复施工。" * 3,
+        now=NOW,
+        tz=DEFAULT_TZ,
+    )
+    closeout = request_closeout(seeded, county.contact, HOME_PLAN, "（二）")
+    home = plan_id(seeded, HOME_PLAN)
+
+    with _serving(None, engine) as base:
+        link = issue_login_link(session=seeded, contact=county.coordinator, now=NOW).link(base)
+        phone.get(link)
+        _fits_a_phone(phone, "sign-in", screenshots)
+        phone.find_element(By.ID, "sign-in").click()
+        WebDriverWait(phone, 10).until(lambda d: d.current_url == f"{base}/")
+        _fits_a_phone(phone, "overview", screenshots)
+        [*departments, total] = _card_texts(phone, "plan-" + str(home) + " table")
+        assert total.startswith("合计") and "已逾期：17" in total and "已销号：0" in total
+
+        phone.get(f"{base}/plans/{home}")
+        _fits_a_phone(phone, "ledger", screenshots)
+        card = next(text for text in _card_texts(phone, "ledger") if "（三）" in text)
+        for label in ("牵头：区教体局", "完成时限：", "状态：", "最新汇报：存在风险 40%"):
+            assert label in card, card
+
+        phone.get(f"{base}/overdue")
+        _fits_a_phone(phone, "overdue", screenshots)
+        assert all("逾期天数：" in text and "牵头：" in text for text in _card_texts(phone, "overdue"))
+
+        for name, path in (
+            ("silent", "/silent"),
+            ("milestone", f"/milestones/{reported.id}"),
+            ("department", f"/departments/{county.contact.department_id}"),
+        ):
+            phone.get(base + path)
+            _fits_a_phone(phone, name, screenshots)
+
+        phone.get(f"{base}/pending")
+        _fits_a_phone(phone, "pending", screenshots)
+        approve = phone.find_element(By.ID, f"approve-{closeout}").rect
+        reason = phone.find_element(By.ID, f"reason-{closeout}").rect
+        reject = phone.find_element(By.ID, f"reject-{closeout}").rect
+        # 批准 on a line of its own, well above the reason and 驳回 (no thumb lands on one aiming at the other)
+        assert approve["y"] + approve["height"] + 24 <= reason["y"] <= reject["y"]
+    assert sorted(p.name for p in screenshots.iterdir()) == [
+        f"{name}.png"
+        for name in sorted(
+            ("sign-in", "overview", "ledger", "overdue", "silent", "milestone", "department", "pending")
+        )
+    ]
+
+
+def test_the_link_duban_demo_web_prints_opens_the_dashboard(
+    browser: webdriver.Chrome, tmp_path: Path
+) -> None:
+    """What a newcomer does: one command, then the link it prints, in a browser; Ctrl-C stops it in one piece."""
+    with socket.socket() as probe:  # a free port (released for the command to take)
+        probe.bind(("127.0.0.1", 0))
+        base = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("DUBAN_", "TELEGRAM_"))}
+    command = [sys.executable, "-m", "duban.cli", "demo", "--web", "--listen", base.removeprefix("http://")]
+    demo = subprocess.Popen(
+        command,
+        cwd=tmp_path,  # var/demo.db is made here, and no developer's .env is read
+        env={**environment, "PYTHONPATH": str(ROOT), "DUBAN_LANGUAGE": "zh_CN"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = threading.Timer(180, demo.kill)  # a demo that hangs fails the test instead of blocking it
+    deadline.start()
+    try:
+        assert demo.stdout is not None
+        printed = []
+        for line in demo.stdout:
+            printed.append(line.rstrip("\n"))
+            if line.startswith(f"{base}/login/"):
+                break
+        link = printed[-1]
+        assert link.startswith(f"{base}/login/"), printed[-5:]
+        assert printed[-3] == f"演示网页端：{base}/（数据库 var/demo.db），按 Ctrl-C 停止。"
+        assert printed[-2].startswith("打开下面的链接，以演示协调员（淄博市淄川区 ")
+
+        browser.get(link)
+        browser.find_element(By.ID, "sign-in").click()
+        WebDriverWait(browser, 10).until(lambda d: d.current_url == f"{base}/")
+        titles = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "section.plan h2")]
+        assert titles == ["淄川区推进乡村教育振兴工作方案"]
+        assert browser.find_element(By.ID, "as-of").text.startswith("数据截至 ")
+        _screenshot(browser, "demo-overview.png")
+        browser.get(f"{base}/pending")  # the sample history's 销号 requests wait for the demo coordinator
+        assert browser.find_elements(By.CSS_SELECTOR, "section.closeout")
+
+        demo.send_signal(signal.SIGINT)  # Ctrl-C: the requests under way finish, then the exit Ctrl-C means
+        assert demo.wait(timeout=30) == 130
+        assert demo.stderr is not None
+        assert "Traceback" not in demo.stderr.read()
+    finally:
+        deadline.cancel()
+        if demo.poll() is None:
+            demo.kill()
+        demo.wait()
+        for stream in (demo.stdout, demo.stderr):
+            if stream is not None:
+                stream.close()
+    assert (tmp_path / "var" / "demo.db").exists() and not (tmp_path / "var" / "duban.db").exists()

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 from starlette.testclient import TestClient
 
+from duban.chart import ChartRow
 from duban.services.invites import deactivate_contact
 from duban.services.oversight import pause_escalation
 from duban.services.web_login import issue_login_link
@@ -355,7 +356,7 @@ def test_the_silent_page_lists_departments_nobody_joined_for_and_never_says_all_
     sign_in(app_client, seeded, county.coordinator)
     page = app_client.get("/silent").text
     assert "所有部门均已回复" not in page and "收到提醒的部门都已回复最近一次提醒。" in page
-    unreached = page[page.index('<table id="unreached">') :].split("</table>")[0]
+    unreached = page[page.index('id="unreached"') :].split("</table>")[0]
     assert "区妇联" in unreached and "区教体局" not in unreached  # only 区教体局 has a contact
 
 
@@ -476,3 +477,66 @@ def test_the_pending_page_announces_only_a_decision_the_reader_made(
     assert 'id="notice"' not in forged
     closeout_id = request_closeout(seeded, county.contact, HOME_PLAN, "（二）", note="已完成")
     assert 'id="notice"' not in app_client.get(f"/pending?done={closeout_id}").text  # not decided yet
+
+
+class CountingDrawer:
+    """Stands in for matplotlib: keeps what each drawing was asked to show, answers a PNG naming its number."""
+
+    def __init__(self) -> None:
+        self.drawn: list[list[ChartRow]] = []
+
+    def __call__(self, rows: list[ChartRow], title: str) -> bytes:
+        self.drawn.append(rows)
+        return b"\x89PNG drawing %d" % len(self.drawn)
+
+
+def test_the_chart_is_drawn_once_per_county_day_and_data_version(
+    engine: Engine, seeded: Session, county: County, clock: list[dt.datetime]
+) -> None:
+    drawer = CountingDrawer()
+
+    # sessions that last into tomorrow
+    dashboard = build_web_app(engine, settings(web_session_hours=48), lambda: clock[0], draw_chart=drawer)
+    # one process serving two readers of one county, and one of another county
+    coordinator, lead, foreign = (
+        sign_in(TestClient(dashboard), seeded, reader)
+        for reader in (county.coordinator, county.lead, county.foreign_coordinator)
+    )
+
+    first = coordinator.get("/chart.png")
+    assert first.content == b"\x89PNG drawing 1" and first.headers["content-type"] == "image/png"
+    assert coordinator.get("/chart.png").content == b"\x89PNG drawing 1"  # a reload draws nothing
+    assert lead.get("/chart.png").content == b"\x89PNG drawing 1"  # nor another reader of the county
+    assert foreign.get("/chart.png").content == b"\x89PNG drawing 2"  # another county's figures
+
+    # a report moves the figures: drawn afresh, and the new drawing is kept in turn
+    request_closeout(seeded, county.contact, HOME_PLAN, "（二）")
+    assert coordinator.get("/chart.png").content == b"\x89PNG drawing 3"
+    assert sum(row.green for row in drawer.drawn[2]) == sum(row.green for row in drawer.drawn[0]) + 1
+    assert lead.get("/chart.png").content == b"\x89PNG drawing 3"
+
+    # a milestone change (the 销号 approved) too; and the next day
+    approve = coordinator.get("/pending").text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', approve)
+    assert csrf is not None
+    closeout = seeded.exec(select(CloseoutRequest)).one()
+    answer = coordinator.post(
+        f"/closeouts/{closeout.id}/approve", data={"csrf": csrf.group(1)}, follow_redirects=False
+    )
+    assert answer.status_code == 303
+    assert coordinator.get("/chart.png").content == b"\x89PNG drawing 4"
+    assert sum(row.done for row in drawer.drawn[3]) == sum(row.done for row in drawer.drawn[2]) + 1
+    clock[0] += dt.timedelta(days=1)
+    assert coordinator.get("/chart.png").content == b"\x89PNG drawing 5"
+    assert coordinator.get("/chart.png").content == b"\x89PNG drawing 5"
+    assert len(drawer.drawn) == 5
+
+
+def test_the_overview_overdue_and_ledger_pages_say_when_their_figures_were_computed(
+    seeded: Session, county: County, app_client: TestClient
+) -> None:
+    sign_in(app_client, seeded, county.coordinator)
+    for path in ("/", "/overdue", f"/plans/{plan_id(seeded, HOME_PLAN)}"):
+        page = app_client.get(path).text
+        # NOW is 02:00 UTC: 10:00 in the county
+        assert '<p class="hint as-of" id="as-of">数据截至 2025-06-02 10:00（Asia/Shanghai）</p>' in page, path
