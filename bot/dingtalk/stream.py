@@ -28,6 +28,7 @@ import dingtalk_stream
 import httpx
 import websockets
 from dingtalk_stream import AckMessage, CallbackMessage, ChatbotMessage, SystemMessage
+from websockets.exceptions import WebSocketException
 
 from duban.errors import ConfigurationError, Refused
 
@@ -202,7 +203,7 @@ class StreamReceiver(dingtalk_stream.DingTalkStreamClient):
                         reason=str(refusal),
                     ) from None
                 reason = str(refusal)  # a secret rotated under a running process: said, and retried
-            except (OSError, httpx.HTTPError, websockets.exceptions.WebSocketException) as error:
+            except (OSError, httpx.HTTPError, WebSocketException) as error:
                 reason = str(error) or type(error).__name__
             except (
                 Exception
