@@ -106,6 +106,9 @@ def configure_logging(
         handlers=[handler(detailed if verbose else "%(message)s")],
         force=True,
     )
+    # APScheduler warns on every tick a job is still running ("skipped: maximum number of running instances"),
+    # which a long send batch makes routine; its errors (a job that raised) still show
+    logging.getLogger("apscheduler").setLevel(logging.INFO if verbose else logging.ERROR)
     process = logging.getLogger(PROCESS_LOGGER)
     for old in process.handlers[:]:
         process.removeHandler(old)
