@@ -1,18 +1,24 @@
 """Start the bot, by polling or behind a webhook: engine, scheduler jobs and the Application, stopped together."""
 
 import asyncio
+import contextlib
 import datetime as dt
+import errno
 import logging
 import signal
+import socket
 import warnings
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
+import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import Engine, text
 from sqlmodel import Session
+from starlette.applications import Starlette
+from starlette.routing import Route
 from starlette.types import ASGIApp
 from telegram import Bot, Update
 from telegram.error import InvalidToken, NetworkError, TelegramError
@@ -23,23 +29,27 @@ from bot.app import build_application, conversation_persistence
 from bot.channels import ChannelRouter
 from bot.dingtalk.api import DingTalkApi
 from bot.dingtalk.app import DingTalkChannel, build_dingtalk_channel
+from bot.dingtalk.stream import StreamState
 from bot.robots.senders import GroupRobotSender, RobotKeys
 from bot.robots.weekly import post_weekly, robots_at_start
 from bot.runtime import Runtime
 from bot.telegram.channel import TelegramChannel
-from bot.webhook import WEBHOOK_PATH, derive_secret, webhook_app
+from bot.webhook import WEBHOOK_PATH, derive_secret, health_endpoint, webhook_app
+from duban import redaction
 from duban.config import Settings
 from duban.db import open_database, single_instance_on_sqlite
 from duban.errors import ConfigurationError, Refused
+from duban.operations import PROCESS_LOGGER
 from scheduler.delivery import Deliver
 from scheduler.dispatcher import dispatch_due
 from scheduler.jobs import Jobs, dispatch
 from scheduler.lease import LeaseKeeper
 
-if TYPE_CHECKING:
-    import uvicorn
-
 log = logging.getLogger(__name__)
+say = logging.getLogger(
+    PROCESS_LOGGER
+)  # what the operator sees without -v: channels up, addresses, role, stop
+T = TypeVar("T")
 
 # /report mixes button and text steps, so it is tracked per user, not per message, on purpose (as in pyproject's
 # pytest settings); PTB's advice would otherwise print on every start, in front of the log
@@ -69,7 +79,28 @@ class Service:
     planning: asyncio.Lock = field(default_factory=asyncio.Lock)
     robots: GroupRobotSender = field(default_factory=GroupRobotSender)
     robot_keys: RobotKeys = field(default_factory=lambda: RobotKeys(None))
+    announce: bool = (
+        False  # once the start lines are out, each change of the scheduler role or of DingTalk is said
+    )
     _dingtalk_task: asyncio.Task[None] | None = None
+
+    def stream_changed(self, state: StreamState, reason: str) -> None:
+        """DingTalk's connection, said once per change (the receiver retries quietly in between)."""
+        if not self.announce:
+            return  # the first connection is in the start lines
+        if state is StreamState.LOST:
+            say.warning("DingTalk: Stream connection lost (%s); reconnecting", reason)
+        elif state is StreamState.BACK:
+            say.info("DingTalk: Stream connected again")
+
+    def lead(self) -> bool:
+        """Renew or take the scheduler lease; a change of role is said in one line."""
+        leader = self.keeper.acquire()
+        if leader != self.is_leader and self.announce:
+            text, args = _role_line(leader)
+            say.info(text, *args)
+        self.is_leader = leader
+        return leader
 
     def health(self) -> dict[str, Any]:
         try:
@@ -78,12 +109,18 @@ class Service:
             database = "ok"
         except Exception as error:  # reported, not raised: /healthz must answer
             database = f"error: {type(error).__name__}"
-        return {
+        state: dict[str, Any] = {
             "database": database,
             "scheduler": "running" if self.scheduler.running else "stopped",
             "leader": self.is_leader,
             "instance": self.keeper.holder,
         }
+        if self.dingtalk is not None:
+            stream = self.dingtalk.receiver.state
+            state["dingtalk"] = (
+                "connecting" if stream is None else "lost" if stream is StreamState.LOST else "connected"
+            )
+        return state
 
     def router(self) -> ChannelRouter:
         """Each outbox row on its recipient's channel, among the channels this process runs."""
@@ -139,29 +176,9 @@ def build_service(
         dingtalk=channel,
         robot_keys=RobotKeys(settings.keyring()),
     )
-    if application is not None:
-        _wire_application(service, application)
+    if channel is not None:
+        channel.receiver.on_state = service.stream_changed
     return service
-
-
-def _wire_application(service: Service, application: Application) -> None:
-    """Telegram's Application owns the loop: the jobs and the DingTalk channel start and stop with it."""
-    register_commands = application.post_init
-
-    async def post_init(app: Application) -> None:
-        if register_commands is not None:
-            await register_commands(app)
-        await start_background(service)
-
-    async def post_stop(app: Application) -> None:
-        await stop_background(service)
-
-    async def post_shutdown(app: Application) -> None:
-        await close(service)
-
-    application.post_init = post_init
-    application.post_stop = post_stop
-    application.post_shutdown = post_shutdown
 
 
 def notice_sender(runtime: Runtime, deliver: Deliver) -> Callable[[Sequence[int]], Awaitable[int]]:
@@ -193,9 +210,8 @@ async def start_background(service: Service) -> None:
     with Session(service.engine) as session:  # paused without the key (said once, here); plain rows sealed
         robots_at_start(session=session, keys=service.robot_keys)
 
-    def leading() -> bool:
-        service.is_leader = service.keeper.acquire()
-        return service.is_leader
+    leading = service.lead
+    leading()  # the role is known before the start lines are said
 
     async def dispatch_job() -> None:
         if leading():
@@ -300,32 +316,6 @@ async def close(service: Service) -> None:
     service.engine.dispose()
 
 
-def run_dingtalk(settings: Settings) -> None:
-    """`duban run` with DingTalk alone (no TELEGRAM_BOT_TOKEN): the receiver, the scheduler and the dispatcher in
-    one event loop, until SIGTERM or SIGINT."""
-    service = build_service(settings, token=None, dingtalk=True)
-    lock = single_instance_on_sqlite(service.engine)
-
-    async def main() -> None:
-        stopping = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stopping.set)
-        await start_background(service)
-        try:
-            await stopping.wait()
-        finally:
-            await stop_background(service)
-            await close(service)
-
-    log.info("duban bot starting (DingTalk, %s)", settings.dingtalk_api_base)
-    try:
-        asyncio.run(main())
-    finally:
-        if lock is not None:
-            lock.close()
-
-
 async def connect_to_telegram(
     application: Application,
     *,
@@ -372,129 +362,237 @@ def _dingtalk_api(service: Service) -> DingTalkApi | None:
     return service.dingtalk.api if service.dingtalk is not None else None
 
 
-def run_polling(
-    settings: Settings,
-    *,
-    token: str,
-    base_url: str | None,
-    emulator: bool = False,
-    poll_interval: float = 0.0,
-    dashboard: Callable[[Engine, Bot, DingTalkApi | None], ASGIApp] | None = None,
-    web_listen: str | None = None,
-) -> None:
-    """Poll Telegram; with `dashboard` and `web_listen`, serve the dashboard on that address in the same process
-    (a county without a public HTTPS address still gets its /web pages)."""
-    service = build_service(settings, token=token, base_url=base_url, emulator=emulator)
-    assert service.application is not None
-    lock = single_instance_on_sqlite(service.engine)
-    log.info("duban bot starting (polling%s)", " and DingTalk" if service.dingtalk else "")
+@dataclass(frozen=True)
+class Launch:
+    """How `duban run` runs: its channels come from the settings; these are the command line's choices."""
+
+    token: str | None = None  # Telegram runs when given
+    base_url: str | None = None
+    emulator: bool = False
+    poll_interval: float = 0.0
+    webhook_url: str | None = None  # Telegram by webhook (served on `listen`) instead of polling
+    listen: str | None = None  # the HTTP address: /healthz, with the webhook and the dashboard when they run
+    dashboard: Callable[[Engine, Bot | None, DingTalkApi | None], ASGIApp] | None = None
+
+
+def run(settings: Settings, launch: Launch) -> None:
+    """`duban run`: every configured channel, the scheduler, and an HTTP server when `launch.listen` is given, in
+    one event loop until SIGTERM or SIGINT (which stop it cleanly at any moment). Each channel and service says in
+    one line that it is up (duban.operations.PROCESS_LOGGER); the caller says that it stopped.
+
+    The port is taken first, so a port in use is the only line printed; the lines come once everything is up.
+    """
+    listener = bind(launch.listen) if launch.listen else None
     try:
-        if dashboard is not None and web_listen is not None:
-            app = dashboard(service.engine, service.application.bot, _dingtalk_api(service))
-            asyncio.run(_poll_and_serve(service.application, _server(app, web_listen), poll_interval))
-            return
-        # connect in the loop run_polling then takes over, so the HTTP clients stay on one loop
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
+        service = build_service(
+            settings,
+            token=launch.token,
+            base_url=launch.base_url,
+            emulator=launch.emulator,
+            dingtalk=None if launch.token else True,
+        )
+        lock = single_instance_on_sqlite(service.engine)
         try:
-            loop.run_until_complete(connect_to_telegram(service.application))
-        except BaseException:
-            loop.close()
-            raise
-        service.application.run_polling(poll_interval=poll_interval, drop_pending_updates=False)
-    finally:
-        if lock is not None:
-            lock.close()
-
-
-def _server(app: ASGIApp, listen: str) -> "uvicorn.Server":
-    import uvicorn
-
-    host, _, port = listen.rpartition(":")
-    return uvicorn.Server(
-        uvicorn.Config(app, host=host.strip("[]") or "127.0.0.1", port=int(port), log_level="warning")
-    )
-
-
-async def _poll_and_serve(application: Application, server: "uvicorn.Server", poll_interval: float) -> None:
-    """run_polling's hooks, called by hand around our own HTTP server (as run_webhook does); the server's end
-    (a signal) stops the polling too."""
-    await connect_to_telegram(application)
-    if application.post_init:
-        await application.post_init(application)
-    updater = application.updater
-    assert updater is not None  # build_application keeps PTB's default updater
-    try:
-        await updater.start_polling(poll_interval=poll_interval, drop_pending_updates=False)
-        await application.start()
-        try:
-            await server.serve()
+            asyncio.run(_serve(service, launch, listener))
         finally:
-            await updater.stop()
-            await application.stop()
-            if application.post_stop:
-                await application.post_stop(application)
+            if lock is not None:
+                lock.close()
     finally:
-        await application.shutdown()
-        if application.post_shutdown:
-            await application.post_shutdown(application)
+        if listener is not None:
+            listener.close()
 
 
-def run_webhook(
-    settings: Settings,
-    *,
-    token: str,
-    base_url: str | None,
-    webhook_url: str,
-    listen: str,
-    emulator: bool = False,
-    dashboard: Callable[[Engine, Bot, DingTalkApi | None], ASGIApp] | None = None,
-) -> None:
-    """Serve /telegram and /healthz; `dashboard` (the wiring passes the web dashboard, which fetches report
-    evidence through this bot) is mounted beside them."""
-    service = build_service(settings, token=token, base_url=base_url, emulator=emulator)
-    lock = single_instance_on_sqlite(service.engine)
-    secret = settings.webhook_secret or derive_secret(token)
-    application = service.application
-    assert application is not None
-    app = webhook_app(application, secret=secret, health=service.health)
-    if dashboard is not None:
-        app.mount("/", dashboard(service.engine, application.bot, _dingtalk_api(service)))
-    server = _server(app, listen)
+def bind(listen: str) -> socket.socket:
+    """The listening socket, taken before anything connects: a port in use is refused in one line, naming it."""
+    host, _, port_text = listen.rpartition(":")
+    host, port = host.strip("[]") or "127.0.0.1", int(port_text)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: a restart is not refused
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        if error.errno == errno.EADDRINUSE:
+            raise Refused(
+                "Port {port} ({listen}) is in use by another program; stop it, or give duban run another port "
+                "(--listen or --web-listen HOST:PORT)",
+                port=port,
+                listen=listen,
+            ) from None
+        raise Refused(
+            "Cannot listen on {listen} ({reason}); give an address of this machine, like 127.0.0.1:8080",
+            listen=listen,
+            reason=error.strerror or str(error),
+        ) from None
+    sock.set_inheritable(True)
+    return sock
 
-    async def main() -> None:
-        # run_polling calls these hooks itself; serving a webhook through our own server, we call them
-        await connect_to_telegram(application)
-        if application.post_init:
-            await application.post_init(application)
-        try:
-            try:
-                await application.bot.set_webhook(
-                    url=webhook_url.rstrip("/") + WEBHOOK_PATH,
-                    secret_token=secret,
-                    allowed_updates=Update.ALL_TYPES,
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the process's handlers stop it, through `should_exit`, after the
+    channels (uvicorn's would re-raise the signal once it stopped)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def health_app(service: Service, secret: str | None) -> Starlette:
+    """/healthz where there is no webhook: ok or degraded for anyone; the details with DUBAN_WEBHOOK_SECRET (or
+    the secret derived from the token) in the webhook's header."""
+    return Starlette(routes=[Route("/healthz", health_endpoint(service.health, secret), methods=["GET"])])
+
+
+def _http_app(service: Service, launch: Launch) -> ASGIApp:
+    """What the HTTP server serves: /healthz always; the webhook; the dashboard when asked for."""
+    settings, application = service.settings, service.application
+    secret = settings.webhook_secret or (derive_secret(launch.token) if launch.token else None)
+    if launch.webhook_url:
+        assert application is not None and secret is not None
+        app = webhook_app(application, secret=secret, health=service.health)
+    else:
+        app = health_app(service, secret)
+    if launch.dashboard is not None:
+        bot = application.bot if application is not None else None
+        app.mount("/", launch.dashboard(service.engine, bot, _dingtalk_api(service)))
+    return app
+
+
+async def _until_stopped(stopping: asyncio.Event, work: Awaitable[T]) -> T:
+    """The work's result, or _Stopped as soon as a signal came (the work cancelled)."""
+    task = asyncio.ensure_future(work)
+    waiter = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+    if not task.done():
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        raise _Stopped
+    return task.result()
+
+
+class _Stopped(Exception):
+    """A signal came while the process was still starting."""
+
+
+async def _serve(service: Service, launch: Launch, listener: socket.socket | None) -> None:
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    settings, application = service.settings, service.application
+    server: _Server | None = None
+    serving: asyncio.Task[None] | None = None
+    lines: list[tuple[str, tuple[object, ...]]] = []  # said once everything is up
+    updater_running = False
+    try:
+        if application is not None:
+            await _until_stopped(stopping, connect_to_telegram(application))
+            if application.post_init is not None:  # the commands' menu (bot/app.py)
+                await application.post_init(application)
+            if launch.webhook_url:
+                await _until_stopped(stopping, _set_webhook(application, launch.webhook_url, settings))
+                lines.append(
+                    ("Telegram: @%s, updates arrive at %s", (application.bot.username, launch.webhook_url))
                 )
-            except TelegramError as error:  # "Bad webhook: An HTTPS URL must be provided for webhook"
-                raise Refused(
-                    "Telegram refused the webhook {url} ({reason}); give the public HTTPS address of this service",
-                    url=webhook_url,
-                    reason=str(error),
-                ) from None
+            else:
+                assert application.updater is not None  # build_application keeps PTB's default updater
+                await application.updater.start_polling(
+                    poll_interval=launch.poll_interval, drop_pending_updates=False
+                )
+                updater_running = True
+                lines.append(("Telegram: @%s, polling for updates", (application.bot.username,)))
             await application.start()
-            try:
-                await server.serve()
-            finally:
-                await application.stop()
-                if application.post_stop:
-                    await application.post_stop(application)
-        finally:
-            await application.shutdown()
-            if application.post_shutdown:
-                await application.post_shutdown(application)
-
-    log.info("duban bot starting (webhook on %s)", listen)
-    try:
-        asyncio.run(main())
+        await start_background(service)
+        if service.dingtalk is not None:
+            await _until_stopped(stopping, _first_connection(service))
+            lines.append(("DingTalk: Stream connected (%s)", (settings.dingtalk_api_base,)))
+        if listener is not None:
+            server = _Server(uvicorn.Config(_http_app(service, launch), log_level="warning", lifespan="off"))
+            serving = asyncio.create_task(server.serve(sockets=[listener]))
+            await _until_stopped(stopping, _started(server, serving))
+            lines.append(_http_line(launch, listener, settings))
+        lines.append(_role_line(service.is_leader))
+        lines.append(("Database: %s", (redaction.database_url(settings.database_url),)))
+        for text, args in lines:
+            say.info(text, *args)
+        service.announce = True  # from now on, changes are said as they happen
+        ended: list[asyncio.Future[Any]] = [asyncio.ensure_future(stopping.wait())]
+        if serving is not None:
+            ended.append(serving)  # the server failing ends the process too
+        if service._dingtalk_task is not None:
+            ended.append(service._dingtalk_task)
+        await asyncio.wait(ended, return_when=asyncio.FIRST_COMPLETED)
+        ended[0].cancel()
+        for task in ended[1:]:
+            if task.done():
+                task.result()  # a server or channel that failed: its error ends the process
+    except _Stopped:
+        pass
     finally:
-        if lock is not None:
-            lock.close()
+        if server is not None and serving is not None:
+            server.should_exit = True
+            await asyncio.gather(serving, return_exceptions=True)
+        if application is not None:
+            if updater_running and application.updater is not None:
+                await application.updater.stop()
+            if application.running:
+                await application.stop()
+        await stop_background(service)
+        if application is not None:
+            await application.shutdown()
+        await close(service)
+
+
+async def _set_webhook(application: Application, webhook_url: str, settings: Settings) -> None:
+    secret = settings.webhook_secret or derive_secret(application.bot.token)
+    try:
+        await application.bot.set_webhook(
+            url=webhook_url.rstrip("/") + WEBHOOK_PATH, secret_token=secret, allowed_updates=Update.ALL_TYPES
+        )
+    except TelegramError as error:  # "Bad webhook: An HTTPS URL must be provided for webhook"
+        raise Refused(
+            "Telegram refused the webhook {url} ({reason}); give the public HTTPS address of this service",
+            url=webhook_url,
+            reason=str(error),
+        ) from None
+
+
+async def _first_connection(service: Service) -> None:
+    """Until the Stream connects; the receiver's Refused (every try failed, credentials refused) comes out here."""
+    assert service.dingtalk is not None and service._dingtalk_task is not None
+    connected = asyncio.ensure_future(service.dingtalk.receiver.connected.wait())
+    await asyncio.wait([connected, service._dingtalk_task], return_when=asyncio.FIRST_COMPLETED)
+    connected.cancel()
+    if service._dingtalk_task.done():
+        task, service._dingtalk_task = service._dingtalk_task, None
+        task.result()  # raises what stopped it
+
+
+async def _started(server: uvicorn.Server, serving: asyncio.Task[None]) -> None:
+    """Until uvicorn accepts connections on the socket we bound (a few milliseconds)."""
+    while not server.started:
+        if serving.done():
+            serving.result()
+            raise Refused("The web server stopped while starting")
+        await asyncio.sleep(0.01)
+
+
+def _http_line(launch: Launch, listener: socket.socket, settings: Settings) -> tuple[str, tuple[object, ...]]:
+    host, port = listener.getsockname()[:2]
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if launch.dashboard is not None:
+        return (
+            "Dashboard: listening on http://%s/ (public address %s); health check at /healthz",
+            (address, settings.web_base_url),
+        )
+    return ("Health check: listening on http://%s/healthz", (address,))
+
+
+def _role_line(leader: bool) -> tuple[str, tuple[object, ...]]:
+    if leader:
+        return ("Scheduler: this instance leads (plans reminders, sends, posts digests)", ())
+    return ("Scheduler: standby; another instance leads, this one takes over if it stops", ())

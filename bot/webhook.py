@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -27,6 +27,28 @@ WEBHOOK_PATH = "/telegram"
 def derive_secret(token: str) -> str:
     """A stable secret every instance of one bot agrees on, when none is configured (Telegram allows [A-Za-z0-9_-])."""
     return hmac.new(token.encode(), b"duban-webhook", hashlib.sha256).hexdigest()
+
+
+def health_endpoint(
+    health: Callable[[], dict[str, Any]], secret: str | None
+) -> Callable[[Request], Awaitable[JSONResponse]]:
+    """/healthz: ok or degraded for anyone (a load balancer, a container's health check); the details (errors,
+    instance name, channels) only to a caller that sends the secret in Telegram's header. Served in every mode of
+    `duban run` that listens (webhook, or polling and DingTalk Stream with --web-listen or --listen)."""
+
+    def signed(request: Request) -> bool:
+        if secret is None:
+            return False
+        given = request.headers.get(SECRET_HEADER, "").encode("utf-8", "surrogateescape")
+        return hmac.compare_digest(given, secret.encode())
+
+    async def healthz(request: Request) -> JSONResponse:
+        state = health()
+        ok = state.get("database") == "ok" and state.get("scheduler") == "running"
+        body = state if signed(request) else {"status": "ok" if ok else "degraded"}
+        return JSONResponse(body, status_code=HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE)
+
+    return healthz
 
 
 def webhook_app(
@@ -52,16 +74,9 @@ def webhook_app(
         await application.update_queue.put(update)
         return Response()
 
-    async def healthz(request: Request) -> JSONResponse:
-        """ok or degraded for anyone (a load balancer); the details (errors, instance name) only with the secret."""
-        state = health()
-        ok = state.get("database") == "ok" and state.get("scheduler") == "running"
-        body = state if signed(request) else {"status": "ok" if ok else "degraded"}
-        return JSONResponse(body, status_code=HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE)
-
     return Starlette(
         routes=[
             Route(WEBHOOK_PATH, telegram, methods=["POST"]),
-            Route("/healthz", healthz, methods=["GET"]),
+            Route("/healthz", health_endpoint(health, secret), methods=["GET"]),
         ]
     )

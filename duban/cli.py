@@ -12,9 +12,10 @@ import datetime as dt
 import errno
 import json
 import os
+import signal
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -28,6 +29,7 @@ from duban.config import Settings, get_settings, interface_language
 from duban.db import connect, discard_sqlite_file, new_sqlite_file, open_database
 from duban.derived import check as check_derived
 from duban.errors import ArgumentRefused, Refused, os_reason
+from duban.launch import interrupt, say_stopped
 from duban.ledger import export_json, export_xlsx, write_json
 from duban.migrate import current_revision, head_revision, upgrade_any
 from duban.operations import configure_logging, run_by
@@ -58,6 +60,8 @@ from scheduler.policy import ReminderPolicy
 from scheduler.preview import preview_messages, send_rule
 from scheduler.preview import render_text as render_preview
 from web import cli as web_commands
+
+WEBHOOK_LISTEN = "127.0.0.1:8443"
 
 
 def _today(settings: Settings) -> dt.date:
@@ -490,38 +494,47 @@ def cmd_contacts(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.main import run_dingtalk, run_polling, run_webhook
+    """Start every configured channel; a signal at any moment (while importing and connecting too) stops it with
+    one line and exit 0."""
+    previous = signal.signal(signal.SIGTERM, interrupt)  # SIGTERM as Ctrl-C, until the event loop takes both
+    try:
+        with suppress(KeyboardInterrupt):
+            _run_bot(args, settings)
+        say_stopped()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return 0
+
+
+def _run_bot(args: argparse.Namespace, settings: Settings) -> None:
+    from bot.main import Launch, run
 
     if args.webhook_url and args.web_listen:  # one dashboard per process, and webhook mode has one already
         raise Refused(
             "With --webhook-url the dashboard is served on --listen already; leave out --web-listen"
         )
-    if not (settings.telegram_bot_token or "").strip() and settings.dingtalk_enabled:
-        run_dingtalk(settings)  # DingTalk alone: no Telegram token needed
-        return 0
-    token = settings.bot_token()  # neither channel configured: the line naming TELEGRAM_BOT_TOKEN
-    base_url = args.base_url or settings.telegram_base_url
-    if args.webhook_url:
-        run_webhook(
-            settings,
-            token=token,
-            base_url=base_url,
-            webhook_url=args.webhook_url,
-            listen=args.listen,
-            emulator=args.emulator,
-            dashboard=web_commands.dashboard(settings),
+    if args.listen and args.web_listen:
+        raise Refused(
+            "--web-listen serves /healthz beside the dashboard; leave out --listen (it is for the webhook, or "
+            "/healthz alone)"
         )
-    else:
-        run_polling(
-            settings,
+    token = None
+    if (settings.telegram_bot_token or "").strip() or not settings.dingtalk_enabled:
+        token = settings.bot_token()  # neither channel configured: the line naming TELEGRAM_BOT_TOKEN
+    listen = args.web_listen or args.listen or (WEBHOOK_LISTEN if args.webhook_url else None)
+    with_dashboard = bool(args.webhook_url or args.web_listen)
+    run(
+        settings,
+        Launch(
             token=token,
-            base_url=base_url,
+            base_url=args.base_url or settings.telegram_base_url,
             emulator=args.emulator,
             poll_interval=_poll_interval(args),
-            dashboard=web_commands.dashboard(settings) if args.web_listen else None,
-            web_listen=args.web_listen,
-        )
-    return 0
+            webhook_url=args.webhook_url,
+            listen=listen,
+            dashboard=web_commands.dashboard(settings) if with_dashboard else None,
+        ),
+    )
 
 
 def _poll_interval(args: argparse.Namespace) -> float:
@@ -688,13 +701,14 @@ def build_parser(gettext: Gettext | None = None) -> argparse.ArgumentParser:
     run.add_argument(
         "--listen",
         type=check.listen,
-        default="127.0.0.1:8443",
-        help="host:port the webhook server listens on",
+        help="host:port of the webhook server (default 127.0.0.1:8443); without --webhook-url, where /healthz "
+        "alone is served",
     )
     run.add_argument(
         "--web-listen",
         type=check.listen,
-        help="polling: also serve the web dashboard on host:port (webhook mode serves it on --listen)",
+        help="polling or DingTalk: also serve the web dashboard, and /healthz, on host:port (webhook mode serves "
+        "them on --listen)",
     )
     run.set_defaults(func=cmd_run)
 
@@ -739,7 +753,7 @@ def build_parser(gettext: Gettext | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     _ = gettext_for(interface_language())
     args = build_parser(_).parse_args(argv)
-    configure_logging(verbose=args.verbose, json_lines=args.log_json)
+    configure_logging(verbose=args.verbose, json_lines=args.log_json, gettext=_)
     try:
         settings = get_settings()
         keep_out_of_logs(
@@ -771,6 +785,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         )
     except KeyboardInterrupt:
+        if args.command == "run":  # stopped before its own handling began (reading the settings)
+            say_stopped()
+            return 0
         return 130
 
 

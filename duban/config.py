@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
     DotEnvSettingsSource,
@@ -33,6 +35,13 @@ DEFAULT_LANGUAGE = "zh_CN"
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 LANGUAGES = ("zh_CN", "en")
 PLACEHOLDER_TOKENS = {"changeme", "your-token", "xxx", "token"}
+# what documents put where a secret goes, this README and deploy/duban.env.example among them: `ding…`,
+# `123456789:AAH…`, `...`, `<token>`, `你的AppSecret`, `your-secret`, `changeme`, `xxxx`. Real tokens, ids and
+# secrets are ASCII letters, digits and -_: (Telegram, DingTalk), so none of these marks is ever in one.
+_PLACEHOLDER_MARKS = re.compile(
+    r"…|\.\.\.|<[^>]*>|[^\x00-\x7f]|^x+$|^your[-_ ]|change[-_ ]?me", re.IGNORECASE
+)
+_PLACEHOLDER_WORDS = {"token", "secret", "todo", "placeholder", "example", "none", "null", "test"}
 
 _SOURCES = SettingsConfigDict(env_prefix="DUBAN_", env_file=".env", extra="ignore", env_ignore_empty=True)
 # names the file of settings read beside the environment (.env by default); the tests set it to os.devnull, so a
@@ -68,6 +77,11 @@ def _language(value: str) -> str:
     if lowered == "en" or lowered.startswith("en_"):
         return "en"
     raise ValueError("unknown language")
+
+
+def is_placeholder(value: str) -> bool:
+    text = value.strip()
+    return text.lower() in _PLACEHOLDER_WORDS or bool(_PLACEHOLDER_MARKS.search(text))
 
 
 class Settings(_Sources):
@@ -206,12 +220,20 @@ class Settings(_Sources):
             )
         return token
 
-    @field_validator("dingtalk_client_secret")
+    @field_validator(
+        "telegram_bot_token",
+        "webhook_secret",
+        "dingtalk_client_id",
+        "dingtalk_client_secret",
+        "dingtalk_corp_id",
+        "dingtalk_robot_code",
+    )
     @classmethod
-    def _not_a_placeholder_secret(cls, secret: str | None) -> str | None:
-        if secret is not None and secret.strip().lower() in {"", "changeme", "your-secret", "xxx", "secret"}:
-            raise ValueError("DUBAN_DINGTALK_CLIENT_SECRET is a placeholder; set the app's Client Secret")
-        return secret
+    def _not_a_placeholder(cls, value: str | None) -> str | None:
+        """A value copied from an example is refused at start, naming the setting, before anything connects."""
+        if value is not None and is_placeholder(value):
+            raise PydanticCustomError("placeholder", "a placeholder, not a real value")
+        return value
 
     @field_validator("secret_key")
     @classmethod
@@ -286,7 +308,14 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         error = exc.errors()[0]
-        raise _refusal(_field_of(error["loc"][0]), error.get("input")) from None
+        field = _field_of(error["loc"][0])
+        if error["type"] == "placeholder":  # shown: it is the example's text, not a secret
+            raise ConfigurationError(
+                "{variable} still holds the example's placeholder ({value}); put the real value in it",
+                variable=_variable(field),
+                value=str(error.get("input", "")).strip(),
+            ) from None
+        raise _refusal(field, error.get("input")) from None
     except SettingsError as exc:  # pragma: no cover - NoDecode leaves parsing to the validators
         raise ConfigurationError("a setting cannot be read: {reason}", reason=str(exc)) from None
 

@@ -8,6 +8,7 @@ import logging
 import os
 import pwd
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -61,15 +62,59 @@ class JsonLinesFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def configure_logging(*, verbose: bool, json_lines: bool) -> None:
-    """Every command's logging: one handler on stderr, and no secret in any line (duban.redaction)."""
+# the lines that say what a running process does (channels up, dashboard address, scheduler role, stop): shown
+# without -v, as plain lines, because they are the process's answer to "is it working?"
+PROCESS_LOGGER = "duban.process"
+
+
+class TranslatingFormatter(logging.Formatter):
+    """Log lines in the operator's language: a record whose format string is a msgid of the catalogue (English,
+    with %-placeholders) is written with its translation; any other line (a library's) as it came."""
+
+    def __init__(self, fmt: str, gettext: Callable[[str], str]) -> None:
+        super().__init__(fmt)
+        self._gettext = gettext
+
+    def format(self, record: logging.LogRecord) -> str:
+        if isinstance(record.msg, str) and record.msg:
+            translated = self._gettext(record.msg)
+            if translated != record.msg:
+                record = logging.makeLogRecord({**record.__dict__, "msg": translated})
+        return super().format(record)
+
+
+def configure_logging(
+    *, verbose: bool, json_lines: bool, gettext: Callable[[str], str] | None = None
+) -> None:
+    """Every command's logging: one handler on stderr, and no secret in any line (duban.redaction).
+
+    Without -v a line is its message alone, translated by `gettext` (a warning among a command's output reads as
+    one sentence); with -v it carries time, level and logger; JSON lines stay English, for the machines that read
+    them. The process logger always speaks, in the same form, on a handler of its own.
+    """
     redaction.install()
-    handler = logging.StreamHandler()
-    if json_lines:
-        handler.setFormatter(JsonLinesFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler], force=True)
+    translate = gettext or (lambda text: text)
+
+    def handler(fmt: str) -> logging.Handler:
+        made = logging.StreamHandler()
+        made.setFormatter(JsonLinesFormatter() if json_lines else TranslatingFormatter(fmt, translate))
+        return made
+
+    detailed = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        handlers=[handler(detailed if verbose else "%(message)s")],
+        force=True,
+    )
+    # APScheduler warns on every tick a job is still running ("skipped: maximum number of running instances"),
+    # which a long send batch makes routine; its errors (a job that raised) still show
+    logging.getLogger("apscheduler").setLevel(logging.INFO if verbose else logging.ERROR)
+    process = logging.getLogger(PROCESS_LOGGER)
+    for old in process.handlers[:]:
+        process.removeHandler(old)
+    process.addHandler(handler("%(asctime)s %(message)s" if verbose else "%(message)s"))
+    process.setLevel(logging.INFO)
+    process.propagate = False
 
 
 def run_by(command: str) -> str:

@@ -20,7 +20,7 @@ REDACTED = "<redacted>"
 # (pattern, replacement): the credential part of the URLs and texts duban and its libraries log
 _PATTERNS = (
     (re.compile(r"(/bot)\d+:[\w-]+"), r"\1<bot-token>"),  # Telegram's Bot API and file URLs
-    (re.compile(r"([?&](?:access_token|sign|key|token)=)[^&\s\"'<>]+"), rf"\1{REDACTED}"),
+    (re.compile(r"([?&](?:access_token|sign|key|token|ticket)=)[^&\s\"'<>]+"), rf"\1{REDACTED}"),
     (re.compile(r"(/hook/)[\w-]+"), rf"\1{REDACTED}"),  # a Feishu webhook's id is its credential
     (re.compile(r"(/login/)[\w-]{16,}"), rf"\1{REDACTED}"),  # a dashboard sign-in link
     (re.compile(r"(start=)[\w-]{16,}"), rf"\1{REDACTED}"),  # an invitation link
@@ -37,6 +37,17 @@ def clean(text: str) -> str:
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
+
+
+def database_url(url: str) -> str:
+    """A database URL to show the operator: the password masked (SQLAlchemy's own rendering)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:  # the settings accepted it, so this is only for safety
+        return clean(url)
 
 
 def keep_out_of_logs(*secrets: str | None) -> None:

@@ -390,15 +390,16 @@ def cmd_tongbao(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def dashboard(settings: Settings) -> Callable[[Engine, Bot, DingTalkApi | None], ASGIApp]:
-    """The dashboard `duban run` mounts beside its webhook; it fetches report evidence through the running bot and,
-    where DingTalk runs too, through that channel's API client."""
+def dashboard(settings: Settings) -> Callable[[Engine, Bot | None, DingTalkApi | None], ASGIApp]:
+    """The dashboard `duban run` serves; it fetches report evidence through the running bot and, where DingTalk
+    runs, through that channel's API client (either may be all there is)."""
 
-    def build(engine: Engine, bot: Bot, dingtalk: DingTalkApi | None) -> ASGIApp:
+    def build(engine: Engine, bot: Bot | None, dingtalk: DingTalkApi | None) -> ASGIApp:
         from web.app import build_web_app
 
         sources = EvidenceSources(
-            telegram=TelegramEvidence(bot), dingtalk=DingTalkEvidence(dingtalk) if dingtalk else None
+            telegram=TelegramEvidence(bot) if bot else None,
+            dingtalk=DingTalkEvidence(dingtalk) if dingtalk else None,
         )
         return build_web_app(engine, settings, evidence=sources)
 

@@ -20,6 +20,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, Literal, Protocol
 from urllib.parse import quote_plus, urlsplit
 
@@ -27,11 +28,32 @@ import dingtalk_stream
 import httpx
 import websockets
 from dingtalk_stream import AckMessage, CallbackMessage, ChatbotMessage, SystemMessage
+from websockets.exceptions import WebSocketException
+
+from duban.errors import ConfigurationError, Refused
 
 log = logging.getLogger(__name__)
 
 OPEN_CONNECTION_PATH = "/v1.0/gateway/connections/open"
 RECONNECT_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)  # seconds; the last repeats
+# the first connection is tried as Telegram's is (bot/main.py): 1+2+4+8+16 s, then the process stops and says why
+START_ATTEMPTS = 6
+FIRST_RETRY_SECONDS = 1.0
+reconnect_pause: Callable[[float], Awaitable[object]] = asyncio.sleep  # tests put a recording fake here
+
+
+class StreamState(Enum):
+    """What the operator is told, once per change: not per try."""
+
+    CONNECTED = "connected"  # the first connection
+    LOST = "lost"
+    BACK = "back"
+
+
+class _GatewayRefused(Exception):
+    """The gateway answered and said no (wrong Client ID or Secret): retrying at start changes nothing."""
+
+
 # DingTalk redelivers an unacked frame with its messageId: this process hands it on once. Only a shortcut: across
 # restarts and instances the message's msgId, stored with its effect, is what makes a redelivery a no-op
 # (duban/services/inbound.py, through the command core)
@@ -108,13 +130,19 @@ class StreamReceiver(dingtalk_stream.DingTalkStreamClient):
         api_base: str = "https://api.dingtalk.com",
         http: httpx.AsyncClient | None = None,
         local_ip: Callable[[], str] | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[object]] | None = None,
+        on_state: Callable[[StreamState, str], None] | None = None,
+        start_attempts: int = START_ATTEMPTS,
     ) -> None:
         super().__init__(dingtalk_stream.Credential(client_id, client_secret), logger=log)
         self.api_base = api_base.rstrip("/")
         self._http = http or httpx.AsyncClient(timeout=httpx.Timeout(10.0))
         self._local_ip = local_ip
         self._sleep = sleep
+        self.on_state = on_state  # the wiring says each change in one line
+        self.start_attempts = start_attempts
+        self.state: StreamState | None = None  # None until the first connection
+        self.connected = asyncio.Event()  # set at the first connection
         self._stopping = asyncio.Event()
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._tasks: set[asyncio.Task[str]] = set()
@@ -123,8 +151,9 @@ class StreamReceiver(dingtalk_stream.DingTalkStreamClient):
     def get_host_ip(self) -> str:
         return self._local_ip() if self._local_ip is not None else str(super().get_host_ip())
 
-    async def open_connection_async(self) -> dict[str, Any] | None:
-        """The SDK's open_connection request, made with our async client at the configured base URL."""
+    async def open_connection_async(self) -> dict[str, Any]:
+        """The SDK's open_connection request, made with our async client at the configured base URL; raises what
+        went wrong (httpx.HTTPError; _GatewayRefused for a 4xx)."""
         subscriptions = [{"type": "CALLBACK", "topic": topic} for topic in self.callback_handler_map]
         body = {
             "clientId": self.credential.client_id,
@@ -133,42 +162,87 @@ class StreamReceiver(dingtalk_stream.DingTalkStreamClient):
             "ua": f"duban dingtalk-stream/{dingtalk_stream.version.VERSION_STRING}",
             "localIp": self.get_host_ip(),
         }
-        try:
-            response = await self._http.post(f"{self.api_base}{OPEN_CONNECTION_PATH}", json=body)
-        except httpx.HTTPError as error:
-            log.warning("DingTalk Stream gateway unreachable: %r", error)
-            return None
+        response = await self._http.post(f"{self.api_base}{OPEN_CONNECTION_PATH}", json=body)
+        if 400 <= response.status_code < 500:
+            raise _GatewayRefused(f"{response.status_code} {response.text[:200]}")
         if response.status_code != 200:
-            log.error("DingTalk Stream gateway refused the app (%s): %s", response.status_code, response.text)
-            return None
+            raise httpx.HTTPStatusError(
+                f"{response.status_code} {response.text[:200]}", request=response.request, response=response
+            )
         try:
             answer = response.json()
         except ValueError:
             answer = None
         if isinstance(answer, dict) and "endpoint" in answer and "ticket" in answer:
             return answer
-        log.error("DingTalk Stream gateway answered without endpoint and ticket: %s", response.text[:200])
-        return None
+        raise httpx.DecodingError(f"an answer without endpoint and ticket: {response.text[:200]}")
 
     async def run(self) -> None:
-        """Connect, receive, reconnect with growing pauses; return once stop() is called."""
+        """Connect, receive, reconnect with growing pauses; return once stop() is called.
+
+        Before the first connection: `start_attempts` tries with a doubling wait, each logged, then Refused (the
+        process stops with one line); credentials the gateway refuses are not retried. After it: every outage is
+        retried for as long as it lasts, and `on_state` hears once that it began and once that it ended.
+        """
         failures = 0
         while not self._stopping.is_set():
-            connection = await self.open_connection_async()
-            if connection is not None:
-                try:
-                    await self._receive(connection)
-                    failures = 0
-                except (OSError, websockets.exceptions.WebSocketException) as error:
-                    log.warning("DingTalk Stream connection lost: %r", error)
-                except Exception:  # anything else: logged, then reconnect; the channel outlives one bad frame
-                    log.exception("DingTalk Stream connection failed")
+            try:
+                connection = await self.open_connection_async()
+                await self._receive(connection)
+                # the gateway closed the connection (it asks clients to move now and then): routine, not an outage
+                failures = 0
+                if not self._stopping.is_set():
+                    log.info("DingTalk Stream: the gateway closed the connection; reconnecting")
+                    await self._pause(RECONNECT_DELAYS[0])
+                continue
+            except _GatewayRefused as refusal:
+                if self.state is None:
+                    raise ConfigurationError(
+                        "DingTalk refused DUBAN_DINGTALK_CLIENT_ID and DUBAN_DINGTALK_CLIENT_SECRET ({reason}); "
+                        "copy both from the app's page in the DingTalk developer console",
+                        reason=str(refusal),
+                    ) from None
+                reason = str(refusal)  # a secret rotated under a running process: said, and retried
+            except (OSError, httpx.HTTPError, WebSocketException) as error:
+                reason = str(error) or type(error).__name__
+            except (
+                Exception
+            ) as error:  # anything else: logged, then reconnect; the channel outlives one bad frame
+                log.exception("DingTalk Stream connection failed")
+                reason = type(error).__name__
             if self._stopping.is_set():
                 break
-            delay = RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)]
             failures += 1
+            if self.state is None:
+                if failures >= self.start_attempts:
+                    raise Refused(
+                        "Cannot reach the DingTalk Stream gateway after {attempts} tries ({reason}); check the "
+                        "network (HTTPS and WSS to api.dingtalk.com) or DUBAN_DINGTALK_API_BASE",
+                        attempts=failures,
+                        reason=reason,
+                    )
+                delay = FIRST_RETRY_SECONDS * 2 ** (failures - 1)
+                log.warning(
+                    "DingTalk Stream gateway not reachable (%s); try %d of %d, next in %g s",
+                    reason,
+                    failures,
+                    self.start_attempts,
+                    delay,
+                )
+            else:
+                if self.state is not StreamState.LOST:
+                    self._change(StreamState.LOST, reason)
+                delay = RECONNECT_DELAYS[min(failures - 1, len(RECONNECT_DELAYS) - 1)]
+                log.info("DingTalk Stream: next try in %g s (%s)", delay, reason)
             await self._pause(delay)
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _change(self, state: StreamState, reason: str = "") -> None:
+        self.state = state
+        if state is StreamState.CONNECTED:
+            self.connected.set()
+        if self.on_state is not None:
+            self.on_state(state, reason)
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -177,7 +251,7 @@ class StreamReceiver(dingtalk_stream.DingTalkStreamClient):
 
     async def _pause(self, seconds: float) -> None:
         stop_waiter = asyncio.ensure_future(self._stopping.wait())
-        sleeper = asyncio.ensure_future(self._sleep(seconds))
+        sleeper = asyncio.ensure_future((self._sleep or reconnect_pause)(seconds))
         await asyncio.wait([stop_waiter, sleeper], return_when=asyncio.FIRST_COMPLETED)
         for future in (stop_waiter, sleeper):
             future.cancel()
@@ -188,6 +262,10 @@ class StreamReceiver(dingtalk_stream.DingTalkStreamClient):
         proxy: Literal[True] | None = None if host in ("127.0.0.1", "localhost", "::1") else True
         async with websockets.connect(uri, proxy=proxy) as websocket:
             self.websocket: websockets.ClientConnection | None = websocket
+            if self.state is None:
+                self._change(StreamState.CONNECTED)
+            elif self.state is StreamState.LOST:
+                self._change(StreamState.BACK)
             try:
                 async for raw in websocket:
                     try:

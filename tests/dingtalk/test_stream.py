@@ -11,7 +11,9 @@ import httpx
 import pytest
 import requests
 
-from bot.dingtalk.stream import IncomingMessage, StreamReceiver
+from bot.dingtalk.stream import IncomingMessage, StreamReceiver, StreamState
+from bot.i18n import gettext_for
+from duban.errors import ConfigurationError
 from tests.standins.dingtalk import DingTalkStandIn
 
 
@@ -146,15 +148,11 @@ async def test_a_failing_handler_does_not_stop_the_connection(standin: DingTalkS
     await asyncio.wait_for(running, 5)
 
 
-async def test_wrong_credentials_are_refused_by_the_gateway_and_retried_after_a_pause(
+async def test_wrong_credentials_at_start_are_refused_in_one_line_and_not_retried(
     standin: DingTalkStandIn,
 ) -> None:
-    pauses: list[float] = []
-
-    async def no_wait(seconds: float) -> None:
-        pauses.append(seconds)
-        if len(pauses) == 3:
-            await client.stop()
+    async def no_retry(seconds: float) -> None:
+        raise AssertionError("credentials the gateway refused are not retried")
 
     client = StreamReceiver(
         client_id=standin.client_id,
@@ -163,8 +161,53 @@ async def test_wrong_credentials_are_refused_by_the_gateway_and_retried_after_a_
         api_base=standin.url,
         http=httpx.AsyncClient(timeout=5, trust_env=False),
         local_ip=lambda: "127.0.0.1",
-        sleep=no_wait,
+        sleep=no_retry,
     )
-    await asyncio.wait_for(client.run(), 5)
-    assert pauses == [1.0, 2.0, 5.0]
+    with pytest.raises(ConfigurationError) as refused:
+        await asyncio.wait_for(client.run(), 5)
+    assert refused.value.render(gettext_for("zh_CN")).startswith(
+        "钉钉拒绝了 DUBAN_DINGTALK_CLIENT_ID 和 DUBAN_DINGTALK_CLIENT_SECRET（401 "
+    )
     assert standin.recorded.connections_opened == []
+
+
+async def test_an_outage_after_start_is_retried_and_said_once_when_it_begins_and_once_when_it_ends(
+    standin: DingTalkStandIn, caplog: pytest.LogCaptureFixture
+) -> None:
+    changes: list[StreamState] = []
+    pauses: list[float] = []
+    secret = standin.client_secret
+
+    async def recorded(seconds: float) -> None:
+        pauses.append(seconds)
+        if len(pauses) == 5:  # the gateway takes the app back after four failed tries
+            standin.client_secret = secret
+
+    client = StreamReceiver(
+        client_id=standin.client_id,
+        client_secret=secret,
+        on_message=Inbox(),
+        api_base=standin.url,
+        http=httpx.AsyncClient(timeout=5, trust_env=False),
+        local_ip=lambda: "127.0.0.1",
+        sleep=recorded,
+        on_state=lambda state, reason: changes.append(state),
+    )
+    running = asyncio.create_task(client.run())
+    await standin.wait_connections(1)
+    standin.client_secret = "rotated"  # the gateway refuses the app from now on, and moves it off this socket
+    standin.push_frame(
+        {
+            "specVersion": "1.0",
+            "type": "SYSTEM",
+            "headers": {"topic": "disconnect", "messageId": "d-1"},
+            "data": "{}",
+        }
+    )
+    await standin.wait_connections(2, timeout=10)
+    await client.stop()
+    await asyncio.wait_for(running, 5)
+
+    assert changes == [StreamState.CONNECTED, StreamState.LOST, StreamState.BACK]
+    assert pauses == [1.0, 1.0, 2.0, 5.0, 10.0]  # the gateway's move, then the outage's growing pauses
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []  # the tries are not each said

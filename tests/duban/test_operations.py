@@ -6,12 +6,15 @@ import datetime as dt
 import json
 import logging
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from bot.i18n import gettext_for
+from duban import redaction, workdays
 from duban.cli import main
-from duban.operations import JsonLinesFormatter, backup
+from duban.operations import PROCESS_LOGGER, JsonLinesFormatter, backup, configure_logging
 
 NOW = dt.datetime(2026, 1, 5, 10, 0)
 
@@ -38,3 +41,53 @@ def test_log_lines_are_json_objects() -> None:
     record = logging.LogRecord("duban.test", logging.WARNING, __file__, 1, "提醒 %s 未送达", ("n1",), None)
     entry = json.loads(JsonLinesFormatter().format(record))
     assert (entry["level"], entry["logger"], entry["message"]) == ("WARNING", "duban.test", "提醒 n1 未送达")
+
+
+@pytest.fixture
+def logging_restored() -> Iterator[None]:
+    """configure_logging replaces the root's handlers; pytest's come back afterwards."""
+    root, process = logging.getLogger(), logging.getLogger(PROCESS_LOGGER)
+    saved = root.handlers[:], root.level, process.handlers[:], process.level, process.propagate
+    yield
+    root.handlers[:], root.level = saved[0], saved[1]
+    process.handlers[:], process.level, process.propagate = saved[2], saved[3], saved[4]
+
+
+@pytest.mark.parametrize(
+    ("json_lines", "says"),
+    [
+        (
+            False,
+            "注意：chinesecalendar 尚无 2100 年的法定节假日安排，暂按周一至周五为工作日计算；请升级 chinesecalendar "
+            "软件包。",
+        ),
+        (
+            True,
+            "chinesecalendar has no official holiday data for 2100; treating Monday-Friday as working days. "
+            "Upgrade the chinesecalendar package.",
+        ),
+    ],
+    ids=["chinese line", "json stays english"],
+)
+def test_a_warning_among_a_commands_output_is_one_line_in_the_operators_language(
+    json_lines: bool, says: str, logging_restored: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging(verbose=False, json_lines=json_lines, gettext=gettext_for("zh_CN"))
+    workdays._warn_uncovered_year.cache_clear()
+    workdays.is_working_day.cache_clear()
+
+    assert workdays.is_working_day(dt.date(2100, 1, 4))  # a Monday, in a year the calendar does not cover
+
+    [line] = capsys.readouterr().err.splitlines()
+    assert (json.loads(line)["message"] if json_lines else line) == says
+
+
+def test_the_process_lines_are_said_without_verbose(
+    logging_restored: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging(verbose=False, json_lines=False, gettext=gettext_for("zh_CN"))
+    logging.getLogger("duban.anything").info("Database: %s", "quiet without -v")
+    logging.getLogger(PROCESS_LOGGER).info(
+        "Database: %s", redaction.database_url("postgresql+psycopg://duban:pw@db/duban")
+    )
+    assert capsys.readouterr().err == "数据库：postgresql+psycopg://duban:***@db/duban\n"

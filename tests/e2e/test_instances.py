@@ -167,6 +167,16 @@ async def test_the_survivor_takes_over_and_nothing_is_sent_twice(
                 process.wait(timeout=20)
 
     assert new_holder != holder and int(new_holder.split(":")[1]) != holder_pid
+    survivor = next(n for n, p in enumerate(instances, 1) if p.pid != holder_pid)
+    said = (tmp_path / f"instance{survivor}.log").read_text().splitlines()
+    standby, leads = (
+        "调度：备用；另一实例为主，它停止后由本实例接替",
+        "调度：本实例为主（排定提醒、发送消息、推送周报）",
+    )
+    assert (
+        standby in said and leads in said[said.index(standby) + 1 :]
+    )  # said at start, and when it took over
+    assert said[-1] == "督办已停止。"
     assert set(delivered) == {f"msg-{n}" for n in range(MESSAGES)}  # nothing lost
     twice = [t for t, count in delivered.items() if count > 1]
     assert len(twice) <= 1, twice  # only a send in flight at the kill may go out once more

@@ -65,12 +65,19 @@ def polling_with_dashboard(
     finally:
         process.terminate()
         try:
-            assert process.wait(timeout=15) is not None  # a signal ends the server and the polling together
+            assert process.wait(timeout=15) == 0  # a signal ends the server and the polling together
         finally:
             if process.poll() is None:
                 process.kill()
             log.close()
-    assert "Traceback" not in (tmp_path / "bot.log").read_text(errors="replace")
+    said = (tmp_path / "bot.log").read_text(errors="replace").splitlines()
+    assert said[:4] == [
+        "Telegram：已连接，机器人 @TestNameBot，轮询接收消息",  # the name telegram-test-api answers getMe with
+        f"网页端：监听 http://127.0.0.1:{port}/（对外地址 {base}）；健康检查 /healthz",
+        "调度：本实例为主（排定提醒、发送消息、推送周报）",
+        f"数据库：sqlite:///{tmp_path / 'web.db'}",
+    ]
+    assert said[-1] == "督办已停止。"
 
 
 async def test_a_web_link_from_the_chat_opens_the_dashboard_of_the_polling_bot(
@@ -89,6 +96,8 @@ async def test_a_web_link_from_the_chat_opens_the_dashboard_of_the_polling_bot(
     assert found, answer.visible_text
 
     async with httpx.AsyncClient(base_url=base) as browser:
+        health = await browser.get("/healthz")  # polling mode has a health check too, beside the dashboard
+        assert (health.status_code, health.json()) == (200, {"status": "ok"})
         confirm = await browser.get(found.group(0))
         assert confirm.status_code == 200
         signed_in = await browser.post(found.group(0))
