@@ -266,6 +266,8 @@ class StreamReceiver(dingtalk_stream.DingTalkStreamClient):
                 self._change(StreamState.CONNECTED)
             elif self.state is StreamState.LOST:
                 self._change(StreamState.BACK)
+            if self._stopping.is_set():  # stop() came while connecting, when there was no socket yet to close
+                return
             try:
                 async for raw in websocket:
                     try:
