@@ -23,7 +23,6 @@ import tomllib
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,7 +74,7 @@ class Installed:
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     root = tmp_path_factory.mktemp("packaging")
     source = root / "checkout"
     for name in checkout_files():
@@ -95,18 +94,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
 
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    python = str(venv / "bin" / "python")
     pip = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "--python",
-            str(venv / "bin" / "python"),
-            "install",
-            "--quiet",
-            "--no-deps",
-        ]
-        + [str(wheel)],
+        [sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--no-deps", str(wheel)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -114,7 +104,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
     assert pip.returncode == 0, pip.stderr
     site_packages = Path(
         subprocess.run(
-            [str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
             capture_output=True,
             text=True,
             check=True,
@@ -133,7 +123,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
         "PYTHONIOENCODING": "utf-8",
         "DUBAN_DATABASE_URL": f"sqlite:///{outside / 'duban.db'}",
     }
-    yield Installed(wheel=wheel, venv=venv, outside=outside, env=env)
+    return Installed(wheel=wheel, venv=venv, outside=outside, env=env)
 
 
 def test_the_wheel_holds_every_file_of_the_shipped_packages_and_nothing_else(installed: Installed) -> None:
