@@ -3,13 +3,17 @@ clone and deploy/Dockerfile's build stage see), installed into a virtual environ
 tree, run from a folder outside the repository with no PYTHONPATH, it answers `duban --help` in Chinese, runs the
 demo, migrates a new database and serves the dashboard.
 
-The dependencies come from the environment running the tests, through a .pth line in the new environment: that
-adds their folder to sys.path without running that environment's own .pth files, so its editable install of
-duban (which points at this checkout) stays off, and every module checked is the wheel's.
+The dependencies are the ones the wheel declares and no others: every distribution its Requires-Dist brings (with
+their own requirements, extras and markers followed), taken from the environment running the tests and linked
+into one folder that a .pth line puts on the new environment's path. So a module importing a package pyproject.toml
+does not list (a test tool, say, or one that only came along with another) fails here as it would in the image,
+and the running environment's editable install of duban, which points at this checkout, is never on the path.
 """
 
 from __future__ import annotations
 
+import email.parser
+import importlib.metadata
 import os
 import re
 import shutil
@@ -17,17 +21,17 @@ import signal
 import socket
 import subprocess
 import sys
-import sysconfig
 import time
 import tomllib
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from duban.migrate import head_revision
 from tests.test_repository import tracked_files
@@ -45,6 +49,35 @@ def shipped_packages() -> list[str]:
 def checkout_files() -> list[str]:
     """The files a fresh clone has, as paths relative to the repository (tests/test_repository.py lists them)."""
     return sorted(path.relative_to(REPO).as_posix() for path in tracked_files(REPO) if path.is_file())
+
+
+def declared_dependencies(wheel: Path) -> list[Path]:
+    """The top-level files and folders (dist-info included) of every distribution `pip install <wheel>` would
+    add, as installed in the environment running the tests."""
+    with zipfile.ZipFile(wheel) as archive:
+        (metadata,) = [name for name in archive.namelist() if name.endswith(".dist-info/METADATA")]
+        declared = email.parser.Parser().parsestr(archive.read(metadata).decode("utf-8"))
+    extras_of: dict[str, set[str]] = {}
+    pending = [(Requirement(line), {""}) for line in declared.get_all("Requires-Dist") or []]
+    while pending:
+        requirement, extras_of_requirer = pending.pop()
+        marker = requirement.marker
+        if marker is not None and not any(marker.evaluate({"extra": extra}) for extra in extras_of_requirer):
+            continue  # another platform's, or an extra nobody asked for (duban's [test] and [dev])
+        name = canonicalize_name(requirement.name)
+        extras = set(requirement.extras) | {""}
+        if name in extras_of and extras <= extras_of[name]:
+            continue
+        extras_of[name] = extras_of.get(name, set()) | extras
+        distribution = importlib.metadata.distribution(name)
+        pending += [(Requirement(line), extras_of[name]) for line in distribution.requires or []]
+    entries: set[Path] = set()
+    for name in extras_of:
+        distribution = importlib.metadata.distribution(name)
+        for file in distribution.files or []:
+            if file.parts[0] not in ("..", "__pycache__"):
+                entries.add(Path(str(distribution.locate_file(file.parts[0]))))
+    return sorted(entry for entry in entries if entry.exists())
 
 
 @dataclass(frozen=True)
@@ -75,7 +108,7 @@ class Installed:
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     root = tmp_path_factory.mktemp("packaging")
     source = root / "checkout"
     for name in checkout_files():
@@ -95,18 +128,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
 
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    python = str(venv / "bin" / "python")
     pip = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "--python",
-            str(venv / "bin" / "python"),
-            "install",
-            "--quiet",
-            "--no-deps",
-        ]
-        + [str(wheel)],
+        [sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--no-deps", str(wheel)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -114,14 +138,17 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
     assert pip.returncode == 0, pip.stderr
     site_packages = Path(
         subprocess.run(
-            [str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
             capture_output=True,
             text=True,
             check=True,
         ).stdout.strip()
     )
-    dependencies = dict.fromkeys([sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])
-    (site_packages / "zz-test-dependencies.pth").write_text("\n".join(dependencies) + "\n", encoding="utf-8")
+    dependencies = root / "dependencies"
+    dependencies.mkdir()
+    for entry in declared_dependencies(wheel):
+        (dependencies / entry.name).symlink_to(entry)
+    (site_packages / "zz-declared-dependencies.pth").write_text(f"{dependencies}\n", encoding="utf-8")
 
     outside = root / "elsewhere"
     outside.mkdir()
@@ -133,7 +160,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
         "PYTHONIOENCODING": "utf-8",
         "DUBAN_DATABASE_URL": f"sqlite:///{outside / 'duban.db'}",
     }
-    yield Installed(wheel=wheel, venv=venv, outside=outside, env=env)
+    return Installed(wheel=wheel, venv=venv, outside=outside, env=env)
 
 
 def test_the_wheel_holds_every_file_of_the_shipped_packages_and_nothing_else(installed: Installed) -> None:
