@@ -101,6 +101,11 @@ MISTAKES = {
         {"DUBAN_REMINDER_DAYS": "[30,-7]"},
         "DUBAN_REMINDER_DAYS 的值无法使用（[30,-7]）",
     ),
+    "document-code-with-brackets": Mistake(
+        {"DUBAN_DOCUMENT_CODE": "淄教督〔2026〕"},
+        "DUBAN_DOCUMENT_CODE 的值无法使用（淄教督〔2026〕），应写作 DUBAN_DOCUMENT_CODE=淄教督 这样",
+        ["status"],
+    ),
     "secret-key-placeholder": Mistake(
         {"DUBAN_SECRET_KEY": "changeme"},
         'DUBAN_SECRET_KEY 不是可用的密钥；请用 python -c "from cryptography.fernet import Fernet; '
