@@ -20,7 +20,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import create_engine
 
 import models  # noqa: F401  (registers every table)
-from duban.errors import DatabaseError, os_reason
+from duban.errors import DatabaseError, Phrase, os_reason
 from duban.migrate import create_schema as create_schema  # tests and benches make databases through db
 from duban.migrate import ensure_schema, has_tables
 
@@ -171,15 +171,36 @@ def _unreachable(url: URL, error: sa_exc.DBAPIError) -> DatabaseError:
         )
     if _NO_SUCH_DATABASE.search(reason):
         return _create_it(url)
+    known = next((Phrase(phrase) for pattern, phrase in _SERVER_REASONS if pattern.search(reason)), None)
     return DatabaseError(
         "Cannot reach the PostgreSQL database {where} ({reason}); check that the server runs and DUBAN_DATABASE_URL",
         where=_where(url),
-        reason=reason,
+        reason=known or reason,
     )
 
 
 # the server's words (English, or Chinese where its lc_messages is zh_CN): psycopg gives no SQLSTATE on connect
 _NO_SUCH_DATABASE = re.compile(r'database "[^"]*" does not exist|数据库 ?"[^"]*" ?不存在')
+
+
+# libpq's English for the usual causes, said in the catalogue's words; anything else is shown as the server said it
+_SERVER_REASONS = [
+    (
+        re.compile(r"Connection refused|拒绝连接"),
+        "the server refused the connection: it does not run there, or on another port",
+    ),
+    (
+        re.compile(r"password authentication failed|no password supplied|密码认证失败"),
+        "the user name or password is wrong",
+    ),
+    (
+        re.compile(r"could not translate host name|Name or service not known|nodename nor servname"),
+        "the host name is not known",
+    ),
+    (re.compile(r"timeout expired|timed out"), "the server did not answer in time"),
+    (re.compile(r'role "[^"]*" does not exist|角色 ?"[^"]*" ?不存在'), "the server has no such user"),
+    (re.compile(r"no pg_hba.conf entry"), "the server does not let this machine or user in (pg_hba.conf)"),
+]
 
 
 def _create_it(url: URL) -> DatabaseError:

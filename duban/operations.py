@@ -24,7 +24,7 @@ def backup(database_url: str, output: Path | None, *, now: dt.datetime) -> str:
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         if not url.database or url.database == ":memory:":
-            raise ValueError("an in-memory database cannot be backed up")
+            raise ValueError("内存中的数据库无法备份")
         target = output or Path(url.database).with_name(f"duban-backup-{now:%Y%m%d-%H%M%S}.db")
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -32,7 +32,7 @@ def backup(database_url: str, output: Path | None, *, now: dt.datetime) -> str:
                 source.backup(copy)
             copy.close()
         except sqlite3.Error as exc:  # an unwritable target, a full disk
-            raise ValueError(f"{target}：{exc}") from None
+            raise ValueError(f"{target}：{_sqlite_reason(exc)}") from None
         return f"已备份到 {target}"
     if url.get_backend_name() == "postgresql":
         parts = ["pg_dump", "--format=custom", f"--file={output or f'duban-{now:%Y%m%d-%H%M%S}.dump'}"]
@@ -44,7 +44,29 @@ def backup(database_url: str, output: Path | None, *, now: dt.datetime) -> str:
             parts.append(f"--username={url.username}")
         parts.append(url.database or "")
         return "PostgreSQL 请用 pg_dump 备份（可在运行中执行）：\n" + " ".join(parts)
-    raise ValueError(f"no backup recipe for {url.get_backend_name()}")
+    raise ValueError(f"不支持备份 {url.get_backend_name()} 数据库")
+
+
+# SQLite's English ("unable to open database file") by its error name, as the operator can act on it
+_SQLITE_REASONS = {
+    "SQLITE_CANTOPEN": "无法打开或创建这个文件（文件夹不存在，或没有写入权限）",
+    "SQLITE_FULL": "磁盘空间不足",
+    "SQLITE_READONLY": "文件系统只读，或没有写入权限",
+    "SQLITE_PERM": "没有权限",
+    "SQLITE_IOERR": "磁盘读写出错",
+    "SQLITE_BUSY": "数据库正被占用，请稍后再试",
+    "SQLITE_LOCKED": "数据库正被占用，请稍后再试",
+    "SQLITE_NOTADB": "不是 SQLite 数据库文件",
+    "SQLITE_CORRUPT": "数据库文件已损坏",
+}
+
+
+def _sqlite_reason(error: sqlite3.Error) -> str:
+    name = getattr(error, "sqlite_errorname", "") or ""
+    for prefix, reason in _SQLITE_REASONS.items():
+        if name == prefix or name.startswith(f"{prefix}_"):  # SQLITE_IOERR_WRITE and the like
+            return reason
+    return f"SQLite 出错（{name or type(error).__name__}）"
 
 
 class JsonLinesFormatter(logging.Formatter):

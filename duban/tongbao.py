@@ -18,11 +18,13 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape
 
 from docx import Document
 from docx.document import Document as DocxDocument
 from docx.enum.table import WD_TABLE_ALIGNMENT
 from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_LINE_SPACING
+from docx.opc.constants import RELATIONSHIP_TYPE as RT
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Length, Mm, Pt, RGBColor
@@ -506,6 +508,16 @@ def _properties(doc: DocxDocument, tongbao: Tongbao, heading: Heading) -> None:
     signed = dt.datetime.combine(heading.signed_on, dt.time())
     properties.created = properties.modified = signed
     properties.revision = 1
+    package = doc.part.package
+    for key, relation in list(
+        package.rels.items()
+    ):  # the template's picture of a blank page, shown as a preview
+        if relation.reltype == RT.THUMBNAIL:
+            package.rels.pop(key)
+    extended = next(part for part in package.iter_parts() if part.partname == "/docProps/app.xml")
+    extended._blob = extended.blob.replace(
+        b"<Company/>", f"<Company>{escape(heading.office)}</Company>".encode()
+    )
 
 
 def _table(doc: DocxDocument, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:

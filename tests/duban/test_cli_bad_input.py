@@ -122,6 +122,11 @@ MISTAKES = {
         {"DUBAN_WEBHOOK_SECRET": "your-webhook-secret"},
         "DUBAN_WEBHOOK_SECRET 仍是示例中的占位内容（your-webhook-secret），请填入真实的值",
     ),
+    "document-code-with-brackets": Mistake(
+        {"DUBAN_DOCUMENT_CODE": "淄教督〔2026〕"},
+        "DUBAN_DOCUMENT_CODE 的值无法使用（淄教督〔2026〕），应写作 DUBAN_DOCUMENT_CODE=淄教督 这样",
+        ["status"],
+    ),
     "secret-key-placeholder": Mistake(
         {"DUBAN_SECRET_KEY": "changeme"},
         'DUBAN_SECRET_KEY 不是可用的密钥；请用 python -c "from cryptography.fernet import Fernet; '

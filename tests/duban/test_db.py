@@ -46,3 +46,30 @@ def test_on_a_real_server_the_missing_database_gets_the_createdb_line() -> None:
     line = refusal.value.render(CHINESE)
     assert "上没有数据库 duban_test_never_created；请先创建：createdb -h " in line
     assert line.endswith("再运行 duban db upgrade")
+
+
+@pytest.mark.parametrize(
+    ("server_says", "reason"),
+    [
+        (
+            'connection failed: connection to server at "10.0.0.5", port 5433 failed: Connection refused\n'
+            "\tIs the server running on that host and accepting TCP/IP connections?",
+            "服务器拒绝连接：该地址上没有运行 PostgreSQL，或端口不对",
+        ),
+        ('FATAL:  password authentication failed for user "duban"', "用户名或密码错误"),
+        ('FATAL:  role "duban" does not exist', "服务器上没有这个用户"),
+        (
+            'could not translate host name "db.internal" to address: Name or service not known',
+            "无法解析主机名",
+        ),
+        ("connection timeout expired", "服务器未及时应答"),
+        ("FATAL:  something new", "FATAL:  something new"),  # shown as the server said it
+    ],
+)
+def test_why_the_server_cannot_be_reached_is_said_in_chinese(server_says: str, reason: str) -> None:
+    url = make_url("postgresql+psycopg://duban@10.0.0.5:5433/county")
+    error = sa_exc.OperationalError("connect", {}, Exception(server_says))
+    assert _unreachable(url, error).render(CHINESE) == (
+        f"无法连接 PostgreSQL 数据库 postgresql+psycopg://duban@10.0.0.5:5433/county（{reason}），"
+        "请确认数据库服务在运行，并检查 DUBAN_DATABASE_URL"
+    )

@@ -30,6 +30,19 @@ def test_sqlite_backup_is_a_complete_copy(cli_env: str, tmp_path: Path, capsys) 
         assert copy.execute("SELECT count(*) FROM task").fetchone() == (139,)
 
 
+@pytest.mark.skipif(
+    not Path("/proc/self").is_dir(), reason="needs a folder where no file can be made (/proc)"
+)
+def test_a_backup_that_cannot_be_written_says_why_in_chinese(tmp_path: Path) -> None:
+    database = tmp_path / "duban.db"
+    sqlite3.connect(database).close()
+    with pytest.raises(ValueError) as refusal:
+        backup(f"sqlite:///{database}", Path("/proc/duban-backup.db"), now=NOW)
+    assert (
+        str(refusal.value) == "/proc/duban-backup.db：无法打开或创建这个文件（文件夹不存在，或没有写入权限）"
+    )
+
+
 def test_postgres_backup_prints_the_pg_dump_line() -> None:
     said = backup("postgresql+psycopg://duban@db.internal:5433/duban", Path("x.dump"), now=NOW)
     assert said.endswith(

@@ -175,3 +175,21 @@ def test_a_bad_number_is_one_line_exit_2_and_no_file(
         "（用法见 duban tongbao --help）\n"
     )
     assert list(tmp_path.glob("*.docx")) == [] and list(tmp_path.glob("*.part")) == []
+
+
+@pytest.mark.parametrize(
+    ("option", "given", "says"),
+    [
+        ("--office", "  ", "--office 应为一行文字，1 至 60 个字"),
+        ("--to", "各镇\n区直部门", "--to 应为一行文字，1 至 200 个字"),
+    ],
+)
+def test_an_empty_or_multiline_office_or_addressee_is_refused(
+    cli_env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, given: str, says: str
+) -> None:
+    output = tmp_path / "通报.docx"
+    with pytest.raises(SystemExit) as stop:
+        main(["tongbao", "--plan", PLAN, "--output", str(output), option, given])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == f"duban tongbao：参数 {option}：{says}（用法见 duban tongbao --help）\n"
+    assert not output.exists()
