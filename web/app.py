@@ -481,6 +481,7 @@ class Dashboard:
             reader=visit.reader,
             plan_id=_ids(visit.request, "plan_id"),
             today=visit.today,
+            office=self.settings.issuing_office,
         )
         return _attachment(document, DOCX, f"督查通报-{plan.key}-{visit.today.isoformat()}.docx")
 

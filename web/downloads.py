@@ -30,7 +30,11 @@ def ledger_workbook(*, session: Session, reader: Contact, today: dt.date, tz: dt
 
 
 def tongbao_document(
-    *, session: Session, reader: Contact, plan_id: int, today: dt.date
+    *, session: Session, reader: Contact, plan_id: int, today: dt.date, office: str | None = None
 ) -> tuple[Plan, bytes]:
+    """The plan's 通报, signed by the issuing office (DUBAN_ISSUING_OFFICE) where one is set, else by the plan's
+    issuer; no 发文字号, which the office's registry gives when it files the document."""
     plan = visible_plan(session=session, reader=reader, plan_id=plan_id)
-    return plan, tongbao.to_bytes(tongbao.gather(session=session, plans=[plan], today=today))
+    figures = tongbao.gather(session=session, plans=[plan], today=today)
+    heading = tongbao.Heading(office=office, signed_on=figures.period_end) if office else None
+    return plan, tongbao.to_bytes(figures, heading)

@@ -328,6 +328,19 @@ def test_the_tongbao_download_is_a_word_document_for_the_plan(
     assert "本期（2025年5月27日至2025年6月2日）" in texts[2]
 
 
+def test_the_tongbao_download_is_signed_by_the_issuing_office_when_one_is_set(
+    seeded: Session, county: County, engine: Engine, clock: list[dt.datetime]
+) -> None:
+    office = "淄博市淄川区教育和体育局督导室"
+    with TestClient(build_web_app(engine, settings(issuing_office=office), lambda: clock[0])) as client:
+        sign_in(client, seeded, county.coordinator)
+        answer = client.get(f"/plans/{plan_id(seeded, HOME_PLAN)}/tongbao.docx")
+    document = Document(io.BytesIO(answer.content))
+    texts = [p.text.strip() for p in document.paragraphs if p.text.strip()]
+    assert texts[-2] == office  # 落款, above the 成文日期
+    assert document.core_properties.author == office
+
+
 def test_the_overdue_page_counts_notices_sent_and_says_the_leadership_was_told_only_when_it_was(
     seeded: Session, county: County, app_client: TestClient
 ) -> None:
