@@ -189,6 +189,8 @@ class Dashboard:
             "state_label": views.state_label,
             "status_label": views.status_label,
             "recurrence_label": views.recurrence_label,
+            "person_name": views.person_name,
+            "contact_role_label": views.contact_role_label,
             "local": lambda moment: moment.astimezone(self.settings.tz).strftime("%Y-%m-%d %H:%M"),
             **context,
         }

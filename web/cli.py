@@ -1,6 +1,8 @@
-"""`duban web --listen HOST:PORT` serves the dashboard alone; `duban tongbao --plan KEY --output F.docx` writes a
-plan's 督查通报. Bad input is refused while parsing (duban.cli_input.Checks), with one line in the interface
-language and a non-zero exit, before any database or file is opened."""
+"""`duban web --listen HOST:PORT` serves the dashboard alone; `duban web link` prints a sign-in link for a
+coordinator or lead without the chat; `duban demo --web` serves the demo database (serve_demo);
+`duban tongbao --plan KEY --output F.docx` writes a plan's 督查通报. Bad input is refused while parsing
+(duban.cli_input.Checks), with one line in the interface language and a non-zero exit, before any database or file
+is opened."""
 
 from __future__ import annotations
 
@@ -259,8 +261,6 @@ def cmd_web_link(args: argparse.Namespace, settings: Settings) -> int:
     """`duban web link`: the chat's /web for an operator at the server, for a reader who has no chat yet (or has
     lost it): the same service, the same audit row (with the command line in its detail), the same 10 minutes."""
     from bot import views
-    from bot.i18n import gettext_for
-    from duban.config import interface_language
     from duban.operations import run_by
     from duban.services.web_login import LOGIN_TTL, issue_login_link
 
@@ -273,7 +273,7 @@ def cmd_web_link(args: argparse.Namespace, settings: Settings) -> int:
             "DUBAN_WEB_BASE_URL is not set: a sign-in link must name the dashboard's address, the same one "
             "duban run or duban web serves, e.g. DUBAN_WEB_BASE_URL=https://duban.example.gov.cn"
         )
-    _ = gettext_for(interface_language())
+    _ = _gettext()
     now = dt.datetime.now(dt.UTC)
     command = " ".join(["duban web link", *_given(args)])
     engine = open_database(settings.database_url, create=False)

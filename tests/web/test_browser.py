@@ -516,6 +516,7 @@ def test_the_link_duban_demo_web_prints_opens_the_dashboard(
         titles = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "section.plan h2")]
         assert titles == ["淄川区推进乡村教育振兴工作方案"]
         assert browser.find_element(By.ID, "as-of").text.startswith("数据截至 ")
+        assert browser.find_element(By.ID, "reader").text == "演示协调员 · 督办人员"  # who is signed in
         _screenshot(browser, "demo-overview.png")
         browser.get(f"{base}/pending")  # the sample history's 销号 requests wait for the demo coordinator
         assert browser.find_elements(By.CSS_SELECTOR, "section.closeout")

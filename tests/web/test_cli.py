@@ -322,3 +322,16 @@ def test_web_says_which_database_it_serves(
         f"督办网页端：http://127.0.0.1:{port}/（数据库 {database}；登录链接：在聊天中发送 /web，或运行 duban web link）\n"
     )
     assert served.address == ("127.0.0.1", port)
+
+
+def test_web_on_an_address_in_use_is_one_line(
+    linked: County, served: Served, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        assert main(["web", "--listen", address]) == 1
+    assert capsys.readouterr() == (
+        "",
+        f"{address} 已被其他程序占用（另一个 duban web 或 duban run？）；请用 --listen 换一个地址\n",
+    )
+    assert served.app is None

@@ -554,3 +554,17 @@ def test_the_overview_overdue_and_ledger_pages_say_when_their_figures_were_compu
         page = app_client.get(path).text
         # NOW is 02:00 UTC: 10:00 in the county
         assert '<p class="hint as-of" id="as-of">数据截至 2025-06-02 10:00（Asia/Shanghai）</p>' in page, path
+
+
+def test_the_sign_in_pages_say_a_link_can_come_without_the_chat(
+    seeded: Session, county: County, app_client: TestClient
+) -> None:
+    issued = issue_login_link(session=seeded, contact=county.coordinator, now=NOW)
+    app_client.post(f"/login/{issued.token}")
+    app_client.cookies.clear()
+    for path in ("/login", f"/login/{issued.token}"):  # signed out; a link used already
+        page = app_client.get(path).text
+        assert (
+            '<p class="hint" id="operator-hint">没有聊天账号？可请运行督办的管理员在服务器上用 duban web link '
+            "生成登录链接。</p>"
+        ) in page, path
