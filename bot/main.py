@@ -23,6 +23,7 @@ from starlette.types import ASGIApp
 from telegram import Bot, Update
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application
+from telegram.request import BaseRequest, HTTPXRequest
 from telegram.warnings import PTBUserWarning
 
 from bot.app import build_application, conversation_persistence
@@ -34,6 +35,8 @@ from bot.robots.senders import GroupRobotSender, RobotKeys
 from bot.robots.weekly import post_weekly, robots_at_start
 from bot.runtime import Runtime
 from bot.telegram.channel import TelegramChannel
+from bot.telegram.polling import Connection as TelegramConnection
+from bot.telegram.polling import WatchedRequest
 from bot.webhook import WEBHOOK_PATH, derive_secret, health_endpoint, webhook_app
 from duban import redaction
 from duban.config import Settings
@@ -79,9 +82,9 @@ class Service:
     planning: asyncio.Lock = field(default_factory=asyncio.Lock)
     robots: GroupRobotSender = field(default_factory=GroupRobotSender)
     robot_keys: RobotKeys = field(default_factory=lambda: RobotKeys(None))
-    announce: bool = (
-        False  # once the start lines are out, each change of the scheduler role or of DingTalk is said
-    )
+    telegram: TelegramConnection = field(default_factory=lambda: TelegramConnection(say))
+    # once the start lines are out, each change (scheduler role, DingTalk, Telegram) is said as it happens
+    announce: bool = False
     _dingtalk_task: asyncio.Task[None] | None = None
 
     def stream_changed(self, state: StreamState, reason: str) -> None:
@@ -145,8 +148,10 @@ def build_service(
     runtime = Runtime(engine=engine, settings=settings)
     Path(settings.state_dir).mkdir(parents=True, exist_ok=True)
     application = None
+    telegram = TelegramConnection(say)
     if token is not None:
-        request = updates_request = None
+        request: BaseRequest | None = None
+        updates_request: BaseRequest = HTTPXRequest()  # PTB's default for getUpdates, watched below
         if emulator:
             from bot.emulator import EmulatorRequest
 
@@ -156,7 +161,7 @@ def build_service(
             token=token,
             base_url=base_url,
             request=request,
-            get_updates_request=updates_request,
+            get_updates_request=WatchedRequest(updates_request, telegram),
             persistence=conversation_persistence(Path(settings.state_dir) / "conversations.pickle"),
             rate_limit=not emulator,
         )
@@ -175,6 +180,7 @@ def build_service(
         runtime=runtime,
         dingtalk=channel,
         robot_keys=RobotKeys(settings.keyring()),
+        telegram=telegram,
     )
     if channel is not None:
         channel.receiver.on_state = service.stream_changed
@@ -501,7 +507,9 @@ async def _serve(service: Service, launch: Launch, listener: socket.socket | Non
             else:
                 assert application.updater is not None  # build_application keeps PTB's default updater
                 await application.updater.start_polling(
-                    poll_interval=launch.poll_interval, drop_pending_updates=False
+                    poll_interval=launch.poll_interval,
+                    drop_pending_updates=False,
+                    error_callback=service.telegram.polling_error,
                 )
                 updater_running = True
                 lines.append(("Telegram: @%s, polling for updates", (application.bot.username,)))
@@ -519,7 +527,7 @@ async def _serve(service: Service, launch: Launch, listener: socket.socket | Non
         lines.append(("Database: %s", (redaction.database_url(settings.database_url),)))
         for text, args in lines:
             say.info(text, *args)
-        service.announce = True  # from now on, changes are said as they happen
+        service.announce = service.telegram.announce = True  # from now on, changes are said as they happen
         ended: list[asyncio.Future[Any]] = [asyncio.ensure_future(stopping.wait())]
         if serving is not None:
             ended.append(serving)  # the server failing ends the process too
