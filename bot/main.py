@@ -381,12 +381,13 @@ class Launch:
     dashboard: Callable[[Engine, Bot | None, DingTalkApi | None], ASGIApp] | None = None
 
 
-def run(settings: Settings, launch: Launch) -> None:
+def run(settings: Settings, launch: Launch, *, stop_requested: Callable[[], bool] = lambda: False) -> None:
     """`duban run`: every configured channel, the scheduler, and an HTTP server when `launch.listen` is given, in
     one event loop until SIGTERM or SIGINT (which stop it cleanly at any moment). Each channel and service says in
     one line that it is up (duban.operations.PROCESS_LOGGER); the caller says that it stopped.
 
     The port is taken first, so a port in use is the only line printed; the lines come once everything is up.
+    `stop_requested` tells of a signal that came before the event loop could take it (duban/launch.py).
     """
     listener = bind(launch.listen) if launch.listen else None
     try:
@@ -399,7 +400,8 @@ def run(settings: Settings, launch: Launch) -> None:
         )
         lock = single_instance_on_sqlite(service.engine)
         try:
-            asyncio.run(_serve(service, launch, listener))
+            if not stop_requested():
+                asyncio.run(_serve(service, launch, listener, stop_requested))
         finally:
             if lock is not None:
                 lock.close()
@@ -484,11 +486,15 @@ class _Stopped(Exception):
     """A signal came while the process was still starting."""
 
 
-async def _serve(service: Service, launch: Launch, listener: socket.socket | None) -> None:
+async def _serve(
+    service: Service, launch: Launch, listener: socket.socket | None, stop_requested: Callable[[], bool]
+) -> None:
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
+    if stop_requested():  # a signal came before the loop took them over
+        stopping.set()
     settings, application = service.settings, service.application
     server: _Server | None = None
     serving: asyncio.Task[None] | None = None
