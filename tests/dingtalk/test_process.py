@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from bot.dingtalk import stream
+from bot.webhook import SECRET_HEADER
 from duban import redaction
 from duban.cli import main
 from duban.config import get_settings
@@ -140,7 +141,13 @@ async def test_run_says_each_channel_and_service_at_start_and_one_line_at_stop(
 ) -> None:
     assert main(["seed"]) == 0
     listen = f"127.0.0.1:{_free_port()}"
-    env = _dingtalk_env(standin.url, standin.client_id, standin.client_secret, DUBAN_LANGUAGE=language)
+    env = _dingtalk_env(
+        standin.url,
+        standin.client_id,
+        standin.client_secret,
+        DUBAN_LANGUAGE=language,
+        DUBAN_WEBHOOK_SECRET="process-test-secret",
+    )
     process = subprocess.Popen(
         [sys.executable, "-m", "duban", "run", "--web-listen", listen],
         env=env,
@@ -152,6 +159,9 @@ async def test_run_says_each_channel_and_service_at_start_and_one_line_at_stop(
         started = [lines.next() for _ in range(4)]
         async with httpx.AsyncClient(trust_env=False) as client:
             health = await client.get(f"http://{listen}/healthz")
+            details = await client.get(
+                f"http://{listen}/healthz", headers={SECRET_HEADER: "process-test-secret"}
+            )
     finally:
         process.send_signal(signal.SIGTERM)
         rest = lines.rest()
@@ -162,6 +172,12 @@ async def test_run_says_each_channel_and_service_at_start_and_one_line_at_stop(
         for line in STARTED[language]
     ]
     assert (health.status_code, health.json()) == (200, {"status": "ok"})
+    assert {k: v for k, v in details.json().items() if k != "instance"} == {
+        "database": "ok",
+        "scheduler": "running",
+        "leader": True,
+        "dingtalk": "connected",
+    }
     assert rest == [STOPPED[language]]
     assert process.returncode == 0
 
