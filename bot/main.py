@@ -433,7 +433,6 @@ def bind(listen: str) -> socket.socket:
             listen=listen,
             reason=error.strerror or str(error),
         ) from None
-    sock.set_inheritable(True)
     return sock
 
 
@@ -590,7 +589,10 @@ async def _started(server: uvicorn.Server, serving: asyncio.Task[None]) -> None:
     """Until uvicorn accepts connections on the socket we bound (a few milliseconds)."""
     while not server.started:
         if serving.done():
-            serving.result()
+            with contextlib.suppress(
+                SystemExit
+            ):  # uvicorn's way of failing to start (exit 3); its log says why
+                serving.result()
             raise Refused("The web server stopped while starting")
         await asyncio.sleep(0.01)
 
