@@ -23,6 +23,7 @@ from starlette.types import ASGIApp
 from telegram import Bot, Update
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application
+from telegram.request import BaseRequest, HTTPXRequest
 from telegram.warnings import PTBUserWarning
 
 from bot.app import build_application, conversation_persistence
@@ -34,6 +35,8 @@ from bot.robots.senders import GroupRobotSender, RobotKeys
 from bot.robots.weekly import post_weekly, robots_at_start
 from bot.runtime import Runtime
 from bot.telegram.channel import TelegramChannel
+from bot.telegram.polling import Connection as TelegramConnection
+from bot.telegram.polling import WatchedRequest
 from bot.webhook import WEBHOOK_PATH, derive_secret, health_endpoint, webhook_app
 from duban import redaction
 from duban.config import Settings
@@ -79,9 +82,9 @@ class Service:
     planning: asyncio.Lock = field(default_factory=asyncio.Lock)
     robots: GroupRobotSender = field(default_factory=GroupRobotSender)
     robot_keys: RobotKeys = field(default_factory=lambda: RobotKeys(None))
-    announce: bool = (
-        False  # once the start lines are out, each change of the scheduler role or of DingTalk is said
-    )
+    telegram: TelegramConnection = field(default_factory=lambda: TelegramConnection(say))
+    # once the start lines are out, each change (scheduler role, DingTalk, Telegram) is said as it happens
+    announce: bool = False
     _dingtalk_task: asyncio.Task[None] | None = None
 
     def stream_changed(self, state: StreamState, reason: str) -> None:
@@ -145,8 +148,10 @@ def build_service(
     runtime = Runtime(engine=engine, settings=settings)
     Path(settings.state_dir).mkdir(parents=True, exist_ok=True)
     application = None
+    telegram = TelegramConnection(say)
     if token is not None:
-        request = updates_request = None
+        request: BaseRequest | None = None
+        updates_request: BaseRequest = HTTPXRequest()  # PTB's default for getUpdates, watched below
         if emulator:
             from bot.emulator import EmulatorRequest
 
@@ -156,7 +161,7 @@ def build_service(
             token=token,
             base_url=base_url,
             request=request,
-            get_updates_request=updates_request,
+            get_updates_request=WatchedRequest(updates_request, telegram),
             persistence=conversation_persistence(Path(settings.state_dir) / "conversations.pickle"),
             rate_limit=not emulator,
         )
@@ -175,6 +180,7 @@ def build_service(
         runtime=runtime,
         dingtalk=channel,
         robot_keys=RobotKeys(settings.keyring()),
+        telegram=telegram,
     )
     if channel is not None:
         channel.receiver.on_state = service.stream_changed
@@ -375,12 +381,13 @@ class Launch:
     dashboard: Callable[[Engine, Bot | None, DingTalkApi | None], ASGIApp] | None = None
 
 
-def run(settings: Settings, launch: Launch) -> None:
+def run(settings: Settings, launch: Launch, *, stop_requested: Callable[[], bool] = lambda: False) -> None:
     """`duban run`: every configured channel, the scheduler, and an HTTP server when `launch.listen` is given, in
     one event loop until SIGTERM or SIGINT (which stop it cleanly at any moment). Each channel and service says in
     one line that it is up (duban.operations.PROCESS_LOGGER); the caller says that it stopped.
 
     The port is taken first, so a port in use is the only line printed; the lines come once everything is up.
+    `stop_requested` tells of a signal that came before the event loop could take it (duban/launch.py).
     """
     listener = bind(launch.listen) if launch.listen else None
     try:
@@ -393,7 +400,8 @@ def run(settings: Settings, launch: Launch) -> None:
         )
         lock = single_instance_on_sqlite(service.engine)
         try:
-            asyncio.run(_serve(service, launch, listener))
+            if not stop_requested():
+                asyncio.run(_serve(service, launch, listener, stop_requested))
         finally:
             if lock is not None:
                 lock.close()
@@ -425,7 +433,6 @@ def bind(listen: str) -> socket.socket:
             listen=listen,
             reason=error.strerror or str(error),
         ) from None
-    sock.set_inheritable(True)
     return sock
 
 
@@ -478,11 +485,15 @@ class _Stopped(Exception):
     """A signal came while the process was still starting."""
 
 
-async def _serve(service: Service, launch: Launch, listener: socket.socket | None) -> None:
+async def _serve(
+    service: Service, launch: Launch, listener: socket.socket | None, stop_requested: Callable[[], bool]
+) -> None:
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
+    if stop_requested():  # a signal came before the loop took them over
+        stopping.set()
     settings, application = service.settings, service.application
     server: _Server | None = None
     serving: asyncio.Task[None] | None = None
@@ -501,7 +512,9 @@ async def _serve(service: Service, launch: Launch, listener: socket.socket | Non
             else:
                 assert application.updater is not None  # build_application keeps PTB's default updater
                 await application.updater.start_polling(
-                    poll_interval=launch.poll_interval, drop_pending_updates=False
+                    poll_interval=launch.poll_interval,
+                    drop_pending_updates=False,
+                    error_callback=service.telegram.polling_error,
                 )
                 updater_running = True
                 lines.append(("Telegram: @%s, polling for updates", (application.bot.username,)))
@@ -519,7 +532,7 @@ async def _serve(service: Service, launch: Launch, listener: socket.socket | Non
         lines.append(("Database: %s", (redaction.database_url(settings.database_url),)))
         for text, args in lines:
             say.info(text, *args)
-        service.announce = True  # from now on, changes are said as they happen
+        service.announce = service.telegram.announce = True  # from now on, changes are said as they happen
         ended: list[asyncio.Future[Any]] = [asyncio.ensure_future(stopping.wait())]
         if serving is not None:
             ended.append(serving)  # the server failing ends the process too
@@ -576,7 +589,10 @@ async def _started(server: uvicorn.Server, serving: asyncio.Task[None]) -> None:
     """Until uvicorn accepts connections on the socket we bound (a few milliseconds)."""
     while not server.started:
         if serving.done():
-            serving.result()
+            with contextlib.suppress(
+                SystemExit
+            ):  # uvicorn's way of failing to start (exit 3); its log says why
+                serving.result()
             raise Refused("The web server stopped while starting")
         await asyncio.sleep(0.01)
 

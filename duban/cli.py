@@ -12,10 +12,9 @@ import datetime as dt
 import errno
 import json
 import os
-import signal
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -29,7 +28,7 @@ from duban.config import Settings, get_settings, interface_language
 from duban.db import connect, discard_sqlite_file, new_sqlite_file, open_database
 from duban.derived import check as check_derived
 from duban.errors import ArgumentRefused, Refused, os_reason
-from duban.launch import interrupt, say_stopped
+from duban.launch import deferred_signals, say_stopped, stop_requested
 from duban.ledger import export_json, export_xlsx, write_json
 from duban.migrate import current_revision, head_revision, upgrade_any
 from duban.operations import configure_logging, run_by
@@ -496,19 +495,18 @@ def cmd_contacts(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     """Start every configured channel; a signal at any moment (while importing and connecting too) stops it with
     one line and exit 0."""
-    previous = signal.signal(signal.SIGTERM, interrupt)  # SIGTERM as Ctrl-C, until the event loop takes both
-    try:
-        with suppress(KeyboardInterrupt):
+    with deferred_signals():
+        if not stop_requested():
             _run_bot(args, settings)
         say_stopped()
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     return 0
 
 
 def _run_bot(args: argparse.Namespace, settings: Settings) -> None:
     from bot.main import Launch, run
 
+    if stop_requested():  # while importing
+        return
     if args.webhook_url and args.web_listen:  # one dashboard per process, and webhook mode has one already
         raise Refused(
             "With --webhook-url the dashboard is served on --listen already; leave out --web-listen"
@@ -534,6 +532,7 @@ def _run_bot(args: argparse.Namespace, settings: Settings) -> None:
             listen=listen,
             dashboard=web_commands.dashboard(settings) if with_dashboard else None,
         ),
+        stop_requested=stop_requested,
     )
 
 
@@ -785,9 +784,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         )
     except KeyboardInterrupt:
-        if args.command == "run":  # stopped before its own handling began (reading the settings)
-            say_stopped()
-            return 0
         return 130
 
 

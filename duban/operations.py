@@ -101,7 +101,12 @@ class TranslatingFormatter(logging.Formatter):
         if isinstance(record.msg, str) and record.msg:
             translated = self._gettext(record.msg)
             if translated != record.msg:
-                record = logging.makeLogRecord({**record.__dict__, "msg": translated})
+                candidate = logging.makeLogRecord({**record.__dict__, "msg": translated})
+                try:
+                    candidate.getMessage()
+                    record = candidate
+                except (TypeError, ValueError):  # a translation whose placeholders differ: the English line
+                    pass
         return super().format(record)
 
 

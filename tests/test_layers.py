@@ -15,6 +15,7 @@ RANK = {"seed_data": 0, "models": 0, "duban": 1, "scheduler": 2, "bot": 3, "web"
 WIRING = {
     "duban/cli.py",
     "duban/__main__.py",
+    "duban/launch.py",  # the console script: signals first, then the CLI (and its stop line, in the catalogue)
     "duban/robots_cli.py",  # `duban robot test` puts a group-robot sender together, as `duban run` does a channel
 }  # `duban run` and the CLI put everything together
 

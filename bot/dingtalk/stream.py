@@ -262,12 +262,14 @@ class StreamReceiver(dingtalk_stream.DingTalkStreamClient):
         proxy: Literal[True] | None = None if host in ("127.0.0.1", "localhost", "::1") else True
         async with websockets.connect(uri, proxy=proxy) as websocket:
             self.websocket: websockets.ClientConnection | None = websocket
+            if (
+                self._stopping.is_set()
+            ):  # stop() came while this connection was being opened: it saw no socket
+                return
             if self.state is None:
                 self._change(StreamState.CONNECTED)
             elif self.state is StreamState.LOST:
                 self._change(StreamState.BACK)
-            if self._stopping.is_set():  # stop() came while connecting, when there was no socket yet to close
-                return
             try:
                 async for raw in websocket:
                     try:

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from bot.dingtalk import stream
+from bot.webhook import SECRET_HEADER
 from duban import redaction
 from duban.cli import main
 from duban.config import get_settings
@@ -132,17 +133,28 @@ STARTED = {
     ],
 }
 STOPPED = {"zh_CN": "督办已停止。", "en": "duban stopped"}
+HEALTH_ALONE = "健康检查：监听 http://{listen}/healthz"  # --listen without a dashboard
 
 
-@pytest.mark.parametrize("language", ["zh_CN", "en"])
+@pytest.mark.parametrize(
+    ("language", "option"),
+    [("zh_CN", "--web-listen"), ("en", "--web-listen"), ("zh_CN", "--listen")],
+    ids=["chinese", "english", "health check alone"],
+)
 async def test_run_says_each_channel_and_service_at_start_and_one_line_at_stop(
-    language: str, cli_env: str, standin: DingTalkStandIn
+    language: str, option: str, cli_env: str, standin: DingTalkStandIn
 ) -> None:
     assert main(["seed"]) == 0
     listen = f"127.0.0.1:{_free_port()}"
-    env = _dingtalk_env(standin.url, standin.client_id, standin.client_secret, DUBAN_LANGUAGE=language)
+    env = _dingtalk_env(
+        standin.url,
+        standin.client_id,
+        standin.client_secret,
+        DUBAN_LANGUAGE=language,
+        DUBAN_WEBHOOK_SECRET="process-test-secret",
+    )
     process = subprocess.Popen(
-        [sys.executable, "-m", "duban", "run", "--web-listen", listen],
+        [sys.executable, "-m", "duban", "run", option, listen],
         env=env,
         stderr=subprocess.PIPE,
         text=True,
@@ -152,16 +164,28 @@ async def test_run_says_each_channel_and_service_at_start_and_one_line_at_stop(
         started = [lines.next() for _ in range(4)]
         async with httpx.AsyncClient(trust_env=False) as client:
             health = await client.get(f"http://{listen}/healthz")
+            details = await client.get(
+                f"http://{listen}/healthz", headers={SECRET_HEADER: "process-test-secret"}
+            )
     finally:
         process.send_signal(signal.SIGTERM)
         rest = lines.rest()
         process.wait(timeout=15)
 
+    expected = STARTED[language][:]
+    if option == "--listen":
+        expected[1] = HEALTH_ALONE
     assert started == [
         line.format(gateway=standin.url, listen=listen, database=redaction.database_url(cli_env))
-        for line in STARTED[language]
+        for line in expected
     ]
     assert (health.status_code, health.json()) == (200, {"status": "ok"})
+    assert {k: v for k, v in details.json().items() if k != "instance"} == {
+        "database": "ok",
+        "scheduler": "running",
+        "leader": True,
+        "dingtalk": "connected",
+    }
     assert rest == [STOPPED[language]]
     assert process.returncode == 0
 

@@ -177,6 +177,12 @@ async def test_an_outage_after_start_is_retried_and_said_once_when_it_begins_and
     changes: list[StreamState] = []
     pauses: list[float] = []
     secret = standin.client_secret
+    back = asyncio.Event()
+
+    def changed(state: StreamState, reason: str) -> None:
+        changes.append(state)
+        if state is StreamState.BACK:
+            back.set()
 
     async def recorded(seconds: float) -> None:
         pauses.append(seconds)
@@ -191,7 +197,7 @@ async def test_an_outage_after_start_is_retried_and_said_once_when_it_begins_and
         http=httpx.AsyncClient(timeout=5, trust_env=False),
         local_ip=lambda: "127.0.0.1",
         sleep=recorded,
-        on_state=lambda state, reason: changes.append(state),
+        on_state=changed,
     )
     running = asyncio.create_task(client.run())
     await standin.wait_connections(1)
@@ -204,7 +210,7 @@ async def test_an_outage_after_start_is_retried_and_said_once_when_it_begins_and
             "data": "{}",
         }
     )
-    await standin.wait_connections(2, timeout=10)
+    await asyncio.wait_for(back.wait(), 10)
     await client.stop()
     await asyncio.wait_for(running, 5)
 

@@ -539,6 +539,16 @@ def test_run_with_no_network_logs_each_try_then_one_line(
     assert last.startswith("尝试 6 次仍无法连接 Telegram Bot API（")
 
 
+def test_run_refuses_a_second_address_for_the_health_check(workspace: Workspace, seeded_file: Path) -> None:
+    shutil.copy(seeded_file, workspace.database)
+    code, out, err = workspace.duban(
+        ["run", "--listen", "127.0.0.1:8081", "--web-listen", "127.0.0.1:8080"],
+        {"TELEGRAM_BOT_TOKEN": "123:abc"},
+    )
+    assert (code, out) == (1, "")
+    assert_one_line(err, "--web-listen 已同时提供网页端和 /healthz，请去掉 --listen")
+
+
 # ---------------------------------------------------------------- through the installed `duban` script
 
 

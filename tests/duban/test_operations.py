@@ -5,18 +5,27 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from babel.messages.pofile import read_po
 
-from bot.i18n import gettext_for
+from bot.i18n import LOCALE_DIR, gettext_for
 from duban import redaction, workdays
 from duban.cli import main
-from duban.operations import PROCESS_LOGGER, JsonLinesFormatter, backup, configure_logging
+from duban.operations import (
+    PROCESS_LOGGER,
+    JsonLinesFormatter,
+    TranslatingFormatter,
+    backup,
+    configure_logging,
+)
 
 NOW = dt.datetime(2026, 1, 5, 10, 0)
+PO_FILE = LOCALE_DIR / "zh_CN" / "LC_MESSAGES" / "duban.po"
 
 
 def test_sqlite_backup_is_a_complete_copy(cli_env: str, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -104,3 +113,25 @@ def test_the_process_lines_are_said_without_verbose(
         "Database: %s", redaction.database_url("postgresql+psycopg://duban:pw@db/duban")
     )
     assert capsys.readouterr().err == "数据库：postgresql+psycopg://duban:***@db/duban\n"
+
+
+def test_every_translated_log_line_keeps_its_placeholders_in_order() -> None:
+    """A log line's translation is formatted with the English line's arguments: the same conversions, in order."""
+    conversion = re.compile(r"%[-#0 +]*\d*(?:\.\d+)?[sdgfr]")
+    with PO_FILE.open("rb") as po_file:
+        catalog = read_po(po_file, locale="zh_CN")
+    differing = [
+        (message.id, message.string)
+        for message in catalog
+        if isinstance(message.id, str)
+        and "python-format" in message.flags
+        and [c[-1] for c in conversion.findall(message.id)]
+        != [c[-1] for c in conversion.findall(message.string)]
+    ]
+    assert differing == []
+
+
+def test_a_translation_that_does_not_fit_its_arguments_leaves_the_line_english() -> None:
+    formatter = TranslatingFormatter("%(message)s", lambda text: "第 %d 条" if text == "line %s" else text)
+    record = logging.makeLogRecord({"msg": "line %s", "args": ("seven",)})
+    assert formatter.format(record) == "line seven"
