@@ -37,8 +37,8 @@ from telegram import Update
 
 from bench.common import finish
 from bench.generate import read_expected
-from bot.app import build_application, conversation_persistence
-from bot.runtime import Runtime
+from bot.telegram.app import build_application, conversation_persistence
+from bot.telegram.runtime import Runtime
 from duban.config import Settings
 from duban.db import make_engine
 from models import (

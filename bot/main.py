@@ -1,5 +1,7 @@
 """Start the bot, by polling or behind a webhook: engine, scheduler jobs and the Application, stopped together."""
 
+from __future__ import annotations
+
 import asyncio
 import contextlib
 import datetime as dt
@@ -7,11 +9,10 @@ import errno
 import logging
 import signal
 import socket
-import warnings
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -20,48 +21,37 @@ from sqlmodel import Session
 from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.types import ASGIApp
-from telegram import Bot, Update
-from telegram.error import InvalidToken, NetworkError, TelegramError
-from telegram.ext import Application
-from telegram.request import BaseRequest, HTTPXRequest
-from telegram.warnings import PTBUserWarning
 
-from bot.app import build_application, conversation_persistence
 from bot.channels import ChannelRouter
 from bot.dingtalk.api import DingTalkApi
 from bot.dingtalk.app import DingTalkChannel, build_dingtalk_channel
 from bot.dingtalk.stream import StreamState
 from bot.robots.senders import GroupRobotSender, RobotKeys
 from bot.robots.weekly import post_weekly, robots_at_start
-from bot.runtime import Runtime
 from bot.telegram.channel import TelegramChannel
 from bot.telegram.polling import Connection as TelegramConnection
-from bot.telegram.polling import WatchedRequest
-from bot.webhook import WEBHOOK_PATH, derive_secret, health_endpoint, webhook_app
+from bot.telegram.process import connect_to_telegram, set_webhook, telegram_application
+from bot.telegram.runtime import Runtime
+from bot.telegram.webhook import derive_secret, health_endpoint, webhook_app
 from duban import redaction
 from duban.config import Settings
 from duban.db import open_database, single_instance_on_sqlite
-from duban.errors import ConfigurationError, Refused
+from duban.errors import Refused
 from duban.operations import PROCESS_LOGGER
 from scheduler.delivery import Deliver
 from scheduler.dispatcher import dispatch_due
 from scheduler.jobs import Jobs, dispatch
 from scheduler.lease import LeaseKeeper
 
+if TYPE_CHECKING:  # the Telegram types, for annotations only: bot/telegram/ talks to Telegram
+    from telegram import Bot
+    from telegram.ext import Application
+
 log = logging.getLogger(__name__)
 say = logging.getLogger(
     PROCESS_LOGGER
 )  # what the operator sees without -v: channels up, addresses, role, stop
 T = TypeVar("T")
-
-# /report mixes button and text steps, so it is tracked per user, not per message, on purpose (as in pyproject's
-# pytest settings); PTB's advice would otherwise print on every start, in front of the log
-warnings.filterwarnings("ignore", message="If 'per_message=False'", category=PTBUserWarning)
-
-# network trouble at start-up (no route yet, DNS not up, the Bot API briefly away) is retried: 1+2+4+8+16 s
-STARTUP_ATTEMPTS = 6
-FIRST_RETRY_SECONDS = 1.0
-startup_pause: Callable[[float], Awaitable[object]] = asyncio.sleep  # tests put a recording fake here
 
 
 @dataclass
@@ -150,20 +140,13 @@ def build_service(
     application = None
     telegram = TelegramConnection(say)
     if token is not None:
-        request: BaseRequest | None = None
-        updates_request: BaseRequest = HTTPXRequest()  # PTB's default for getUpdates, watched below
-        if emulator:
-            from bot.emulator import EmulatorRequest
-
-            request, updates_request = EmulatorRequest(), EmulatorRequest()
-        application = build_application(
+        application = telegram_application(
             runtime,
             token=token,
             base_url=base_url,
-            request=request,
-            get_updates_request=WatchedRequest(updates_request, telegram),
-            persistence=conversation_persistence(Path(settings.state_dir) / "conversations.pickle"),
-            rate_limit=not emulator,
+            emulator=emulator,
+            connection=telegram,
+            state_dir=settings.state_dir,
         )
     channel = None
     if settings.dingtalk_enabled if dingtalk is None else dingtalk:
@@ -322,47 +305,6 @@ async def close(service: Service) -> None:
     service.engine.dispose()
 
 
-async def connect_to_telegram(
-    application: Application,
-    *,
-    attempts: int = STARTUP_ATTEMPTS,
-    first_delay: float = FIRST_RETRY_SECONDS,
-    sleep: Callable[[float], Awaitable[object]] | None = None,
-) -> None:
-    """Initialize the application (its first Bot API call), retrying network errors with a doubling wait.
-
-    Each failed try is logged in one line; a token Telegram refuses is not retried. Refused when every try failed.
-    """
-    pause = sleep or startup_pause
-    delay = first_delay
-    for attempt in range(1, attempts + 1):
-        try:
-            await application.initialize()
-            return
-        except InvalidToken as error:
-            raise ConfigurationError(
-                "Telegram refused TELEGRAM_BOT_TOKEN ({reason}); put the token @BotFather gave you in it",
-                reason=str(error),
-            ) from None
-        except NetworkError as error:
-            if attempt == attempts:
-                raise Refused(
-                    "Cannot reach the Telegram Bot API after {attempts} tries ({reason}); "
-                    "check the network or DUBAN_TELEGRAM_BASE_URL",
-                    attempts=attempts,
-                    reason=str(error),
-                ) from None
-            log.warning(
-                "Telegram Bot API not reachable (%s); try %d of %d, next in %g s",
-                error,
-                attempt,
-                attempts,
-                delay,
-            )
-            await pause(delay)
-            delay *= 2
-
-
 def _dingtalk_api(service: Service) -> DingTalkApi | None:
     """The DingTalk channel's API client, for the dashboard to fetch the evidence people sent there."""
     return service.dingtalk.api if service.dingtalk is not None else None
@@ -502,10 +444,10 @@ async def _serve(
     try:
         if application is not None:
             await _until_stopped(stopping, connect_to_telegram(application))
-            if application.post_init is not None:  # the commands' menu (bot/app.py)
+            if application.post_init is not None:  # the commands' menu (bot/telegram/app.py)
                 await application.post_init(application)
             if launch.webhook_url:
-                await _until_stopped(stopping, _set_webhook(application, launch.webhook_url, settings))
+                await _until_stopped(stopping, set_webhook(application, launch.webhook_url, settings))
                 lines.append(
                     ("Telegram: @%s, updates arrive at %s", (application.bot.username, launch.webhook_url))
                 )
@@ -558,20 +500,6 @@ async def _serve(
         if application is not None:
             await application.shutdown()
         await close(service)
-
-
-async def _set_webhook(application: Application, webhook_url: str, settings: Settings) -> None:
-    secret = settings.webhook_secret or derive_secret(application.bot.token)
-    try:
-        await application.bot.set_webhook(
-            url=webhook_url.rstrip("/") + WEBHOOK_PATH, secret_token=secret, allowed_updates=Update.ALL_TYPES
-        )
-    except TelegramError as error:  # "Bad webhook: An HTTPS URL must be provided for webhook"
-        raise Refused(
-            "Telegram refused the webhook {url} ({reason}); give the public HTTPS address of this service",
-            url=webhook_url,
-            reason=str(error),
-        ) from None
 
 
 async def _first_connection(service: Service) -> None:

@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from sqlalchemy import exc as sa_exc
 from sqlmodel import Session, col, select
 
-from bot import views
+from bot.core import labels
 from bot.i18n import gettext_for
 from duban.cli_input import Checks, Gettext, parser_class
 from duban.config import Settings, get_settings, interface_language
@@ -358,8 +358,8 @@ def _members_table(members: list[Member], settings: Settings) -> str:
             until = member.open_invite.expires_at.astimezone(settings.tz)
             state = f"邀请 {member.open_invite.id} 未使用，有效至 {until:%Y-%m-%d %H:%M}"
         else:
-            state = views.join_state(_, member, settings.tz)
-        role = views.contact_role_label(_, contact.role)
+            state = labels.join_state(_, member, settings.tz)
+        role = labels.contact_role_label(_, contact.role)
         lines.append(
             "\t".join(
                 (
@@ -367,7 +367,7 @@ def _members_table(members: list[Member], settings: Settings) -> str:
                     member.region,
                     member.department,
                     role,
-                    views.person_name(_, contact),
+                    labels.person_name(_, contact),
                     state,
                 )
             )

@@ -50,7 +50,7 @@ RECURRENCE_LABELS = {"none": "", "yearly": "每年", "semester": "每学期", "m
 STATE_LABELS: dict[MilestoneState, str] = dict(STATE_COLUMNS)  # the words `duban status` prints
 # a milestone the plan no longer has: listed with its reports, in no count; `duban import-xlsx` skips its row
 WITHDRAWN_LABEL = "已撤销"
-# the colours and words of the digest (bot/views.py pace_label in zh_CN); the 台账 is Chinese only
+# the colours and words of the digest (bot/telegram/views.py pace_label in zh_CN); the 台账 is Chinese only
 PACE_LABELS = {
     Pace.green: "🟢 正常",
     Pace.amber: "🟡 滞后",

@@ -31,7 +31,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot import views
+from bot.core import labels
 from bot.core.vocabulary import DINGTALK, TELEGRAM
 from bot.i18n import gettext_for
 from duban.config import Settings
@@ -186,11 +186,11 @@ class Dashboard:
             "evidence_elsewhere": lambda file_id: _evidence_elsewhere(_, file_id),
             "states": list(MilestoneState),
             "pace_mark": lambda pace: _pace_mark(_, pace),
-            "state_label": views.state_label,
-            "status_label": views.status_label,
-            "recurrence_label": views.recurrence_label,
-            "person_name": views.person_name,
-            "contact_role_label": views.contact_role_label,
+            "state_label": labels.state_label,
+            "status_label": labels.status_label,
+            "recurrence_label": labels.recurrence_label,
+            "person_name": labels.person_name,
+            "contact_role_label": labels.contact_role_label,
             "local": lambda moment: moment.astimezone(self.settings.tz).strftime("%Y-%m-%d %H:%M"),
             **context,
         }
@@ -374,7 +374,7 @@ class Dashboard:
         )
         # the chat's confirmation, whose plan texts are escaped already (it is Telegram's HTML)
         notice = (
-            Markup(views.closeout_decided_for_coordinator(visit._, decision)) if decision is not None else ""
+            Markup(labels.closeout_decided_for_coordinator(visit._, decision)) if decision is not None else ""
         )
         return self.render(visit, visit.request, "pending.html", {"waiting": waiting, "notice": notice})
 
@@ -461,7 +461,7 @@ class Dashboard:
             png = self.charts.get(key)
         if png is None:
             rows = chart_rows(session=visit.session, reader=visit.reader, today=visit.today)
-            png = self.draw_chart(rows, views.chart_caption(visit._, visit.today))
+            png = self.draw_chart(rows, labels.chart_caption(visit._, visit.today))
             if key.inputs_version is not None:
                 with self.charts_lock:
                     self.charts[key] = png
@@ -503,7 +503,7 @@ def _evidence_elsewhere(_: Gettext, file_id: str) -> str:
 def _pace_mark(_: Gettext, pace: str) -> Markup:
     """A coloured dot drawn by CSS and the pace in words: the chat's 🟢🟡🔴⚪ need a colour-emoji font, which
     many office computers lack."""
-    words = views.pace_label(_, Pace(pace))
+    words = labels.pace_label(_, Pace(pace))
     words = words.split(" ", 1)[-1] if words[:1] in "🟢🟡🔴⚪" else words
     return Markup('<span class="pace {}"><span class="dot"></span>{}</span>').format(pace, words)
 

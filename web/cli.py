@@ -260,7 +260,7 @@ def _serve(app: ASGIApp, listening: socket.socket) -> None:
 def cmd_web_link(args: argparse.Namespace, settings: Settings) -> int:
     """`duban web link`: the chat's /web for an operator at the server, for a reader who has no chat yet (or has
     lost it): the same service, the same audit row (with the command line in its detail), the same 10 minutes."""
-    from bot import views
+    from bot.core import labels
     from duban.operations import run_by
     from duban.services.web_login import LOGIN_TTL, issue_login_link
 
@@ -283,9 +283,9 @@ def cmd_web_link(args: argparse.Namespace, settings: Settings) -> int:
             department = reader.department.name
             issued = issue_login_link(session=session, contact=reader, now=now, issued_by=run_by(command))
             who = _("{name} ({department}, {role}, number {id})").format(
-                name=views.person_name(_, reader),
+                name=labels.person_name(_, reader),
                 department=department,
-                role=views.contact_role_label(_, reader.role),
+                role=labels.contact_role_label(_, reader.role),
                 id=reader.id,
             )
     finally:

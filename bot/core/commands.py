@@ -2,8 +2,8 @@
 
 A chat platform without Telegram's command menu and deep links (DingTalk) hands every text here. People may type
 `/tasks` or the Chinese word (任务), with or without the slash, and numbers right after the word (任务3). The
-commands call the same services, with the same role checks, as the Telegram handlers (bot/handlers.py) and show
-the same views (bot/paged_views.py), read as plain text: escaping is the adapter's job.
+commands call the same services, with the same role checks, as the Telegram handlers (bot/telegram/handlers.py) and show
+the same views (bot/telegram/paged_views.py), read as plain text: escaping is the adapter's job.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
-from bot import paged_views, views
+from bot.core import labels
 from bot.core.message import Action, Message, Section
 from bot.core.vocabulary import DINGTALK, Commands
 from bot.i18n import gettext_for
+from bot.telegram import paged_views, views
 from duban.config import Settings
 from duban.services import inbound, invites, oversight, progress, reminders, tasks
 from duban.services.errors import (
@@ -541,7 +542,7 @@ class CommandCore:
         )
         self._notices += decision.notices
         # the requester's notice was queued with the decision, in one transaction
-        return [self._message(_, views.closeout_decided_for_coordinator(_, decision))]
+        return [self._message(_, labels.closeout_decided_for_coordinator(_, decision))]
 
     def _find(self, session: Session, contact: Contact, _: views.Gettext, keyword: str) -> list[Message]:
         if not keyword:
@@ -606,7 +607,7 @@ def _number(text: str, usage: str) -> str:
 
 
 def _refusal(_: views.Gettext, error: DomainError, words: Commands) -> str:
-    """A refusal as the Telegram bot words it (bot/views.py) in the channel's words, plus the usage lines whose
+    """A refusal as the Telegram bot words it (bot/telegram/views.py) in the channel's words, plus the usage lines whose
     DingTalk example reads better than the word alone."""
     if isinstance(error, ApproverIsRequester):
         return views.approver_is_requester(_)

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
-from bot import views
+from bot.core import labels
 from bot.core.message import Action, Message, Section
 from bot.core.vocabulary import Commands
 from bot.i18n import gettext_for
 from bot.robots.senders import robot_disabled_notice
+from bot.telegram import views
 from duban.chunks import in_parts
 from duban.services.digest import build_digest
 from duban.services.recipients import Because, who_must_hear
@@ -175,7 +176,7 @@ def _pace(_: Gettext, report: ProgressReport | None, tz: dt.tzinfo) -> str:
     percent = f" {report.percent}%" if report.percent is not None else ""
     return _("last report {day}: {status}{percent}").format(
         day=report.reported_at.astimezone(tz).date().isoformat(),
-        status=views.status_label(_, report.status),
+        status=labels.status_label(_, report.status),
         percent=percent,
     )
 
@@ -211,7 +212,7 @@ def reminder_bundle(ctx: Context) -> Message:
     previous_plan = None
     for number, item in enumerate(items, start=1):
         due = item.row.instance_due_on or item.milestone.due_on
-        recurrence = views.recurrence_label(_, item.milestone.recurrence)
+        recurrence = labels.recurrence_label(_, item.milestone.recurrence)
         if ctx.head.kind == "co_notice":
             when = _("due {due}{recurrence}: please send your input to the lead department").format(
                 due=due.isoformat(), recurrence=recurrence
@@ -511,7 +512,7 @@ def digest_chart(ctx: Context) -> Message:
 
     assert ctx.reader is not None
     today = dt.date.fromisoformat(ctx.head.payload["today"])
-    caption = views.chart_caption(ctx._, today)
+    caption = labels.chart_caption(ctx._, today)
     image = render_progress_chart(
         chart_rows(session=ctx.session, reader=ctx.reader, today=today), title=caption
     )

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 OPEN_CONNECTION_PATH = "/v1.0/gateway/connections/open"
 RECONNECT_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)  # seconds; the last repeats
-# the first connection is tried as Telegram's is (bot/main.py): 1+2+4+8+16 s, then the process stops and says why
+# the first connection is tried as Telegram's is (bot/telegram/process.py): 1+2+4+8+16 s, then the process stops and says why
 START_ATTEMPTS = 6
 FIRST_RETRY_SECONDS = 1.0
 reconnect_pause: Callable[[float], Awaitable[object]] = asyncio.sleep  # tests put a recording fake here

@@ -19,12 +19,12 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from bot import views
-from bot.core import notices
+from bot.core import labels, notices
 from bot.core.message import Message, Section
 from bot.core.vocabulary import DINGTALK
 from bot.i18n import gettext_for
 from bot.robots.senders import GroupRobotSender, RobotKeys, post_to_plan_robots
+from bot.telegram import views
 from duban.robots import already_posted, plans_with_robots, robot_count, robots_for_plan, seal_robots
 from duban.services.digest import build_digest
 from models import Contact, ContactRole, GroupRobot, Notification, Plan
@@ -111,7 +111,7 @@ def digest_message(session: Session, plan: Plan, language: str, now: dt.datetime
     ]
     first, *rest = entries
     image = render_progress_chart(
-        chart_rows(session=session, reader=reader, today=today), title=views.chart_caption(_, today)
+        chart_rows(session=session, reader=reader, today=today), title=labels.chart_caption(_, today)
     )
     return Message(
         title=first, sections=tuple(Section(lines=tuple(e.split("\n"))) for e in rest), image=image

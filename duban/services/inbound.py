@@ -2,7 +2,7 @@
 
 DingTalk redelivers a robot message whose acknowledgement it did not get (a restart, a dropped connection), perhaps
 to another instance; Telegram sends an update again after a crash before the poller confirmed it, or retries a
-webhook call. The edge that receives a message (bot/core/commands.py for DingTalk, bot/edge.py and bot/runtime.py
+webhook call. The edge that receives a message (bot/core/commands.py for DingTalk, bot/telegram/edge.py and bot/telegram/runtime.py
 for Telegram) first asks `handled`: a message whose effect is committed is left alone, so its redelivery changes
 nothing and answers nothing. The session the command then runs in is opened with `record_with_commit`: its first
 commit that changes something inserts the message's row, as the transaction's last statement, beside what the

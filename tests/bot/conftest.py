@@ -17,8 +17,8 @@ from sqlmodel import Session, select
 from telegram import Update
 from telegram.ext import Application
 
-from bot.app import build_application, conversation_persistence
-from bot.runtime import Runtime
+from bot.telegram.app import build_application, conversation_persistence
+from bot.telegram.runtime import Runtime
 from duban.config import Settings
 from duban.services.invites import create_invite, redeem_invite, resolve_department
 from duban.services.outbox import enqueue

@@ -237,7 +237,7 @@ async def test_coordinator_status_overdue_and_dept(harness: Harness) -> None:
 
 
 async def test_long_answers_are_paged_with_buttons_under_the_limit(harness: Harness, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr("bot.pages.PAGE_BUDGET", 1500)  # the seed county's list fits one real page
+    monkeypatch.setattr("bot.telegram.pages.PAGE_BUDGET", 1500)  # the seed county's list fits one real page
     harness.join(COORDINATOR, "区教体局", ContactRole.coordinator)
     harness.set_now(dt.datetime(2028, 1, 5, 2, 0, tzinfo=dt.UTC))
     first = (await harness.say(COORDINATOR, "/overdue"))[0]
@@ -273,7 +273,7 @@ async def test_help_lists_the_roles_commands(harness: Harness) -> None:
 async def test_department_pages_carry_the_department_id_and_refuse_another_county(  # type: ignore[no-untyped-def]
     harness: Harness, monkeypatch
 ) -> None:
-    monkeypatch.setattr("bot.pages.PAGE_BUDGET", 600)
+    monkeypatch.setattr("bot.telegram.pages.PAGE_BUDGET", 600)
     harness.join(COORDINATOR, "区教体局", ContactRole.coordinator)
     first = (await harness.say(COORDINATOR, "/dept 区教育局"))[0]  # an alias the plan prints
     assert first.startswith("<b>区教体局</b>")
@@ -287,7 +287,7 @@ async def test_department_pages_carry_the_department_id_and_refuse_another_count
 
 
 async def test_a_long_task_is_paged(harness: Harness, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr("bot.pages.PAGE_BUDGET", 120)
+    monkeypatch.setattr("bot.telegram.pages.PAGE_BUDGET", 120)
     harness.join(CONTACT, "区科技局")
     await harness.say(CONTACT, "/tasks")
     await harness.say(CONTACT, "/task 1")

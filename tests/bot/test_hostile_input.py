@@ -40,10 +40,10 @@ from sqlalchemy import text as sql_text
 from sqlmodel import Session
 from telegram import Update
 
-from bot import views
 from bot.core.vocabulary import TELEGRAM
 from bot.i18n import gettext_for
-from bot.pages import paginate
+from bot.telegram import views
+from bot.telegram.pages import paginate
 from models import ContactRole, Notification, ProgressReport
 from tests.bot.conftest import NOW, FakeUser, Harness, build_harness
 from tests.telegram_fakes import BOT_ID

@@ -1,6 +1,6 @@
 """Paging long answers."""
 
-from bot.pages import TELEGRAM_LIMIT, paginate
+from bot.telegram.pages import TELEGRAM_LIMIT, paginate
 
 
 def test_pages_break_between_entries_and_keep_every_entry_whole() -> None:

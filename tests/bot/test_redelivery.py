@@ -1,6 +1,6 @@
 """A Telegram update delivered again does nothing twice: a webhook call retried, or an update polled again after a
 restart that never confirmed it. The update_id is stored with what the handler changed, in that transaction
-(bot/runtime.py), and an update found there is skipped where updates enter (bot/edge.py), in both modes."""
+(bot/telegram/runtime.py), and an update found there is skipped where updates enter (bot/telegram/edge.py), in both modes."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from telegram import Update
 from telegram.ext import Application
 from telegram.request import RequestData
 
-from bot.app import build_application, conversation_persistence
-from bot.runtime import Runtime
-from bot.webhook import SECRET_HEADER, WEBHOOK_PATH, derive_secret, webhook_app
+from bot.telegram.app import build_application, conversation_persistence
+from bot.telegram.runtime import Runtime
+from bot.telegram.webhook import SECRET_HEADER, WEBHOOK_PATH, derive_secret, webhook_app
 from duban.config import Settings
 from duban.db import make_engine
 from duban.services.inbound import AlreadyHandled
@@ -229,7 +229,7 @@ async def test_an_update_polled_again_after_a_restart_is_skipped(
     first = await poll_once(engine, tmp_path / "first", reminded.request, updates)
     other = make_engine(database_url)  # the next process, on the same database
     try:
-        with caplog.at_level(logging.INFO, logger="bot.edge"):
+        with caplog.at_level(logging.INFO, logger="bot.telegram.edge"):
             second = await poll_once(other, tmp_path / "second", reminded.request, updates)
     finally:
         other.dispose()

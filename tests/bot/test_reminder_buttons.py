@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from sqlmodel import Session, select
 
-from bot.reminder_buttons import parse
+from bot.telegram.reminder_buttons import parse
 from models import AuditEntry, Notification, ProgressReport
 from tests.bot.conftest import FakeUser, Harness
 

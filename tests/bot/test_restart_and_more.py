@@ -7,8 +7,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from bot import views
 from bot.i18n import gettext_for
+from bot.telegram import views
 from models import ContactRole, ProgressReport
 from tests.bot.conftest import FakeUser, Harness, build_harness
 
@@ -59,8 +59,8 @@ async def test_a_lead_reads_the_digest(harness: Harness) -> None:
 
 def test_every_command_is_in_help_and_in_the_readme() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    from bot import handlers
-    from bot.app import register_handlers  # noqa: F401  (the registry the commands below come from)
+    from bot.telegram import handlers
+    from bot.telegram.app import register_handlers  # noqa: F401  (the registry the commands below come from)
 
     _ = gettext_for("zh_CN")
     in_help = {name for role in ContactRole for name, _text in views.commands_for(_, role)}

@@ -18,9 +18,9 @@ from sqlmodel import Session, select
 from telegram import Bot
 from telegram.request import HTTPXRequest
 
-from bot.app import build_application, conversation_persistence
-from bot.runtime import Runtime
-from bot.webhook import SECRET_HEADER, WEBHOOK_PATH, derive_secret, webhook_app
+from bot.telegram.app import build_application, conversation_persistence
+from bot.telegram.runtime import Runtime
+from bot.telegram.webhook import SECRET_HEADER, WEBHOOK_PATH, derive_secret, webhook_app
 from duban.config import Settings
 from duban.services.errors import InviteInvalid
 from duban.services.invites import create_invite, redeem_invite, resolve_department

@@ -10,10 +10,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot import views
+from bot.core import labels
 from bot.core.commands import parse
 from bot.core.vocabulary import DINGTALK, TELEGRAM, Commands
 from bot.i18n import gettext_for
+from bot.telegram import views
 from duban.services.invites import Member
 from models import CloseoutRequest, Contact, ContactRole, Task
 
@@ -86,8 +87,8 @@ def test_a_leader_is_welcomed_as_the_leader_not_as_a_tasks_lead_department() -> 
     assert views.welcome(_, "区教体局", ContactRole.lead, TELEGRAM) == (
         "欢迎！您现在是区教体局的分管领导。发送 /help 查看可用功能。"
     )
-    assert views.role_label(_, "lead") == "牵头"  # a task's lead department keeps its word
-    assert {views.contact_role_label(_, role) for role in ContactRole} == {"联络员", "督办人员", "分管领导"}
+    assert labels.role_label(_, "lead") == "牵头"  # a task's lead department keeps its word
+    assert {labels.contact_role_label(_, role) for role in ContactRole} == {"联络员", "督办人员", "分管领导"}
 
 
 def test_the_dates_a_view_shows_are_the_configured_zones() -> None:

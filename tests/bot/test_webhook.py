@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import Engine
 
-from bot.webhook import SECRET_HEADER, WEBHOOK_PATH, derive_secret, webhook_app
+from bot.telegram.webhook import SECRET_HEADER, WEBHOOK_PATH, derive_secret, webhook_app
 from duban.db import AlreadyRunning, make_engine, single_instance_on_sqlite
 from tests.bot.conftest import FakeUser, Harness
 

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from bot.dingtalk import stream
-from bot.webhook import SECRET_HEADER
+from bot.telegram.webhook import SECRET_HEADER
 from duban import redaction
 from duban.cli import main
 from duban.config import get_settings

@@ -24,7 +24,7 @@ from bot.channels import ChannelRouter
 from bot.dingtalk.app import DingTalkChannel, build_dingtalk_channel
 from bot.dingtalk.pacing import DingTalkPacer
 from bot.main import notice_sender
-from bot.runtime import Runtime
+from bot.telegram.runtime import Runtime
 from duban.config import Settings
 from duban.seeding import load_seed
 from duban.services.invites import create_invite, resolve_department

@@ -17,7 +17,7 @@ from openpyxl import Workbook
 from sqlalchemy import text
 from telegram.error import InvalidToken, NetworkError
 
-import bot.main
+import bot.telegram.process
 from bot.i18n import gettext_for
 from duban.cli import main
 from duban.config import get_settings
@@ -483,11 +483,11 @@ def test_startup_retries_network_trouble_with_a_doubling_wait(caplog: pytest.Log
         waits.append(seconds)
 
     application = Unreachable(failures=3)
-    asyncio.run(bot.main.connect_to_telegram(application, sleep=pause))  # type: ignore[arg-type]
+    asyncio.run(bot.telegram.process.connect_to_telegram(application, sleep=pause))  # type: ignore[arg-type]
 
     assert application.calls == 4
     assert waits == [1.0, 2.0, 4.0]
-    assert [r.getMessage() for r in caplog.records if r.name == "bot.main"] == [
+    assert [r.getMessage() for r in caplog.records if r.name == "bot.telegram.process"] == [
         f"Telegram Bot API not reachable (httpx.ConnectError: All connection attempts failed); "
         f"try {n} of 6, next in {w:g} s"
         for n, w in ((1, 1), (2, 2), (3, 4))
@@ -507,7 +507,7 @@ def test_a_token_telegram_refuses_is_not_retried() -> None:
 
     application = Refusing()
     with pytest.raises(ConfigurationError) as refused:
-        asyncio.run(bot.main.connect_to_telegram(application, sleep=pause))  # type: ignore[arg-type]
+        asyncio.run(bot.telegram.process.connect_to_telegram(application, sleep=pause))  # type: ignore[arg-type]
     assert application.calls == 1
     assert refused.value.render(gettext_for("zh_CN")) == (
         "Telegram 拒绝了 TELEGRAM_BOT_TOKEN（Unauthorized），请填入 @BotFather 给出的令牌"
@@ -523,7 +523,7 @@ def test_run_with_no_network_logs_each_try_then_one_line(
     async def pause(seconds: float) -> None:
         waits.append(seconds)
 
-    monkeypatch.setattr(bot.main, "startup_pause", pause)
+    monkeypatch.setattr(bot.telegram.process, "startup_pause", pause)
     # port 9 (discard) refuses connections on a machine without it: no network to Telegram
     code, _out, err = workspace.duban(["run", "--base-url", "http://127.0.0.1:9/bot"])
 

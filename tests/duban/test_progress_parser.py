@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot import views
 from bot.core.vocabulary import TELEGRAM
 from bot.i18n import gettext_for
+from bot.telegram import views
 from duban.services.errors import InvalidInput
 from duban.services.progress import parse_progress_text
 from models import ReportStatus

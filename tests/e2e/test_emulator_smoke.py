@@ -12,7 +12,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPrevie
 from telegram.error import BadRequest, NetworkError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 
-from bot.emulator import EmulatorRequest, fix_response
+from bot.telegram.emulator import EmulatorRequest, fix_response
 
 from .conftest import Emulator, EmulatorClient
 

@@ -6,10 +6,10 @@ import datetime as dt
 
 from sqlmodel import Session, select
 
-from bot import views
 from bot.core.notices import message_for
 from bot.core.vocabulary import TELEGRAM
 from bot.i18n import gettext_for
+from bot.telegram import views
 from duban.chart import ChartRow
 from duban.services.digest import build_digest
 from duban.services.progress import record_report

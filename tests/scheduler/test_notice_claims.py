@@ -22,11 +22,11 @@ from cryptography.fernet import Fernet
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from bot import views
 from bot.core.commands import ROLES, WORDS
 from bot.core.message import Message
 from bot.core.notices import RENDERERS, message_for
 from bot.core.vocabulary import CHANNELS, TELEGRAM, Commands
+from bot.telegram import views
 from duban.robots import add_robot, disable_robot
 from duban.sealing import Keyring
 from duban.services.invites import create_invite, redeem_invite, resolve_department

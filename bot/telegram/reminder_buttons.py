@@ -7,9 +7,9 @@ before messages were bundled carry "rm:ack:N", "rm:snz:N:D" and "rm:nc:N" and ke
 from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import ContextTypes
 
-from bot import views
-from bot.handlers import confirmation_with_undo, gettext_of, refusal
-from bot.runtime import runtime
+from bot.telegram import views
+from bot.telegram.handlers import confirmation_with_undo, gettext_of, refusal
+from bot.telegram.runtime import runtime
 from duban.services import inbound, invites, reminders
 from duban.services.errors import DomainError, InvalidInput
 from duban.services.text import number_in
@@ -69,7 +69,7 @@ async def _act(
     verb, notification_id, days = parse(data)
     rt = runtime(context)
     user = update.effective_user
-    with rt.session(update) as session:  # the update's id is stored with the action (bot/runtime.py)
+    with rt.session(update) as session:  # the update's id is stored with the action (bot/telegram/runtime.py)
         contact = invites.contact_for_user(session=session, telegram_user_id=user.id) if user else None
         if contact is None or notification_id is None:
             return views.stale_button(_), None, True

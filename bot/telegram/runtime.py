@@ -36,7 +36,7 @@ class Runtime:
     def session(self, update: Update | None = None) -> Iterator[Session]:
         """A handler's session. Given the update, its update_id is stored with the session's first commit that
         changes something, in that transaction, so the update redelivered (a retried webhook call, a restart
-        before the poller confirmed it) is skipped where updates enter (bot/edge.py; duban/services/inbound.py)."""
+        before the poller confirmed it) is skipped where updates enter (bot/telegram/edge.py; duban/services/inbound.py)."""
         with Session(self.engine) as session:
             if update is not None:
                 inbound.record_with_commit(

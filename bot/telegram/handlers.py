@@ -19,12 +19,13 @@ from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from bot import paged_views, views
+from bot.core import labels
 from bot.core.vocabulary import TELEGRAM
 from bot.i18n import gettext_for, language_for
-from bot.notify import send_now
-from bot.pages import page_markup, paginate
-from bot.runtime import runtime
+from bot.telegram import paged_views, views
+from bot.telegram.notify import send_now
+from bot.telegram.pages import page_markup, paginate
+from bot.telegram.runtime import runtime
 from duban.services import inbound, invites, oversight, progress, tasks
 from duban.services.errors import (
     ApproverIsRequester,
@@ -73,7 +74,7 @@ def member(
             user = update.effective_user
             if user is None:
                 return
-            # the update's id is stored with what the handler changes (bot/runtime.py)
+            # the update's id is stored with what the handler changes (bot/telegram/runtime.py)
             with runtime(context).session(update) as session:
                 contact = invites.contact_for_user(session=session, telegram_user_id=user.id)
                 if contact is None:
@@ -322,7 +323,7 @@ async def _decide(
         now=runtime(context).now(),
         tz=runtime(context).settings.tz,
     )
-    text = views.closeout_decided_for_coordinator(_, decision)
+    text = labels.closeout_decided_for_coordinator(_, decision)
     await send_now(context, decision.notices)  # the decision and the contact's notice are committed already
     await reply(update, text)
 

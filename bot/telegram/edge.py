@@ -4,7 +4,7 @@ sanitized once, before any handler sees it.
 Polling and the webhook both hand updates to Application.process_update, so that is the one place to look at them.
 Telegram sends an update again when the poller did not confirm it before a crash, or retries a webhook call (perhaps
 to another instance): the handler that changed something stored the update_id in that transaction
-(bot/runtime.py), so the second delivery finds it and does nothing, not even answer. Then the texts are cleaned:
+(bot/telegram/runtime.py), so the second delivery finds it and does nothing, not even answer. Then the texts are cleaned:
 control characters out, each string bounded. Handlers, the report conversation and the services never meet a NUL
 (which PostgreSQL refuses in a stored value and in a query) or a forged 100,000-character argument.
 """
@@ -15,7 +15,7 @@ from typing import Any
 from telegram import Update
 from telegram.ext import Application
 
-from bot.runtime import RUNTIME_KEY, Runtime
+from bot.telegram.runtime import RUNTIME_KEY, Runtime
 from duban.services.text import sanitized
 
 log = logging.getLogger(__name__)

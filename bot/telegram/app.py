@@ -21,13 +21,13 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
-from bot import handlers, views
-from bot.edge import EdgeApplication
 from bot.i18n import gettext_for
-from bot.reminder_buttons import PATTERN as REMINDER_BUTTONS
-from bot.reminder_buttons import reminder_button, reminder_command
-from bot.report_flow import report_conversation
-from bot.runtime import RUNTIME_KEY, Runtime
+from bot.telegram import handlers, views
+from bot.telegram.edge import EdgeApplication
+from bot.telegram.reminder_buttons import PATTERN as REMINDER_BUTTONS
+from bot.telegram.reminder_buttons import reminder_button, reminder_command
+from bot.telegram.report_flow import report_conversation
+from bot.telegram.runtime import RUNTIME_KEY, Runtime
 from duban.redaction import keep_out_of_logs
 from models import ContactRole
 

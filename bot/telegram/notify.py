@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from telegram.ext import ContextTypes
 
 from bot.channels import ChannelRouter
-from bot.runtime import runtime
 from bot.telegram.channel import TelegramChannel
+from bot.telegram.runtime import runtime
 from scheduler.dispatcher import dispatch_due
 
 

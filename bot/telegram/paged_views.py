@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from bot import views
+from bot.telegram import views
 from duban.services import access, invites, outbox, oversight, progress, tasks
 from duban.services.digest import build_digest
 from duban.services.errors import InvalidInput, NotAllowed

@@ -17,10 +17,11 @@ from telegram.ext import (
     filters,
 )
 
-from bot import views
+from bot.core import labels
 from bot.core.vocabulary import TELEGRAM
-from bot.handlers import gettext_of, refusal, reply, save_report
-from bot.runtime import runtime
+from bot.telegram import views
+from bot.telegram.handlers import gettext_of, refusal, reply, save_report
+from bot.telegram.runtime import runtime
 from duban.services import access, inbound, invites, reminders, tasks
 from duban.services.errors import DomainError
 from duban.services.progress import MAX_NOTE_LENGTH
@@ -153,7 +154,7 @@ async def begin_from_reminder(update: Update, context: ContextTypes.DEFAULT_TYPE
 
 def _status_keyboard(_: views.Gettext) -> InlineKeyboardMarkup:
     status_buttons = [
-        InlineKeyboardButton(views.status_label(_, status.value), callback_data=f"rp:s:{status.value}")
+        InlineKeyboardButton(labels.status_label(_, status.value), callback_data=f"rp:s:{status.value}")
         for status in ReportStatus
     ]
     return InlineKeyboardMarkup([status_buttons[:2], status_buttons[2:], _cancel_row(_)])
@@ -215,7 +216,7 @@ async def _finish(update: Update, context: ContextTypes.DEFAULT_TYPE, note: str)
     draft = dict(context.user_data or {})
     rt = runtime(context)
     user = update.effective_user
-    with rt.session(update) as session:  # the update's id is stored with the report (bot/runtime.py)
+    with rt.session(update) as session:  # the update's id is stored with the report (bot/telegram/runtime.py)
         contact = invites.contact_for_user(session=session, telegram_user_id=user.id) if user else None
         if contact is None or "milestone_id" not in draft:
             await reply(update, views.stale_button(_))

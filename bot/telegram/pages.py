@@ -4,7 +4,7 @@ import re
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot import views
+from bot.telegram import views
 
 TELEGRAM_LIMIT = 4096
 PAGE_BUDGET = 3500  # room for the page footer and for HTML entities
