@@ -1,1 +1,2 @@
-"""DingTalk as a chat channel: Stream-mode receiving, OpenAPI sending, DingTalk markdown."""
+"""The DingTalk adapter: Stream-mode receiving, OpenAPI sending, DingTalk markdown. Within bot/, only this package
+imports `dingtalk_stream` (tests/test_layers.py)."""
