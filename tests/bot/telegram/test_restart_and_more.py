@@ -58,7 +58,7 @@ async def test_a_lead_reads_the_digest(harness: Harness) -> None:
 
 
 def test_every_command_is_in_help_and_in_the_readme() -> None:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
     from bot.telegram import handlers
     from bot.telegram.app import register_handlers  # noqa: F401  (the registry the commands below come from)
 

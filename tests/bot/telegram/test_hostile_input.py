@@ -12,7 +12,7 @@ characters, Chinese percentages, forged and stale callback data. After every upd
 and no text bound for the database contains NUL, which PostgreSQL (the production database) refuses.
 
 The examples are drawn from a fixed seed (derandomize), so CI tries the same ones every run and a failure
-reproduces; DUBAN_HYPOTHESIS_EXAMPLES=5000 pytest tests/bot/test_hostile_input.py makes a larger random run.
+reproduces; DUBAN_HYPOTHESIS_EXAMPLES=5000 pytest tests/bot/telegram/test_hostile_input.py makes a larger random run.
 
 The Application is built once per test function (as the `harness` fixture builds it) and every example
 runs on one event loop, so state carries over between examples the way it does in a live bot.
