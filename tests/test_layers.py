@@ -61,14 +61,6 @@ def _violations() -> list[str]:
 # each chat platform's library, and the one package that may import it: an adapter translates, nothing else talks
 # to a platform
 PLATFORM_LIBRARIES = {"telegram": "bot/telegram/", "dingtalk_stream": "bot/dingtalk/"}
-# what still imports a platform's library outside its adapter, and why; to shrink, never to grow
-PLATFORM_EXCEPTIONS = {
-    # the wiring of `duban web`: it builds the Bot the dashboard fetches report evidence with
-    ("web/cli.py", "telegram"),
-    # TelegramEvidence fetches a report's file by Telegram file id; it can move to bot/telegram/ once EvidenceFile
-    # (which bot/ may not import from web/) lives below the dashboard
-    ("web/evidence.py", "telegram"),
-}
 
 
 def _platform_violations() -> list[str]:
@@ -79,25 +71,13 @@ def _platform_violations() -> list[str]:
             for line, module in _imports(ast.parse(path.read_text(encoding="utf-8"))):
                 top = module.split(".")[0]
                 adapter = PLATFORM_LIBRARIES.get(top)
-                outside = adapter is not None and not relative.startswith(adapter)
-                if outside and (relative, top) not in PLATFORM_EXCEPTIONS:
+                if adapter is not None and not relative.startswith(adapter):
                     problems.append(f"{relative}:{line} imports {module}")
     return problems
 
 
 def test_only_a_platforms_adapter_imports_its_library() -> None:
     assert _platform_violations() == []
-
-
-def test_the_exceptions_are_still_needed() -> None:
-    """An exception whose import has gone is taken off the list, so it cannot hide a new one."""
-    for relative, library in sorted(PLATFORM_EXCEPTIONS):
-        imported = {
-            module.split(".")[0] for _line, module in _imports(ast.parse((ROOT / relative).read_text()))
-        }
-        assert library in imported, (
-            f"{relative} no longer imports {library}: drop it from PLATFORM_EXCEPTIONS"
-        )
 
 
 def test_the_core_loads_no_chat_platform() -> None:
@@ -126,11 +106,24 @@ def test_the_scheduler_knows_no_chat_platform() -> None:
             assert module.split(".")[0] not in ("bot", "telegram"), f"{path.name} imports {module}"
 
 
-def test_the_platform_check_sees_a_library_outside_its_adapter(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sys.modules[__name__], "PLATFORM_EXCEPTIONS", set())
-    assert [problem for problem in _platform_violations() if problem.startswith("web/evidence.py:")] == [
-        "web/evidence.py:19 imports telegram",
-        "web/evidence.py:20 imports telegram.error",
+def test_the_platform_check_sees_a_library_outside_its_adapter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    modules = {
+        "bot/telegram/app.py": "from telegram.ext import Application\n",
+        "bot/dingtalk/stream.py": "import dingtalk_stream\n",
+        "bot/core/commands.py": "def f():\n    from telegram import Bot\n",
+        "web/evidence.py": "import os\nfrom dingtalk_stream import ChatbotMessage\n",
+        "duban/cli.py": "import telegram.error\n",
+    }
+    for relative, source in modules.items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text(source, encoding="utf-8")
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    assert sorted(_platform_violations()) == [
+        "bot/core/commands.py:2 imports telegram",
+        "duban/cli.py:1 imports telegram.error",
+        "web/evidence.py:2 imports dingtalk_stream",
     ]
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, select
 
+from bot.telegram.evidence import TelegramEvidence, evidence_by_token
 from duban.cli_input import Checks, Gettext
 from duban.config import Settings
 from duban.db import open_database
@@ -24,7 +25,7 @@ from duban.errors import Refused
 from duban.plans_cli import no_such_plan
 from duban.services.errors import NotFound
 from models import Contact
-from web.evidence import DingTalkEvidence, EvidenceSources, TelegramEvidence
+from web.evidence import DingTalkEvidence, EvidenceSources
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -409,15 +410,10 @@ def dashboard(settings: Settings) -> Callable[[Engine, Bot | None, DingTalkApi |
 def _evidence(settings: Settings) -> EvidenceSources:
     """The dashboard alone shows report evidence from the platforms it has credentials for (the bot's token,
     the DingTalk app); for the others its pages say where the files are."""
-    from telegram import Bot
-
     from bot.dingtalk.app import dingtalk_api
 
     telegram = None
     if settings.telegram_bot_token:
-        base = (settings.telegram_base_url or "https://api.telegram.org").rstrip("/")
-        telegram = TelegramEvidence(
-            Bot(settings.telegram_bot_token, base_url=f"{base}/bot", base_file_url=f"{base}/file/bot")
-        )
+        telegram = evidence_by_token(settings.telegram_bot_token, settings.telegram_base_url)
     dingtalk = DingTalkEvidence(dingtalk_api(settings)) if settings.dingtalk_enabled else None
     return EvidenceSources(telegram=telegram, dingtalk=dingtalk)

@@ -1,6 +1,7 @@
 """Evidence files: a report keeps the chat platform's reference to the file (a Telegram file id, or
 `dingtalk:<downloadCode>`); the dashboard fetches the file from that platform when a reader allowed to see the
-report opens it. Telegram's are not kept; DingTalk's are kept in a small bounded cache (each fetch costs two calls).
+report opens it. Telegram's are not kept (bot/telegram/evidence.py fetches them); DingTalk's are kept in a small
+bounded cache (each fetch costs two calls).
 
 Without a source for the file's platform (no bot token or DingTalk app where the dashboard runs, or a reference
 too long to keep) the pages say on which platform the evidence was sent instead of linking to it.
@@ -8,43 +9,16 @@ too long to keep) the pages say on which platform the evidence was sent instead 
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import mimetypes
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Protocol
 
 import filetype
-from telegram import Bot
-from telegram.error import TelegramError
 
+from bot.core.evidence import EvidenceFile, EvidenceSource
 from scheduler.delivery import DeliveryError
 
 log = logging.getLogger(__name__)
-
-
-# the only kinds a browser is shown as they are: raster pictures, known by their bytes. An SVG is a picture that
-# runs script, and a name or a platform's word for a file is the sender's to choose
-INLINE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
-
-
-@dataclass(frozen=True)
-class EvidenceFile:
-    content: bytes
-    media_type: str  # what the platform (or the file name) says it is: the sender's word, never trusted
-    filename: str
-
-    @property
-    def inline_type(self) -> str | None:
-        """The raster picture type the bytes themselves show, or None: everything else is downloaded."""
-        kind = filetype.guess(self.content)
-        return kind.mime if kind is not None and kind.mime in INLINE_TYPES else None
-
-
-class EvidenceSource(Protocol):
-    async def fetch(self, file_id: str) -> EvidenceFile | None:
-        """The file, or None when the platform no longer has it or cannot be reached."""
 
 
 DINGTALK_PREFIX = (
@@ -73,26 +47,6 @@ class EvidenceSources:
     async def fetch(self, file_id: str) -> EvidenceFile | None:
         source = self._sources[channel_of(file_id)] if self.online(file_id) else None
         return await source.fetch(file_id) if source is not None else None
-
-
-class TelegramEvidence:
-    """Files by Telegram file id, through the Bot API (getFile, then the file's download URL)."""
-
-    def __init__(self, bot: Bot) -> None:
-        self.bot = bot
-        self._ready = asyncio.Lock()
-
-    async def fetch(self, file_id: str) -> EvidenceFile | None:
-        try:
-            async with self._ready:
-                await self.bot.initialize()  # does nothing once done; `duban run` hands in a started bot
-            file = await self.bot.get_file(file_id)
-            content = await file.download_as_bytearray()
-        except TelegramError as error:
-            log.warning("evidence %s could not be fetched from Telegram: %s", file_id[:16], error)
-            return None
-        name = (file.file_path or "").rsplit("/", 1)[-1] or "evidence"
-        return EvidenceFile(bytes(content), mimetypes.guess_type(name)[0] or "application/octet-stream", name)
 
 
 class DingTalkDownloads(Protocol):

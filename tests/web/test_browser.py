@@ -287,12 +287,13 @@ ATTACK_JS = (
 async def test_evidence_that_carries_script_does_nothing_in_a_coordinators_browser(
     engine: Engine, seeded: Session, browser: webdriver.Chrome, tmp_path: Path, channel: str
 ) -> None:
+    from bot.core.evidence import EvidenceFile
     from duban.services.invites import create_invite, redeem_invite, resolve_department
     from duban.services.progress import attach_evidence, record_report
     from duban.services.web_login import issue_login_link
     from models import CloseoutRequest, ReportStatus
     from tests.web.test_evidence import DingTalkFiles, Platform
-    from web.evidence import DingTalkEvidence, EvidenceFile
+    from web.evidence import DingTalkEvidence
 
     def joined(role: ContactRole, user: int):  # type: ignore[no-untyped-def]
         department = resolve_department(session=seeded, name="区教体局", region="淄博市淄川区")

@@ -9,13 +9,15 @@ from sqlmodel import Session
 from starlette.testclient import TestClient
 from telegram import Bot
 
+from bot.core.evidence import EvidenceFile
+from bot.telegram.evidence import TelegramEvidence
 from duban.services.progress import attach_evidence
 from scheduler.delivery import MessageRejected
 from tests.telegram_fakes import TOKEN, RecordingRequest
 from tests.web.conftest import FOREIGN_PLAN, HOME_PLAN, NOW, County, milestone_of, settings, sign_in
 from tests.web.test_pages import NOT_YOURS, message
 from web.app import build_web_app
-from web.evidence import DingTalkEvidence, EvidenceFile, EvidenceSources, TelegramEvidence
+from web.evidence import DingTalkEvidence, EvidenceSources
 
 PHOTO = b"\xff\xd8\xff\xe0 a jpeg"
 PDF = b"%PDF-1.4 a document"
