@@ -160,6 +160,9 @@ class Chat:
         self.engine = make_engine(url)  # its own engine: its statements are not the tick's
         self.coordinator, self.contact = pick_people(self.engine)
         self.driver = Driver(self.engine, now, state_dir)
+        # message ids go on from the earlier days' processes: the bot skips a message id it has seen from the
+        # same chat within the week (duban/services/inbound.py), as a redelivery
+        self.driver._ids = iter(range(int(now.timestamp()), 10**12))
         self.answered = 0
 
     def update(self, n: int) -> dict[str, Any]:
@@ -366,6 +369,8 @@ def check(results: list[dict[str, Any]], *, chat: bool) -> list[str]:
             problems.append(f"{r['day']}: the steady tick wrote {r['steady']['rows']}")
         if chat and r.get("chat_errors"):
             problems.append(f"{r['day']}: chat errors {r['chat_errors']}")
+        if chat and r["chat_answered"] != CHAT_WARMUP + r["first"]["chat_during"]["n"] + r["chat_idle"]["n"]:
+            problems.append(f"{r['day']}: {r['chat_answered']} chat answers")
     return problems
 
 
