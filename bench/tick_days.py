@@ -417,6 +417,44 @@ def table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def worst(results: list[dict[str, Any]]) -> str:
+    """Per backend, data set and size: the worst of the walk beside issue 29's targets (judged in the README)."""
+    lines = [
+        "| backend | data set | milestones | first tick of a day, max s (day) | after a start s | steady max ms"
+        " | statements per first tick, max (day) | peak RSS MB, max (day) | chat p95 during / idle ms, worst ratio (day) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
+    for r in results:
+        groups.setdefault((r["backend"], r["data_set"], r["milestones"]), []).append(r)
+    for (backend, data_set, milestones), group in groups.items():
+        days = [r for r in group if r["tick"] == "day"]
+        start = next((r for r in group if r["tick"] == "start"), None)
+        slowest = max(days, key=lambda r: r["first"]["wall_s"])
+        chattiest = max(days, key=lambda r: r["first"]["statements"])
+        ticks = [(r["day"], t) for r in group for t in (r["first"], r.get("steady"), r.get("digest")) if t]
+        biggest = max(ticks, key=lambda dt_: dt_[1]["peak_rss_mb"])
+        ratio = ""
+        chatted = [
+            r for r in days if r["first"].get("chat_during", {}).get("n") and r.get("chat_idle", {}).get("n")
+        ]
+        if chatted:
+            w = max(
+                chatted,
+                key=lambda r: r["first"]["chat_during"]["p95_ms"] / max(r["chat_idle"]["p95_ms"], 0.1),
+            )
+            during, idle = w["first"]["chat_during"]["p95_ms"], w["chat_idle"]["p95_ms"]
+            ratio = f"{during} / {idle}, {during / max(idle, 0.1):.1f}x ({w['day']})"
+        lines.append(
+            f"| {backend} | {data_set} | {milestones:,} | {slowest['first']['wall_s']} ({slowest['day']})"
+            f" | {start['first']['wall_s'] if start else '—'}"
+            f" | {max(r['steady']['wall_s'] for r in days) * 1000:.1f}"
+            f" | {chattiest['first']['statements']:,} ({chattiest['day']})"
+            f" | {biggest[1]['peak_rss_mb']} ({biggest[0]}) | {ratio} |"
+        )
+    return "\n".join(lines)
+
+
 def database_url(backend: str, milestones: int, workdir: Path, pg_url: str, name: str) -> str:
     if backend == "sqlite":
         return f"sqlite:///{workdir / f'{name}-{milestones}.db'}"
@@ -473,6 +511,7 @@ def main(argv: list[str] | None = None) -> int:
             if not args.closed_out:
                 failures += [f"{backend} {size}: {p}" for p in check(size_results, chat=not args.no_chat)]
     print(table(results))
+    print(worst(results))
     return finish(results, failures, args.json)
 
 

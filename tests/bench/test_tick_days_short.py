@@ -79,6 +79,8 @@ def test_each_days_first_tick_owes_its_reminders_re_chases_and_monday_digest(tmp
     monday = days["2026-12-21"]["digest"]["rows"]
     assert (monday["digest"], monday["digest_chart"]) == (leads, leads)
     assert [day for day, r in days.items() if "digest" in r] == ["2026-12-21"]
+    # the walk's worst, one line per data set and size, is what the README sets beside the targets
+    assert tick_days.worst(results).splitlines()[2].startswith(f"| sqlite | default | {MILESTONES:,} |")
 
 
 def test_the_closed_out_set_is_a_second_scenario_labelled_as_such(tmp_path: Path) -> None:
