@@ -159,10 +159,9 @@ class Chat:
     def __init__(self, url: str, now: dt.datetime, state_dir: Path) -> None:
         self.engine = make_engine(url)  # its own engine: its statements are not the tick's
         self.coordinator, self.contact = pick_people(self.engine)
-        self.driver = Driver(self.engine, now, state_dir)
         # message ids go on from the earlier days' processes: the bot skips a message id it has seen from the
         # same chat within the week (duban/services/inbound.py), as a redelivery
-        self.driver._ids = iter(range(int(now.timestamp()), 10**12))
+        self.driver = Driver(self.engine, now, state_dir, first_id=int(now.timestamp()))
         self.answered = 0
 
     def update(self, n: int) -> dict[str, Any]:
