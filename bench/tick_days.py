@@ -507,8 +507,7 @@ def main(argv: list[str] | None = None) -> int:
                 progress=lambda r: print("\n".join(table([r]).splitlines()[2:]), flush=True),
             )
             results += size_results
-            if not args.closed_out:
-                failures += [f"{backend} {size}: {p}" for p in check(size_results, chat=not args.no_chat)]
+            failures += [f"{backend} {size}: {p}" for p in check(size_results, chat=not args.no_chat)]
     print(table(results))
     print(worst(results))
     return finish(results, failures, args.json)

@@ -85,6 +85,7 @@ def test_each_days_first_tick_owes_its_reminders_re_chases_and_monday_digest(tmp
 
 def test_the_closed_out_set_is_a_second_scenario_labelled_as_such(tmp_path: Path) -> None:
     results = _walk(tmp_path, "2026-12-18", "2026-12-18", "--closed-out", "--no-chat")
+    assert tick_days.check(results, chat=False) == []
     assert [(r["tick"], r["data_set"]) for r in results] == [("start", "closed-out"), ("day", "closed-out")]
     day = results[1]
     # the past closed out and no recurring duty: the day owes its reminders and nothing of the ladder
