@@ -2,7 +2,8 @@
 
 Shape (per county, as in `seed_data/`): one plan, ~14 departments, 40 tasks with one lead and 0-3 cooperating
 departments, ~3 milestones per task with due dates spread over 2023-2035, a few recurring duties (每年 / 每学期 /
-每月), `--contacts` joined contacts per department and one coordinator per county.
+每月), `--contacts` joined contacts per department and one coordinator per county; `--leads` adds that many joined
+分管领导 (role lead) per department, who receive the Monday digest and the ladder's 催办 (none by default).
 
 The measurement needs a known answer, so the data set is built around one "tick" day (`--tick`, default
 2026-03-16, a day no recurring step falls on): background due dates never produce a reminder on that day, and
@@ -115,6 +116,7 @@ def build_rows(
     reports_share: float = 0.0,
     first_county_tasks: int | None = None,
     closed_share: float = 0.5,
+    leads: int = 0,
 ) -> tuple[Rows, Expected]:
     rng = random.Random(seed)
     # background dates never produce a reminder on the tick, so the probe alone is due there
@@ -152,6 +154,9 @@ def build_rows(
                 contact_id += 1
                 first_contact.setdefault(department_id, contact_id)
                 rows.contact.append(_contact(contact_id, department_id, "contact"))
+            for _ in range(leads):
+                contact_id += 1
+                rows.contact.append(_contact(contact_id, department_id, "lead"))
         contact_id += 1  # one coordinator per county, in the education bureau, sees every plan of the county
         rows.contact.append(_contact(contact_id, county_departments[0], "coordinator"))
         # the first county may be unusually large (one 2,000-task county among ordinary ones)
@@ -375,6 +380,7 @@ def generate(
     reports_share: float = 0.0,
     first_county_tasks: int | None = None,
     closed_share: float = 0.5,
+    leads: int = 0,
     fresh: bool = True,
 ) -> dict[str, Any]:
     """Build the data set at `url`; returns the expected counts and how long each phase took."""
@@ -390,6 +396,7 @@ def generate(
         reports_share=reports_share,
         first_county_tasks=first_county_tasks,
         closed_share=closed_share,
+        leads=leads,
     )
     built = time.perf_counter()
     ensure_database(url, fresh=fresh)
@@ -416,6 +423,7 @@ def main(argv: Iterable[str] | None = None) -> int:
     )
     parser.add_argument("--milestones", type=int, default=10_000)
     parser.add_argument("--contacts", type=int, default=1, help="joined contacts per department")
+    parser.add_argument("--leads", type=int, default=0, help="joined leads (分管领导) per department")
     parser.add_argument("--tasks-per-county", type=int, default=TASKS_PER_COUNTY)
     parser.add_argument("--tick", type=dt.date.fromisoformat, default=DEFAULT_TICK)
     parser.add_argument(
@@ -446,6 +454,7 @@ def main(argv: Iterable[str] | None = None) -> int:
         reports_share=args.reports_share,
         first_county_tasks=args.first_county_tasks,
         closed_share=args.closed_share,
+        leads=args.leads,
     )
     print(json.dumps(summary, ensure_ascii=False))
     return 0

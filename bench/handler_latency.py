@@ -151,7 +151,7 @@ def prepare(
 class Driver:
     """Builds updates the way Telegram would send them and times process_update."""
 
-    def __init__(self, engine: Engine, now: dt.datetime, state_dir: Path) -> None:
+    def __init__(self, engine: Engine, now: dt.datetime, state_dir: Path, first_id: int = 1) -> None:
         self.request = RecordingRequest()
         self.now = now
         runtime = Runtime(engine=engine, settings=Settings(), clock=lambda: self.now)
@@ -164,7 +164,7 @@ class Driver:
             rate_limit=False,
         )
         self.errors: list[BaseException] = []
-        self._ids = iter(range(1, 10**9))
+        self._ids = iter(range(first_id, first_id + 10**9))  # update and message ids
 
         async def record_error(update: object, context: Any) -> None:
             self.errors.append(context.error)
