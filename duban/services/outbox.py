@@ -132,11 +132,15 @@ def write_rows(session: Session, rows: list[dict[str, Any]], *, returning_ids: b
     """Outbox rows as one INSERT per part (a backend's parameter limit); their ids in order, if asked.
 
     The ids are read back by key, one SELECT per part, rather than with INSERT … RETURNING in parameter order: on
-    SQLite that RETURNING form cannot be batched, and SQLAlchemy falls back to one INSERT per row (issue 29).
+    SQLite that RETURNING form cannot be batched, and SQLAlchemy falls back to one INSERT per row (issue 29). The
+    INSERT is Core's, on the table: the ORM's bulk insert leaves out the None values of each row and starts a new
+    statement whenever that set changes, so a department's notice (department_id set) beside a leader's (None) cost
+    a statement each.
     """
     ids: list[int] = []
+    table = Notification.__table__  # type: ignore[attr-defined]  # SQLModel's table=True classes have one
     for part in in_parts(rows, ROWS_PER_INSERT):
-        session.execute(insert(Notification), part)
+        session.execute(insert(table), part)
         if returning_ids:
             keys = [row["idempotency_key"] for row in part]
             found = session.execute(

@@ -24,8 +24,16 @@ def test_every_new_message_gets_the_id_of_its_own_row_in_a_few_statements(seeded
     )
     seeded.commit()
     count = 2 * ROWS_PER_INSERT + 500
+    # a department's message (department_id set) beside a person's (None), as the overdue ladder writes them
     owed = [
-        Owed(key=f"k-{n:05d}", kind="reminder", contact=contact, due_at=now, payload={"n": n})
+        Owed(
+            key=f"k-{n:05d}",
+            kind="reminder",
+            contact=contact,
+            due_at=now,
+            payload={"n": n},
+            for_department=n % 2 == 0,
+        )
         for n in range(count)
     ]
     owed.append(
@@ -55,5 +63,7 @@ def test_every_new_message_gets_the_id_of_its_own_row_in_a_few_statements(seeded
     assert already[0] is not None and payload_of[already[0]] == {"n": 7}
     rows = seeded.exec(select(Notification).where(col(Notification.idempotency_key).startswith("k-"))).all()
     assert len(rows) == count
+    department_of = {row.idempotency_key: row.department_id for row in rows}
+    assert department_of["k-00002"] == contact.department_id and department_of["k-00003"] is None
     # statements follow the parts, not the rows: key look-ups, one INSERT and one id read per part
     assert len(statements) < 20, statements[:5]
