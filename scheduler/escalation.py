@@ -89,15 +89,18 @@ def plan_rechases(*, session: Session, now: dt.datetime, tz: ZoneInfo, policy: E
     queued = 0
     after_id = 0
     while part := session.execute(unanswered.where(col(Notification.id) > after_id)).all():
-        after_id = part[-1][0] or 0
+        after_id = part[-1].id or 0
         waited = [
             row
             for row in part
-            if row[4] is not None
-            and add_working_days(row[4].astimezone(tz).date(), policy.rechase_after_working_days) <= today
+            if row.sent_at is not None
+            and add_working_days(row.sent_at.astimezone(tz).date(), policy.rechase_after_working_days)
+            <= today
         ]
-        contacts = _contacts(session, {row[1] for row in waited if row[1] is not None})
-        answered = _latest_reports(session, {row[2] for row in waited if row[2] is not None})
+        contacts = _contacts(session, {row.contact_id for row in waited if row.contact_id is not None})
+        answered = _latest_reports(
+            session, {row.milestone_id for row in waited if row.milestone_id is not None}
+        )
         owed = []
         for reminder_id, contact_id, milestone_id, instance_due_on, sent_at, payload in waited:
             contact = contacts.get(contact_id or 0)
